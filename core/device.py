@@ -1,0 +1,31 @@
+"""Pick the compute device: CUDA if present, else Apple MPS, else CPU; always overridable."""
+
+from __future__ import annotations
+
+import torch
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Turn ``auto``/``cpu``/``cuda``/``cuda:1``/``mps`` into a device, checking it exists."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available on this machine")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r} requested but MPS is not available on this machine")
+    return device
+
+
+def describe_device(name: str = "auto") -> str:
+    """A one-line human description, e.g. ``CUDA: NVIDIA H100`` or ``CPU (2 threads)``."""
+    device = resolve_device(name)
+    if device.type == "cuda":
+        return f"CUDA GPU: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return "Apple MPS GPU"
+    return f"CPU ({torch.get_num_threads()} threads)"

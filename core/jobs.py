@@ -1,0 +1,231 @@
+"""Training jobs: run one in this process, or launch it in its own OS process.
+
+``execute`` does a whole run: prepare the task's data, build the model, train it with the
+callbacks that write the run folder (metrics, heartbeat, progress, cancel), evaluate the best
+checkpoint on the test split and store everything. Whatever happens, the status file ends as
+finished, failed (with the error text) or cancelled, and nothing already written is lost.
+
+``launch`` starts ``python -m core train --run-id ...`` detached from the caller, so the
+dashboard's script thread never trains, and reloads or other tabs neither stop a job nor
+start it twice. Launched jobs queue on a lock file and train one at a time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import RunConfig
+from .device import resolve_device
+from .runs import Run, RunStore
+from .train import Trainer, TrainResult, classification_metrics
+
+
+class RunWriter:
+    """Trainer callback: metrics.jsonl, status heartbeat and progress, cancel requests."""
+
+    def __init__(self, run: Run, steps_per_epoch: int, flush_every_s: float = 1.0):
+        self.run = run
+        self.steps_per_epoch = steps_per_epoch
+        self.flush_every_s = flush_every_s
+        self.pending: list[dict[str, Any]] = []
+        self.last_flush = 0.0
+
+    def _flush(self, trainer: Trainer, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self.last_flush < self.flush_every_s:
+            return
+        self.run.append_metrics(self.pending)
+        self.pending = []
+        self.last_flush = now
+        self.run.update_status(progress={"epoch": trainer.epoch, "epochs": trainer.cfg.epochs,
+                                         "step": trainer.step,
+                                         "batch": trainer.step - trainer.epoch * self.steps_per_epoch,
+                                         "batches": self.steps_per_epoch})
+        if self.run.cancel_requested:
+            trainer.stop_requested = True
+
+    def on_batch_end(self, trainer: Trainer, rec: dict[str, Any]) -> None:
+        self.pending.append(rec)
+        self._flush(trainer)
+
+    def on_epoch_end(self, trainer: Trainer, rec: dict[str, Any]) -> None:
+        self.pending.append(rec)
+        self._flush(trainer, force=True)
+
+    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
+        self._flush(trainer, force=True)
+
+
+class ProgressBar:
+    """Trainer callback: a tqdm bar per epoch on the terminal."""
+
+    def __init__(self, steps_per_epoch: int):
+        self.steps_per_epoch = steps_per_epoch
+        self.bar = None
+
+    def on_batch_end(self, trainer: Trainer, rec: dict[str, Any]) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {trainer.epoch + 1}/{trainer.cfg.epochs}",
+                            unit="batch", leave=True, file=sys.stderr)
+        self.bar.update(1)
+        if rec.get("loss") is not None:
+            self.bar.set_postfix(loss=f"{rec['loss']:.4f}", refresh=False)
+
+    def on_epoch_end(self, trainer: Trainer, rec: dict[str, Any]) -> None:
+        if self.bar is not None:
+            acc = rec.get("val_accuracy")
+            self.bar.set_postfix(val_loss=f"{rec['val_loss']:.4f}", val_acc=f"{acc:.3f}" if acc else "-")
+            self.bar.close()
+            self.bar = None
+
+
+@contextmanager
+def queue_slot(store: RunStore):
+    """Hold the store's training lock: launched jobs train one at a time, in arrival order."""
+    store.root.mkdir(parents=True, exist_ok=True)
+    with open(store.root / ".train.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _count_batches(batches_fn, epoch: int = 0) -> int:
+    b = batches_fn(epoch)
+    return len(b) if hasattr(b, "__len__") else sum(1 for _ in batches_fn(epoch))
+
+
+def execute(cfg: RunConfig, store: RunStore | None = None, run: Run | None = None, *,
+            progress: bool = False, queued: bool = False, extra_callbacks: list[Any] | None = None) -> Run:
+    """Train and evaluate one run end to end, writing everything into its run folder."""
+    store = store or RunStore()
+    run = run or store.create(cfg)
+    run.update_status(state="queued", pid=os.getpid(), host=os.uname().nodename)
+    try:
+        if queued:
+            with queue_slot(store):
+                _execute(cfg, run, progress, extra_callbacks or [])
+        else:
+            _execute(cfg, run, progress, extra_callbacks or [])
+    except KeyboardInterrupt:
+        run.update_status(state="cancelled", error="interrupted", finished=time.time())
+        raise
+    except Exception as e:  # the run records any failure; the caller decides how to show it
+        run.update_status(state="failed", error=f"{type(e).__name__}: {e}", finished=time.time())
+        (run.path / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        raise
+    return run
+
+
+def _execute(cfg: RunConfig, run: Run, progress: bool, extra_callbacks: list[Any]) -> None:
+    from .models import SentimentRNN, param_counts
+    from .tasks import prepare_task
+
+    if run.cancel_requested:
+        run.update_status(state="cancelled", finished=time.time())
+        return
+    t0 = time.time()
+    run.update_status(state="running", started=t0, progress={"phase": "preparing data"})
+    t = cfg.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    torch.manual_seed(t.seed)
+    np.random.seed(t.seed)
+    device = resolve_device(t.device)
+    task = prepare_task(cfg, progress=lambda msg: run.update_status(progress={"phase": msg}))
+    model_cfg = task.model_cfg
+    run.write_json("model_config.json", model_cfg.__dict__)
+    if task.vocab is not None:
+        task.vocab.save(run.file("vocab.json"))
+    torch.manual_seed(t.seed)  # the same initial weights whatever data preparation consumed
+    model = SentimentRNN(model_cfg)
+    if t.embeddings:
+        from .embeddings import init_embedding_layer
+
+        init_embedding_layer(model, task.vocab, t.embeddings, freeze=t.freeze_embeddings)
+    steps_per_epoch = _count_batches(task.train_batches)
+    callbacks: list[Any] = [RunWriter(run, steps_per_epoch)]
+    if progress:
+        callbacks.append(ProgressBar(steps_per_epoch))
+    if t.record_gradients and task.probe is not None:
+        from .gradients import GradientRecorder
+
+        callbacks.append(GradientRecorder(run.file("gradients.npz"), task.probe, every=t.probe_every,
+                                          use_lengths=task.use_lengths))
+    callbacks += extra_callbacks
+    trainer = Trainer(model, t, task.train_batches, task.val_batches, objective=task.objective, device=device,
+                      callbacks=callbacks, use_lengths=task.use_lengths)
+    run.update_status(progress={"phase": "training", "epoch": 0, "epochs": t.epochs, "batch": 0,
+                                "batches": steps_per_epoch})
+    result = trainer.fit()
+
+    from .checkpoint import save_weights
+
+    save_weights(model.cpu(), run.file("model.safetensors"))
+    model.to(device)
+    run.update_status(progress={"phase": "testing"})
+    t_inf = time.perf_counter()
+    out, y, test_loss = trainer.predict(task.test_batches())
+    inf_time = time.perf_counter() - t_inf
+    counts = param_counts(model_cfg)
+    metrics: dict[str, Any] = {"loss": test_loss}
+    if task.objective.name == "bce":
+        metrics.update(classification_metrics(out, y))
+    else:
+        metrics.update(task.objective_metrics(out, y) if hasattr(task, "objective_metrics") else {"n": len(y)})
+    metrics.update({
+        "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
+        "epoch_times_s": [e["epoch_time_s"] for e in result.epochs], "train_time_s": result.train_time_s,
+        "wall_time_s": time.time() - t0, "train_samples_per_s": result.samples_seen / max(result.train_time_s, 1e-9),
+        "inference_samples_per_s": len(y) / max(inf_time, 1e-9), "steps": result.steps,
+        "skipped_steps": result.skipped_steps, "device": str(device), "torch_threads": torch.get_num_threads(),
+        "params_recurrent_pytorch": counts.get("recurrent_pytorch"),
+        "params_recurrent_seed_formula": counts.get("recurrent_seed_formula"),
+        "params_total": counts.get("total"), "train_size": task.train_size, "stopped_early": result.stopped,
+    })
+    run.write_json("test_metrics.json", metrics)
+    state = "cancelled" if result.stopped else "finished"
+    run.update_status(state=state, finished=time.time(), progress={"phase": state})
+
+
+def launch(cfg: RunConfig, store: RunStore | None = None, *, label: str | None = None) -> Run:
+    """Create a queued run and train it in a detached ``python -m core train`` process."""
+    store = store or RunStore()
+    run = store.create(cfg, label=label)
+    log = open(run.file("train.log"), "w")  # noqa: SIM115 - handed to the child process
+    env = dict(os.environ, RNNLAB_RUNS_DIR=str(store.root))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "train", "--run-id", run.id, "--runs-dir", str(store.root), "--queue"],
+        cwd=Path(__file__).resolve().parent.parent, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True, env=env)
+    log.close()
+    run.update_status(state="queued", pid=proc.pid, host=os.uname().nodename)
+    return run
+
+
+def cancel(run: Run) -> None:
+    """Ask a queued or running job to stop; it finishes the current step and saves as cancelled."""
+    run.request_cancel()
+    st = run.status()
+    if st.get("state") == "queued" and st.get("pid"):
+        # a queued job holds no results yet: stopping its process loses nothing
+        try:
+            os.killpg(os.getpgid(st["pid"]), 15)
+        except (ProcessLookupError, PermissionError):
+            pass
+        run.update_status(state="cancelled", finished=time.time())
+

@@ -1,0 +1,448 @@
+"""Sentiment classifiers: embedding -> RNN / LSTM / GRU -> dropout -> linear, in two execution paths.
+
+:class:`SentimentRNN` owns one fused ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` module that holds every
+recurrent weight, and runs it in two ways over the *same* parameters:
+
+* :meth:`SentimentRNN.forward` -- the fused path (cuDNN / oneDNN kernels), used for training and
+  evaluation. Fixed-length front-padded batches (``lengths=None``) read the state at ``T-1``;
+  end-padded, length-bucketed batches read each review's state at its own last token.
+* :meth:`SentimentRNN.forward_transparent` -- a step-by-step Python loop that writes the seed
+  report's gate equations out one by one and can return every gate and state at every step, or
+  let a hook touch each step's hidden state (per-step gradients). Slow; for analysis only.
+
+The tests pin the two paths to the same logits and parameter gradients (float32: 1e-5 relative,
+float64: 1e-10). Also here: :func:`param_counts` (PyTorch's counts against the seed's formulas)
+and the spectral-radius initialisation of the recurrent matrices (exploding-gradient demo).
+
+Not here: training (``core.train``), gradient recording (``core.gradients``), batching
+(``core.batching``), loading pretrained embeddings.
+
+Conventions. Token ids: 0 = ``<unk>``, 1 = ``<pad>`` (the embedding's ``padding_idx``: a zero
+vector that never trains). ``B`` batch, ``T`` time, ``H`` hidden size, ``D`` directions (1 or 2),
+``G`` gate blocks per cell (RNN 1, GRU 3, LSTM 4). PyTorch's stacked gate order is LSTM
+``(i, f, g, o)`` and GRU ``(r, z, n)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from .config import CELLS, ModelConfig
+
+# Default of ``SentimentRNN.packed`` for unidirectional models on end-padded batches: run the fused
+# module on the padded batch and gather at lengths-1 (False) or pack the batch (True).
+# bench/bench_fused.py (2-core CPU, emb 100, hidden 50, batch 50, bucketed IMDB-like lengths, train step):
+# padded-and-gather ran 1.3-2.8x faster than packing for every cell at 1 and 2 threads: on the CPU a
+# padded batch goes to oneDNN's fused RNN kernel (aten::mkldnn_rnn_layer), a packed one to PyTorch's
+# generic loop of one small matrix product per time step.
+PACKED_DEFAULT = False
+
+GATE_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}
+_FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+# (layer, direction, t, h_t) -> replacement for h_t; see SentimentRNN.forward_transparent
+StateHook = Callable[[int, int, int, Tensor], Tensor]
+# h for RNN/GRU, (h, c) for LSTM; each (B, H)
+CellState = Tensor | tuple[Tensor, Tensor]
+
+
+@dataclass
+class TransparentOutput:
+    """What :meth:`SentimentRNN.forward_transparent` returns.
+
+    ``states[(layer, direction)]`` (direction 0 forward, 1 backward), only with ``return_states``:
+    a dict of ``(B, T, H)`` tensors in the original time order for both directions --
+    LSTM ``input_gate, forget_gate, output_gate, candidate, cell, hidden``; GRU ``reset_gate,
+    update_gate, candidate, hidden``; RNN ``hidden``. ``hidden`` is the state after the hook.
+    At padding positions (``mask`` False) the states are the carried ones (forward: the state at
+    the last real token; backward: the zero initial state) and the gates are what the cell
+    computed there but did not apply: mask them out before plotting.
+    """
+
+    logits: Tensor  # (B,) when output_size == 1 else (B, output_size)
+    features: Tensor  # (B, D*H): fed to dropout + linear
+    outputs: Tensor  # (B, T, D*H): the last layer's hidden states (see running_logits)
+    mask: Tensor | None = None  # (B, T) bool, True at real tokens; None without lengths
+    states: dict[tuple[int, int], dict[str, Tensor]] | None = None
+
+
+def _as_lengths(lengths: Tensor | Sequence[int], batch: int, steps: int) -> Tensor:
+    """Validated (B,) int64 lengths on the CPU (pack_padded_sequence wants them there anyway)."""
+    lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()  # a sync point on GPU: one tiny copy
+    if lengths.shape != (batch,):
+        raise ValueError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}")
+    lo, hi = (int(lengths.min()), int(lengths.max())) if batch else (1, steps)
+    if lo < 1 or hi > steps:
+        raise ValueError(f"lengths must lie in [1, {steps}], got [{lo}, {hi}]")
+    return lengths
+
+
+def _detach(state: Any) -> Any:
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+class SentimentRNN(nn.Module):
+    """Embedding (or real-valued inputs) -> recurrent layer(s) -> dropout -> linear -> logits.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+        ``cell`` (``rnn`` tanh, ``lstm``, ``gru``), sizes, ``num_layers`` (stacked, with dropout
+        ``cfg.dropout`` between layers as ``nn.LSTM`` applies it), ``bidirectional`` (features:
+        the forward state at the last real token concatenated with the backward state after
+        reading back to the first token, ``2H``), ``input_size`` (no embedding: inputs are
+        ``(B, T, input_size)`` floats), ``recurrent_init_radius`` (see :meth:`rescale_recurrent`).
+
+    Attributes
+    ----------
+    embedding : nn.Embedding or None
+    rnn : nn.RNN | nn.LSTM | nn.GRU
+        Owns every recurrent weight (``batch_first=True``); the transparent path reads
+        ``weight_ih_l{k}[_reverse]``, ``weight_hh_l...``, ``bias_ih_l...``, ``bias_hh_l...`` from it.
+    fc : nn.Linear
+    packed : bool
+        Unidirectional models on end-padded batches: pack the batch (True) or run on the padded
+        batch and gather at ``lengths - 1`` (False, :data:`PACKED_DEFAULT`). Bidirectional models
+        always pack (the backward direction must start at each review's own last token).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.cell not in CELLS:  # ModelConfig checks too; a hand-built config may not have
+            raise ValueError(f"unknown cell type {cfg.cell!r}; expected one of {CELLS}")
+        self.cfg = cfg
+        self.cell = cfg.cell
+        self.hidden_size = cfg.hidden_size
+        self.num_layers = cfg.num_layers
+        self.num_directions = 2 if cfg.bidirectional else 1
+        if cfg.input_size is None:
+            # index 1 is <pad>: a zero vector that gets no gradient
+            self.embedding: nn.Embedding | None = nn.Embedding(cfg.vocab_size, cfg.embedding_dim,
+                                                               padding_idx=1)
+            n_in = cfg.embedding_dim
+        else:
+            self.embedding = None
+            n_in = cfg.input_size
+        kwargs: dict[str, Any] = {"nonlinearity": "tanh"} if cfg.cell == "rnn" else {}
+        self.rnn = _FUSED[cfg.cell](
+            n_in, cfg.hidden_size, num_layers=cfg.num_layers, batch_first=True,
+            bidirectional=cfg.bidirectional,
+            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,  # nn.RNN warns on dropout with 1 layer
+            **kwargs,
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+        self.fc = nn.Linear(self.num_directions * cfg.hidden_size, cfg.output_size)
+        self.packed = PACKED_DEFAULT
+        if cfg.recurrent_init_radius is not None:
+            self.rescale_recurrent(cfg.recurrent_init_radius)
+
+    # ------------------------------------------------------------------ parameters
+
+    def weights(self, layer: int, direction: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(W_ih (G*H, n), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,))`` of one layer and direction."""
+        suffix = f"l{layer}" + ("_reverse" if direction else "")
+        return tuple(getattr(self.rnn, f"{name}_{suffix}")  # type: ignore[return-value]
+                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    @torch.no_grad()
+    def rescale_recurrent(self, radius: float) -> None:
+        """Scale every recurrent matrix to spectral radius ``radius``, **per gate block**.
+
+        ``W_hh`` is ``(G*H, H)``: G square blocks, one per gate (LSTM i, f, g, o; GRU r, z, n; the
+        RNN's single U). The stacked matrix is not square and has no spectral radius, so each
+        ``H x H`` block ``U`` becomes ``U * radius / max|eig(U)|``, in every layer and direction.
+        With a vanilla RNN a radius well above 1 makes gradients through time explode.
+        """
+        h = self.hidden_size
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                w_hh = self.weights(layer, direction)[1]
+                for k in range(GATE_BLOCKS[self.cell]):
+                    block = w_hh[k * h:(k + 1) * h]  # (H, H) view
+                    rho = torch.linalg.eigvals(block.double()).abs().max()
+                    if rho > 0:
+                        block.mul_((radius / rho).to(block.dtype))
+
+    # ------------------------------------------------------------------ fused path
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Token ids ``(B, T)`` -> ``(B, T, E)``; real-valued inputs ``(B, T, input_size)`` pass through."""
+        if self.embedding is None:
+            if x.dim() != 3:
+                raise ValueError(f"expected (B, T, input_size) float inputs, got shape {tuple(x.shape)}")
+            return x
+        if x.dim() != 2:
+            raise ValueError(f"expected (B, T) token ids, got shape {tuple(x.shape)}")
+        return self.embedding(x)
+
+    def head(self, features: Tensor) -> Tensor:
+        """Dropout + linear on ``(B, D*H)`` features -> logits ``(B,)`` or ``(B, output_size)``."""
+        logits = self.fc(self.drop(features))
+        return logits.squeeze(-1) if self.cfg.output_size == 1 else logits
+
+    def running_logits(self, outputs: Tensor) -> Tensor:
+        """The output layer (no dropout) applied at every step: ``(B, T, D*H)`` -> ``(B, T[, O])``.
+
+        With ``outputs`` from :class:`TransparentOutput` and a unidirectional model, step ``t``
+        gives the logit the classifier would output had the review ended at ``t`` (the running
+        sentiment probability is its sigmoid). For bidirectional models the backward half at
+        ``t`` has read the review's future, so the curve is not a running prediction.
+        """
+        logits = self.fc(outputs)
+        return logits.squeeze(-1) if self.cfg.output_size == 1 else logits
+
+    def forward(self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, *,
+                packed: bool | None = None, tbptt: int | None = None) -> Tensor:
+        """Logits via the fused module. See :meth:`encode` for the arguments."""
+        return self.head(self.encode(x, lengths, packed=packed, tbptt=tbptt))
+
+    def encode(self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, *,
+               packed: bool | None = None, tbptt: int | None = None) -> Tensor:
+        """The ``(B, D*H)`` features (before dropout) via the fused module.
+
+        Parameters
+        ----------
+        x : (B, T) token ids, or (B, T, input_size) floats
+        lengths : (B,) real tokens per row, or None
+            None: fixed-length (front-padded) batches; read position ``T-1`` (backward: position 0).
+            Given: end-padded batches; read each row at ``lengths - 1``.
+        packed : bool or None
+            Unidirectional models with ``lengths``: pack the batch instead of gathering from the
+            padded run (same values). None uses ``self.packed``. Bidirectional models always pack.
+        tbptt : int or None
+            Truncated BPTT: run the fused module on chunks of ``tbptt`` steps and detach the
+            carried state between chunks, so no gradient flows back further than the start of
+            the chunk holding the step that is read. Unidirectional models only (ValueError).
+        """
+        emb = self.embed(x)  # (B, T, n)
+        batch, steps = emb.shape[:2]
+        h = self.hidden_size
+        lens = None if lengths is None else _as_lengths(lengths, batch, steps)
+        if tbptt is not None:
+            out = self._run_tbptt(emb, tbptt)  # (B, T, H)
+        elif lens is not None and (self.num_directions == 2 or (self.packed if packed is None else packed)):
+            seq = pack_padded_sequence(emb, lens, batch_first=True, enforce_sorted=False)
+            _, h_n = self.rnn(seq)
+            h_n = h_n[0] if isinstance(h_n, tuple) else h_n  # LSTM: (h_n, c_n)
+            # h_n: (L*D, B, H) in the batch's original order (unsorted by the module); the last
+            # layer's forward state is at the last real token, its backward one after position 0
+            return torch.cat(list(h_n[-self.num_directions:]), dim=-1)
+        else:
+            out, _ = self.rnn(emb)  # (B, T, D*H)
+        if lens is None:
+            fwd = out[:, -1, :h]
+        else:
+            # forward states at t < length never saw the end padding: gather each row's last token
+            rows = torch.arange(batch, device=out.device)
+            fwd = out[rows, lens.to(out.device) - 1, :h]
+        if self.num_directions == 1:
+            return fwd
+        return torch.cat([fwd, out[:, 0, h:]], dim=-1)  # front-padded: backward read ends at 0
+
+    def _run_tbptt(self, emb: Tensor, tbptt: int) -> Tensor:
+        if self.num_directions != 1:
+            raise ValueError("truncated BPTT is only supported for unidirectional models")
+        if tbptt < 1:
+            raise ValueError(f"tbptt must be >= 1, got {tbptt}")
+        state = None
+        chunks = []
+        for start in range(0, emb.shape[1], tbptt):
+            out, state = self.rnn(emb[:, start:start + tbptt], state)
+            chunks.append(out)
+            state = _detach(state)  # the gradient stops at the chunk boundary
+        return torch.cat(chunks, dim=1)  # (B, T, H)
+
+    # ------------------------------------------------------------------ transparent path
+
+    def cell_step(self, layer: int, direction: int, x_t: Tensor, state: CellState
+                  ) -> tuple[CellState, dict[str, Tensor]]:
+        """One step of one layer and direction: ``(new_state, gates)``, as the fused module computes it.
+
+        ``x_t`` is that layer's input ``(B, n)`` (the embedding for layer 0, else the previous
+        layer's ``(B, D*H)`` output); ``state`` is ``h`` (RNN, GRU) or ``(h, c)`` (LSTM), each
+        ``(B, H)``. ``gates``: LSTM ``input_gate, forget_gate, output_gate, candidate``; GRU
+        ``reset_gate, update_gate, candidate``; RNN none. Differentiable in all arguments, so
+        ``torch.func.jacrev`` of it gives the per-step Jacobian ``dh_t / dh_{t-1}``.
+        """
+        w_ih, w_hh, b_ih, b_hh = self.weights(layer, direction)
+        return self._step(F.linear(x_t, w_ih, b_ih), state, w_hh, b_hh)
+
+    def _step(self, wx: Tensor, state: CellState, w_hh: Tensor, b_hh: Tensor
+              ) -> tuple[CellState, dict[str, Tensor]]:
+        """The seed's equations; ``wx`` = ``W x_t + b_i`` for all gate blocks, ``(B, G*H)``."""
+        if self.cell == "lstm":
+            h, c = state
+            a_i, a_f, a_g, a_o = (wx + F.linear(h, w_hh, b_hh)).chunk(4, dim=-1)  # order (i, f, g, o)
+            i = torch.sigmoid(a_i)  # input gate   i_t = σ(W_i x_t + U_i h_{t-1} + b_i)
+            f = torch.sigmoid(a_f)  # forget gate  f_t = σ(W_f x_t + U_f h_{t-1} + b_f)
+            o = torch.sigmoid(a_o)  # output gate  o_t = σ(W_o x_t + U_o h_{t-1} + b_o)
+            g = torch.tanh(a_g)  # candidate       g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)
+            c = f * c + i * g  # cell              c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+            h = o * torch.tanh(c)  # hidden        h_t = o_t ⊙ tanh(c_t)
+            return (h, c), {"input_gate": i, "forget_gate": f, "output_gate": o, "candidate": g}
+        if self.cell == "gru":
+            h = state
+            x_r, x_z, x_n = wx.chunk(3, dim=-1)  # order (r, z, n); W x_t + b_i*
+            h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)  # U h_{t-1} + b_h*
+            r = torch.sigmoid(x_r + h_r)  # reset gate   r_t = σ(W_r x_t + U_r h_{t-1} + b_r)
+            z = torch.sigmoid(x_z + h_z)  # update gate  z_t = σ(W_z x_t + U_z h_{t-1} + b_z)
+            # candidate: PyTorch resets *after* the matrix product, r ⊙ (U_n h + b_hn)
+            n = torch.tanh(x_n + r * h_n)  # n_t = tanh(W_n x_t + b_in + r_t ⊙ (U_n h_{t-1} + b_hn))
+            h = (1 - z) * n + z * h  # h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}: z keeps the old state
+            return h, {"reset_gate": r, "update_gate": z, "candidate": n}
+        h = torch.tanh(wx + F.linear(state, w_hh, b_hh))  # h_t = tanh(W x_t + U h_{t-1} + b)
+        return h, {}
+
+    def forward_transparent(self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, *,
+                            return_states: bool = False, state_hook: StateHook | None = None,
+                            tbptt: int | None = None) -> TransparentOutput:
+        """The same model as :meth:`forward`, one explicit step at a time.
+
+        Equations (``σ`` the logistic function, ``⊙`` elementwise; ``W`` input, ``U`` recurrent):
+
+        * RNN (seed eq. 62): ``h_t = tanh(W x_t + U h_{t-1} + b)``.
+        * LSTM (eq. 66-71): ``i_t, f_t, o_t = σ(W_* x_t + U_* h_{t-1} + b_*)``, candidate
+          ``g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)``, ``c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t``,
+          ``h_t = o_t ⊙ tanh(c_t)``.
+        * GRU (eq. 75-78): ``r_t, z_t = σ(W_* x_t + U_* h_{t-1} + b_*)``, candidate
+          ``n_t = tanh(W_n x_t + b_in + r_t ⊙ (U_n h_{t-1} + b_hn))``,
+          ``h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}``.
+
+        Two GRU notes. (1) The seed's eq. 77 resets the state *before* the product,
+        ``U_n (r_t ⊙ h_{t-1})``; PyTorch (cuDNN's variant) resets *after* it,
+        ``r_t ⊙ (U_n h_{t-1} + b_hn)``. We follow PyTorch so both paths share one set of weights;
+        the two are different functions, not a reparametrisation. (2) The seed's eq. 37 and eq. 78
+        use opposite update-gate conventions. We (PyTorch) use eq. 78's: ``z_t`` multiplies the
+        *old* state, so ``z_t -> 1`` keeps the memory and ``z_t -> 0`` overwrites it with ``n_t``;
+        eq. 37's form ``h_t = z_t ⊙ n_t + (1 - z_t) ⊙ h_{t-1}`` is the same model with ``z``
+        replaced by ``1 - z``. Every bias ``b_*`` above is PyTorch's ``b_i* + b_h*`` (two vectors).
+
+        Parameters
+        ----------
+        x, lengths
+            As in :meth:`encode`. Without ``lengths`` all ``T`` steps are processed, as the fused
+            module does. With ``lengths`` (end-padded), steps ``t >= length`` are masked: the
+            state is carried over unchanged, so the forward direction ends at the state of the
+            last real token. The backward direction walks ``t = T-1 .. 0`` with the same mask, so
+            it stays at its zero initial state through the padding and starts at each review's own
+            last token -- the same computation as reversing each row within its length and
+            running from ``h_0 = 0`` (which is what the packed fused path does), without moving
+            any data, so ``t`` is always the original position.
+        return_states
+            Fill :attr:`TransparentOutput.states` with every gate and state at every step.
+        state_hook
+            ``(layer, direction, t, h_t) -> h_t'`` called on each step's new hidden state
+            ``(B, H)``, **after** the padding mask is applied, before ``h_t`` is used by the next
+            step, the next layer and the classifier; its return value replaces ``h_t``. Adding a
+            zero leaf there and calling ``backward`` gives the total derivative ``dL/dh_t``.
+            It is called at padding steps too (where ``h_t`` is the carried state); those
+            states never reach the loss, so their gradients are zero.
+        tbptt
+            Detach the carried state before every step ``t`` that is a multiple of ``tbptt``
+            (``t > 0``): the same cut as the fused path's chunks. Unidirectional models only.
+        """
+        if tbptt is not None and self.num_directions != 1:
+            raise ValueError("truncated BPTT is only supported for unidirectional models")
+        if tbptt is not None and tbptt < 1:
+            raise ValueError(f"tbptt must be >= 1, got {tbptt}")
+        emb = self.embed(x)  # (B, T, n)
+        batch, steps = emb.shape[:2]
+        mask = None
+        if lengths is not None:
+            lens = _as_lengths(lengths, batch, steps).to(emb.device)
+            mask = torch.arange(steps, device=emb.device)[None, :] < lens[:, None]  # (B, T)
+        states: dict[tuple[int, int], dict[str, Tensor]] | None = {} if return_states else None
+        layer_input = emb
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(self.num_directions):
+                hidden, record = self._run_direction(layer, direction, layer_input, mask, state_hook, tbptt,
+                                                     return_states)
+                outs.append(hidden)
+                if states is not None:
+                    states[(layer, direction)] = record
+            layer_output = torch.cat(outs, dim=-1)  # (B, T, D*H)
+            if layer < self.num_layers - 1:
+                # between stacked layers, exactly where nn.RNN/LSTM/GRU put their dropout
+                layer_input = F.dropout(layer_output, self.rnn.dropout, self.training)
+        h = self.hidden_size
+        if mask is None:
+            fwd = layer_output[:, -1, :h]
+        else:
+            rows = torch.arange(batch, device=emb.device)
+            fwd = layer_output[rows, lens - 1, :h]
+        features = fwd if self.num_directions == 1 else torch.cat([fwd, layer_output[:, 0, h:]], dim=-1)
+        return TransparentOutput(logits=self.head(features), features=features, outputs=layer_output,
+                                 mask=mask, states=states)
+
+    def _run_direction(self, layer: int, direction: int, inputs: Tensor, mask: Tensor | None,
+                       state_hook: StateHook | None, tbptt: int | None, record: bool
+                       ) -> tuple[Tensor, dict[str, Tensor]]:
+        """One layer and direction over all steps: hidden ``(B, T, H)`` and the recorded states."""
+        w_ih, w_hh, b_ih, b_hh = self.weights(layer, direction)
+        batch, steps = inputs.shape[:2]
+        wx = F.linear(inputs, w_ih, b_ih)  # (B, T, G*H): the input projections of all steps at once
+        zero = wx.new_zeros(batch, self.hidden_size)
+        state: CellState = (zero, zero) if self.cell == "lstm" else zero
+        hidden: list[Tensor] = [zero] * steps
+        rec: dict[str, list[Tensor]] = {}
+        times = range(steps) if direction == 0 else range(steps - 1, -1, -1)
+        for k, t in enumerate(times):
+            if tbptt is not None and k > 0 and k % tbptt == 0:
+                state = _detach(state)
+            new, gates = self._step(wx[:, t], state, w_hh, b_hh)
+            if mask is not None:
+                m = mask[:, t, None]  # (B, 1): padding steps carry the old state over
+                if isinstance(new, tuple):
+                    new = tuple(torch.where(m, a, b) for a, b in zip(new, state, strict=True))
+                else:
+                    new = torch.where(m, new, state)
+            h_t = new[0] if isinstance(new, tuple) else new
+            if state_hook is not None:
+                h_t = state_hook(layer, direction, t, h_t)
+                new = (h_t, new[1]) if isinstance(new, tuple) else h_t
+            state = new
+            hidden[t] = h_t
+            if record:
+                if isinstance(new, tuple):
+                    gates = {**gates, "cell": new[1]}
+                for key, value in {**gates, "hidden": h_t}.items():
+                    rec.setdefault(key, [zero] * steps)[t] = value
+        return torch.stack(hidden, dim=1), {key: torch.stack(v, dim=1) for key, v in rec.items()}
+
+
+def param_counts(cfg: ModelConfig) -> dict[str, int]:
+    """Parameter counts of the model ``cfg`` describes: actual, and by formula.
+
+    Actual counts of a freshly built :class:`SentimentRNN`: ``embedding``, ``recurrent_pytorch``
+    (the fused module), ``output`` (the linear layer) and ``total``. By formula:
+    ``recurrent_seed_formula`` and ``recurrent_pytorch_formula``. For one unidirectional layer with input
+    size ``n`` and hidden size ``m`` the seed counts ``G (n + m + 1) m`` (G = 4 LSTM, 3 GRU,
+    1 RNN: a weight matrix per gate on the input and on the state, and one bias); PyTorch keeps
+    two bias vectors per gate (``b_ih`` and ``b_hh``), so it has ``G (n + m + 2) m``, i.e.
+    ``G m`` more. Generalised: every layer and direction has its own cell; layer 1 reads ``n``
+    inputs, later layers read the ``D m`` outputs below, so a formula is the sum over layers
+    ``k`` of ``D G (n_k + m + b) m`` with ``b`` = 1 (seed) or 2 (PyTorch). The embedding count
+    includes the ``<pad>`` row, which never trains.
+    """
+    model = SentimentRNN(cfg)
+    g, m, d = GATE_BLOCKS[cfg.cell], cfg.hidden_size, 2 if cfg.bidirectional else 1
+    n = cfg.input_size if cfg.input_size is not None else cfg.embedding_dim
+    inputs = [n] + [d * m] * (cfg.num_layers - 1)
+
+    def formula(biases: int) -> int:
+        return sum(d * g * (n_k + m + biases) * m for n_k in inputs)
+
+    def count(module: nn.Module | None) -> int:
+        return 0 if module is None else sum(p.numel() for p in module.parameters())
+
+    return {"embedding": count(model.embedding), "recurrent_pytorch": count(model.rnn),
+            "output": count(model.fc), "total": count(model),
+            "recurrent_seed_formula": formula(1), "recurrent_pytorch_formula": formula(2)}

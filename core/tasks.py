@@ -1,0 +1,67 @@
+"""Tasks a model can be trained on, behind one shape: :class:`TaskData`.
+
+``imdb`` is sentiment classification of movie reviews; the synthetic long-range memory tasks
+(``adding``, ``order``) live in ``core.synthetic`` and return the same shape, so the trainer,
+the job runner and the dashboard treat every task alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from .config import RunConfig
+from .train import Objective
+
+
+@dataclass
+class TaskData:
+    model_cfg: Any  # core.config.ModelConfig completed for this task (vocab size, input size)
+    train_batches: Callable[[int], Iterable[Any]]  # epoch -> batches (shuffled, seeded)
+    val_batches: Callable[[], Iterable[Any]]
+    test_batches: Callable[[], Iterable[Any]]
+    objective: Objective
+    train_size: int
+    vocab: Any = None  # core.text.Vocabulary for text tasks
+    probe: Any = None  # a fixed batch of validation examples for gradient recording
+    use_lengths: bool = False  # read each sequence's state at its own last token
+
+
+def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None) -> TaskData:
+    from .batching import bucket_batches, fixed_batches
+    from .corpus import load_corpus
+
+    corpus = load_corpus(cfg.data, cfg.text, progress)
+    tr, va, te = (corpus.splits[s] for s in ("train", "val", "test"))
+    t, bs = cfg.train, cfg.train.batch_size
+    eval_bs = max(bs, 250)  # no gradients at evaluation: bigger batches are faster
+
+    def batches(split, batch_size: int, shuffle: bool, epoch: int = 0) -> Iterable[Any]:
+        gen = torch.Generator().manual_seed(t.seed * 1000 + epoch)
+        if t.batching == "fixed":
+            return fixed_batches(split.ids, split.labels, batch_size, cfg.text.max_len, shuffle=shuffle,
+                                 generator=gen)
+        return bucket_batches(split.ids, split.labels, batch_size, shuffle=shuffle, generator=gen)
+
+    probe = None
+    if len(va):
+        probe_idx = torch.randperm(len(va), generator=torch.Generator().manual_seed(12345))[: t.probe_size]
+        ids = [va.ids[i] for i in probe_idx.tolist()]
+        probe = next(iter(bucket_batches(ids, va.labels[probe_idx.numpy()], len(ids), shuffle=False)))
+    model_cfg = replace(cfg.model, vocab_size=len(corpus.vocab), input_size=None, output_size=1)
+    return TaskData(model_cfg=model_cfg, train_batches=lambda epoch: batches(tr, bs, True, epoch),
+                    val_batches=lambda: batches(va, eval_bs, False), test_batches=lambda: batches(te, eval_bs, False),
+                    objective=Objective("bce"), train_size=len(tr), vocab=corpus.vocab, probe=probe,
+                    use_lengths=t.batching == "bucket")
+
+
+def prepare_task(cfg: RunConfig, progress: Callable[[str], None] | None = None) -> TaskData:
+    """The data, batching and objective of ``cfg.train.task``."""
+    if cfg.train.task == "imdb":
+        return prepare_imdb(cfg, progress)
+    from .synthetic import prepare_synthetic
+
+    return prepare_synthetic(cfg)

@@ -1,0 +1,258 @@
+"""The trainer: the seed report's loop, observable through callbacks.
+
+Adam, a loss computed from logits (binary cross-entropy for sentiment), gradient-norm
+clipping, ``train()``/``eval()`` modes, per-epoch train and validation loss and accuracy,
+the best weights kept by validation loss. Every optimiser step records the global gradient
+norm before clipping, whether it was clipped, and per-group norms (embedding, input-hidden,
+hidden-hidden, output); a non-finite loss or gradient skips the step and is counted.
+
+The trainer knows nothing about run folders, gradient recording or the dashboard: those
+observe it through callbacks (minGPT style), see ``core.jobs`` and ``core.gradients``.
+It is not the place for data loading either: it is handed functions that yield batches.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import TrainConfig
+
+
+class BatchLike(Protocol):
+    tokens: torch.Tensor  # (B, T) token ids, or (B, T, D) real-valued inputs
+    lengths: torch.Tensor  # (B,)
+    labels: torch.Tensor  # (B,) or (B, K)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What is minimised and how a prediction is scored, per task."""
+
+    name: str = "bce"  # "bce" (binary classification from one logit) or "mse" (regression)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.name == "bce":
+            # from logits: log-sum-exp inside, no overflow for large |logit|
+            return F.binary_cross_entropy_with_logits(out.float(), y.float())
+        return F.mse_loss(out.float(), y.float())
+
+    def correct(self, out: torch.Tensor, y: torch.Tensor) -> int | None:
+        if self.name == "bce":
+            return int(((out > 0).float() == y).sum())
+        return None
+
+
+def param_groups(model: nn.Module) -> dict[str, list[torch.nn.Parameter]]:
+    """Group parameters by role for per-group gradient norms."""
+    groups: dict[str, list[torch.nn.Parameter]] = {"embedding": [], "input_hidden": [], "hidden_hidden": [],
+                                                   "output": []}
+    for name, p in model.named_parameters():
+        if "embedding" in name:
+            groups["embedding"].append(p)
+        elif "_ih" in name:
+            groups["input_hidden"].append(p)
+        elif "_hh" in name:
+            groups["hidden_hidden"].append(p)
+        else:
+            groups["output"].append(p)
+    return groups
+
+
+def _group_norms(groups: dict[str, list[torch.nn.Parameter]]) -> dict[str, float]:
+    out = {}
+    for g, params in groups.items():
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads:
+            out[g] = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in grads])))
+    return out
+
+
+@dataclass
+class TrainResult:
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_loss: float = math.inf
+    best_state: dict[str, torch.Tensor] | None = None
+    train_time_s: float = 0.0
+    samples_seen: int = 0
+    steps: int = 0
+    skipped_steps: int = 0
+    stopped: bool = False  # a callback asked to stop (cancel)
+
+
+class Trainer:
+    """Train ``model`` on batches from ``train_batches(epoch)``, select by ``val_batches()``.
+
+    Callbacks are objects with any of ``on_train_start(trainer)``, ``on_batch_end(trainer,
+    record)``, ``on_epoch_end(trainer, record)``, ``on_train_end(trainer, result)``; setting
+    ``trainer.stop_requested = True`` ends training after the current step.
+    """
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, train_batches: Callable[[int], Iterable[Any]],
+                 val_batches: Callable[[], Iterable[Any]], *, objective: Objective | None = None,
+                 device: torch.device | str = "cpu", callbacks: Iterable[Any] = (),
+                 use_lengths: bool | None = None, steps_per_epoch: int | None = None):
+        self.model = model.to(device)
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.train_batches = train_batches
+        self.val_batches = val_batches
+        self.objective = objective or Objective()
+        self.callbacks = list(callbacks)
+        # fixed batches are front-padded and read at T-1; bucketed ones at each review's last token
+        self.use_lengths = (cfg.batching == "bucket") if use_lengths is None else use_lengths
+        self.steps_per_epoch = steps_per_epoch
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        self.groups = param_groups(model)
+        self.step = 0
+        self.epoch = 0
+        self.stop_requested = False
+
+    # -- one batch ----------------------------------------------------------------------
+    def forward(self, batch: Any) -> torch.Tensor:
+        x = batch.tokens.to(self.device, non_blocking=True)
+        lengths = batch.lengths.to(self.device) if self.use_lengths else None
+        kwargs = {"tbptt": self.cfg.tbptt} if self.cfg.tbptt else {}
+        if self.cfg.bf16 and self.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                return self.model(x, lengths, **kwargs)
+        return self.model(x, lengths, **kwargs)
+
+    def _train_step(self, batch: Any) -> dict[str, Any]:
+        self.model.train()
+        y = batch.labels.to(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        out = self.forward(batch)
+        loss = self.objective.loss(out, y)
+        rec: dict[str, Any] = {"kind": "step", "step": self.step, "epoch": self.epoch, "batch_size": len(y)}
+        if not torch.isfinite(loss):
+            rec.update(loss=float(loss.detach()), grad_norm=None, clipped=False, skipped=True,
+                       reason="non-finite loss")
+            return rec
+        loss.backward()
+        norms = _group_norms(self.groups)
+        params = [p for g in self.groups.values() for p in g if p.grad is not None]
+        # clip_grad_norm_ returns the norm *before* clipping; inf max_norm measures without clipping
+        max_norm = self.cfg.clip_norm if self.cfg.clip_norm else math.inf
+        total = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        rec.update(loss=float(loss.detach()), grad_norm=total, norms=norms)
+        if not math.isfinite(total):
+            self.optimizer.zero_grad(set_to_none=True)
+            rec.update(clipped=False, skipped=True, reason="non-finite gradient")
+            return rec
+        rec.update(clipped=bool(self.cfg.clip_norm and total > self.cfg.clip_norm), skipped=False)
+        self.optimizer.step()
+        correct = self.objective.correct(out.detach(), y)
+        if correct is not None:
+            rec["correct"] = correct
+        return rec
+
+    # -- evaluation ---------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, batches: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, float]:
+        """Model outputs and targets over ``batches`` in eval mode, and the loss."""
+        self.model.eval()
+        outs, ys, loss_sum, n = [], [], 0.0, 0
+        for batch in batches:
+            y = batch.labels.to(self.device)
+            out = self.forward(batch).float()
+            loss_sum += float(self.objective.loss(out, y)) * len(y)
+            n += len(y)
+            outs.append(out.cpu())
+            ys.append(y.cpu())
+        if not n:
+            return np.zeros(0), np.zeros(0), math.nan
+        return torch.cat(outs).numpy(), torch.cat(ys).numpy(), loss_sum / n
+
+    def evaluate(self, batches: Iterable[Any]) -> dict[str, float]:
+        out, y, loss = self.predict(batches)
+        rec = {"loss": loss}
+        if self.objective.name == "bce" and len(y):
+            rec["accuracy"] = float(((out > 0) == (y > 0.5)).mean())
+        return rec
+
+    # -- the loop -----------------------------------------------------------------------
+    def _emit(self, event: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            fn = getattr(cb, event, None)
+            if fn is not None:
+                fn(self, *args)
+
+    def fit(self) -> TrainResult:
+        result = TrainResult()
+        self._emit("on_train_start")
+        for epoch in range(self.cfg.epochs):
+            self.epoch = epoch
+            t0 = time.perf_counter()
+            loss_sum, correct, seen, skipped = 0.0, 0, 0, 0
+            for batch in self.train_batches(epoch):
+                rec = self._train_step(batch)
+                self.step += 1
+                result.steps += 1
+                if rec["skipped"]:
+                    skipped += 1
+                else:
+                    loss_sum += rec["loss"] * rec["batch_size"]
+                    correct += rec.get("correct", 0)
+                    seen += rec["batch_size"]
+                self._emit("on_batch_end", rec)
+                if self.stop_requested:
+                    break
+            train_time = time.perf_counter() - t0
+            val = self.evaluate(self.val_batches())
+            ep = {"kind": "epoch", "epoch": epoch, "step": self.step, "train_loss": loss_sum / max(seen, 1),
+                  "val_loss": val["loss"], "epoch_time_s": train_time, "skipped_steps": skipped,
+                  "samples": seen, "samples_per_s": seen / max(train_time, 1e-9)}
+            if self.objective.name == "bce":
+                ep["train_accuracy"] = correct / max(seen, 1)
+                ep["val_accuracy"] = val.get("accuracy")
+            result.epochs.append(ep)
+            result.samples_seen += seen
+            result.skipped_steps += skipped
+            result.train_time_s += train_time
+            improved = math.isfinite(val["loss"]) and val["loss"] < result.best_val_loss
+            if improved or result.best_state is None:
+                result.best_val_loss = val["loss"] if math.isfinite(val["loss"]) else result.best_val_loss
+                result.best_epoch = epoch
+                result.best_state = copy.deepcopy(self.model.state_dict())
+            ep["best"] = result.best_epoch == epoch
+            self._emit("on_epoch_end", ep)
+            if self.stop_requested:
+                result.stopped = True
+                break
+        if result.best_state is not None:
+            self.model.load_state_dict(result.best_state)
+        self._emit("on_train_end", result)
+        return result
+
+
+def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Accuracy, precision, recall, F1, ROC-AUC and the confusion matrix from logits."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
+
+    y = (labels > 0.5).astype(int)
+    pred = (logits > 0).astype(int)
+    p, r, f1, _ = precision_recall_fscore_support(y, pred, average="binary", zero_division=0)
+    two_classes = len(np.unique(y)) == 2
+    auc = float(roc_auc_score(y, logits)) if two_classes else None
+    cm = confusion_matrix(y, pred, labels=[0, 1]).tolist()
+    roc = None
+    if two_classes:
+        fpr, tpr, _ = roc_curve(y, logits)
+        # keep the curve small: ~200 points is plenty to draw
+        idx = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))
+        roc = {"fpr": fpr[idx].tolist(), "tpr": tpr[idx].tolist()}
+    return {"accuracy": float((pred == y).mean()) if len(y) else None, "precision": float(p),
+            "recall": float(r), "f1": float(f1), "roc_auc": auc, "confusion_matrix": cm, "roc": roc,
+            "n": int(len(y))}

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: the app shell, its Streamlit-aware helpers and pure chart builders."""

@@ -1,0 +1,108 @@
+"""Shared fixtures: an isolated RNN Lab home and tiny IMDB-shaped datasets built on the fly."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+
+# member path under aclImdb/ -> file bytes
+Reviews = dict[str, bytes]
+# members added as given (names, types, link targets untouched): (TarInfo, data or None)
+ExtraMembers = Iterable[tuple[tarfile.TarInfo, bytes | None]]
+
+# files of the official archive that are not reviews; a reader must ignore them
+_NON_REVIEWS = {
+    "imdb.vocab": b"the\nand\na\n",
+    "imdbEr.txt": b"0.0\n",
+    "README": b"Large Movie Review Dataset v1.0\n",
+    "train/labeledBow.feat": b"0 9:1\n",
+    "train/urls_pos.txt": b"http://www.imdb.com/title/tt0000001/usercomments\n",
+    "test/urls_neg.txt": b"http://www.imdb.com/title/tt0000002/usercomments\n",
+}
+
+
+def tiny_reviews(per_class: int = 3, unsup: int = 4) -> Reviews:
+    """``per_class`` reviews in each of train/test x pos/neg and ``unsup`` unlabelled ones."""
+    reviews: Reviews = {}
+    for split in ("train", "test"):
+        for cls, ratings in (("pos", (7, 8, 9, 10)), ("neg", (1, 2, 3, 4))):
+            for i in range(per_class):
+                rating = ratings[i % len(ratings)]
+                text = f"{split} {cls} review {i}, rated {rating}.<br /><br />A {cls} film."
+                reviews[f"{split}/{cls}/{i}_{rating}.txt"] = text.encode()
+    for i in range(unsup):
+        reviews[f"train/unsup/{i}_0.txt"] = f"unlabelled review {i}".encode()
+    return reviews
+
+
+def _file_info(name: str, data: bytes) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 1_300_000_000
+    return info
+
+
+def write_imdb_archive(
+    path: Path, reviews: Reviews | None = None, extra: ExtraMembers = (), non_reviews: bool = True
+) -> Path:
+    """A ``.tar.gz`` in the official layout (``aclImdb/...``), plus ``extra`` members at the end."""
+    reviews = tiny_reviews() if reviews is None else reviews
+    files = {**(_NON_REVIEWS if non_reviews else {}), **reviews}
+    folders = sorted({"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)})
+    with tarfile.open(path, "w:gz") as tar:
+        for folder in ["", *folders]:
+            info = tarfile.TarInfo(f"aclImdb/{folder}".rstrip("/"))
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+        for name, data in files.items():
+            tar.addfile(_file_info(f"aclImdb/{name}", data), io.BytesIO(data))
+        for info, data in extra:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def write_imdb_folder(root: Path, reviews: Reviews | None = None) -> Path:
+    """An extracted ``root/aclImdb/`` folder; returns the ``aclImdb`` folder."""
+    reviews = tiny_reviews() if reviews is None else reviews
+    for name, data in {**_NON_REVIEWS, **reviews}.items():
+        target = root / "aclImdb" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return root / "aclImdb"
+
+
+@pytest.fixture
+def rnnlab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private ``RNNLAB_HOME`` and no ``RNNLAB_IMDB``: nothing outside tmp_path is read or written."""
+    home = tmp_path / "rnnlab-home"
+    monkeypatch.setenv("RNNLAB_HOME", str(home))
+    monkeypatch.delenv("RNNLAB_IMDB", raising=False)
+    return home
+
+
+@pytest.fixture
+def make_imdb_archive() -> Callable[..., Path]:
+    """``make_imdb_archive(path, reviews=None, extra=(), non_reviews=True) -> path``."""
+    return write_imdb_archive
+
+
+@pytest.fixture
+def make_imdb_folder() -> Callable[..., Path]:
+    """``make_imdb_folder(root, reviews=None) -> root/aclImdb``."""
+    return write_imdb_folder
+
+
+@pytest.fixture
+def tiny_imdb_archive(tmp_path: Path) -> Path:
+    """A 16-review archive in the official layout (3 per labelled class, 4 unlabelled)."""
+    return write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz")
+
+
+@pytest.fixture
+def imdb_reviews() -> Callable[..., Reviews]:
+    """``imdb_reviews(per_class=3, unsup=4) -> {'train/pos/0_7.txt': b'...', ...}``."""
+    return tiny_reviews

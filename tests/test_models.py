@@ -1,0 +1,443 @@
+"""core.models: the fused and transparent paths agree, masking, hooks, states, TBPTT, counts, init."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from core.config import ModelConfig
+from core.models import GATE_BLOCKS, SentimentRNN, param_counts
+
+CELLS = ("rnn", "lstm", "gru")
+VOCAB, EMB, HID = 50, 8, 6
+PAD = 1
+LENGTHS = [9, 3, 11, 1, 6]  # B = 5, T = 11: includes a one-token review and one that fills the batch
+T = max(LENGTHS)
+TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def make_model(cell: str, layers: int = 1, bidirectional: bool = False, dtype: torch.dtype = torch.float32,
+               **overrides) -> SentimentRNN:
+    cfg = ModelConfig(cell=cell, vocab_size=VOCAB, embedding_dim=EMB, hidden_size=HID, num_layers=layers,
+                      bidirectional=bidirectional, **overrides)
+    return SentimentRNN(cfg).to(dtype).eval()
+
+
+def random_tokens(lengths: list[int], width: int | None = None, front: bool = False) -> torch.Tensor:
+    """(B, width) ids, real tokens drawn from every id but <pad> (so <unk> appears), padded with <pad>."""
+    width = max(lengths) if width is None else width
+    tokens = torch.randint(2, VOCAB, (len(lengths), width))
+    tokens[tokens == 2] = 0  # some <unk>
+    cols = torch.arange(width)[None, :]
+    lens = torch.tensor(lengths)[:, None]
+    pad = cols < width - lens if front else cols >= lens
+    tokens[pad] = PAD
+    return tokens
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / max(float(b.norm()), 1e-30))
+
+
+def logits_and_grads(model: SentimentRNN, run) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Logits of ``run(model)`` and the parameter gradients of a fixed random weighting of them."""
+    model.zero_grad(set_to_none=True)
+    logits = run(model)
+    weights = torch.linspace(-1.0, 2.0, logits.numel(), dtype=logits.dtype).reshape(logits.shape)
+    (logits * weights).sum().backward()
+    grads = {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
+    return logits.detach(), grads
+
+
+def assert_paths_agree(model: SentimentRNN, fused, transparent, tol: float) -> None:
+    a, grads_a = logits_and_grads(model, fused)
+    b, grads_b = logits_and_grads(model, transparent)
+    assert rel_err(a, b) < tol
+    assert grads_a.keys() == grads_b.keys() == {n for n, _ in model.named_parameters()}
+    for name in grads_a:
+        assert rel_err(grads_a[name], grads_b[name]) < tol, name
+
+
+# (cell, layers, bidirectional, batching): batching "front" = fixed front padding, no lengths;
+# "gather" / "packed" = end padding with lengths, the two fused strategies (bidirectional always packs)
+AGREEMENT_CASES = [
+    (cell, layers, bidir, batching)
+    for cell in CELLS for layers in (1, 2) for bidir in (False, True)
+    for batching in (("front", "packed") if bidir else ("front", "gather", "packed"))
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize(("cell", "layers", "bidirectional", "batching"), AGREEMENT_CASES)
+def test_fused_and_transparent_paths_agree_on_logits_and_gradients(cell, layers, bidirectional, batching,
+                                                                   dtype):
+    model = make_model(cell, layers, bidirectional, dtype)
+    if batching == "front":
+        x, lengths, packed = random_tokens(LENGTHS, front=True), None, None
+    else:
+        x, lengths, packed = random_tokens(LENGTHS), torch.tensor(LENGTHS), batching == "packed"
+    assert_paths_agree(model, lambda m: m(x, lengths, packed=packed),
+                       lambda m: m.forward_transparent(x, lengths).logits, TOL[dtype])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_real_valued_inputs_agree_between_paths_in_float64(cell, bidirectional):
+    model = make_model(cell, 2, bidirectional, torch.float64, input_size=3)
+    x = torch.randn(len(LENGTHS), T, 3, dtype=torch.float64)
+    lengths = torch.tensor(LENGTHS)
+    assert model(x, lengths).shape == (len(LENGTHS),)
+    assert_paths_agree(model, lambda m: m(x, lengths), lambda m: m.forward_transparent(x, lengths).logits,
+                       TOL[torch.float64])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_output_size_above_one_gives_one_logit_per_class_in_both_paths(cell):
+    model = make_model(cell, 1, True, output_size=3)
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    assert model(x, lengths).shape == (len(LENGTHS), 3)
+    assert model.forward_transparent(x, lengths).logits.shape == (len(LENGTHS), 3)
+    assert_paths_agree(model, lambda m: m(x, lengths), lambda m: m.forward_transparent(x, lengths).logits,
+                       TOL[torch.float32])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_appending_end_padding_leaves_logits_unchanged(cell, bidirectional):
+    model = make_model(cell, 2, bidirectional)
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    longer = torch.cat([x, torch.full((len(LENGTHS), 4), PAD)], dim=1)
+    with torch.no_grad():
+        for run in (lambda t: model(t, lengths, packed=False), lambda t: model(t, lengths, packed=True),
+                    lambda t: model.forward_transparent(t, lengths).logits):
+            torch.testing.assert_close(run(longer), run(x), rtol=1e-6, atol=1e-6)
+
+
+def test_bidirectional_without_lengths_reads_backward_state_at_position_zero():
+    model = make_model("gru", 1, True)
+    x = random_tokens(LENGTHS, front=True)
+    with torch.no_grad():
+        out, _ = model.rnn(model.embedding(x))
+        expected = torch.cat([out[:, -1, :HID], out[:, 0, HID:]], dim=-1)
+        torch.testing.assert_close(model.encode(x), expected)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_transparent_states_match_fused_outputs_at_every_real_step(cell):
+    model = make_model(cell, 2, True)
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    with torch.no_grad():
+        seq = torch.nn.utils.rnn.pack_padded_sequence(model.embedding(x), lengths, batch_first=True,
+                                                      enforce_sorted=False)
+        packed_out, final = model.rnn(seq)
+        fused, _ = torch.nn.utils.rnn.pad_packed_sequence(packed_out, batch_first=True)  # (B, T, 2H)
+        out = model.forward_transparent(x, lengths, return_states=True)
+    mask = out.mask
+    torch.testing.assert_close(out.outputs[mask], fused[mask], rtol=1e-5, atol=1e-6)
+    if cell == "lstm":  # the cell state too: c_n of the last layer, forward at the last token
+        c_n = final[1]
+        last_cell = out.states[(1, 0)]["cell"][torch.arange(len(LENGTHS)), lengths - 1]
+        torch.testing.assert_close(last_cell, c_n[2], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(out.states[(1, 1)]["cell"][:, 0], c_n[3], rtol=1e-5, atol=1e-6)
+
+
+EXPECTED_KEYS = {
+    "lstm": {"input_gate", "forget_gate", "output_gate", "candidate", "cell", "hidden"},
+    "gru": {"reset_gate", "update_gate", "candidate", "hidden"},
+    "rnn": {"hidden"},
+}
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_return_states_shapes_and_final_states_are_the_features(cell, bidirectional):
+    layers = 2
+    model = make_model(cell, layers, bidirectional)
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    with torch.no_grad():
+        out = model.forward_transparent(x, lengths, return_states=True)
+    directions = 2 if bidirectional else 1
+    assert set(out.states) == {(k, d) for k in range(layers) for d in range(directions)}
+    for record in out.states.values():
+        assert set(record) == EXPECTED_KEYS[cell]
+        assert all(v.shape == (len(LENGTHS), T, HID) for v in record.values())
+    rows = torch.arange(len(LENGTHS))
+    top = out.states[(layers - 1, 0)]["hidden"]
+    torch.testing.assert_close(top[rows, lengths - 1], out.features[:, :HID], rtol=0, atol=0)
+    if bidirectional:
+        first = out.states[(layers - 1, 1)]["hidden"][:, 0]
+        torch.testing.assert_close(first, out.features[:, HID:], rtol=0, atol=0)
+    assert out.features.shape == (len(LENGTHS), directions * HID)
+    assert out.mask.tolist() == (torch.arange(T)[None, :] < lengths[:, None]).tolist()
+    assert out.states is not None and model.forward_transparent(x, lengths).states is None
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_padding_steps_carry_the_forward_state_and_keep_the_backward_state_at_zero(cell):
+    model = make_model(cell, 1, True)
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    with torch.no_grad():
+        out = model.forward_transparent(x, lengths, return_states=True)
+    fwd, bwd = out.states[(0, 0)]["hidden"], out.states[(0, 1)]["hidden"]
+    for b, n in enumerate(LENGTHS):
+        assert torch.equal(fwd[b, n:], fwd[b, n - 1].expand(T - n, HID))
+        assert torch.equal(bwd[b, n:], torch.zeros(T - n, HID))
+        assert bool((bwd[b, :n] != 0).any(dim=-1).all())
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gates_lie_in_unit_interval_and_candidates_in_minus_one_one(cell):
+    model = make_model(cell, 1, False)
+    with torch.no_grad():  # large weights push the gates to saturation, where bounds matter
+        for p in model.rnn.parameters():
+            p.mul_(20)
+        out = model.forward_transparent(random_tokens(LENGTHS), torch.tensor(LENGTHS), return_states=True)
+    record = out.states[(0, 0)]
+    for key, value in record.items():
+        if key.endswith("_gate"):
+            assert 0 <= value.min() and value.max() <= 1, key
+    assert -1 <= record["candidate"].min() and record["candidate"].max() <= 1
+    assert record["candidate"].abs().max() > 0.99  # the scaling did saturate
+
+
+def test_state_hook_sees_every_step_and_identity_leaves_outputs_unchanged():
+    model = make_model("lstm", 2, True)
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    calls = []
+
+    def identity(layer, direction, t, h):
+        calls.append((layer, direction, t, tuple(h.shape)))
+        return h
+
+    with torch.no_grad():
+        hooked = model.forward_transparent(x, lengths, state_hook=identity).logits
+        plain = model.forward_transparent(x, lengths).logits
+    assert torch.equal(hooked, plain)
+    expected = [(k, d, t, (len(LENGTHS), HID)) for k in range(2) for d in range(2) for t in range(T)]
+    assert sorted(calls) == sorted(expected)
+    backward_steps = [t for k, d, t, _ in calls if (k, d) == (0, 1)]
+    assert backward_steps == list(range(T - 1, -1, -1))
+
+
+def test_state_hook_output_feeds_the_next_step_and_the_classifier():
+    model = make_model("rnn", 1, False)
+    x = random_tokens(LENGTHS, front=True)
+    with torch.no_grad():
+        out = model.forward_transparent(x, state_hook=lambda layer, d, t, h: torch.zeros_like(h))
+        # every step restarts from h = 0, and the classifier reads the hooked (zero) last state
+        assert torch.equal(out.features, torch.zeros(len(LENGTHS), HID))
+        out = model.forward_transparent(
+            x, state_hook=lambda layer, d, t, h: h if t == T - 1 else torch.zeros_like(h))
+        w_ih, _, b_ih, b_hh = model.weights(0, 0)
+        expected = torch.tanh(model.embedding(x[:, -1]) @ w_ih.T + b_ih + b_hh)  # no memory of step T-2
+        torch.testing.assert_close(out.features, expected)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_zero_leaf_hook_gives_dl_dh_equal_to_dl_dfeatures_at_the_last_step(cell, with_lengths):
+    model = make_model(cell, 1, False)
+    lengths = torch.tensor(LENGTHS) if with_lengths else None
+    x = random_tokens(LENGTHS) if with_lengths else random_tokens(LENGTHS, front=True)
+    leaves: dict[int, torch.Tensor] = {}
+
+    def add_leaf(layer, direction, t, h):
+        leaves[t] = torch.zeros_like(h, requires_grad=True)
+        return h + leaves[t]
+
+    out = model.forward_transparent(x, lengths, state_hook=add_leaf)
+    out.features.retain_grad()
+    out.logits.sum().backward()
+    last = lengths - 1 if with_lengths else torch.full((len(LENGTHS),), T - 1)
+    for b in range(len(LENGTHS)):
+        n = int(last[b]) + 1
+        torch.testing.assert_close(leaves[n - 1].grad[b], out.features.grad[b], rtol=0, atol=0)
+        for t in range(n, T):  # padding never reaches the loss
+            assert torch.equal(leaves[t].grad[b], torch.zeros(HID))
+        if n > 1:  # and the state reaches the loss through earlier steps too
+            assert leaves[n - 2].grad[b].abs().sum() > 0
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_step_passes_float64_gradcheck(cell):
+    model = make_model(cell, 2, True, torch.float64)
+    x_t = torch.randn(3, 2 * HID, dtype=torch.float64, requires_grad=True)  # layer 1 reads both directions
+    h = torch.randn(3, HID, dtype=torch.float64, requires_grad=True)
+    c = torch.randn(3, HID, dtype=torch.float64, requires_grad=True)
+
+    def step(x_t, h, c):
+        state = (h, c) if cell == "lstm" else h
+        new, gates = model.cell_step(1, 1, x_t, state)
+        return (*(new if isinstance(new, tuple) else (new,)), *gates.values())
+
+    assert torch.autograd.gradcheck(step, (x_t, h, c))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_step_matches_one_step_of_the_fused_module(cell):
+    model = make_model(cell, 1, False)
+    x_t = torch.randn(4, 1, EMB)
+    h0 = torch.randn(1, 4, HID)
+    c0 = torch.randn(1, 4, HID)
+    with torch.no_grad():
+        fused_out, _ = model.rnn(x_t, (h0, c0) if cell == "lstm" else h0)
+        state = (h0[0], c0[0]) if cell == "lstm" else h0[0]
+        new, _ = model.cell_step(0, 0, x_t[:, 0], state)
+    torch.testing.assert_close(new[0] if cell == "lstm" else new, fused_out[:, 0])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_running_logits_at_the_last_step_equal_the_eval_logits(cell):
+    model = make_model(cell, 1, False)
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    with torch.no_grad():
+        out = model.forward_transparent(x, lengths)
+        running = model.running_logits(out.outputs)  # (B, T)
+    assert running.shape == (len(LENGTHS), T)
+    torch.testing.assert_close(running[torch.arange(len(LENGTHS)), lengths - 1], out.logits)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_recurrent_init_radius_sets_each_gate_block_spectral_radius(cell):
+    model = make_model(cell, 2, True, recurrent_init_radius=1.7)
+    for layer in range(2):
+        for direction in range(2):
+            w_hh = model.weights(layer, direction)[1].detach().double()
+            blocks = w_hh.split(HID)
+            assert len(blocks) == GATE_BLOCKS[cell]
+            for block in blocks:
+                assert torch.linalg.eigvals(block).abs().max().item() == pytest.approx(1.7, rel=1e-5)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_param_counts_match_the_seed_formula_and_pytorch_two_biases(cell):
+    cfg = ModelConfig(cell=cell, vocab_size=VOCAB, embedding_dim=EMB, hidden_size=HID)
+    counts = param_counts(cfg)
+    g = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    n, m = EMB, HID
+    assert counts["recurrent_seed_formula"] == g * (n + m + 1) * m
+    assert counts["recurrent_pytorch"] == g * (n + m + 2) * m == counts["recurrent_pytorch_formula"]
+    model = SentimentRNN(cfg)
+    assert counts["recurrent_pytorch"] == sum(p.numel() for p in model.rnn.parameters())
+    assert counts["total"] == sum(p.numel() for p in model.parameters())
+    assert counts["total"] == VOCAB * EMB + g * (n + m + 2) * m + m + 1
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(("layers", "bidirectional"), [(2, False), (1, True), (3, True)])
+def test_param_counts_formula_generalises_to_stacked_and_bidirectional(cell, layers, bidirectional):
+    cfg = ModelConfig(cell=cell, vocab_size=VOCAB, embedding_dim=EMB, hidden_size=HID, num_layers=layers,
+                      bidirectional=bidirectional, output_size=2)
+    counts = param_counts(cfg)
+    model = SentimentRNN(cfg)
+    assert counts["recurrent_pytorch_formula"] == counts["recurrent_pytorch"]
+    assert counts["recurrent_pytorch"] == sum(p.numel() for p in model.rnn.parameters())
+    d = 2 if bidirectional else 1
+    # the seed keeps one bias per gate: one G*m vector fewer per layer and direction
+    gap = counts["recurrent_pytorch"] - counts["recurrent_seed_formula"]
+    assert gap == layers * d * GATE_BLOCKS[cell] * HID
+    assert counts["output"] == d * HID * 2 + 2
+    assert counts["total"] == counts["embedding"] + counts["recurrent_pytorch"] + counts["output"]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_tbptt_at_least_the_sequence_length_equals_full_bptt(cell, layers, with_lengths):
+    model = make_model(cell, layers, False)
+    lengths = torch.tensor(LENGTHS) if with_lengths else None
+    x = random_tokens(LENGTHS, front=not with_lengths)
+    full, full_grads = logits_and_grads(model, lambda m: m(x, lengths))
+    for tbptt in (T, T + 5):
+        fused = lambda m, n=tbptt: m(x, lengths, tbptt=n)  # noqa: E731
+        transparent = lambda m, n=tbptt: m.forward_transparent(x, lengths, tbptt=n).logits  # noqa: E731
+        for run in (fused, transparent):
+            logits, grads = logits_and_grads(model, run)
+            assert rel_err(logits, full) < 1e-5
+            assert all(rel_err(grads[k], full_grads[k]) < 1e-5 for k in full_grads)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_tbptt_chunks_agree_between_paths(cell, layers, with_lengths):
+    model = make_model(cell, layers, False, torch.float64)
+    lengths = torch.tensor(LENGTHS) if with_lengths else None
+    x = random_tokens(LENGTHS, front=not with_lengths)
+    assert_paths_agree(model, lambda m: m(x, lengths, tbptt=4),
+                       lambda m: m.forward_transparent(x, lengths, tbptt=4).logits, TOL[torch.float64])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("path", ["fused", "transparent"])
+def test_tbptt_stops_the_gradient_at_the_start_of_the_last_chunk(cell, path):
+    model = make_model(cell, 1, False, input_size=2)
+    lengths = torch.tensor(LENGTHS)
+    x = torch.randn(len(LENGTHS), T, 2)
+
+    def input_grad(tbptt):
+        xg = x.clone().requires_grad_(True)
+        logits = model(xg, lengths, tbptt=tbptt) if path == "fused" else \
+            model.forward_transparent(xg, lengths, tbptt=tbptt).logits
+        logits.sum().backward()
+        return xg.grad.abs().sum(dim=-1)  # (B, T)
+
+    cut, full = input_grad(4), input_grad(None)
+    for b, n in enumerate(LENGTHS):
+        start = (n - 1) // 4 * 4  # chunks [0, 4), [4, 8), [8, 12): the last token's chunk
+        assert torch.all(cut[b, :start] == 0) and torch.all(cut[b, n:] == 0)
+        assert torch.all(cut[b, start:n] > 0)
+        assert torch.all(full[b, :n] > 0)  # without truncation every real input gets a gradient
+
+
+@pytest.mark.parametrize("path", ["fused", "transparent"])
+def test_tbptt_refuses_bidirectional_models(path):
+    model = make_model("lstm", 1, True)
+    x = random_tokens(LENGTHS)
+    with pytest.raises(ValueError, match="unidirectional"):
+        model(x, tbptt=4) if path == "fused" else model.forward_transparent(x, tbptt=4)
+
+
+@pytest.mark.parametrize("bad", [[0, 3, 3, 3, 3], [12, 3, 3, 3, 3], [3, 3]])
+def test_invalid_lengths_raise(bad):
+    model = make_model("gru")
+    x = random_tokens(LENGTHS)
+    with pytest.raises(ValueError, match="lengths"):
+        model(x, bad)
+    with pytest.raises(ValueError, match="lengths"):
+        model.forward_transparent(x, bad)
+
+
+def test_dropout_is_active_in_train_mode_in_both_paths_and_off_in_eval():
+    model = make_model("lstm", 2, False)
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    model.train()
+    with torch.no_grad():
+        assert not torch.equal(model(x, lengths), model(x, lengths))
+        assert not torch.equal(model.forward_transparent(x, lengths).logits,
+                               model.forward_transparent(x, lengths).logits)
+        model.eval()
+        assert torch.equal(model(x, lengths), model(x, lengths))
+
+
+def test_padding_embedding_is_zero_and_gets_no_gradient():
+    model = make_model("gru")
+    x = random_tokens(LENGTHS, front=True)
+    _, grads = logits_and_grads(model, lambda m: m.forward_transparent(x).logits)
+    assert torch.equal(model.embedding.weight[PAD], torch.zeros(EMB))
+    assert torch.equal(grads["embedding.weight"][PAD], torch.zeros(EMB))
+
+
+def test_unknown_cell_type_raises_value_error():
+    cfg = ModelConfig(vocab_size=VOCAB)
+    bad = dataclasses.replace(cfg)
+    object.__setattr__(bad, "cell", "transformer")  # bypass ModelConfig's own check
+    with pytest.raises(ValueError, match="transformer"):
+        SentimentRNN(bad)
