@@ -25,10 +25,13 @@ def _length_stats(path: str | None) -> dict[str, float]:
     from .config import DataConfig, TextConfig
     from .corpus import load_corpus
 
-    corpus = load_corpus(DataConfig(imdb_path=path), TextConfig())
+    # statistics of the whole official splits: no validation reviews carved out
+    corpus = load_corpus(DataConfig(imdb_path=path, val_size=0), TextConfig())
     out = {}
     for name, split in corpus.splits.items():
         lens = split.lengths()
+        if not len(lens):
+            continue
         out[name] = {"mean": float(lens.mean()), "median": float(np.median(lens)),
                      "p95": float(np.percentile(lens, 95)), "max": int(lens.max()),
                      "truncated_at_max_len": int((lens >= TextConfig().max_len).sum())}
@@ -55,7 +58,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def _train_config(args: argparse.Namespace):
     overrides = {k: v for k, v in {
-        "epochs": args.epochs, "limit": args.limit, "num_layers": args.layers, "device": args.device,
+        "epochs": args.epochs, "limit": args.limit, "val_size": args.val_size, "num_layers": args.layers, "device": args.device,
         "imdb_path": args.imdb, "task": args.task, "seed": args.seed, "batch_size": args.batch_size,
         "lr": args.lr, "hidden_size": args.hidden, "embedding_dim": args.embedding_dim,
         "max_len": args.max_len, "batching": args.batching, "tbptt": args.tbptt,
@@ -157,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--task", choices=TASKS)
     t.add_argument("--epochs", type=int)
     t.add_argument("--limit", type=int, help="at most N reviews per split (smoke tests)")
+    t.add_argument("--val-size", type=int, help="training reviews held out for checkpoint selection")
     t.add_argument("--layers", type=int)
     t.add_argument("--bidirectional", action="store_true")
     t.add_argument("--hidden", type=int)
