@@ -64,3 +64,77 @@ def load_model(cfg: ModelConfig, path: str | Path) -> torch.nn.Module:
     model.load_state_dict(state)
     model.eval()
     return model
+
+
+MAX_IMPORT_JSON_BYTES = 64 * 2**20  # a 20,000-word vocabulary is ~1 MB; this only stops absurd files
+
+
+def _json_upload(data: bytes | str, name: str) -> dict:
+    import json
+
+    if len(data) > MAX_IMPORT_JSON_BYTES:
+        raise CheckpointError(f"{name} is {len(data)} bytes: far too large for an RNN Lab {name}")
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{name} is not valid JSON: {e}") from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{name} must hold a JSON object")
+    return obj
+
+
+def import_run(store, config: bytes | str, weights: bytes, vocab: bytes | str, *, label: str | None = None):
+    """Add a run trained elsewhere from its ``config.json``, ``model.safetensors`` and ``vocab.json``.
+
+    Everything is validated before the run appears: the config must be an RNN Lab run config
+    (unknown fields refused) of a text task, the vocabulary an RNN Lab vocabulary, and the
+    weights safetensors (never a pickle) whose every tensor name, shape and dtype fits the
+    model that config and vocabulary describe, with finite values. The folder is assembled
+    beside the store and renamed into it, so a half-imported run is never listed. The run is
+    ``finished`` with ``imported: true`` and has no test metrics until evaluated.
+    Raises :class:`CheckpointError` saying what does not fit. ``store`` is a ``core.runs.RunStore``.
+    """
+    import secrets
+    import shutil
+    import time
+    from dataclasses import replace
+
+    from .config import RunConfig
+    from .runs import Run
+    from .text import Vocabulary
+
+    body = _json_upload(config, "config.json")
+    try:
+        cfg = RunConfig.from_dict({k: v for k, v in body.items() if k in ("data", "text", "model", "train")})
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"config.json is not an RNN Lab run config: {e}") from e
+    if cfg.train.task != "imdb":
+        raise CheckpointError(f"only text (imdb) runs can be imported; this one was trained on {cfg.train.task!r}")
+    try:
+        voc = Vocabulary.from_dict(_json_upload(vocab, "vocab.json"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"vocab.json is not an RNN Lab vocabulary: {e}") from e
+    model_cfg = replace(cfg.model, vocab_size=len(voc), input_size=None, output_size=1)
+
+    store.root.mkdir(parents=True, exist_ok=True)
+    name = label or cfg.model.cell
+    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{secrets.token_hex(3)}"
+    if not run_id.replace("-", "").replace("_", "").isalnum():
+        raise CheckpointError(f"label {label!r} may hold only letters, digits, '-' and '_'")
+    staging = store.root.parent / f".import-{run_id}"
+    staging.mkdir(parents=True)
+    try:
+        (staging / "model.safetensors").write_bytes(weights)
+        load_model(model_cfg, staging / "model.safetensors")  # raises CheckpointError on any mismatch
+        run = Run(staging)
+        voc.save(run.file("vocab.json"))
+        run.write_json("model_config.json", model_cfg.__dict__)
+        run.update_status(state="finished", imported=True, finished=time.time())
+        run.write_json("config.json", {**cfg.to_dict(), "kind": "rnn", "label": label, "created": time.time(),
+                                       "imported": True})
+        target = store.root / run_id
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Run(target)

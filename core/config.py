@@ -66,6 +66,7 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 50
     lr: float = 1e-3  # Adam
+    optimizer: str = "adam"  # "adam" or "sgd" (plain SGD: the exploding-gradient demonstration)
     clip_norm: float | None = 5.0  # global gradient-norm clipping; None = off
     batching: str = "fixed"  # "fixed": every review padded/cut to max_len at the front; "bucket": similar lengths
     seed: int = 0
@@ -85,6 +86,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; expected 'adam' or 'sgd'")
         if self.batching not in ("fixed", "bucket"):
             raise ValueError(f"unknown batching {self.batching!r}; expected 'fixed' or 'bucket'")
 

@@ -56,6 +56,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import tarfile
 import urllib.error
 import urllib.request
@@ -639,6 +640,77 @@ def load_imdb(
         source=str(source), kind=kind, cache=str(cache), counts=meta["counts"], stats=meta["stats"]
     )
     return df
+
+
+def install_archive(
+    source: str | os.PathLike[str] | bytes | Any,
+    dest_dir: Path | None = None,
+    *,
+    move: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Validate an archive and make it the cached copy ``dest_dir/aclImdb_v1.tar.gz``.
+
+    ``source`` is the archive's bytes (an upload), a binary file object, or a path (copied;
+    renamed instead with ``move``, for a staged upload on the same filesystem). It goes to a
+    temporary name beside the target and is parsed in full -- gzip checksum, member paths, the
+    aclImdb layout with train and test reviews of both labels -- before it is renamed into place,
+    so a bad file never replaces a good archive and is removed on any failure. The parsed reviews
+    are cached on the way, so the first load after installing is a cache hit. ``progress(phase)``
+    is told "copying" and "validating". Raises :class:`NotAnArchive`, :class:`CorruptArchive`,
+    :class:`UnsafeArchive`, :class:`BadLayout`, :class:`DatasetNotFound` or :class:`DataError`.
+    Note that ``$RNNLAB_IMDB``, when set, still takes precedence over the cached archive.
+    """
+    dest_dir = Path(dest_dir) if dest_dir is not None else data_dir()
+    target = dest_dir / ARCHIVE_NAME
+    tmp = _tmp_path(target)
+    say = progress or (lambda phase: None)
+    what = "the uploaded archive" if not isinstance(source, str | os.PathLike) else str(source)
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        say("copying")
+        if isinstance(source, bytes | bytearray | memoryview):
+            tmp.write_bytes(source)
+        elif hasattr(source, "read"):
+            with tmp.open("xb") as out:
+                shutil.copyfileobj(source, out, _CHUNK)
+        else:
+            src = Path(source).expanduser()
+            if not src.is_file():
+                raise DatasetNotFound(f"{src} is not a file; expected {ARCHIVE_NAME}.")
+            moved = False
+            if move:
+                with suppress(OSError):  # another filesystem: copy instead
+                    os.replace(src, tmp)
+                    moved = True
+            if not moved:
+                shutil.copyfile(src, tmp)
+        with tmp.open("rb") as f:
+            if f.read(2) != b"\x1f\x8b":
+                raise NotAnArchive(f"{what} is not a .tar.gz archive (it is not gzip-compressed); "
+                                   f"expected the official {ARCHIVE_NAME}.")
+        say("validating")
+        try:
+            parsed = _parse_archive(tmp)
+            table, meta = _build_table(parsed, tmp)
+        except DataError as e:  # name what the user gave, not the temporary file
+            raise type(e)(str(e).replace(str(tmp), what)) from e
+        del parsed
+        os.replace(tmp, target)
+    except BaseException as e:
+        with suppress(OSError):
+            tmp.unlink()
+        if isinstance(e, OSError):
+            raise DataError(f"could not install {what} in {dest_dir}: {e.strerror or e}") from e
+        raise
+    # the rename kept size and mtime, so this is the cache a later load_imdb() looks for
+    source_path = target.resolve()
+    meta = {"version": CACHE_VERSION, "source": str(source_path), "kind": "archive", **meta}
+    try:
+        _write_cache(table, cache_path(source_path), meta)
+    except OSError as e:
+        warnings.warn(f"could not write the IMDB cache: {e}", RuntimeWarning, stacklevel=2)
+    return target
 
 
 def _balanced_take(df: pd.DataFrame, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -8,11 +8,15 @@ finished, failed (with the error text) or cancelled, and nothing already written
 ``launch`` starts ``python -m core train --run-id ...`` detached from the caller, so the
 dashboard's script thread never trains, and reloads or other tabs neither stop a job nor
 start it twice. Launched jobs queue on a lock file and train one at a time.
+
+``launch_data_job`` does the same for the dataset (download, or install an uploaded archive),
+reporting through a :class:`ProgressFile` that ``read_progress`` reads.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import atomic
 from .config import RunConfig
 from .device import resolve_device
 from .runs import Run, RunStore
@@ -156,7 +161,9 @@ def _execute(cfg: RunConfig, run: Run, progress: bool, extra_callbacks: list[Any
     if t.embeddings:
         from .embeddings import init_embedding_layer
 
-        init_embedding_layer(model, task.vocab, t.embeddings, freeze=t.freeze_embeddings)
+        # how many of the vocabulary's words got a vector: part of the run's record
+        run.write_json("embeddings.json", init_embedding_layer(model, task.vocab, t.embeddings,
+                                                               freeze=t.freeze_embeddings))
     steps_per_epoch = _count_batches(task.train_batches)
     callbacks: list[Any] = [RunWriter(run, steps_per_epoch)]
     if progress:
@@ -186,7 +193,7 @@ def _execute(cfg: RunConfig, run: Run, progress: bool, extra_callbacks: list[Any
     if task.objective.name == "bce":
         metrics.update(classification_metrics(out, y))
     else:
-        metrics.update(task.objective_metrics(out, y) if hasattr(task, "objective_metrics") else {"n": len(y)})
+        metrics.update(task.objective_metrics(out, y) if getattr(task, "objective_metrics", None) else {"n": len(y)})
     metrics.update({
         "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
         "epoch_times_s": [e["epoch_time_s"] for e in result.epochs], "train_time_s": result.train_time_s,
@@ -228,4 +235,122 @@ def cancel(run: Run) -> None:
         except (ProcessLookupError, PermissionError):
             pass
         run.update_status(state="cancelled", finished=time.time())
+
+
+
+# -- data jobs: download or install the IMDB archive in the background ------------------------------------
+DATA_ACTIONS = ("download", "install")
+
+
+class ProgressFile:
+    """A small JSON status a background job rewrites (atomically, at most every ``every_s``) for pollers."""
+
+    def __init__(self, path: str | os.PathLike, every_s: float = 0.5, **fields: Any):
+        self.path = Path(path)
+        self.every_s = every_s
+        self.last = 0.0
+        self.fields: dict[str, Any] = {"pid": os.getpid(), "host": os.uname().nodename, **fields}
+
+    def update(self, force: bool = False, **fields: Any) -> None:
+        self.fields.update(fields)
+        now = time.time()
+        if force or now - self.last >= self.every_s:
+            self.last = now
+            atomic.write_json(self.path, {**self.fields, "heartbeat": now})
+
+    def bytes_done(self, done: int, total: int) -> None:
+        """A ``core.data.Progress`` callback: bytes done of bytes expected."""
+        self.update(done=done, total=total)
+
+
+def _lock_path(progress_file: str | os.PathLike) -> Path:
+    return Path(f"{progress_file}.lock")
+
+
+def _lock_held(lock: Path) -> bool:
+    if not lock.exists():
+        return False
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
+
+
+def read_progress(progress_file: str | os.PathLike) -> dict[str, Any] | None:
+    """A data job's last reported state; ``crashed`` when it says it is busy but its process is gone.
+
+    The launched process holds a lock on ``<progress_file>.lock`` from the moment it is forked
+    until it exits, so a busy state without the lock held means the process died (or its
+    command line was refused); its output is in ``<progress_file>`` with the suffix ``.log``.
+    """
+    try:
+        st = json.loads(Path(progress_file).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if st.get("state") in ("starting", "running") and not _lock_held(_lock_path(progress_file)):
+        st.update(state="crashed", error=st.get("error") or "the job stopped without finishing")
+    return st
+
+
+def launch_data_job(action: str, progress_file: str | os.PathLike, archive: str | os.PathLike | None = None,
+                    *, move: bool = False) -> dict[str, Any]:
+    """Start ``python -m core data ACTION --progress-file F`` detached; at most one at a time.
+
+    ``action`` is "download" (the official archive) or "install" (validate ``archive`` and copy it
+    into the cache; ``move`` renames a staged upload instead). The child inherits a lock on
+    ``<F>.lock`` that it holds until it exits: while it is held no second job starts and the
+    running job's status is returned instead, whichever tab or user asked.
+    """
+    if action not in DATA_ACTIONS:
+        raise ValueError(f"unknown data action {action!r}; expected one of {DATA_ACTIONS}")
+    if action == "install" and archive is None:
+        raise ValueError("install needs the archive to install")
+    progress_file = Path(progress_file)
+    progress_file.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(_lock_path(progress_file), "a")  # noqa: SIM115 - handed to the child process
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return read_progress(progress_file) or {"action": action, "state": "running"}
+        status = {"action": action, "state": "starting", "pid": None, "host": os.uname().nodename,
+                  "heartbeat": time.time()}
+        atomic.write_json(progress_file, status)
+        cmd = [sys.executable, "-m", "core", "data", action, *([str(archive)] if archive is not None else []),
+               "--progress-file", str(progress_file)]
+        if move:
+            cmd.append("--move")
+        try:
+            with open(progress_file.with_suffix(".log"), "w") as log:
+                proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent, stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                        pass_fds=(lock.fileno(),))
+        except OSError as e:
+            status.update(state="failed", error=f"could not start the {action} job: {e}")
+            atomic.write_json(progress_file, status)
+            return status
+        return {**status, "pid": proc.pid}
+    finally:
+        lock.close()  # the child keeps its inherited copy of the lock
+
+
+def launch_cli(args: list[str], store: RunStore | None = None, *, name: str = "job") -> tuple[subprocess.Popen, Path]:
+    """Start ``python -m core ARGS`` detached, logging to ``<runs>/.jobs/<name>-<time>.log``.
+
+    For long jobs that are not trainings (an HMM fit, word2vec, the memory-horizon experiment):
+    the caller keeps the process handle to poll and the log to show.
+    """
+    store = store or RunStore()
+    logs = store.root / ".jobs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "core", *args, "--runs-dir", str(store.root)],
+                                cwd=Path(__file__).resolve().parent.parent, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env=dict(os.environ, RNNLAB_RUNS_DIR=str(store.root)))
+    return proc, log_path
 

@@ -1,24 +1,30 @@
-"""Live classification: any text, one or several trained runs at once.
+"""Live classification: any text, one or several stored runs at once (RNN runs and the GMM-HMM).
 
-A text goes through the run's own preprocessing and vocabulary, is encoded exactly as the
-run was trained (front-padded to ``max_len`` for the seed's fixed batches, or read at its own
-last token for bucketed ones) and scored. Edge cases are answered, not crashed on: an empty
-text, stop words only, unknown words only (the model then sees only ``<unk>`` tokens, which
-is reported), HTML, emoji, other languages, and texts longer than ``max_len`` (truncated the
-way the run was trained, and reported).
+A text goes through the run's own preprocessing and vocabulary and is encoded exactly as the
+run's training batches were (:mod:`core.batching`: cut to ``max_len`` the run's way, an empty
+review read as one ``<unk>``, front-padded to ``max_len`` for the seed's fixed batches or read
+at its own last token for bucketed ones), then scored. Edge cases are answered, not crashed
+on: an empty text, stop words only, unknown words only (the model then sees only ``<unk>``),
+HTML, emoji, other languages, and texts longer than ``max_len`` (truncated the way the run was
+trained, and reported). Each answer carries the tokens the model read and notes on any of these.
+
+Not here: training, introspection of gates and states (:mod:`core.introspect`).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from .config import ModelConfig, RunConfig
+from .config import ModelConfig, RunConfig, TextConfig
 from .runs import Run, RunStore
 
 MAX_TEXT_CHARS = 1_000_000  # longer input is cut before preprocessing (and reported)
@@ -29,7 +35,21 @@ class LoadedRun:
     run_id: str
     cfg: RunConfig
     model: torch.nn.Module
-    vocab: Any
+    vocab: Any  # core.text.Vocabulary
+
+
+@dataclass
+class EncodedText:
+    """One text as a run's model reads it."""
+
+    tokens: list[str]  # the tokens the model reads, in order (after truncation); [] if none survived
+    ids: np.ndarray  # (T,) int64 vocabulary ids of ``tokens``; [0] (one <unk>) for an empty text
+    x: torch.Tensor  # (1, T_in) model input: ids, front-padded to max_len for fixed batching
+    lengths: torch.Tensor | None  # (1,) for bucketed runs (read at the last token), None for fixed ones
+    n_raw_tokens: int  # tokens after preprocessing, before truncation
+    truncated: bool  # tokens were cut to max_len
+    clipped_chars: bool  # the text was longer than MAX_TEXT_CHARS and was cut before preprocessing
+    padding: int  # <pad> steps in front of the first real token (fixed batching)
 
 
 def _model_config(run: Run) -> ModelConfig:
@@ -37,11 +57,17 @@ def _model_config(run: Run) -> ModelConfig:
 
 
 @lru_cache(maxsize=16)
-def _load(path: str, mtime: float) -> LoadedRun:
+def _load(path: str, mtime: float) -> Any:
+    run = Run(Path(path))
+    if run.kind == "hmm":
+        from .hmm import load_hmm_run
+
+        return load_hmm_run(run)
+    if run.kind != "rnn":
+        raise ValueError(f"run {run.id} is a {run.kind!r} run: it does not classify text")
     from .checkpoint import load_model
     from .text import Vocabulary
 
-    run = Run(Path(path))
     cfg = run.config()
     if cfg.train.task != "imdb":
         raise ValueError(f"run {run.id} was trained on the {cfg.train.task!r} task, not on text")
@@ -51,55 +77,107 @@ def _load(path: str, mtime: float) -> LoadedRun:
     return LoadedRun(run.id, cfg, model, Vocabulary.load(run.file("vocab.json")))
 
 
-def load_run(run: Run) -> LoadedRun:
-    """The run's model and vocabulary, cached until its weights file changes."""
-    weights = run.file("model.safetensors")
+def _weights_file(run: Run) -> Path:
+    return run.file("hmm.npz") if run.kind == "hmm" else run.file("model.safetensors")
+
+
+def load_run(run: Run) -> Any:
+    """The run's model (:class:`LoadedRun`, or :class:`core.hmm.LoadedHMM` for an ``hmm`` run) and
+    vocabulary, cached until its weights file changes."""
+    weights = _weights_file(run)
     return _load(str(run.path), weights.stat().st_mtime if weights.exists() else 0.0)
 
 
-def encode_text(lr: LoadedRun, text: str) -> dict[str, Any]:
-    """Tokens, ids and the model input for one text, as the run was trained."""
+def _tokens(text: str, cfg: TextConfig) -> tuple[list[str], bool]:
     from .text import preprocess
 
-    clipped_chars = len(text) > MAX_TEXT_CHARS
-    tokens = preprocess(text[:MAX_TEXT_CHARS], lr.cfg.text)
-    max_len, n = lr.cfg.text.max_len, len(tokens)
-    truncated = n > max_len
-    if truncated:
-        tokens = tokens[-max_len:] if lr.cfg.text.truncate == "pre" else tokens[:max_len]
-    ids = lr.vocab.encode(tokens) if tokens else [0]  # an empty review is read as a single <unk>
-    x = torch.tensor(ids, dtype=torch.long)
-    lengths = torch.tensor([len(ids)])
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    return preprocess(text[:MAX_TEXT_CHARS], cfg), len(text) > MAX_TEXT_CHARS
+
+
+def cut(tokens: list[str], cfg: TextConfig) -> list[str]:
+    """``tokens`` cut to ``cfg.max_len`` the way the corpus was (``core.batching.encode_corpus``)."""
+    if len(tokens) <= cfg.max_len:
+        return tokens
+    return tokens[-cfg.max_len:] if cfg.truncate == "pre" else tokens[:cfg.max_len]
+
+
+def encode_text(lr: LoadedRun, text: str) -> EncodedText:
+    """Tokens, ids and the model input for one text, exactly as the run's batches were built."""
+    from .batching import bucket_batches, encode_corpus, fixed_batches
+
+    tcfg = lr.cfg.text
+    raw, clipped = _tokens(text, tcfg)
+    tokens = cut(raw, tcfg)
+    [ids] = encode_corpus([tokens], lr.vocab, tcfg.max_len, tcfg.truncate)  # empty -> [0]
     if lr.cfg.train.batching == "fixed":  # the seed's front padding to exactly max_len
-        x = torch.cat([torch.full((max_len - len(ids),), 1, dtype=torch.long), x])
-        lengths_arg = None
+        batch = next(fixed_batches([ids], [0.0], 1, tcfg.max_len))
+        lengths = None
     else:
-        lengths_arg = lengths
-    return {"tokens": tokens, "ids": ids, "x": x.unsqueeze(0), "lengths": lengths_arg, "n_raw_tokens": n,
-            "truncated": truncated or clipped_chars}
+        batch = next(bucket_batches([ids], [0.0], 1, shuffle=False))
+        lengths = batch.lengths
+    return EncodedText(tokens, ids, batch.tokens, lengths, len(raw), len(raw) > tcfg.max_len, clipped,
+                       batch.tokens.shape[1] - len(ids))
+
+
+def _notes(n_tokens: int, unknown: int, truncated: bool, n_raw: int, cfg: TextConfig, clipped: bool,
+           what: str = "<unk>") -> list[str]:
+    notes = []
+    if not n_tokens:
+        notes.append("no tokens left after preprocessing: the prediction reflects only the model's bias")
+    elif unknown == n_tokens:
+        notes.append(f"every token is unknown to the vocabulary: the model saw only {what}")
+    elif unknown > n_tokens / 2:
+        notes.append(f"{unknown} of {n_tokens} tokens are unknown to the vocabulary (is the text English?)")
+    if truncated:
+        notes.append(f"text longer than the model's limit: {n_raw} tokens, {cfg.max_len} kept "
+                     f"({cfg.truncate}-truncation: the {'first' if cfg.truncate == 'pre' else 'last'} "
+                     f"{n_raw - cfg.max_len} dropped)")
+    if clipped:
+        notes.append(f"text longer than {MAX_TEXT_CHARS} characters: the rest was ignored")
+    return notes
 
 
 @torch.no_grad()
-def classify(lr: LoadedRun, text: str) -> dict[str, Any]:
+def classify(lr: Any, text: str) -> dict[str, Any]:
+    """Probability, label and the tokens used, for one text and one loaded run."""
+    t0 = time.perf_counter()
+    if not isinstance(lr, LoadedRun):
+        return _classify_hmm(lr, text, t0)
     enc = encode_text(lr, text)
-    logit = float(lr.model(enc["x"], enc["lengths"]))
-    prob = float(torch.sigmoid(torch.tensor(logit)))
-    unknown = sum(1 for i in enc["ids"] if i == 0) if enc["tokens"] else 0
-    notes = []
-    if not enc["tokens"]:
-        notes.append("no tokens left after preprocessing: the prediction reflects only the model's bias")
-    elif unknown == len(enc["tokens"]):
-        notes.append("every token is unknown to the vocabulary: the model saw only <unk>")
-    if enc["truncated"]:
-        notes.append(f"text longer than the model's limit: {enc['n_raw_tokens']} tokens, "
-                     f"{lr.cfg.text.max_len} kept ({lr.cfg.text.truncate}-truncation)")
-    return {"run_id": lr.run_id, "model": lr.cfg.model.cell, "probability": prob,
-            "label": "positive" if prob >= 0.5 else "negative", "logit": logit, "tokens": enc["tokens"],
-            "n_tokens": len(enc["tokens"]), "unknown_tokens": unknown, "truncated": enc["truncated"],
-            "notes": notes}
+    logit = float(lr.model(enc.x, enc.lengths))
+    prob = 1.0 / (1.0 + math.exp(-logit)) if logit >= 0 else math.exp(logit) / (1.0 + math.exp(logit))
+    unknown = int((enc.ids == 0).sum()) if enc.tokens else 0
+    return {"run_id": lr.run_id, "kind": "rnn", "model": lr.cfg.model.cell, "probability": prob,
+            "label": "positive" if prob >= 0.5 else "negative", "logit": logit, "tokens": enc.tokens,
+            "unknown": [bool(i == 0) for i in enc.ids] if enc.tokens else [],
+            "n_tokens": len(enc.tokens), "unknown_tokens": unknown, "n_raw_tokens": enc.n_raw_tokens,
+            "max_len": lr.cfg.text.max_len, "truncated": enc.truncated or enc.clipped_chars,
+            "notes": _notes(len(enc.tokens), unknown, enc.truncated, enc.n_raw_tokens, lr.cfg.text,
+                            enc.clipped_chars),
+            "latency_ms": (time.perf_counter() - t0) * 1e3}
+
+
+def _classify_hmm(lh: Any, text: str, t0: float) -> dict[str, Any]:
+    from .hmm import classify_text
+
+    raw, clipped = _tokens(text, lh.text)
+    tokens = cut(raw, lh.text)
+    out = classify_text(lh, tokens)
+    unknown = sum(1 for u in out["used"] if not u)
+    prob = out["probability"]
+    notes = _notes(len(tokens), unknown, len(raw) > lh.text.max_len, len(raw), lh.text, clipped,
+                   what="words without a vector: it has nothing to score")
+    return {"run_id": lh.run_id, "kind": "hmm", "model": "gmmhmm", "probability": prob,
+            "label": "positive" if prob >= 0.5 else "negative", "logit": out["logit"], "tokens": tokens,
+            "unknown": [not u for u in out["used"]], "n_tokens": len(tokens), "unknown_tokens": unknown,
+            "n_raw_tokens": len(raw), "max_len": lh.text.max_len, "truncated": len(raw) > lh.text.max_len or clipped,
+            "notes": notes, "log_likelihood_per_token": out["log_likelihood_per_token"],
+            "viterbi_states": out["viterbi_states"], "latency_ms": (time.perf_counter() - t0) * 1e3}
 
 
 def predict_runs(run_ids: list[str], text: str, runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-    """Classify ``text`` with every run in ``run_ids``."""
+    """Classify ``text`` with every run in ``run_ids`` (RNN runs and ``hmm`` runs alike)."""
     store = RunStore(runs_dir)
     return [classify(load_run(store.get(rid)), text) for rid in run_ids]

@@ -28,6 +28,8 @@ class TaskData:
     vocab: Any = None  # core.text.Vocabulary for text tasks
     probe: Any = None  # a fixed batch of validation examples for gradient recording
     use_lengths: bool = False  # read each sequence's state at its own last token
+    # (outputs, targets) -> test figures for tasks that are not binary classification (core.synthetic)
+    objective_metrics: Callable[[Any, Any], dict[str, Any]] | None = None
 
 
 def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None) -> TaskData:

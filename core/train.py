@@ -38,17 +38,32 @@ class BatchLike(Protocol):
 class Objective:
     """What is minimised and how a prediction is scored, per task."""
 
-    name: str = "bce"  # "bce" (binary classification from one logit) or "mse" (regression)
+    # "bce" (binary classification from one logit), "mse" (regression) or "ce" (classes from (B, K) logits)
+    name: str = "bce"
 
-    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def __post_init__(self) -> None:
+        if self.name not in ("bce", "mse", "ce"):
+            raise ValueError(f"unknown objective {self.name!r}; expected 'bce', 'mse' or 'ce'")
+
+    @property
+    def classifies(self) -> bool:
+        """Whether predictions have an accuracy (bce, ce)."""
+        return self.name != "mse"
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """The batch mean (``reduction="none"``: one loss per example)."""
         if self.name == "bce":
             # from logits: log-sum-exp inside, no overflow for large |logit|
-            return F.binary_cross_entropy_with_logits(out.float(), y.float())
-        return F.mse_loss(out.float(), y.float())
+            return F.binary_cross_entropy_with_logits(out.float(), y.float(), reduction=reduction)
+        if self.name == "ce":
+            return F.cross_entropy(out.float(), y.long(), reduction=reduction)
+        return F.mse_loss(out.float(), y.float(), reduction=reduction)
 
     def correct(self, out: torch.Tensor, y: torch.Tensor) -> int | None:
         if self.name == "bce":
             return int(((out > 0).float() == y).sum())
+        if self.name == "ce":
+            return int((out.argmax(dim=-1) == y.long()).sum())
         return None
 
 
@@ -113,7 +128,8 @@ class Trainer:
         self.use_lengths = (cfg.batching == "bucket") if use_lengths is None else use_lengths
         self.steps_per_epoch = steps_per_epoch
         params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        optimizer = torch.optim.SGD if cfg.optimizer == "sgd" else torch.optim.Adam
+        self.optimizer = optimizer(params, lr=cfg.lr)
         self.groups = param_groups(model)
         self.step = 0
         self.epoch = 0
@@ -180,6 +196,8 @@ class Trainer:
         rec = {"loss": loss}
         if self.objective.name == "bce" and len(y):
             rec["accuracy"] = float(((out > 0) == (y > 0.5)).mean())
+        elif self.objective.name == "ce" and len(y):
+            rec["accuracy"] = float((out.argmax(axis=-1) == y).mean())
         return rec
 
     # -- the loop -----------------------------------------------------------------------
@@ -214,7 +232,7 @@ class Trainer:
             ep = {"kind": "epoch", "epoch": epoch, "step": self.step, "train_loss": loss_sum / max(seen, 1),
                   "val_loss": val["loss"], "epoch_time_s": train_time, "skipped_steps": skipped,
                   "samples": seen, "samples_per_s": seen / max(train_time, 1e-9)}
-            if self.objective.name == "bce":
+            if self.objective.classifies:
                 ep["train_accuracy"] = correct / max(seen, 1)
                 ep["val_accuracy"] = val.get("accuracy")
             result.epochs.append(ep)

@@ -106,3 +106,14 @@ def tiny_imdb_archive(tmp_path: Path) -> Path:
 def imdb_reviews() -> Callable[..., Reviews]:
     """``imdb_reviews(per_class=3, unsup=4) -> {'train/pos/0_7.txt': b'...', ...}``."""
     return tiny_reviews
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory):
+    """Tiny trained RNN, LSTM and GRU runs and a failed one (``tests/fixtures_runs.py``), built once.
+
+    Shared by every test of the session: copy ``.home`` before changing anything in it.
+    """
+    from fixtures_runs import build_trained_home
+
+    return build_trained_home(tmp_path_factory.mktemp("trained"))

@@ -1,0 +1,357 @@
+"""Word2vec embeddings (the seed's section 2.2.8): train, store, look up, initialise a model with them.
+
+* :func:`fit_word2vec` trains gensim's ``Word2Vec`` (CBOW or skip-gram) on token lists and
+  returns plain :class:`WordVectors` (a word list and a float32 matrix): nothing of gensim
+  escapes this module, and nothing is pickled.
+* :func:`train_word2vec` does it on the IMDB training and unlabelled reviews, with the run's
+  text pipeline (:func:`core.text.tokenize_corpus`), and stores the result as a run of kind
+  ``word2vec``: ``vectors.npy`` (loaded with ``allow_pickle=False``), ``words.json`` and
+  ``word2vec.json`` (settings, loss per epoch, timings).
+* :func:`init_embedding_layer` copies the vectors into a :class:`~core.models.SentimentRNN`'s
+  embedding layer, row by row through the model's vocabulary, frozen or trainable.
+* :meth:`WordVectors.neighbours` and :meth:`WordVectors.projection_2d` (PCA) feed the dashboard.
+
+The test split is never read here: the vectors see the training reviews (less the validation
+reviews carved from them) and the unlabelled ones only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import atomic
+from .config import DataConfig, TextConfig
+
+ALGOS = ("cbow", "skipgram")
+
+
+@dataclass(frozen=True)
+class Word2VecConfig:
+    """gensim ``Word2Vec`` settings (its defaults, except ``epochs``, ``workers`` and ``seed``)."""
+
+    algo: str = "skipgram"  # "cbow" (sg=0) or "skipgram" (sg=1)
+    dim: int = 100  # the seed's embedding size, so the vectors fit ModelConfig.embedding_dim
+    window: int = 5
+    min_count: int = 5  # words seen fewer times get no vector
+    negative: int = 5  # negative samples per positive pair
+    sample: float = 1e-3  # down-sampling threshold of frequent words
+    epochs: int = 5
+    workers: int = 1  # one worker: reproducible vectors, and the machine is shared
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise ValueError(f"unknown word2vec algorithm {self.algo!r}; expected one of {ALGOS}")
+        if self.dim < 1 or self.epochs < 1 or self.window < 1 or self.min_count < 1:
+            raise ValueError("dim, epochs, window and min_count must be positive")
+
+
+@dataclass
+class WordVectors:
+    """Words and their vectors: ``vectors[i]`` belongs to ``words[i]``; most frequent first."""
+
+    words: list[str]
+    vectors: np.ndarray  # (V, d) float32
+    counts: list[int] = field(default_factory=list)  # training count per word (may be empty)
+
+    def __post_init__(self) -> None:
+        self.vectors = np.asarray(self.vectors, dtype=np.float32)
+        if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.words):
+            raise ValueError(f"{len(self.words)} words but vectors of shape {self.vectors.shape}")
+        self.index = {w: i for i, w in enumerate(self.words)}
+        self._unit: np.ndarray | None = None
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.index
+
+    def vector(self, word: str) -> np.ndarray:
+        if word not in self.index:
+            raise KeyError(f"{word!r} has no vector (not in the word2vec vocabulary)")
+        return self.vectors[self.index[word]]
+
+    @property
+    def unit(self) -> np.ndarray:
+        """Rows scaled to length 1 (zero rows stay zero), for cosine similarities."""
+        if self._unit is None:
+            norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
+            self._unit = self.vectors / np.where(norms > 0, norms, 1.0)
+        return self._unit
+
+    def similarity(self, a: str, b: str) -> float:
+        """Cosine similarity of two words."""
+        return float(self.unit[self.index[a]] @ self.unit[self.index[b]]) if a in self and b in self else \
+            self._missing(a, b)
+
+    def _missing(self, *words: str) -> float:
+        missing = [w for w in words if w not in self]
+        raise KeyError(f"no vector for {', '.join(map(repr, missing))}")
+
+    def neighbours(self, word: str, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` words with the largest cosine similarity to ``word`` (itself excluded)."""
+        if word not in self.index:
+            raise KeyError(f"{word!r} has no vector (not in the word2vec vocabulary)")
+        i = self.index[word]
+        sims = self.unit @ self.unit[i]  # (V,)
+        sims[i] = -np.inf
+        k = min(k, len(self.words) - 1)
+        top = np.argpartition(-sims, k)[:k] if k < len(sims) else np.arange(len(sims))
+        top = top[np.argsort(-sims[top], kind="stable")][:k]
+        return [(self.words[j], float(sims[j])) for j in top]
+
+    def projection_2d(self, words: Sequence[str] | None = None, top: int = 500) -> dict[str, Any]:
+        """A PCA projection to 2D: ``{"words", "x", "y", "counts", "explained_variance_ratio"}``.
+
+        ``words`` (those with a vector) or else the ``top`` most frequent words. The principal
+        axes are fitted on the words shown, so the picture spreads them as widely as it can.
+        """
+        chosen = [w for w in words if w in self.index] if words is not None else self.words[:top]
+        if not chosen:
+            return {"words": [], "x": [], "y": [], "counts": [], "explained_variance_ratio": [0.0, 0.0]}
+        idx = np.array([self.index[w] for w in chosen])
+        xy, ratio = pca(self.vectors[idx], 2)
+        counts = [self.counts[i] for i in idx] if self.counts else []
+        return {"words": chosen, "x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "counts": counts,
+                "explained_variance_ratio": ratio.tolist()}
+
+    # -- storage: npy + JSON, never pickle ------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic.atomic_path(folder / "vectors.npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, self.vectors, allow_pickle=False)
+        atomic.write_text(folder / "words.json", json.dumps(
+            {"format": "rnnlab-word-vectors", "version": 1, "words": self.words, "counts": self.counts},
+            ensure_ascii=False))
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> WordVectors:
+        folder = Path(folder)
+        meta = json.loads((folder / "words.json").read_text(encoding="utf-8"))
+        if meta.get("format") != "rnnlab-word-vectors":
+            raise ValueError(f"{folder / 'words.json'} is not an RNN Lab word-vector file")
+        vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+        return cls(meta["words"], vectors, meta.get("counts") or [])
+
+
+def pca(x: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` (N, D) projected on its ``d`` principal axes, and the variance share of each axis."""
+    centred = x - x.mean(axis=0)
+    # the SVD of the centred data: rows of vt are the principal axes, s**2 their variances
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    total = float((s ** 2).sum())
+    ratio = (s[:d] ** 2) / total if total > 0 else np.zeros(min(d, len(s)))
+    proj = centred @ vt[:d].T
+    if proj.shape[1] < d:  # fewer points or features than axes asked for
+        proj = np.pad(proj, ((0, 0), (0, d - proj.shape[1])))
+        ratio = np.pad(ratio, (0, d - len(ratio)))
+    return proj.astype(np.float32), ratio
+
+
+# -- training -----------------------------------------------------------------------------------
+def fit_word2vec(sentences: Sequence[Sequence[str]], cfg: Word2VecConfig = Word2VecConfig(),
+                 progress: Callable[[int, float], None] | None = None) -> tuple[WordVectors, dict[str, Any]]:
+    """Train word2vec on ``sentences`` (token lists); returns the vectors and a training log.
+
+    The log holds ``loss_per_epoch`` (gensim's training loss of each epoch), ``epoch_times_s``,
+    ``train_time_s``, ``vocab_size`` and ``corpus_tokens``.
+    ``progress(epoch, loss)`` is called after each epoch.
+    """
+    from gensim.models import Word2Vec
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    class EpochLog(CallbackAny2Vec):
+        def __init__(self) -> None:
+            self.losses: list[float] = []
+            self.times: list[float] = []
+            self.t0 = 0.0
+
+        def on_epoch_begin(self, model: Any) -> None:
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, model: Any) -> None:
+            # gensim accumulates the loss over all epochs in a float32, where later epochs' small
+            # increments are lost to rounding: read it and start it again at every epoch
+            self.losses.append(float(model.get_latest_training_loss()))
+            model.running_training_loss = 0.0
+            self.times.append(time.perf_counter() - self.t0)
+            if progress is not None:
+                progress(len(self.losses), self.losses[-1])
+
+    sentences = [list(s) for s in sentences if len(s)]
+    if not sentences:
+        raise ValueError("word2vec needs at least one non-empty sentence")
+    log = EpochLog()
+    t0 = time.perf_counter()
+    model = Word2Vec(sentences=sentences, vector_size=cfg.dim, window=cfg.window, min_count=cfg.min_count,
+                     sg=1 if cfg.algo == "skipgram" else 0, negative=cfg.negative, sample=cfg.sample,
+                     epochs=cfg.epochs, workers=cfg.workers, seed=cfg.seed, compute_loss=True, callbacks=[log])
+    train_time = time.perf_counter() - t0
+    kv = model.wv
+    if len(kv.index_to_key) == 0:
+        raise ValueError(f"no word occurs min_count={cfg.min_count} times: the corpus is too small")
+    words = list(kv.index_to_key)  # most frequent first (sorted_vocab)
+    counts = [int(kv.get_vecattr(w, "count")) for w in words]
+    vectors = WordVectors(words, np.array(kv.vectors, dtype=np.float32), counts)
+    info = {"loss_per_epoch": log.losses, "epoch_times_s": log.times, "train_time_s": train_time,
+            "vocab_size": len(words), "corpus_tokens": int(sum(len(s) for s in sentences)),
+            "sentences": len(sentences)}
+    return vectors, info
+
+
+def train_word2vec(cfg: Word2VecConfig = Word2VecConfig(), data: DataConfig = DataConfig(),
+                   text: TextConfig = TextConfig(), store: Any = None,
+                   say: Callable[[str], None] | None = None) -> Any:
+    """Train on the IMDB training + unlabelled reviews and store a ``word2vec`` run; returns the run.
+
+    ``data.limit`` caps each split (training and unlabelled) at that many reviews.
+    """
+    from .runs import RunStore
+
+    say = say or (lambda msg: None)
+    store = store or RunStore(default_runs_dir())
+    run = store.create(None, kind="word2vec", label=f"word2vec-{cfg.algo}",
+                       extra={"word2vec": asdict(cfg), "data": asdict(data), "text": asdict(text)})
+    run.update_status(state="running", started=time.time(), pid=os.getpid(), progress={"phase": "loading IMDB"})
+    try:
+        with _heartbeat(run) as update:
+            info = _train_into(run, cfg, data, text, say, update)
+        run.write_json("word2vec.json", info)
+        run.update_status(state="finished", finished=time.time(), progress={"phase": "finished"})
+    except BaseException as e:
+        run.update_status(state="failed", error=f"{type(e).__name__}: {e}", finished=time.time())
+        raise
+    return run
+
+
+@contextmanager
+def _heartbeat(run: Any, every_s: float = 15.0) -> Iterator[Callable[..., None]]:
+    """Refresh the run's heartbeat from a thread while the block runs; yields ``update(**fields)``.
+
+    An epoch can outlast the store's crash timeout, and gensim trains without the GIL, so the
+    thread gets its turns. Status writes go through one lock, so a beat never overwrites a
+    newer update with the state it read before it; the final state is written after the
+    thread has stopped.
+    """
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def update(**fields: Any) -> None:
+        with lock:
+            run.update_status(**fields)
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            update()
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield update
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _train_into(run: Any, cfg: Word2VecConfig, data: DataConfig, text: TextConfig,
+                say: Callable[[str], None], update: Callable[..., None]) -> dict[str, Any]:
+    """Tokenise, train, save the vectors into the run's folder; returns the training log."""
+    from .data import load_imdb, split_frame
+    from .text import tokenize_corpus
+
+    t0 = time.perf_counter()
+    frames = split_frame(load_imdb(data.imdb_path), data)
+    texts = frames["train"]["text"].tolist() + frames["unsup"]["text"].tolist()
+    say(f"preprocessing {len(frames['train'])} training and {len(frames['unsup'])} unlabelled reviews")
+    update(progress={"phase": f"preprocessing {len(texts)} reviews"})
+    sentences = tokenize_corpus(texts, text)
+    prep_time = time.perf_counter() - t0
+
+    def on_epoch(epoch: int, loss: float) -> None:
+        say(f"epoch {epoch}/{cfg.epochs}: loss {loss:.4g}")
+        update(progress={"phase": "training", "epoch": epoch, "epochs": cfg.epochs})
+        run.append_metrics([{"kind": "epoch", "epoch": epoch - 1, "loss": loss}])
+
+    say(f"training {cfg.algo} word2vec (dim {cfg.dim}, {cfg.epochs} epochs)")
+    vectors, info = fit_word2vec(sentences, cfg, on_epoch)
+    vectors.save(run.path)
+    info.update({"reviews_train": len(frames["train"]), "reviews_unsup": len(frames["unsup"]),
+                 "preprocess_time_s": prep_time})
+    return info
+
+
+# -- loading and using stored vectors ---------------------------------------------------------------
+def default_runs_dir() -> Path:
+    """``$RNNLAB_RUNS_DIR`` (set for launched jobs) or ``$RNNLAB_HOME/runs``."""
+    from .paths import runs_dir
+
+    env = os.environ.get("RNNLAB_RUNS_DIR")
+    return Path(env) if env else runs_dir()
+
+
+def load_vectors(run_id: str, runs_dir: str | os.PathLike | None = None) -> WordVectors:
+    """The vectors of a stored ``word2vec`` run (a unique id prefix is enough)."""
+    from .runs import RunStore
+
+    run = RunStore(runs_dir or default_runs_dir()).get(run_id)
+    if run.kind != "word2vec":
+        raise ValueError(f"run {run.id} is a {run.kind!r} run, not a word2vec run")
+    if not run.file("vectors.npy").is_file():
+        raise ValueError(f"word2vec run {run.id} has no vectors (status: {run.status().get('state')})")
+    return WordVectors.load(run.path)
+
+
+def init_embedding_layer(model: Any, vocab: Any, run_id: str | WordVectors, freeze: bool = False,
+                         runs_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Copy word2vec vectors into ``model.embedding``, row by row through ``vocab``.
+
+    Rows of words that have a vector get it; the others (and ``<unk>``) keep their random
+    initialisation, rescaled to the vectors' standard deviation so both kinds of row start on
+    one scale; ``<pad>`` stays zero. ``freeze`` stops the layer training (the trainer only
+    optimises parameters that require gradients). ``run_id`` may also be :class:`WordVectors`.
+    Returns ``{"found", "missing", "coverage", "run_id", "frozen"}``; coverage is the share of
+    the vocabulary's words (specials excluded) that got a vector.
+    """
+    import torch
+
+    from .text import PAD_ID
+
+    emb = getattr(model, "embedding", None)
+    if emb is None:
+        raise ValueError("this model has no embedding layer (real-valued inputs)")
+    wv = run_id if isinstance(run_id, WordVectors) else load_vectors(run_id, runs_dir)
+    rows, dim = emb.weight.shape
+    if wv.dim != dim:
+        raise ValueError(f"word2vec vectors have {wv.dim} dimensions but the model's embedding has {dim}: "
+                         f"train with --embedding-dim {wv.dim}")
+    if len(vocab) != rows:
+        raise ValueError(f"vocabulary of {len(vocab)} words but an embedding of {rows} rows")
+    ids = [i for i, w in enumerate(vocab.itos) if i > PAD_ID and w in wv]
+    src = [wv.index[vocab.itos[i]] for i in ids]
+    with torch.no_grad():
+        w = emb.weight
+        std = float(wv.vectors[src].std()) if src else float(wv.vectors.std())
+        w.mul_(std / max(float(w[2:].std()) if rows > 3 else 1.0, 1e-12))
+        if ids:
+            w[torch.tensor(ids)] = torch.from_numpy(wv.vectors[src]).to(w.dtype)
+        w[PAD_ID].zero_()
+    emb.weight.requires_grad_(not freeze)
+    words = max(rows - 2, 0)
+    return {"run_id": run_id if isinstance(run_id, str) else None, "found": len(ids), "missing": words - len(ids),
+            "coverage": len(ids) / words if words else 0.0, "frozen": freeze}

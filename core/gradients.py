@@ -1,0 +1,506 @@
+"""Gradients through time: per-step gradient norms on a fixed probe batch, recorded while training.
+
+The fused cuDNN / oneDNN kernels give no gradient for the hidden state of an intermediate step,
+so the recording runs the model's transparent twin (:meth:`~core.models.SentimentRNN.forward_transparent`)
+on the same weights. For every review ``b`` of a fixed probe batch, with ``L_b`` its own loss
+(the objective without averaging), one backward pass gives:
+
+* ``dh``: ``||dL_b / dh_t||`` for every step ``t``, layer and direction -- the *total* derivative
+  (through every later step, the layer above and the classifier), from a zero leaf added to each
+  step's state by the ``state_hook`` (O(T); slicing views of one ``(B, T, H)`` leaf would cost O(T^2));
+* ``dx``: ``||dL_b / dx_t||``, the gradient reaching each input embedding (or real-valued input);
+* ``jac``: the spectral norm of the per-step state Jacobian ``||ds_t / ds_{t-1}||_2``, estimated by
+  ``power_iters`` power iterations on ``J^T J`` (forward- and reverse-mode products, never the
+  matrix), or its exact Frobenius norm (``jacobian="frobenius"``). The state ``s`` is ``h`` for the
+  RNN and GRU and ``(h, c)`` for the LSTM: gradients flow back through the cell too, so
+  ``dh_t/dh_{t-1}`` alone would miss the LSTM's additive path;
+* ``jac_prod``: the running product of ``jac`` from the read-out step backwards,
+  ``prod_{j<k} ||J_{T-j}||``, the product term of the seed's eq. 6 -- an upper bound on
+  ``||ds_T / ds_{T-k}||``. Under truncated BPTT the Jacobian across a cut is zero for
+  backpropagation, so the product drops to 0 there (``jac`` keeps the cell's own norm).
+
+Everything is aligned by distance ``k`` from the read-out step (``k = 0`` is the step the
+classifier reads; the forward direction and ``dx``: ``k = T - t`` counted from each review's last
+token; a backward direction: from each review's first token), so reviews of different lengths
+line up; positions beyond a review's length are NaN and padding never enters. Per-review arrays
+are kept with the mean and quantiles across the probe batch.
+
+:class:`GradientRecorder` is a :class:`~core.train.Trainer` callback that records at
+initialisation, every ``every`` optimiser steps and at the end of every epoch, and rewrites one
+``.npz`` (no pickles) atomically after each recording; :func:`load_gradients` reads it back.
+Recording never changes training: it runs in eval mode (no dropout, so no draw from the global
+RNG), takes gradients with ``torch.autograd.grad`` (parameters' ``.grad`` untouched), draws its
+power-iteration vectors from a private generator and restores the module's train/eval mode.
+
+Not here: the trainer's per-step global gradient norms (``core.train``, in ``metrics.jsonl``),
+plotting (the dashboard).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import atomic
+
+JACOBIAN_NORMS = ("spectral", "frobenius")
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+PER_STEP = ("dh", "dx", "jac", "jac_prod")  # the aligned per-review arrays, also summarised
+PAD_ID = 1  # core.text.PAD_ID: <pad>, whose embedding is the zero vector
+
+
+class LossFn(Protocol):
+    """What the recorder differentiates: anything with ``loss(out, y, reduction="none") -> (B,)``."""
+
+    def loss(self, out: Tensor, y: Tensor, reduction: str = "none") -> Tensor: ...
+
+
+@dataclass
+class ProbeGradients:
+    """One recording of the probe batch. ``L`` layers, ``D`` directions, ``B`` reviews, ``K`` distances.
+
+    ``dh``, ``jac``, ``jac_prod``: ``(L, D, B, K)``; ``dx``: ``(B, K)``; ``loss``: ``(B,)``. Index
+    ``k`` is the distance from the read-out step; NaN where ``k >= length``. ``jac`` and
+    ``jac_prod`` are None when recorded without Jacobians.
+    """
+
+    dh: np.ndarray
+    dx: np.ndarray
+    loss: np.ndarray
+    jac: np.ndarray | None = None
+    jac_prod: np.ndarray | None = None
+
+
+# ---------------------------------------------------------------------------------- alignment
+
+def read_out_span(lengths: Tensor, width: int, front_padded: bool) -> tuple[Tensor, Tensor]:
+    """``(first, last)``: each review's first and last real position ``(B,)`` in a batch of ``width`` steps."""
+    if front_padded:
+        return width - lengths, torch.full_like(lengths, width - 1)
+    return torch.zeros_like(lengths), lengths - 1
+
+
+def align(values: Tensor, first: Tensor, last: Tensor, backward: bool = False) -> Tensor:
+    """``(B, T)`` values by position -> ``(B, K)`` by distance ``k`` from the read-out step, NaN beyond.
+
+    Forward: ``k = last - t``; backward direction: ``k = t - first``. ``K`` is the longest review.
+    """
+    span = last - first + 1  # (B,) real steps per review
+    k = torch.arange(int(span.max()), device=values.device)  # (K,)
+    t = first[:, None] + k if backward else last[:, None] - k  # (B, K) positions
+    valid = k[None, :] < span[:, None]
+    out = values.gather(1, t.clamp(0, values.shape[1] - 1))
+    return out.masked_fill(~valid, float("nan"))
+
+
+def running_product(jac: Tensor, cut: Tensor | None = None) -> Tensor:
+    """``prod_{j<k} jac[:, j]`` for each ``k`` (1 at ``k = 0``); a factor 0 where ``cut`` is True.
+
+    ``jac``: ``(B, K)`` aligned per-step norms (NaN beyond a review). The product at ``k`` bounds the
+    norm of the Jacobian from the state ``k`` steps before the read-out to the read-out state.
+    """
+    factors = jac if cut is None else torch.where(cut, torch.zeros_like(jac), jac)
+    shifted = torch.cat([torch.ones_like(jac[:, :1]), factors[:, :-1]], dim=1)  # (B, K): J_{T-j} for j < k
+    out = torch.cumprod(torch.nan_to_num(shifted, nan=1.0), dim=1)
+    return out.masked_fill(torch.isnan(jac), float("nan"))
+
+
+# ---------------------------------------------------------------------------------- Jacobians
+
+def _state_step(model: Any, layer: int, direction: int, hidden: int, lstm: bool) -> Callable[[Tensor, Tensor], Tensor]:
+    """``(x_t (N, n), s_{t-1} (N, S)) -> s_t (N, S)``: one cell step on flat states (LSTM: ``s = [h, c]``)."""
+
+    def step(x_t: Tensor, s: Tensor) -> Tensor:
+        if lstm:
+            (h, c), _ = model.cell_step(layer, direction, x_t, (s[:, :hidden], s[:, hidden:]))
+            return torch.cat([h, c], dim=-1)
+        new, _ = model.cell_step(layer, direction, x_t, s)
+        return new
+
+    return step
+
+
+def jacobian_norms(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, s: Tensor, *, norm: str = "spectral",
+                   power_iters: int = 8, generator: torch.Generator | None = None) -> Tensor:
+    """Per-row norms ``(N,)`` of ``J_i = d step(x, s)_i / d s_i``; rows are independent examples.
+
+    ``spectral``: ``power_iters`` power iterations on ``J^T J`` from a random start (one vector for
+    all rows, drawn from ``generator``, never the global RNG); the estimate ``||J v||`` with
+    ``||v|| = 1`` approaches the largest singular value from below. ``frobenius``: exact, one
+    product ``J e_i`` per state unit.
+    The matrix is never formed: one forward pass, then ``J^T w`` by backpropagation and ``J v`` by
+    differentiating ``J^T u`` (linear in ``u``) once more, both on the same retained graph.
+    """
+    if norm not in JACOBIAN_NORMS:
+        raise ValueError(f"unknown Jacobian norm {norm!r}; expected one of {JACOBIAN_NORMS}")
+    with torch.enable_grad():
+        sp = s.detach().requires_grad_(True)
+        out = step(x.detach(), sp)  # (N, S)
+        u = torch.zeros_like(out, requires_grad=True)
+        (jtu,) = torch.autograd.grad(out, sp, u, create_graph=True)  # J^T u as a function of u
+
+    def jv(v: Tensor) -> Tensor:
+        (g,) = torch.autograd.grad(jtu, u, v, retain_graph=True, allow_unused=True)
+        return torch.zeros_like(out) if g is None else g
+
+    if norm == "frobenius":
+        total = torch.zeros(s.shape[0], dtype=s.dtype, device=s.device)
+        for i in range(s.shape[1]):
+            e = torch.zeros_like(s)
+            e[:, i] = 1.0
+            total += jv(e).pow(2).sum(dim=-1)  # ||J e_i||^2: column i
+        return total.sqrt().detach()
+    tiny = torch.finfo(s.dtype).tiny
+    # one start vector shared by every row: a row's estimate does not depend on the rest of the batch
+    v = torch.randn(s.shape[1], generator=generator, dtype=s.dtype).to(s.device).expand_as(s)
+    v = v / v.norm(dim=-1, keepdim=True).clamp_min(tiny)
+    for _ in range(max(power_iters, 1)):
+        (w,) = torch.autograd.grad(out, sp, jv(v), retain_graph=True)  # J^T J v
+        v = w / w.norm(dim=-1, keepdim=True).clamp_min(tiny)
+    return jv(v).norm(dim=-1).detach()
+
+
+# ---------------------------------------------------------------------------------- one recording
+
+def as_front_padded(inputs: Tensor, lengths: Tensor, pad_value: float = PAD_ID) -> Tensor:
+    """End-padded ``(B, T[, n])`` -> the same reviews front-padded (the fixed batching's layout)."""
+    width = inputs.shape[1]
+    out = torch.full_like(inputs, pad_value)
+    for b, n in enumerate(lengths.tolist()):
+        out[b, width - n:] = inputs[b, :n]
+    return out
+
+
+def probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tensor, objective: LossFn, *,
+                    use_lengths: bool, tbptt: int | None = None, jacobian: str | None = "spectral",
+                    power_iters: int = 8, seed: int = 0) -> ProbeGradients:
+    """Record the per-step gradients of one probe batch under the model's current weights.
+
+    Parameters
+    ----------
+    model : SentimentRNN (or anything with its ``forward_transparent``, ``cell_step``, ``embed``)
+    inputs : (B, T) token ids or (B, T, n) real-valued inputs, on the model's device
+    lengths : (B,) real steps per review
+    targets : (B,) labels or targets
+    objective : computes one loss per review (``reduction="none"``); their sum is differentiated,
+        so review ``b``'s gradients are those of its own loss
+    use_lengths : True: ``inputs`` are end-padded and each review is read at ``lengths - 1``;
+        False: ``inputs`` are front-padded (or unpadded) and read at ``T - 1``
+    tbptt : cut the gradient every ``tbptt`` steps, as training does
+    jacobian : "spectral", "frobenius" or None (skip the Jacobians)
+
+    How. One backward pass from the summed loss to a zero leaf per step and layer gives every
+    ``dL/dh_t``; it asks for nothing else, so autograd never runs the backward of the per-step
+    input slices (each would allocate a whole ``(B, T, .)`` gradient: O(T^2)). The gradient
+    reaching ``x_t`` is then the step's local vector-Jacobian product with the total derivative of
+    its output state, ``(ds_t/dx_t)^T dL/ds_t``, all steps in one batch; for the LSTM the cell's
+    total derivative ``dL/dc_t`` is first carried back step by step (``c`` has no consumer outside
+    the recurrence, so it follows from ``dL/dh`` alone).
+    """
+    was_training = model.training
+    model.eval()  # no dropout: deterministic, and no draw from the global RNG
+    try:
+        return _probe_gradients(model, inputs, lengths.to(inputs.device), targets, objective, use_lengths, tbptt,
+                                jacobian, power_iters, seed)
+    finally:
+        model.train(was_training)
+
+
+def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tensor, objective: LossFn,
+                     use_lengths: bool, tbptt: int | None, jacobian: str | None, power_iters: int,
+                     seed: int) -> ProbeGradients:
+    batch, width = inputs.shape[:2]
+    n_layers, n_dirs, hidden = model.num_layers, model.num_directions, model.hidden_size
+    lstm = model.cell == "lstm"
+    keys = [(ly, d) for ly in range(n_layers) for d in range(n_dirs)]
+    leaves: dict[tuple[int, int], list[Tensor | None]] = {key: [None] * width for key in keys}
+
+    def add_leaf(layer: int, direction: int, t: int, h: Tensor) -> Tensor:
+        leaf = torch.zeros_like(h, requires_grad=True)  # (B, H): d loss / d leaf = total d loss / d h_t
+        leaves[(layer, direction)][t] = leaf
+        return h + leaf
+
+    with torch.enable_grad():
+        out = model.forward_transparent(inputs, lengths if use_lengths else None, return_states=True,
+                                        state_hook=add_leaf, tbptt=tbptt)
+        per_review = objective.loss(out.logits, targets, reduction="none")  # (B,)
+        flat = [leaf for key in keys for leaf in leaves[key]]
+        grads = torch.autograd.grad(per_review.sum(), flat, allow_unused=True)
+    with torch.no_grad():
+        emb = model.embed(inputs).detach()  # (B, T, n): what layer 0 reads
+    g_h = {key: torch.stack([torch.zeros_like(leaf) if g is None else g
+                             for g, leaf in zip(grads[i * width:(i + 1) * width], leaves[key], strict=True)], dim=1)
+           for i, key in enumerate(keys)}  # (B, T, H) total dL/dh_t by position
+    states = {key: {k: v.detach() for k, v in out.states[key].items()} for key in keys}
+    mask = out.mask  # (B, T) or None
+
+    first, last = read_out_span(lengths, width, front_padded=not use_lengths)
+    positions = torch.arange(width, device=emb.device)
+    real = (positions[None, :] >= first[:, None]) & (positions[None, :] <= last[:, None])  # (B, T)
+    dh = torch.stack([torch.stack([align(g_h[(ly, d)].norm(dim=-1), first, last, backward=d == 1)
+                                   for d in range(n_dirs)]) for ly in range(n_layers)])  # (L, D, B, K)
+
+    # gradient reaching the inputs: sum over directions of (ds_t / dx_t)^T dL/ds_t at the real steps
+    dx_by_t = torch.zeros_like(emb)
+    for d in range(n_dirs):
+        step = _state_step(model, 0, d, hidden, lstm)
+        prev = _previous_states(states[(0, d)], lstm, d)
+        ds = g_h[(0, d)]
+        if lstm:
+            ds = torch.cat([ds, _cell_grads(states[(0, d)], ds, mask, tbptt, d)], dim=-1)
+        dx_by_t[real] += _input_vjp(step, emb[real], prev[real], ds[real])
+    dx = align(dx_by_t.norm(dim=-1), first, last)  # (B, K)
+
+    jac = prod = None
+    if jacobian:
+        gen = torch.Generator().manual_seed(seed)
+        cut = None
+        if tbptt is not None:
+            cut_t = (positions % tbptt == 0) & (positions > 0)  # where the carried state is detached
+            cut = align(cut_t[None, :].expand(batch, -1).to(emb.dtype), first, last) == 1
+        jac = torch.full_like(dh, float("nan"))
+        prod = torch.full_like(dh, float("nan"))
+        for layer, d in keys:
+            layer_in = emb if layer == 0 else torch.cat([states[(layer - 1, e)]["hidden"] for e in range(n_dirs)], -1)
+            step = _state_step(model, layer, d, hidden, lstm)
+            prev = _previous_states(states[(layer, d)], lstm, d)
+            norms = torch.full(real.shape, float("nan"), dtype=emb.dtype, device=emb.device)
+            norms[real] = jacobian_norms(step, layer_in[real], prev[real], norm=jacobian, power_iters=power_iters,
+                                         generator=gen)
+            jac[layer, d] = align(norms, first, last, backward=d == 1)
+            prod[layer, d] = running_product(jac[layer, d], cut)
+
+    def as_np(a: Tensor | None) -> np.ndarray | None:
+        return None if a is None else a.detach().cpu().numpy()  # the model's dtype
+
+    return ProbeGradients(dh=as_np(dh), dx=as_np(dx), loss=as_np(per_review), jac=as_np(jac), jac_prod=as_np(prod))
+
+
+def _previous_states(rec: dict[str, Tensor], lstm: bool, direction: int) -> Tensor:
+    """``(B, T, S)``: the state each step starts from (forward ``s_{t-1}``, backward ``s_{t+1}``; zeros first)."""
+    s = torch.cat([rec["hidden"], rec["cell"]], dim=-1) if lstm else rec["hidden"]  # (B, T, S) after step t
+    zero = torch.zeros_like(s[:, :1])
+    return torch.cat([zero, s[:, :-1]], dim=1) if direction == 0 else torch.cat([s[:, 1:], zero], dim=1)
+
+
+def _input_vjp(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Tensor, ds: Tensor) -> Tensor:
+    """``(ds/dx)^T ds`` for a batch of independent steps ``(N, .)``."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        (gx,) = torch.autograd.grad(step(x, prev.detach()), x, ds)
+    return gx
+
+
+def _cell_grads(rec: dict[str, Tensor], g_h: Tensor, mask: Tensor | None, tbptt: int | None,
+                direction: int) -> Tensor:
+    """Total ``dL/dc_t`` ``(B, T, H)`` of an LSTM layer from its total ``dL/dh_t``, carried back step by step.
+
+    ``c_t`` reaches the loss only through step ``t+1`` (in processing order), where
+    ``c_{t+1} = f ⊙ c_t + i ⊙ g`` and ``h_{t+1} = o ⊙ tanh(c_{t+1})`` (the gates read ``h_t``, not
+    ``c_t``), so ``dL/dc_t = f_{t+1} ⊙ (dL/dc_{t+1} + dL/dh_{t+1} ⊙ o_{t+1} ⊙ (1 - tanh²(c_{t+1})))``.
+    A padding step carries the state (and this derivative) over unchanged; a truncation point
+    (the state detached before step ``k``) stops it. ``rec``: the layer's recorded gates and states.
+    """
+    batch, width, hidden = g_h.shape
+    f, o, c = rec["forget_gate"], rec["output_gate"], rec["cell"]
+    through_h = g_h * o * (1 - torch.tanh(c) ** 2)  # (B, T, H): dL/dh_t ⊙ dh_t/dc_t
+    dc = torch.zeros_like(g_h[:, 0])  # (B, H): dL/dc of the current step's output
+    out = torch.empty_like(g_h)
+    times = range(width - 1, -1, -1) if direction == 0 else range(width)  # reverse processing order
+    for t in times:
+        out[:, t] = dc
+        k = t if direction == 0 else width - 1 - t  # processing index of step t
+        if tbptt is not None and k % tbptt == 0:
+            dc = torch.zeros_like(dc)
+            continue
+        new = f[:, t] * (dc + through_h[:, t])
+        dc = new if mask is None else torch.where(mask[:, t, None], new, dc)  # padding: c carried over
+    return out
+
+
+# ---------------------------------------------------------------------------------- summaries and storage
+
+def summarise(values: np.ndarray, quantiles: Sequence[float] = QUANTILES) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(..., K)`` and quantiles ``(..., Q, K)`` across reviews (axis -2) of ``(..., B, K)``, ignoring NaN.
+
+    The same figures as ``np.nanmean`` / ``np.nanquantile`` (linear interpolation), vectorised:
+    numpy's ``nanquantile`` loops in Python over every (record, distance) slice. A distance that no
+    review reaches (or only NaN, after a non-finite gradient) gives NaN.
+    """
+    valid = ~np.isnan(values)
+    n = valid.sum(axis=-2)  # (..., K)
+    with np.errstate(all="ignore"):
+        mean = np.where(valid, values, 0).sum(axis=-2, dtype=np.float64) / n
+        ordered = np.sort(values, axis=-2)  # NaN sorts last: the first n entries are the valid ones
+        qs = []
+        for q in quantiles:
+            pos = q * np.maximum(n - 1, 0)
+            lo = np.floor(pos).astype(np.int64)
+            hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+            a = np.take_along_axis(ordered, lo[..., None, :], axis=-2)[..., 0, :]
+            b = np.take_along_axis(ordered, hi[..., None, :], axis=-2)[..., 0, :]
+            frac = pos - lo
+            qs.append(np.where(n > 0, np.where(frac > 0, a + (b - a) * frac, a), np.nan))
+    return mean.astype(np.float32), np.stack(qs, axis=-2).astype(np.float32)
+
+
+@dataclass
+class GradientRecording:
+    """What :func:`load_gradients` returns: every recording of one run, stacked along axis 0 (``R``).
+
+    ``step``, ``epoch`` ``(R,)``; ``kind`` ``(R,)`` ``init`` / ``step`` / ``epoch``; ``seconds`` the
+    time each recording took; ``lengths``, ``labels`` ``(B,)`` of the probe; ``arrays``: per-review
+    ``dh``, ``jac``, ``jac_prod`` ``(R, L, D, B, K)``, ``dx`` ``(R, B, K)``, ``loss`` ``(R, B)``, and
+    for each of the four ``<name>_mean`` ``(R, [L, D,] K)`` and ``<name>_quantiles`` ``(R, [L, D,] Q, K)``;
+    ``count`` ``(K,)`` reviews that reach each distance; ``meta`` the settings.
+    """
+
+    step: np.ndarray
+    epoch: np.ndarray
+    kind: np.ndarray
+    seconds: np.ndarray
+    lengths: np.ndarray
+    labels: np.ndarray
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+
+def load_gradients(path: str | Path) -> GradientRecording:
+    """Read a ``gradients.npz`` written by :class:`GradientRecorder` (no pickles are loaded)."""
+    with np.load(path, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    coords = ("step", "epoch", "kind", "seconds", "lengths", "labels")
+    return GradientRecording(**{k: data.pop(k) for k in coords}, meta=json.loads(str(data.pop("meta"))),
+                             arrays=data)
+
+
+def decay_ratios(rec: GradientRecording, ks: Sequence[int] = (10, 50, 100), *, record: int = -1, layer: int = 0,
+                 direction: int = 0) -> dict[int, dict[str, float]]:
+    """``||dL/dh_{T-k}|| / ||dL/dh_T||`` per review at each ``k``, summarised over the probe reviews that reach it.
+
+    Returns ``{k: {"mean", "median", "n"}}`` for one recording (default: the last).
+    """
+    dh = rec["dh"][record, layer, direction]  # (B, K)
+    out = {}
+    for k in ks:
+        if k >= dh.shape[1]:
+            out[k] = {"mean": float("nan"), "median": float("nan"), "n": 0}
+            continue
+        with np.errstate(all="ignore"):
+            ratio = dh[:, k] / dh[:, 0]
+        ratio = ratio[np.isfinite(ratio)]
+        out[k] = {"mean": float(ratio.mean()) if len(ratio) else float("nan"),
+                  "median": float(np.median(ratio)) if len(ratio) else float("nan"), "n": int(len(ratio))}
+    return out
+
+
+class GradientRecorder:
+    """Trainer callback: record :func:`probe_gradients` at init, every ``every`` steps and each epoch end.
+
+    Parameters
+    ----------
+    path : the ``.npz`` to (re)write after every recording
+    probe : a batch (``.tokens``, ``.lengths``, ``.labels``), end-padded or unpadded
+    every : optimiser steps between recordings (0 or None: only at init and epoch ends)
+    epoch_every : record at the end of every ``epoch_every``-th epoch (and always after the last
+        one, or when training stops early); 0: never at epoch ends
+    use_lengths : as the trainer: read each review at its own last token (True) or at ``T-1`` of
+        front-padded inputs (False; an end-padded probe is front-padded here, to its own width)
+    jacobian, power_iters : see :func:`probe_gradients`
+    """
+
+    def __init__(self, path: str | Path, probe: Any, *, every: int | None = 100, use_lengths: bool = False,
+                 jacobian: str | None = "spectral", power_iters: int = 8, at_init: bool = True,
+                 epoch_every: int = 1):
+        if jacobian is not None and jacobian not in JACOBIAN_NORMS:
+            raise ValueError(f"unknown Jacobian norm {jacobian!r}; expected one of {JACOBIAN_NORMS} or None")
+        self.path = Path(path)
+        self.every = every or 0
+        self.use_lengths = use_lengths
+        self.jacobian = jacobian
+        self.power_iters = power_iters
+        self.at_init = at_init
+        self.epoch_every = epoch_every
+        lengths = torch.as_tensor(probe.lengths, dtype=torch.int64).cpu()
+        inputs = probe.tokens.cpu()
+        if not use_lengths and int(lengths.min()) < inputs.shape[1]:
+            inputs = as_front_padded(inputs, lengths, PAD_ID if inputs.dim() == 2 else 0.0)
+        self.inputs, self.lengths, self.labels = inputs, lengths, probe.labels.cpu()
+        self.records: list[ProbeGradients] = []
+        self.summaries: list[dict[str, tuple[np.ndarray, np.ndarray]]] = []
+        self.coords: list[dict[str, Any]] = []
+
+    # -- trainer events -----------------------------------------------------------------
+    def on_train_start(self, trainer: Any) -> None:
+        if self.at_init:
+            self.record(trainer, "init")
+
+    def on_batch_end(self, trainer: Any, rec: dict[str, Any]) -> None:
+        if self.every and trainer.step % self.every == 0:
+            self.record(trainer, "step")
+
+    def on_epoch_end(self, trainer: Any, rec: dict[str, Any]) -> None:
+        final = trainer.epoch == trainer.cfg.epochs - 1 or trainer.stop_requested
+        if not self.epoch_every or ((trainer.epoch + 1) % self.epoch_every and not final):
+            return
+        if self.coords and self.coords[-1]["step"] == trainer.step:
+            # the weights have not moved since that recording: mark it as this epoch's end instead
+            self.coords[-1]["kind"] = "epoch"
+            self.save(trainer)
+            return
+        self.record(trainer, "epoch")
+
+    # -- recording ----------------------------------------------------------------------
+    def record(self, trainer: Any, kind: str) -> ProbeGradients:
+        t0 = time.perf_counter()
+        device = trainer.device
+        rec = probe_gradients(trainer.model, self.inputs.to(device), self.lengths.to(device), self.labels.to(device),
+                              trainer.objective, use_lengths=self.use_lengths, tbptt=trainer.cfg.tbptt or None,
+                              jacobian=self.jacobian, power_iters=self.power_iters)
+        self.records.append(rec)
+        self.coords.append({"step": trainer.step, "epoch": trainer.epoch, "kind": kind,
+                            "seconds": time.perf_counter() - t0})
+        self.save(trainer)
+        return rec
+
+    def save(self, trainer: Any) -> None:
+        model = trainer.model
+        arrays: dict[str, np.ndarray] = {
+            "step": np.array([c["step"] for c in self.coords], dtype=np.int64),
+            "epoch": np.array([c["epoch"] for c in self.coords], dtype=np.int64),
+            "kind": np.array([c["kind"] for c in self.coords], dtype="<U8"),
+            "seconds": np.array([c["seconds"] for c in self.coords], dtype=np.float64),
+            "lengths": self.lengths.numpy(), "labels": self.labels.numpy(),
+            "loss": np.stack([r.loss for r in self.records]).astype(np.float32),
+        }
+        names = [n for n in PER_STEP if getattr(self.records[0], n) is not None]
+        while len(self.summaries) < len(self.records):  # each recording is summarised once
+            rec = self.records[len(self.summaries)]
+            self.summaries.append({name: summarise(getattr(rec, name).astype(np.float32)) for name in names})
+        for name in names:
+            arrays[name] = np.stack([getattr(r, name) for r in self.records]).astype(np.float32)  # (R, [L, D,] B, K)
+            arrays[f"{name}_mean"] = np.stack([sm[name][0] for sm in self.summaries])
+            arrays[f"{name}_quantiles"] = np.stack([sm[name][1] for sm in self.summaries])
+        arrays["count"] = (np.arange(self.records[0].dx.shape[-1])[None, :] < self.lengths.numpy()[:, None]).sum(0)
+        meta = {"cell": model.cell, "num_layers": model.num_layers, "num_directions": model.num_directions,
+                "hidden_size": model.hidden_size, "tbptt": trainer.cfg.tbptt, "jacobian_norm": self.jacobian,
+                "power_iters": self.power_iters if self.jacobian == "spectral" else None,
+                "use_lengths": self.use_lengths, "every": self.every, "quantiles": list(QUANTILES),
+                "arrays": {"dh": "record, layer, direction, review, distance", "dx": "record, review, distance",
+                           "jac": "record, layer, direction, review, distance",
+                           "jac_prod": "record, layer, direction, review, distance", "loss": "record, review"},
+                "distance": "k = steps from the read-out step (forward: from the last token; backward: the first)"}
+        arrays["meta"] = np.array(json.dumps(meta))
+        with atomic.atomic_path(self.path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)

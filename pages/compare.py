@@ -1,0 +1,151 @@
+"""Compare: a table of runs with their test metrics and costs, overlaid curves, confusion matrices, ROC curves;
+delete runs, export the table, import a run trained elsewhere."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for standalone runs
+
+import pandas as pd
+import streamlit as st
+
+from core.checkpoint import CheckpointError, import_run
+from core.runs import RunNotFound
+from dashboard import charts, state
+
+MAX_DEFAULT = 6  # runs drawn by default: enough to compare, few enough to read
+COLUMNS = {  # summary column -> table heading and number format
+    "label": ("run", None), "task": ("task", None), "preset": ("preset", None), "layers": ("layers", None),
+    "bidirectional": ("bidir.", None), "status": ("status", None), "test_accuracy": ("test accuracy", "%.4f"),
+    "precision": ("precision", "%.4f"), "recall": ("recall", "%.4f"), "f1": ("F1", "%.4f"),
+    "roc_auc": ("ROC-AUC", "%.4f"), "train_time_s": ("train time (s)", "%.1f"), "samples_per_s": ("samples/s", "%.0f"),
+    "params_seed_formula": ("recurrent params (seed formula)", "%d"),
+    "params_pytorch": ("recurrent params (PyTorch)", "%d"), "params_total": ("all params", "%d"),
+    "mse": ("test MSE", "%.4f"), "success": ("solved", None), "run_id": ("run id", None),
+}
+EPOCH_METRICS = ["val_accuracy", "val_loss", "train_loss", "train_accuracy", "epoch_time_s", "samples_per_s"]
+SYNTHETIC_COLUMNS = {"adding": ["mse", "success"], "order": ["success"]}  # test figures beyond the summary's
+BAR_METRICS = {"imdb": ("test_accuracy", "f1", "roc_auc"), "adding": ("mse",), "order": ("test_accuracy",)}
+
+
+def import_form() -> None:
+    st.markdown("A run trained elsewhere: its `config.json`, `model.safetensors` and `vocab.json`. The weights must "
+                "be safetensors (never a pickle) and fit the model the config and vocabulary describe; everything is "
+                "checked before the run appears.")
+    c1, c2, c3 = st.columns(3)
+    cfg = c1.file_uploader("config.json", type=["json"], key="import_config")
+    weights = c2.file_uploader("model.safetensors", type=["safetensors"], key="import_weights")
+    vocab = c3.file_uploader("vocab.json", type=["json"], key="import_vocab")
+    label = st.text_input("Name (optional: letters, digits, - and _)", key="import_label")
+    if st.button("Import", key="import_run", disabled=not (cfg and weights and vocab), icon=":material/upload:"):
+        try:
+            run = import_run(state.store(), cfg.getvalue(), weights.getvalue(), vocab.getvalue(),
+                             label=label.strip() or None)
+        except CheckpointError as e:
+            st.error(f"Not imported: {e}")
+        else:
+            st.success(f"Imported as `{run.id}`. It has no test metrics until evaluated.")
+
+
+def delete(run_ids: list[str]) -> None:
+    errors = []
+    for rid in run_ids:
+        try:
+            state.store().delete(rid)
+        except (RunNotFound, ValueError, OSError) as e:
+            errors.append(f"{rid}: {e}")
+    ss = st.session_state
+    ss["compare.delete_errors"] = errors
+    ss["compare_delete"], ss["compare_delete_sure"] = [], False
+    for key in [k for k in ss if str(k).startswith("compare_runs.")]:  # a deleted run must not stay selected
+        ss[key] = [r for r in ss[key] if r not in run_ids]
+
+
+st.title("Compare")
+table = state.summaries()
+table = table[table["kind"] != "word2vec"]
+if table.empty:
+    st.info("No runs to compare yet. Train the three models on the **Train** page (or import a run below); they "
+            "appear here as soon as they start.", icon=":material/info:")
+    state.page_link("train.py", "Train", ":material/model_training:")
+    with st.expander("Import a run"):
+        import_form()
+    st.stop()
+
+tasks = sorted(table["task"].dropna().unique(), key=lambda t: (t != "imdb", t))
+c1, c2 = st.columns([1, 3])
+task = c1.selectbox("Task", tasks, key="compare_task") if len(tasks) > 1 else (tasks[0] if tasks else None)
+view = table[table["task"] == task] if task else table
+if task in SYNTHETIC_COLUMNS:  # the synthetic tasks' own test figures
+    rs = state.store()
+    extra = [state.test_metrics(rs.get(rid)) or {} for rid in view["run_id"]]
+    view = view.assign(**{c: [tm.get(c) for tm in extra] for c in SYNTHETIC_COLUMNS[task]})
+
+# -- the table ------------------------------------------------------------------------------------------------
+not_here = {"precision", "recall", "f1", "roc_auc"} | ({"test_accuracy"} if task == "adding" else set())
+shown = view[[c for c in COLUMNS if c in view and (task == "imdb" or c not in not_here)]]
+st.dataframe(shown, hide_index=True, key="compare_table",
+             column_config={c: (st.column_config.NumberColumn(h, format=f) if f else st.column_config.Column(h))
+                            for c, (h, f) in COLUMNS.items()})
+st.caption("Recurrent parameters: the seed report counts one bias per gate, G(n+m+1)m; PyTorch keeps two "
+           "(b_ih and b_hh), G(n+m+2)m. Samples/s: training reviews per second.")
+st.download_button("Export the table (CSV)", data=view.to_csv(index=False).encode("utf-8"), file_name="runs.csv",
+                   mime="text/csv", key="compare_csv", icon=":material/download:", on_click="ignore")
+
+# -- charts -----------------------------------------------------------------------------------------------------
+done = view[view["status"].isin(["finished", "cancelled"])]
+if done.empty:
+    st.info("No finished run for this task yet: the charts appear when one finishes (progress on the Train page).")
+else:
+    labels = dict(zip(done["run_id"], done["label"], strict=True))
+    picked = st.multiselect("Runs to draw", list(labels), default=list(labels)[:MAX_DEFAULT],
+                            key=f"compare_runs.{task}", format_func=lambda r: f"{labels[r]} ({r})")
+    chosen = done[done["run_id"].isin(picked)].assign(run=lambda d: d["label"])
+    rs = state.store()
+    runs = {rid: rs.get(rid) for rid in picked}
+
+    c1, c2 = st.columns(2)
+    with c1:
+        state.show_chart(charts.metric_bars(chosen, BAR_METRICS.get(task, ("test_accuracy",))), "test_metrics")
+    with c2:
+        state.show_chart(charts.params_bars(chosen), "recurrent_parameters")
+
+    frames = []
+    for rid, run in runs.items():
+        _, epochs = state.metric_frames(run)
+        if not epochs.empty:
+            frames.append(epochs.assign(run=labels[rid]))
+    epochs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "epoch"])
+    metric = st.selectbox("Per-epoch curve", EPOCH_METRICS, key="compare_metric",
+                          format_func=lambda m: charts.METRIC_NAMES.get(m, m))
+    state.show_chart(charts.epoch_curves(epochs, metric), f"epoch_{metric}")
+
+    tms = {labels[rid]: state.test_metrics(run) or {} for rid, run in runs.items()}
+    cms = {name: tm["confusion_matrix"] for name, tm in tms.items() if tm.get("confusion_matrix")}
+    rocs = {name: {**tm["roc"], "auc": tm.get("roc_auc")} for name, tm in tms.items() if tm.get("roc")}
+    if cms or rocs:
+        c1, c2 = st.columns(2)
+        with c1:
+            normalise = st.toggle("Row-normalised", key="compare_normalise",
+                                  help="divide each row by its total: the recall of each class")
+            state.show_chart(charts.confusion_matrices(cms, normalise=normalise), "confusion_matrices")
+        with c2:
+            state.show_chart(charts.roc_curves(rocs), "roc_curves")
+
+# -- manage -----------------------------------------------------------------------------------------------------
+st.header("Manage runs")
+with st.expander("Delete runs"):
+    removable = table[~table["status"].isin(["queued", "running"])]
+    names = dict(zip(removable["run_id"], removable["label"] + " · " + removable["status"].astype(str), strict=True))
+    doomed = st.multiselect("Runs to delete", list(names), key="compare_delete",
+                            format_func=lambda r: f"{names[r]} ({r})")
+    sure = st.checkbox("I understand the selected runs' files are deleted for good", key="compare_delete_sure")
+    st.button("Delete", key="compare_delete_button", disabled=not (doomed and sure), type="primary",
+              icon=":material/delete:", on_click=delete, args=(list(doomed),))
+    st.caption("A queued or running run is cancelled on the Train page before it can be deleted.")
+    for err in st.session_state.pop("compare.delete_errors", []):
+        st.error(err)
+with st.expander("Import a run"):
+    import_form()

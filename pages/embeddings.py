@@ -1,0 +1,126 @@
+"""Embeddings: train word2vec (CBOW or skip-gram, in its own process) or open a trained run; a word's nearest
+neighbours and a 2D map of chosen words."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/embeddings.py`)
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from core.embeddings import WordVectors, load_vectors  # noqa: E402
+from dashboard import inside, state  # noqa: E402
+
+POLL_S = 2.0
+JOB = "embeddings.job"  # session key: {"proc": Popen, "log": path, "started": time, "args": [...]}
+DEFAULT_WORDS = "good, great, excellent, wonderful, bad, awful, terrible, boring, actor, actress, plot, story"
+
+
+def launch_training(algo: str, dim: int, epochs: int, window: int, min_count: int, limit: int | None) -> None:
+    """Start ``python -m core embeddings train ...`` in its own process; the page only polls."""
+    args = ["embeddings", "train", "--algo", algo, "--dim", str(dim), "--epochs", str(epochs), "--window",
+            str(window), "--min-count", str(min_count)]
+    if limit:
+        args += ["--limit", str(limit)]
+    if state.dataset_path():
+        args += ["--imdb", state.dataset_path()]
+    state.start_cli_job(JOB, "word2vec", args)
+
+
+def job_panel() -> None:
+    state.cli_job_panel(JOB, "Training word2vec", "Trained in {elapsed:.0f} s: choose the new run below.",
+                        "Training stopped")
+
+
+@st.cache_resource(show_spinner="Loading the vectors…", max_entries=4)
+def _vectors(run_id: str, runs_dir: str, stamp: tuple) -> WordVectors:
+    return load_vectors(run_id, runs_dir)  # shared and read-only: never modified by a page
+
+
+st.title("Embeddings")
+st.caption("word2vec vectors learned from the training and unlabelled reviews (never the test split). A run here "
+           "can initialise an RNN's embedding layer on the Train page.")
+
+# -- train -----------------------------------------------------------------------------------------------------------
+status = state.dataset_status()
+with st.expander("Train word2vec", expanded=False):
+    with st.form("w2v_form", border=False):
+        c1, c2, c3, c4, c5, c6 = st.columns(6)
+        algo = c1.radio("Algorithm", ["skipgram", "cbow"], key="w2v_algo",
+                        format_func=lambda a: {"skipgram": "skip-gram", "cbow": "CBOW"}[a])
+        dim = c2.number_input("Dimensions", 2, 600, 100, key="w2v_dim", help="100 fits the models' embedding size")
+        epochs = c3.number_input("Epochs", 1, 50, 5, key="w2v_epochs")
+        window = c4.number_input("Window", 1, 20, 5, key="w2v_window")
+        min_count = c5.number_input("Min count", 1, 100, 5, key="w2v_min_count")
+        limit = c6.number_input("Reviews per split", 0, 50000, 5000, step=1000, key="w2v_limit",
+                                help="0: all 25,000 training and 50,000 unlabelled reviews (minutes)")
+        job = st.session_state.get(JOB)
+        running = job is not None and job["proc"].poll() is None
+        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:",
+                                          disabled=not status["found"] or running)
+    if submitted:
+        launch_training(algo, int(dim), int(epochs), int(window), int(min_count), int(limit) or None)
+    if not status["found"]:
+        st.warning("The IMDB dataset is not available: get it on the Overview page to train vectors.",
+                   icon=":material/warning:")
+if st.session_state.get(JOB):
+    live = st.session_state[JOB]["proc"].poll() is None
+    (st.fragment(run_every=POLL_S) if live else st.fragment)(job_panel)()
+
+# -- a trained run ---------------------------------------------------------------------------------------------------
+table = state.summaries()
+runs = table[(table["kind"] == "word2vec") & (table["status"] == "finished")]
+if runs.empty:
+    st.info("No word2vec run yet. Open **Train word2vec** above and press **Train** (5,000 reviews per split take "
+            "about a minute), or on the command line: `python -m core embeddings train --limit 5000`.",
+            icon=":material/info:")
+    st.stop()
+
+rs = state.store()
+labels = dict(zip(runs["run_id"], runs["label"], strict=True))
+rid = st.selectbox("word2vec run", list(labels), key="w2v_run", format_func=lambda r: f"{labels[r]} ({r})")
+run = rs.get(rid)
+try:
+    wv = _vectors(rid, str(rs.root), state.run_stamp(run, "vectors.npy", "words.json"))
+except (ValueError, KeyError, OSError) as e:
+    st.error(f"Cannot load the vectors: {e}")
+    st.stop()
+try:
+    info = run.read_json("word2vec.json")
+except (OSError, ValueError):
+    info = {}
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Words", f"{len(wv):,}")
+c2.metric("Dimensions", wv.dim)
+c3.metric("Corpus tokens", f"{info['corpus_tokens']:,}" if info.get("corpus_tokens") else "–")
+c4.metric("Training time", f"{info['train_time_s']:.1f} s" if info.get("train_time_s") is not None else "–")
+
+left, right = st.columns(2)
+with left:
+    word = st.text_input("Word", "good" if "good" in wv else wv.words[0], key="w2v_word").strip().lower()
+    k = st.slider("Neighbours", 3, 30, 10, key="w2v_k")
+    if word in wv:
+        state.show_chart(inside.neighbour_bars(wv.neighbours(word, k), word), f"neighbours_{word}", key="w2v_nn")
+    else:
+        near = [w for w in wv.words if w.startswith(word[:3])][:8] if word else []
+        st.warning(f"“{word}” has no vector (too rare, removed by preprocessing, or never seen)."
+                   + (f" Words like it: {', '.join(near)}." if near else ""), icon=":material/warning:")
+with right:
+    state.show_chart(inside.loss_per_epoch(info.get("loss_per_epoch") or []), f"w2v_loss_{rid}", key="w2v_loss")
+
+st.subheader("A map of words")
+chosen_text = st.text_input("Words to place (comma-separated)", DEFAULT_WORDS, key="w2v_words")
+chosen = [w.strip().lower() for w in chosen_text.split(",") if w.strip()]
+context = st.slider("Also show the most frequent words", 0, 500, 100, step=50, key="w2v_context",
+                    help="the map's axes are fitted on every word shown")
+missing = [w for w in chosen if w not in wv]
+words = list(dict.fromkeys([w for w in chosen if w in wv] + wv.words[:context]))
+proj = wv.projection_2d(words)
+state.show_chart(inside.projection_figure(proj, highlight=chosen, labels=0 if context else len(words)),
+                 f"word_map_{rid}", key="w2v_map")
+if missing:
+    st.caption(f"No vector for: {', '.join(missing)}")

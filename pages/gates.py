@@ -1,0 +1,115 @@
+"""Gates: one review, token by token, inside two models -- every gate and state, the running sentiment
+probability, and which words the prediction leaned on (saliency)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/gates.py`)
+    sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from core.introspect import Introspection, introspect  # noqa: E402
+from core.runs import Run  # noqa: E402
+from dashboard import inside, state  # noqa: E402
+
+DEFAULT_TEXT = ("I expected a dull remake, but the film surprised me: the cast is wonderful and the story, "
+                "although slow at first, becomes gripping. Not perfect, still highly recommended.")
+MAX_UNITS = 64  # units drawn per gate: enough to see patterns, few enough to hover
+
+
+@st.cache_data(show_spinner="Running the review through the model…", max_entries=64)
+def _introspect(path: str, stamp: tuple, text: str) -> Introspection:
+    return introspect(Run(Path(path)), text)
+
+
+def run_introspection(run: Run, text: str) -> Introspection:
+    """The introspection of ``text`` under ``run``, cached until the run's weights change."""
+    return _introspect(str(run.path), state.run_stamp(run, "model.safetensors", "config.json"), text)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def test_reviews(source: str, cache_name: str) -> pd.DataFrame:
+    from core.data import LABEL_NAMES
+
+    df = state.reviews({"source": source, "cache": cache_name})
+    part = df[df["split"] == "test"]
+    return pd.DataFrame({"text": part["text"].to_numpy(), "label": part["label"].map(LABEL_NAMES).to_numpy()})
+
+
+def show_run(run_id: str, label: str, text: str, col: int) -> None:
+    run = state.store().get(run_id)
+    try:
+        res = run_introspection(run, text)
+    except (ValueError, KeyError, OSError, RuntimeError) as e:
+        st.error(f"Cannot look inside {label}: {e}", icon=":material/error:")
+        return
+    st.metric(f"{label} says", f"{res.label} ({res.probability:.3f})",
+              help="P(positive): the sigmoid of the logit after the last token")
+    for note in res.notes:
+        st.caption(f"⚠ {note}")
+    layer, direction = 0, 0
+    if res.num_layers > 1 or res.num_directions > 1:
+        keys = [(ly, d) for ly in range(res.num_layers) for d in range(res.num_directions)]
+        layer, direction = st.selectbox("Layer", keys, key=f"gates_layer_{col}",
+                                        format_func=lambda k: f"layer {k[0] + 1}" + (" (backward)" if k[1] else ""))
+    names = res.state_names
+    chosen = st.multiselect("Gates and states", names, default=names, key=f"gates_states_{col}_{res.cell}",
+                            format_func=lambda n: inside.STATE_NAMES.get(n, n))
+    states = {n: res.state(n, layer, direction) for n in chosen}
+    fig = inside.gates_figure(res.tokens, states, res.running_probability, max_units=MAX_UNITS,
+                              title=f"{label}: gates and states per token")
+    state.show_chart(fig, f"gates_{run_id}", key=f"gates_{col}")
+    if res.hidden_size > MAX_UNITS:
+        st.caption(f"The first {MAX_UNITS} of {res.hidden_size} units are drawn.")
+    st.markdown("**Saliency** — |∂logit/∂e_t · e_t| per word; grey words never reached the model "
+                "(stop words, punctuation, cut by max_len) or reached it only as `<unk>` (hover for which).")
+    st.html(inside.saliency_html(inside.word_saliency(res.words, res.saliency)))
+    state.show_chart(inside.token_values_figure(res.tokens, {label: res.saliency}, title=f"{label}: saliency"),
+                     f"saliency_{run_id}", key=f"saliency_{col}")
+
+
+st.title("Gates")
+st.caption("Pick a review, then two models: each reads it token by token. Every chart exports as PNG and CSV.")
+
+table = state.summaries()
+usable = table[(table["kind"] == "rnn") & (table["task"] == "imdb") & table["status"].isin(["finished", "cancelled"])]
+if usable.empty:
+    st.info("No trained sentiment model yet. Train an RNN, LSTM or GRU on the IMDB task on the **Train** page; "
+            "a finished run can be opened here, e.g. an LSTM and a GRU side by side on the same review.",
+            icon=":material/info:")
+    state.page_link("train.py", "Train", ":material/model_training:")
+    st.stop()
+
+# -- the review ---------------------------------------------------------------------------------------------------
+status = state.dataset_status()
+sources = ["Type a review"] + (["A test review"] if status["found"] else [])
+source = st.radio("Review", sources, horizontal=True, key="gates_source")
+if source == "A test review":
+    reviews = test_reviews(status["source"], Path(status["cache"]).name)
+    i = st.number_input(f"Test review (0 – {len(reviews) - 1})", 0, len(reviews) - 1, 0, key="gates_review")
+    text = str(reviews["text"].iloc[int(i)])
+    st.caption(f"True label: **{reviews['label'].iloc[int(i)]}**")
+    with st.expander("The review"):
+        st.text(text)
+else:
+    if not status["found"]:
+        st.caption("The dataset is not available, so test reviews cannot be picked; type any text.")
+    text = st.text_area("Text", DEFAULT_TEXT, key="gates_text", height=110)
+
+# -- two runs side by side ----------------------------------------------------------------------------------------
+labels = dict(zip(usable["run_id"], usable["label"], strict=True))
+ids = list(labels)
+by_cell = {c: usable[usable["cell"] == c]["run_id"].tolist() for c in ("lstm", "gru", "rnn")}
+first = (by_cell["lstm"] or ids)[0]
+second = next((r for r in by_cell["gru"] + by_cell["rnn"] + ids if r != first), None)
+cols = st.columns(2 if second else 1)
+for col, default in enumerate([first, second][:len(cols)]):
+    with cols[col]:
+        rid = st.selectbox("Model", ids, index=ids.index(default), key=f"gates_run_{col}",
+                           format_func=lambda r: f"{labels[r]} ({r})")
+        show_run(rid, labels[rid], text, col)

@@ -1,0 +1,258 @@
+"""Gradients: how far back the training signal reaches -- ||dL/dh_t|| through time and training, RNN vs LSTM vs
+GRU, the Jacobian products behind it, per-parameter gradient norms and clipping, exploding gradients, and
+which model still learns at which sequence length."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/gradients.py`)
+    sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from core import synthetic  # noqa: E402
+from core.config import CELLS  # noqa: E402
+from core.gradients import GradientRecording, decay_ratios, load_gradients  # noqa: E402
+from core.runs import Run  # noqa: E402
+from dashboard import inside, state  # noqa: E402
+
+MAX_DEFAULT = 3  # runs drawn together by default: one per cell type
+POLL_S = 2.0
+EXPLODE_NOTE = "gradients.explode_note"
+HORIZON_JOB = "gradients.horizon_job"  # session key: {"proc": Popen, "log": path, "started": time, "args": [...]}
+
+
+@st.cache_data(show_spinner="Reading the gradient recordings…", max_entries=32)
+def _recording(path: str, stamp: tuple) -> GradientRecording:
+    return load_gradients(Path(path) / "gradients.npz")
+
+
+def recording(run: Run) -> GradientRecording:
+    """The run's gradients.npz, read again only when the file changes (it grows while the run trains)."""
+    return _recording(str(run.path), state.run_stamp(run, "gradients.npz"))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _norms(path: str, stamp: tuple) -> pd.DataFrame:
+    return inside.step_norms_frame(Run(Path(path)).metrics("step"))
+
+
+def step_norms(run: Run) -> pd.DataFrame:
+    return _norms(str(run.path), state.run_stamp(run, "metrics.jsonl"))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _horizon(path: str, stamp: tuple) -> tuple[dict, pd.DataFrame]:
+    try:
+        body = json.loads((Path(path) / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}, pd.DataFrame()
+    rows = [{k: v for k, v in r.items() if k != "history"} for r in body.get("rows", [])]
+    return body.get("settings", {}), pd.DataFrame(rows)
+
+
+def horizon_results(run: Run) -> tuple[dict, pd.DataFrame]:
+    """The settings and result rows of a memory-horizon run (partial while it runs)."""
+    return _horizon(str(run.path), state.run_stamp(run, "results.json"))
+
+
+def launch_horizon(task: str, models: list[str], lengths: list[int], steps: int) -> None:
+    """Start ``python -m core memory-horizon ...`` in its own process; the page only polls."""
+    args = ["memory-horizon", "--task", task, "--models", ",".join(models), "--lengths", ",".join(map(str, lengths)),
+            "--steps", str(steps), "--threads", "1"]
+    state.start_cli_job(HORIZON_JOB, "memory-horizon", args)
+
+
+def horizon_panel() -> None:
+    """The experiment started from this browser session: progress, or how it ended, with its console output."""
+    state.cli_job_panel(HORIZON_JOB, "Running; results appear below as each (model, T) finishes",
+                        "The experiment finished in {elapsed:.0f} s.", "The experiment stopped", show_last_line=True)
+
+
+def start_explosion() -> None:
+    """The demonstration button's callback (before the script runs, so the new runs are listed at once)."""
+    from core import jobs
+
+    rs = state.store()
+    ids = [jobs.launch(cfg, rs, label=f"explode-{name}").id for name, cfg in synthetic.explosion_configs().items()]
+    st.session_state["grad_explode_runs"] = ids
+    st.session_state[EXPLODE_NOTE] = f"Started {len(ids)} runs: {', '.join(ids)}. They are drawn below as they train."
+
+
+def clip_of(run: Run) -> float | None:
+    return (run.config_dict().get("train") or {}).get("clip_norm")
+
+
+st.title("Gradients")
+st.caption("Back-propagation through time multiplies one Jacobian per step (the seed's eq. 6): how much of the "
+           "loss's gradient reaches a token k steps before the end decides what a model can learn from it.")
+
+table = state.summaries()
+rnn = table[(table["kind"] == "rnn") & table["status"].isin(["finished", "cancelled", "running", "queued"])]
+rnn = rnn.sort_values("status", key=lambda s: s.eq("queued"), kind="stable")  # runs with data first
+if rnn.empty:
+    st.info("No runs yet. Train the three models on the **Train** page with **record gradients** ticked (the IMDB "
+            "task, or the synthetic adding / order task, which needs no dataset); their gradients through time "
+            "appear here while they train.", icon=":material/info:")
+    state.page_link("train.py", "Train", ":material/model_training:")
+rs = state.store()
+labels = {r.run_id: f"{r.label} · {r.task}" for r in rnn.itertuples()}
+cells = dict(zip(rnn["run_id"], rnn["cell"], strict=True))
+
+# -- gradients through time ------------------------------------------------------------------------------------------
+st.header("Through time")
+recorded = [rid for rid in rnn["run_id"] if rs.get(rid).file("gradients.npz").is_file()]
+if not rnn.empty and not recorded:
+    st.info("None of these runs recorded its gradients through time: tick **record gradients** on the Train page "
+            "(the probe batch is recorded every `probe_every` steps).", icon=":material/info:")
+if recorded:
+    default = list(dict.fromkeys(next((r for r in recorded if cells[r] == c), recorded[0]) for c in ("rnn", "lstm",
+                                                                                                   "gru")))
+    picked = st.multiselect("Runs", recorded, default=default[:MAX_DEFAULT], key="grad_runs",
+                            format_func=lambda r: f"{labels[r]} ({r})")
+    recs = {}
+    for rid in picked:
+        try:
+            recs[rid] = recording(rs.get(rid))
+        except (OSError, ValueError, KeyError) as e:  # a file from an older version, or damaged
+            st.warning(f"Cannot read the gradients of {labels[rid]}: {e}", icon=":material/warning:")
+    if recs:
+        c1, c2, c3 = st.columns([2, 2, 1])
+        moment = c1.slider("Moment of training", 0.0, 1.0, 1.0, 0.05, key="grad_moment",
+                           help="0: the initial weights, 1: the last recording")
+        heat_run = c2.selectbox("Heatmap of", list(recs), key="grad_heat_run", format_func=lambda r: labels[r])
+        normalise = c3.toggle("Relative to k = 0", key="grad_normalise",
+                              help="divide each curve by its value at the read-out step")
+        rec = recs[heat_run]
+        steps = [int(s) for s in rec.step]
+        state.show_chart(inside.gradient_heatmap(rec["dh_mean"][:, 0, 0], steps,
+                                                 title=f"{labels[heat_run]}: mean ||dL/dh_t|| over the probe batch"),
+                         f"gradient_heatmap_{heat_run}", key="grad_heatmap")
+        curves, products, at = {}, {}, {}
+        for rid, r in recs.items():
+            i = inside.recording_index(r.step, moment)
+            name = f"{labels[rid]} @ step {int(r.step[i])}"
+            at[rid] = i
+            cells[name] = cells[rid]
+            curves[name] = r["dh_mean"][i, 0, 0]
+            if "jac_prod_mean" in r.arrays:
+                products[name] = r["jac_prod_mean"][i, 0, 0]
+        left, right = st.columns(2)
+        with left:
+            state.show_chart(inside.decay_lines(curves, cells=cells, normalise=normalise,
+                                                title="||dL/dh_t|| against distance from the end"),
+                             "gradient_decay", key="grad_decay")
+        with right:
+            state.show_chart(inside.decay_lines(products, cells=cells, normalise=False,
+                                                title="Jacobian product Π ||∂s_k/∂s_{k-1}|| (eq. 6)",
+                                                y="Π_{j<k} ||J_{T-j}||"),
+                             "jacobian_product", key="grad_jacobian")
+        st.caption("Curves are means over the probe reviews that reach each distance (fewer and fewer at large k). "
+                   "The Jacobian product bounds ||∂s_T/∂s_{T-k}|| from above; the LSTM's state includes its cell.")
+        ratios = [{"run": labels[rid], "k": k, "median ||dL/dh_{T-k}|| / ||dL/dh_T||": v["median"], "reviews": v["n"]}
+                  for rid, r in recs.items() for k, v in decay_ratios(r, (10, 50, 100), record=at[rid]).items()
+                  if v["n"]]  # only the distances some probe review reaches
+        if ratios:
+            st.dataframe(pd.DataFrame(ratios), hide_index=True, key="grad_ratios")
+
+# -- per-parameter gradient norms ------------------------------------------------------------------------------------
+st.header("Per-parameter gradient norms and clipping")
+if not rnn.empty:
+    rid = st.selectbox("Run", list(labels), key="grad_norm_run", format_func=lambda r: f"{labels[r]} ({r})")
+    run = rs.get(rid)
+    frame = step_norms(run)
+    clip = clip_of(run)
+    state.show_chart(inside.group_norm_curves(frame, clip, title=f"{labels[rid]}: gradient norm per parameter group"),
+                     f"group_norms_{rid}", key="grad_groups")
+    if not frame.empty:
+        n, n_clip, n_skip = len(frame), int(frame["clipped"].sum()), int(frame["skipped"].sum())
+        st.caption(f"{n} steps: {n_clip} clipped ({n_clip / n:.0%}) at threshold {clip if clip else 'off'}, "
+                   f"{n_skip} skipped for a non-finite gradient.")
+
+# -- exploding gradients ---------------------------------------------------------------------------------------------
+st.header("Exploding gradients")
+st.markdown("A vanilla RNN whose recurrent weights start with a spectral radius above 1 multiplies the gradient "
+            "at every step back: without clipping its norm explodes and steps are lost; clipping caps each update.")
+st.button("Start the demonstration", key="grad_explode", icon=":material/play_arrow:", on_click=start_explosion,
+          help="three runs of a vanilla RNN on the adding problem (T = 100): exploding, the same clipped, and a "
+               "reference at the default initialisation; they train in the background, one at a time (progress on "
+               "the Train page)")
+if note := st.session_state.pop(EXPLODE_NOTE, None):
+    st.success(note, icon=":material/check_circle:")
+if not rnn.empty:
+    default = [r for r in labels if str(labels[r]).startswith("explode-")]
+    overlay = st.multiselect("Runs to overlay", list(labels), default=default[:3], key="grad_explode_runs",
+                             format_func=lambda r: f"{labels[r]} ({r})")
+    frames = {labels[r]: step_norms(rs.get(r)) for r in overlay}
+    clips = {labels[r]: clip_of(rs.get(r)) for r in overlay}
+    state.show_chart(inside.explosion_figure(frames, clips), "exploding_gradients", key="grad_explosion")
+    if overlay:
+        summary = pd.DataFrame([{"run": labels[r], **synthetic.explosion_summary(rs.get(r))} for r in overlay])
+        st.dataframe(summary.drop(columns=["run_id"]), hide_index=True, key="grad_explosion_table")
+else:
+    st.caption("Or on the command line: `python -m core explode`.")
+
+# -- memory horizon --------------------------------------------------------------------------------------------------
+st.header("Memory horizon")
+st.markdown("Train RNN, LSTM and GRU on a long-range task at growing sequence lengths T: where does each stop "
+            "learning? (Hochreiter & Schmidhuber's adding and temporal-order problems; no dataset needed.) "
+            "Each (model, T) trains until it first solves the task or its step budget runs out.")
+with st.form("horizon_form"):
+    c1, c2, c3, c4 = st.columns([1, 2, 2, 1])
+    h_task = c1.selectbox("Task", synthetic.SYNTHETIC_TASKS, key="horizon_task")
+    h_models = c2.multiselect("Models", list(CELLS), default=list(CELLS), key="horizon_models")
+    h_lengths = c3.text_input("Lengths T (comma-separated)", "10,25,50,100", key="horizon_lengths")
+    h_steps = c4.number_input("Steps per (model, T)", 10, 20000, 500, step=100, key="horizon_steps")
+    job = st.session_state.get(HORIZON_JOB)
+    busy = job is not None and job["proc"].poll() is None
+    go = st.form_submit_button("Run the experiment", type="primary", icon=":material/play_arrow:",
+                               disabled=busy or not h_models)
+if go:
+    try:
+        lengths = sorted({int(n) for n in h_lengths.replace(" ", "").split(",") if n})
+        synthetic.HorizonSettings(task=h_task, models=tuple(h_models), lengths=tuple(lengths), steps=int(h_steps))
+    except ValueError as e:
+        st.error(f"Not started: {e}")
+    else:
+        launch_horizon(h_task, list(h_models), lengths, int(h_steps))
+if st.session_state.get(HORIZON_JOB):
+    live = st.session_state[HORIZON_JOB]["proc"].poll() is None
+    (st.fragment(run_every=POLL_S) if live else st.fragment)(horizon_panel)()
+
+horizons = table[table["kind"] == "memory-horizon"]
+if horizons.empty:
+    st.caption("No memory-horizon experiment yet: start one above, or `python -m core memory-horizon --steps 500` "
+               "on the command line (minutes on a CPU: 15 trainings by default).")
+else:
+    h_labels = dict(zip(horizons["run_id"], horizons["label"] + " · " + horizons["status"].astype(str), strict=True))
+    hid = st.selectbox("Experiment", list(h_labels), key="horizon_run", format_func=lambda r: f"{h_labels[r]} ({r})")
+    settings, results = horizon_results(rs.get(hid))
+    if results.empty:
+        st.info("No result yet: the first (model, T) is still training.", icon=":material/hourglass_top:")
+    else:
+        task = settings.get("task", "adding")
+        adding = task == "adding"
+        threshold = synthetic.ADDING_SUCCESS_MSE if adding else synthetic.ORDER_SUCCESS_ACCURACY
+        view = results.assign(cell=results["model"])
+        left, right = st.columns(2)
+        with left:
+            state.show_chart(inside.horizon_figure(view, "test_metric", threshold, higher_is_better=not adding,
+                                                   title=f"Memory horizon ({task}): held-out "
+                                                         + ("MSE" if adding else "accuracy"),
+                                                   y="test MSE" if adding else "test accuracy"),
+                             f"memory_horizon_{hid}", key="horizon_metric")
+        with right:
+            if view["grad_ratio_first_step"].notna().any():
+                ratio = view.assign(success=True)  # no criterion here: every point filled
+                fig = inside.horizon_figure(ratio, "grad_ratio_first_step", y="median ratio (log scale)",
+                                            title="Gradient reaching the first step: ||dL/dh_1|| / ||dL/dh_T||")
+                fig.update_yaxes(type="log", exponentformat="power")
+                state.show_chart(fig, f"memory_horizon_gradient_{hid}", key="horizon_gradient")
+        cols = [c for c in ("model", "seq_len", "success", "test_metric", "steps_to_success", "steps", "train_time_s",
+                            "grad_ratio_first_step") if c in results]
+        st.dataframe(results[cols], hide_index=True, key="horizon_table")

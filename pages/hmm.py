@@ -1,0 +1,156 @@
+"""HMM: the GMM-HMM baseline -- fit one (in its own process), its Baum-Welch log-likelihood, its transition
+matrices and their stationary distributions, a review's tokens by Viterbi state, and its scores beside the RNNs'."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/hmm.py`)
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from core import markov  # noqa: E402
+from core.predict import classify, load_run  # noqa: E402
+from core.runs import Run  # noqa: E402
+from dashboard import charts, inside, state  # noqa: E402
+
+POLL_S = 2.0
+JOB = "hmm.job"  # session key: {"proc": Popen, "log": path, "started": time, "args": [...]}
+EXAMPLE = "A wonderful, moving film with a brilliant cast. The plot drags in the middle, but the ending is superb."
+
+
+def launch_fit(states: int, mix: int, limit: int, dim: int, n_iter: int) -> None:
+    """Start ``python -m core hmm ...`` in its own process; the page only polls the run store."""
+    args = ["hmm", "--states", str(states), "--mix", str(mix), "--limit", str(limit), "--dim", str(dim),
+            "--iter", str(n_iter)]
+    if state.dataset_path():
+        args += ["--imdb", state.dataset_path()]
+    state.start_cli_job(JOB, "hmm", args)
+
+
+def job_panel() -> None:
+    """The fit started from this browser session: running, or how it ended, with its console output."""
+    state.cli_job_panel(JOB, "Fitting; the run appears below when it finishes, you may leave this page meanwhile",
+                        "The fit finished in {elapsed:.0f} s.", "The fit stopped")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _models(path: str, stamp: tuple) -> dict[str, np.ndarray]:
+    lh = load_run(Run(Path(path)))
+    return {inside.CLASS_NAMES[c]: np.asarray(m.transmat_, dtype=float) for c, m in lh.classifier.models.items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _em(path: str, stamp: tuple) -> pd.DataFrame:
+    return inside.em_frame(Run(Path(path)).metrics("em"))
+
+
+def stationary(p: np.ndarray) -> np.ndarray | None:
+    try:
+        return markov.stationary_distribution(p)
+    except ValueError:  # several closed classes: no unique π
+        return None
+
+
+st.title("HMM")
+st.caption("One GMM-HMM per class (M hidden states, k Gaussians each) over word2vec vectors; a review goes to the "
+           "class whose model explains it better per token.")
+
+# -- fit one --------------------------------------------------------------------------------------------------------
+status = state.dataset_status()
+with st.form("hmm_form"):
+    c1, c2, c3, c4, c5 = st.columns(5)
+    m = c1.number_input("States M", 1, 20, 4, key="hmm_states")
+    k = c2.number_input("Mixture components k", 1, 10, 2, key="hmm_mix")
+    n = c3.number_input("Training reviews N", 10, 25000, 2000, step=500, key="hmm_limit",
+                        help="balanced by label; Baum-Welch is slow, start small")
+    d = c4.number_input("PCA dimensions", 1, 100, 12, key="hmm_dim")
+    it = c5.number_input("Iterations at most", 1, 200, 20, key="hmm_iter")
+    running = (job := st.session_state.get(JOB)) is not None and job["proc"].poll() is None
+    submitted = st.form_submit_button("Fit", type="primary", icon=":material/play_arrow:",
+                                      disabled=not status["found"] or running)
+if submitted:
+    launch_fit(int(m), int(k), int(n), int(d), int(it))
+if not status["found"]:
+    st.warning("The IMDB dataset is not available: get it on the Overview page to fit a model.",
+               icon=":material/warning:")
+st.caption("Fitting runs in its own process (`python -m core hmm`); it uses the newest word2vec run, or trains one "
+           "first (see the Embeddings page).")
+if st.session_state.get(JOB):
+    live = st.session_state[JOB]["proc"].poll() is None
+    (st.fragment(run_every=POLL_S) if live else st.fragment)(job_panel)()
+
+# -- the fitted models ----------------------------------------------------------------------------------------------
+table = state.summaries()
+hmms = table[(table["kind"] == "hmm") & (table["status"] == "finished")]
+if hmms.empty:
+    st.info("No GMM-HMM fitted yet. Choose M, k and N above and press **Fit** (a few hundred reviews take about a "
+            "minute); or on the command line: `python -m core hmm --states 4 --mix 2 --limit 2000`.",
+            icon=":material/info:")
+    st.stop()
+
+rs = state.store()
+cfgs = {rid: rs.get(rid).config_dict().get("hmm", {}) for rid in hmms["run_id"]}
+labels = {rid: f"gmmhmm M={c.get('states')} k={c.get('mix')} N={c.get('limit') or 'all'}" for rid, c in cfgs.items()}
+rid = st.selectbox("Model", list(labels), key="hmm_run", format_func=lambda r: f"{labels[r]} ({r})")
+run = rs.get(rid)
+stamp = state.run_stamp(run, "hmm.npz", "metrics.jsonl")
+tm = state.test_metrics(run) or {}
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Test accuracy", f"{tm['accuracy']:.4f}" if tm.get("accuracy") is not None else "–")
+c2.metric("F1", f"{tm['f1']:.4f}" if tm.get("f1") is not None else "–")
+c3.metric("Fit time", f"{tm['fit_time_s']:.1f} s" if tm.get("fit_time_s") is not None else "–")
+c4.metric("Training reviews", tm.get("train_size", "–"))
+
+left, right = st.columns(2)
+with left:
+    state.show_chart(inside.em_curves(_em(str(run.path), stamp)), f"hmm_em_{rid}", key="hmm_em")
+try:
+    mats = _models(str(run.path), stamp)
+except (ValueError, KeyError, OSError) as e:
+    st.error(f"Cannot load the model: {e}")
+    st.stop()
+with right:
+    dists = {name: pi for name, p in mats.items() if (pi := stationary(p)) is not None}
+    state.show_chart(inside.stationary_bars(dists), f"hmm_stationary_{rid}", key="hmm_stationary")
+    if len(dists) < len(mats):
+        st.caption("A model whose chain has several closed classes has no unique stationary distribution.")
+state.show_chart(inside.transition_heatmaps(mats), f"hmm_transitions_{rid}", key="hmm_transitions")
+
+# -- a review by Viterbi state --------------------------------------------------------------------------------------
+st.subheader("A review, token by token")
+text = st.text_area("Review", EXAMPLE, key="hmm_text", height=90)
+try:
+    out = classify(load_run(run), text)
+except (ValueError, KeyError, OSError) as e:
+    st.error(f"Cannot classify: {e}")
+else:
+    st.markdown(f"**{out['label']}** — log-likelihood per token: negative model "
+                f"{out['log_likelihood_per_token']['negative']:.3f}, positive model "
+                f"{out['log_likelihood_per_token']['positive']:.3f}")
+    used = [not u for u in out["unknown"]]
+    model_name = st.radio("Viterbi path under the", ["positive", "negative"], horizontal=True, key="hmm_path",
+                          format_func=lambda s: f"{s} model")
+    st.html(inside.state_legend_html(len(next(iter(mats.values())))))
+    st.html(inside.viterbi_html(out["tokens"], out["viterbi_states"][model_name], used))
+    for note in out.get("notes") or []:
+        st.caption(f"⚠ {note}")
+
+# -- beside the RNNs ------------------------------------------------------------------------------------------------
+st.subheader("Beside the RNNs")
+others = table[table["status"].isin(["finished", "cancelled"]) & (
+    ((table["kind"] == "rnn") & (table["task"] == "imdb")) | (table["run_id"] == rid))].copy()
+others["run"] = [labels.get(r, lab) for r, lab in zip(others["run_id"], others["label"], strict=True)]
+others["cell"] = [c if k == "rnn" else "hmm" for c, k in zip(others["cell"], others["kind"], strict=True)]
+c1, c2 = st.columns(2)
+with c1:
+    state.show_chart(charts.metric_bars(others, ("test_accuracy", "f1")), "hmm_vs_rnn_metrics", key="hmm_vs_metrics")
+with c2:
+    state.show_chart(inside.cost_bars(others, "train_time_s", "Training (fit) time"), "hmm_vs_rnn_time",
+                     key="hmm_vs_time")
+st.caption("Training sets differ unless chosen alike: compare with RNNs trained on as many reviews (`limit`).")

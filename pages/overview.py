@@ -1,0 +1,174 @@
+"""Overview: where the dataset stands (and three ways to get it), the compute device, the runs so far."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for standalone runs
+
+import streamlit as st
+
+from core import jobs
+from core.data import ARCHIVE_NAME, ENV_VAR, IMDB_SIZE
+from core.paths import data_dir
+from dashboard import charts, state
+
+PROGRESS_FILE = "acquire.json"  # under data_dir(): the download / install job's progress
+
+
+def progress_file() -> Path:
+    return data_dir() / PROGRESS_FILE
+
+
+def job_busy(job: dict | None) -> bool:
+    return bool(job) and job.get("state") in ("starting", "running")
+
+
+def show_job(job: dict | None) -> None:
+    """The last download or install: a progress bar while it runs, its outcome after."""
+    if not job:
+        return
+    action, st_ = job.get("action", "data job"), job.get("state")
+    if st_ in ("starting", "running"):
+        done, total = int(job.get("done") or 0), int(job.get("total") or 0)
+        if action == "download" and total:
+            st.progress(min(done / total, 1.0), text=f"Downloading {done / 2**20:.1f} of {total / 2**20:.1f} MB")
+        else:
+            st.progress(0.0 if st_ == "starting" else 0.5, text=f"{action}: {job.get('phase') or st_}…")
+    elif st_ == "finished":
+        st.success(f"{action.capitalize()} finished: {job.get('path', '')}", icon=":material/check_circle:")
+    elif st_ in ("failed", "crashed"):
+        st.error(f"{action.capitalize()} failed: {job.get('error', 'no reason recorded')}", icon=":material/error:")
+
+
+@st.fragment(run_every=1.0)
+def poll_job() -> None:
+    job = jobs.read_progress(progress_file())
+    show_job(job)
+    if not job_busy(job):
+        st.rerun()  # the dataset changed (or the job failed): redraw the whole page once
+
+
+def start_job(action: str, archive: Path | None = None, move: bool = False) -> None:
+    job = jobs.launch_data_job(action, progress_file(), archive, move=move)
+    if job.get("state") == "running" and job.get("action") != action:
+        st.warning(f"A {job.get('action')} is already running; wait for it to finish.")
+
+
+st.title("RNN Lab")
+st.markdown("Train a vanilla **RNN**, an **LSTM** and a **GRU** on IMDB movie reviews, watch them learn, and "
+            "compare them. Three steps: get the data (below), train on the **Train** page, compare on the "
+            "**Compare** page. The synthetic tasks (`adding`, `order`) need no data at all.")
+
+# -- dataset ----------------------------------------------------------------------------------------------
+st.header("Dataset")
+status = state.dataset_status()
+job = jobs.read_progress(progress_file())
+
+if status["found"]:
+    where = "folder" if status["kind"] == "folder" else "archive"
+    st.success(f"IMDB found ({where}): `{status['source']}`", icon=":material/check_circle:")
+    if status["counts"]:
+        c1, c2 = st.columns([1, 1])
+        with c1:
+            state.show_chart(charts.dataset_counts(status["counts"]), "dataset_counts")
+        with c2:
+            total = sum(sum(v.values()) for v in status["counts"].values())
+            st.metric("Reviews", f"{total:,}")
+            st.caption(f"Parsed once into `{status['cache']}`; later loads read this cache.")
+    else:
+        st.info("Not parsed yet: the first load (Data page, or the first training run) parses it into a cache "
+                "(about 5 s for the full archive).")
+else:
+    st.warning("The IMDB dataset is not available yet. The synthetic tasks still train; to train on reviews, "
+               "get the data in one of the three ways below.", icon=":material/warning:")
+    with st.expander("Why it was not found"):
+        st.write(status["error"])
+
+if state.dataset_path():
+    c1, c2 = st.columns([4, 1])
+    c1.caption(f"This browser session uses the path `{state.dataset_path()}`.")
+    if c2.button("Forget this path", key="forget_path"):
+        st.session_state.pop(state.DATASET_PATH, None)
+        st.rerun()
+
+if job_busy(job):
+    poll_job()
+else:
+    show_job(job)
+
+with st.expander("Get the dataset" if status["found"] else "Get the dataset: three ways", expanded=not status["found"]):
+    tab_path, tab_upload, tab_download = st.tabs(["1 · A path on this machine", "2 · Upload the archive",
+                                                  "3 · Download it"])
+    with tab_path:
+        st.markdown(f"The official `{ARCHIVE_NAME}` or its extracted `aclImdb/` folder, on the machine that runs "
+                    f"the app. To make it permanent, set `{ENV_VAR}` before starting the app, or copy the archive "
+                    "into the cache folder.")
+        path = st.text_input("Dataset path", key="path_input", placeholder="/data/aclImdb_v1.tar.gz")
+        c1, c2 = st.columns(2)
+        if c1.button("Use this path", key="use_path", disabled=not path):
+            from core.data import dataset_status
+
+            checked = dataset_status(path.strip())
+            if checked["found"]:
+                st.session_state[state.DATASET_PATH] = path.strip()
+                st.rerun()
+            st.error(checked["error"])
+        if c2.button("Copy the archive into the cache", key="copy_path", disabled=not path or job_busy(job),
+                     help="validates the archive and copies it to the cache folder (a folder cannot be copied)"):
+            start_job("install", Path(path.strip()).expanduser())
+            st.rerun()
+    with tab_upload:
+        st.markdown(f"Upload `{ARCHIVE_NAME}` (84 MB). It is checked in full (gzip checksum, member paths, the "
+                    f"aclImdb layout) before it replaces anything, then kept in `{data_dir()}`.")
+        upload = st.file_uploader("Archive", type=["gz", "tgz"], key="archive_upload")
+        if st.button("Install the uploaded archive", key="install_upload", disabled=upload is None or job_busy(job)):
+            data_dir().mkdir(parents=True, exist_ok=True)
+            staged = data_dir() / f".upload-{secrets.token_hex(4)}.tar.gz"
+            staged.write_bytes(upload.getbuffer())
+            start_job("install", staged, move=True)
+            st.rerun()
+    with tab_download:
+        st.markdown(f"Fetch the official archive from Stanford ({IMDB_SIZE / 1e6:.0f} MB) into `{data_dir()}`. "
+                    "It runs in the background; the size and checksum are verified before it is used.")
+        if st.button("Download", key="download", disabled=job_busy(job), icon=":material/download:"):
+            start_job("download")
+            st.rerun()
+
+# -- device -----------------------------------------------------------------------------------------------
+st.header("Device")
+st.write(f"Runs with device `auto` train on: **{state.device_line()}**")
+
+# -- runs -------------------------------------------------------------------------------------------------
+st.header("Runs")
+table = state.summaries()
+if table.empty:
+    st.info("No runs yet. Train the three models on the **Train** page (a few minutes on a CPU with the `fast` "
+            "preset and a review limit), then compare them on the **Compare** page.", icon=":material/info:")
+    state.page_link("train.py", "Train", ":material/model_training:")
+else:
+    counts = table["status"].value_counts()
+    cols = st.columns(4)
+    cols[0].metric("Runs", len(table))
+    cols[1].metric("Finished", int(counts.get("finished", 0)))
+    cols[2].metric("Queued or running", int(counts.get("queued", 0) + counts.get("running", 0)))
+    cols[3].metric("Failed", int(counts.get("failed", 0) + counts.get("crashed", 0)))
+    done = table[(table["status"] == "finished") & table["test_accuracy"].notna()]
+    if not done.empty:
+        best = done.sort_values("test_accuracy", ascending=False).groupby(["task", "model"], sort=False).head(1)
+        st.subheader("Best test accuracy per model")
+        st.dataframe(best[["model", "task", "preset", "test_accuracy", "f1", "train_time_s", "run_id"]],
+                     hide_index=True, key="best_runs",
+                     column_config={"test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.4f"),
+                                    "f1": st.column_config.NumberColumn("F1", format="%.4f"),
+                                    "train_time_s": st.column_config.NumberColumn("train time (s)", format="%.1f")})
+    st.caption(f"Latest: `{table['run_id'].iloc[0]}` ({table['status'].iloc[0]}), "
+               f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(table['created'].iloc[0] or 0))}")
+    c1, c2 = st.columns(2)
+    with c1:
+        state.page_link("train.py", "Train more", ":material/model_training:")
+    with c2:
+        state.page_link("compare.py", "Compare runs", ":material/compare:")

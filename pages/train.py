@@ -1,0 +1,255 @@
+"""Train: choose cell types, a preset, a task and any hyperparameter; start; watch the runs learn; cancel.
+
+Training never runs here: every run is a ``python -m core train`` process started by
+``core.jobs.launch`` (queued on a lock, one at a time), so reloading the page, closing the tab or
+another user's visit neither stops it nor starts it twice. This page only polls the run store.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for standalone runs
+
+import streamlit as st
+
+from core import jobs
+from core.config import CELLS, PRESETS, TASKS, preset
+from core.runs import RunNotFound
+from dashboard import charts, forms, state
+
+POLL_S = 1.5  # seconds between progress polls while something trains
+TASK_NAMES = {"imdb": "IMDB sentiment", "adding": "adding problem (synthetic)", "order": "temporal order (synthetic)"}
+PRESET_HELP = ("`seed`: the seed report's settings (every review padded or cut to 500 tokens). "
+               "`fast`: the same model over length-bucketed batches, one CPU thread: much faster on a CPU.")
+NOTE = "train.note"  # the outcome of the last start, shown once
+
+
+def widget_key(preset_name: str, task: str, name: str) -> str:
+    # the preset and task are part of the key: switching either resets the form to its defaults
+    return f"hp.{preset_name}.{task}.{name}"
+
+
+def draw_field(f: forms.Field, key: str) -> None:
+    label = f.name.replace("_", " ")
+    if f.kind == "bool":
+        st.checkbox(label, value=bool(f.default), key=key, help=f.help or None)
+    elif f.kind == "choice":
+        st.selectbox(label, f.choices, index=f.choices.index(f.default) if f.default in f.choices else 0, key=key,
+                     help=f.help or None)
+    elif f.kind in ("int", "float"):
+        is_int = f.kind == "int"
+        minimum = None if f.minimum is None else (int(f.minimum) if is_int else float(f.minimum))
+        default = f.default if f.default is None else (int(f.default) if is_int else float(f.default))
+        step = 1 if is_int else (1e-4 if f.name == "lr" else 0.1)
+        st.number_input(label, value=default, min_value=minimum, step=step, key=key, help=f.help or None,
+                        format=None if is_int else "%g", placeholder="off / all" if f.optional else None)
+    else:
+        st.text_input(label, value=f.default or "", key=key, help=f.help or None)
+
+
+def form_values(fields: list[forms.Field], preset_name: str, task: str) -> dict[str, Any]:
+    values = {}
+    for f in fields:
+        v = st.session_state.get(widget_key(preset_name, task, f.name), f.default)
+        if f.kind == "text" and v == "" and f.optional:
+            v = None
+        values[f.name] = v
+    return values
+
+
+def launch(preset_name: str, task: str, nonce: str) -> None:
+    """The Start button's callback: build one config per cell type and launch them (once per click)."""
+    ss = st.session_state
+    if nonce != ss.get(state.LAUNCH_NONCE):  # a second click on a form already submitted: not worth parsing
+        return
+    fields = forms.form_fields(preset(preset_name, task=task), task)
+    try:
+        cfgs = forms.configs_from_form(preset_name, list(ss.get("train_cells", [])), task,
+                                       form_values(fields, preset_name, task), imdb_path=state.dataset_path(),
+                                       embeddings=ss.get("train_embeddings") or None)
+    except (TypeError, ValueError) as e:
+        ss[NOTE] = ("error", f"Not started: {e}")
+        return
+    ids = state.launch_once(cfgs, nonce)
+    if not ids:
+        return
+    ss[NOTE] = ("success", f"Started {len(ids)} run{'s' * (len(ids) > 1)}: {', '.join(ids)}. They train one at a "
+                           "time in the background; this page shows their progress.")
+
+
+def cancel(run_id: str) -> None:
+    try:
+        jobs.cancel(state.store().get(run_id))
+    except RunNotFound:
+        pass
+
+
+# -- the form ---------------------------------------------------------------------------------------------
+st.title("Train")
+state.init_launch_nonce()
+status = state.dataset_status()
+synthetic_ready = importlib.util.find_spec("core.synthetic") is not None
+
+c1, c2, c3 = st.columns([2, 1, 1])
+cells = c1.multiselect("Cell types (one run each)", CELLS, default=list(CELLS), key="train_cells")
+preset_name = c2.selectbox("Preset", PRESETS, key="train_preset", help=PRESET_HELP)
+task = c3.selectbox("Task", TASKS, key="train_task", format_func=TASK_NAMES.get)
+
+can_start, why_not = bool(cells), "" if cells else "Choose at least one cell type."
+if task == "imdb" and not status["found"]:
+    can_start, why_not = False, ("The IMDB dataset is not available: get it on the Overview page (path, upload or "
+                                 "download), or train on a synthetic task, which needs no data.")
+if task != "imdb" and not synthetic_ready:
+    can_start, why_not = False, "The synthetic tasks need core/synthetic.py, which this installation lacks."
+if why_not:
+    st.warning(why_not, icon=":material/warning:")
+
+defaults = preset(preset_name, cell=cells[0] if cells else "lstm", task=task)
+fields = forms.form_fields(defaults, task)
+with st.form("train_form", border=True):
+    st.markdown(f"**Hyperparameters** — defaults are the `{preset_name}` preset's. Empty boxes mean *off* "
+                "(tbptt: full backpropagation) or *all* (limit: every review).")
+    main = [f for f in fields if f.main]
+    cols = st.columns(4)
+    for i, f in enumerate(main):
+        with cols[i % 4]:
+            draw_field(f, widget_key(preset_name, task, f.name))
+    if task == "imdb":
+        table = state.summaries()
+        w2v = table[(table["kind"] == "word2vec") & (table["status"] == "finished")]["run_id"].tolist()
+        st.selectbox("Initialise the embeddings from a word2vec run", [""] + w2v, key="train_embeddings",
+                     format_func=lambda r: r or "no (random initialisation)",
+                     help="train word2vec vectors on the Embeddings page first" if not w2v else None)
+    with st.expander("More settings"):
+        for section in forms.SECTIONS:
+            more = [f for f in fields if not f.main and f.section == section]
+            if not more:
+                continue
+            st.markdown(f"*{section}*")
+            cols = st.columns(4)
+            for i, f in enumerate(more):
+                with cols[i % 4]:
+                    draw_field(f, widget_key(preset_name, task, f.name))
+    st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", disabled=not can_start,
+                          on_click=launch, args=(preset_name, task, st.session_state[state.LAUNCH_NONCE]))
+
+note = st.session_state.pop(NOTE, None)
+if note:
+    (st.success if note[0] == "success" else st.error)(note[1])
+
+
+# -- progress ---------------------------------------------------------------------------------------------
+def run_line(row: Any) -> None:
+    """One run: its state and, while it trains, its epoch and batch bars."""
+    run = state.store().get(row.run_id)
+    st_ = run.status()
+    prog = st_.get("progress") or {}
+    c1, c2 = st.columns([5, 1])
+    with c1:
+        st.markdown(f"**{row.label}** · {row.task} · {row.preset} · `{row.run_id}` · *{st_.get('state')}*"
+                    + (f" — {prog['phase']}" if prog.get("phase") and st_.get("state") == "running" else ""))
+        if st_.get("state") == "running" and prog.get("epochs"):
+            epoch, epochs = int(prog.get("epoch", 0)), int(prog["epochs"])
+            st.progress(min(epoch / epochs, 1.0), text=f"epoch {min(epoch + 1, epochs)} of {epochs}")
+            batches = int(prog.get("batches") or 0)
+            if batches:
+                batch = int(prog.get("batch", 0))
+                st.progress(min(batch / batches, 1.0), text=f"batch {batch} of {batches}")
+        elif st_.get("state") == "queued":
+            st.caption("waiting for the runs ahead of it to finish")
+    with c2:
+        if st_.get("state") in ("queued", "running"):
+            st.button("Cancel", key=f"cancel.{row.run_id}", on_click=cancel, args=(row.run_id,),
+                      icon=":material/stop:")
+
+
+def headline(tm: dict[str, Any]) -> str:
+    """The test figures a run has: accuracy and F1 (IMDB), MSE (adding), whether a synthetic task was solved."""
+    parts = [f"{name} {tm[key]:.4f}" for key, name in (("accuracy", "test accuracy"), ("f1", "F1"), ("mse", "test MSE"))
+             if isinstance(tm.get(key), int | float)]
+    if "success" in tm:
+        parts.append("solved" if tm["success"] else "not solved")
+    if tm.get("train_time_s") is not None:
+        parts.append(f"trained in {tm['train_time_s']:.1f} s")
+    return ", ".join(parts) or "no test figures"
+
+
+def watch(run_id: str) -> None:
+    """Curves of one run, its outcome, its error if it failed."""
+    run = state.store().get(run_id)
+    st_ = run.status()
+    steps, epochs = state.metric_frames(run)
+    s = st_.get("state")
+    if s == "finished":
+        st.success(f"Finished: {headline(state.test_metrics(run) or {})}. Compare it on the Compare page.",
+                   icon=":material/check_circle:")
+    elif s in ("failed", "crashed"):
+        st.error(f"{s.capitalize()}: {st_.get('error') or 'no error recorded'}", icon=":material/error:")
+        log = state.read_tail(run.file("error.log")) or state.read_tail(run.file("train.log"))
+        if log:
+            with st.expander("Error log", expanded=True):
+                st.code(log, language=None)
+    elif s == "cancelled":
+        st.info("Cancelled: the weights learned so far were kept and evaluated.", icon=":material/stop_circle:")
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        state.show_chart(charts.loss_curves(steps, epochs), f"loss_{run_id}", key="watch_loss")
+    with c2:
+        state.show_chart(charts.accuracy_curves(steps, epochs), f"accuracy_{run_id}", key="watch_accuracy")
+    with c3:
+        clip = (run.config_dict().get("train") or {}).get("clip_norm")
+        state.show_chart(charts.grad_norm_curve(steps, clip), f"grad_norm_{run_id}", key="watch_grad_norm")
+    if s in ("queued", "running"):
+        log = state.read_tail(run.file("train.log"), 2000)
+        if log:
+            with st.expander("Console output"):
+                st.code(log, language=None)
+
+
+def pin_watch() -> None:
+    st.session_state["train_watch_pinned"] = True  # the user chose a run: stop following the queue
+
+
+def progress(live: bool) -> None:
+    table = state.summaries()
+    table = table[table["kind"] == "rnn"]
+    if table.empty:
+        st.info("Nothing trained yet. Choose the cell types above and press **Start training**; with the `fast` "
+                "preset and a small `limit` (e.g. 2000 reviews) each model trains in about a minute on a CPU.",
+                icon=":material/info:")
+        return
+    # the queue's order: the running run, then the queued ones as they were created
+    active = table[table["status"].isin(["queued", "running"])].assign(waiting=lambda d: d["status"] == "queued")
+    active = active.sort_values(["waiting", "created"])
+    mine = st.session_state.get(state.LAUNCHED, [])
+    recent = table[table["run_id"].isin(mine) & ~table["status"].isin(["queued", "running"])].sort_values("created")
+    if active.empty:
+        st.caption("Nothing is training now.")
+    for row in active.itertuples():
+        run_line(row)
+    for row in recent.itertuples():
+        run_line(row)
+    options = list(dict.fromkeys([*active["run_id"], *recent["run_id"].iloc[::-1], *table["run_id"]]))
+    labels = dict(zip(table["run_id"], table["label"], strict=True))
+    ss = st.session_state
+    if not ss.get("train_watch_pinned") or ss.get("train_watch") not in options:
+        ss["train_watch"] = options[0]  # follow the run that trains now (else the latest started here)
+    watched = st.selectbox("Watch", options, key="train_watch", on_change=pin_watch,
+                           format_func=lambda r: f"{labels.get(r, r)} · {r}")
+    try:
+        watch(watched)
+    except RunNotFound:
+        st.caption("That run was deleted.")
+    if live and active.empty:
+        st.rerun()  # the last run ended: redraw the page once, without polling
+
+
+st.header("Progress")
+if state.summaries()["status"].isin(["queued", "running"]).any():
+    st.fragment(run_every=POLL_S)(progress)(live=True)
+else:
+    st.fragment(progress)(live=False)

@@ -1,0 +1,65 @@
+"""A run store of tiny trained runs for the dashboard's tests, built once per test run.
+
+:func:`build_trained_home` writes a tiny IMDB archive and an RNN Lab home holding an RNN, an
+LSTM and a GRU, each trained for one epoch (hidden size 8) on that archive with
+``core.jobs.execute``, plus one failed run. Tests copy the home before changing anything in it
+(``tests/conftest.py``'s ``trained_home`` fixture hands out the original).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import tiny_reviews, write_imdb_archive
+
+# where this repository's development machines keep NLTK's corpora; $NLTK_DATA wins when set
+DEFAULT_NLTK_DATA = "/work/shared/nltk_data"
+TINY = dict(epochs=1, hidden_size=8, embedding_dim=8, max_len=40, batch_size=4, val_size=2, threads=1)
+
+
+@dataclass(frozen=True)
+class TrainedHome:
+    home: Path  # an RNNLAB_HOME: runs/ and data/ (the parsed and encoded caches)
+    archive: Path  # the tiny aclImdb_v1.tar.gz the runs were trained on
+    run_ids: dict[str, str]  # "rnn", "lstm", "gru", "failed" -> run id
+
+
+def nltk_data() -> str | None:
+    """The NLTK data folder to use: ``$NLTK_DATA``, else the development machines' copy if present."""
+    return os.environ.get("NLTK_DATA") or (DEFAULT_NLTK_DATA if Path(DEFAULT_NLTK_DATA).is_dir() else None)
+
+
+def tiny_config(cell: str, archive: Path, preset_name: str = "fast", **overrides):
+    from core.config import preset
+
+    # without NLTK's list the stop-word stage cannot run: train without it rather than fail
+    stop = {} if nltk_data() else {"remove_stopwords": False}
+    return preset(preset_name, cell=cell, imdb_path=str(archive), **{**TINY, **stop, **overrides})
+
+
+def build_trained_home(root: Path) -> TrainedHome:
+    from core.config import CELLS
+    from core.jobs import execute
+    from core.runs import RunStore
+
+    archive = write_imdb_archive(root / "aclImdb_v1.tar.gz", tiny_reviews(per_class=6, unsup=4))
+    home = root / "home"
+    ids: dict[str, str] = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RNNLAB_HOME", str(home))
+        mp.delenv("RNNLAB_IMDB", raising=False)
+        if nltk_data():
+            mp.setenv("NLTK_DATA", nltk_data())
+        store = RunStore(home / "runs")
+        for i, cell in enumerate(CELLS):
+            run = execute(tiny_config(cell, archive, "seed" if i == 0 else "fast"), store)
+            ids[cell] = run.id
+        bad = tiny_config("gru", root / "missing.tar.gz")
+        failed = store.create(bad)
+        with pytest.raises(Exception):  # noqa: B017 - any failure is recorded the same way
+            execute(bad, store, failed)
+        ids["failed"] = failed.id
+    return TrainedHome(home, archive, ids)

@@ -1,0 +1,314 @@
+"""core.gradients: exact per-step gradients, Jacobian norms, padding, cadence, storage, no effect on training."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.batching import Batch
+from core.config import ModelConfig, TrainConfig
+from core.gradients import (
+    QUANTILES,
+    GradientRecorder,
+    _state_step,
+    align,
+    as_front_padded,
+    decay_ratios,
+    jacobian_norms,
+    load_gradients,
+    probe_gradients,
+    read_out_span,
+    summarise,
+)
+from core.models import SentimentRNN
+from core.train import Objective, Trainer
+
+CELLS = ("rnn", "lstm", "gru")
+LENGTHS = [9, 3, 11, 1, 6]
+T = max(LENGTHS)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+class LinearRNN(SentimentRNN):
+    """A vanilla RNN with its tanh bypassed: ``h_t = W x_t + U h_{t-1} + b``."""
+
+    def _step(self, wx, state, w_hh, b_hh):
+        return wx + F.linear(state, w_hh, b_hh), {}
+
+
+class LastState:
+    """The loss ``L = h_T`` itself (read through a unit output layer)."""
+
+    def loss(self, out, y, reduction="none"):
+        return out
+
+
+def linear_rnn(w: float) -> LinearRNN:
+    """1 unit, ``h_t = w h_{t-1} + x_t``, logit ``= h_T``; float64."""
+    model = LinearRNN(ModelConfig(cell="rnn", input_size=1, hidden_size=1, dropout=0.0)).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.rnn.weight_ih_l0.fill_(1.0)
+        model.rnn.weight_hh_l0.fill_(w)
+        model.fc.weight.fill_(1.0)
+    return model
+
+
+def padded_inputs(lengths: list[int], front: bool, dim: int = 1) -> torch.Tensor:
+    x = torch.randn(len(lengths), max(lengths), dim, dtype=torch.float64)
+    cols = torch.arange(max(lengths))[None, :]
+    lens = torch.tensor(lengths)[:, None]
+    x[(cols < max(lengths) - lens) if front else (cols >= lens)] = 0.0
+    return x
+
+
+def expected_powers(w: float, lengths: list[int], cut: int | None = None) -> np.ndarray:
+    """w^k at distance k < length (0 beyond a truncation point), NaN beyond the review."""
+    k = np.arange(max(lengths), dtype=np.float64)
+    out = np.where(k[None, :] < np.array(lengths)[:, None], w ** k[None, :], np.nan)
+    if cut is not None:
+        t = np.array(lengths)[:, None] - 1 - k[None, :]  # end-padded positions
+        reached = t >= (np.array(lengths)[:, None] - 1) // cut * cut  # inside the last token's chunk
+        out = np.where(reached | np.isnan(out), out, 0.0)
+    return out
+
+
+@pytest.mark.parametrize("w", [0.5, 0.9, 1.1])
+@pytest.mark.parametrize("front", [False, True], ids=["end-padded", "front-padded"])
+def test_linear_rnn_gradient_through_time_is_w_to_the_distance(w, front):
+    # h_t = w h_{t-1} + x_t, L = h_T: dL/dh_t = dL/dx_t = w^(T-t); dh_t/dh_{t-1} = w
+    x = padded_inputs(LENGTHS, front)
+    rec = probe_gradients(linear_rnn(w), x, torch.tensor(LENGTHS), torch.zeros(5), LastState(), use_lengths=not front,
+                          jacobian="spectral", power_iters=2)
+    want = expected_powers(w, LENGTHS)
+    np.testing.assert_allclose(rec.dh[0, 0], want, rtol=1e-12)
+    np.testing.assert_allclose(rec.dx, want, rtol=1e-12)
+    np.testing.assert_allclose(rec.jac[0, 0], np.where(np.isnan(want), np.nan, w), rtol=1e-12)
+    np.testing.assert_allclose(rec.jac_prod[0, 0], want, rtol=1e-12)  # the product term of eq. 6
+
+
+def test_linear_rnn_under_truncated_bptt_gets_no_gradient_before_the_cut():
+    w, cut = 0.9, 4
+    x = padded_inputs(LENGTHS, front=False)
+    rec = probe_gradients(linear_rnn(w), x, torch.tensor(LENGTHS), torch.zeros(5), LastState(), use_lengths=True,
+                          tbptt=cut)
+    want = expected_powers(w, LENGTHS, cut)
+    assert (want == 0).any()  # the test reaches past a cut
+    np.testing.assert_allclose(rec.dh[0, 0], want, rtol=1e-12)
+    np.testing.assert_allclose(rec.dx, want, rtol=1e-12)
+    np.testing.assert_allclose(rec.jac_prod[0, 0], want, rtol=1e-12)
+    np.testing.assert_allclose(rec.jac[0, 0], np.where(np.isnan(want), np.nan, w), rtol=1e-12)  # the cell's own
+
+
+def make_model(cell: str, layers: int = 1, bidirectional: bool = False, **kw) -> SentimentRNN:
+    cfg = ModelConfig(cell=cell, vocab_size=30, embedding_dim=5, hidden_size=4, num_layers=layers,
+                      bidirectional=bidirectional, **kw)
+    return SentimentRNN(cfg).double()
+
+
+def random_tokens(lengths: list[int], front: bool, width: int | None = None) -> torch.Tensor:
+    width = width or max(lengths)
+    tokens = torch.randint(2, 30, (len(lengths), width))
+    cols = torch.arange(width)[None, :]
+    lens = torch.tensor(lengths)[:, None]
+    tokens[(cols < width - lens) if front else (cols >= lens)] = 1
+    return tokens
+
+
+CASES = [(cell, layers, bidir, front, tbptt) for cell in CELLS for layers, bidir in ((1, False), (2, True), (2, False))
+         for front in (False, True) for tbptt in ((None,) if bidir else (None, 4))]
+
+
+@pytest.mark.parametrize(("cell", "layers", "bidirectional", "front", "tbptt"), CASES)
+def test_input_gradients_equal_plain_autograd_through_the_transparent_path(cell, layers, bidirectional, front, tbptt):
+    # the recorder gets dL/dx_t from per-step products (and, for the LSTM, a carried dL/dc_t);
+    # plain autograd to the embedding output is the O(T^2) reference
+    model = make_model(cell, layers, bidirectional)
+    lengths = torch.tensor(LENGTHS)
+    x = random_tokens(LENGTHS, front)
+    y = (torch.rand(5) > 0.5).double()
+    rec = probe_gradients(model, x, lengths, y, Objective("bce"), use_lengths=not front, tbptt=tbptt, jacobian=None)
+    model.eval()
+    emb = model.embed(x).detach().requires_grad_(True)
+    handle = model.embedding.register_forward_hook(lambda mod, inp, out: emb)
+    out = model.forward_transparent(x, None if front else lengths, tbptt=tbptt)
+    handle.remove()
+    (g,) = torch.autograd.grad(Objective("bce").loss(out.logits, y, reduction="none").sum(), emb)
+    first, last = read_out_span(lengths, T, front_padded=front)
+    want = align(g.norm(dim=-1), first, last).numpy()
+    np.testing.assert_allclose(rec.dx, want, rtol=1e-10, atol=1e-14)
+    assert np.nanmax(rec.dx) > 0
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_jacobian_norms_match_the_explicit_per_step_jacobian(cell):
+    model = make_model(cell).eval()
+    lstm = cell == "lstm"
+    size = 8 if lstm else 4
+    x, s = torch.randn(6, 5, dtype=torch.float64), 0.5 * torch.randn(6, size, dtype=torch.float64)
+    step = _state_step(model, 0, 0, 4, lstm)
+    jacs = torch.stack([torch.func.jacrev(lambda s_, i=i: step(x[i:i + 1], s_[None])[0])(s[i]) for i in range(6)])
+    fro = jacobian_norms(step, x, s, norm="frobenius")
+    torch.testing.assert_close(fro, torch.linalg.matrix_norm(jacs), rtol=1e-12, atol=0)
+    exact = torch.linalg.matrix_norm(jacs, ord=2)
+    spectral = jacobian_norms(step, x, s, norm="spectral", power_iters=200, generator=torch.Generator().manual_seed(0))
+    assert torch.all(spectral <= exact * (1 + 1e-9))  # a power-iteration estimate approaches from below
+    torch.testing.assert_close(spectral, exact, rtol=1e-4, atol=0)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("front", [False, True], ids=["end-padded", "front-padded"])
+def test_padding_never_contributes_and_reviews_do_not_interact(cell, front):
+    model = make_model(cell)
+    x = random_tokens(LENGTHS, front=False)
+    y = (torch.rand(5) > 0.5).double()
+    lengths = torch.tensor(LENGTHS)
+    wide = torch.cat([x, torch.ones(5, 6, dtype=torch.int64)], dim=1)  # 6 more padding steps
+    inputs = as_front_padded(wide, lengths) if front else wide
+    batch = probe_gradients(model, inputs, lengths, y, Objective("bce"), use_lengths=not front, tbptt=None)
+    for b, n in enumerate(LENGTHS):
+        # each review alone: end padding never reaches the model, so unpadded; front padding is read
+        # before the review (the fixed batching's scheme), so the same prefix of it
+        alone_x = inputs[b:b + 1] if front else x[b:b + 1, :n]
+        alone = probe_gradients(model, alone_x, lengths[b:b + 1], y[b:b + 1], Objective("bce"), use_lengths=not front)
+        for name in ("dh", "jac", "jac_prod"):
+            np.testing.assert_allclose(getattr(batch, name)[..., b, :n], getattr(alone, name)[..., 0, :], rtol=1e-9)
+            assert np.isnan(getattr(batch, name)[..., b, n:]).all()
+        np.testing.assert_allclose(batch.dx[b, :n], alone.dx[0], rtol=1e-9)
+        assert np.isnan(batch.dx[b, n:]).all()
+        np.testing.assert_allclose(batch.loss[b], alone.loss[0], rtol=1e-12)
+
+
+def toy_batches(n: int = 80, batch: int = 20, seed: int = 0) -> list[Batch]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(4, 20, (n, 8), generator=g)
+    y = (torch.rand(n, generator=g) > 0.5).float()
+    x[:, 6] = torch.where(y > 0, 2, 3)
+    return [Batch(x[i:i + batch], torch.full((batch,), 8), y[i:i + batch], torch.arange(i, i + batch))
+            for i in range(0, n, batch)]
+
+
+def toy_probe() -> Batch:
+    lengths = torch.tensor([8, 5, 3, 7])
+    tokens = torch.randint(2, 20, (4, 8))
+    tokens[torch.arange(8)[None, :] >= lengths[:, None]] = 1
+    return Batch(tokens, lengths, torch.tensor([1.0, 0.0, 1.0, 0.0]), torch.arange(4))
+
+
+def toy_trainer(cell: str, callbacks=(), **train) -> Trainer:
+    torch.manual_seed(0)
+    model = SentimentRNN(ModelConfig(cell=cell, vocab_size=20, embedding_dim=6, hidden_size=5, dropout=0.5))
+    data = toy_batches()
+    cfg = TrainConfig(**{"epochs": 2, "batch_size": 20, "lr": 1e-2, **train})
+    return Trainer(model, cfg, lambda epoch: data[:3], lambda: data[3:], callbacks=callbacks, use_lengths=True)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_recording_leaves_training_unchanged(cell, tmp_path):
+    # dropout 0.5 draws from the global RNG at every training step: any draw by the recorder would show
+    plain = toy_trainer(cell)
+    plain.fit()
+    rng_plain = torch.random.get_rng_state()
+    recorder = GradientRecorder(tmp_path / "g.npz", toy_probe(), every=1, use_lengths=True)
+    recorded = toy_trainer(cell, callbacks=[recorder])
+    recorded.fit()
+    assert torch.equal(torch.random.get_rng_state(), rng_plain)  # the training RNG stream is untouched
+    assert len(recorder.records) >= 7
+    for (name, a), b in zip(plain.model.state_dict().items(), recorded.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    sa, sb = plain.optimizer.state_dict()["state"], recorded.optimizer.state_dict()["state"]
+    for key in sa:
+        for field in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(sa[key][field], sb[key][field])
+
+
+def test_recorder_cadence_coordinates_and_file(tmp_path):
+    path = tmp_path / "gradients.npz"
+    recorder = GradientRecorder(path, toy_probe(), every=2, use_lengths=True)
+    toy_trainer("gru", callbacks=[recorder], epochs=2).fit()  # 3 steps per epoch
+    rec = load_gradients(path)
+    # init, step 2, end of epoch 0 (step 3), step 4, step 6 = end of epoch 1 (not recorded twice)
+    assert rec.step.tolist() == [0, 2, 3, 4, 6]
+    assert rec.epoch.tolist() == [0, 0, 0, 1, 1]
+    assert rec.kind.tolist() == ["init", "step", "epoch", "step", "epoch"]
+    assert rec.lengths.tolist() == [8, 5, 3, 7]
+    r, b, k = 5, 4, 8
+    assert rec["dh"].shape == rec["jac"].shape == rec["jac_prod"].shape == (r, 1, 1, b, k)
+    assert rec["dx"].shape == (r, b, k) and rec["loss"].shape == (r, b)
+    assert rec["dh_mean"].shape == (r, 1, 1, k) and rec["dh_quantiles"].shape == (r, 1, 1, 5, k)
+    np.testing.assert_allclose(rec["dh_mean"], np.nanmean(rec["dh"], axis=-2), rtol=1e-6)
+    np.testing.assert_allclose(rec["dx_quantiles"][:, 2], np.nanmedian(rec["dx"], axis=-2), rtol=1e-6)
+    assert rec["count"].tolist() == [4, 4, 4, 3, 3, 2, 2, 1]
+    assert rec.meta["cell"] == "gru" and rec.meta["jacobian_norm"] == "spectral"
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # written atomically
+    # the weights moved between recordings, so the gradients did too
+    assert not np.allclose(rec["dh"][0], rec["dh"][-1], equal_nan=True)
+
+
+def test_epoch_end_recording_every_nth_epoch_and_at_the_last(tmp_path):
+    recorder = GradientRecorder(tmp_path / "g.npz", toy_probe(), every=0, use_lengths=True, epoch_every=2)
+    toy_trainer("rnn", callbacks=[recorder], epochs=3).fit()
+    assert [(c["kind"], c["epoch"]) for c in recorder.coords] == [("init", 0), ("epoch", 1), ("epoch", 2)]
+
+
+def test_recorder_honours_the_trainers_truncation(tmp_path):
+    recorder = GradientRecorder(tmp_path / "g.npz", toy_probe(), every=0, use_lengths=True)
+    toy_trainer("lstm", callbacks=[recorder], epochs=1, tbptt=3).fit()
+    rec = load_gradients(tmp_path / "g.npz")
+    dh = rec["dh"][-1, 0, 0]  # (B, K)
+    for b, n in enumerate(rec.lengths.tolist()):
+        reach = (n - 1) - (n - 1) // 3 * 3 + 1  # steps inside the last token's chunk
+        assert np.all(dh[b, :reach] > 0) and np.all(dh[b, reach:n] == 0)
+        assert np.all(rec["jac_prod"][-1, 0, 0, b, reach:n] == 0)
+    assert rec.meta["tbptt"] == 3
+
+
+def test_fixed_batching_front_pads_the_probe():
+    probe = toy_probe()
+    front = as_front_padded(probe.tokens, probe.lengths)
+    for b, n in enumerate(probe.lengths.tolist()):
+        assert torch.equal(front[b, 8 - n:], probe.tokens[b, :n]) and torch.all(front[b, :8 - n] == 1)
+    recorder = GradientRecorder("unused.npz", probe, use_lengths=False)
+    assert torch.equal(recorder.inputs, front)
+
+
+def test_decay_ratios_of_the_linear_rnn_are_powers_of_w(tmp_path):
+    w = 0.8
+    recorder = GradientRecorder(tmp_path / "g.npz", Batch(padded_inputs(LENGTHS, False), torch.tensor(LENGTHS),
+                                                          torch.zeros(5, dtype=torch.float64), torch.arange(5)),
+                                use_lengths=True)
+    fake = SimpleNamespace(model=linear_rnn(w), device=torch.device("cpu"), objective=LastState(),
+                           cfg=TrainConfig(), step=0, epoch=0)
+    recorder.record(fake, "init")
+    ratios = decay_ratios(load_gradients(tmp_path / "g.npz"), [1, 5, 10, 11])
+    assert ratios[1]["n"] == 4 and ratios[5]["n"] == 3 and ratios[10]["n"] == 1 and ratios[11]["n"] == 0
+    for k in (1, 5, 10):
+        assert ratios[k]["mean"] == pytest.approx(w ** k, rel=1e-6)
+        assert ratios[k]["median"] == pytest.approx(w ** k, rel=1e-6)
+
+
+def test_unknown_jacobian_norm_is_rejected():
+    with pytest.raises(ValueError, match="Jacobian norm"):
+        GradientRecorder("g.npz", toy_probe(), jacobian="nuclear")
+
+
+def test_summaries_equal_numpys_nan_aware_mean_and_quantiles():
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(size=(3, 2, 1, 9, 12)).astype(np.float32)
+    values[..., ::2, 7:] = np.nan  # shorter reviews
+    values[..., 11] = np.nan  # a distance no review reaches
+    mean, qs = summarise(values)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        np.testing.assert_allclose(mean, np.nanmean(values, axis=-2), rtol=1e-6)
+        want = np.moveaxis(np.nanquantile(values, QUANTILES, axis=-2), 0, -2)
+    np.testing.assert_allclose(qs, want, rtol=1e-6)
+    assert qs.shape == (3, 2, 1, len(QUANTILES), 12)

@@ -1,0 +1,226 @@
+"""The GMM-HMM baseline: Baum-Welch per class, the guards around hmmlearn, storage as a run, the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import tiny_reviews, write_imdb_archive
+from fixtures_runs import nltk_data
+
+from core.config import DataConfig, TextConfig
+from core.hmm import (
+    HMMClassifier,
+    HMMConfig,
+    HMMFitError,
+    _fix_distribution,
+    _floor_covars,
+    _monitor_class,
+    fit_class_model,
+    load_hmm_run,
+    train_hmm_run,
+)
+from core.runs import RunStore
+
+SMALL = HMMConfig(states=2, mix=1, dim=2, n_iter=15, restarts=2)
+
+
+def markov_sequences(stay: float, n: int, length: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Two-state chains emitting N((+-2, 0), I): ``stay`` is the chance of keeping the state."""
+    means = np.array([[-2.0, 0.0], [2.0, 0.0]])
+    out = []
+    for _ in range(n):
+        s, xs = int(rng.integers(2)), []
+        for _ in range(length):
+            xs.append(means[s] + rng.normal(size=2))
+            s = s if rng.random() < stay else 1 - s
+        out.append(np.array(xs))
+    return out
+
+
+def two_class_problem(seed: int, n: int = 20) -> tuple[list[np.ndarray], np.ndarray]:
+    """Same emissions, different dynamics: class 0 stays in its state, class 1 keeps switching."""
+    rng = np.random.default_rng(seed)
+    seqs = markov_sequences(0.9, n, 25, rng) + markov_sequences(0.1, n, 25, rng)
+    return seqs, np.array([0] * n + [1] * n)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "full"])
+def test_the_classifier_solves_a_two_class_sequence_problem_with_rising_likelihood(covariance_type):
+    cfg = HMMConfig(states=2, mix=1, n_iter=15, restarts=2, covariance_type=covariance_type)
+    train, y_train = two_class_problem(seed=0)
+    test, y_test = two_class_problem(seed=1)
+    calls = []
+    clf = HMMClassifier(cfg).fit(train, y_train, on_iteration=lambda *a: calls.append(a))
+    accuracy = float((clf.predict(test) == y_test).mean())
+    assert accuracy >= 0.9  # chance is 0.5; only the transition structure tells the classes apart
+    for fitted in clf.fits.values():
+        assert len(fitted.restarts) == 2 and all(r["ok"] for r in fitted.restarts)
+        for r in fitted.restarts:
+            ll = np.array(r["log_likelihood"])
+            assert len(ll) >= 2 and (np.diff(ll) >= -1e-6 * np.abs(ll[1:])).all(), ll
+        best = max(fitted.restarts, key=lambda r: r["final_log_likelihood"])
+        assert fitted.best_restart == best["restart"]
+    # every iteration was reported as it happened (the run's heartbeat)
+    for c, fitted in clf.fits.items():
+        for r in fitted.restarts:
+            reported = [(it, ll) for cc, rr, it, ll in calls if (cc, rr) == (c, r["restart"])]
+            assert reported == list(enumerate(r["log_likelihood"], start=1))
+
+
+def test_viterbi_gives_one_state_per_token_under_each_class_model():
+    train, y = two_class_problem(seed=2, n=10)
+    clf = HMMClassifier(HMMConfig(states=2, mix=1, n_iter=10, restarts=1)).fit(train, y)
+    states = clf.viterbi(train[0])
+    assert set(states) == {0, 1} and all(len(s) == len(train[0]) for s in states.values())
+    assert all(set(np.unique(s)) <= {0, 1} for s in states.values())
+    # a sticky chain under the sticky model: few state changes
+    assert np.count_nonzero(np.diff(states[0])) < len(train[0]) / 3
+    assert {len(s) for s in clf.viterbi(np.zeros((0, 2))).values()} == {0}
+
+
+def test_monitor_treats_a_falling_likelihood_as_no_convergence():
+    monitor = _monitor_class()(tol=0.5, n_iter=10, verbose=False)
+    for ll in (-100.0, -50.0, -60.0):
+        monitor.report(ll)
+    assert not monitor.converged  # hmmlearn's own monitor would stop here: -10 < tol
+    assert monitor.drops == [(2, 10.0)] and list(monitor.history) == [-100.0, -50.0, -60.0]
+    monitor.report(-59.8)
+    assert monitor.converged  # a small gain is convergence
+    full = _monitor_class()(tol=0.0, n_iter=2, verbose=False)
+    full.report(1.0)
+    full.report(2.0)
+    assert full.converged  # the iteration budget
+
+
+def test_broken_distributions_and_covariances_are_repaired():
+    p = _fix_distribution(np.array([[0.2, 0.8], [np.nan, 0.5], [0.0, 0.0]]))
+    np.testing.assert_allclose(p, [[0.2, 0.8], [0.5, 0.5], [0.5, 0.5]])
+    np.testing.assert_allclose(_floor_covars(np.array([[[0.0, -1.0, 2.0]]]), "diag", 1e-3), [[[1e-3, 1e-3, 2.0]]])
+    not_pd = np.array([[[[1.0, 2.0], [2.0, 1.0]]]])  # eigenvalues 3 and -1
+    fixed = _floor_covars(not_pd, "full", 1e-3)
+    assert np.linalg.eigvalsh(fixed[0, 0]).min() >= 1e-3 - 1e-12
+
+
+def test_every_restart_failing_raises_a_clear_error():
+    bad = [np.full((5, 2), np.nan), np.full((4, 2), np.nan)]
+    with pytest.raises(HMMFitError, match="every restart failed.*restart 1"):
+        fit_class_model(bad, HMMConfig(states=2, mix=1, restarts=2))
+    with pytest.raises(ValueError, match="no non-empty sequence"):
+        fit_class_model([np.zeros((0, 2))], SMALL)
+
+
+def test_parameters_round_trip_as_plain_arrays():
+    train, y = two_class_problem(seed=3, n=8)
+    cfg = HMMConfig(states=2, mix=2, n_iter=5, restarts=1)
+    clf = HMMClassifier(cfg).fit(train, y)
+    arrays = clf.to_arrays()
+    assert all(a.dtype != object for a in arrays.values())
+    back = HMMClassifier.from_arrays(cfg, arrays)
+    np.testing.assert_allclose(back.decision(train), clf.decision(train))
+    arrays["class0_transmat"] = arrays["class0_transmat"] * 2  # rows no longer sum to 1
+    with pytest.raises(ValueError, match="transmat_"):
+        HMMClassifier.from_arrays(cfg, arrays)
+
+
+def test_an_empty_sequence_is_undecided():
+    train, y = two_class_problem(seed=4, n=8)
+    clf = HMMClassifier(HMMConfig(states=2, mix=1, n_iter=5, restarts=1)).fit(train, y)
+    assert clf.decision([np.zeros((0, 2))])[0] == 0.0
+
+
+# -- the IMDB experiment on a tiny archive ------------------------------------------------------------
+@dataclass(frozen=True)
+class HMMHome:
+    home: Path
+    archive: Path
+    word2vec_id: str
+    hmm_id: str
+
+
+def build_hmm_home(root: Path) -> HMMHome:
+    """A tiny archive, a word2vec run and a GMM-HMM run fitted on it (seconds)."""
+    from core.embeddings import Word2VecConfig, train_word2vec
+
+    archive = write_imdb_archive(root / "aclImdb_v1.tar.gz", tiny_reviews(per_class=8, unsup=6))
+    home = root / "home"
+    data = DataConfig(imdb_path=str(archive), val_size=2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RNNLAB_HOME", str(home))
+        mp.delenv("RNNLAB_IMDB", raising=False)
+        mp.delenv("RNNLAB_RUNS_DIR", raising=False)
+        if nltk_data():
+            mp.setenv("NLTK_DATA", nltk_data())
+        store = RunStore(home / "runs")
+        # max_len 40 like the tiny RNN runs (tests/fixtures_runs.py), so long texts are cut alike
+        text = TextConfig(max_len=40, remove_stopwords=bool(nltk_data()))  # no NLTK list: no stop-word stage
+        w2v = train_word2vec(Word2VecConfig(dim=8, min_count=1, epochs=3), data, text, store=store)
+        run = train_hmm_run(HMMConfig(states=2, mix=1, dim=2, n_iter=5, restarts=1), data, text, store=store)
+    return HMMHome(home, archive, w2v.id, run.id)
+
+
+@pytest.fixture(scope="module")
+def hmm_home(tmp_path_factory) -> HMMHome:
+    return build_hmm_home(tmp_path_factory.mktemp("hmm"))
+
+
+def test_the_hmm_run_is_stored_like_an_rnn_run(hmm_home):
+    from core.train import classification_metrics
+
+    store = RunStore(hmm_home.home / "runs")
+    run = store.get(hmm_home.hmm_id)
+    assert run.kind == "hmm" and run.status()["state"] == "finished"
+    cfg = run.config_dict()
+    assert cfg["label"] == "gmmhmm" and cfg["hmm"]["states"] == 2 and cfg["hmm"]["embeddings"] == hmm_home.word2vec_id
+    tm = run.test_metrics()
+    expected = set(classification_metrics(np.array([1.0, -1.0]), np.array([1.0, 0.0])))
+    assert expected <= set(tm) and {"fit_time_s", "train_time_s", "train_size", "subsampled"} <= set(tm)
+    assert tm["n"] == 16 and tm["train_size"] == 14 and not tm["subsampled"]
+    with np.load(run.file("hmm.npz"), allow_pickle=False) as z:
+        assert "class1_means" in z.files and z["token_vectors"].shape[1] == 2
+    em = run.metrics("em")
+    assert {r["class"] for r in em} == {0, 1}
+    fit = json.loads(run.file("hmm.json").read_text())
+    assert fit["fits"]["0"]["restarts"][0]["log_likelihood"]
+    row = next(r for r in store.summaries() if r["run_id"] == run.id)
+    assert row["kind"] == "hmm" and row["model"] == "gmmhmm" and row["test_accuracy"] == tm["accuracy"]
+
+
+def test_a_loaded_hmm_run_classifies_like_the_stored_one(hmm_home):
+    from core.predict import classify
+
+    run = RunStore(hmm_home.home / "runs").get(hmm_home.hmm_id)
+    lh = load_hmm_run(run)
+    out = classify(lh, "pos film, really pos review")
+    assert out["kind"] == "hmm" and 0.0 <= out["probability"] <= 1.0
+    assert out["tokens"] == ["pos", "film", "really", "pos", "review"]
+    assert out["unknown"] == [False, False, True, False, False]  # "really" never occurs in the archive
+    assert len(out["viterbi_states"]["positive"]) == 4
+
+
+def test_cli_hmm_fits_and_runs_lists_it(tmp_path, capsys, monkeypatch):
+    from core.__main__ import main
+
+    archive = write_imdb_archive(tmp_path / "a.tar.gz", tiny_reviews(per_class=6, unsup=4))
+    monkeypatch.setenv("RNNLAB_HOME", str(tmp_path / "home"))
+    for var in ("RNNLAB_IMDB", "RNNLAB_RUNS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    if nltk_data():
+        monkeypatch.setenv("NLTK_DATA", nltk_data())
+    assert main(["hmm", "--states", "2", "--mix", "1", "--dim", "2", "--restarts", "1", "--iter", "3", "--limit", "6",
+                 "--val-size", "2", "--imdb", str(archive)]) == 0
+    out, err = capsys.readouterr()
+    run_id = out.strip().splitlines()[-1]
+    assert "no word2vec run found" in err and "test accuracy" in err  # a word2vec run was trained first
+    assert main(["runs", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    kinds = {r["run_id"]: r["kind"] for r in rows}
+    assert kinds[run_id] == "hmm" and sorted(kinds.values()) == ["hmm", "word2vec"]
+    row = next(r for r in rows if r["run_id"] == run_id)
+    assert row["model"] == "gmmhmm" and row["test_accuracy"] is not None
+    assert json.loads((tmp_path / "home" / "runs" / run_id / "test_metrics.json").read_text())["subsampled"]
+    assert main(["runs"]) == 0
+    assert "gmmhmm" in capsys.readouterr().out
