@@ -306,6 +306,22 @@ def cmd_explode(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from .experiment import ExperimentConfig, run_experiment
+    from .runs import RunStore
+
+    ec = ExperimentConfig(
+        preset=args.preset, seeds=tuple(int(x) for x in args.seeds.split(",") if x), epochs=args.epochs,
+        limit=args.limit, val_size=args.val_size, hidden_size=args.hidden, device=args.device, imdb_path=args.imdb,
+        ablations=not args.no_ablations, hmm=not args.no_hmm, hmm_limit=args.hmm_limit, horizon=not args.no_horizon,
+        horizon_lengths=tuple(int(x) for x in args.horizon_lengths.split(",") if x),
+        horizon_steps=args.horizon_steps)
+    report = run_experiment(ec, args.out, RunStore(args.runs_dir),
+                            say=lambda msg: print(msg, file=sys.stderr))
+    print(report)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="RNN Lab: recurrent networks on IMDB reviews")
     sub = p.add_subparsers(dest="command", required=True)
@@ -440,6 +456,26 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--json", action="store_true")
     ex.add_argument("--runs-dir")
     ex.set_defaults(func=cmd_explode)
+
+    xp = sub.add_parser("experiment", help="the seed report's comparison end to end, with a report")
+    xp.add_argument("name", choices=["seed"])
+    xp.add_argument("--preset", choices=PRESETS, default="seed")
+    xp.add_argument("--seeds", default="0", help="comma-separated training seeds")
+    xp.add_argument("--epochs", type=int)
+    xp.add_argument("--limit", type=int, help="at most N reviews per split (smoke runs)")
+    xp.add_argument("--val-size", type=int)
+    xp.add_argument("--hidden", type=int)
+    xp.add_argument("--device", default="auto")
+    xp.add_argument("--imdb")
+    xp.add_argument("--out", default="docs/experiment", help="report folder")
+    xp.add_argument("--no-ablations", action="store_true")
+    xp.add_argument("--no-hmm", action="store_true")
+    xp.add_argument("--hmm-limit", type=int, default=4000)
+    xp.add_argument("--no-horizon", action="store_true")
+    xp.add_argument("--horizon-lengths", default="10,25,50,100,200")
+    xp.add_argument("--horizon-steps", type=int, default=2000)
+    xp.add_argument("--runs-dir")
+    xp.set_defaults(func=cmd_experiment)
     return p
 
 

@@ -319,3 +319,20 @@ def test_embeddings_train_button_launches_the_cli_in_its_own_process(home, fake_
     assert len(fake_popen) == 1
     cmd = fake_popen[0]
     assert cmd[1:5] == ["-m", "core", "embeddings", "train"] and cmd[cmd.index("--algo") + 1] == "cbow"
+
+
+def test_report_page_without_a_report_says_how_to_make_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNLAB_HOME", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "pages" / "report.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any("No report yet" in i.value for i in at.info)
+
+
+def test_report_page_shows_a_generated_report(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNLAB_HOME", str(tmp_path))
+    (tmp_path / "report").mkdir()
+    report = "# RNN Lab: the seed report's comparison\n\n| model |\n|---|\n| gru |\n"
+    (tmp_path / "report" / "report.md").write_text(report)
+    at = AppTest.from_file(str(ROOT / "pages" / "report.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any("seed report's comparison" in m.value for m in at.markdown)
