@@ -14,8 +14,11 @@ Jacobian norms by 8 power iterations -- so 6 recordings in a 450-step epoch.
 
 Off and on runs alternate (``--repeat`` pairs, first order flipped every pair) on the same batches
 from the same initial weights, so a burst of load from other processes hurts both alike; the
-reported ratio is wall time on / off per pair, and the best pair. Also reported: seconds per
-recording, the ``gradients.npz`` size and the time to load it (what the dashboard pays).
+reported ratio is wall time on / off per pair, and the best pair. On a machine shared with other
+jobs that ratio carries the noise of two separate runs, so the time spent inside the recorder's
+callbacks (recording and rewriting the file) over the off run's wall time is reported too: the
+same overhead measured within one run. Also: seconds per recording, the ``gradients.npz`` size
+and the time to load it (what the dashboard pays).
 ``--dry-run`` runs a tiny version in seconds (a smoke test).
 """
 
@@ -94,7 +97,7 @@ def run_once(cell: str, train, val, probe, every: int, record: bool, out: Path, 
     t0 = time.perf_counter()
     result = trainer.fit()
     wall = time.perf_counter() - t0
-    info = {"wall_s": wall, "steps": result.steps}
+    info = {"wall_s": wall, "steps": result.steps, "weights": trainer.model.state_dict()}
     if record:
         coords = callbacks[0].coords
         info.update(records=len(coords), record_s=float(np.mean([c["seconds"] for c in coords])),
@@ -138,11 +141,14 @@ def main(argv: list[str] | None = None) -> int:
                 order = (False, True) if rep % 2 == 0 else (True, False)
                 runs = {rec: run_once(cell, train, val, probe, every, rec, out, args.seed) for rec in order}
                 off, on = runs[False], runs[True]
+                same = all(torch.equal(a, b) for a, b in zip(off["weights"].values(), on["weights"].values(),
+                                                             strict=True))
                 ratios.append(on["wall_s"] / off["wall_s"])
                 shares.append(on["record_total_s"] / off["wall_s"])
                 print(f"{cell:5s} pair {rep + 1}: off {off['wall_s']:7.1f}s  on {on['wall_s']:7.1f}s  "
                       f"ratio {ratios[-1]:.3f}  ({on['records']} recordings, {on['record_s']:.2f}s each, "
-                      f"{on['record_total_s']:.1f}s in the recorder with writing; load {os.getloadavg()[0]:.2f})")
+                      f"{on['record_total_s']:.1f}s in the recorder with writing; same weights {same}; "
+                      f"load {os.getloadavg()[0]:.2f})")
             t0 = time.perf_counter()
             rec = load_gradients(out)
             load_s = time.perf_counter() - t0

@@ -121,9 +121,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     execute(cfg, store, run, progress=True, queued=args.queue)
     tm = run.test_metrics() or {}
     status = run.status()["state"]
-    if tm.get("accuracy") is not None:
+    if tm.get("f1") is not None:
         print(f"test accuracy {tm['accuracy']:.4f}  F1 {tm['f1']:.4f}  train time {tm['train_time_s']:.1f}s",
               file=sys.stderr)
+    elif tm.get("success") is not None:  # a synthetic task (core.synthetic)
+        figure = f"MSE {tm['mse']:.4f}" if "mse" in tm else f"accuracy {tm['accuracy']:.4f}"
+        print(f"test {figure}  success {tm['success']}  train time {tm['train_time_s']:.1f}s", file=sys.stderr)
     print(f"{status}: {run.id}", file=sys.stderr)
     print(run.id)
     return 0 if status in ("finished", "cancelled") else 1
@@ -253,7 +256,7 @@ def cmd_memory_horizon(args: argparse.Namespace) -> int:
         task=args.task, models=tuple(m for m in args.models.split(",") if m),
         lengths=tuple(int(n) for n in args.lengths.split(",") if n), steps=args.steps, evals=args.evals,
         stop_on_success=not args.full_budget, lr=args.lr, hidden_size=args.hidden, seed=args.seed,
-        record_gradients=not args.no_gradients)
+        record_gradients=not args.no_gradients, tbptt=args.tbptt)
     run, rows = memory_horizon(settings, RunStore(args.runs_dir), device=args.device,
                                progress=None if args.json else (lambda msg: print(msg, file=sys.stderr)))
     if args.json:
@@ -438,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     mh.add_argument("--lr", type=float, default=1e-2)
     mh.add_argument("--hidden", type=int, default=50)
     mh.add_argument("--seed", type=int, default=0)
+    mh.add_argument("--tbptt", type=int, help="truncated BPTT: detach the state every N steps")
     mh.add_argument("--no-gradients", action="store_true", help="skip the gradient recordings")
     mh.add_argument("--threads", type=int, help="torch threads on the CPU")
     mh.add_argument("--device", default="cpu")

@@ -109,7 +109,7 @@ def running_product(jac: Tensor, cut: Tensor | None = None) -> Tensor:
     """
     factors = jac if cut is None else torch.where(cut, torch.zeros_like(jac), jac)
     shifted = torch.cat([torch.ones_like(jac[:, :1]), factors[:, :-1]], dim=1)  # (B, K): J_{T-j} for j < k
-    out = torch.cumprod(torch.nan_to_num(shifted, nan=1.0), dim=1)
+    out = torch.cumprod(torch.where(torch.isnan(shifted), torch.ones_like(shifted), shifted), dim=1)
     return out.masked_fill(torch.isnan(jac), float("nan"))
 
 

@@ -231,6 +231,7 @@ class HorizonSettings:
     hidden_size: int = 50
     batch_size: int = 50
     clip_norm: float | None = 5.0
+    tbptt: int | None = None  # truncated BPTT: no gradient flows back further than this many steps
     seed: int = 0
     record_gradients: bool = True
     probe_size: int = 64
@@ -252,7 +253,7 @@ class HorizonSettings:
         return preset("seed", cell=model, task=self.task, seq_len=seq_len, train_steps=self.steps,
                       epochs=min(self.evals, self.steps), lr=self.lr, hidden_size=self.hidden_size,
                       batch_size=self.batch_size, clip_norm=self.clip_norm, seed=self.seed,
-                      probe_size=self.probe_size)
+                      probe_size=self.probe_size, tbptt=self.tbptt)
 
 
 class _SuccessWatch:
@@ -384,7 +385,7 @@ def explosion_configs(steps: int = 300, seq_len: int = 50, radius: float = 2.0, 
     initialisation, no clipping. Gradients through time are recorded (``gradients.npz``) five times.
     """
     common = {"task": "adding", "seq_len": seq_len, "train_steps": steps, "epochs": 1, "record_gradients": True,
-              "probe_every": max(steps // 5, 1), "optimizer": "sgd", "lr": lr}
+              "probe_every": max(steps // 5, 1), "optimizer": "sgd", "lr": lr, "threads": 1}
     return {
         "exploding": preset("seed", cell="rnn", recurrent_init_radius=radius, clip_norm=None, **common),
         "clipped": preset("seed", cell="rnn", recurrent_init_radius=radius, clip_norm=clip, **common),

@@ -179,9 +179,9 @@ st.header("Exploding gradients")
 st.markdown("A vanilla RNN whose recurrent weights start with a spectral radius above 1 multiplies the gradient "
             "at every step back: without clipping its norm explodes and steps are lost; clipping caps each update.")
 st.button("Start the demonstration", key="grad_explode", icon=":material/play_arrow:", on_click=start_explosion,
-          help="three runs of a vanilla RNN on the adding problem (T = 100): exploding, the same clipped, and a "
-               "reference at the default initialisation; they train in the background, one at a time (progress on "
-               "the Train page)")
+          help="three runs of a vanilla RNN on the adding problem (T = 50, plain SGD): exploding, the same clipped, "
+               "and a reference at the default initialisation; they train in the background, one at a time "
+               "(progress on the Train page)")
 if note := st.session_state.pop(EXPLODE_NOTE, None):
     st.success(note, icon=":material/check_circle:")
 if not rnn.empty:

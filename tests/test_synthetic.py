@@ -31,6 +31,15 @@ from core.train import Objective
 GENERATORS = {"adding": adding_problem, "order": temporal_order}
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one thread is faster, and spared the OpenMP spin-waits of a busy shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
@@ -205,3 +214,15 @@ def test_cli_memory_horizon_prints_json_and_explode_runs(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)["clipped"]
     assert summary["steps"] == 3 and summary["clipped"] == 3
     assert main(["explode", "--configs", "nope", "--runs-dir", runs]) == 1
+    capsys.readouterr()
+    assert main(["train", "--task", "order", "--model", "gru", "--seq-len", "8", "--train-steps", "4", "--epochs", "1",
+                 "--runs-dir", runs]) == 0
+    assert "test accuracy" in capsys.readouterr().err
+
+
+def test_memory_horizon_settings_reach_each_runs_config():
+    cfg = HorizonSettings(task="order", steps=300, evals=7, lr=3e-3, tbptt=5, hidden_size=8).run_config("lstm", 40)
+    t = cfg.train
+    assert (cfg.model.cell, t.task, t.seq_len, t.train_steps, t.epochs, t.lr, t.tbptt) == ("lstm", "order", 40, 300, 7,
+                                                                                          3e-3, 5)
+    assert cfg.model.hidden_size == 8
