@@ -321,3 +321,17 @@ def cli_job_panel(key: str, running: str, done: str, failed: str, *, show_last_l
         with st.expander("Console output", expanded=code not in (None, 0)):
             st.code(log, language=None)
 
+
+def follow_cli_job(key: str, running: str, done: str, failed: str, *, poll_s: float = 2.0,
+                   show_last_line: bool = False) -> None:
+    """:func:`cli_job_panel`, refreshed every ``poll_s`` seconds while the job runs (the page itself does not rerun)."""
+    job = st.session_state.get(key)
+    if not job:
+        return
+
+    def panel() -> None:
+        cli_job_panel(key, running, done, failed, show_last_line=show_last_line)
+
+    live = job["proc"].poll() is None
+    (st.fragment(run_every=poll_s) if live else st.fragment)(panel)()
+

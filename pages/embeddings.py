@@ -31,11 +31,6 @@ def launch_training(algo: str, dim: int, epochs: int, window: int, min_count: in
     state.start_cli_job(JOB, "word2vec", args)
 
 
-def job_panel() -> None:
-    state.cli_job_panel(JOB, "Training word2vec", "Trained in {elapsed:.0f} s: choose the new run below.",
-                        "Training stopped")
-
-
 @st.cache_resource(show_spinner="Loading the vectors…", max_entries=4)
 def _vectors(run_id: str, runs_dir: str, stamp: tuple) -> WordVectors:
     return load_vectors(run_id, runs_dir)  # shared and read-only: never modified by a page
@@ -67,9 +62,8 @@ with st.expander("Train word2vec", expanded=False):
     if not status["found"]:
         st.warning("The IMDB dataset is not available: get it on the Overview page to train vectors.",
                    icon=":material/warning:")
-if st.session_state.get(JOB):
-    live = st.session_state[JOB]["proc"].poll() is None
-    (st.fragment(run_every=POLL_S) if live else st.fragment)(job_panel)()
+state.follow_cli_job(JOB, "Training word2vec", "Trained in {elapsed:.0f} s: choose the new run below.",
+                     "Training stopped", poll_s=POLL_S)
 
 # -- a trained run ---------------------------------------------------------------------------------------------------
 table = state.summaries()

@@ -68,12 +68,6 @@ def launch_horizon(task: str, models: list[str], lengths: list[int], steps: int)
     state.start_cli_job(HORIZON_JOB, "memory-horizon", args)
 
 
-def horizon_panel() -> None:
-    """The experiment started from this browser session: progress, or how it ended, with its console output."""
-    state.cli_job_panel(HORIZON_JOB, "Running; results appear below as each (model, T) finishes",
-                        "The experiment finished in {elapsed:.0f} s.", "The experiment stopped", show_last_line=True)
-
-
 def start_explosion() -> None:
     """The demonstration button's callback (before the script runs, so the new runs are listed at once)."""
     from core import jobs
@@ -220,9 +214,9 @@ if go:
         st.error(f"Not started: {e}")
     else:
         launch_horizon(h_task, list(h_models), lengths, int(h_steps))
-if st.session_state.get(HORIZON_JOB):
-    live = st.session_state[HORIZON_JOB]["proc"].poll() is None
-    (st.fragment(run_every=POLL_S) if live else st.fragment)(horizon_panel)()
+state.follow_cli_job(HORIZON_JOB, "Running; results appear below as each (model, T) finishes",
+                     "The experiment finished in {elapsed:.0f} s.", "The experiment stopped", poll_s=POLL_S,
+                     show_last_line=True)
 
 horizons = table[table["kind"] == "memory-horizon"]
 if horizons.empty:

@@ -33,12 +33,6 @@ def launch_fit(states: int, mix: int, limit: int, dim: int, n_iter: int) -> None
     state.start_cli_job(JOB, "hmm", args)
 
 
-def job_panel() -> None:
-    """The fit started from this browser session: running, or how it ended, with its console output."""
-    state.cli_job_panel(JOB, "Fitting; the run appears below when it finishes, you may leave this page meanwhile",
-                        "The fit finished in {elapsed:.0f} s.", "The fit stopped")
-
-
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _models(path: str, stamp: tuple) -> dict[str, np.ndarray]:
     lh = load_run(Run(Path(path)))
@@ -81,9 +75,8 @@ if not status["found"]:
                icon=":material/warning:")
 st.caption("Fitting runs in its own process (`python -m core hmm`); it uses the newest word2vec run, or trains one "
            "first (see the Embeddings page).")
-if st.session_state.get(JOB):
-    live = st.session_state[JOB]["proc"].poll() is None
-    (st.fragment(run_every=POLL_S) if live else st.fragment)(job_panel)()
+state.follow_cli_job(JOB, "Fitting; the run appears below when it finishes, you may leave this page meanwhile",
+                     "The fit finished in {elapsed:.0f} s.", "The fit stopped", poll_s=POLL_S)
 
 # -- the fitted models ----------------------------------------------------------------------------------------------
 table = state.summaries()
