@@ -229,14 +229,11 @@ def train_word2vec(cfg: Word2VecConfig = Word2VecConfig(), data: DataConfig = Da
     run = store.create(None, kind="word2vec", label=f"word2vec-{cfg.algo}",
                        extra={"word2vec": asdict(cfg), "data": asdict(data), "text": asdict(text)})
     run.update_status(state="running", started=time.time(), pid=os.getpid(), progress={"phase": "loading IMDB"})
-    try:
+    with run.failure_recorded():
         with _heartbeat(run) as update:
             info = _train_into(run, cfg, data, text, say, update)
         run.write_json("word2vec.json", info)
         run.update_status(state="finished", finished=time.time(), progress={"phase": "finished"})
-    except BaseException as e:
-        run.update_status(state="failed", error=f"{type(e).__name__}: {e}", finished=time.time())
-        raise
     return run
 
 

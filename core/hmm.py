@@ -394,7 +394,7 @@ def train_hmm_run(cfg: HMMConfig = HMMConfig(), data: DataConfig = DataConfig(),
     run = store.create(None, kind="hmm", label="gmmhmm",
                        extra={"hmm": asdict(cfg), "data": asdict(data), "text": asdict(text)})
     run.update_status(state="running", started=time.time(), pid=os.getpid(), progress={"phase": "preparing data"})
-    try:
+    with run.failure_recorded():
         t0 = time.time()
         corpus = load_corpus(data, text, progress=say)
         vocab = corpus.vocab
@@ -463,9 +463,6 @@ def train_hmm_run(cfg: HMMConfig = HMMConfig(), data: DataConfig = DataConfig(),
         run.append_metrics(recs)
         run.write_json("test_metrics.json", metrics)
         run.update_status(state="finished", finished=time.time(), progress={"phase": "finished"})
-    except BaseException as e:
-        run.update_status(state="failed", error=f"{type(e).__name__}: {e}", finished=time.time())
-        raise
     return run
 
 

@@ -22,6 +22,8 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,15 @@ class Run:
         st["heartbeat"] = time.time()
         atomic.write_json(self.path / "status.json", st)
         return st
+
+    @contextmanager
+    def failure_recorded(self) -> Iterator[None]:
+        """Mark the run failed, with the error text, if the block raises; the error propagates."""
+        try:
+            yield
+        except BaseException as e:
+            self.update_status(state="failed", error=f"{type(e).__name__}: {e}", finished=time.time())
+            raise
 
     # -- cancel -------------------------------------------------------------------------
     def request_cancel(self) -> None:
