@@ -97,6 +97,8 @@ def _train_config(args: argparse.Namespace):
             overrides[flag] = True
     if args.no_stopwords:
         overrides["remove_stopwords"] = False
+    if args.no_flush_denormals:
+        overrides["flush_denormals"] = False
     if args.clip is not None:
         overrides["clip_norm"] = args.clip if args.clip > 0 else None
     return preset(args.preset, cell=args.model, **overrides)
@@ -315,8 +317,10 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
     ec = ExperimentConfig(
         preset=args.preset, seeds=tuple(int(x) for x in args.seeds.split(",") if x), epochs=args.epochs,
+        ablation_seeds=tuple(int(x) for x in args.ablation_seeds.split(",") if x) if args.ablation_seeds else None,
         limit=args.limit, val_size=args.val_size, hidden_size=args.hidden, device=args.device, imdb_path=args.imdb,
-        ablations=not args.no_ablations, hmm=not args.no_hmm, hmm_limit=args.hmm_limit, horizon=not args.no_horizon,
+        ablations=not args.no_ablations, word2vec=not args.no_word2vec, word2vec_algo=args.word2vec_algo,
+        bf16=args.bf16, hmm=not args.no_hmm, hmm_limit=args.hmm_limit, horizon=not args.no_horizon,
         horizon_lengths=tuple(int(x) for x in args.horizon_lengths.split(",") if x),
         horizon_steps=args.horizon_steps)
     report = run_experiment(ec, args.out, RunStore(args.runs_dir),
@@ -362,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
     t.add_argument("--threads", type=int, help="torch threads on the CPU")
     t.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
+    t.add_argument("--no-flush-denormals", action="store_true",
+                   help="compute denormal floats exactly on the CPU (several times slower)")
     t.add_argument("--tbptt", type=int, help="truncated BPTT: detach the state every N steps")
     t.add_argument("--record-gradients", action="store_true")
     t.add_argument("--probe-every", type=int)
@@ -465,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("name", choices=["seed"])
     xp.add_argument("--preset", choices=PRESETS, default="seed")
     xp.add_argument("--seeds", default="0", help="comma-separated training seeds")
+    xp.add_argument("--ablation-seeds", help="seeds of the LSTM ablations (default: --seeds)")
     xp.add_argument("--epochs", type=int)
     xp.add_argument("--limit", type=int, help="at most N reviews per split (smoke runs)")
     xp.add_argument("--val-size", type=int)
@@ -472,7 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("--device", default="auto")
     xp.add_argument("--imdb")
     xp.add_argument("--out", default="docs/experiment", help="report folder")
+    xp.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
     xp.add_argument("--no-ablations", action="store_true")
+    xp.add_argument("--no-word2vec", action="store_true", help="leave out the word2vec-initialisation arm")
+    xp.add_argument("--word2vec-algo", choices=["skipgram", "cbow"], default="skipgram")
     xp.add_argument("--no-hmm", action="store_true")
     xp.add_argument("--hmm-limit", type=int, default=4000)
     xp.add_argument("--no-horizon", action="store_true")

@@ -10,8 +10,9 @@
   batch's longest review; a model reads each review's state at ``lengths - 1`` (or packs the
   batch). Far less padding, hence far less compute (see :func:`padding_stats`).
 
-Both yield :class:`Batch` tuples on the CPU. Not here: tokenising (``core.text``), caching the
-encoded corpus (``core.corpus``), moving batches to a device (the trainer does that).
+Both yield :class:`Batch` tuples on the CPU. :class:`DeviceSplit` holds a whole encoded split
+on a device (a GPU) and cuts the same batches there, so no token crosses the bus after the
+first upload. Not here: tokenising (``core.text``), caching the encoded corpus (``core.corpus``).
 """
 
 from __future__ import annotations
@@ -169,6 +170,60 @@ def make_batches(mode: str, encoded: Sequence[np.ndarray], labels: Labels, batch
     if mode == "bucket":
         return bucket_batches(encoded, labels, batch_size, shuffle, generator)
     raise ValueError(f"unknown batching {mode!r}; expected 'fixed' or 'bucket'")
+
+
+class DeviceSplit:
+    """An encoded split resident on ``device``: one flat token vector, offsets, lengths, labels.
+
+    :meth:`batches` yields exactly the batches of :func:`make_batches` (same order, same padding,
+    same generator draws: the order is still drawn on the CPU) but pads them on the device by a
+    gather, so a GPU trainer never waits for a host-to-device copy of tokens.
+    """
+
+    def __init__(self, encoded: Sequence[np.ndarray], labels: Labels, device: torch.device | str):
+        self.device = torch.device(device)
+        self.labels_np = _check(encoded, labels, 1)
+        self.lengths_np = lengths_of(encoded)
+        flat = np.concatenate(encoded) if len(encoded) else np.zeros(0, np.int64)
+        self.flat = torch.as_tensor(flat, dtype=torch.int64).to(self.device)
+        starts = np.concatenate([[0], np.cumsum(self.lengths_np)[:-1]]) if len(encoded) else np.zeros(0, np.int64)
+        self.starts = torch.as_tensor(starts, dtype=torch.int64).to(self.device)
+        self.lengths = torch.as_tensor(self.lengths_np).to(self.device)
+        self.labels = torch.as_tensor(self.labels_np).to(self.device)
+
+    def __len__(self) -> int:
+        return len(self.lengths_np)
+
+    def pad(self, idx: np.ndarray, width: int, front: bool) -> Batch:
+        """The reviews ``idx`` as one ``(B, width)`` batch, padded at the front or the end."""
+        index = torch.as_tensor(idx, dtype=torch.int64).to(self.device, non_blocking=True)
+        lens, starts = self.lengths[index], self.starts[index]  # (B,)
+        cols = torch.arange(width, device=self.device)  # (T,)
+        # column c of row b holds token (c - offset_b) of its review, where offset_b is the padding before it
+        pos = cols - (width - lens)[:, None] if front else cols.expand(len(index), -1)  # (B, T)
+        real = (pos >= 0) & (pos < lens[:, None])
+        # padding cells read some real token (clamped into range) and are then overwritten
+        gathered = self.flat[(starts[:, None] + pos.clamp(min=0)).clamp(max=len(self.flat) - 1)]
+        tokens = torch.where(real, gathered, torch.full_like(gathered, PAD_ID))
+        return Batch(tokens, lens, self.labels[index], index)
+
+    def batches(self, mode: str, batch_size: int, max_len: int, shuffle: bool = False,
+                generator: torch.Generator | None = None) -> Iterator[Batch]:
+        """``fixed`` or ``bucket`` batches, as :func:`make_batches` would cut them, on the device."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if mode == "fixed":
+            if len(self) and self.lengths_np.max() > max_len:
+                raise ValueError(f"a review has {self.lengths_np.max()} tokens > max_len={max_len}; "
+                                 "encode the corpus with the same max_len first")
+            order = _order(len(self), shuffle, generator)
+            for start in range(0, len(order), batch_size):
+                yield self.pad(order[start:start + batch_size], max_len, front=True)
+        elif mode == "bucket":
+            for idx in bucket_order(self.lengths_np, batch_size, shuffle, generator):
+                yield self.pad(idx, int(self.lengths_np[idx].max()), front=False)
+        else:
+            raise ValueError(f"unknown batching {mode!r}; expected 'fixed' or 'bucket'")
 
 
 @dataclass(frozen=True)

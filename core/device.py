@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 
@@ -29,3 +32,23 @@ def describe_device(name: str = "auto") -> str:
     if device.type == "mps":
         return "Apple MPS GPU"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+@contextmanager
+def flush_denormals(enabled: bool = True) -> Iterator[bool]:
+    """Flush denormal floats to zero on the CPU meanwhile; yields whether it is in effect.
+
+    Vanishing gradients and saturated gates produce denormal numbers, which x86 CPUs compute
+    many times slower than normal ones: a fast-preset LSTM epoch on IMDB took 16 s flushed
+    against 77-93 s not (docs/gradients.md). Values below ~1e-38 become 0, far below anything
+    that changes a prediction. The previous setting is restored afterwards.
+    """
+    if not enabled:
+        yield False
+        return
+    was_on = torch.set_flush_denormal(True)  # False where the CPU cannot flush
+    try:
+        yield was_on
+    finally:
+        if was_on:
+            torch.set_flush_denormal(False)

@@ -1,8 +1,8 @@
 """The seed report's comparison end to end: ``python -m core experiment seed``.
 
 Trains RNN, LSTM and GRU with the chosen preset over one or more seeds (gradients recorded),
-the preprocessing and batching ablations on the LSTM (the seed's stop words against
-``keep_negations``, fixed padding against length buckets), fits the GMM-HMM baseline, runs the
+the ablations on the LSTM (the seed's stop words against ``keep_negations``, fixed padding
+against length buckets, random against word2vec-initialised embeddings), fits the GMM-HMM baseline, runs the
 memory-horizon experiment, and writes a report folder: ``report.md``, CSV tables and PNG
 figures drawn by the same Plotly builders the dashboard uses.
 
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .config import CELLS, RunConfig, preset
+from .device import describe_device, resolve_device
 from .runs import Run, RunStore
 
 
@@ -30,6 +31,7 @@ from .runs import Run, RunStore
 class ExperimentConfig:
     preset: str = "seed"  # preset of the main comparison
     seeds: tuple[int, ...] = (0,)  # one run per cell type and seed; mean and spread over seeds
+    ablation_seeds: tuple[int, ...] | None = None  # seeds of the LSTM ablations; None = ``seeds``
     cells: tuple[str, ...] = CELLS
     epochs: int | None = None  # None = the preset's (5)
     limit: int | None = None  # reviews per split (smoke runs)
@@ -37,8 +39,11 @@ class ExperimentConfig:
     hidden_size: int | None = None
     device: str = "auto"
     threads: int | None = 1
+    bf16: bool = False  # bf16 autocast on a CUDA GPU
     imdb_path: str | None = None
-    ablations: bool = True  # LSTM: keep_negations, and fixed vs bucketed batches
+    ablations: bool = True  # LSTM: keep_negations, fixed vs bucketed batches, word2vec init (if word2vec)
+    word2vec: bool = True  # train (or reuse) word2vec vectors for the initialisation arm
+    word2vec_algo: str = "skipgram"
     hmm: bool = True
     hmm_limit: int | None = 4000  # training reviews of the GMM-HMM (Baum-Welch is slow in hmmlearn)
     horizon: bool = True
@@ -46,23 +51,30 @@ class ExperimentConfig:
     horizon_steps: int = 2000
 
 
+WORD2VEC_GROUP = "embeddings: word2vec init"
+
+
 def _overrides(ec: ExperimentConfig) -> dict[str, Any]:
     o = {"epochs": ec.epochs, "limit": ec.limit, "val_size": ec.val_size, "hidden_size": ec.hidden_size,
-         "device": ec.device, "threads": ec.threads, "imdb_path": ec.imdb_path}
+         "device": ec.device, "threads": ec.threads, "imdb_path": ec.imdb_path, "bf16": ec.bf16 or None}
     return {k: v for k, v in o.items() if v is not None}
 
 
-def planned_runs(ec: ExperimentConfig) -> list[tuple[str, RunConfig]]:
-    """(group, config) of every RNN run the experiment needs."""
+def planned_runs(ec: ExperimentConfig, word2vec_run: str | None = None) -> list[tuple[str, RunConfig]]:
+    """(group, config) of every RNN run the experiment needs (the word2vec arm needs its vectors' run)."""
     plan = []
     for seed in ec.seeds:
         for cell in ec.cells:
             plan.append(("main", preset(ec.preset, cell=cell, seed=seed, record_gradients=True, **_overrides(ec))))
+    for seed in ec.seeds if ec.ablation_seeds is None else ec.ablation_seeds:
         if ec.ablations:
             base = preset("fast", cell="lstm", seed=seed, **_overrides(ec))
             plan.append(("batching: bucket", base))
             plan.append(("batching: fixed 500", replace(base, train=replace(base.train, batching="fixed"))))
             plan.append(("stop words: keep negations", replace(base, text=replace(base.text, keep_negations=True))))
+            if word2vec_run:
+                plan.append((WORD2VEC_GROUP, replace(base, train=replace(base.train,
+                                                                                     embeddings=word2vec_run))))
     return plan
 
 
@@ -84,7 +96,8 @@ def _row(group: str, run: Run) -> dict[str, Any]:
             "batching": cfg.train.batching, "keep_negations": cfg.text.keep_negations, "seed": cfg.train.seed,
             "accuracy": tm.get("accuracy"), "precision": tm.get("precision"), "recall": tm.get("recall"),
             "f1": tm.get("f1"), "roc_auc": tm.get("roc_auc"), "train_time_s": tm.get("train_time_s"),
-            "samples_per_s": tm.get("train_samples_per_s"), "params_pytorch": tm.get("params_recurrent_pytorch"),
+            "samples_per_s": tm.get("train_samples_per_s"), "wall_time_s": tm.get("wall_time_s"),
+            "device": tm.get("device"), "bf16": cfg.train.bf16, "params_pytorch": tm.get("params_recurrent_pytorch"),
             "params_seed_formula": tm.get("params_recurrent_seed_formula")}
 
 
@@ -120,24 +133,17 @@ def _md_table(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
 def run_experiment(ec: ExperimentConfig, out: str | Path, store: RunStore | None = None,
                    say: Callable[[str], None] = print) -> Path:
     """Do (or reuse) every run, then write ``out/report.md`` with its tables and figures."""
-    from tqdm import tqdm
 
-    from .jobs import execute
 
     store = store or RunStore()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    plan = planned_runs(ec)
-    done: list[tuple[str, Run]] = []
-    for group, cfg in tqdm(plan, desc="runs", unit="run"):
-        run = find_finished(store, cfg)
-        if run is None:
-            say(f"training {cfg.model.cell} ({group}, seed {cfg.train.seed})")
-            run = execute(cfg, store, progress=True)
-        else:
-            say(f"reusing {run.id} ({group})")
-        done.append((group, run))
+    done = _train_all(planned_runs(ec), store, say)
+    w2v = None
+    if ec.ablations and ec.word2vec:  # after the other runs: its vectors may be training elsewhere meanwhile
+        w2v = _word2vec(ec, store, say)
+        done += _train_all([(g, c) for g, c in planned_runs(ec, w2v["run_id"]) if g == WORD2VEC_GROUP], store, say)
     rows = pd.DataFrame([_row(g, r) for g, r in done])
     rows.to_csv(out / "runs.csv", index=False)
     main = rows[rows.group == "main"]
@@ -151,8 +157,50 @@ def run_experiment(ec: ExperimentConfig, out: str | Path, store: RunStore | None
     hmm_row = _hmm(ec, store, say) if ec.hmm else None
     horizon = _horizon(ec, store, say) if ec.horizon else None
     figures = _figures(main, done, horizon, out)
-    _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizon, figures, time.time() - t0)
+    _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizon, figures, time.time() - t0, w2v)
     return out / "report.md"
+
+
+def _train_all(plan: list[tuple[str, RunConfig]], store: RunStore,
+               say: Callable[[str], None]) -> list[tuple[str, Run]]:
+    """Train (or reuse) every planned run, with a progress bar over the runs."""
+    from tqdm import tqdm
+
+    from .jobs import execute
+
+    done: list[tuple[str, Run]] = []
+    for group, cfg in tqdm(plan, desc="runs", unit="run"):
+        run = find_finished(store, cfg)
+        if run is None:
+            say(f"training {cfg.model.cell} ({group}, seed {cfg.train.seed})")
+            run = execute(cfg, store, progress=True)
+        else:
+            say(f"reusing {run.id} ({group})")
+        done.append((group, run))
+    return done
+
+
+def _word2vec(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) -> dict[str, Any]:
+    """A finished word2vec run on this data (reused), else a new one; its id and training time."""
+    from dataclasses import asdict
+
+    from .config import DataConfig, TextConfig
+    from .embeddings import Word2VecConfig, train_word2vec
+
+    wcfg = Word2VecConfig(algo=ec.word2vec_algo)
+    data = DataConfig(imdb_path=ec.imdb_path, limit=ec.limit,
+                      **({"val_size": ec.val_size} if ec.val_size is not None else {}))
+    want = {"word2vec": asdict(wcfg), "data": asdict(data), "text": asdict(TextConfig())}
+    for run in store.list():
+        d = run.config_dict() if run.kind == "word2vec" else {}
+        if run.status().get("state") == "finished" and all(d.get(k) == v for k, v in want.items()):
+            say(f"reusing word2vec run {run.id}")
+            break
+    else:
+        say(f"training word2vec ({wcfg.algo}) on the training and unlabelled reviews")
+        run = train_word2vec(wcfg, data, TextConfig(), store=store, say=say)
+    info = run.read_json("word2vec.json") if run.file("word2vec.json").is_file() else {}
+    return {"run_id": run.id, "algo": wcfg.algo, "train_time_s": info.get("train_time_s")}
 
 
 def _hmm(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) -> dict[str, Any] | None:
@@ -186,20 +234,23 @@ def _horizon(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) 
             rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
             break
     else:
-        _, rows = memory_horizon(settings, store, progress=say)
+        _, rows = memory_horizon(settings, store, device=str(resolve_device(ec.device)), progress=say)
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "history"} for r in rows])
     return table
 
 
 def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFrame | None,
              out: Path) -> dict[str, str]:
-    from dashboard import charts, inside
-
     from .gradients import load_gradients
 
+    try:
+        from dashboard import charts, inside
+    except ImportError as e:  # a training-only install (a GPU box without plotly): tables still written
+        charts = inside = None
+        missing = f"(figure not rendered: {e.name or 'plotting library'} not installed)"
     figs: dict[str, str] = {}
     table = main.assign(run=main["model"] + " s" + main["seed"].astype(str), test_accuracy=main["accuracy"])
-    figs["metrics"] = _png(charts.metric_bars(table), out / "test_metrics.png")
+    figs["metrics"] = _png(charts.metric_bars(table), out / "test_metrics.png") if charts else missing
     curves, cells = {}, {}
     for group, run in done:
         path = run.file("gradients.npz")
@@ -210,33 +261,42 @@ def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFr
         curves[name] = rec["dh_mean"][-1, 0, 0]
         cells[name] = run.config().model.cell
     if curves:
-        fig = inside.decay_lines(curves, cells=cells, normalise=True)
-        figs["gradients"] = _png(fig, out / "gradient_decay.png")
         pd.DataFrame({k: pd.Series(v) for k, v in curves.items()}).rename_axis("k").to_csv(out / "gradient_decay.csv")
+        figs["gradients"] = _png(inside.decay_lines(curves, cells=cells, normalise=True),
+                                 out / "gradient_decay.png") if inside else missing
     if horizon is not None and len(horizon):
-        metric = "test_metric"
-        t = horizon.rename(columns={"model": "cell", metric: "metric"})
-        figs["horizon"] = _png(inside.horizon_figure(t), out / "memory_horizon.png")
         horizon.to_csv(out / "memory_horizon.csv", index=False)
+        t = horizon.rename(columns={"model": "cell", "test_metric": "metric"})
+        figs["horizon"] = _png(inside.horizon_figure(t), out / "memory_horizon.png") if inside else missing
     return figs
 
 
-def _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizon, figures, elapsed) -> None:
+def _figure(alt: str, value: str | None) -> str:
+    """Markdown for a figure: the image, or the reason it was not rendered."""
+    if value and value.endswith(".png"):
+        return f"![{alt}]({value})"
+    return f"*{alt}: {value or 'figure not rendered'}; the CSV beside this report holds its data.*"
+
+
+def _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizon, figures, elapsed,
+                  w2v=None) -> None:
     parts = [
         "# RNN Lab: the seed report's comparison",
         "",
-        f"Produced by `python -m core experiment seed` in {elapsed / 60:.1f} minutes (runs reused where finished). "
+        f"Produced by `python -m core experiment seed` in {elapsed / 60:.1f} minutes (runs reused where finished) "
+        f"on {describe_device(ec.device)}{' with bf16 autocast' if ec.bf16 else ''}. "
         f"Preset `{ec.preset}`; seeds {list(ec.seeds)}; "
         + (f"limit {ec.limit} reviews per split; " if ec.limit else "the full IMDB splits; ")
         + f"epochs {ec.epochs or 5}.",
         "",
         "## Accuracy, F1 and training time",
         "",
-        "Mean over seeds (`_std`: standard deviation; `runs`: how many runs are behind each row).",
+        "Mean over seeds (`_std`: standard deviation; `runs`: how many runs are behind each row). "
+        "`train_time_s` is the training loop (gradient recording included), `samples_per_s` its throughput.",
         "",
         _md_table(main_summary),
         "",
-        f"![test metrics]({figures.get('metrics', '')})",
+        _figure("test metrics", figures.get("metrics")),
         "",
         "Every run: [runs.csv](runs.csv). Parameters (recurrent layer, PyTorch / seed formula): "
         + ", ".join(f"{r.model} {r.params_pytorch} / {r.params_seed_formula}"
@@ -247,13 +307,23 @@ def _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizo
         parts += ["## GMM-HMM baseline", "", _md_table(pd.DataFrame([hmm_row])), ""]
     if "gradients" in figures:
         parts += ["## How the gradient decays through time", "",
-                  "||dL/dh_{T-k}|| / ||dL/dh_T||, mean over the probe reviews, at the end of training.", "",
-                  f"![gradient decay]({figures['gradients']})", ""]
+                  "||dL/dh_{T-k}|| / ||dL/dh_T||, mean over the probe reviews, at the end of training "
+                  "([gradient_decay.csv](gradient_decay.csv)).", "",
+                  _figure("gradient decay", figures["gradients"]), ""]
     if len(ablation_summary):
-        parts += ["## Ablations (LSTM, `fast` preset)", "", _md_table(ablation_summary), ""]
+        parts += ["## Ablations (LSTM, `fast` preset)", "",
+                  "`batching: bucket` is the reference: the `fast` preset as it is. `batching: fixed 500` pads "
+                  "every review to 500 tokens as the seed does; `stop words: keep negations` keeps not/no/nor "
+                  "and the n't forms; `embeddings: word2vec init` starts the embedding layer from word2vec "
+                  "vectors trained on the training and unlabelled reviews.", "",
+                  _md_table(ablation_summary), ""]
+        if w2v:
+            t = w2v.get("train_time_s")
+            parts += [f"Word2vec vectors: run `{w2v['run_id']}` ({w2v['algo']}"
+                      + (f", trained in {t:.0f} s" if t else "") + ").", ""]
     if horizon is not None and len(horizon):
         cols = [c for c in ("model", "seq_len", "success", "test_metric", "final_loss", "steps_to_success")
                 if c in horizon]
         parts += ["## Memory horizon (adding problem)", "", _md_table(horizon[cols]), "",
-                  f"![memory horizon]({figures.get('horizon', '')})", ""]
+                  _figure("memory horizon", figures.get("horizon")), ""]
     (out / "report.md").write_text("\n".join(parts) + "\n", encoding="utf-8")

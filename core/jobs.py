@@ -31,7 +31,7 @@ import torch
 
 from . import atomic
 from .config import RunConfig
-from .device import resolve_device
+from .device import flush_denormals, resolve_device
 from .runs import Run, RunStore
 from .train import Trainer, TrainResult, classification_metrics
 
@@ -121,11 +121,12 @@ def execute(cfg: RunConfig, store: RunStore | None = None, run: Run | None = Non
     run = run or store.create(cfg)
     run.update_status(state="queued", pid=os.getpid(), host=os.uname().nodename)
     try:
-        if queued:
-            with queue_slot(store):
+        with flush_denormals(cfg.train.flush_denormals):
+            if queued:
+                with queue_slot(store):
+                    _execute(cfg, run, progress, extra_callbacks or [])
+            else:
                 _execute(cfg, run, progress, extra_callbacks or [])
-        else:
-            _execute(cfg, run, progress, extra_callbacks or [])
     except KeyboardInterrupt:
         run.update_status(state="cancelled", error="interrupted", finished=time.time())
         raise
@@ -151,7 +152,7 @@ def _execute(cfg: RunConfig, run: Run, progress: bool, extra_callbacks: list[Any
     torch.manual_seed(t.seed)
     np.random.seed(t.seed)
     device = resolve_device(t.device)
-    task = prepare_task(cfg, progress=lambda msg: run.update_status(progress={"phase": msg}))
+    task = prepare_task(cfg, progress=lambda msg: run.update_status(progress={"phase": msg}), device=device)
     model_cfg = task.model_cfg
     run.write_json("model_config.json", model_cfg.__dict__)
     if task.vocab is not None:

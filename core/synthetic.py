@@ -43,6 +43,7 @@ import torch
 
 from .batching import Batch
 from .config import CELLS, RunConfig, preset
+from .device import flush_denormals
 from .train import Objective
 
 SYNTHETIC_TASKS = ("adding", "order")
@@ -340,28 +341,25 @@ def memory_horizon(settings: HorizonSettings, store: Any = None, *, device: str 
     run.update_status(state="running", started=time.time())
     rows: list[dict[str, Any]] = []
     pairs = [(m, n) for n in settings.lengths for m in settings.models]
-    flushed = torch.set_flush_denormal(True)
-    try:
-        for i, (model, seq_len) in enumerate(pairs):
-            run.update_status(progress={"phase": f"{model} T={seq_len}", "done": i, "total": len(pairs)})
-            if progress:
-                progress(f"[{i + 1}/{len(pairs)}] {model} T={seq_len}")
-            grad_path = None
-            if settings.record_gradients:
-                (run.path / "gradients").mkdir(exist_ok=True)
-                grad_path = str(run.path / "gradients" / f"{model}-T{seq_len}.npz")
-            rows.append(train_one(settings, model, seq_len, grad_path, device))
-            run.write_json("results.json", {"settings": asdict(settings), "rows": rows})
-            atomic.write_text(run.file("results.csv"), results_csv(rows))
-            if run.cancel_requested:
-                run.update_status(state="cancelled", finished=time.time())
-                return run, rows
-    except Exception as e:
-        run.update_status(state="failed", error=f"{type(e).__name__}: {e}", finished=time.time())
-        raise
-    finally:
-        if flushed:
-            torch.set_flush_denormal(False)
+    with flush_denormals():
+        try:
+            for i, (model, seq_len) in enumerate(pairs):
+                run.update_status(progress={"phase": f"{model} T={seq_len}", "done": i, "total": len(pairs)})
+                if progress:
+                    progress(f"[{i + 1}/{len(pairs)}] {model} T={seq_len}")
+                grad_path = None
+                if settings.record_gradients:
+                    (run.path / "gradients").mkdir(exist_ok=True)
+                    grad_path = str(run.path / "gradients" / f"{model}-T{seq_len}.npz")
+                rows.append(train_one(settings, model, seq_len, grad_path, device))
+                run.write_json("results.json", {"settings": asdict(settings), "rows": rows})
+                atomic.write_text(run.file("results.csv"), results_csv(rows))
+                if run.cancel_requested:
+                    run.update_status(state="cancelled", finished=time.time())
+                    return run, rows
+        except Exception as e:
+            run.update_status(state="failed", error=f"{type(e).__name__}: {e}", finished=time.time())
+            raise
     run.update_status(state="finished", finished=time.time(), progress={"done": len(pairs), "total": len(pairs)})
     return run, rows
 

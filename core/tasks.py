@@ -32,21 +32,24 @@ class TaskData:
     objective_metrics: Callable[[Any, Any], dict[str, Any]] | None = None
 
 
-def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None) -> TaskData:
-    from .batching import bucket_batches, fixed_batches
+def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None,
+                 device: torch.device | str = "cpu") -> TaskData:
+    """IMDB batches; on a GPU the whole encoded corpus is uploaded once and batches are cut there."""
+    from .batching import DeviceSplit, bucket_batches, make_batches
     from .corpus import load_corpus
 
     corpus = load_corpus(cfg.data, cfg.text, progress)
     tr, va, te = (corpus.splits[s] for s in ("train", "val", "test"))
     t, bs = cfg.train, cfg.train.batch_size
     eval_bs = max(bs, 250)  # no gradients at evaluation: bigger batches are faster
+    on_device = torch.device(device).type != "cpu"
+    resident = {id(s): DeviceSplit(s.ids, s.labels, device) for s in (tr, va, te)} if on_device else {}
 
     def batches(split, batch_size: int, shuffle: bool, epoch: int = 0) -> Iterable[Any]:
         gen = torch.Generator().manual_seed(t.seed * 1000 + epoch)
-        if t.batching == "fixed":
-            return fixed_batches(split.ids, split.labels, batch_size, cfg.text.max_len, shuffle=shuffle,
-                                 generator=gen)
-        return bucket_batches(split.ids, split.labels, batch_size, shuffle=shuffle, generator=gen)
+        if on_device:
+            return resident[id(split)].batches(t.batching, batch_size, cfg.text.max_len, shuffle, gen)
+        return make_batches(t.batching, split.ids, split.labels, batch_size, cfg.text.max_len, shuffle, gen)
 
     probe = None
     if len(va):
@@ -60,10 +63,11 @@ def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None) 
                     use_lengths=t.batching == "bucket")
 
 
-def prepare_task(cfg: RunConfig, progress: Callable[[str], None] | None = None) -> TaskData:
-    """The data, batching and objective of ``cfg.train.task``."""
+def prepare_task(cfg: RunConfig, progress: Callable[[str], None] | None = None,
+                 device: torch.device | str = "cpu") -> TaskData:
+    """The data, batching and objective of ``cfg.train.task`` (IMDB data resident on ``device``)."""
     if cfg.train.task == "imdb":
-        return prepare_imdb(cfg, progress)
+        return prepare_imdb(cfg, progress, device)
     from .synthetic import prepare_synthetic
 
     return prepare_synthetic(cfg)

@@ -60,10 +60,15 @@ class Objective:
         return F.mse_loss(out.float(), y.float(), reduction=reduction)
 
     def correct(self, out: torch.Tensor, y: torch.Tensor) -> int | None:
+        n = self.correct_count(out, y)
+        return None if n is None else int(n)
+
+    def correct_count(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """Correct predictions as a 0-d tensor on ``out``'s device (no host synchronisation)."""
         if self.name == "bce":
-            return int(((out > 0).float() == y).sum())
+            return ((out > 0).float() == y).sum()
         if self.name == "ce":
-            return int((out.argmax(dim=-1) == y.long()).sum())
+            return (out.argmax(dim=-1) == y.long()).sum()
         return None
 
 
@@ -83,12 +88,13 @@ def param_groups(model: nn.Module) -> dict[str, list[torch.nn.Parameter]]:
     return groups
 
 
-def _group_norms(groups: dict[str, list[torch.nn.Parameter]]) -> dict[str, float]:
+def _group_norms(groups: dict[str, list[torch.nn.Parameter]]) -> dict[str, torch.Tensor]:
+    """Gradient norm per group, as 0-d tensors (read them in one transfer, see ``_train_step``)."""
     out = {}
     for g, params in groups.items():
         grads = [p.grad for p in params if p.grad is not None]
         if grads:
-            out[g] = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in grads])))
+            out[g] = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in grads]))
     return out
 
 
@@ -128,8 +134,11 @@ class Trainer:
         self.use_lengths = (cfg.batching == "bucket") if use_lengths is None else use_lengths
         self.steps_per_epoch = steps_per_epoch
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.SGD if cfg.optimizer == "sgd" else torch.optim.Adam
-        self.optimizer = optimizer(params, lr=cfg.lr)
+        if cfg.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=cfg.lr)
+        else:
+            # fused Adam: one kernel for all parameters on a GPU instead of several per tensor
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, fused=self.device.type == "cuda")
         self.groups = param_groups(model)
         self.step = 0
         self.epoch = 0
@@ -152,26 +161,31 @@ class Trainer:
         out = self.forward(batch)
         loss = self.objective.loss(out, y)
         rec: dict[str, Any] = {"kind": "step", "step": self.step, "epoch": self.epoch, "batch_size": len(y)}
-        if not torch.isfinite(loss):
-            rec.update(loss=float(loss.detach()), grad_norm=None, clipped=False, skipped=True,
-                       reason="non-finite loss")
-            return rec
+        # a non-finite loss gives non-finite gradients, so the check below skips that step too
         loss.backward()
         norms = _group_norms(self.groups)
         params = [p for g in self.groups.values() for p in g if p.grad is not None]
         # clip_grad_norm_ returns the norm *before* clipping; inf max_norm measures without clipping
         max_norm = self.cfg.clip_norm if self.cfg.clip_norm else math.inf
-        total = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        rec.update(loss=float(loss.detach()), grad_norm=total, norms=norms)
-        if not math.isfinite(total):
+        total = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        correct = self.objective.correct_count(out.detach(), y)
+        # one device-to-host transfer per step: on a GPU each float() would wait for the device
+        scalars = [loss.detach(), total, *norms.values()] + ([correct] if correct is not None else [])
+        values = torch.stack([v.float().to(self.device) for v in scalars]).tolist()
+        loss_v, total_v = values[0], values[1]
+        if not math.isfinite(loss_v):
+            self.optimizer.zero_grad(set_to_none=True)
+            rec.update(loss=loss_v, grad_norm=None, clipped=False, skipped=True, reason="non-finite loss")
+            return rec
+        rec.update(loss=loss_v, grad_norm=total_v, norms=dict(zip(norms, values[2:2 + len(norms)], strict=True)))
+        if not math.isfinite(total_v):
             self.optimizer.zero_grad(set_to_none=True)
             rec.update(clipped=False, skipped=True, reason="non-finite gradient")
             return rec
-        rec.update(clipped=bool(self.cfg.clip_norm and total > self.cfg.clip_norm), skipped=False)
+        rec.update(clipped=bool(self.cfg.clip_norm and total_v > self.cfg.clip_norm), skipped=False)
         self.optimizer.step()
-        correct = self.objective.correct(out.detach(), y)
         if correct is not None:
-            rec["correct"] = correct
+            rec["correct"] = int(values[-1])
         return rec
 
     # -- evaluation ---------------------------------------------------------------------

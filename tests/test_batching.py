@@ -8,6 +8,7 @@ import torch
 
 from core.batching import (
     Batch,
+    DeviceSplit,
     bucket_batches,
     encode_corpus,
     fixed_batches,
@@ -203,3 +204,33 @@ def test_batch_to_moves_every_field() -> None:
     moved = b.to("cpu")
     assert isinstance(moved, Batch)
     assert all(torch.equal(x, y) for x, y in zip(moved, b, strict=True))
+
+
+def batches_equal(a: list[Batch], b: list[Batch]) -> bool:
+    return len(a) == len(b) and all(
+        all(torch.equal(x.cpu(), y.cpu()) for x, y in zip(p, q, strict=True)) for p, q in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("mode", ["fixed", "bucket"])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_device_split_cuts_exactly_the_batches_of_make_batches(mode: str, shuffle: bool) -> None:
+    encoded, labels = skewed_corpus(203, max_len=60)
+    encoded[5] = np.array([0])  # a one-token review
+    split = DeviceSplit(encoded, labels, "cpu")
+    want = list(make_batches(mode, encoded, labels, 16, 60, shuffle, torch.Generator().manual_seed(3)))
+    got = list(split.batches(mode, 16, 60, shuffle, torch.Generator().manual_seed(3)))
+    assert batches_equal(got, want)
+    assert got[0].tokens.dtype == torch.int64 and got[0].labels.dtype == torch.float32
+
+
+def test_device_split_refuses_what_the_cpu_batchers_refuse() -> None:
+    encoded, labels = skewed_corpus(10, max_len=60)
+    with pytest.raises(ValueError, match="labels"):
+        DeviceSplit(encoded, labels[:-1], "cpu")
+    split = DeviceSplit(encoded, labels, "cpu")
+    with pytest.raises(ValueError, match="max_len"):
+        list(split.batches("fixed", 4, 5))
+    with pytest.raises(ValueError, match="batch_size"):
+        list(split.batches("bucket", 0, 60))
+    with pytest.raises(ValueError, match="unknown batching"):
+        list(split.batches("sorted", 4, 60))

@@ -39,7 +39,11 @@ def test_the_limited_experiment_writes_the_report_and_its_tables(experiment):
     assert list(results["model"]) == ["rnn", "lstm", "gru"] and (results["runs"] == 1).all()
     assert results["accuracy_mean"].between(0, 1).all()
     runs = pd.read_csv(out / "runs.csv")
-    assert set(runs["group"]) == {"main", "batching: bucket", "batching: fixed 500", "stop words: keep negations"}
+    assert set(runs["group"]) == {"main", "batching: bucket", "batching: fixed 500", "stop words: keep negations",
+                                  "embeddings: word2vec init"}
+    # the word2vec arm is initialised from the vectors the experiment trained, named in the report
+    ablations = pd.read_csv(out / "ablations.csv")
+    assert "embeddings: word2vec init" in set(ablations["group"])
     horizon = pd.read_csv(out / "memory_horizon.csv")
     assert len(horizon) == 6 and set(horizon["seq_len"]) == {5, 10}
     report = (out / "report.md").read_text()
@@ -48,6 +52,7 @@ def test_the_limited_experiment_writes_the_report_and_its_tables(experiment):
         assert heading in report
     # every table row of the report's main table is a model of results.csv
     assert all(f"| {m} |" in report for m in results["model"])
+    assert "Word2vec vectors: run `" in report
 
 
 def test_rerunning_the_experiment_reuses_every_finished_run(experiment):
@@ -55,4 +60,6 @@ def test_rerunning_the_experiment_reuses_every_finished_run(experiment):
     p = run()
     assert p.returncode == 0, p.stderr[-3000:]
     assert "training " not in p.stderr
-    assert p.stderr.count("reusing") >= 6 + 2  # the RNN runs, the HMM and the memory-horizon run
+    # the RNN runs, the word2vec vectors, the HMM and the memory-horizon run
+    assert p.stderr.count("reusing") >= 7 + 3
+    assert "reusing word2vec run" in p.stderr

@@ -50,7 +50,8 @@ def logits_and_grads(model: SentimentRNN, run) -> tuple[torch.Tensor, dict[str, 
     """Logits of ``run(model)`` and the parameter gradients of a fixed random weighting of them."""
     model.zero_grad(set_to_none=True)
     logits = run(model)
-    weights = torch.linspace(-1.0, 2.0, logits.numel(), dtype=logits.dtype).reshape(logits.shape)
+    weights = torch.linspace(-1.0, 2.0, logits.numel(), dtype=logits.dtype, device=logits.device)
+    weights = weights.reshape(logits.shape)
     (logits * weights).sum().backward()
     grads = {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
     return logits.detach(), grads
