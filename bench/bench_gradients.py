@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--flush-denormal", action="store_true",
-                        help="flush denormal floats to zero (python -m core train does not)")
+                        help="flush denormal floats to zero (as python -m core train does by default)")
     parser.add_argument("--dry-run", action="store_true", help="tiny sizes: a smoke test in seconds")
     args = parser.parse_args(argv)
     max_len = 40 if args.dry_run else MAX_LEN

@@ -122,9 +122,18 @@ if recorded:
         heat_run = c2.selectbox("Heatmap of", list(recs), key="grad_heat_run", format_func=lambda r: labels[r])
         normalise = c3.toggle("Relative to k = 0", key="grad_normalise",
                               help="divide each curve by its value at the read-out step")
+        # stacked or bidirectional runs: pick the layer and direction (those every picked run has)
+        n_layers = min(r["dh_mean"].shape[1] for r in recs.values())
+        n_dirs = min(r["dh_mean"].shape[2] for r in recs.values())
+        layer = direction = 0
+        if n_layers > 1 or n_dirs > 1:
+            c4, c5 = st.columns(2)
+            layer = c4.selectbox("Layer", range(n_layers), format_func=lambda i: f"layer {i + 1}", key="grad_layer")
+            direction = c5.selectbox("Direction", range(n_dirs), key="grad_direction",
+                                     format_func=lambda i: ("forward", "backward")[i])
         rec = recs[heat_run]
         steps = [int(s) for s in rec.step]
-        state.show_chart(inside.gradient_heatmap(rec["dh_mean"][:, 0, 0], steps,
+        state.show_chart(inside.gradient_heatmap(rec["dh_mean"][:, layer, direction], steps,
                                                  title=f"{labels[heat_run]}: mean ||dL/dh_t|| over the probe batch"),
                          f"gradient_heatmap_{heat_run}", key="grad_heatmap")
         curves, products, at = {}, {}, {}
@@ -133,9 +142,9 @@ if recorded:
             name = f"{labels[rid]} @ step {int(r.step[i])}"
             at[rid] = i
             cells[name] = cells[rid]
-            curves[name] = r["dh_mean"][i, 0, 0]
+            curves[name] = r["dh_mean"][i, layer, direction]
             if "jac_prod_mean" in r.arrays:
-                products[name] = r["jac_prod_mean"][i, 0, 0]
+                products[name] = r["jac_prod_mean"][i, layer, direction]
         left, right = st.columns(2)
         with left:
             state.show_chart(inside.decay_lines(curves, cells=cells, normalise=normalise,
@@ -149,7 +158,8 @@ if recorded:
         st.caption("Curves are means over the probe reviews that reach each distance (fewer and fewer at large k). "
                    "The Jacobian product bounds ||∂s_T/∂s_{T-k}|| from above; the LSTM's state includes its cell.")
         ratios = [{"run": labels[rid], "k": k, "median ||dL/dh_{T-k}|| / ||dL/dh_T||": v["median"], "reviews": v["n"]}
-                  for rid, r in recs.items() for k, v in decay_ratios(r, (10, 50, 100), record=at[rid]).items()
+                  for rid, r in recs.items() for k, v in decay_ratios(r, (10, 50, 100), record=at[rid], layer=layer,
+                                                                   direction=direction).items()
                   if v["n"]]  # only the distances some probe review reaches
         if ratios:
             st.dataframe(pd.DataFrame(ratios), hide_index=True, key="grad_ratios")

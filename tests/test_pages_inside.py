@@ -153,6 +153,30 @@ def test_gradients_page_draws_rnn_and_gru_decay_on_one_axis_and_the_moment_slide
     assert all("@ step 0" in n for n in after) and after != names
 
 
+def test_gradients_page_picks_the_layer_and_direction_of_a_stacked_bidirectional_run(home):
+    import numpy as np
+
+    from core.config import preset
+    from core.gradients import load_gradients
+    from core.jobs import execute
+    from core.runs import RunStore
+
+    cfg = preset("fast", cell="lstm", task="adding", seq_len=12, train_steps=6, epochs=2, batch_size=8,
+                 hidden_size=8, num_layers=2, bidirectional=True, record_gradients=True, probe_every=2,
+                 probe_size=8, threads=1)
+    run = execute(cfg, RunStore(home.home / "runs"))
+    at = open_page("gradients.py")
+    at.multiselect(key="grad_runs").set_value([run.id]).run()
+    at.selectbox(key="grad_layer").set_value(1).run()
+    at.selectbox(key="grad_direction").set_value(1).run()
+    ok(at)
+    rec = load_gradients(run.file("gradients.npz"))
+    want = rec["dh_mean"][-1, 1, 1]  # the last recording, layer 2, backward direction
+    assert not np.allclose(want, rec["dh_mean"][-1, 0, 0])  # the choice matters
+    got = np.array(chart(at, "||dL/dh_t|| against")["data"][0]["y"], dtype=float)
+    assert np.allclose(got, want[: len(got)], equal_nan=True)
+
+
 def test_gradients_page_shows_group_norms_with_the_clip_threshold(home):
     at = ok(open_page("gradients.py"))
     at.selectbox(key="grad_norm_run").set_value(home.ids["adding_rnn"]).run()
