@@ -36,20 +36,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lengths import BATCH, MAX_LEN, VOCAB, review_lengths  # noqa: E402  (bench/lengths.py)
+
 from core.batching import Batch, bucket_batches, fixed_batches  # noqa: E402
 from core.config import ModelConfig  # noqa: E402
 from core.models import SentimentRNN  # noqa: E402
-
-VOCAB = 20000
-BATCH = 50
-MAX_LEN = 500
-MEDIAN_LEN, SIGMA = 110, 0.65
-
-
-def review_lengths(n: int, max_len: int, rng: np.random.Generator) -> np.ndarray:
-    """Log-normal lengths with median ``MEDIAN_LEN`` (scaled down with ``max_len``), cut to [1, max_len]."""
-    median = MEDIAN_LEN * max_len / MAX_LEN
-    return np.clip(np.round(rng.lognormal(np.log(median), SIGMA, n)), 1, max_len).astype(np.int64)
 
 
 def train_step(model: SentimentRNN, opt: torch.optim.Optimizer, batch: Batch, use_lengths: bool,

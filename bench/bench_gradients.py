@@ -36,21 +36,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lengths import BATCH, MAX_LEN, VOCAB, review_lengths  # noqa: E402  (bench/lengths.py)
+
 from core.batching import bucket_batches  # noqa: E402
 from core.config import ModelConfig, TrainConfig  # noqa: E402
 from core.gradients import GradientRecorder, load_gradients  # noqa: E402
 from core.models import SentimentRNN  # noqa: E402
 from core.train import Objective, Trainer  # noqa: E402
-
-VOCAB = 20000
-BATCH = 50
-MAX_LEN = 500
-MEDIAN_LEN, SIGMA = 110, 0.65
-
-
-def review_lengths(n: int, max_len: int, rng: np.random.Generator) -> np.ndarray:
-    median = MEDIAN_LEN * max_len / MAX_LEN
-    return np.clip(np.round(rng.lognormal(np.log(median), SIGMA, n)), 1, max_len).astype(np.int64)
 
 
 def corpus(n: int, max_len: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
