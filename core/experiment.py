@@ -133,8 +133,6 @@ def _md_table(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
 def run_experiment(ec: ExperimentConfig, out: str | Path, store: RunStore | None = None,
                    say: Callable[[str], None] = print) -> Path:
     """Do (or reuse) every run, then write ``out/report.md`` with its tables and figures."""
-
-
     store = store or RunStore()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
