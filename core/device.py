@@ -31,7 +31,8 @@ def describe_device(name: str = "auto") -> str:
         return f"CUDA GPU: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
         return "Apple MPS GPU"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({n} thread{'s' if n != 1 else ''})"
 
 
 @contextmanager

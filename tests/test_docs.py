@@ -1,0 +1,57 @@
+"""The committed reports and the README agree: the README's tables are the reports' numbers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+EXPERIMENT = ROOT / "docs" / "experiment"
+GPU = ROOT / "docs" / "gpu"
+ABLATIONS = {"batching: bucket": "LSTM, length buckets", "batching: fixed 500": "LSTM, fixed padding to 500",
+             "stop words: keep negations": "LSTM, keep negations", "embeddings: word2vec init": "LSTM, word2vec init"}
+
+
+def readme_row(label: str) -> list[str]:
+    """The cells of the README table row whose first cell starts with ``label``."""
+    rows = [line for line in README.splitlines() if line.startswith(f"| {label}")]
+    assert rows, f"no README row for {label!r}"
+    return [c.strip() for c in rows[0].strip("|").split("|")]
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
+def test_the_readme_experiment_table_is_the_committed_report(model):
+    r = pd.read_csv(EXPERIMENT / "results.csv").set_index("model").loc[model]
+    cells = readme_row(f"{model.upper()} | {int(r['runs'])} |")
+    for metric, cell in zip(("accuracy", "f1", "roc_auc"), cells[2:5], strict=True):
+        assert cell == f"{r[f'{metric}_mean']:.3f} ± {r[f'{metric}_std']:.3f}", metric
+    assert cells[5] == f"{r['train_time_s_mean']:.0f} s"
+
+
+@pytest.mark.parametrize("group", list(ABLATIONS))
+def test_the_readme_ablation_rows_are_the_committed_report(group):
+    r = pd.read_csv(EXPERIMENT / "ablations.csv").set_index("group").loc[group]
+    cells = readme_row(ABLATIONS[group])
+    assert cells[1] == str(int(r["runs"]))
+    assert [c.strip("*") for c in cells[2:5]] == [f"{r[m + '_mean']:.3f}" for m in ("accuracy", "f1", "roc_auc")]
+
+
+def test_every_figure_and_table_the_report_links_is_committed():
+    report = (EXPERIMENT / "report.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)]+)\)", report)
+    assert {"test_metrics.png", "gradient_decay.png", "memory_horizon.png", "runs.csv"} <= set(links)
+    assert all((EXPERIMENT / link).is_file() for link in links)
+    assert "the full IMDB splits" in report
+
+
+def test_the_readme_gpu_table_is_the_committed_gpu_check():
+    runs = pd.read_csv(GPU / "seed" / "runs.csv")
+    for r in runs.itertuples():
+        cells = readme_row(f"seed | {r.model.upper()} ")
+        assert cells[2:4] == [f"{r.accuracy:.4f}", f"{r.f1:.4f}"]
+        assert cells[4] == f"{r.train_time_s:.1f} s"
+    assert "NVIDIA H200" in (GPU / "gpu_check.log").read_text(encoding="utf-8")
