@@ -153,9 +153,13 @@ def run_experiment(ec: ExperimentConfig, out: str | Path, store: RunStore | None
         ablation_summary.to_csv(out / "ablations.csv", index=False)
 
     hmm_row = _hmm(ec, store, say) if ec.hmm else None
-    horizon = _horizon(ec, store, say) if ec.horizon else None
+    horizon, horizon_run = _horizon(ec, store, say) if ec.horizon else (None, None)
     figures = _figures(main, done, horizon, out)
-    _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizon, figures, time.time() - t0, w2v)
+    # the run time behind the report, whichever invocation trained each run
+    behind = [r for _, r in done] + [store.get(x["run_id"]) for x in (w2v, hmm_row) if x] + \
+        ([horizon_run] if horizon_run else [])
+    timing = {"elapsed_s": time.time() - t0, "runs": len(behind), "run_time_s": sum(map(run_seconds, behind))}
+    _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizon, figures, timing, w2v)
     return out / "report.md"
 
 
@@ -219,7 +223,7 @@ def _hmm(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) -> d
             "fit_time_s": tm.get("fit_time_s"), "train_size": tm.get("train_size")}
 
 
-def _horizon(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) -> pd.DataFrame:
+def _horizon(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) -> tuple[pd.DataFrame, Run]:
     from .synthetic import HorizonSettings, memory_horizon
 
     settings = HorizonSettings(lengths=ec.horizon_lengths, steps=ec.horizon_steps)
@@ -232,9 +236,16 @@ def _horizon(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) 
             rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
             break
     else:
-        _, rows = memory_horizon(settings, store, device=str(resolve_device(ec.device)), progress=say)
+        run, rows = memory_horizon(settings, store, device=str(resolve_device(ec.device)), progress=say)
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "history"} for r in rows])
-    return table
+    return table, run
+
+
+def run_seconds(run: Run) -> float:
+    """How long a finished run took, start to finish (0 when its status lacks the times)."""
+    st = run.status()
+    started, finished = st.get("started"), st.get("finished")
+    return float(finished - started) if started and finished else 0.0
 
 
 def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFrame | None,
@@ -276,13 +287,14 @@ def _figure(alt: str, value: str | None) -> str:
     return f"*{alt}: {value or 'figure not rendered'}; the CSV beside this report holds its data.*"
 
 
-def _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizon, figures, elapsed,
+def _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizon, figures, timing,
                   w2v=None) -> None:
     parts = [
         "# RNN Lab: the seed report's comparison",
         "",
-        f"Produced by `python -m core experiment seed` in {elapsed / 60:.1f} minutes (runs reused where finished) "
-        f"on {describe_device(ec.device)}{' with bf16 autocast' if ec.bf16 else ''}. "
+        f"Produced by `python -m core experiment seed` in {timing['elapsed_s'] / 60:.1f} minutes (runs reused where "
+        f"finished; the {timing['runs']} runs behind this report took {timing['run_time_s'] / 60:.1f} minutes "
+        f"start to finish) on {describe_device(ec.device)}{' with bf16 autocast' if ec.bf16 else ''}. "
         f"Preset `{ec.preset}`; seeds {list(ec.seeds)}; "
         + (f"limit {ec.limit} reviews per split; " if ec.limit else "the full IMDB splits; ")
         + f"epochs {ec.epochs or 5}.",

@@ -53,6 +53,8 @@ def test_the_limited_experiment_writes_the_report_and_its_tables(experiment):
     # every table row of the report's main table is a model of results.csv
     assert all(f"| {m} |" in report for m in results["model"])
     assert "Word2vec vectors: run `" in report
+    # 7 RNN runs (3 cells, 4 ablation arms), the word2vec vectors, the HMM and the memory-horizon run
+    assert "the 10 runs behind this report took" in report
 
 
 def test_rerunning_the_experiment_reuses_every_finished_run(experiment):
