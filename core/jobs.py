@@ -97,16 +97,77 @@ class ProgressBar:
             self.bar = None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _ticket_holder_alive(ticket: Path) -> bool:
+    """Whether the process that took ``ticket`` still runs (not merely a later process with its pid)."""
+    try:
+        asked_ns, pid = (int(x) for x in ticket.name.split("-", 1))
+    except ValueError:
+        return False
+    if not _alive(pid):
+        return False
+    started = _process_start(pid)
+    # a process that started after the ticket was taken only reused the pid (boot time has 1 s resolution)
+    return started is None or started <= asked_ns / 1e9 + 2.0
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (Unix time), from /proc on Linux; None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat[stat.rindex(")") + 2:].split()[19])  # field 22, starttime, in clock ticks after boot
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _head_of_queue(queue: Path) -> Path | None:
+    """The oldest ticket whose process still lives; tickets of processes that died are removed."""
+    for ticket in sorted(queue.iterdir()):
+        if _ticket_holder_alive(ticket):
+            return ticket
+        ticket.unlink(missing_ok=True)
+    return None
+
+
 @contextmanager
-def queue_slot(store: RunStore):
-    """Hold the store's training lock: launched jobs train one at a time, in arrival order."""
-    store.root.mkdir(parents=True, exist_ok=True)
-    with open(store.root / ".train.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def queue_slot(store: RunStore, poll_s: float = 0.2):
+    """Hold the store's training lock: launched jobs train one at a time, in arrival order.
+
+    ``flock`` alone wakes waiters in no particular order, so each job first takes a ticket (a
+    file named by the time it asked and its pid) and only keeps the lock when its ticket is the
+    oldest one whose process is alive: three models queued from the dashboard train in the
+    order they were queued, and a job killed while waiting never blocks the ones behind it.
+    """
+    queue = store.root / ".queue"
+    queue.mkdir(parents=True, exist_ok=True)
+    ticket = queue / f"{time.time_ns():020d}-{os.getpid()}"
+    ticket.touch()
+    try:
+        with open(store.root / ".train.lock", "w") as f:
+            while True:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                if _head_of_queue(queue) in (ticket, None):
+                    break
+                fcntl.flock(f, fcntl.LOCK_UN)  # not our turn: let the older job take it
+                time.sleep(poll_s)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+    finally:
+        ticket.unlink(missing_ok=True)
 
 
 def _count_batches(batches_fn, epoch: int = 0) -> int:

@@ -104,6 +104,54 @@ def test_cancel_of_a_queued_launch_stops_it(store, tiny_imdb_archive):
         assert run.status()["state"] == "cancelled"
 
 
+QUEUE_JOB = """
+import sys, time
+from core.jobs import queue_slot
+from core.runs import RunStore
+with queue_slot(RunStore(sys.argv[1]), poll_s=0.02):
+    with open(sys.argv[2], "a") as f:
+        f.write(sys.argv[3] + "\\n")
+    time.sleep(float(sys.argv[4]))
+"""
+
+
+def test_queued_jobs_get_the_training_slot_in_the_order_they_asked(store, tmp_path):
+    log = tmp_path / "order.txt"
+
+    def job(name: str, hold_s: float) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", QUEUE_JOB, str(store.root), str(log), name, str(hold_s)],
+                                cwd=ROOT)
+
+    holder = job("holder", 2.0)
+    deadline = time.time() + 60
+    while not (log.is_file() and log.read_text()) and time.time() < deadline:
+        time.sleep(0.05)
+    waiting = []
+    for name in ("first", "second", "third"):  # each asks while the holder trains
+        waiting.append(job(name, 0.1))
+        time.sleep(0.4)
+    for p in [holder, *waiting]:
+        assert p.wait(timeout=120) == 0
+    assert log.read_text().split() == ["holder", "first", "second", "third"]
+    assert list((store.root / ".queue").iterdir()) == []  # every ticket handed back
+
+
+def test_a_job_that_died_in_the_queue_does_not_block_it(store):
+    from core.jobs import queue_slot
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    queue = store.root / ".queue"
+    queue.mkdir(parents=True)
+    (queue / f"{1:020d}-{dead.pid}").touch()  # its process is gone
+    (queue / f"{2:020d}-{os.getpid()}").touch()  # a live pid, but that process started after the ticket
+    t0 = time.time()
+    with queue_slot(store, poll_s=0.01):
+        waited = time.time() - t0
+    assert waited < 5
+    assert list(queue.iterdir()) == []
+
+
 def _cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
