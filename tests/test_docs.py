@@ -37,7 +37,8 @@ def test_the_readme_ablation_rows_are_the_committed_report(group):
     r = pd.read_csv(EXPERIMENT / "ablations.csv").set_index("group").loc[group]
     cells = readme_row(ABLATIONS[group])
     assert cells[1] == str(int(r["runs"]))
-    assert [c.strip("*") for c in cells[2:5]] == [f"{r[m + '_mean']:.3f}" for m in ("accuracy", "f1", "roc_auc")]
+    assert [c.strip("*") for c in cells[2:5]] == [f"{r[m + '_mean']:.3f} ± {r[m + '_std']:.3f}"
+                                                  for m in ("accuracy", "f1", "roc_auc")]
 
 
 def test_every_figure_and_table_the_report_links_is_committed():
