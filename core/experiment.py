@@ -275,8 +275,13 @@ def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFr
                                  out / "gradient_decay.png") if inside else missing
     if horizon is not None and len(horizon):
         horizon.to_csv(out / "memory_horizon.csv", index=False)
-        t = horizon.rename(columns={"model": "cell", "test_metric": "metric"})
-        figs["horizon"] = _png(inside.horizon_figure(t), out / "memory_horizon.png") if inside else missing
+        from .synthetic import ADDING_SUCCESS_MSE
+
+        t = horizon.rename(columns={"model": "cell"})
+        fig = inside.horizon_figure(t, "test_metric", ADDING_SUCCESS_MSE, higher_is_better=False,
+                                    title="Memory horizon (adding problem): held-out MSE",
+                                    y="test MSE") if inside else None
+        figs["horizon"] = _png(fig, out / "memory_horizon.png") if inside else missing
     return figs
 
 
@@ -287,6 +292,19 @@ def _figure(alt: str, value: str | None) -> str:
     return f"*{alt}: {value or 'figure not rendered'}; the CSV beside this report holds its data.*"
 
 
+def _where(ec: ExperimentConfig, rows: pd.DataFrame) -> str:
+    """Where the runs trained, from the runs themselves (reused runs may predate this invocation)."""
+    devices = sorted({str(d) for d in rows.get("device", pd.Series(dtype=str)).dropna()})
+    if devices == ["cpu"] and ec.threads:
+        return f"CPU, {ec.threads} thread{'s' if ec.threads != 1 else ''} per run"
+    if devices and all(d.startswith("cuda") for d in devices):
+        try:
+            return describe_device(devices[0])
+        except ValueError:  # trained on a GPU this machine does not have
+            return "CUDA GPU"
+    return ", ".join(devices) or describe_device(ec.device)
+
+
 def _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizon, figures, timing,
                   w2v=None) -> None:
     parts = [
@@ -294,7 +312,7 @@ def _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizo
         "",
         f"Produced by `python -m core experiment seed` in {timing['elapsed_s'] / 60:.1f} minutes (runs reused where "
         f"finished; the {timing['runs']} runs behind this report took {timing['run_time_s'] / 60:.1f} minutes "
-        f"start to finish) on {describe_device(ec.device)}{' with bf16 autocast' if ec.bf16 else ''}. "
+        f"start to finish) on {_where(ec, main)}{' with bf16 autocast' if ec.bf16 else ''}. "
         f"Preset `{ec.preset}`; seeds {list(ec.seeds)}; "
         + (f"limit {ec.limit} reviews per split; " if ec.limit else "the full IMDB splits; ")
         + f"epochs {ec.epochs or 5}.",

@@ -203,7 +203,10 @@ def horizon_figure(table: pd.DataFrame, metric: str = "metric", threshold: float
         lo, hi = table["seq_len"].min(), table["seq_len"].max()
         fig.add_trace(go.Scatter(name=f"solved {'≥' if higher_is_better else '<'} {threshold:g}", x=[lo, hi],
                                  y=[threshold, threshold], mode="lines", line={"color": "#444", "dash": "dash"}))
-    fig.update_xaxes(type="log" if table["seq_len"].max() / max(table["seq_len"].min(), 1) > 8 else "linear")
+    lengths = sorted(table["seq_len"].dropna().unique())
+    # ticks at the measured lengths only: a log axis would otherwise label its minor ticks (2, 3, ... 9)
+    fig.update_xaxes(type="log" if lengths[-1] / max(lengths[0], 1) > 8 else "linear", tickvals=lengths,
+                     ticktext=[str(int(n)) for n in lengths])
     return style(fig, title, "sequence length T", y or metric)
 
 

@@ -55,6 +55,7 @@ def test_the_limited_experiment_writes_the_report_and_its_tables(experiment):
     assert "Word2vec vectors: run `" in report
     # 7 RNN runs (3 cells, 4 ablation arms), the word2vec vectors, the HMM and the memory-horizon run
     assert "the 10 runs behind this report took" in report
+    assert "on CPU, 1 thread per run" in report  # where the runs trained, not this process's settings
 
 
 def test_rerunning_the_experiment_reuses_every_finished_run(experiment):
