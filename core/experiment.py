@@ -103,7 +103,7 @@ def _row(group: str, run: Run) -> dict[str, Any]:
 
 def summarise(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Mean and standard deviation over seeds, with the number of runs behind each row."""
-    metrics = ["accuracy", "f1", "roc_auc", "train_time_s", "samples_per_s"]
+    metrics = ["accuracy", "precision", "recall", "f1", "roc_auc", "train_time_s", "samples_per_s"]
     g = rows.groupby(by, sort=False)
     out = g[metrics].mean().add_suffix("_mean")
     std = g[metrics].std(ddof=1).fillna(0.0).add_suffix("_std")
@@ -119,6 +119,19 @@ def _png(fig: Any, path: Path) -> str:
         return path.name
     except Exception as e:  # kaleido needs Chromium: say so in the report instead of failing it
         return f"(figure not rendered: {type(e).__name__})"
+
+
+def _summary_md(summary: pd.DataFrame, key: str) -> str:
+    """A summary as a readable table: ``mean ± std`` per metric (the CSV keeps them apart)."""
+    cols = {"accuracy": ("accuracy", "{:.4f}"), "precision": ("precision", "{:.4f}"), "recall": ("recall", "{:.4f}"),
+            "f1": ("F1", "{:.4f}"), "roc_auc": ("ROC-AUC", "{:.4f}"), "train_time_s": ("training time (s)", "{:.1f}"),
+            "samples_per_s": ("samples/s", "{:.0f}")}
+    table = pd.DataFrame({key: summary[key], "runs": summary["runs"]})
+    for metric, (name, fmt) in cols.items():
+        if f"{metric}_mean" in summary:
+            table[name] = [f"{fmt.format(m)} ± {fmt.format(sd)}" if pd.notna(m) else "-"
+                           for m, sd in zip(summary[f"{metric}_mean"], summary[f"{metric}_std"], strict=True)]
+    return _md_table(table)
 
 
 def _md_table(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
@@ -319,10 +332,10 @@ def _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizo
         "",
         "## Accuracy, F1 and training time",
         "",
-        "Mean over seeds (`_std`: standard deviation; `runs`: how many runs are behind each row). "
-        "`train_time_s` is the training loop (gradient recording included), `samples_per_s` its throughput.",
+        "Mean ± standard deviation over seeds (`runs`: how many runs are behind each row). "
+        "Training time is the training loop (gradient recording included), samples/s its throughput.",
         "",
-        _md_table(main_summary),
+        _summary_md(main_summary, "model"),
         "",
         _figure("test metrics", figures.get("metrics")),
         "",
@@ -344,7 +357,7 @@ def _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizo
                   "every review to 500 tokens as the seed does; `stop words: keep negations` keeps not/no/nor "
                   "and the n't forms; `embeddings: word2vec init` starts the embedding layer from word2vec "
                   "vectors trained on the training and unlabelled reviews.", "",
-                  _md_table(ablation_summary), ""]
+                  _summary_md(ablation_summary, "group"), ""]
         if w2v:
             t = w2v.get("train_time_s")
             parts += [f"Word2vec vectors: run `{w2v['run_id']}` ({w2v['algo']}"
