@@ -16,8 +16,10 @@ cd "$(dirname "$0")/.."
 OUT_DIR=${1:-gpu-check}
 PY=${PYTHON:-python3}
 BUDGET_S=${BUDGET_S:-450}  # leaves a margin inside the 8 minutes for the machine's own start-up
-DEVICE=${DEVICE:-cuda}     # DEVICE=cpu EXTRA="--limit 300 --epochs 1" rehearses the script without a GPU
-EXTRA=${EXTRA:-}
+DEVICE=${DEVICE:-cuda}     # DEVICE=cpu LIMIT=300 EPOCHS=1 rehearses the script without a GPU
+export LIMIT=${LIMIT:-}    # reviews per split; empty = the full splits
+EPOCHS=${EPOCHS:-}
+EXTRA="${LIMIT:+--limit $LIMIT} ${EPOCHS:+--epochs $EPOCHS}"
 export RNNLAB_HOME=${RNNLAB_HOME:-$(mktemp -d)}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT_DIR"
@@ -37,7 +39,7 @@ echo "pytest exit $?"; tail -n 4 "$OUT_DIR/tests.log"
 log "encoding the corpus (once; every arm below reuses it)"
 timeout 150 "$PY" -m core data info --json --no-stats >"$OUT_DIR/data.json" 2>"$OUT_DIR/data.log"
 echo "data info exit $?"
-LIMIT=$(echo "$EXTRA" | sed -n 's/.*--limit \([0-9]*\).*/\1/p') timeout 150 "$PY" - <<'EOF' 2>>"$OUT_DIR/data.log"
+timeout 150 "$PY" - <<'EOF' 2>>"$OUT_DIR/data.log"
 import os
 import time
 from core.config import preset

@@ -116,12 +116,8 @@ def fixed_batches(encoded: Sequence[np.ndarray], labels: Labels, batch_size: int
     """
     labels = _check(encoded, labels, batch_size)
     lengths = lengths_of(encoded)
-    if len(lengths) and lengths.max() > max_len:
-        raise ValueError(f"a review has {lengths.max()} tokens > max_len={max_len}; "
-                         "encode the corpus with the same max_len first")
-    order = _order(len(encoded), shuffle, generator)
-    for start in range(0, len(order), batch_size):
-        yield _pad(encoded, labels, order[start:start + batch_size], lengths, max_len, front=True)
+    for idx, width, front in batch_plan("fixed", lengths, batch_size, max_len, shuffle, generator):
+        yield _pad(encoded, labels, idx, lengths, width, front)
 
 
 def bucket_order(lengths: np.ndarray, batch_size: int, shuffle: bool = True,
@@ -158,8 +154,33 @@ def bucket_batches(encoded: Sequence[np.ndarray], labels: Labels, batch_size: in
     """
     labels = _check(encoded, labels, batch_size)
     lengths = lengths_of(encoded)
-    for idx in bucket_order(lengths, batch_size, shuffle, generator, bucket_size_multiplier):
-        yield _pad(encoded, labels, idx, lengths, int(lengths[idx].max()), front=False)
+    for idx, width, front in batch_plan("bucket", lengths, batch_size, 0, shuffle, generator, bucket_size_multiplier):
+        yield _pad(encoded, labels, idx, lengths, width, front)
+
+
+def batch_plan(mode: str, lengths: np.ndarray, batch_size: int, max_len: int, shuffle: bool = False,
+               generator: torch.Generator | None = None,
+               bucket_size_multiplier: int = 50) -> Iterator[tuple[np.ndarray, int, bool]]:
+    """``(reviews, width, front-padded)`` of each batch of a pass, before any padding is done.
+
+    ``fixed``: the (shuffled) order cut into batches of ``max_len`` columns, front-padded;
+    ``bucket``: :func:`bucket_order`'s batches, each as wide as its longest review, end-padded.
+    The CPU batchers and :class:`DeviceSplit` pad these same plans, so both cut identical batches.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if mode == "fixed":
+        if len(lengths) and lengths.max() > max_len:
+            raise ValueError(f"a review has {lengths.max()} tokens > max_len={max_len}; "
+                             "encode the corpus with the same max_len first")
+        order = _order(len(lengths), shuffle, generator)
+        for start in range(0, len(order), batch_size):
+            yield order[start:start + batch_size], max_len, True
+    elif mode == "bucket":
+        for idx in bucket_order(lengths, batch_size, shuffle, generator, bucket_size_multiplier):
+            yield idx, int(lengths[idx].max()), False
+    else:
+        raise ValueError(f"unknown batching {mode!r}; expected 'fixed' or 'bucket'")
 
 
 def make_batches(mode: str, encoded: Sequence[np.ndarray], labels: Labels, batch_size: int, max_len: int,
@@ -210,20 +231,8 @@ class DeviceSplit:
     def batches(self, mode: str, batch_size: int, max_len: int, shuffle: bool = False,
                 generator: torch.Generator | None = None) -> Iterator[Batch]:
         """``fixed`` or ``bucket`` batches, as :func:`make_batches` would cut them, on the device."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if mode == "fixed":
-            if len(self) and self.lengths_np.max() > max_len:
-                raise ValueError(f"a review has {self.lengths_np.max()} tokens > max_len={max_len}; "
-                                 "encode the corpus with the same max_len first")
-            order = _order(len(self), shuffle, generator)
-            for start in range(0, len(order), batch_size):
-                yield self.pad(order[start:start + batch_size], max_len, front=True)
-        elif mode == "bucket":
-            for idx in bucket_order(self.lengths_np, batch_size, shuffle, generator):
-                yield self.pad(idx, int(self.lengths_np[idx].max()), front=False)
-        else:
-            raise ValueError(f"unknown batching {mode!r}; expected 'fixed' or 'bucket'")
+        for idx, width, front in batch_plan(mode, self.lengths_np, batch_size, max_len, shuffle, generator):
+            yield self.pad(idx, width, front)
 
 
 @dataclass(frozen=True)

@@ -66,16 +66,25 @@ def planned_runs(ec: ExperimentConfig, word2vec_run: str | None = None) -> list[
     for seed in ec.seeds:
         for cell in ec.cells:
             plan.append(("main", preset(ec.preset, cell=cell, seed=seed, record_gradients=True, **_overrides(ec))))
-    for seed in ec.seeds if ec.ablation_seeds is None else ec.ablation_seeds:
-        if ec.ablations:
-            base = preset("fast", cell="lstm", seed=seed, **_overrides(ec))
-            plan.append(("batching: bucket", base))
-            plan.append(("batching: fixed 500", replace(base, train=replace(base.train, batching="fixed"))))
-            plan.append(("stop words: keep negations", replace(base, text=replace(base.text, keep_negations=True))))
-            if word2vec_run:
-                plan.append((WORD2VEC_GROUP, replace(base, train=replace(base.train,
-                                                                                     embeddings=word2vec_run))))
-    return plan
+    if not ec.ablations:
+        return plan
+    for base in _ablation_bases(ec):
+        plan.append(("batching: bucket", base))
+        plan.append(("batching: fixed 500", replace(base, train=replace(base.train, batching="fixed"))))
+        plan.append(("stop words: keep negations", replace(base, text=replace(base.text, keep_negations=True))))
+    return plan + (word2vec_runs(ec, word2vec_run) if word2vec_run else [])
+
+
+def word2vec_runs(ec: ExperimentConfig, word2vec_run: str) -> list[tuple[str, RunConfig]]:
+    """The word2vec-initialisation arm: the ablations' reference LSTM started from ``word2vec_run``'s vectors."""
+    return [(WORD2VEC_GROUP, replace(base, train=replace(base.train, embeddings=word2vec_run)))
+            for base in _ablation_bases(ec)]
+
+
+def _ablation_bases(ec: ExperimentConfig) -> list[RunConfig]:
+    """The ablations' reference: the ``fast`` LSTM, one per ablation seed."""
+    seeds = ec.seeds if ec.ablation_seeds is None else ec.ablation_seeds
+    return [preset("fast", cell="lstm", seed=seed, **_overrides(ec)) for seed in seeds]
 
 
 def find_finished(store: RunStore, cfg: RunConfig) -> Run | None:
@@ -154,7 +163,7 @@ def run_experiment(ec: ExperimentConfig, out: str | Path, store: RunStore | None
     w2v = None
     if ec.ablations and ec.word2vec:  # after the other runs: its vectors may be training elsewhere meanwhile
         w2v = _word2vec(ec, store, say)
-        done += _train_all([(g, c) for g, c in planned_runs(ec, w2v["run_id"]) if g == WORD2VEC_GROUP], store, say)
+        done += _train_all(word2vec_runs(ec, w2v["run_id"]), store, say)
     rows = pd.DataFrame([_row(g, r) for g, r in done])
     rows.to_csv(out / "runs.csv", index=False)
     main = rows[rows.group == "main"]
@@ -171,7 +180,7 @@ def run_experiment(ec: ExperimentConfig, out: str | Path, store: RunStore | None
     # the run time behind the report, whichever invocation trained each run
     behind = [r for _, r in done] + [store.get(x["run_id"]) for x in (w2v, hmm_row) if x] + \
         ([horizon_run] if horizon_run else [])
-    timing = {"elapsed_s": time.time() - t0, "runs": len(behind), "run_time_s": sum(map(run_seconds, behind))}
+    timing = {"elapsed_s": time.time() - t0, "runs": len(behind), "run_time_s": sum(map(_run_seconds, behind))}
     _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizon, figures, timing, w2v)
     return out / "report.md"
 
@@ -206,11 +215,9 @@ def _word2vec(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None])
     data = DataConfig(imdb_path=ec.imdb_path, limit=ec.limit,
                       **({"val_size": ec.val_size} if ec.val_size is not None else {}))
     want = {"word2vec": asdict(wcfg), "data": asdict(data), "text": asdict(TextConfig())}
-    for run in store.list():
-        d = run.config_dict() if run.kind == "word2vec" else {}
-        if run.status().get("state") == "finished" and all(d.get(k) == v for k, v in want.items()):
-            say(f"reusing word2vec run {run.id}")
-            break
+    run = _reusable(store, "word2vec", lambda r: all(r.config_dict().get(k) == v for k, v in want.items()))
+    if run:
+        say(f"reusing word2vec run {run.id}")
     else:
         say(f"training word2vec ({wcfg.algo}) on the training and unlabelled reviews")
         run = train_word2vec(wcfg, data, TextConfig(), store=store, say=say)
@@ -223,10 +230,9 @@ def _hmm(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) -> d
     from .hmm import HMMConfig, train_hmm_run
 
     hcfg = HMMConfig(limit=ec.hmm_limit if ec.limit is None else min(ec.hmm_limit or ec.limit, ec.limit))
-    for run in store.list():
-        if run.kind == "hmm" and run.status().get("state") == "finished" and run.test_metrics():
-            say(f"reusing GMM-HMM run {run.id}")
-            break
+    run = _reusable(store, "hmm", lambda r: bool(r.test_metrics()))
+    if run:
+        say(f"reusing GMM-HMM run {run.id}")
     else:
         data = DataConfig(imdb_path=ec.imdb_path, limit=ec.limit,
                           **({"val_size": ec.val_size} if ec.val_size is not None else {}))
@@ -240,26 +246,35 @@ def _horizon(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) 
     from .synthetic import HorizonSettings, memory_horizon
 
     settings = HorizonSettings(lengths=ec.horizon_lengths, steps=ec.horizon_steps)
-    for run in store.list():
-        if run.kind == "memory-horizon" and run.status().get("state") == "finished" and \
-                run.config_dict().get("memory_horizon", {}).get("lengths") == list(ec.horizon_lengths) and \
-                run.config_dict().get("memory_horizon", {}).get("steps") == ec.horizon_steps:
-            say(f"reusing memory-horizon run {run.id}")
-            rows = run.read_json("results.json")
-            rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
-            break
+
+    def same_settings(r: Run) -> bool:
+        mh = r.config_dict().get("memory_horizon", {})
+        return mh.get("lengths") == list(ec.horizon_lengths) and mh.get("steps") == ec.horizon_steps
+
+    run = _reusable(store, "memory-horizon", same_settings)
+    if run:
+        say(f"reusing memory-horizon run {run.id}")
+        rows = run.read_json("results.json")
+        rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
     else:
         run, rows = memory_horizon(settings, store, device=str(resolve_device(ec.device)), progress=say)
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "history"} for r in rows])
     return table, run
 
 
-def run_seconds(run: Run) -> float:
+def _reusable(store: RunStore, kind: str, wanted: Callable[[Run], bool]) -> Run | None:
+    """A finished run of ``kind`` that ``wanted`` accepts, if the store holds one (what makes reruns resume)."""
+    for run in store.list():
+        if run.kind == kind and run.status().get("state") == "finished" and wanted(run):
+            return run
+    return None
+
+
+def _run_seconds(run: Run) -> float:
     """How long a finished run took, start to finish (0 when its status lacks the times)."""
     st = run.status()
     started, finished = st.get("started"), st.get("finished")
     return float(finished - started) if started and finished else 0.0
-
 
 def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFrame | None,
              out: Path) -> dict[str, str]:
@@ -288,13 +303,15 @@ def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFr
                                  out / "gradient_decay.png") if inside else missing
     if horizon is not None and len(horizon):
         horizon.to_csv(out / "memory_horizon.csv", index=False)
-        from .synthetic import ADDING_SUCCESS_MSE
+        if inside:
+            from .synthetic import ADDING_SUCCESS_MSE
 
-        t = horizon.rename(columns={"model": "cell"})
-        fig = inside.horizon_figure(t, "test_metric", ADDING_SUCCESS_MSE, higher_is_better=False,
-                                    title="Memory horizon (adding problem): held-out MSE",
-                                    y="test MSE") if inside else None
-        figs["horizon"] = _png(fig, out / "memory_horizon.png") if inside else missing
+            fig = inside.horizon_figure(horizon.rename(columns={"model": "cell"}), "test_metric", ADDING_SUCCESS_MSE,
+                                        higher_is_better=False, y="test MSE",
+                                        title="Memory horizon (adding problem): held-out MSE")
+            figs["horizon"] = _png(fig, out / "memory_horizon.png")
+        else:
+            figs["horizon"] = missing
     return figs
 
 

@@ -42,14 +42,19 @@ def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None,
     tr, va, te = (corpus.splits[s] for s in ("train", "val", "test"))
     t, bs = cfg.train, cfg.train.batch_size
     eval_bs = max(bs, 250)  # no gradients at evaluation: bigger batches are faster
-    on_device = torch.device(device).type != "cpu"
-    resident = {id(s): DeviceSplit(s.ids, s.labels, device) for s in (tr, va, te)} if on_device else {}
 
-    def batches(split, batch_size: int, shuffle: bool, epoch: int = 0) -> Iterable[Any]:
-        gen = torch.Generator().manual_seed(t.seed * 1000 + epoch)
-        if on_device:
-            return resident[id(split)].batches(t.batching, batch_size, cfg.text.max_len, shuffle, gen)
-        return make_batches(t.batching, split.ids, split.labels, batch_size, cfg.text.max_len, shuffle, gen)
+    def gen(epoch: int) -> torch.Generator:
+        return torch.Generator().manual_seed(t.seed * 1000 + epoch)
+
+    def batcher(split, batch_size: int, shuffle: bool) -> Callable[[int], Iterable[Any]]:
+        """epoch -> the split's batches; off the CPU the split is uploaded once and batches are cut there."""
+        if torch.device(device).type != "cpu":
+            resident = DeviceSplit(split.ids, split.labels, device)  # uploaded once
+            return lambda epoch: resident.batches(t.batching, batch_size, cfg.text.max_len, shuffle, gen(epoch))
+        return lambda epoch: make_batches(t.batching, split.ids, split.labels, batch_size, cfg.text.max_len, shuffle,
+                                          gen(epoch))
+
+    train, val, test = batcher(tr, bs, True), batcher(va, eval_bs, False), batcher(te, eval_bs, False)
 
     probe = None
     if len(va):
@@ -57,8 +62,7 @@ def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None,
         ids = [va.ids[i] for i in probe_idx.tolist()]
         probe = next(iter(bucket_batches(ids, va.labels[probe_idx.numpy()], len(ids), shuffle=False)))
     model_cfg = replace(cfg.model, vocab_size=len(corpus.vocab), input_size=None, output_size=1)
-    return TaskData(model_cfg=model_cfg, train_batches=lambda epoch: batches(tr, bs, True, epoch),
-                    val_batches=lambda: batches(va, eval_bs, False), test_batches=lambda: batches(te, eval_bs, False),
+    return TaskData(model_cfg=model_cfg, train_batches=train, val_batches=lambda: val(0), test_batches=lambda: test(0),
                     objective=Objective("bce"), train_size=len(tr), vocab=corpus.vocab, probe=probe,
                     use_lengths=t.batching == "bucket")
 

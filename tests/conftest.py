@@ -117,3 +117,14 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory):
     from fixtures_runs import build_trained_home
 
     return build_trained_home(tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models: one thread is faster, and spared the OpenMP spin-waits of a busy shared machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -32,6 +32,18 @@ def nltk_data() -> str | None:
     return os.environ.get("NLTK_DATA") or (DEFAULT_NLTK_DATA if Path(DEFAULT_NLTK_DATA).is_dir() else None)
 
 
+def use_home(mp: pytest.MonkeyPatch, home: Path, imdb: Path | None = None) -> None:
+    """Point RNN Lab at ``home`` with ``imdb`` as its dataset (or none), and NLTK at the stop-word list."""
+    mp.setenv("RNNLAB_HOME", str(home))
+    if imdb is None:
+        mp.delenv("RNNLAB_IMDB", raising=False)
+    else:
+        mp.setenv("RNNLAB_IMDB", str(imdb))
+    mp.delenv("RNNLAB_RUNS_DIR", raising=False)  # else launched-job settings would redirect the run store
+    if nltk_data():
+        mp.setenv("NLTK_DATA", nltk_data())
+
+
 def tiny_config(cell: str, archive: Path, preset_name: str = "fast", **overrides):
     from core.config import preset
 
@@ -49,10 +61,7 @@ def build_trained_home(root: Path) -> TrainedHome:
     home = root / "home"
     ids: dict[str, str] = {}
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RNNLAB_HOME", str(home))
-        mp.delenv("RNNLAB_IMDB", raising=False)
-        if nltk_data():
-            mp.setenv("NLTK_DATA", nltk_data())
+        use_home(mp, home)
         store = RunStore(home / "runs")
         for i, cell in enumerate(CELLS):
             run = execute(tiny_config(cell, archive, "seed" if i == 0 else "fast"), store)

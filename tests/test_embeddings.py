@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_reviews, write_imdb_archive
-from fixtures_runs import nltk_data, tiny_config
+from fixtures_runs import nltk_data, tiny_config, use_home
 
 from core.config import DataConfig, ModelConfig, TextConfig
 from core.embeddings import (
@@ -115,11 +115,7 @@ def w2v_home(tmp_path_factory):
     root = tmp_path_factory.mktemp("w2v")
     archive = write_imdb_archive(root / "aclImdb_v1.tar.gz", tiny_reviews(per_class=6, unsup=6))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RNNLAB_HOME", str(root / "home"))
-        mp.delenv("RNNLAB_IMDB", raising=False)
-        mp.delenv("RNNLAB_RUNS_DIR", raising=False)
-        if nltk_data():
-            mp.setenv("NLTK_DATA", nltk_data())
+        use_home(mp, root / "home")
         data = DataConfig(imdb_path=str(archive), val_size=2)
         text = TextConfig(remove_stopwords=bool(nltk_data()))  # without NLTK's list: no stop-word stage
         run = train_word2vec(Word2VecConfig(dim=8, min_count=1, epochs=3), data, text,
@@ -143,8 +139,7 @@ def test_a_frozen_word2vec_embedding_survives_training(w2v_home, monkeypatch):
     from core.jobs import execute
 
     root, archive, run_id = w2v_home
-    monkeypatch.setenv("RNNLAB_HOME", str(root / "home"))
-    monkeypatch.delenv("RNNLAB_RUNS_DIR", raising=False)
+    use_home(monkeypatch, root / "home")
     store = RunStore(root / "home" / "runs")
     cfg = tiny_config("lstm", archive, embeddings=run_id, freeze_embeddings=True)
     run = execute(cfg, store)
@@ -166,11 +161,7 @@ def test_cli_embeddings_train_and_neighbours(tmp_path, capsys, monkeypatch):
     from core.__main__ import main
 
     archive = write_imdb_archive(tmp_path / "a.tar.gz", tiny_reviews(per_class=4, unsup=4))
-    monkeypatch.setenv("RNNLAB_HOME", str(tmp_path / "home"))
-    for var in ("RNNLAB_IMDB", "RNNLAB_RUNS_DIR"):
-        monkeypatch.delenv(var, raising=False)
-    if nltk_data():
-        monkeypatch.setenv("NLTK_DATA", nltk_data())
+    use_home(monkeypatch, tmp_path / "home")
     assert main(["embeddings", "train", "--algo", "cbow", "--dim", "6", "--min-count", "1", "--epochs", "2",
                  "--val-size", "2", "--imdb", str(archive)]) == 0
     run_id = capsys.readouterr().out.strip().splitlines()[-1]

@@ -66,3 +66,15 @@ def test_rerunning_the_experiment_reuses_every_finished_run(experiment):
     # the RNN runs, the word2vec vectors, the HMM and the memory-horizon run
     assert p.stderr.count("reusing") >= 7 + 3
     assert "reusing word2vec run" in p.stderr
+
+
+def test_without_plotly_the_report_keeps_its_tables_and_says_the_figures_are_missing(tmp_path, monkeypatch):
+    from core.experiment import _figure, _figures
+
+    monkeypatch.setitem(sys.modules, "dashboard.charts", None)  # importing it now raises ImportError
+    main = pd.DataFrame({"model": ["rnn"], "seed": [0], "accuracy": [0.5], "f1": [0.5], "roc_auc": [0.5]})
+    horizon = pd.DataFrame({"model": ["rnn"], "seq_len": [10], "test_metric": [0.1], "success": [False]})
+    figs = _figures(main, [], horizon, tmp_path)
+    assert set(figs) == {"metrics", "horizon"} and all("not rendered" in v for v in figs.values())
+    assert (tmp_path / "memory_horizon.csv").is_file() and not list(tmp_path.glob("*.png"))
+    assert _figure("memory horizon", figs["horizon"]).startswith("*memory horizon: (figure not rendered")

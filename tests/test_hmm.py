@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import tiny_reviews, write_imdb_archive
-from fixtures_runs import nltk_data
+from fixtures_runs import nltk_data, use_home
 
 from core.config import DataConfig, TextConfig
 from core.hmm import (
@@ -149,11 +149,7 @@ def build_hmm_home(root: Path) -> HMMHome:
     home = root / "home"
     data = DataConfig(imdb_path=str(archive), val_size=2)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RNNLAB_HOME", str(home))
-        mp.delenv("RNNLAB_IMDB", raising=False)
-        mp.delenv("RNNLAB_RUNS_DIR", raising=False)
-        if nltk_data():
-            mp.setenv("NLTK_DATA", nltk_data())
+        use_home(mp, home)
         store = RunStore(home / "runs")
         # max_len 40 like the tiny RNN runs (tests/fixtures_runs.py), so long texts are cut alike
         text = TextConfig(max_len=40, remove_stopwords=bool(nltk_data()))  # no NLTK list: no stop-word stage
@@ -205,11 +201,7 @@ def test_cli_hmm_fits_and_runs_lists_it(tmp_path, capsys, monkeypatch):
     from core.__main__ import main
 
     archive = write_imdb_archive(tmp_path / "a.tar.gz", tiny_reviews(per_class=6, unsup=4))
-    monkeypatch.setenv("RNNLAB_HOME", str(tmp_path / "home"))
-    for var in ("RNNLAB_IMDB", "RNNLAB_RUNS_DIR"):
-        monkeypatch.delenv(var, raising=False)
-    if nltk_data():
-        monkeypatch.setenv("NLTK_DATA", nltk_data())
+    use_home(monkeypatch, tmp_path / "home")
     assert main(["hmm", "--states", "2", "--mix", "1", "--dim", "2", "--restarts", "1", "--iter", "3", "--limit", "6",
                  "--val-size", "2", "--imdb", str(archive)]) == 0
     out, err = capsys.readouterr()

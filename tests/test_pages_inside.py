@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fixtures_runs import nltk_data
+from fixtures_runs import use_home
 from streamlit.testing.v1 import AppTest
 from test_pages import chart, charts, ok, text
 
@@ -48,11 +48,7 @@ def inside_home(trained_home, tmp_path_factory) -> InsideHome:
     ids = dict(trained_home.run_ids)
     data = DataConfig(imdb_path=str(trained_home.archive), val_size=2)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RNNLAB_HOME", str(home))
-        mp.delenv("RNNLAB_IMDB", raising=False)
-        mp.delenv("RNNLAB_RUNS_DIR", raising=False)
-        if nltk_data():
-            mp.setenv("NLTK_DATA", nltk_data())
+        use_home(mp, home)
         store = RunStore(home / "runs")
         for cell in ("rnn", "gru"):
             cfg = preset("fast", cell=cell, task="adding", seq_len=12, train_steps=6, epochs=2, batch_size=8,
@@ -72,11 +68,7 @@ def home(inside_home, tmp_path, monkeypatch) -> InsideHome:
     """A private copy of the home, with the tiny archive as the dataset."""
     copy = tmp_path / "home"
     shutil.copytree(inside_home.home, copy)
-    monkeypatch.setenv("RNNLAB_HOME", str(copy))
-    monkeypatch.setenv("RNNLAB_IMDB", str(inside_home.archive))
-    monkeypatch.delenv("RNNLAB_RUNS_DIR", raising=False)
-    if nltk_data():
-        monkeypatch.setenv("NLTK_DATA", nltk_data())
+    use_home(monkeypatch, copy, inside_home.archive)
     return InsideHome(copy, inside_home.archive, inside_home.ids)
 
 
