@@ -69,9 +69,11 @@ def test_rerunning_the_experiment_reuses_every_finished_run(experiment):
 
 
 def test_without_plotly_the_report_keeps_its_tables_and_says_the_figures_are_missing(tmp_path, monkeypatch):
+    import dashboard
     from core.experiment import _figure, _figures
 
     monkeypatch.setitem(sys.modules, "dashboard.charts", None)  # importing it now raises ImportError
+    monkeypatch.delattr(dashboard, "charts", raising=False)  # also when an earlier test imported it
     main = pd.DataFrame({"model": ["rnn"], "seed": [0], "accuracy": [0.5], "f1": [0.5], "roc_auc": [0.5]})
     horizon = pd.DataFrame({"model": ["rnn"], "seq_len": [10], "test_metric": [0.1], "success": [False]})
     figs = _figures(main, [], horizon, tmp_path)
