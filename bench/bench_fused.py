@@ -7,7 +7,7 @@ A training step is forward + backward + gradient clipping + Adam, on the seed's 
 log-normal with median 110 tokens (sigma 0.65, cut to [1, 500]): IMDB reviews after stop-word
 removal. Token ids are random (speed does not depend on them). Compared, for each cell:
 
-* (a) length-bucketed batches (``core.batching.bucket_batches``): the fused module on the padded
+* (a) length-bucketed batches (``core.data.batching.bucket_batches``): the fused module on the padded
   batch and a gather at ``lengths - 1`` vs a packed sequence;
 * (b) ``torch.set_num_threads(1)`` vs ``2``;
 * (c) the seed's fixed front padding to 500 tokens vs bucketed batches.
@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lengths import BATCH, MAX_LEN, VOCAB, review_lengths  # noqa: E402  (bench/lengths.py)
 
-from core.batching import Batch, bucket_batches, fixed_batches  # noqa: E402
 from core.config import ModelConfig  # noqa: E402
-from core.models import SentimentRNN  # noqa: E402
+from core.data.batching import Batch, bucket_batches, fixed_batches  # noqa: E402
+from core.models.rnn import SentimentRNN  # noqa: E402
 
 
 def train_step(model: SentimentRNN, opt: torch.optim.Optimizer, batch: Batch, use_lengths: bool,

@@ -2,8 +2,8 @@
 
 Usage: ``python bench/bench_introspect.py [--runs A,B,C] [--reviews N] [--threads 1] [--dry-run]``.
 
-Targets (the project's): p95 latency of ``core.predict`` <= 50 ms per review per model, and
-``core.introspect.introspect`` <= 50 ms for a 500-token review per model.
+Targets (the project's): p95 latency of ``core.analysis.predict`` <= 50 ms per review per model, and
+``core.analysis.introspect.introspect`` <= 50 ms for a 500-token review per model.
 
 Models. Without ``--runs``: the seed's model (embedding 100 over a 20,000-word vocabulary,
 hidden 50, one layer) with random weights, for each cell and both batchings (``seed``: the
@@ -36,12 +36,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.analysis.introspect import introspect  # noqa: E402
+from core.analysis.predict import LoadedRun, classify, load_run  # noqa: E402
 from core.config import preset  # noqa: E402
-from core.introspect import introspect  # noqa: E402
-from core.models import SentimentRNN  # noqa: E402
-from core.predict import LoadedRun, classify, load_run  # noqa: E402
-from core.runs import RunStore  # noqa: E402
-from core.text import Vocabulary, preprocess  # noqa: E402
+from core.data.text import Vocabulary, preprocess  # noqa: E402
+from core.jobs.store import RunStore  # noqa: E402
+from core.models.rnn import SentimentRNN  # noqa: E402
 
 
 def synthetic(n: int, vocab: Vocabulary, rng: np.random.Generator) -> list[str]:
@@ -59,7 +59,7 @@ def synthetic(n: int, vocab: Vocabulary, rng: np.random.Generator) -> list[str]:
 
 def real_reviews(n: int, rng: np.random.Generator) -> list[str] | None:
     try:
-        from core.data import load_imdb
+        from core.data.imdb import load_imdb
 
         df = load_imdb(None)
     except Exception:  # no dataset at hand: the caller falls back to synthetic reviews

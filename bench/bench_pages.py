@@ -3,7 +3,7 @@
 Usage: ``python bench/bench_pages.py [--imdb PATH] [--runs 20] [--repeat 5] [--check]``.
 
 A temporary ``RNNLAB_HOME`` gets a run store of ``--runs`` runs: three tiny runs are trained for
-real (``core.jobs.execute``), then cloned, and each clone's ``metrics.jsonl`` is given the size of
+real (``core.jobs.lifecycle.execute``), then cloned, and each clone's ``metrics.jsonl`` is given the size of
 a real 5-epoch IMDB run (450 steps per epoch) so that loading costs what it would. The dataset is
 the tiny test archive unless ``--imdb`` names the real one.
 
@@ -40,7 +40,7 @@ def clone_runs(store_root: Path, n: int) -> None:
 
     import numpy as np
 
-    from core.runs import Run
+    from core.jobs.store import Run
 
     originals = sorted(p for p in store_root.iterdir() if (p / "config.json").is_file())
     rng = np.random.default_rng(0)
@@ -125,10 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         os.environ["RNNLAB_IMDB"] = build_home(home, args.runs, args.imdb)
         if args.imdb:
-            from core.data import load_imdb
+            from core.data.imdb import load_imdb
 
             load_imdb(args.imdb)  # the Parquet cache, as a user who has loaded the data once has it
-        from core.runs import RunStore
+        from core.jobs.store import RunStore
 
         n = len(RunStore().list())
         print(f"store       {n} runs ({EPOCHS} epochs x {STEPS_PER_EPOCH} steps of metrics each), "

@@ -24,11 +24,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.batching import fixed_batches  # noqa: E402
 from core.config import preset  # noqa: E402
-from core.corpus import load_corpus  # noqa: E402
-from core.jobs import execute  # noqa: E402
-from core.runs import RunStore  # noqa: E402
+from core.data.batching import fixed_batches  # noqa: E402
+from core.data.corpus import load_corpus  # noqa: E402
+from core.jobs.lifecycle import execute  # noqa: E402
+from core.jobs.store import RunStore  # noqa: E402
 
 
 class SeedStyleModel(nn.Module):

@@ -43,7 +43,7 @@ timeout 150 "$PY" - <<'EOF' 2>>"$OUT_DIR/data.log"
 import os
 import time
 from core.config import preset
-from core.corpus import load_corpus
+from core.data.corpus import load_corpus
 cfg = preset("seed", **({"limit": int(os.environ["LIMIT"])} if os.environ.get("LIMIT") else {}))
 t0 = time.perf_counter()
 c = load_corpus(cfg.data, cfg.text)

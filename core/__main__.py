@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from .config import CELLS, PRESETS, TASKS, preset
+from core.config import CELLS, PRESETS, TASKS, preset
 
 
 def _print_json(obj: Any) -> None:
@@ -23,8 +23,8 @@ def _print_json(obj: Any) -> None:
 def _length_stats(path: str | None) -> dict[str, float]:
     import numpy as np
 
-    from .config import DataConfig, TextConfig
-    from .corpus import load_corpus
+    from core.config import DataConfig, TextConfig
+    from core.data.corpus import load_corpus
 
     # statistics of the whole official splits: no validation reviews carved out
     corpus = load_corpus(DataConfig(imdb_path=path, val_size=0), TextConfig())
@@ -40,7 +40,7 @@ def _length_stats(path: str | None) -> dict[str, float]:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from . import data
+    from core.data import imdb as data
 
     if args.action in ("download", "install"):
         return _data_job(args)
@@ -57,8 +57,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def _data_job(args: argparse.Namespace) -> int:
     """``data download`` / ``data install ARCHIVE``, reporting to ``--progress-file`` when given."""
-    from . import data
-    from .jobs import ProgressFile
+    from core.data import imdb as data
+    from core.jobs.lifecycle import ProgressFile
 
     pf = ProgressFile(args.progress_file, action=args.action) if args.progress_file else None
     if pf is not None:
@@ -105,8 +105,8 @@ def _train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .jobs import execute
-    from .runs import RunStore
+    from core.jobs.lifecycle import execute
+    from core.jobs.store import RunStore
 
     store = RunStore(args.runs_dir)
     if args.run_id:  # a job created (and configured) by `launch`
@@ -126,7 +126,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if tm.get("f1") is not None:
         print(f"test accuracy {tm['accuracy']:.4f}  F1 {tm['f1']:.4f}  train time {tm['train_time_s']:.1f}s",
               file=sys.stderr)
-    elif tm.get("success") is not None:  # a synthetic task (core.synthetic)
+    elif tm.get("success") is not None:  # a synthetic task (core.tasks.synthetic)
         figure = f"MSE {tm['mse']:.4f}" if "mse" in tm else f"accuracy {tm['accuracy']:.4f}"
         print(f"test {figure}  success {tm['success']}  train time {tm['train_time_s']:.1f}s", file=sys.stderr)
     print(f"{status}: {run.id}", file=sys.stderr)
@@ -135,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .runs import RunStore
+    from core.jobs.store import RunStore
 
     store = RunStore(args.runs_dir)
     if args.delete:
@@ -159,7 +159,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import predict_runs
+    from core.analysis.predict import predict_runs
 
     run_ids = [r for r in (args.runs or "").split(",") if r] + ([args.run_id] if args.run_id else [])
     if not run_ids:
@@ -175,11 +175,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_embeddings(args: argparse.Namespace) -> int:
-    from .embeddings import Word2VecConfig, load_vectors, train_word2vec
+    from core.models.word2vec import Word2VecConfig, load_vectors, train_word2vec
 
     if args.action == "train":
-        from .config import DataConfig, TextConfig
-        from .runs import RunStore
+        from core.config import DataConfig, TextConfig
+        from core.jobs.store import RunStore
 
         w2v = {k: v for k, v in {"algo": args.algo, "dim": args.dim, "epochs": args.epochs, "window": args.window,
                                  "min_count": args.min_count, "seed": args.seed}.items() if v is not None}
@@ -206,9 +206,9 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
 
 
 def cmd_hmm(args: argparse.Namespace) -> int:
-    from .config import DataConfig, TextConfig
-    from .hmm import HMMConfig, train_hmm_run
-    from .runs import RunStore
+    from core.config import DataConfig, TextConfig
+    from core.jobs.store import RunStore
+    from core.models.hmm import HMMConfig, train_hmm_run
 
     hcfg = {k: v for k, v in {"states": args.states, "mix": args.mix, "dim": args.dim,
                               "covariance_type": args.covariance, "n_iter": args.iter, "restarts": args.restarts,
@@ -226,7 +226,7 @@ def cmd_hmm(args: argparse.Namespace) -> int:
 
 
 def cmd_introspect(args: argparse.Namespace) -> int:
-    from .introspect import introspect
+    from core.analysis.introspect import introspect
 
     out = introspect(args.run_id, args.text, runs_dir=args.runs_dir)
     if args.json:
@@ -249,8 +249,8 @@ def cmd_introspect(args: argparse.Namespace) -> int:
 def cmd_memory_horizon(args: argparse.Namespace) -> int:
     import torch
 
-    from .runs import RunStore
-    from .synthetic import HorizonSettings, memory_horizon
+    from core.analysis.horizon import HorizonSettings, memory_horizon
+    from core.jobs.store import RunStore
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -279,9 +279,9 @@ def cmd_memory_horizon(args: argparse.Namespace) -> int:
 def cmd_explode(args: argparse.Namespace) -> int:
     import torch
 
-    from .jobs import execute
-    from .runs import RunStore
-    from .synthetic import explosion_configs, explosion_summary
+    from core.analysis.horizon import explosion_configs, explosion_summary
+    from core.jobs.lifecycle import execute
+    from core.jobs.store import RunStore
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -312,8 +312,8 @@ def cmd_explode(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from .experiment import ExperimentConfig, run_experiment
-    from .runs import RunStore
+    from core.jobs.store import RunStore
+    from core.report.experiment import ExperimentConfig, run_experiment
 
     ec = ExperimentConfig(
         preset=args.preset, seeds=tuple(int(x) for x in args.seeds.split(",") if x), epochs=args.epochs,

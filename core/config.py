@@ -75,12 +75,12 @@ class TrainConfig:
     flush_denormals: bool = True  # CPU: denormal floats -> 0 while training, several times faster (core.device)
     bf16: bool = False  # bf16 autocast (CUDA only)
     tbptt: int | None = None  # truncated BPTT: detach the state every N steps; None = full BPTT
-    record_gradients: bool = False  # per-time-step gradient recording (core.gradients)
+    record_gradients: bool = False  # per-time-step gradient recording (core.analysis.gradients)
     probe_every: int = 100  # optimiser steps between gradient recordings
     probe_size: int = 64  # validation reviews in the fixed probe batch
     embeddings: str | None = None  # word2vec run id used to initialise the embedding layer
     freeze_embeddings: bool = False
-    # synthetic tasks (core.synthetic)
+    # synthetic tasks (core.tasks.synthetic)
     seq_len: int = 50  # sequence length T of the adding / temporal-order problem
     train_steps: int = 2000  # optimiser steps for a synthetic task (it has no epochs)
 

@@ -18,5 +18,5 @@ def data_dir() -> Path:
 
 
 def runs_dir() -> Path:
-    """One sub-folder per run (see ``core.runs``)."""
+    """One sub-folder per run (see ``core.jobs.store``)."""
     return rnnlab_home() / "runs"

@@ -126,7 +126,7 @@ def figure_csv(fig: go.Figure) -> bytes:
 
 # -- data page ----------------------------------------------------------------------------------------
 def dataset_counts(counts: Mapping[str, Mapping[str, int]]) -> go.Figure:
-    """Reviews per split, one bar per label: ``counts[split][label]`` as in ``core.data.dataset_status``."""
+    """Reviews per split, one bar per label: ``counts[split][label]`` as in ``core.data.imdb.dataset_status``."""
     fig = go.Figure()
     splits = [s for s in ("train", "test", "unsup") if s in counts] + [s for s in counts if s not in
                                                                        ("train", "test", "unsup")]

@@ -6,7 +6,7 @@ the field in ``core/config.py`` -- and :func:`configs_from_form` turns the fille
 :class:`~core.config.RunConfig` per selected cell type.
 
 What it is not: widgets (``pages/train.py`` draws them), validation beyond the configs' own
-(``core.config`` raises ``ValueError`` for a bad value), launching (``core.jobs``).
+(``core.config`` raises ``ValueError`` for a bad value), launching (``core.jobs.lifecycle``).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ the small frame reshapers the figures need. Everything here is tested without St
 (``tests/test_inside.py``); the look (``style``, colours, empty figures) is shared with
 :mod:`dashboard.charts`, so these pages look like the others and export the same way.
 
-What it is not: loading runs or arrays (``core``: ``core.gradients.load_gradients``,
-``core.introspect.introspect``, ``core.hmm.load_hmm_run``, ``core.embeddings.load_vectors``),
+What it is not: loading runs or arrays (``core``: ``core.analysis.gradients.load_gradients``,
+``core.analysis.introspect.introspect``, ``core.models.hmm.load_hmm_run``, ``core.models.word2vec.load_vectors``),
 widgets and layout (``pages/``), computation a figure does not need.
 """
 
@@ -26,7 +26,7 @@ from plotly.subplots import make_subplots
 
 from dashboard.charts import CELL_COLOURS, HEIGHT, PALETTE, empty_figure, run_colour, style
 
-GROUPS = ("embedding", "input_hidden", "hidden_hidden", "output")  # core.train.param_groups
+GROUPS = ("embedding", "input_hidden", "hidden_hidden", "output")  # core.training.trainer.param_groups
 GROUP_COLOURS = {"embedding": "#2ca02c", "input_hidden": "#1f77b4", "hidden_hidden": "#d62728", "output": "#ff7f0e"}
 GREY = "#9a9a9a"
 TOKEN_STYLE = "border-radius:4px;padding:1px 4px;margin:1px;display:inline-block;line-height:1.6"
@@ -467,7 +467,7 @@ def neighbour_bars(pairs: Sequence[tuple[str, float]], word: str) -> go.Figure:
 
 def projection_figure(proj: Mapping[str, Any], highlight: Sequence[str] = (), title: str = "Word map (PCA to 2D)",
                       labels: int = 60) -> go.Figure:
-    """The words of ``proj`` (``core.embeddings.WordVectors.projection_2d``) as points in the plane.
+    """The words of ``proj`` (``core.models.word2vec.WordVectors.projection_2d``) as points in the plane.
 
     ``highlight`` words are drawn larger in red; the first ``labels`` words (and every highlighted
     one) carry their text, the rest show it on hover.

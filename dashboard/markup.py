@@ -3,9 +3,9 @@
 What it is: pure functions returning HTML strings for ``st.html`` -- every piece of review text
 is escaped, so a review's own ``<br />`` or ``<script>`` shows as text. Words a stage removed
 (or rewrote) are struck through in red in the text before it; words it produced are green in
-the text after it. Built on ``core.text.stage_diff``.
+the text after it. Built on ``core.data.text.stage_diff``.
 
-What it is not: the pipeline itself (``core.text``), Streamlit.
+What it is not: the pipeline itself (``core.data.text``), Streamlit.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import html
 import re
 from collections import Counter
 
-from core.text import stage_diff
+from core.data.text import stage_diff
 
 REMOVED_STYLE = "background:#fde0e0;color:#a40000;text-decoration:line-through;border-radius:3px;padding:0 2px"
 ADDED_STYLE = "background:#e0f5e0;color:#0a6b0a;border-radius:3px;padding:0 2px"

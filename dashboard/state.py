@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.runs import Run, RunStore
+from core.jobs.store import Run, RunStore
 from dashboard.charts import figure_csv, run_label
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,9 +58,9 @@ def launch_once(cfgs: list[Any], nonce: str) -> list[str]:
     A click is served once: the nonce it was rendered with must be the current one (it changes
     with every launch, so a second click queued on the same form does nothing), and the very
     same configs launched again within 5 s count as a double click. Launched ids are added to
-    ``LAUNCHED``. Training itself runs in ``python -m core train`` processes (``core.jobs``).
+    ``LAUNCHED``. Training itself runs in ``python -m core train`` processes (``core.jobs.lifecycle``).
     """
-    from core import jobs
+    from core.jobs import lifecycle as jobs
 
     ss = st.session_state
     if nonce != ss.get(LAUNCH_NONCE):
@@ -175,15 +175,15 @@ def read_tail(path: Path, max_chars: int = 6000) -> str:
 
 # -- the dataset ------------------------------------------------------------------------------------------
 def dataset_status() -> dict[str, Any]:
-    """``core.data.dataset_status`` for the dataset path given in this browser (cheap: a few stats, never a parse)."""
-    from core.data import dataset_status as status
+    """``core.data.imdb.dataset_status`` for the dataset path given in this browser (cheap: never a parse)."""
+    from core.data.imdb import dataset_status as status
 
     return status(dataset_path())
 
 
 @st.cache_resource(show_spinner="Loading the reviews…", max_entries=2)
 def _reviews(source: str, cache_name: str) -> pd.DataFrame:
-    from core.data import load_imdb
+    from core.data.imdb import load_imdb
 
     return load_imdb(source)
 
@@ -204,7 +204,7 @@ def review_lengths(source: str, cache_name: str) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from core.data import LABEL_NAMES
+    from core.data.imdb import LABEL_NAMES
 
     df = _reviews(source, cache_name)
     words = pc.add(pc.count_substring(pa.array(df["text"], pa.string()), " "), 1).to_numpy()
@@ -218,8 +218,8 @@ def word_counts(source: str, cache_name: str, split: str, sample: int, text_cfg:
     from collections import Counter
 
     from core.config import TextConfig
-    from core.data import LABEL_NAMES
-    from core.text import tokenize_corpus
+    from core.data.imdb import LABEL_NAMES
+    from core.data.text import tokenize_corpus
 
     df = _reviews(source, cache_name)
     part = df[df["split"] == split]
@@ -295,7 +295,7 @@ def show_chart(fig: Any, name: str, *, key: str | None = None) -> None:
 
 def start_cli_job(key: str, name: str, args: list[str]) -> None:
     """Launch ``python -m core ARGS`` in its own process; remember it under ``key`` for this session."""
-    from core.jobs import launch_cli
+    from core.jobs.lifecycle import launch_cli
 
     proc, log_path = launch_cli(args, store(), name=name)
     st.session_state[key] = {"proc": proc, "log": str(log_path), "started": time.time(), "args": args}

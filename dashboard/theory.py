@@ -2,7 +2,7 @@
 parameter counts and a small Markov chain.
 
 Pure functions (numpy / pandas / plotly): tested without Streamlit. The Markov maths lives in
-``core.markov`` and the real parameter counts in ``core.models.param_counts``; this module only
+``core.analysis.markov`` and the real parameter counts in ``core.models.rnn.param_counts``; this module only
 arranges them into frames, figures and text. Not here: widgets (``pages/theory.py``).
 """
 
@@ -12,16 +12,16 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.analysis.markov import ChainStructure
 from core.config import ModelConfig
-from core.markov import ChainStructure
-from core.models import GATE_BLOCKS, param_counts
+from core.models.rnn import GATE_BLOCKS, param_counts
 
 SIGMOID_PRIME_MAX = 0.25  # σ'(0) = σ(0)(1 - σ(0)) = 1/4, the largest value σ' takes
 TANH_PRIME_MAX = 1.0  # tanh'(0) = 1
 _LEGEND = {"orientation": "h", "yanchor": "top", "y": -0.22}  # below the x-axis title, not over it
 _LOG10_RANGE = 300.0  # float64 spans about 1e-308 .. 1e308; beyond it a product is shown as missing
 
-# The cell equations as the project's models compute them (core.models, PyTorch's conventions).
+# The cell equations as the project's models compute them (core.models.rnn, PyTorch's conventions).
 EQUATIONS: dict[str, list[str]] = {
     "rnn": [r"h_t = \tanh(W x_t + U h_{t-1} + b)"],
     "lstm": [
@@ -180,7 +180,7 @@ def param_count_frame(n: int, m: int, layers: int = 1, bidirectional: bool = Fal
     """Recurrent parameter counts per cell: the seed's formula, PyTorch's formula and the real model.
 
     ``n`` input (embedding) size, ``m`` hidden size. The actual count comes from
-    :func:`core.models.param_counts` on the model the project builds, so it cannot drift from it.
+    :func:`core.models.rnn.param_counts` on the model the project builds, so it cannot drift from it.
     """
     rows = []
     for cell in ("rnn", "gru", "lstm"):

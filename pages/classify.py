@@ -13,7 +13,7 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core.predict import classify, load_run  # noqa: E402
+from core.analysis.predict import classify, load_run  # noqa: E402
 from dashboard import inside, state  # noqa: E402
 
 EXAMPLES = {

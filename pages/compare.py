@@ -11,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 import pandas as pd
 import streamlit as st
 
-from core.checkpoint import CheckpointError, import_run
-from core.runs import RunNotFound
+from core.jobs.store import RunNotFound
+from core.models.checkpoint import CheckpointError, import_run
 from dashboard import charts, state
 
 MAX_DEFAULT = 6  # runs drawn by default: enough to compare, few enough to read

@@ -12,8 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from core.config import TextConfig
-from core.data import LABEL_NAMES
-from core.text import STAGES, StopwordsUnavailable, preprocess_stages
+from core.data.imdb import LABEL_NAMES
+from core.data.text import STAGES, StopwordsUnavailable, preprocess_stages
 from dashboard import charts, markup, state
 
 PAGE_SIZE = 25

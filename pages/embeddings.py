@@ -12,7 +12,7 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 
 import streamlit as st  # noqa: E402
 
-from core.embeddings import WordVectors, load_vectors  # noqa: E402
+from core.models.word2vec import WordVectors, load_vectors  # noqa: E402
 from dashboard import inside, state  # noqa: E402
 
 POLL_S = 2.0

@@ -13,8 +13,8 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core.introspect import Introspection, introspect  # noqa: E402
-from core.runs import Run  # noqa: E402
+from core.analysis.introspect import Introspection, introspect  # noqa: E402
+from core.jobs.store import Run  # noqa: E402
 from dashboard import inside, state  # noqa: E402
 
 DEFAULT_TEXT = ("I expected a dull remake, but the film surprised me: the cast is wonderful and the story, "
@@ -34,7 +34,7 @@ def run_introspection(run: Run, text: str) -> Introspection:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def test_reviews(source: str, cache_name: str) -> pd.DataFrame:
-    from core.data import LABEL_NAMES
+    from core.data.imdb import LABEL_NAMES
 
     df = state.reviews({"source": source, "cache": cache_name})
     part = df[df["split"] == "test"]

@@ -15,10 +15,11 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core import synthetic  # noqa: E402
+from core.analysis import horizon  # noqa: E402
+from core.analysis.gradients import GradientRecording, decay_ratios, load_gradients  # noqa: E402
 from core.config import CELLS  # noqa: E402
-from core.gradients import GradientRecording, decay_ratios, load_gradients  # noqa: E402
-from core.runs import Run  # noqa: E402
+from core.jobs.store import Run  # noqa: E402
+from core.tasks import synthetic  # noqa: E402
 from dashboard import inside, state  # noqa: E402
 
 MAX_DEFAULT = 3  # runs drawn together by default: one per cell type
@@ -70,10 +71,10 @@ def launch_horizon(task: str, models: list[str], lengths: list[int], steps: int)
 
 def start_explosion() -> None:
     """The demonstration button's callback (before the script runs, so the new runs are listed at once)."""
-    from core import jobs
+    from core.jobs import lifecycle as jobs
 
     rs = state.store()
-    ids = [jobs.launch(cfg, rs, label=f"explode-{name}").id for name, cfg in synthetic.explosion_configs().items()]
+    ids = [jobs.launch(cfg, rs, label=f"explode-{name}").id for name, cfg in horizon.explosion_configs().items()]
     st.session_state["grad_explode_runs"] = ids
     st.session_state[EXPLODE_NOTE] = f"Started {len(ids)} runs: {', '.join(ids)}. They are drawn below as they train."
 
@@ -196,7 +197,7 @@ if not rnn.empty:
     clips = {labels[r]: clip_of(rs.get(r)) for r in overlay}
     state.show_chart(inside.explosion_figure(frames, clips), "exploding_gradients", key="grad_explosion")
     if overlay:
-        summary = pd.DataFrame([{"run": labels[r], **synthetic.explosion_summary(rs.get(r))} for r in overlay])
+        summary = pd.DataFrame([{"run": labels[r], **horizon.explosion_summary(rs.get(r))} for r in overlay])
         st.dataframe(summary.drop(columns=["run_id"]), hide_index=True, key="grad_explosion_table")
 else:
     st.caption("Or on the command line: `python -m core explode`.")
@@ -219,7 +220,7 @@ with st.form("horizon_form"):
 if go:
     try:
         lengths = sorted({int(n) for n in h_lengths.replace(" ", "").split(",") if n})
-        synthetic.HorizonSettings(task=h_task, models=tuple(h_models), lengths=tuple(lengths), steps=int(h_steps))
+        horizon.HorizonSettings(task=h_task, models=tuple(h_models), lengths=tuple(lengths), steps=int(h_steps))
     except ValueError as e:
         st.error(f"Not started: {e}")
     else:

@@ -14,9 +14,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core import markov  # noqa: E402
-from core.predict import classify, load_run  # noqa: E402
-from core.runs import Run  # noqa: E402
+from core.analysis import markov  # noqa: E402
+from core.analysis.predict import classify, load_run  # noqa: E402
+from core.jobs.store import Run  # noqa: E402
 from dashboard import charts, inside, state  # noqa: E402
 
 POLL_S = 2.0

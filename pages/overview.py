@@ -11,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 import streamlit as st
 
-from core import jobs
-from core.data import ARCHIVE_NAME, ENV_VAR, IMDB_SIZE
+from core.data.imdb import ARCHIVE_NAME, ENV_VAR, IMDB_SIZE
+from core.jobs import lifecycle as jobs
 from core.paths import data_dir
 from dashboard import charts, state
 
@@ -110,7 +110,7 @@ with st.expander("Get the dataset" if status["found"] else "Get the dataset: thr
         path = st.text_input("Dataset path", key="path_input", placeholder="/data/aclImdb_v1.tar.gz")
         c1, c2 = st.columns(2)
         if c1.button("Use this path", key="use_path", disabled=not path):
-            from core.data import dataset_status
+            from core.data.imdb import dataset_status
 
             checked = dataset_status(path.strip())
             if checked["found"]:

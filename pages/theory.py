@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core import markov  # noqa: E402
+from core.analysis import markov  # noqa: E402
 from dashboard import theory  # noqa: E402
 
 

@@ -1,13 +1,12 @@
 """Train: choose cell types, a preset, a task and any hyperparameter; start; watch the runs learn; cancel.
 
 Training never runs here: every run is a ``python -m core train`` process started by
-``core.jobs.launch`` (queued on a lock, one at a time), so reloading the page, closing the tab or
+``core.jobs.lifecycle.launch`` (queued on a lock, one at a time), so reloading the page, closing the tab or
 another user's visit neither stops it nor starts it twice. This page only polls the run store.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 import streamlit as st
 
-from core import jobs
 from core.config import CELLS, PRESETS, TASKS, preset
-from core.runs import RunNotFound
+from core.jobs import lifecycle as jobs
+from core.jobs.store import RunNotFound
 from dashboard import charts, forms, state
 
 POLL_S = 1.5  # seconds between progress polls while something trains
@@ -92,7 +91,6 @@ def cancel(run_id: str) -> None:
 st.title("Train")
 state.init_launch_nonce()
 status = state.dataset_status()
-synthetic_ready = importlib.util.find_spec("core.synthetic") is not None
 
 c1, c2, c3 = st.columns([2, 1, 1])
 cells = c1.multiselect("Cell types (one run each)", CELLS, default=list(CELLS), key="train_cells")
@@ -103,8 +101,6 @@ can_start, why_not = bool(cells), "" if cells else "Choose at least one cell typ
 if task == "imdb" and not status["found"]:
     can_start, why_not = False, ("The IMDB dataset is not available: get it on the Overview page (path, upload or "
                                  "download), or train on a synthetic task, which needs no data.")
-if task != "imdb" and not synthetic_ready:
-    can_start, why_not = False, "The synthetic tasks need core/synthetic.py, which this installation lacks."
 if why_not:
     st.warning(why_not, icon=":material/warning:")
 

@@ -2,7 +2,7 @@
 
 :func:`build_trained_home` writes a tiny IMDB archive and an RNN Lab home holding an RNN, an
 LSTM and a GRU, each trained for one epoch (hidden size 8) on that archive with
-``core.jobs.execute``, plus one failed run. Tests copy the home before changing anything in it
+``core.jobs.lifecycle.execute``, plus one failed run. Tests copy the home before changing anything in it
 (``tests/conftest.py``'s ``trained_home`` fixture hands out the original).
 """
 
@@ -54,8 +54,8 @@ def tiny_config(cell: str, archive: Path, preset_name: str = "fast", **overrides
 
 def build_trained_home(root: Path) -> TrainedHome:
     from core.config import CELLS
-    from core.jobs import execute
-    from core.runs import RunStore
+    from core.jobs.lifecycle import execute
+    from core.jobs.store import RunStore
 
     archive = write_imdb_archive(root / "aclImdb_v1.tar.gz", tiny_reviews(per_class=6, unsup=4))
     home = root / "home"

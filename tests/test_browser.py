@@ -28,7 +28,7 @@ import pytest
 from conftest import tiny_reviews, write_imdb_archive
 from fixtures_runs import nltk_data
 
-from core.runs import RunStore
+from core.jobs.store import RunStore
 
 pytestmark = pytest.mark.browser
 

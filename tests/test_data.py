@@ -1,4 +1,4 @@
-"""IMDB acquisition (core.data): sources, parsing, bad input, cache, validation split, download."""
+"""IMDB acquisition (core.data.imdb): sources, parsing, bad input, cache, validation split, download."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import data
 from core.config import DataConfig
+from core.data import imdb as data
 from core.paths import data_dir
 
 REAL_IMDB = os.environ.get("RNNLAB_IMDB")  # read before the fixtures below clear it

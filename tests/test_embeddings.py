@@ -11,7 +11,10 @@ from conftest import tiny_reviews, write_imdb_archive
 from fixtures_runs import nltk_data, tiny_config, use_home
 
 from core.config import DataConfig, ModelConfig, TextConfig
-from core.embeddings import (
+from core.data.text import Vocabulary
+from core.jobs.store import RunStore
+from core.models.rnn import SentimentRNN
+from core.models.word2vec import (
     Word2VecConfig,
     WordVectors,
     fit_word2vec,
@@ -19,9 +22,6 @@ from core.embeddings import (
     load_vectors,
     train_word2vec,
 )
-from core.models import SentimentRNN
-from core.runs import RunStore
-from core.text import Vocabulary
 
 TOPIC_A = ["apple", "banana", "cherry", "grape", "melon"]
 TOPIC_B = ["piston", "engine", "gearbox", "clutch", "turbo"]
@@ -136,7 +136,7 @@ def test_train_word2vec_stores_a_word2vec_run_from_train_and_unlabelled_reviews(
 
 
 def test_a_frozen_word2vec_embedding_survives_training(w2v_home, monkeypatch):
-    from core.jobs import execute
+    from core.jobs.lifecycle import execute
 
     root, archive, run_id = w2v_home
     use_home(monkeypatch, root / "home")
@@ -176,7 +176,7 @@ def test_cli_embeddings_train_and_neighbours(tmp_path, capsys, monkeypatch):
 def test_the_heartbeat_thread_keeps_a_long_training_alive_and_stops_with_it(tmp_path):
     import time
 
-    from core.embeddings import _heartbeat
+    from core.models.word2vec import _heartbeat
 
     run = RunStore(tmp_path / "runs").create(None, kind="word2vec")
     run.update_status(state="running")

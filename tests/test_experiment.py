@@ -70,7 +70,7 @@ def test_rerunning_the_experiment_reuses_every_finished_run(experiment):
 
 def test_without_plotly_the_report_keeps_its_tables_and_says_the_figures_are_missing(tmp_path, monkeypatch):
     import dashboard
-    from core.experiment import _figure, _figures
+    from core.report.experiment import _figure, _figures
 
     monkeypatch.setitem(sys.modules, "dashboard.charts", None)  # importing it now raises ImportError
     monkeypatch.delattr(dashboard, "charts", raising=False)  # also when an earlier test imported it

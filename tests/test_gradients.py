@@ -1,4 +1,4 @@
-"""core.gradients: exact per-step gradients, Jacobian norms, padding, cadence, storage, no effect on training."""
+"""core.analysis.gradients: exact per-step gradients, Jacobian norms, padding, cadence, storage, training untouched."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.batching import Batch
-from core.config import ModelConfig, TrainConfig
-from core.gradients import (
+from core.analysis.gradients import (
     QUANTILES,
     GradientRecorder,
     _state_step,
@@ -24,8 +22,10 @@ from core.gradients import (
     read_out_span,
     summarise,
 )
-from core.models import SentimentRNN
-from core.train import Objective, Trainer
+from core.config import ModelConfig, TrainConfig
+from core.data.batching import Batch
+from core.models.rnn import SentimentRNN
+from core.training.trainer import Objective, Trainer
 
 CELLS = ("rnn", "lstm", "gru")
 LENGTHS = [9, 3, 11, 1, 6]

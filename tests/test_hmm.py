@@ -12,7 +12,8 @@ from conftest import tiny_reviews, write_imdb_archive
 from fixtures_runs import nltk_data, use_home
 
 from core.config import DataConfig, TextConfig
-from core.hmm import (
+from core.jobs.store import RunStore
+from core.models.hmm import (
     HMMClassifier,
     HMMConfig,
     HMMFitError,
@@ -23,7 +24,6 @@ from core.hmm import (
     load_hmm_run,
     train_hmm_run,
 )
-from core.runs import RunStore
 
 SMALL = HMMConfig(states=2, mix=1, dim=2, n_iter=15, restarts=2)
 
@@ -143,7 +143,7 @@ class HMMHome:
 
 def build_hmm_home(root: Path) -> HMMHome:
     """A tiny archive, a word2vec run and a GMM-HMM run fitted on it (seconds)."""
-    from core.embeddings import Word2VecConfig, train_word2vec
+    from core.models.word2vec import Word2VecConfig, train_word2vec
 
     archive = write_imdb_archive(root / "aclImdb_v1.tar.gz", tiny_reviews(per_class=8, unsup=6))
     home = root / "home"
@@ -164,7 +164,7 @@ def hmm_home(tmp_path_factory) -> HMMHome:
 
 
 def test_the_hmm_run_is_stored_like_an_rnn_run(hmm_home):
-    from core.train import classification_metrics
+    from core.training.trainer import classification_metrics
 
     store = RunStore(hmm_home.home / "runs")
     run = store.get(hmm_home.hmm_id)
@@ -186,7 +186,7 @@ def test_the_hmm_run_is_stored_like_an_rnn_run(hmm_home):
 
 
 def test_a_loaded_hmm_run_classifies_like_the_stored_one(hmm_home):
-    from core.predict import classify
+    from core.analysis.predict import classify
 
     run = RunStore(hmm_home.home / "runs").get(hmm_home.hmm_id)
     lh = load_hmm_run(run)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.checkpoint import CheckpointError, load_model, read_weights
+from core.analysis.predict import predict_runs
 from core.config import ModelConfig, preset
-from core.jobs import cancel, execute, launch
-from core.predict import predict_runs
-from core.runs import RunStore
+from core.jobs.lifecycle import cancel, execute, launch
+from core.jobs.store import RunStore
+from core.models.checkpoint import CheckpointError, load_model, read_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(epochs=1, hidden_size=8, embedding_dim=8, max_len=40, batch_size=4, val_size=2, threads=1)
@@ -106,8 +106,8 @@ def test_cancel_of_a_queued_launch_stops_it(store, tiny_imdb_archive):
 
 QUEUE_JOB = """
 import sys, time
-from core.jobs import queue_slot
-from core.runs import RunStore
+from core.jobs.lifecycle import queue_slot
+from core.jobs.store import RunStore
 with queue_slot(RunStore(sys.argv[1]), poll_s=0.02):
     with open(sys.argv[2], "a") as f:
         f.write(sys.argv[3] + "\\n")
@@ -137,7 +137,7 @@ def test_queued_jobs_get_the_training_slot_in_the_order_they_asked(store, tmp_pa
 
 
 def test_a_job_that_died_in_the_queue_does_not_block_it(store):
-    from core.jobs import queue_slot
+    from core.jobs.lifecycle import queue_slot
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -195,8 +195,8 @@ def test_a_pickle_checkpoint_is_refused(tmp_path):
 
 
 def test_a_checkpoint_that_does_not_fit_its_config_is_refused(tmp_path):
-    from core.checkpoint import save_weights
-    from core.models import SentimentRNN
+    from core.models.checkpoint import save_weights
+    from core.models.rnn import SentimentRNN
 
     path = tmp_path / "m.safetensors"
     save_weights(SentimentRNN(ModelConfig(cell="gru", vocab_size=10, hidden_size=4)), path)

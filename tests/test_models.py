@@ -1,4 +1,4 @@
-"""core.models: the fused and transparent paths agree, masking, hooks, states, TBPTT, counts, init."""
+"""core.models.rnn: the fused and transparent paths agree, masking, hooks, states, TBPTT, counts, init."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.config import ModelConfig
-from core.models import GATE_BLOCKS, SentimentRNN, param_counts
+from core.models.rnn import GATE_BLOCKS, SentimentRNN, param_counts
 
 CELLS = ("rnn", "lstm", "gru")
 VOCAB, EMB, HID = 50, 8, 6

@@ -9,7 +9,6 @@ nothing to show.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import shutil
@@ -23,9 +22,9 @@ import pytest
 from fixtures_runs import nltk_data
 from streamlit.testing.v1 import AppTest
 
-from core import jobs
 from core.config import preset
-from core.runs import RunStore
+from core.jobs import lifecycle as jobs
+from core.jobs.store import RunStore
 from dashboard import state
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -345,9 +344,8 @@ def test_importing_a_run_on_compare_accepts_only_a_matching_safetensors_checkpoi
         assert imported == [] and any("pickle" in e.value for e in at.error)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("core.synthetic") is None, reason="core/synthetic.py is not there yet")
 def test_a_synthetic_run_is_watched_and_compared_with_its_own_test_figures(home):
-    from core.jobs import execute
+    from core.jobs.lifecycle import execute
     from dashboard.forms import configs_from_form
 
     [cfg] = configs_from_form("fast", ["gru"], "adding", {"seq_len": 10, "train_steps": 12, "epochs": 1,

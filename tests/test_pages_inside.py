@@ -35,12 +35,12 @@ class InsideHome:
 @pytest.fixture(scope="module")
 def inside_home(trained_home, tmp_path_factory) -> InsideHome:
     """A copy of the trained home with gradient-recording, word2vec and GMM-HMM runs added (seconds)."""
+    from core.analysis.horizon import HorizonSettings, memory_horizon
     from core.config import DataConfig, preset
-    from core.embeddings import Word2VecConfig, train_word2vec
-    from core.hmm import HMMConfig, train_hmm_run
-    from core.jobs import execute
-    from core.runs import RunStore
-    from core.synthetic import HorizonSettings, memory_horizon
+    from core.jobs.lifecycle import execute
+    from core.jobs.store import RunStore
+    from core.models.hmm import HMMConfig, train_hmm_run
+    from core.models.word2vec import Word2VecConfig, train_word2vec
 
     root = tmp_path_factory.mktemp("inside")
     home = root / "home"
@@ -148,10 +148,10 @@ def test_gradients_page_draws_rnn_and_gru_decay_on_one_axis_and_the_moment_slide
 def test_gradients_page_picks_the_layer_and_direction_of_a_stacked_bidirectional_run(home):
     import numpy as np
 
+    from core.analysis.gradients import load_gradients
     from core.config import preset
-    from core.gradients import load_gradients
-    from core.jobs import execute
-    from core.runs import RunStore
+    from core.jobs.lifecycle import execute
+    from core.jobs.store import RunStore
 
     cfg = preset("fast", cell="lstm", task="adding", seq_len=12, train_steps=6, epochs=2, batch_size=8,
                  hidden_size=8, num_layers=2, bidirectional=True, record_gradients=True, probe_every=2,

@@ -13,9 +13,9 @@ import torch
 from fixtures_runs import nltk_data
 from test_hmm import build_hmm_home
 
-from core.checkpoint import CheckpointError
-from core.predict import MAX_TEXT_CHARS, encode_text, load_run, predict_runs
-from core.runs import RunStore
+from core.analysis.predict import MAX_TEXT_CHARS, encode_text, load_run, predict_runs
+from core.jobs.store import RunStore
+from core.models.checkpoint import CheckpointError
 
 MAX_LEN = 40  # the tiny runs' max_len (tests/fixtures_runs.py)
 
@@ -93,7 +93,7 @@ def test_the_input_is_built_as_the_training_batches_were(trained_home, cell):
         assert enc.x.shape == (1, 4) and enc.padding == 0 and enc.lengths.tolist() == [4]
     assert enc.x[0, -4:].tolist() == lr.vocab.encode(enc.tokens)
     # the same logit as the model on the batch the training code would build
-    from core.batching import make_batches
+    from core.data.batching import make_batches
 
     batch = next(make_batches(lr.cfg.train.batching, [enc.ids], [1.0], 1, MAX_LEN))
     with torch.no_grad():

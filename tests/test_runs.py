@@ -7,7 +7,7 @@ import time
 import pytest
 
 from core.config import preset
-from core.runs import RunNotFound, RunStore
+from core.jobs.store import RunNotFound, RunStore
 
 
 @pytest.fixture

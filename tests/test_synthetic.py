@@ -1,4 +1,4 @@
-"""core.synthetic: the adding and temporal-order generators, the task shape, runs, memory horizon, explosion."""
+"""core.tasks.synthetic: the adding and temporal-order generators, the task shape, runs, memory horizon, explosion."""
 
 from __future__ import annotations
 
@@ -10,23 +10,20 @@ import torch
 import torch.nn.functional as F
 
 from core.__main__ import main
+from core.analysis.gradients import load_gradients
+from core.analysis.horizon import HorizonSettings, explosion_configs, explosion_summary, memory_horizon
 from core.config import preset
-from core.gradients import load_gradients
-from core.jobs import execute
-from core.runs import RunStore
-from core.synthetic import (
+from core.jobs.lifecycle import execute
+from core.jobs.store import RunStore
+from core.tasks.synthetic import (
     ADDING_MEAN_PREDICTOR_MSE,
     ORDER_SYMBOLS,
-    HorizonSettings,
     adding_problem,
-    explosion_configs,
-    explosion_summary,
-    memory_horizon,
     prepare_synthetic,
     task_metrics,
     temporal_order,
 )
-from core.train import Objective
+from core.training.trainer import Objective
 
 GENERATORS = {"adding": adding_problem, "order": temporal_order}
 

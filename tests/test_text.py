@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core import text
 from core.config import TextConfig
-from core.text import (
+from core.data import text
+from core.data.text import (
     PAD,
     PAD_ID,
     STAGES,

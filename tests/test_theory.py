@@ -1,4 +1,4 @@
-"""core.markov and dashboard.theory: stationary distributions, chain structure, derivatives, products, counts."""
+"""core.analysis.markov and dashboard.theory: stationary distributions, chain structure, derivatives, counts."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from core import markov
+from core.analysis import markov
 from core.config import ModelConfig
-from core.models import GATE_BLOCKS, param_counts
+from core.models.rnn import GATE_BLOCKS, param_counts
 from dashboard import theory
 
 FUSED = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
@@ -29,7 +29,7 @@ def left_eigenvector_for_one(p: np.ndarray) -> np.ndarray:
     return v / v.sum()
 
 
-# ---- core.markov --------------------------------------------------------------------------------
+# ---- core.analysis.markov --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("n", [2, 3, 5, 8])
 @pytest.mark.parametrize("zero_fraction", [0.0, 0.6])

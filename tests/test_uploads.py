@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import data, jobs
-from core.checkpoint import CheckpointError, import_run
-from core.runs import RunStore
+from core.data import imdb as data
+from core.jobs import lifecycle as jobs
+from core.jobs.store import RunStore
+from core.models.checkpoint import CheckpointError, import_run
 
 
 # -- install_archive ----------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def test_an_imported_run_is_validated_listed_as_finished_and_classifies(rnnlab_h
     assert [r.id for r in store.list()] == [run.id] and "from-colab" in run.id
     st = run.status()
     assert st["state"] == "finished" and st["imported"]
-    from core.predict import predict_runs
+    from core.analysis.predict import predict_runs
 
     [pred] = predict_runs([run.id], "a pos film", runs_dir=store.root)
     assert 0 <= pred["probability"] <= 1

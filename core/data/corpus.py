@@ -5,8 +5,8 @@ settings reuses the result. The cache key covers the source (its Parquet cache f
 split settings and every text setting, so changing any of them re-encodes. Arrays are stored
 as one concatenated int32 vector plus offsets per split (``.npz``): loading is instant.
 
-Not here: parsing the archive (``core.data``), the pipeline itself (``core.text``), batching
-(``core.batching``).
+Not here: parsing the archive (``core.data.imdb``), the pipeline itself (``core.data.text``), batching
+(``core.data.batching``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic
-from .config import DataConfig, TextConfig
-from .paths import data_dir
+from core import atomic
+from core.config import DataConfig, TextConfig
+from core.paths import data_dir
 
 SPLITS = ("train", "val", "test")
 
@@ -42,15 +42,15 @@ class EncodedSplit:
 
 @dataclass
 class Corpus:
-    vocab: object  # core.text.Vocabulary
+    vocab: object  # core.data.text.Vocabulary
     splits: dict[str, EncodedSplit]
     key: str
 
 
 def _cache_key(source_key: str, data: DataConfig, text: TextConfig) -> str:
-    from .text import PIPELINE_VERSION
+    from core.data.text import PIPELINE_VERSION
 
-    # the Parquet cache's name already changes with the source's contents (core.data)
+    # the Parquet cache's name already changes with the source's contents (core.data.imdb)
     d = {"source": source_key, "val_size": data.val_size, "split_seed": data.split_seed, "limit": data.limit,
          "text": asdict(text), "pipeline": PIPELINE_VERSION, "format": 1}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
@@ -73,7 +73,7 @@ def _save(path: Path, corpus: Corpus) -> None:
 
 
 def _load(path: Path, key: str) -> Corpus:
-    from .text import Vocabulary
+    from core.data.text import Vocabulary
 
     vocab = Vocabulary.load(path / "vocab.json")
     z = np.load(path / "encoded.npz", allow_pickle=False)
@@ -87,9 +87,9 @@ def _load(path: Path, key: str) -> Corpus:
 
 def load_corpus(data: DataConfig, text: TextConfig, progress: Callable[[str], None] | None = None) -> Corpus:
     """Encoded train / val / test splits and the training vocabulary, from cache when possible."""
-    from .batching import encode_corpus
-    from .data import cache_path, load_imdb, locate_imdb, split_frame
-    from .text import Vocabulary, tokenize_corpus
+    from core.data.batching import encode_corpus
+    from core.data.imdb import cache_path, load_imdb, locate_imdb, split_frame
+    from core.data.text import Vocabulary, tokenize_corpus
 
     say = progress or (lambda msg: None)
     key = _cache_key(cache_path(locate_imdb(data.imdb_path)).name, data, text)

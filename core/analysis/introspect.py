@@ -12,24 +12,24 @@ Per token and per layer (and direction):
 * RNN: ``hidden``.
 
 Per token: ``running_probability`` (the output layer applied to ``h_t``,
-:meth:`~core.models.SentimentRNN.running_logits`: the prediction had the review ended there)
+:meth:`~core.models.rnn.SentimentRNN.running_logits`: the prediction had the review ended there)
 and ``saliency`` (``|| dlogit/de_t * e_t ||_2`` for the token's embedding ``e_t``: gradient x input).
 
 How it is computed. One fused forward pass (the kernels that training uses) gives the logit
 and every last-layer ``h_t``. For a one-layer model (the seed's) the gates then follow for all
-steps at once from :meth:`~core.models.SentimentRNN.cell_step` fed with the fused ``h_{t-1}``
+steps at once from :meth:`~core.models.rnn.SentimentRNN.cell_step` fed with the fused ``h_{t-1}``
 (the gates depend only on ``x_t`` and ``h_{t-1}``), the LSTM's cell state from its update
 ``c_t = f_t * c_{t-1} + i_t * g_t``, and the saliency from backpropagation through time written
 out in numpy over those recorded gates (:func:`_input_gradient_one_layer`). For a 500-token
 review that is ~15-25 ms of CPU (``bench/bench_introspect.py``), several times less than the
-step-by-step :meth:`~core.models.SentimentRNN.forward_transparent` plus autograd, which
+step-by-step :meth:`~core.models.rnn.SentimentRNN.forward_transparent` plus autograd, which
 stacked models use (the fused module returns only the last layer's states) and ``fast=False``
 forces. The tests pin both routes to each other, to autograd and to the fused prediction.
 
 For a run trained on the seed's fixed batches the model reads the review front-padded to
 ``max_len``, as in training; the arrays cover only the real tokens (``padding`` says how many
-``<pad>`` steps came first). Not here: the classification API (:mod:`core.predict`), gradients
-through time during training (``core.gradients``).
+``<pad>`` steps came first). Not here: the classification API (:mod:`core.analysis.predict`), gradients
+through time during training (``core.analysis.gradients``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .predict import LoadedRun, _notes, encode_text, load_run
+from core.analysis.predict import LoadedRun, _notes, encode_text, load_run
 
 FATES = ("kept", "unknown", "stopword", "non_alnum", "truncated")
 
@@ -120,8 +120,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def words_of(text: str, lr: LoadedRun, unknown: np.ndarray, n_raw: int) -> list[WordRecord]:
     """Every word of ``text`` with its fate, its positions mapped into the model's (cut) token list."""
-    from .predict import MAX_TEXT_CHARS
-    from .text import align_tokens
+    from core.analysis.predict import MAX_TEXT_CHARS
+    from core.data.text import align_tokens
 
     tcfg = lr.cfg.text
     # preprocess keeps the last max_len tokens ("pre") or the first ones ("post"): shift accordingly
@@ -241,7 +241,7 @@ def _input_gradient_one_layer(model: Any, emb: np.ndarray, states: dict[tuple[in
 def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) -> Introspection:
     """Gates, states, running probability and saliency of one text under one run.
 
-    ``run``: a run id, a :class:`core.runs.Run` or a :class:`core.predict.LoadedRun`.
+    ``run``: a run id, a :class:`core.jobs.store.Run` or a :class:`core.analysis.predict.LoadedRun`.
     ``fast=False`` forces the step-by-step transparent path (for checking).
     """
     lr = _loaded(run, runs_dir)
@@ -302,7 +302,7 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
 
 
 def _loaded(run: Any, runs_dir: Any) -> LoadedRun:
-    from .runs import Run, RunStore
+    from core.jobs.store import Run, RunStore
 
     if isinstance(run, LoadedRun):
         return run

@@ -7,7 +7,7 @@ norm before clipping, whether it was clipped, and per-group norms (embedding, in
 hidden-hidden, output); a non-finite loss or gradient skips the step and is counted.
 
 The trainer knows nothing about run folders, gradient recording or the dashboard: those
-observe it through callbacks (minGPT style), see ``core.jobs`` and ``core.gradients``.
+observe it through callbacks (minGPT style), see ``core.jobs.lifecycle`` and ``core.analysis.gradients``.
 It is not the place for data loading either: it is handed functions that yield batches.
 """
 
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import TrainConfig
+from core.config import TrainConfig
 
 
 class BatchLike(Protocol):

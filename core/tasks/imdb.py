@@ -1,42 +1,23 @@
-"""Tasks a model can be trained on, behind one shape: :class:`TaskData`.
-
-``imdb`` is sentiment classification of movie reviews; the synthetic long-range memory tasks
-(``adding``, ``order``) live in ``core.synthetic`` and return the same shape, so the trainer,
-the job runner and the dashboard treat every task alike.
-"""
+"""The IMDB sentiment task: the encoded corpus cut into batches (on the GPU when there is one)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
 
-from .config import RunConfig
-from .train import Objective
-
-
-@dataclass
-class TaskData:
-    model_cfg: Any  # core.config.ModelConfig completed for this task (vocab size, input size)
-    train_batches: Callable[[int], Iterable[Any]]  # epoch -> batches (shuffled, seeded)
-    val_batches: Callable[[], Iterable[Any]]
-    test_batches: Callable[[], Iterable[Any]]
-    objective: Objective
-    train_size: int
-    vocab: Any = None  # core.text.Vocabulary for text tasks
-    probe: Any = None  # a fixed batch of validation examples for gradient recording
-    use_lengths: bool = False  # read each sequence's state at its own last token
-    # (outputs, targets) -> test figures for tasks that are not binary classification (core.synthetic)
-    objective_metrics: Callable[[Any, Any], dict[str, Any]] | None = None
+from core.config import RunConfig
+from core.tasks.base import TaskData
+from core.training.trainer import Objective
 
 
 def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None,
                  device: torch.device | str = "cpu") -> TaskData:
     """IMDB batches; on a GPU the whole encoded corpus is uploaded once and batches are cut there."""
-    from .batching import DeviceSplit, bucket_batches, make_batches
-    from .corpus import load_corpus
+    from core.data.batching import DeviceSplit, bucket_batches, make_batches
+    from core.data.corpus import load_corpus
 
     corpus = load_corpus(cfg.data, cfg.text, progress)
     tr, va, te = (corpus.splits[s] for s in ("train", "val", "test"))
@@ -65,13 +46,3 @@ def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None,
     return TaskData(model_cfg=model_cfg, train_batches=train, val_batches=lambda: val(0), test_batches=lambda: test(0),
                     objective=Objective("bce"), train_size=len(tr), vocab=corpus.vocab, probe=probe,
                     use_lengths=t.batching == "bucket")
-
-
-def prepare_task(cfg: RunConfig, progress: Callable[[str], None] | None = None,
-                 device: torch.device | str = "cpu") -> TaskData:
-    """The data, batching and objective of ``cfg.train.task`` (IMDB data resident on ``device``)."""
-    if cfg.train.task == "imdb":
-        return prepare_imdb(cfg, progress, device)
-    from .synthetic import prepare_synthetic
-
-    return prepare_synthetic(cfg)

@@ -11,7 +11,7 @@ A run folder holds:
 - ``test_metrics.json``: the final numbers on the official test split;
 - ``gradients.npz`` and other artefacts written by analysis modules.
 
-This module only stores and reads; training lives in ``core.train`` and ``core.jobs``.
+This module only stores and reads; training lives in ``core.training.trainer`` and ``core.jobs.lifecycle``.
 Every file another process reads is written atomically (``core.atomic``).
 """
 
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .config import RunConfig
-from .paths import runs_dir
+from core import atomic
+from core.config import RunConfig
+from core.paths import runs_dir
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
 HEARTBEAT_TIMEOUT_S = 60.0  # a running run silent for this long is shown as crashed

@@ -32,8 +32,8 @@ regular expression here can backtrack catastrophically), so a 5 MB review is no 
 The vocabulary (:class:`Vocabulary`) maps tokens to ids: 0 = ``<unk>`` (the seed's convention),
 1 = ``<pad>``, then the training words by decreasing frequency.
 
-Not here: reading the archive (``core.data``), encoding and batching (``core.batching``), the
-cached encoded corpus (``core.corpus``).
+Not here: reading the archive (``core.data.imdb``), encoding and batching (``core.data.batching``), the
+cached encoded corpus (``core.data.corpus``).
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .config import TextConfig
+from core import atomic
+from core.config import TextConfig
 
 STAGES: tuple[str, ...] = (
     "lowercase",
@@ -62,7 +62,7 @@ STAGES: tuple[str, ...] = (
 )
 
 # Bump when a change here alters the tokens a configuration produces, so cached encodings
-# (core.corpus) keyed on it are rebuilt.
+# (core.data.corpus) keyed on it are rebuilt.
 PIPELINE_VERSION = 1
 
 UNK, PAD = "<unk>", "<pad>"

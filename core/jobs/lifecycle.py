@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import atomic
-from .config import RunConfig
-from .device import flush_denormals, resolve_device
-from .runs import Run, RunStore
-from .train import Trainer, TrainResult, classification_metrics
+from core import atomic
+from core.config import RunConfig
+from core.device import flush_denormals, resolve_device
+from core.jobs.store import Run, RunStore
+from core.training.trainer import Trainer, TrainResult, classification_metrics
 
 
 class RunWriter:
@@ -199,8 +199,8 @@ def execute(cfg: RunConfig, store: RunStore | None = None, run: Run | None = Non
 
 
 def _execute(cfg: RunConfig, run: Run, progress: bool, extra_callbacks: list[Any]) -> None:
-    from .models import SentimentRNN, param_counts
-    from .tasks import prepare_task
+    from core.models.rnn import SentimentRNN, param_counts
+    from core.tasks import prepare_task
 
     if run.cancel_requested:
         run.update_status(state="cancelled", finished=time.time())
@@ -221,7 +221,7 @@ def _execute(cfg: RunConfig, run: Run, progress: bool, extra_callbacks: list[Any
     torch.manual_seed(t.seed)  # the same initial weights whatever data preparation consumed
     model = SentimentRNN(model_cfg)
     if t.embeddings:
-        from .embeddings import init_embedding_layer
+        from core.models.word2vec import init_embedding_layer
 
         # how many of the vocabulary's words got a vector: part of the run's record
         run.write_json("embeddings.json", init_embedding_layer(model, task.vocab, t.embeddings,
@@ -231,7 +231,7 @@ def _execute(cfg: RunConfig, run: Run, progress: bool, extra_callbacks: list[Any
     if progress:
         callbacks.append(ProgressBar(steps_per_epoch))
     if t.record_gradients and task.probe is not None:
-        from .gradients import GradientRecorder
+        from core.analysis.gradients import GradientRecorder
 
         callbacks.append(GradientRecorder(run.file("gradients.npz"), task.probe, every=t.probe_every,
                                           use_lengths=task.use_lengths))
@@ -242,7 +242,7 @@ def _execute(cfg: RunConfig, run: Run, progress: bool, extra_callbacks: list[Any
                                 "batches": steps_per_epoch})
     result = trainer.fit()
 
-    from .checkpoint import save_weights
+    from core.models.checkpoint import save_weights
 
     save_weights(model.cpu(), run.file("model.safetensors"))
     model.to(device)
@@ -279,7 +279,7 @@ def launch(cfg: RunConfig, store: RunStore | None = None, *, label: str | None =
     env = dict(os.environ, RNNLAB_RUNS_DIR=str(store.root))
     proc = subprocess.Popen(
         [sys.executable, "-m", "core", "train", "--run-id", run.id, "--runs-dir", str(store.root), "--queue"],
-        cwd=Path(__file__).resolve().parent.parent, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parents[2], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         start_new_session=True, env=env)
     log.close()
     run.update_status(state="queued", pid=proc.pid, host=os.uname().nodename)
@@ -321,7 +321,7 @@ class ProgressFile:
             atomic.write_json(self.path, {**self.fields, "heartbeat": now})
 
     def bytes_done(self, done: int, total: int) -> None:
-        """A ``core.data.Progress`` callback: bytes done of bytes expected."""
+        """A ``core.data.imdb.Progress`` callback: bytes done of bytes expected."""
         self.update(done=done, total=total)
 
 
@@ -387,7 +387,7 @@ def launch_data_job(action: str, progress_file: str | os.PathLike, archive: str 
             cmd.append("--move")
         try:
             with open(progress_file.with_suffix(".log"), "w") as log:
-                proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent, stdout=log,
+                proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2], stdout=log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                         pass_fds=(lock.fileno(),))
         except OSError as e:
@@ -411,7 +411,7 @@ def launch_cli(args: list[str], store: RunStore | None = None, *, name: str = "j
     log_path = logs / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "core", *args, "--runs-dir", str(store.root)],
-                                cwd=Path(__file__).resolve().parent.parent, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=Path(__file__).resolve().parents[2], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True,
                                 env=dict(os.environ, RNNLAB_RUNS_DIR=str(store.root)))
     return proc, log_path

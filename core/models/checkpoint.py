@@ -13,8 +13,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import atomic
-from .config import ModelConfig
+from core import atomic
+from core.config import ModelConfig
 
 
 class CheckpointError(ValueError):
@@ -45,7 +45,7 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_model(cfg: ModelConfig, path: str | Path) -> torch.nn.Module:
     """Build the model ``cfg`` describes and load weights into it, after checking they fit."""
-    from .models import SentimentRNN
+    from core.models.rnn import SentimentRNN
 
     model = SentimentRNN(cfg)
     state = read_weights(path)
@@ -92,16 +92,16 @@ def import_run(store, config: bytes | str, weights: bytes, vocab: bytes | str, *
     model that config and vocabulary describe, with finite values. The folder is assembled
     beside the store and renamed into it, so a half-imported run is never listed. The run is
     ``finished`` with ``imported: true`` and has no test metrics until evaluated.
-    Raises :class:`CheckpointError` saying what does not fit. ``store`` is a ``core.runs.RunStore``.
+    Raises :class:`CheckpointError` saying what does not fit. ``store`` is a ``core.jobs.store.RunStore``.
     """
     import secrets
     import shutil
     import time
     from dataclasses import replace
 
-    from .config import RunConfig
-    from .runs import Run
-    from .text import Vocabulary
+    from core.config import RunConfig
+    from core.data.text import Vocabulary
+    from core.jobs.store import Run
 
     body = _json_upload(config, "config.json")
     try:

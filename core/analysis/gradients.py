@@ -1,7 +1,7 @@
 """Gradients through time: per-step gradient norms on a fixed probe batch, recorded while training.
 
 The fused cuDNN / oneDNN kernels give no gradient for the hidden state of an intermediate step,
-so the recording runs the model's transparent twin (:meth:`~core.models.SentimentRNN.forward_transparent`)
+so the recording runs the model's transparent twin (:meth:`~core.models.rnn.SentimentRNN.forward_transparent`)
 on the same weights. For every review ``b`` of a fixed probe batch, with ``L_b`` its own loss
 (the objective without averaging), one backward pass gives:
 
@@ -25,14 +25,14 @@ token; a backward direction: from each review's first token), so reviews of diff
 line up; positions beyond a review's length are NaN and padding never enters. Per-review arrays
 are kept with the mean and quantiles across the probe batch.
 
-:class:`GradientRecorder` is a :class:`~core.train.Trainer` callback that records at
+:class:`GradientRecorder` is a :class:`~core.training.trainer.Trainer` callback that records at
 initialisation, every ``every`` optimiser steps and at the end of every epoch, and rewrites one
 ``.npz`` (no pickles) atomically after each recording; :func:`load_gradients` reads it back.
 Recording never changes training: it runs in eval mode (no dropout, so no draw from the global
 RNG), takes gradients with ``torch.autograd.grad`` (parameters' ``.grad`` untouched), draws its
 power-iteration vectors from a private generator and restores the module's train/eval mode.
 
-Not here: the trainer's per-step global gradient norms (``core.train``, in ``metrics.jsonl``),
+Not here: the trainer's per-step global gradient norms (``core.training.trainer``, in ``metrics.jsonl``),
 plotting (the dashboard).
 """
 
@@ -49,12 +49,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import atomic
+from core import atomic
 
 JACOBIAN_NORMS = ("spectral", "frobenius")
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 PER_STEP = ("dh", "dx", "jac", "jac_prod")  # the aligned per-review arrays, also summarised
-PAD_ID = 1  # core.text.PAD_ID: <pad>, whose embedding is the zero vector
+PAD_ID = 1  # core.data.text.PAD_ID: <pad>, whose embedding is the zero vector
 
 
 class LossFn(Protocol):

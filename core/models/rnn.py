@@ -14,8 +14,8 @@ The tests pin the two paths to the same logits and parameter gradients (float32:
 float64: 1e-10). Also here: :func:`param_counts` (PyTorch's counts against the seed's formulas)
 and the spectral-radius initialisation of the recurrent matrices (exploding-gradient demo).
 
-Not here: training (``core.train``), gradient recording (``core.gradients``), batching
-(``core.batching``), loading pretrained embeddings.
+Not here: training (``core.training.trainer``), gradient recording (``core.analysis.gradients``), batching
+(``core.data.batching``), loading pretrained embeddings.
 
 Conventions. Token ids: 0 = ``<unk>``, 1 = ``<pad>`` (the embedding's ``padding_idx``: a zero
 vector that never trains). ``B`` batch, ``T`` time, ``H`` hidden size, ``D`` directions (1 or 2),
@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from .config import CELLS, ModelConfig
+from core.config import CELLS, ModelConfig
 
 # Default of ``SentimentRNN.packed`` for unidirectional models on end-padded batches: run the fused
 # module on the padded batch and gather at lengths-1 (False) or pack the batch (True).

@@ -1,14 +1,14 @@
 """Live classification: any text, one or several stored runs at once (RNN runs and the GMM-HMM).
 
 A text goes through the run's own preprocessing and vocabulary and is encoded exactly as the
-run's training batches were (:mod:`core.batching`: cut to ``max_len`` the run's way, an empty
+run's training batches were (:mod:`core.data.batching`: cut to ``max_len`` the run's way, an empty
 review read as one ``<unk>``, front-padded to ``max_len`` for the seed's fixed batches or read
 at its own last token for bucketed ones), then scored. Edge cases are answered, not crashed
 on: an empty text, stop words only, unknown words only (the model then sees only ``<unk>``),
 HTML, emoji, other languages, and texts longer than ``max_len`` (truncated the way the run was
 trained, and reported). Each answer carries the tokens the model read and notes on any of these.
 
-Not here: training, introspection of gates and states (:mod:`core.introspect`).
+Not here: training, introspection of gates and states (:mod:`core.analysis.introspect`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import ModelConfig, RunConfig, TextConfig
-from .runs import Run, RunStore
+from core.config import ModelConfig, RunConfig, TextConfig
+from core.jobs.store import Run, RunStore
 
 MAX_TEXT_CHARS = 1_000_000  # longer input is cut before preprocessing (and reported)
 
@@ -35,7 +35,7 @@ class LoadedRun:
     run_id: str
     cfg: RunConfig
     model: torch.nn.Module
-    vocab: Any  # core.text.Vocabulary
+    vocab: Any  # core.data.text.Vocabulary
 
 
 @dataclass
@@ -60,13 +60,13 @@ def _model_config(run: Run) -> ModelConfig:
 def _load(path: str, mtime: float) -> Any:
     run = Run(Path(path))
     if run.kind == "hmm":
-        from .hmm import load_hmm_run
+        from core.models.hmm import load_hmm_run
 
         return load_hmm_run(run)
     if run.kind != "rnn":
         raise ValueError(f"run {run.id} is a {run.kind!r} run: it does not classify text")
-    from .checkpoint import load_model
-    from .text import Vocabulary
+    from core.data.text import Vocabulary
+    from core.models.checkpoint import load_model
 
     cfg = run.config()
     if cfg.train.task != "imdb":
@@ -82,14 +82,14 @@ def _weights_file(run: Run) -> Path:
 
 
 def load_run(run: Run) -> Any:
-    """The run's model (:class:`LoadedRun`, or :class:`core.hmm.LoadedHMM` for an ``hmm`` run) and
+    """The run's model (:class:`LoadedRun`, or :class:`core.models.hmm.LoadedHMM` for an ``hmm`` run) and
     vocabulary, cached until its weights file changes."""
     weights = _weights_file(run)
     return _load(str(run.path), weights.stat().st_mtime if weights.exists() else 0.0)
 
 
 def _tokens(text: str, cfg: TextConfig) -> tuple[list[str], bool]:
-    from .text import preprocess
+    from core.data.text import preprocess
 
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, got {type(text).__name__}")
@@ -97,7 +97,7 @@ def _tokens(text: str, cfg: TextConfig) -> tuple[list[str], bool]:
 
 
 def cut(tokens: list[str], cfg: TextConfig) -> list[str]:
-    """``tokens`` cut to ``cfg.max_len`` the way the corpus was (``core.batching.encode_corpus``)."""
+    """``tokens`` cut to ``cfg.max_len`` the way the corpus was (``core.data.batching.encode_corpus``)."""
     if len(tokens) <= cfg.max_len:
         return tokens
     return tokens[-cfg.max_len:] if cfg.truncate == "pre" else tokens[:cfg.max_len]
@@ -105,7 +105,7 @@ def cut(tokens: list[str], cfg: TextConfig) -> list[str]:
 
 def encode_text(lr: LoadedRun, text: str) -> EncodedText:
     """Tokens, ids and the model input for one text, exactly as the run's batches were built."""
-    from .batching import bucket_batches, encode_corpus, fixed_batches
+    from core.data.batching import bucket_batches, encode_corpus, fixed_batches
 
     tcfg = lr.cfg.text
     raw, clipped = _tokens(text, tcfg)
@@ -160,7 +160,7 @@ def classify(lr: Any, text: str) -> dict[str, Any]:
 
 
 def _classify_hmm(lh: Any, text: str, t0: float) -> dict[str, Any]:
-    from .hmm import classify_text
+    from core.models.hmm import classify_text
 
     raw, clipped = _tokens(text, lh.text)
     tokens = cut(raw, lh.text)

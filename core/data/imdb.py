@@ -14,7 +14,7 @@ with rows sorted by (split in the order train, test, unsup; label; id). :func:`s
 then carves a seeded, label-balanced validation split from train so that the official test
 split is touched only for final numbers.
 
-What it does not do: tokenising or cleaning text (``core.text``), batching, training.
+What it does not do: tokenising or cleaning text (``core.data.text``), batching, training.
 
 Sources. An archive (``aclImdb_v1.tar.gz``) is read as one gzip stream with :mod:`tarfile` in
 streaming mode and never extracted, so nothing is written from it (no tar-slip). A folder is

@@ -11,7 +11,7 @@ has a unique one iff it has exactly one closed class; ``pi_t`` then converges to
 start iff that class is aperiodic. With several closed classes the long-run distribution depends
 on the start (the probability of ending up in each class).
 
-Pure numpy. Not here: hidden Markov models (``core.hmm``), anything about plotting.
+Pure numpy. Not here: hidden Markov models (``core.models.hmm``), anything about plotting.
 """
 
 from __future__ import annotations

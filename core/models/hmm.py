@@ -1,12 +1,12 @@
 """The GMM-HMM baseline (the seed's section 2.2.7): one hidden Markov model per class.
 
-Each review becomes a sequence of per-token vectors (word2vec vectors, :mod:`core.embeddings`,
+Each review becomes a sequence of per-token vectors (word2vec vectors, :mod:`core.models.word2vec`,
 projected on their first ``d`` principal axes). For each class an ``hmmlearn.hmm.GMMHMM``
 (``M`` hidden states, a ``k``-component Gaussian mixture per state) is fitted with Baum-Welch;
 a review goes to the class whose model gives the larger *length-normalised* log-likelihood
 (log-likelihood per token, so long and short reviews are compared on one scale). The
 decision value ``logit = ll_pos / T - ll_neg / T`` plays the role of an RNN's logit, so the
-test metrics come from :func:`core.train.classification_metrics` like every other run's.
+test metrics come from :func:`core.training.trainer.classification_metrics` like every other run's.
 Viterbi decoding gives each token's hidden state under either model.
 
 hmmlearn's known failure modes are guarded against:
@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import DataConfig, TextConfig
+from core.config import DataConfig, TextConfig
 
 COVARIANCE_TYPES = ("diag", "spherical", "full", "tied")
 CLASSES = (0, 1)  # negative, positive
@@ -373,15 +373,15 @@ def train_hmm_run(cfg: HMMConfig = HMMConfig(), data: DataConfig = DataConfig(),
                   store: Any = None, say: Callable[[str], None] | None = None) -> Any:
     """Fit the two class models on IMDB training reviews, evaluate on the test split, store a run.
 
-    The reviews are the encoded corpus the RNN runs use (:func:`core.corpus.load_corpus`: the
+    The reviews are the encoded corpus the RNN runs use (:func:`core.data.corpus.load_corpus`: the
     same preprocessing, vocabulary and ``max_len``). ``cfg.embeddings`` names the word2vec run;
     without it the newest finished word2vec run is used, and if there is none a skip-gram model
     is trained first (on at most ``cfg.limit`` training and unlabelled reviews).
     """
-    from .corpus import load_corpus
-    from .embeddings import Word2VecConfig, default_runs_dir, load_vectors, train_word2vec
-    from .runs import RunStore
-    from .train import classification_metrics
+    from core.data.corpus import load_corpus
+    from core.jobs.store import RunStore
+    from core.models.word2vec import Word2VecConfig, default_runs_dir, load_vectors, train_word2vec
+    from core.training.trainer import classification_metrics
 
     say = say or (lambda msg: None)
     store = store or RunStore(default_runs_dir())
@@ -479,7 +479,7 @@ def best_threshold(decision: np.ndarray, labels: np.ndarray) -> float:
 
 def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez`` of plain numeric arrays, written atomically (read back with ``allow_pickle=False``)."""
-    from . import atomic
+    from core import atomic
 
     with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
@@ -498,7 +498,7 @@ class LoadedHMM:
 
 
 def load_hmm_run(run: Any) -> LoadedHMM:
-    from .text import Vocabulary
+    from core.data.text import Vocabulary
 
     body = run.config_dict()
     if body.get("kind") != "hmm":

@@ -4,10 +4,10 @@
   returns plain :class:`WordVectors` (a word list and a float32 matrix): nothing of gensim
   escapes this module, and nothing is pickled.
 * :func:`train_word2vec` does it on the IMDB training and unlabelled reviews, with the run's
-  text pipeline (:func:`core.text.tokenize_corpus`), and stores the result as a run of kind
+  text pipeline (:func:`core.data.text.tokenize_corpus`), and stores the result as a run of kind
   ``word2vec``: ``vectors.npy`` (loaded with ``allow_pickle=False``), ``words.json`` and
   ``word2vec.json`` (settings, loss per epoch, timings).
-* :func:`init_embedding_layer` copies the vectors into a :class:`~core.models.SentimentRNN`'s
+* :func:`init_embedding_layer` copies the vectors into a :class:`~core.models.rnn.SentimentRNN`'s
   embedding layer, row by row through the model's vocabulary, frozen or trainable.
 * :meth:`WordVectors.neighbours` and :meth:`WordVectors.projection_2d` (PCA) feed the dashboard.
 
@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from . import atomic
-from .config import DataConfig, TextConfig
+from core import atomic
+from core.config import DataConfig, TextConfig
 
 ALGOS = ("cbow", "skipgram")
 
@@ -222,7 +222,7 @@ def train_word2vec(cfg: Word2VecConfig = Word2VecConfig(), data: DataConfig = Da
 
     ``data.limit`` caps each split (training and unlabelled) at that many reviews.
     """
-    from .runs import RunStore
+    from core.jobs.store import RunStore
 
     say = say or (lambda msg: None)
     store = store or RunStore(default_runs_dir())
@@ -269,8 +269,8 @@ def _heartbeat(run: Any, every_s: float = 15.0) -> Iterator[Callable[..., None]]
 def _train_into(run: Any, cfg: Word2VecConfig, data: DataConfig, text: TextConfig,
                 say: Callable[[str], None], update: Callable[..., None]) -> dict[str, Any]:
     """Tokenise, train, save the vectors into the run's folder; returns the training log."""
-    from .data import load_imdb, split_frame
-    from .text import tokenize_corpus
+    from core.data.imdb import load_imdb, split_frame
+    from core.data.text import tokenize_corpus
 
     t0 = time.perf_counter()
     frames = split_frame(load_imdb(data.imdb_path), data)
@@ -296,7 +296,7 @@ def _train_into(run: Any, cfg: Word2VecConfig, data: DataConfig, text: TextConfi
 # -- loading and using stored vectors ---------------------------------------------------------------
 def default_runs_dir() -> Path:
     """``$RNNLAB_RUNS_DIR`` (set for launched jobs) or ``$RNNLAB_HOME/runs``."""
-    from .paths import runs_dir
+    from core.paths import runs_dir
 
     env = os.environ.get("RNNLAB_RUNS_DIR")
     return Path(env) if env else runs_dir()
@@ -304,7 +304,7 @@ def default_runs_dir() -> Path:
 
 def load_vectors(run_id: str, runs_dir: str | os.PathLike | None = None) -> WordVectors:
     """The vectors of a stored ``word2vec`` run (a unique id prefix is enough)."""
-    from .runs import RunStore
+    from core.jobs.store import RunStore
 
     run = RunStore(runs_dir or default_runs_dir()).get(run_id)
     if run.kind != "word2vec":
@@ -327,7 +327,7 @@ def init_embedding_layer(model: Any, vocab: Any, run_id: str | WordVectors, free
     """
     import torch
 
-    from .text import PAD_ID
+    from core.data.text import PAD_ID
 
     emb = getattr(model, "embedding", None)
     if emb is None:

@@ -7,7 +7,7 @@ memory-horizon experiment, and writes a report folder: ``report.md``, CSV tables
 figures drawn by the same Plotly builders the dashboard uses.
 
 Resumable: a finished run whose configuration equals the one wanted is reused, so rerunning
-the command only does what is missing. Not here: the training itself (``core.jobs``), the
+the command only does what is missing. Not here: the training itself (``core.jobs.lifecycle``), the
 figures (``dashboard.charts``, ``dashboard.inside``).
 """
 
@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import CELLS, RunConfig, preset
-from .device import describe_device, resolve_device
-from .runs import Run, RunStore
+from core.config import CELLS, RunConfig, preset
+from core.device import describe_device, resolve_device
+from core.jobs.store import Run, RunStore
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def _train_all(plan: list[tuple[str, RunConfig]], store: RunStore,
     """Train (or reuse) every planned run, with a progress bar over the runs."""
     from tqdm import tqdm
 
-    from .jobs import execute
+    from core.jobs.lifecycle import execute
 
     done: list[tuple[str, Run]] = []
     for group, cfg in tqdm(plan, desc="runs", unit="run"):
@@ -208,8 +208,8 @@ def _word2vec(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None])
     """A finished word2vec run on this data (reused), else a new one; its id and training time."""
     from dataclasses import asdict
 
-    from .config import DataConfig, TextConfig
-    from .embeddings import Word2VecConfig, train_word2vec
+    from core.config import DataConfig, TextConfig
+    from core.models.word2vec import Word2VecConfig, train_word2vec
 
     wcfg = Word2VecConfig(algo=ec.word2vec_algo)
     data = DataConfig(imdb_path=ec.imdb_path, limit=ec.limit,
@@ -226,8 +226,8 @@ def _word2vec(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None])
 
 
 def _hmm(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) -> dict[str, Any] | None:
-    from .config import DataConfig, TextConfig
-    from .hmm import HMMConfig, train_hmm_run
+    from core.config import DataConfig, TextConfig
+    from core.models.hmm import HMMConfig, train_hmm_run
 
     hcfg = HMMConfig(limit=ec.hmm_limit if ec.limit is None else min(ec.hmm_limit or ec.limit, ec.limit))
     run = _reusable(store, "hmm", lambda r: bool(r.test_metrics()))
@@ -243,7 +243,7 @@ def _hmm(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) -> d
 
 
 def _horizon(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) -> tuple[pd.DataFrame, Run]:
-    from .synthetic import HorizonSettings, memory_horizon
+    from core.analysis.horizon import HorizonSettings, memory_horizon
 
     settings = HorizonSettings(lengths=ec.horizon_lengths, steps=ec.horizon_steps)
 
@@ -278,7 +278,7 @@ def _run_seconds(run: Run) -> float:
 
 def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFrame | None,
              out: Path) -> dict[str, str]:
-    from .gradients import load_gradients
+    from core.analysis.gradients import load_gradients
 
     try:
         from dashboard import charts, inside
@@ -304,7 +304,7 @@ def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFr
     if horizon is not None and len(horizon):
         horizon.to_csv(out / "memory_horizon.csv", index=False)
         if inside:
-            from .synthetic import ADDING_SUCCESS_MSE
+            from core.tasks.synthetic import ADDING_SUCCESS_MSE
 
             fig = inside.horizon_figure(horizon.rename(columns={"model": "cell"}), "test_metric", ADDING_SUCCESS_MSE,
                                         higher_is_better=False, y="test MSE",

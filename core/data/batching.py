@@ -12,7 +12,7 @@
 
 Both yield :class:`Batch` tuples on the CPU. :class:`DeviceSplit` holds a whole encoded split
 on a device (a GPU) and cuts the same batches there, so no token crosses the bus after the
-first upload. Not here: tokenising (``core.text``), caching the encoded corpus (``core.corpus``).
+first upload. Not here: tokenising (``core.data.text``), caching the encoded corpus (``core.data.corpus``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .text import PAD_ID, UNK_ID, Vocabulary
+from core.data.text import PAD_ID, UNK_ID, Vocabulary
 
 TRUNCATE = ("pre", "post")
 

@@ -1,0 +1,1 @@
+"""Looking inside trained models: gradients through time, gates, live predictions, the memory horizon."""

@@ -1,0 +1,1 @@
+"""IMDB acquisition, the text pipeline, the encoded corpus and batching."""

@@ -1,0 +1,1 @@
+"""Runs and their one lifecycle: the run store, launching, queueing, cancelling, resuming."""

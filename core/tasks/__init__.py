@@ -1,0 +1,28 @@
+"""What a model trains on, behind one shape (:class:`~core.tasks.base.TaskData`).
+
+``imdb`` (:mod:`core.tasks.imdb`) is sentiment classification of movie reviews; the synthetic
+long-range memory tasks ``adding`` and ``order`` (:mod:`core.tasks.synthetic`) return the same
+shape, so the trainer, the job runner and the dashboard treat every task alike. Each task
+module imports only :mod:`core.tasks.base`; this module picks one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from core.config import RunConfig
+from core.tasks.base import TaskData
+
+
+def prepare_task(cfg: RunConfig, progress: Callable[[str], None] | None = None,
+                 device: torch.device | str = "cpu") -> TaskData:
+    """The data, batching and objective of ``cfg.train.task`` (IMDB data resident on ``device``)."""
+    if cfg.train.task == "imdb":
+        from core.tasks.imdb import prepare_imdb
+
+        return prepare_imdb(cfg, progress, device)
+    from core.tasks.synthetic import prepare_synthetic
+
+    return prepare_synthetic(cfg)

@@ -1,0 +1,1 @@
+"""The trainer: the seed report's loop, observed through callbacks."""
