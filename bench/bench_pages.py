@@ -3,7 +3,7 @@
 Usage: ``python bench/bench_pages.py [--imdb PATH] [--runs 20] [--repeat 5] [--check]``.
 
 A temporary ``RNNLAB_HOME`` gets a run store of ``--runs`` runs: three tiny runs are trained for
-real (``core.jobs.lifecycle.execute``), then cloned, and each clone's ``metrics.jsonl`` is given the size of
+real (``core.jobs.lifecycle.run_now``), then cloned, and each clone's ``metrics.jsonl`` is given the size of
 a real 5-epoch IMDB run (450 steps per epoch) so that loading costs what it would. The dataset is
 the tiny test archive unless ``--imdb`` names the real one.
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.config import preset  # noqa: E402
 from core.data.batching import fixed_batches  # noqa: E402
 from core.data.corpus import load_corpus  # noqa: E402
-from core.jobs.lifecycle import execute  # noqa: E402
+from core.jobs.lifecycle import run_now  # noqa: E402
 from core.jobs.store import RunStore  # noqa: E402
 
 
@@ -102,7 +102,7 @@ def main() -> None:
     print(f"seed-style loop (fixed 500, {args.seed_threads} threads): {seed['samples_per_s']:.0f} samples/s, "
           f"test accuracy {seed['accuracy']:.4f}")
     with tempfile.TemporaryDirectory() as tmp:
-        run = execute(cfg, RunStore(tmp))
+        run = run_now("rnn", cfg, RunStore(tmp))
         tm = run.test_metrics()
     print(f"fast preset (bucketed, {cfg.train.threads} thread): {tm['train_samples_per_s']:.0f} samples/s, "
           f"test accuracy {tm['accuracy']:.4f}")

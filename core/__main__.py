@@ -1,7 +1,11 @@
 """The command line: ``python -m core <command>``.
 
-Commands: ``data info|download|install``, ``train``, ``runs``, ``predict``, ``embeddings train|neighbours``, ``hmm``,
-``introspect``, ``memory-horizon``, ``explode``.
+Commands that start a job (each creates a run and runs it here, or with ``--background`` launches it
+as its own process; ``--dry-run`` prints the resolved config and creates nothing): ``train`` (also
+``--resume RUN_ID``), ``hmm``, ``embeddings train``, ``memory-horizon``, ``explode``, ``experiment``,
+``data download|install``. ``job RUN_ID`` runs a stored run's job (what launched jobs execute).
+Commands that read: ``runs`` (list, ``--cancel``, ``--delete``), ``data info``, ``predict``,
+``introspect``, ``embeddings neighbours``.
 Each prints a clear one-line error (exit status 1) for bad input instead of a traceback.
 """
 
@@ -11,9 +15,22 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from core.config import CELLS, PRESETS, TASKS, preset
+from core.cliargs import add_config_arguments, config_from_args, overrides_from_args
+from core.config import (
+    DataJobConfig,
+    ExperimentConfig,
+    HMMRunConfig,
+    HorizonConfig,
+    RunConfig,
+    Word2VecRunConfig,
+    config_to_dict,
+    preset,
+)
+
+HMM_SKIP = ("data.limit",)  # `hmm --limit` is the HMM's own limit (HMMConfig.limit)
 
 
 def _print_json(obj: Any) -> None:
@@ -39,11 +56,56 @@ def _length_stats(path: str | None) -> dict[str, float]:
     return out
 
 
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _store(args: argparse.Namespace):
+    from core.jobs.store import RunStore
+
+    return RunStore(getattr(args, "runs_dir", None))
+
+
+def _start(kind: str, cfg: Any, args: argparse.Namespace, *, label: str | None = None,
+           options: dict[str, Any] | None = None):
+    """Create the run and run its job here, or launch it (``--background``); None for ``--dry-run``."""
+    from core.jobs import lifecycle
+
+    if getattr(args, "dry_run", False):
+        _print_json({"kind": kind, **config_to_dict(cfg)})
+        return None
+    store = _store(args)
+    if getattr(args, "background", False):
+        run = lifecycle.submit(kind, cfg, store, label=label, lane="data" if kind == "data" else "train")
+        _say(f"queued {kind} run {run.id}: `python -m core runs` shows its state; its output goes to "
+             f"{run.file('job.log')}")
+        print(run.id)
+        return None
+    run = store.create(cfg, kind=kind, label=label)
+    _say(f"{kind} run {run.id}")
+    return lifecycle.run_job(run, store, lane="train" if getattr(args, "queue", False) else None, say=_say,
+                             options=options)
+
+
+def _ended(run: Any) -> int:
+    """Say how the run ended; the exit status (0 finished or cancelled, 1 otherwise)."""
+    state = run.status()["state"]
+    _say(f"{state}: {run.id}")
+    return 0 if state in ("finished", "cancelled") else 1
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from core.data import imdb as data
 
     if args.action in ("download", "install"):
-        return _data_job(args)
+        if args.action == "install" and not args.archive:
+            raise ValueError("usage: python -m core data install ARCHIVE")
+        cfg = DataJobConfig(action=args.action, archive=args.archive, move=args.move)
+        run = _start("data", cfg, args, label=f"data-{args.action}")
+        if run is None:
+            return 0
+        print(run.read_json("data.json")["path"])
+        return _ended(run)
     info = data.data_info(args.imdb)
     if not args.no_stats:
         info["token_lengths_seed_pipeline"] = _length_stats(args.imdb)
@@ -55,92 +117,68 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _data_job(args: argparse.Namespace) -> int:
-    """``data download`` / ``data install ARCHIVE``, reporting to ``--progress-file`` when given."""
-    from core.data import imdb as data
-    from core.jobs.lifecycle import ProgressFile
-
-    pf = ProgressFile(args.progress_file, action=args.action) if args.progress_file else None
-    if pf is not None:
-        pf.update(force=True, state="running", phase=args.action, done=0, total=0, error=None)
-    try:
-        if args.action == "download":
-            path = data.download_imdb(progress=pf.bytes_done if pf is not None else None)
-        else:
-            if not args.archive:
-                raise ValueError("usage: python -m core data install ARCHIVE")
-            say = (lambda phase: pf.update(force=True, phase=phase)) if pf is not None else None
-            path = data.install_archive(args.archive, move=args.move, progress=say)
-    except BaseException as e:
-        if pf is not None:
-            pf.update(force=True, state="failed", error=str(e) or type(e).__name__)
-        raise
-    if pf is not None:
-        pf.update(force=True, state="finished", phase="done", path=str(path))
-    print(f"{'installed' if args.action == 'install' else 'downloaded'} to {path}")
-    return 0
-
-
-def _train_config(args: argparse.Namespace):
-    overrides = {k: v for k, v in {
-        "epochs": args.epochs, "limit": args.limit, "val_size": args.val_size, "num_layers": args.layers,
-        "device": args.device,
-        "imdb_path": args.imdb, "task": args.task, "seed": args.seed, "batch_size": args.batch_size,
-        "lr": args.lr, "hidden_size": args.hidden, "embedding_dim": args.embedding_dim,
-        "max_len": args.max_len, "batching": args.batching, "tbptt": args.tbptt,
-        "probe_every": args.probe_every, "seq_len": args.seq_len, "train_steps": args.train_steps,
-        "embeddings": args.embeddings, "threads": args.threads,
-        "recurrent_init_radius": args.init_radius, "optimizer": args.optimizer,
-    }.items() if v is not None}
-    for flag in ("bidirectional", "record_gradients", "keep_negations", "bf16", "freeze_embeddings"):
-        if getattr(args, flag):
-            overrides[flag] = True
-    if args.no_stopwords:
-        overrides["remove_stopwords"] = False
-    if args.no_flush_denormals:
-        overrides["flush_denormals"] = False
-    if args.clip is not None:
-        overrides["clip_norm"] = args.clip if args.clip > 0 else None
-    return preset(args.preset, cell=args.model, **overrides)
+def _train_config(args: argparse.Namespace) -> RunConfig:
+    """The preset named by ``--preset``, with every field the command line set."""
+    overrides = overrides_from_args(args, RunConfig)
+    return preset(overrides.pop("preset", "seed"), cell=overrides.pop("cell", "lstm"), **overrides)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.jobs.lifecycle import execute
-    from core.jobs.store import RunStore
+    from core.jobs import lifecycle
 
-    store = RunStore(args.runs_dir)
-    if args.run_id:  # a job created (and configured) by `launch`
-        run = store.get(args.run_id)
-        cfg = run.config()
+    if args.resume:
+        store = _store(args)
+        run = store.get(args.resume)
+        if args.dry_run:
+            _print_json({"kind": run.kind, **config_to_dict(run.job_config())})
+            return 0
+        run = lifecycle.resume(run, store, background=args.background, say=_say)
+        if args.background:
+            print(run.id)
+            return 0
     else:
         cfg = _train_config(args)
-        run = store.create(cfg)
-    if args.dry_run:
-        _print_json(cfg.to_dict())
-        return 0
-    print(f"run {run.id}: training {cfg.model.cell} on {cfg.train.task} ({cfg.train.preset} preset)",
-          file=sys.stderr)
-    execute(cfg, store, run, progress=True, queued=args.queue)
+        if not args.dry_run and not args.background:
+            _say(f"training {cfg.model.cell} on {cfg.train.task} ({cfg.train.preset} preset)")
+        run = _start("rnn", cfg, args, options={"progress_bar": True})
+        if run is None:
+            return 0
     tm = run.test_metrics() or {}
-    status = run.status()["state"]
     if tm.get("f1") is not None:
-        print(f"test accuracy {tm['accuracy']:.4f}  F1 {tm['f1']:.4f}  train time {tm['train_time_s']:.1f}s",
-              file=sys.stderr)
+        _say(f"test accuracy {tm['accuracy']:.4f}  F1 {tm['f1']:.4f}  train time {tm['train_time_s']:.1f}s")
     elif tm.get("success") is not None:  # a synthetic task (core.tasks.synthetic)
         figure = f"MSE {tm['mse']:.4f}" if "mse" in tm else f"accuracy {tm['accuracy']:.4f}"
-        print(f"test {figure}  success {tm['success']}  train time {tm['train_time_s']:.1f}s", file=sys.stderr)
-    print(f"{status}: {run.id}", file=sys.stderr)
+        _say(f"test {figure}  success {tm['success']}  train time {tm['train_time_s']:.1f}s")
     print(run.id)
-    return 0 if status in ("finished", "cancelled") else 1
+    return _ended(run)
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    """Run a stored run's job in this process: what ``core.jobs.lifecycle.launch`` starts."""
+    from core.jobs import lifecycle
+
+    store = _store(args)
+    run = store.get(args.run_id)
+    lifecycle.install_sigterm_handler()
+    _say(f"{run.kind} run {run.id} (pid {os.getpid()})")
+    lifecycle.run_job(run, store, lane=args.lane, resume=args.resume, say=_say)
+    return _ended(run)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from core.jobs.store import RunStore
 
     store = RunStore(args.runs_dir)
+    if args.cancel:
+        from core.jobs import lifecycle
+
+        run = store.get(args.cancel, prefix=args.prefix)
+        signalled = lifecycle.cancel(run, force=args.force)
+        print(f"asked {run.id} to stop" + (" (and sent SIGTERM to its process)" if signalled else ""))
+        return 0
     if args.delete:
-        store.delete(args.delete)
-        print(f"deleted {args.delete}")
+        run = store.delete(store.get(args.delete, prefix=args.prefix).id)
+        print(f"deleted {run.id}")
         return 0
     rows = store.summaries()
     if args.json:
@@ -149,12 +187,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no runs in {store.root}: train one with `python -m core train --model lstm`")
         return 0
-    print(f"{'run':40} {'model':6} {'status':9} {'test acc':>8} {'F1':>6} {'train s':>8}")
+    print(f"{'run':44} {'kind':14} {'model':8} {'status':9} {'test acc':>8} {'F1':>6} {'train s':>8}")
     for r in rows:
         acc = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
         f1 = f"{r['f1']:.3f}" if r["f1"] is not None else "-"
         tt = f"{r['train_time_s']:.1f}" if r["train_time_s"] is not None else "-"
-        print(f"{r['run_id']:40} {str(r['model']):6} {str(r['status']):9} {acc:>8} {f1:>6} {tt:>8}")
+        print(f"{r['run_id']:44} {str(r['kind']):14} {str(r['model'])[:8]:8} {str(r['status']):9} {acc:>8} {f1:>6} "
+              f"{tt:>8}")
     return 0
 
 
@@ -175,24 +214,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_embeddings(args: argparse.Namespace) -> int:
-    from core.models.word2vec import Word2VecConfig, load_vectors, train_word2vec
+    from core.models.word2vec import load_vectors
 
     if args.action == "train":
-        from core.config import DataConfig, TextConfig
-        from core.jobs.store import RunStore
-
-        w2v = {k: v for k, v in {"algo": args.algo, "dim": args.dim, "epochs": args.epochs, "window": args.window,
-                                 "min_count": args.min_count, "seed": args.seed}.items() if v is not None}
-        data = DataConfig(imdb_path=args.imdb, limit=args.limit,
-                          **({"val_size": args.val_size} if args.val_size is not None else {}))
-        run = train_word2vec(Word2VecConfig(**w2v), data, TextConfig(),
-                             store=RunStore(args.runs_dir) if args.runs_dir else None,
-                             say=lambda msg: print(msg, file=sys.stderr))
-        info = run.read_json("word2vec.json")
-        print(f"{info['vocab_size']} words, {info['corpus_tokens']} tokens, trained in {info['train_time_s']:.1f}s",
-              file=sys.stderr)
+        cfg = config_from_args(args, Word2VecRunConfig)
+        run = _start("word2vec", cfg, args, label=f"word2vec-{cfg.word2vec.algo}")
+        if run is None:
+            return 0
+        info = run.read_json("word2vec.json") if run.file("word2vec.json").is_file() else {}
+        if info:
+            _say(f"{info['vocab_size']} words, {info['corpus_tokens']} tokens, trained in "
+                 f"{info['train_time_s']:.1f}s")
         print(run.id)
-        return 0
+        return _ended(run)
     if not args.run_id or not args.word:
         raise ValueError("usage: python -m core embeddings neighbours RUN_ID WORD")
     wv = load_vectors(args.run_id, args.runs_dir)
@@ -206,23 +240,35 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
 
 
 def cmd_hmm(args: argparse.Namespace) -> int:
-    from core.config import DataConfig, TextConfig
-    from core.jobs.store import RunStore
-    from core.models.hmm import HMMConfig, train_hmm_run
+    from dataclasses import replace
 
-    hcfg = {k: v for k, v in {"states": args.states, "mix": args.mix, "dim": args.dim,
-                              "covariance_type": args.covariance, "n_iter": args.iter, "restarts": args.restarts,
-                              "limit": args.limit, "test_limit": args.test_limit, "seed": args.seed,
-                              "embeddings": args.embeddings}.items() if v is not None}
-    data = DataConfig(imdb_path=args.imdb, **({"val_size": args.val_size} if args.val_size is not None else {}))
-    run = train_hmm_run(HMMConfig(**hcfg), data, TextConfig(),
-                        store=RunStore(args.runs_dir) if args.runs_dir else None,
-                        say=lambda msg: print(msg, file=sys.stderr))
+    from core.models.hmm import resolve_embeddings
+
+    cfg = config_from_args(args, HMMRunConfig, skip=HMM_SKIP)
+    cfg, w2v_first = resolve_embeddings(cfg, _store(args))
+    if w2v_first is not None:  # the fit reads word2vec vectors: train them first (queued first in the background)
+        _say("no word2vec run found: training a skip-gram model first")
+        if args.dry_run:
+            _print_json({"kind": "word2vec", **config_to_dict(w2v_first)})
+            return 0
+        if args.background:
+            from core.jobs import lifecycle
+
+            w2v = lifecycle.submit("word2vec", w2v_first, _store(args), label="word2vec-skipgram")
+        else:
+            w2v = _start("word2vec", w2v_first, args, label="word2vec-skipgram")
+            if w2v.status()["state"] != "finished":
+                return _ended(w2v)
+        cfg = replace(cfg, hmm=replace(cfg.hmm, embeddings=w2v.id))
+    run = _start("hmm", cfg, args, label="gmmhmm")
+    if run is None:
+        return 0
     tm = run.test_metrics() or {}
-    print(f"test accuracy {tm['accuracy']:.4f}  F1 {tm['f1']:.4f}  fit time {tm['fit_time_s']:.1f}s  "
-          f"({tm['train_size']} of {tm['train_size_available']} training reviews)", file=sys.stderr)
+    if tm:
+        _say(f"test accuracy {tm['accuracy']:.4f}  F1 {tm['f1']:.4f}  fit time {tm['fit_time_s']:.1f}s  "
+             f"({tm['train_size']} of {tm['train_size_available']} training reviews)")
     print(run.id)
-    return 0
+    return _ended(run)
 
 
 def cmd_introspect(args: argparse.Namespace) -> int:
@@ -247,24 +293,17 @@ def cmd_introspect(args: argparse.Namespace) -> int:
 
 
 def cmd_memory_horizon(args: argparse.Namespace) -> int:
-    import torch
+    from core.analysis.horizon import horizon_rows
 
-    from core.analysis.horizon import HorizonSettings, memory_horizon
-    from core.jobs.store import RunStore
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    settings = HorizonSettings(
-        task=args.task, models=tuple(m for m in args.models.split(",") if m),
-        lengths=tuple(int(n) for n in args.lengths.split(",") if n), steps=args.steps, evals=args.evals,
-        stop_on_success=not args.full_budget, lr=args.lr, hidden_size=args.hidden, seed=args.seed,
-        record_gradients=not args.no_gradients, tbptt=args.tbptt)
-    run, rows = memory_horizon(settings, RunStore(args.runs_dir), device=args.device,
-                               progress=None if args.json else (lambda msg: print(msg, file=sys.stderr)))
-    if args.json:
-        _print_json({"run_id": run.id, "settings": run.config_dict().get("memory_horizon"),
-                     "rows": [{k: v for k, v in r.items() if k != "history"} for r in rows]})
+    settings = HorizonConfig(**overrides_from_args(args, HorizonConfig))
+    run = _start("memory-horizon", settings, args, label=f"memory-horizon-{settings.task}")
+    if run is None:
         return 0
+    rows = horizon_rows(run)
+    if args.json:
+        _print_json({"run_id": run.id, "settings": config_to_dict(settings),
+                     "rows": [{k: v for k, v in r.items() if k != "history"} for r in rows]})
+        return 0 if run.status()["state"] in ("finished", "cancelled") else 1
     metric = "test MSE" if settings.task == "adding" else "test acc"
     print(f"{'model':6} {'T':>5} {'success':>8} {metric:>9} {'final loss':>10} {'steps to success':>16} "
           f"{'steps':>6} {'train s':>8}")
@@ -272,16 +311,14 @@ def cmd_memory_horizon(args: argparse.Namespace) -> int:
         to_success = r["steps_to_success"] if r["steps_to_success"] is not None else "-"
         print(f"{r['model']:6} {r['seq_len']:>5} {str(r['success']):>8} {r['test_metric']:>9.4f} "
               f"{r['final_loss']:>10.4f} {to_success!s:>16} {r['steps']:>6} {r['train_time_s']:>8.1f}")
-    print(f"stored in run {run.id}", file=sys.stderr)
-    return 0
+    return _ended(run)
 
 
 def cmd_explode(args: argparse.Namespace) -> int:
     import torch
 
     from core.analysis.horizon import explosion_configs, explosion_summary
-    from core.jobs.lifecycle import execute
-    from core.jobs.store import RunStore
+    from core.jobs.lifecycle import run_now
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -291,12 +328,10 @@ def cmd_explode(args: argparse.Namespace) -> int:
     unknown = set(names) - set(configs)
     if unknown:
         raise ValueError(f"unknown configurations {sorted(unknown)}; expected some of {sorted(configs)}")
-    store = RunStore(args.runs_dir)
+    store = _store(args)
     out = {}
     for name in names:
-        run = store.create(configs[name], label=f"explode-{name}")
-        execute(configs[name], store, run)
-        out[name] = explosion_summary(run)
+        out[name] = explosion_summary(run_now("rnn", configs[name], store, label=f"explode-{name}", say=_say))
     if args.json:
         _print_json(out)
         return 0
@@ -312,21 +347,30 @@ def cmd_explode(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from core.jobs.store import RunStore
-    from core.report.experiment import ExperimentConfig, run_experiment
+    import shutil
 
-    ec = ExperimentConfig(
-        preset=args.preset, seeds=tuple(int(x) for x in args.seeds.split(",") if x), epochs=args.epochs,
-        ablation_seeds=tuple(int(x) for x in args.ablation_seeds.split(",") if x) if args.ablation_seeds else None,
-        limit=args.limit, val_size=args.val_size, hidden_size=args.hidden, device=args.device, imdb_path=args.imdb,
-        ablations=not args.no_ablations, word2vec=not args.no_word2vec, word2vec_algo=args.word2vec_algo,
-        bf16=args.bf16, hmm=not args.no_hmm, hmm_limit=args.hmm_limit, horizon=not args.no_horizon,
-        horizon_lengths=tuple(int(x) for x in args.horizon_lengths.split(",") if x),
-        horizon_steps=args.horizon_steps)
-    report = run_experiment(ec, args.out, RunStore(args.runs_dir),
-                            say=lambda msg: print(msg, file=sys.stderr))
-    print(report)
-    return 0
+    from core.report.experiment import report_folder
+
+    ec = ExperimentConfig(**overrides_from_args(args, ExperimentConfig))
+    run = _start("experiment", ec, args, label="experiment-seed")
+    if run is None:
+        return 0
+    report = report_folder(run)
+    if args.out and run.status()["state"] == "finished":  # a copy where the user wants it (docs/ in this repo)
+        shutil.copytree(report, args.out, dirs_exist_ok=True)
+        report = Path(args.out)
+    print(report / "report.md")
+    return _ended(run)
+
+
+def _job_flags(p: argparse.ArgumentParser) -> None:
+    """The flags every command that starts a job shares."""
+    p.add_argument("--background", action="store_true",
+                   help="launch the job as its own process (queued behind the jobs launched before it) and return")
+    p.add_argument("--queue", action="store_true",
+                   help="run here, but wait for the jobs launched before it to finish first")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit; nothing is created")
+    p.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,57 +380,35 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="the IMDB dataset: info, download, install an archive into the cache")
     d.add_argument("action", choices=["info", "download", "install"])
     d.add_argument("archive", nargs="?", help="install: an aclImdb_v1.tar.gz to validate and copy into the cache")
-    d.add_argument("--progress-file", help="download/install: keep a JSON progress file for pollers (the dashboard)")
     d.add_argument("--move", action="store_true", help=argparse.SUPPRESS)  # install a staged upload by renaming it
     d.add_argument("--imdb", help="aclImdb_v1.tar.gz or an extracted aclImdb/ folder (else $RNNLAB_IMDB, cache)")
     d.add_argument("--json", action="store_true")
     d.add_argument("--no-stats", action="store_true", help="skip the token-length statistics (no preprocessing)")
+    _job_flags(d)
     d.set_defaults(func=cmd_data)
 
     t = sub.add_parser("train", help="train one model and evaluate it on the test split")
-    t.add_argument("--model", choices=CELLS, default="lstm")
-    t.add_argument("--preset", choices=PRESETS, default="seed")
-    t.add_argument("--task", choices=TASKS)
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--limit", type=int, help="at most N reviews per split (smoke tests)")
-    t.add_argument("--val-size", type=int, help="training reviews held out for checkpoint selection")
-    t.add_argument("--layers", type=int)
-    t.add_argument("--bidirectional", action="store_true")
-    t.add_argument("--hidden", type=int)
-    t.add_argument("--embedding-dim", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--clip", type=float, help="gradient-norm clipping threshold; 0 turns clipping off")
-    t.add_argument("--optimizer", choices=["adam", "sgd"], help="Adam (default) or plain SGD")
-    t.add_argument("--max-len", type=int)
-    t.add_argument("--batching", choices=["fixed", "bucket"])
-    t.add_argument("--keep-negations", action="store_true", help="keep not/no/nor and n't despite the stop list")
-    t.add_argument("--no-stopwords", action="store_true", help="switch stop-word removal off")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
-    t.add_argument("--threads", type=int, help="torch threads on the CPU")
-    t.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
-    t.add_argument("--no-flush-denormals", action="store_true",
-                   help="compute denormal floats exactly on the CPU (several times slower)")
-    t.add_argument("--tbptt", type=int, help="truncated BPTT: detach the state every N steps")
-    t.add_argument("--record-gradients", action="store_true")
-    t.add_argument("--probe-every", type=int)
-    t.add_argument("--seq-len", type=int, help="sequence length of a synthetic task")
-    t.add_argument("--train-steps", type=int, help="optimiser steps of a synthetic task")
-    t.add_argument("--init-radius", type=float, help="initial spectral radius of the recurrent weights")
-    t.add_argument("--embeddings", help="word2vec run id to initialise the embedding layer")
-    t.add_argument("--freeze-embeddings", action="store_true")
-    t.add_argument("--imdb", help="aclImdb_v1.tar.gz or an extracted aclImdb/ folder")
-    t.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")
-    t.add_argument("--run-id", help=argparse.SUPPRESS)  # train a run `launch` created
-    t.add_argument("--queue", action="store_true", help="wait for other queued trainings to finish first")
-    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    add_config_arguments(t, RunConfig)
+    t.add_argument("--resume", metavar="RUN_ID",
+                   help="continue a crashed, failed or cancelled run after its last complete epoch")
+    _job_flags(t)
     t.set_defaults(func=cmd_train)
 
-    r = sub.add_parser("runs", help="list runs")
+    j = sub.add_parser("job", help="run a stored run's job in this process (what launched jobs execute)")
+    j.add_argument("run_id")
+    j.add_argument("--lane", help="wait for the jobs launched before it in this lane (train, data)")
+    j.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    j.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")
+    j.set_defaults(func=cmd_job)
+
+    r = sub.add_parser("runs", help="list runs (every kind of job); cancel or delete one")
     r.add_argument("--json", action="store_true")
-    r.add_argument("--delete", metavar="RUN_ID")
-    r.add_argument("--runs-dir")
+    r.add_argument("--cancel", metavar="RUN_ID", help="ask a queued or running job to stop")
+    r.add_argument("--force", action="store_true",
+                   help="--cancel: also send SIGTERM, only to the run's own process (same pid and start time)")
+    r.add_argument("--delete", metavar="RUN_ID", help="delete a run that is not queued or running")
+    r.add_argument("--prefix", action="store_true", help="--cancel/--delete: accept a unique start of a run id")
+    r.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")
     r.set_defaults(func=cmd_runs)
 
     pr = sub.add_parser("predict", help="classify a text with one or several runs")
@@ -401,34 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("action", choices=["train", "neighbours"])
     em.add_argument("run_id", nargs="?", help="neighbours: the word2vec run")
     em.add_argument("word", nargs="?", help="neighbours: the word")
-    em.add_argument("--algo", choices=["cbow", "skipgram"])
-    em.add_argument("--dim", type=int, help="vector size (default 100, the models' embedding size)")
-    em.add_argument("--epochs", type=int)
-    em.add_argument("--window", type=int)
-    em.add_argument("--min-count", type=int)
-    em.add_argument("--seed", type=int)
-    em.add_argument("--limit", type=int, help="at most N training and N unlabelled reviews")
-    em.add_argument("--val-size", type=int, help="training reviews held out (as for RNN runs; never read here)")
+    add_config_arguments(em, Word2VecRunConfig)  # train's settings
     em.add_argument("-k", type=int, default=10, help="neighbours: how many")
     em.add_argument("--json", action="store_true")
-    em.add_argument("--imdb", help="aclImdb_v1.tar.gz or an extracted aclImdb/ folder")
-    em.add_argument("--runs-dir")
+    _job_flags(em)
     em.set_defaults(func=cmd_embeddings)
 
     hm = sub.add_parser("hmm", help="fit the GMM-HMM baseline (one GMMHMM per class) and evaluate it")
-    hm.add_argument("--states", type=int, help="hidden states M per class model (default 4)")
-    hm.add_argument("--mix", type=int, help="Gaussian components k per state (default 2)")
-    hm.add_argument("--dim", type=int, help="PCA dimensions of the word2vec vectors (default 12)")
-    hm.add_argument("--covariance", choices=["diag", "spherical", "full", "tied"])
-    hm.add_argument("--iter", type=int, help="Baum-Welch iterations at most (default 20)")
-    hm.add_argument("--restarts", type=int, help="random initialisations; the best is kept (default 3)")
-    hm.add_argument("--limit", type=int, help="at most N training reviews (balanced); default all")
-    hm.add_argument("--test-limit", type=int, help="at most N test reviews (balanced); default all")
-    hm.add_argument("--val-size", type=int, help="training reviews held out, as for the RNN runs (default 2500)")
-    hm.add_argument("--seed", type=int)
-    hm.add_argument("--embeddings", help="word2vec run id (default: the newest; trained if there is none)")
-    hm.add_argument("--imdb", help="aclImdb_v1.tar.gz or an extracted aclImdb/ folder")
-    hm.add_argument("--runs-dir")
+    add_config_arguments(hm, HMMRunConfig, skip=HMM_SKIP)
+    _job_flags(hm)
     hm.set_defaults(func=cmd_hmm)
 
     ins = sub.add_parser("introspect", help="per token: running probability, saliency (--json: every gate)")
@@ -437,22 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--json", action="store_true", help="everything, gates and states included")
     ins.add_argument("--runs-dir")
     ins.set_defaults(func=cmd_introspect)
+
     mh = sub.add_parser("memory-horizon", help="train RNN, LSTM and GRU on a long-range memory task for each length")
-    mh.add_argument("--task", choices=["adding", "order"], default="adding")
-    mh.add_argument("--models", default="rnn,lstm,gru", help="comma-separated cell types")
-    mh.add_argument("--lengths", default="10,25,50,100,200", help="comma-separated sequence lengths T")
-    mh.add_argument("--steps", type=int, default=2000, help="optimiser steps per model and length (the budget)")
-    mh.add_argument("--evals", type=int, default=20, help="held-out evaluations over the budget")
-    mh.add_argument("--full-budget", action="store_true", help="keep training after the first success")
-    mh.add_argument("--lr", type=float, default=1e-2)
-    mh.add_argument("--hidden", type=int, default=50)
-    mh.add_argument("--seed", type=int, default=0)
-    mh.add_argument("--tbptt", type=int, help="truncated BPTT: detach the state every N steps")
-    mh.add_argument("--no-gradients", action="store_true", help="skip the gradient recordings")
-    mh.add_argument("--threads", type=int, help="torch threads on the CPU")
-    mh.add_argument("--device", default="cpu")
+    add_config_arguments(mh, HorizonConfig)
+    mh.add_argument("--full-budget", dest="stop_on_success", action="store_false", default=argparse.SUPPRESS,
+                    help="keep training after the first success (as --no-stop-on-success)")
     mh.add_argument("--json", action="store_true")
-    mh.add_argument("--runs-dir")
+    _job_flags(mh)
     mh.set_defaults(func=cmd_memory_horizon)
 
     ex = sub.add_parser("explode", help="exploding gradients of a vanilla RNN on the adding problem, and clipping")
@@ -464,31 +458,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--lr", type=float, default=0.05, help="plain SGD's learning rate")
     ex.add_argument("--threads", type=int, help="torch threads on the CPU")
     ex.add_argument("--json", action="store_true")
-    ex.add_argument("--runs-dir")
+    ex.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")
     ex.set_defaults(func=cmd_explode)
 
     xp = sub.add_parser("experiment", help="the seed report's comparison end to end, with a report")
     xp.add_argument("name", choices=["seed"])
-    xp.add_argument("--preset", choices=PRESETS, default="seed")
-    xp.add_argument("--seeds", default="0", help="comma-separated training seeds")
-    xp.add_argument("--ablation-seeds", help="seeds of the LSTM ablations (default: --seeds)")
-    xp.add_argument("--epochs", type=int)
-    xp.add_argument("--limit", type=int, help="at most N reviews per split (smoke runs)")
-    xp.add_argument("--val-size", type=int)
-    xp.add_argument("--hidden", type=int)
-    xp.add_argument("--device", default="auto")
-    xp.add_argument("--imdb")
-    xp.add_argument("--out", default="docs/experiment", help="report folder")
-    xp.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
-    xp.add_argument("--no-ablations", action="store_true")
-    xp.add_argument("--no-word2vec", action="store_true", help="leave out the word2vec-initialisation arm")
-    xp.add_argument("--word2vec-algo", choices=["skipgram", "cbow"], default="skipgram")
-    xp.add_argument("--no-hmm", action="store_true")
-    xp.add_argument("--hmm-limit", type=int, default=4000)
-    xp.add_argument("--no-horizon", action="store_true")
-    xp.add_argument("--horizon-lengths", default="10,25,50,100,200")
-    xp.add_argument("--horizon-steps", type=int, default=2000)
-    xp.add_argument("--runs-dir")
+    add_config_arguments(xp, ExperimentConfig)
+    xp.add_argument("--out", default="docs/experiment",
+                    help="copy the finished report here (it also stays in the run's report/ folder)")
+    _job_flags(xp)
     xp.set_defaults(func=cmd_experiment)
     return p
 

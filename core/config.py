@@ -1,121 +1,296 @@
 """Frozen dataclass configs: one per concern, crossing every module boundary.
 
-A run is fully described by a :class:`RunConfig` (data + text + model + train). Configs
-serialise to plain JSON (``to_dict``/``from_dict``) for the run store; nothing here does work.
-The defaults are the seed report's settings; presets (``seed``, ``fast``) only override fields.
+What it is: every setting of every job, each described once. A field's ``metadata`` (see
+:func:`param`) carries its help text, bounds, choices, extra command-line spelling, whether the
+Train form shows it up front and the tasks it applies to; :mod:`core.cliargs` builds the command
+line and :mod:`dashboard.forms` the Train form from it, and :func:`validate` (run by every config
+on construction) checks every value against it.
+
+A training run is described by a :class:`RunConfig` (data + text + model + train); the other jobs
+by :data:`JOB_CONFIGS`. Configs serialise to plain JSON (``to_dict``/``from_dict``, unknown keys
+refused) for the run store. The defaults are the seed report's settings; presets (``seed``,
+``fast``) only override fields.
+
+What it is not: it does no work, reads no file and imports nothing heavier than the standard library.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import types
+import typing
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
 CELLS = ("rnn", "lstm", "gru")
 TASKS = ("imdb", "adding", "order")
 PRESETS = ("seed", "fast")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N" (see DEVICE_PATTERN)
+DEVICE_PATTERN = r"cuda:\d+"
+COVARIANCE_TYPES = ("diag", "spherical", "full", "tied")
+ALGOS = ("cbow", "skipgram")
+HORIZON_LENGTHS = (10, 25, 50, 100, 200)
+DATA_ACTIONS = ("download", "install")
+
+# What a field applies to, for the Train form: the IMDB task only, or the synthetic tasks only.
+TEXT, SYNTHETIC = "text", "synthetic"
+# Upper bounds: generous above any sensible use, low enough that no single setting can exhaust a
+# 24 GiB machine (a 500k-word vocabulary of 2048-wide vectors is 4 GiB, 16 GiB with Adam's state).
+SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
+REVIEWS_MAX = 100_000  # IMDB has 25,000 reviews per labelled split and 50,000 unlabelled ones
+VOCAB_MAX = 500_000
+WIDTH_MAX = 4096  # hidden units, input features
+EMBEDDING_MAX = 2048
+BATCH_MAX = 4096
+SEQ_MAX = 10_000  # time steps of a synthetic sequence
+STEPS_MAX = 1_000_000  # optimiser steps
+THREADS_MAX = 1024
 
 
-@dataclass(frozen=True)
-class DataConfig:
-    imdb_path: str | None = None  # archive or extracted aclImdb/ folder; None = env, cache, download
-    val_size: int = 2500  # reviews carved from train (seeded) for checkpoint selection
-    split_seed: int = 0  # seed of the train/validation split
-    limit: int | None = None  # keep at most N reviews per split (smoke tests), balanced by label
+def param(default: Any, help: str, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+          hi_open: bool = False, choices: tuple[str, ...] | None = None, pattern: str | None = None,
+          flag: str | None = None, main: bool = False, applies: str | None = None, internal: bool = False) -> Any:
+    """A dataclass field with its description in ``metadata``.
+
+    ``help``: one line. ``lo``/``hi``: bounds, inclusive unless ``lo_open``/``hi_open`` (they apply
+    to each item of a tuple). ``choices``: the values a string may take; ``pattern``: a regular
+    expression for further accepted strings (``cuda:1``). ``flag``: an older command-line spelling
+    kept beside ``--field-name``. ``main``: the Train form shows it up front. ``applies``: ``TEXT``
+    or ``SYNTHETIC`` when it means something for those tasks only. ``internal``: set by the code,
+    not by users (no flag, not in the form).
+    """
+    meta = {"help": help, "min": lo, "max": hi, "min_open": lo_open, "max_open": hi_open, "choices": choices,
+            "pattern": pattern, "flag": flag, "main": main, "applies": applies, "internal": internal}
+    return field(default=default, metadata=meta)
 
 
-@dataclass(frozen=True)
-class TextConfig:
-    lowercase: bool = True
-    expand_abbreviations: bool = True  # chat abbreviations: "u" -> "you", "pls" -> "please"
-    strip_html: bool = True  # IMDB reviews contain <br />
-    remove_non_alnum: bool = True
-    strip_whitespace: bool = True
-    remove_stopwords: bool = True  # NLTK English list (the seed's choice)
-    keep_negations: bool = False  # keep "not", "no", "nor" and the n't forms despite the list
-    max_vocab: int | None = 20000  # most frequent training words kept; None = all
-    min_freq: int = 2  # words seen fewer times in training map to <unk>
-    max_len: int = 500  # tokens kept per review
-    truncate: str = "pre"  # "pre" drops tokens at the start (the verdict is often last), "post" at the end
+def part(cls: type, help: str) -> Any:
+    """A field holding a sub-config (``RunConfig.model``), built from the sub-config's defaults."""
+    return field(default_factory=cls, metadata={"help": help})
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    cell: str = "lstm"  # "rnn" (tanh), "lstm" or "gru"
-    vocab_size: int = 2  # set from the vocabulary; 0 = <unk>, 1 = <pad>
-    embedding_dim: int = 100
-    hidden_size: int = 50
-    num_layers: int = 1
-    bidirectional: bool = False
-    dropout: float = 0.5  # after the recurrent layer (and between stacked layers)
-    output_size: int = 1  # one logit for binary tasks; the adding problem also uses 1
-    input_size: int | None = None  # set for real-valued inputs (synthetic tasks): no embedding
-    recurrent_init_radius: float | None = None  # rescale W_hh to this spectral radius (explosion demo)
+# -- validation and JSON, for every config ---------------------------------------------------------------------
+@cache
+def type_hints(cls: type) -> dict[str, Any]:
+    """The resolved annotation of each field of a config class."""
+    return typing.get_type_hints(cls)
+
+
+def split_optional(hint: Any) -> tuple[bool, Any]:
+    """``int | None`` -> (True, int); ``int`` -> (False, int)."""
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return len(args) < len(typing.get_args(hint)), args[0]
+    return False, hint
+
+
+def _is_type(value: Any, kind: Any) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python, not to us
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _number(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
+def allowed(f: dataclasses.Field, hint: Any) -> str:
+    """What a field accepts, in words: ``an int in [1, 4096]``, ``None or one of 'pre', 'post'``."""
+    meta, (optional, kind) = f.metadata, split_optional(hint)
+    many = typing.get_origin(kind) is tuple
+    item = typing.get_args(kind)[0] if many else kind
+    text = getattr(item, "__name__", str(item))
+    text = f"an {text}" if text[0] in "aeiou" else f"a {text}"
+    if meta.get("choices"):
+        text = "one of " + ", ".join(repr(c) for c in meta["choices"])
+        if meta.get("pattern"):
+            text += f" or a string matching {meta['pattern']}"
+    elif meta.get("min") is not None or meta.get("max") is not None:
+        lo = "-inf" if meta.get("min") is None else _number(meta["min"])
+        hi = "inf" if meta.get("max") is None else _number(meta["max"])
+        text += f" in {'(' if meta.get('min_open') else '['}{lo}, {hi}{')' if meta.get('max_open') else ']'}"
+    if many:
+        text = f"a non-empty tuple, each item {text}"
+    return f"None or {text}" if optional else text
+
+
+def _item_ok(value: Any, kind: Any, meta: Any) -> bool:
+    if not _is_type(value, kind):
+        return False
+    choices, pattern = meta.get("choices"), meta.get("pattern")
+    if choices is not None or pattern is not None:
+        return value in (choices or ()) or bool(pattern and re.fullmatch(pattern, value))
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and not (value > lo if meta.get("min_open") else value >= lo):
+        return False
+    return hi is None or (value < hi if meta.get("max_open") else value <= hi)
+
+
+def validate(cfg: Any) -> None:
+    """Check every field of a config against its annotation and metadata; ``ValueError`` names what is wrong.
+
+    Types: a bool is not an int, an int is a float; None only where the annotation allows it; a
+    tuple field holds at least one item, each checked. Then bounds and choices.
+    """
+    cls = type(cfg)
+    for f in fields(cls):
+        value, hint = getattr(cfg, f.name), type_hints(cls)[f.name]
+        optional, kind = split_optional(hint)
+        if value is None:
+            ok = optional
+        elif dataclasses.is_dataclass(kind):
+            ok = isinstance(value, kind)
+        elif typing.get_origin(kind) is tuple:
+            item = typing.get_args(kind)[0]
+            ok = isinstance(value, tuple) and bool(value) and all(_item_ok(v, item, f.metadata) for v in value)
+        else:
+            ok = _item_ok(value, kind, f.metadata)
+        if not ok:
+            raise ValueError(f"{cls.__name__}.{f.name} = {value!r}: expected {allowed(f, hint)}")
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A config as plain JSON-ready data: nested configs become dicts, tuples lists."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return [plain(x) for x in v] if isinstance(v, tuple | list) else v
+    return plain(dataclasses.asdict(cfg))
+
+
+C = TypeVar("C")
+
+
+def config_from_dict(cls: type[C], d: Any) -> C:
+    """Inverse of :func:`config_to_dict`: nested configs from dicts, tuples from JSON lists, missing keys
+    from the defaults. Unknown keys are refused so a typo never passes silently; the values are checked
+    by the config itself (``ValueError``)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{cls.__name__}: expected a JSON object, got {type(d).__name__}")
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    kwargs = {}
+    for name, value in d.items():
+        kind = split_optional(type_hints(cls)[name])[1]
+        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+            value = config_from_dict(kind, value)
+        elif typing.get_origin(kind) is tuple and isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+class _Config:
+    """What every config shares: validation on construction and the JSON form."""
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"unknown cell type {self.cell!r}; expected one of {CELLS}")
-        if self.num_layers < 1 or self.hidden_size < 1:
-            raise ValueError("num_layers and hidden_size must be positive")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    task: str = "imdb"  # "imdb", "adding" or "order"
-    preset: str = "seed"
-    epochs: int = 5
-    batch_size: int = 50
-    lr: float = 1e-3  # Adam
-    optimizer: str = "adam"  # "adam" or "sgd" (plain SGD: the exploding-gradient demonstration)
-    clip_norm: float | None = 5.0  # global gradient-norm clipping; None = off
-    batching: str = "fixed"  # "fixed": every review padded/cut to max_len at the front; "bucket": similar lengths
-    seed: int = 0
-    device: str = "auto"
-    threads: int | None = None  # torch.set_num_threads on the CPU; None = leave as is
-    flush_denormals: bool = True  # CPU: denormal floats -> 0 while training, several times faster (core.device)
-    bf16: bool = False  # bf16 autocast (CUDA only)
-    tbptt: int | None = None  # truncated BPTT: detach the state every N steps; None = full BPTT
-    record_gradients: bool = False  # per-time-step gradient recording (core.analysis.gradients)
-    probe_every: int = 100  # optimiser steps between gradient recordings
-    probe_size: int = 64  # validation reviews in the fixed probe batch
-    embeddings: str | None = None  # word2vec run id used to initialise the embedding layer
-    freeze_embeddings: bool = False
-    # synthetic tasks (core.tasks.synthetic)
-    seq_len: int = 50  # sequence length T of the adding / temporal-order problem
-    train_steps: int = 2000  # optimiser steps for a synthetic task (it has no epochs)
-
-    def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; expected 'adam' or 'sgd'")
-        if self.batching not in ("fixed", "bucket"):
-            raise ValueError(f"unknown batching {self.batching!r}; expected 'fixed' or 'bucket'")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    text: TextConfig = field(default_factory=TextConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+        validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return config_to_dict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are rejected so typos never pass silently."""
-        parts = {}
-        for f in fields(cls):
-            sub = d.get(f.name, {})
-            sub_cls = {"data": DataConfig, "text": TextConfig, "model": ModelConfig, "train": TrainConfig}[f.name]
-            known = {x.name for x in fields(sub_cls)}
-            unknown = set(sub) - known
-            if unknown:
-                raise ValueError(f"unknown {f.name} config fields: {sorted(unknown)}")
-            parts[f.name] = sub_cls(**sub)
-        return cls(**parts)
+    def from_dict(cls: type[C], d: dict[str, Any]) -> C:
+        return config_from_dict(cls, d)
+
+
+# -- a training run ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DataConfig(_Config):
+    imdb_path: str | None = param(None, "aclImdb_v1.tar.gz or an extracted aclImdb/ folder; none = $RNNLAB_IMDB, "
+                                        "the cache, a download", flag="--imdb", applies=TEXT)
+    val_size: int = param(2500, "training reviews held out (seeded) to choose the best checkpoint", lo=0,
+                          hi=REVIEWS_MAX, main=True, applies=TEXT)
+    split_seed: int = param(0, "seed of the train/validation split", lo=0, hi=SEED_MAX, applies=TEXT)
+    limit: int | None = param(None, "at most N reviews per split, balanced by label (smoke tests); none = all", lo=1,
+                              hi=REVIEWS_MAX, main=True, applies=TEXT)
+
+
+@dataclass(frozen=True)
+class TextConfig(_Config):
+    lowercase: bool = param(True, "lowercase every review first", applies=TEXT)
+    expand_abbreviations: bool = param(True, 'expand chat abbreviations: "u" -> "you", "pls" -> "please"',
+                                       applies=TEXT)
+    strip_html: bool = param(True, "remove HTML tags (IMDB reviews contain <br />)", applies=TEXT)
+    remove_non_alnum: bool = param(True, "punctuation and emoji become spaces", applies=TEXT)
+    strip_whitespace: bool = param(True, "collapse runs of whitespace", applies=TEXT)
+    remove_stopwords: bool = param(True, "drop NLTK's English stop words (the seed's choice)", flag="--stopwords",
+                                   applies=TEXT)
+    keep_negations: bool = param(False, 'keep "not", "no", "nor" and the n\'t forms despite the stop list',
+                                 main=True, applies=TEXT)
+    max_vocab: int | None = param(20000, "most frequent training words kept; none = all", lo=1, hi=VOCAB_MAX,
+                                  applies=TEXT)
+    min_freq: int = param(2, "words seen fewer times in training map to <unk>", lo=1, hi=REVIEWS_MAX, applies=TEXT)
+    max_len: int = param(500, "tokens kept per review", lo=1, hi=20_000, applies=TEXT)
+    truncate: str = param("pre", 'which end of a long review is cut: "pre" the start (the verdict is often last), '
+                                 '"post" the end', choices=("pre", "post"), applies=TEXT)
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Config):
+    cell: str = param("lstm", "recurrent cell: rnn (tanh), lstm or gru", choices=CELLS, flag="--model")
+    vocab_size: int = param(2, "words in the vocabulary, set from it (0 = <unk>, 1 = <pad>)", lo=2, hi=VOCAB_MAX + 2,
+                            internal=True)
+    embedding_dim: int = param(100, "size of each word vector", lo=1, hi=EMBEDDING_MAX, main=True, applies=TEXT)
+    hidden_size: int = param(50, "units in the recurrent state h", lo=1, hi=WIDTH_MAX, flag="--hidden", main=True)
+    num_layers: int = param(1, "stacked recurrent layers", lo=1, hi=16, flag="--layers", main=True)
+    bidirectional: bool = param(False, "also read each sequence backwards", main=True)
+    dropout: float = param(0.5, "dropout after the recurrent layer (and between stacked layers)", lo=0, hi=1,
+                           hi_open=True)
+    output_size: int = param(1, "outputs: one logit for binary tasks, one value for the adding problem", lo=1,
+                             hi=WIDTH_MAX, internal=True)
+    input_size: int | None = param(None, "features per step of real-valued inputs (synthetic tasks: no embedding)",
+                                   lo=1, hi=WIDTH_MAX, internal=True)
+    recurrent_init_radius: float | None = param(None, "rescale W_hh to this spectral radius at initialisation "
+                                                      "(the explosion demo); none = PyTorch's initialisation",
+                                                lo=0, lo_open=True, hi=100, flag="--init-radius")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Config):
+    task: str = param("imdb", "imdb (sentiment) or a synthetic memory task: adding, order", choices=TASKS)
+    preset: str = param("seed", "the preset the other settings start from", choices=PRESETS)
+    epochs: int = param(5, "passes over the training split (a synthetic task: evaluations over its steps)", lo=1,
+                        hi=1000, main=True)
+    batch_size: int = param(50, "reviews (or sequences) per optimiser step", lo=1, hi=BATCH_MAX, main=True)
+    lr: float = param(1e-3, "learning rate", lo=0, lo_open=True, hi=10, main=True)
+    optimizer: str = param("adam", "adam, or plain sgd (the exploding-gradient demonstration)", choices=("adam", "sgd"))
+    clip_norm: float | None = param(5.0, "global gradient-norm clipping threshold; none (or 0) = off", lo=0,
+                                    lo_open=True, hi=1e6, flag="--clip")
+    batching: str = param("fixed", '"fixed": every review padded/cut to max_len at the front; "bucket": batches of '
+                                   "similar lengths", choices=("fixed", "bucket"), applies=TEXT)
+    seed: int = param(0, "seed of the initial weights and the shuffling", lo=0, hi=SEED_MAX)
+    device: str = param("auto", "auto picks CUDA, then Apple MPS, then the CPU; or cpu, cuda, cuda:N, mps",
+                        choices=DEVICES, pattern=DEVICE_PATTERN)
+    threads: int | None = param(None, "torch threads on the CPU; none = leave as is", lo=1, hi=THREADS_MAX)
+    flush_denormals: bool = param(True, "CPU: flush denormal floats to zero while training (several times faster)")
+    bf16: bool = param(False, "bf16 autocast (CUDA only)")
+    tbptt: int | None = param(None, "truncated BPTT: detach the state every N steps; none = full backpropagation",
+                              lo=1, hi=100_000, main=True)
+    record_gradients: bool = param(False, "record per-time-step gradient norms (core.analysis.gradients)", main=True)
+    probe_every: int = param(100, "optimiser steps between gradient recordings", lo=1, hi=STEPS_MAX)
+    probe_size: int = param(64, "validation reviews (or sequences) in the fixed probe batch", lo=1, hi=BATCH_MAX)
+    embeddings: str | None = param(None, "word2vec run whose vectors initialise the embedding layer", applies=TEXT)
+    freeze_embeddings: bool = param(False, "keep the word2vec vectors fixed during training", applies=TEXT)
+    seq_len: int = param(50, "sequence length T of the adding / temporal-order problem", lo=2, hi=SEQ_MAX, main=True,
+                         applies=SYNTHETIC)
+    train_steps: int = param(2000, "optimiser steps of a synthetic task (it has no epochs)", lo=1, hi=STEPS_MAX,
+                             main=True, applies=SYNTHETIC)
+
+
+@dataclass(frozen=True)
+class RunConfig(_Config):
+    data: DataConfig = part(DataConfig, "the dataset and its split")
+    text: TextConfig = part(TextConfig, "the preprocessing pipeline and the vocabulary")
+    model: ModelConfig = part(ModelConfig, "the recurrent network")
+    train: TrainConfig = part(TrainConfig, "the task, the optimiser and the training loop")
 
 
 def preset(name: str, cell: str = "lstm", **overrides: Any) -> RunConfig:
@@ -144,3 +319,155 @@ def with_overrides(cfg: RunConfig, **overrides: Any) -> RunConfig:
             raise ValueError(f"unknown config field {key!r}")
         parts[owner[0]] = replace(parts[owner[0]], **{key: value})
     return RunConfig(**parts)
+
+
+# -- the GMM-HMM baseline, word2vec, the memory-horizon study, the seed experiment, data jobs ---------------------
+@dataclass(frozen=True)
+class HMMConfig(_Config):
+    """One GMM-HMM per class (:mod:`core.models.hmm`)."""
+
+    states: int = param(4, "hidden states M per class model", lo=1, hi=256)
+    mix: int = param(2, "Gaussian components k per state", lo=1, hi=64)
+    dim: int = param(12, "PCA dimensions d of the word2vec vectors", lo=1, hi=EMBEDDING_MAX)
+    covariance_type: str = param("diag", "covariance of each Gaussian", choices=COVARIANCE_TYPES, flag="--covariance")
+    n_iter: int = param(20, "Baum-Welch iterations at most", lo=1, hi=10_000, flag="--iter")
+    tol: float = param(1e-4, "stop when the log-likelihood per token gains less than this", lo=0, hi=100)
+    restarts: int = param(3, "fits from different random initialisations; the best is kept", lo=1, hi=100)
+    min_covar: float = param(1e-3, "floor of every variance", lo=0, lo_open=True, hi=100)
+    seed: int = param(0, "seed of the initialisations and the review sample", lo=0, hi=SEED_MAX)
+    limit: int | None = param(None, "at most N training reviews (balanced by label); none = all", lo=1,
+                              hi=REVIEWS_MAX)
+    test_limit: int | None = param(None, "at most N test reviews (balanced by label); none = the whole split", lo=1,
+                                   hi=REVIEWS_MAX)
+    embeddings: str | None = param(None, "the word2vec run whose vectors are used; none = the newest (trained if "
+                                         "there is none)")
+
+
+@dataclass(frozen=True)
+class Word2VecConfig(_Config):
+    """gensim ``Word2Vec`` settings (its defaults, except ``epochs``, ``workers`` and ``seed``)."""
+
+    algo: str = param("skipgram", "cbow (sg=0) or skipgram (sg=1)", choices=ALGOS)
+    dim: int = param(100, "vector size (the seed's embedding size, so the vectors fit embedding_dim)", lo=1,
+                     hi=EMBEDDING_MAX)
+    window: int = param(5, "context words on each side", lo=1, hi=100)
+    min_count: int = param(5, "words seen fewer times get no vector", lo=1, hi=REVIEWS_MAX)
+    negative: int = param(5, "negative samples per positive pair", lo=1, hi=100)
+    sample: float = param(1e-3, "down-sampling threshold of frequent words", lo=0, hi=1)
+    epochs: int = param(5, "passes over the reviews", lo=1, hi=1000)
+    workers: int = param(1, "training threads (one: reproducible vectors, and the machine is shared)", lo=1,
+                         hi=THREADS_MAX)
+    seed: int = param(0, "seed of the initial vectors and the sampling", lo=0, hi=SEED_MAX)
+
+
+@dataclass(frozen=True)
+class HorizonConfig(_Config):
+    """One memory-horizon experiment: which models and lengths, and the training budget of each."""
+
+    task: str = param("adding", "the synthetic memory task", choices=("adding", "order"))
+    models: tuple[str, ...] = param(CELLS, "cell types, comma-separated", choices=CELLS)
+    lengths: tuple[int, ...] = param(HORIZON_LENGTHS, "sequence lengths T, comma-separated", lo=2, hi=SEQ_MAX)
+    steps: int = param(2000, "optimiser steps per model and length (the budget)", lo=1, hi=STEPS_MAX)
+    evals: int = param(20, "held-out evaluations spread over the budget (steps-to-success resolution)", lo=1,
+                       hi=10_000)
+    stop_on_success: bool = param(True, "stop a (model, T) at its first successful evaluation")
+    lr: float = param(1e-2, "Adam's learning rate (1e-3 leaves even the LSTM on the adding plateau for thousands "
+                            "of steps)", lo=0, lo_open=True, hi=10)
+    hidden_size: int = param(50, "units in the recurrent state h", lo=1, hi=WIDTH_MAX, flag="--hidden")
+    batch_size: int = param(50, "sequences per optimiser step", lo=1, hi=BATCH_MAX)
+    clip_norm: float | None = param(5.0, "global gradient-norm clipping threshold; none (or 0) = off", lo=0,
+                                    lo_open=True, hi=1e6, flag="--clip")
+    tbptt: int | None = param(None, "truncated BPTT: no gradient flows back further than this many steps; "
+                                    "none = full backpropagation", lo=1, hi=SEQ_MAX)
+    seed: int = param(0, "seed of the initial weights and the sequences", lo=0, hi=SEED_MAX)
+    record_gradients: bool = param(True, "record per-time-step gradient norms of a probe batch",
+                                   flag="--gradients")
+    probe_size: int = param(64, "sequences in the fixed probe batch", lo=1, hi=BATCH_MAX)
+    gradient_records: int = param(4, "evaluations at which the probe's gradients are recorded (plus init, end)",
+                                  lo=1, hi=10_000)
+    device: str = param("cpu", "auto picks CUDA, then Apple MPS, then the CPU; or cpu, cuda, cuda:N, mps",
+                        choices=DEVICES, pattern=DEVICE_PATTERN)
+    threads: int | None = param(None, "torch threads on the CPU; none = leave as is", lo=1, hi=THREADS_MAX)
+
+    def __post_init__(self) -> None:
+        validate(self)
+        if self.task == "order":
+            from core.tasks.synthetic import ORDER_MIN_LEN  # here: core.tasks imports this module
+
+            if min(self.lengths) < ORDER_MIN_LEN:
+                raise ValueError(f"HorizonConfig.lengths = {self.lengths!r}: the temporal-order problem needs "
+                                 f"lengths >= {ORDER_MIN_LEN}")
+
+    def run_config(self, model: str, seq_len: int) -> RunConfig:
+        return preset("seed", cell=model, task=self.task, seq_len=seq_len, train_steps=self.steps,
+                      epochs=min(self.evals, self.steps), lr=self.lr, hidden_size=self.hidden_size,
+                      batch_size=self.batch_size, clip_norm=self.clip_norm, seed=self.seed,
+                      probe_size=self.probe_size, tbptt=self.tbptt)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig(_Config):
+    """The seed report's comparison end to end (:mod:`core.report.experiment`)."""
+
+    preset: str = param("seed", "preset of the main comparison", choices=PRESETS)
+    seeds: tuple[int, ...] = param((0,), "training seeds, comma-separated: one run per cell type and seed", lo=0,
+                                   hi=SEED_MAX)
+    ablation_seeds: tuple[int, ...] | None = param(None, "seeds of the LSTM ablations, comma-separated; none = seeds",
+                                                   lo=0, hi=SEED_MAX)
+    cells: tuple[str, ...] = param(CELLS, "cell types of the main comparison, comma-separated", choices=CELLS)
+    epochs: int | None = param(None, "passes over the training split; none = the preset's (5)", lo=1, hi=1000)
+    limit: int | None = param(None, "at most N reviews per split (smoke runs); none = all", lo=1, hi=REVIEWS_MAX)
+    val_size: int | None = param(None, "training reviews held out for checkpoint selection; none = the preset's",
+                                 lo=0, hi=REVIEWS_MAX)
+    hidden_size: int | None = param(None, "units in the recurrent state h; none = the preset's", lo=1, hi=WIDTH_MAX,
+                                    flag="--hidden")
+    device: str = param("auto", "auto picks CUDA, then Apple MPS, then the CPU; or cpu, cuda, cuda:N, mps",
+                        choices=DEVICES, pattern=DEVICE_PATTERN)
+    threads: int | None = param(1, "torch threads on the CPU; none = leave as is", lo=1, hi=THREADS_MAX)
+    bf16: bool = param(False, "bf16 autocast on a CUDA GPU")
+    imdb_path: str | None = param(None, "aclImdb_v1.tar.gz or an extracted aclImdb/ folder; none = $RNNLAB_IMDB, "
+                                        "the cache, a download", flag="--imdb")
+    ablations: bool = param(True, "LSTM ablations: keep_negations, fixed vs bucketed batches, word2vec init")
+    word2vec: bool = param(True, "train (or reuse) word2vec vectors for the initialisation arm")
+    word2vec_algo: str = param("skipgram", "word2vec algorithm of the initialisation arm", choices=ALGOS)
+    hmm: bool = param(True, "fit the GMM-HMM baseline")
+    hmm_limit: int | None = param(4000, "training reviews of the GMM-HMM (Baum-Welch is slow in hmmlearn); "
+                                        "none = all", lo=1, hi=REVIEWS_MAX)
+    horizon: bool = param(True, "run the memory-horizon experiment")
+    horizon_lengths: tuple[int, ...] = param(HORIZON_LENGTHS, "memory-horizon sequence lengths T, comma-separated",
+                                             lo=2, hi=SEQ_MAX)
+    horizon_steps: int = param(2000, "memory-horizon optimiser steps per model and length", lo=1, hi=STEPS_MAX)
+
+
+@dataclass(frozen=True)
+class HMMRunConfig(_Config):
+    data: DataConfig = part(DataConfig, "the dataset and its split")
+    text: TextConfig = part(TextConfig, "the preprocessing pipeline")
+    hmm: HMMConfig = part(HMMConfig, "the GMM-HMM")
+
+
+@dataclass(frozen=True)
+class Word2VecRunConfig(_Config):
+    data: DataConfig = part(DataConfig, "the dataset and its split")
+    text: TextConfig = part(TextConfig, "the preprocessing pipeline")
+    word2vec: Word2VecConfig = part(Word2VecConfig, "gensim's Word2Vec")
+
+
+@dataclass(frozen=True)
+class DataJobConfig(_Config):
+    """Fetch the IMDB archive, or install one into the cache (:mod:`core.data.imdb`)."""
+
+    action: str = param("download", "download the official archive, or install one", choices=DATA_ACTIONS)
+    archive: str | None = param(None, "install: an aclImdb_v1.tar.gz to validate and copy into the cache")
+    move: bool = param(False, "install: move the archive (a staged upload) rather than copy it")
+
+    def __post_init__(self) -> None:
+        validate(self)
+        if self.action == "install" and not self.archive:
+            raise ValueError("DataJobConfig.archive = None: an install needs an archive")
+
+
+# the config that describes a job of each kind (a run's ``kind`` in the run store)
+JOB_CONFIGS: dict[str, type] = {"rnn": RunConfig, "hmm": HMMRunConfig, "word2vec": Word2VecRunConfig,
+                                "memory-horizon": HorizonConfig, "experiment": ExperimentConfig,
+                                "data": DataJobConfig}

@@ -1,20 +1,29 @@
-"""HTML for text views: a review before and after a preprocessing stage, with the changes marked.
+"""HTML for text views: a review before and after a preprocessing stage, and the tokens a model read.
 
 What it is: pure functions returning HTML strings for ``st.html`` -- every piece of review text
 is escaped, so a review's own ``<br />`` or ``<script>`` shows as text. Words a stage removed
 (or rewrote) are struck through in red in the text before it; words it produced are green in
-the text after it. Built on ``core.data.text.stage_diff``.
+the text after it (built on ``core.data.text.stage_diff``). The tokens a model read appear as
+chips: shaded by saliency (Gates page), greyed when read only as ``<unk>`` (Classify page), or
+coloured by their Viterbi state (HMM page).
 
-What it is not: the pipeline itself (``core.data.text``), Streamlit.
+What it is not: the pipeline itself (``core.data.text``), Plotly figures (``core.figures``),
+Streamlit.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 from core.data.text import stage_diff
+from core.figures.style import GREY, PALETTE
 
 REMOVED_STYLE = "background:#fde0e0;color:#a40000;text-decoration:line-through;border-radius:3px;padding:0 2px"
 ADDED_STYLE = "background:#e0f5e0;color:#0a6b0a;border-radius:3px;padding:0 2px"
@@ -53,3 +62,95 @@ def diff_summary(before: str, after: str, top: int = 12) -> str:
     more = ", …" if len(removed) > top else ""
     line = f"removed or rewrote {n_removed} word{'s' * (n_removed != 1)}" + (f" ({common}{more})" if common else "")
     return f"{line}; {n_added} new" if n_added else line
+
+
+# ---- tokens a model read: saliency, unknown tokens, Viterbi states --------------------------------------
+TOKEN_STYLE = "border-radius:4px;padding:1px 4px;margin:1px;display:inline-block;line-height:1.6"
+TOKEN_BOX_STYLE = ("font-family:ui-monospace,monospace;font-size:0.85rem;border:1px solid #ddd;border-radius:6px;"
+                   "padding:8px;max-height:16rem;overflow-y:auto")
+FATE_NAMES = {"kept": "kept", "unknown": "read as <unk>", "stopword": "removed: stop word",
+              "non_alnum": "removed: punctuation / symbols", "truncated": "cut by max_len"}
+
+
+def word_saliency(words: Sequence[Any], saliency: Sequence[float]) -> list[tuple[str, str, float | None]]:
+    """``(word, fate, saliency)`` per raw word: the largest saliency of the tokens it became, None if none read."""
+    sal = np.asarray(saliency, dtype=float)
+    out = []
+    for w in words:
+        pos = [p for p in getattr(w, "positions", ()) if 0 <= p < len(sal)]
+        out.append((w.word, w.fate, float(sal[pos].max()) if pos else None))
+    return out
+
+
+def _rgba(weight: float) -> str:
+    """An orange highlight whose opacity grows with ``weight`` in [0, 1]."""
+    return f"rgba(255,127,14,{0.08 + 0.85 * min(max(weight, 0.0), 1.0):.2f})"
+
+
+def saliency_html(items: Sequence[tuple[str, str, float | None]]) -> str:
+    """The review's words, each read word shaded by its saliency (darkest = most salient, scaled to the max).
+
+    Words preprocessing removed, cut, or read only as ``<unk>`` are grey (struck through when
+    removed or cut); the tooltip says what happened to each word. All text is escaped.
+    """
+    finite = [s for _, _, s in items if s is not None and math.isfinite(s)]
+    top = max(finite) if finite and max(finite) > 0 else 1.0
+    parts = []
+    for word, fate, s in items:
+        w = html.escape(word)
+        if fate == "kept" and s is not None:
+            tip = html.escape(f"saliency {s:.3g}")
+            parts.append(f'<span title="{tip}" style="{TOKEN_STYLE};background:{_rgba(s / top)}">{w}</span>')
+        else:
+            strike = ";text-decoration:line-through" if fate in ("stopword", "non_alnum", "truncated") else ""
+            tip = html.escape(FATE_NAMES.get(fate, fate))
+            parts.append(f'<span title="{tip}" style="{TOKEN_STYLE};color:{GREY}{strike}">{w}</span>')
+    return f'<div style="{TOKEN_BOX_STYLE}">{" ".join(parts)}</div>'
+
+
+def tokens_html(tokens: Sequence[str], unknown: Sequence[bool] | None = None) -> str:
+    """The tokens a model read, as chips; those read only as ``<unk>`` greyed and struck through."""
+    unknown = list(unknown or [False] * len(tokens))
+    if not tokens:
+        return f'<div style="{TOKEN_BOX_STYLE};color:{GREY}">(no tokens: the text was empty after preprocessing)</div>'
+    parts = []
+    for tok, unk in zip(tokens, unknown, strict=False):
+        t = html.escape(tok)
+        if unk:
+            parts.append(f'<span title="unknown: read as &lt;unk&gt;" style="{TOKEN_STYLE};color:{GREY};'
+                         f'text-decoration:line-through;background:#f2f2f2">{t}</span>')
+        else:
+            parts.append(f'<span style="{TOKEN_STYLE};background:#eef3fb">{t}</span>')
+    return f'<div style="{TOKEN_BOX_STYLE}">{" ".join(parts)}</div>'
+
+
+def state_colour(state: int) -> str:
+    """The colour of hidden state ``state`` (the run palette, so a few states stay distinct)."""
+    return PALETTE[int(state) % len(PALETTE)]
+
+
+def viterbi_html(tokens: Sequence[str], states: Sequence[int], used: Sequence[bool]) -> str:
+    """Tokens coloured by their Viterbi state; tokens without a word vector (not scored) greyed.
+
+    ``states`` holds one state per *used* token, in order (the HMM only sees tokens with a vector).
+    """
+    if not tokens:
+        return f'<div style="{TOKEN_BOX_STYLE};color:{GREY}">(no tokens)</div>'
+    it = iter(states)
+    parts = []
+    for tok, u in zip(tokens, used, strict=False):
+        t = html.escape(tok)
+        s = next(it, None) if u else None
+        if s is None:
+            parts.append(f'<span title="no word vector: not scored" style="{TOKEN_STYLE};color:{GREY}">{t}</span>')
+        else:
+            parts.append(f'<span title="state s{s}" style="{TOKEN_STYLE};color:white;background:{state_colour(s)}">'
+                         f'{t}<sub style="opacity:0.8">{s}</sub></span>')
+    return f'<div style="{TOKEN_BOX_STYLE}">{" ".join(parts)}</div>'
+
+
+def state_legend_html(n_states: int) -> str:
+    """One chip per hidden state ``s0 .. s{n-1}`` in its colour: the key to :func:`viterbi_html`."""
+    chips = " ".join(f'<span style="{TOKEN_STYLE};color:white;background:{state_colour(s)}">s{s}</span>'
+                     for s in range(n_states))
+    return f"<div>{chips}</div>"

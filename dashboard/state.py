@@ -8,7 +8,7 @@ the PNG exporter); the ``st.session_state`` keys the pages use; :func:`show_char
 a Plotly figure with a CSV download of its data and a PNG download.
 
 What it is not: training, fitting or writing run files (``core``), chart building
-(``dashboard.charts``), page layout (``pages/``).
+(``core.figures``), page layout (``pages/``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.figures.style import figure_csv, run_label
 from core.jobs.store import Run, RunStore
-from dashboard.charts import figure_csv, run_label
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def launch_once(cfgs: list[Any], nonce: str) -> list[str]:
     A click is served once: the nonce it was rendered with must be the current one (it changes
     with every launch, so a second click queued on the same form does nothing), and the very
     same configs launched again within 5 s count as a double click. Launched ids are added to
-    ``LAUNCHED``. Training itself runs in ``python -m core train`` processes (``core.jobs.lifecycle``).
+    ``LAUNCHED``. Training itself runs in ``python -m core job`` processes (``core.jobs.lifecycle``).
     """
     from core.jobs import lifecycle as jobs
 
@@ -72,7 +72,7 @@ def launch_once(cfgs: list[Any], nonce: str) -> list[str]:
     ss[LAUNCH_NONCE] = secrets.token_hex(8)  # before launching: a click arriving meanwhile is stale
     ss[LAST_LAUNCH] = (time.time(), dicts)
     rs = store()
-    ids = [jobs.launch(cfg, rs).id for cfg in cfgs]
+    ids = [jobs.submit("rnn", cfg, rs).id for cfg in cfgs]
     ss[LAUNCHED] = [*ss.get(LAUNCHED, []), *ids]
     return ids
 
@@ -293,45 +293,104 @@ def show_chart(fig: Any, name: str, *, key: str | None = None) -> None:
                             key=f"png.{key}", on_click="ignore", icon=":material/image:", type="tertiary")
 
 
-def start_cli_job(key: str, name: str, args: list[str]) -> None:
-    """Launch ``python -m core ARGS`` in its own process; remember it under ``key`` for this session."""
-    from core.jobs.lifecycle import launch_cli
+# -- background jobs: every page polls runs only --------------------------------------------------------------
+JOB_STATES = {"queued": ("Waiting for its turn", ":material/schedule:"),
+              "running": ("Running", ":material/hourglass_top:"),
+              "finished": ("Finished", ":material/check_circle:"),
+              "failed": ("Failed", ":material/error:"),
+              "cancelled": ("Cancelled", ":material/cancel:"),
+              "crashed": ("Crashed: its process is gone", ":material/report:")}
 
-    proc, log_path = launch_cli(args, store(), name=name)
-    st.session_state[key] = {"proc": proc, "log": str(log_path), "started": time.time(), "args": args}
+
+def submit_job(key: str, kind: str, cfg: Any, *, label: str | None = None, lane: str | None = "train") -> Run:
+    """Launch a run of ``kind`` in its own process and remember it as this page's job (``key``)."""
+    from core.jobs import lifecycle
+
+    run = lifecycle.submit(kind, cfg, store(), label=label, lane=lane)
+    st.session_state[key] = run.id
+    return run
 
 
-def cli_job_panel(key: str, running: str, done: str, failed: str, *, show_last_line: bool = False) -> None:
-    """The job started from this browser session under ``key``: running, or how it ended, with its output."""
-    job = st.session_state.get(key)
-    if not job:
-        return
-    code = job["proc"].poll()
-    elapsed = time.time() - job["started"]
-    if code is None:
-        last = read_tail(Path(job["log"]), 400).strip().splitlines() if show_last_line else []
-        st.info(f"{running} (`{' '.join(job['args'])}`) — {elapsed:.0f} s so far"
-                + (f"; now {last[-1]}" if last else "") + ".", icon=":material/hourglass_top:")
-    elif code == 0:
-        st.success(done.format(elapsed=elapsed), icon=":material/check_circle:")
-    else:
-        st.error(f"{failed} (exit status {code}).", icon=":material/error:")
-    log = read_tail(Path(job["log"]), 3000)
+def page_job(key: str, kind: str) -> Run | None:
+    """The run this page follows: the one launched from it in this session, else the newest active run of ``kind``.
+
+    Found in the store every time, so a reload or another tab sees the same job.
+    """
+    rs = store()
+    run_id = st.session_state.get(key)
+    if run_id:
+        try:
+            return rs.get(run_id)
+        except KeyError:
+            st.session_state.pop(key, None)
+    for run in rs.list():
+        try:
+            if run.kind == kind and run.status().get("state") in ("queued", "running"):
+                return run
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _progress_text(st_: dict[str, Any]) -> str:
+    prog = st_.get("progress") if isinstance(st_.get("progress"), dict) else {}
+    parts = []
+    if prog.get("phase"):
+        parts.append(str(prog["phase"]))
+    if prog.get("ahead"):
+        parts.append(f"{prog['ahead']} job{'s' * (prog['ahead'] > 1)} ahead")
+    if isinstance(prog.get("epoch"), int) and isinstance(prog.get("epochs"), int):
+        parts.append(f"epoch {prog['epoch'] + 1} of {prog['epochs']}")
+    if isinstance(prog.get("done"), int) and isinstance(prog.get("total"), int) and prog["total"]:
+        parts.append(f"{prog['done']} of {prog['total']}")
+    return " · ".join(parts)
+
+
+def job_panel(run: Run, what: str, *, key: str) -> str:
+    """One run's state with its progress, error, log tail, and Cancel / Resume buttons; returns the state."""
+    from core.jobs import lifecycle
+    from core.jobs.kinds import job_kind
+
+    st_ = run.status()
+    state_ = st_.get("state", "unknown")
+    title, icon = JOB_STATES.get(state_, (state_, ":material/help:"))
+    started = st_.get("started")
+    elapsed = (st_.get("finished") or time.time()) - started if isinstance(started, int | float) else None
+    line = f"**{what}** (`{run.id}`): {title}" + (f" · {elapsed:.0f} s" if elapsed is not None else "")
+    detail = _progress_text(st_) if state_ in ("queued", "running") else ""
+    box = {"finished": st.success, "failed": st.error, "crashed": st.error}.get(state_, st.info)
+    box(line + (f" — {detail}" if detail else "") + (f"\n\n{st_['error']}" if st_.get("error") else ""), icon=icon)
+    buttons = st.container(horizontal=True, gap="small")
+    if state_ in ("queued", "running"):
+        if buttons.button("Cancel", key=f"{key}.cancel.{run.id}", icon=":material/stop:"):
+            lifecycle.cancel(run)
+            st.toast("Asked the job to stop: it stops at its next check.")
+    elif state_ in ("crashed", "cancelled", "failed") and job_kind(run.kind).resumable:
+        if buttons.button("Resume", key=f"{key}.resume.{run.id}", icon=":material/play_arrow:",
+                          help="continue from its last checkpoint (the end of its last complete epoch)"):
+            lifecycle.resume(run, store())
+    log = read_tail(run.file("job.log"), 3000)
     if log:
-        with st.expander("Console output", expanded=code not in (None, 0)):
+        with st.expander("Console output", expanded=state_ in ("failed", "crashed")):
             st.code(log, language=None)
+    return state_
 
 
-def follow_cli_job(key: str, running: str, done: str, failed: str, *, poll_s: float = 2.0,
-                   show_last_line: bool = False) -> None:
-    """:func:`cli_job_panel`, refreshed every ``poll_s`` seconds while the job runs (the page itself does not rerun)."""
-    job = st.session_state.get(key)
-    if not job:
-        return
+def follow_job(key: str, kind: str, what: str, *, poll_s: float = 2.0) -> Run | None:
+    """:func:`job_panel` for this page's job, polled while it is queued or running.
+
+    When the job ends the whole page runs again, so everything below it shows the new results
+    (no manual reload).
+    """
+    run = page_job(key, kind)
+    if run is None:
+        return None
+    live = run.status().get("state") in ("queued", "running")
 
     def panel() -> None:
-        cli_job_panel(key, running, done, failed, show_last_line=show_last_line)
+        state_ = job_panel(run, what, key=key)
+        if live and state_ not in ("queued", "running"):
+            st.rerun(scope="app")
 
-    live = job["proc"].poll() is None
     (st.fragment(run_every=poll_s) if live else st.fragment)(panel)()
-
+    return run

@@ -14,7 +14,8 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from core.analysis.predict import classify, load_run  # noqa: E402
-from dashboard import inside, state  # noqa: E402
+from core.figures import classification  # noqa: E402
+from dashboard import markup, state  # noqa: E402
 
 EXAMPLES = {
     "Rave": "One of the best films I have seen in years. The acting is superb, the story moving and the ending "
@@ -71,7 +72,7 @@ if not results:
     st.stop()
 
 frame = pd.DataFrame(results)
-state.show_chart(inside.probability_bars(frame), "classify_probabilities")
+state.show_chart(classification.probability_bars(frame), "classify_probabilities")
 shown = frame[["run", "model", "label", "probability", "n_tokens", "unknown_tokens", "truncated", "latency_ms"]]
 st.dataframe(shown, hide_index=True, key="classify_table", column_config={
     "probability": st.column_config.ProgressColumn("P(positive)", min_value=0.0, max_value=1.0, format="%.3f"),
@@ -84,7 +85,7 @@ st.caption("The GMM-HMM's 'probability' is the logistic of its per-token log-lik
 st.subheader("What each model read")
 for r in results:
     with st.expander(f"{r['run']} — {r['label']} ({r['probability']:.3f}), {r['n_tokens']} tokens"):
-        st.html(inside.tokens_html(r["tokens"], r["unknown"]))
+        st.html(markup.tokens_html(r["tokens"], r["unknown"]))
         for note in r.get("notes") or []:
             st.caption(f"⚠ {note}")
         if r["kind"] == "hmm":

@@ -11,9 +11,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 import pandas as pd
 import streamlit as st
 
+from core.figures import comparison
 from core.jobs.store import RunNotFound
 from core.models.checkpoint import CheckpointError, import_run
-from dashboard import charts, state
+from dashboard import state
 
 MAX_DEFAULT = 6  # runs drawn by default: enough to compare, few enough to read
 COLUMNS = {  # summary column -> table heading and number format
@@ -65,7 +66,7 @@ def delete(run_ids: list[str]) -> None:
 
 st.title("Compare")
 table = state.summaries()
-table = table[table["kind"] != "word2vec"]
+table = table[table["kind"].isin(["rnn", "hmm"])]  # the runs that classify; studies and data jobs are not models
 if table.empty:
     st.info("No runs to compare yet. Train the three models on the **Train** page (or import a run below); they "
             "appear here as soon as they start.", icon=":material/info:")
@@ -108,9 +109,9 @@ else:
 
     c1, c2 = st.columns(2)
     with c1:
-        state.show_chart(charts.metric_bars(chosen, BAR_METRICS.get(task, ("test_accuracy",))), "test_metrics")
+        state.show_chart(comparison.metric_bars(chosen, BAR_METRICS.get(task, ("test_accuracy",))), "test_metrics")
     with c2:
-        state.show_chart(charts.params_bars(chosen), "recurrent_parameters")
+        state.show_chart(comparison.params_bars(chosen), "recurrent_parameters")
 
     frames = []
     for rid, run in runs.items():
@@ -119,8 +120,8 @@ else:
             frames.append(epochs.assign(run=labels[rid]))
     epochs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "epoch"])
     metric = st.selectbox("Per-epoch curve", EPOCH_METRICS, key="compare_metric",
-                          format_func=lambda m: charts.METRIC_NAMES.get(m, m))
-    state.show_chart(charts.epoch_curves(epochs, metric), f"epoch_{metric}")
+                          format_func=lambda m: comparison.METRIC_NAMES.get(m, m))
+    state.show_chart(comparison.epoch_curves(epochs, metric), f"epoch_{metric}")
 
     tms = {labels[rid]: state.test_metrics(run) or {} for rid, run in runs.items()}
     cms = {name: tm["confusion_matrix"] for name, tm in tms.items() if tm.get("confusion_matrix")}
@@ -130,9 +131,9 @@ else:
         with c1:
             normalise = st.toggle("Row-normalised", key="compare_normalise",
                                   help="divide each row by its total: the recall of each class")
-            state.show_chart(charts.confusion_matrices(cms, normalise=normalise), "confusion_matrices")
+            state.show_chart(comparison.confusion_matrices(cms, normalise=normalise), "confusion_matrices")
         with c2:
-            state.show_chart(charts.roc_curves(rocs), "roc_curves")
+            state.show_chart(comparison.roc_curves(rocs), "roc_curves")
 
 # -- manage -----------------------------------------------------------------------------------------------------
 st.header("Manage runs")

@@ -14,7 +14,8 @@ import streamlit as st
 from core.config import TextConfig
 from core.data.imdb import LABEL_NAMES
 from core.data.text import STAGES, StopwordsUnavailable, preprocess_stages
-from dashboard import charts, markup, state
+from core.figures import reviews
+from dashboard import markup, state
 
 PAGE_SIZE = 25
 PREVIEW_CHARS = 160
@@ -61,7 +62,7 @@ lengths = state.review_lengths(status["source"], Path(status["cache"]).name)
 part = lengths[lengths["split"] == split].rename(columns={"label": "group"})
 c1, c2 = st.columns(2)
 with c1:
-    state.show_chart(charts.length_histogram(part, max_len=TextConfig().max_len), f"review_lengths_{split}")
+    state.show_chart(reviews.length_histogram(part, max_len=TextConfig().max_len), f"review_lengths_{split}")
     st.caption("Words before preprocessing. The seed truncates each review to `max_len` tokens *after* "
                "preprocessing, which removes roughly half of the words (stop words, punctuation).")
 with c2:
@@ -77,7 +78,7 @@ with c2:
         freqs = state.word_counts(status["source"], Path(status["cache"]).name, split, sample,
                                   asdict(TextConfig(remove_stopwords=False)))
         st.warning("NLTK's stop-word list is not installed: counting without removing stop words.")
-    state.show_chart(charts.word_frequency(freqs, top=top), f"word_frequency_{split}")
+    state.show_chart(reviews.word_frequency(freqs, top=top), f"word_frequency_{split}")
 
 # -- preprocessing ----------------------------------------------------------------------------------------
 st.header("Preprocessing, stage by stage")

@@ -12,23 +12,23 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 
 import streamlit as st  # noqa: E402
 
+from core.figures import embeddings  # noqa: E402
 from core.models.word2vec import WordVectors, load_vectors  # noqa: E402
-from dashboard import inside, state  # noqa: E402
+from dashboard import state  # noqa: E402
 
 POLL_S = 2.0
-JOB = "embeddings.job"  # session key: {"proc": Popen, "log": path, "started": time, "args": [...]}
+JOB = "embeddings.job"  # session key: the id of the run launched from this page
 DEFAULT_WORDS = "good, great, excellent, wonderful, bad, awful, terrible, boring, actor, actress, plot, story"
 
 
 def launch_training(algo: str, dim: int, epochs: int, window: int, min_count: int, limit: int | None) -> None:
-    """Start ``python -m core embeddings train ...`` in its own process; the page only polls."""
-    args = ["embeddings", "train", "--algo", algo, "--dim", str(dim), "--epochs", str(epochs), "--window",
-            str(window), "--min-count", str(min_count)]
-    if limit:
-        args += ["--limit", str(limit)]
-    if state.dataset_path():
-        args += ["--imdb", state.dataset_path()]
-    state.start_cli_job(JOB, "word2vec", args)
+    """Queue word2vec training as a run of its own process; the page only polls the run store."""
+    from core.config import DataConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
+
+    cfg = Word2VecRunConfig(data=DataConfig(imdb_path=state.dataset_path(), limit=limit), text=TextConfig(),
+                            word2vec=Word2VecConfig(algo=algo, dim=dim, epochs=epochs, window=window,
+                                                    min_count=min_count))
+    state.submit_job(JOB, "word2vec", cfg, label=f"word2vec-{algo}")
 
 
 @st.cache_resource(show_spinner="Loading the vectors…", max_entries=4)
@@ -53,8 +53,8 @@ with st.expander("Train word2vec", expanded=False):
         min_count = c5.number_input("Min count", 1, 100, 5, key="w2v_min_count")
         limit = c6.number_input("Reviews per split", 0, 50000, 5000, step=1000, key="w2v_limit",
                                 help="0: all 25,000 training and 50,000 unlabelled reviews (minutes)")
-        job = st.session_state.get(JOB)
-        running = job is not None and job["proc"].poll() is None
+        job = state.page_job(JOB, "word2vec")
+        running = job is not None and job.status().get("state") in ("queued", "running")
         submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:",
                                           disabled=not status["found"] or running)
     if submitted:
@@ -62,8 +62,7 @@ with st.expander("Train word2vec", expanded=False):
     if not status["found"]:
         st.warning("The IMDB dataset is not available: get it on the Overview page to train vectors.",
                    icon=":material/warning:")
-state.follow_cli_job(JOB, "Training word2vec", "Trained in {elapsed:.0f} s: choose the new run below.",
-                     "Training stopped", poll_s=POLL_S)
+state.follow_job(JOB, "word2vec", "Word2vec training", poll_s=POLL_S)
 
 # -- a trained run ---------------------------------------------------------------------------------------------------
 table = state.summaries()
@@ -98,13 +97,13 @@ with left:
     word = st.text_input("Word", "good" if "good" in wv else wv.words[0], key="w2v_word").strip().lower()
     k = st.slider("Neighbours", 3, 30, 10, key="w2v_k")
     if word in wv:
-        state.show_chart(inside.neighbour_bars(wv.neighbours(word, k), word), f"neighbours_{word}", key="w2v_nn")
+        state.show_chart(embeddings.neighbour_bars(wv.neighbours(word, k), word), f"neighbours_{word}", key="w2v_nn")
     else:
         near = [w for w in wv.words if w.startswith(word[:3])][:8] if word else []
         st.warning(f"“{word}” has no vector (too rare, removed by preprocessing, or never seen)."
                    + (f" Words like it: {', '.join(near)}." if near else ""), icon=":material/warning:")
 with right:
-    state.show_chart(inside.loss_per_epoch(info.get("loss_per_epoch") or []), f"w2v_loss_{rid}", key="w2v_loss")
+    state.show_chart(embeddings.loss_per_epoch(info.get("loss_per_epoch") or []), f"w2v_loss_{rid}", key="w2v_loss")
 
 st.subheader("A map of words")
 chosen_text = st.text_input("Words to place (comma-separated)", DEFAULT_WORDS, key="w2v_words")
@@ -114,7 +113,7 @@ context = st.slider("Also show the most frequent words", 0, 500, 100, step=50, k
 missing = [w for w in chosen if w not in wv]
 words = list(dict.fromkeys([w for w in chosen if w in wv] + wv.words[:context]))
 proj = wv.projection_2d(words)
-state.show_chart(inside.projection_figure(proj, highlight=chosen, labels=0 if context else len(words)),
+state.show_chart(embeddings.projection_figure(proj, highlight=chosen, labels=0 if context else len(words)),
                  f"word_map_{rid}", key="w2v_map")
 if missing:
     st.caption(f"No vector for: {', '.join(missing)}")

@@ -14,8 +14,9 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from core.analysis.introspect import Introspection, introspect  # noqa: E402
+from core.figures import gates  # noqa: E402
 from core.jobs.store import Run  # noqa: E402
-from dashboard import inside, state  # noqa: E402
+from dashboard import markup, state  # noqa: E402
 
 DEFAULT_TEXT = ("I expected a dull remake, but the film surprised me: the cast is wonderful and the story, "
                 "although slow at first, becomes gripping. Not perfect, still highly recommended.")
@@ -59,17 +60,17 @@ def show_run(run_id: str, label: str, text: str, col: int) -> None:
                                         format_func=lambda k: f"layer {k[0] + 1}" + (" (backward)" if k[1] else ""))
     names = res.state_names
     chosen = st.multiselect("Gates and states", names, default=names, key=f"gates_states_{col}_{res.cell}",
-                            format_func=lambda n: inside.STATE_NAMES.get(n, n))
+                            format_func=lambda n: gates.STATE_NAMES.get(n, n))
     states = {n: res.state(n, layer, direction) for n in chosen}
-    fig = inside.gates_figure(res.tokens, states, res.running_probability, max_units=MAX_UNITS,
-                              title=f"{label}: gates and states per token")
+    fig = gates.gates_figure(res.tokens, states, res.running_probability, max_units=MAX_UNITS,
+                             title=f"{label}: gates and states per token")
     state.show_chart(fig, f"gates_{run_id}", key=f"gates_{col}")
     if res.hidden_size > MAX_UNITS:
         st.caption(f"The first {MAX_UNITS} of {res.hidden_size} units are drawn.")
     st.markdown("**Saliency** — |∂logit/∂e_t · e_t| per word; grey words never reached the model "
                 "(stop words, punctuation, cut by max_len) or reached it only as `<unk>` (hover for which).")
-    st.html(inside.saliency_html(inside.word_saliency(res.words, res.saliency)))
-    state.show_chart(inside.token_values_figure(res.tokens, {label: res.saliency}, title=f"{label}: saliency"),
+    st.html(markup.saliency_html(markup.word_saliency(res.words, res.saliency)))
+    state.show_chart(gates.token_values_figure(res.tokens, {label: res.saliency}, title=f"{label}: saliency"),
                      f"saliency_{run_id}", key=f"saliency_{col}")
 
 

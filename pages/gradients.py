@@ -17,10 +17,11 @@ import streamlit as st  # noqa: E402
 
 from core.analysis import horizon  # noqa: E402
 from core.analysis.gradients import GradientRecording, decay_ratios, load_gradients  # noqa: E402
-from core.config import CELLS  # noqa: E402
+from core.config import CELLS, HorizonConfig  # noqa: E402
+from core.figures import gradients  # noqa: E402
 from core.jobs.store import Run  # noqa: E402
 from core.tasks import synthetic  # noqa: E402
-from dashboard import inside, state  # noqa: E402
+from dashboard import state  # noqa: E402
 
 MAX_DEFAULT = 3  # runs drawn together by default: one per cell type
 POLL_S = 2.0
@@ -40,7 +41,7 @@ def recording(run: Run) -> GradientRecording:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _norms(path: str, stamp: tuple) -> pd.DataFrame:
-    return inside.step_norms_frame(Run(Path(path)).metrics("step"))
+    return gradients.step_norms_frame(Run(Path(path)).metrics("step"))
 
 
 def step_norms(run: Run) -> pd.DataFrame:
@@ -62,11 +63,9 @@ def horizon_results(run: Run) -> tuple[dict, pd.DataFrame]:
     return _horizon(str(run.path), state.run_stamp(run, "results.json"))
 
 
-def launch_horizon(task: str, models: list[str], lengths: list[int], steps: int) -> None:
-    """Start ``python -m core memory-horizon ...`` in its own process; the page only polls."""
-    args = ["memory-horizon", "--task", task, "--models", ",".join(models), "--lengths", ",".join(map(str, lengths)),
-            "--steps", str(steps), "--threads", "1"]
-    state.start_cli_job(HORIZON_JOB, "memory-horizon", args)
+def launch_horizon(cfg: HorizonConfig) -> None:
+    """Queue the study as a run of its own process; the page only polls the run store."""
+    state.submit_job(HORIZON_JOB, "memory-horizon", cfg, label=f"memory-horizon-{cfg.task}")
 
 
 def start_explosion() -> None:
@@ -74,7 +73,7 @@ def start_explosion() -> None:
     from core.jobs import lifecycle as jobs
 
     rs = state.store()
-    ids = [jobs.launch(cfg, rs, label=f"explode-{name}").id for name, cfg in horizon.explosion_configs().items()]
+    ids = [jobs.submit("rnn", cfg, rs, label=f"explode-{name}").id for name, cfg in horizon.explosion_configs().items()]
     st.session_state["grad_explode_runs"] = ids
     st.session_state[EXPLODE_NOTE] = f"Started {len(ids)} runs: {', '.join(ids)}. They are drawn below as they train."
 
@@ -134,12 +133,12 @@ if recorded:
                                      format_func=lambda i: ("forward", "backward")[i])
         rec = recs[heat_run]
         steps = [int(s) for s in rec.step]
-        state.show_chart(inside.gradient_heatmap(rec["dh_mean"][:, layer, direction], steps,
-                                                 title=f"{labels[heat_run]}: mean ||dL/dh_t|| over the probe batch"),
+        state.show_chart(gradients.gradient_heatmap(rec["dh_mean"][:, layer, direction], steps,
+                                                    title=f"{labels[heat_run]}: mean ||dL/dh_t|| over the probe batch"),
                          f"gradient_heatmap_{heat_run}", key="grad_heatmap")
         curves, products, at = {}, {}, {}
         for rid, r in recs.items():
-            i = inside.recording_index(r.step, moment)
+            i = gradients.recording_index(r.step, moment)
             name = f"{labels[rid]} @ step {int(r.step[i])}"
             at[rid] = i
             cells[name] = cells[rid]
@@ -148,13 +147,13 @@ if recorded:
                 products[name] = r["jac_prod_mean"][i, layer, direction]
         left, right = st.columns(2)
         with left:
-            state.show_chart(inside.decay_lines(curves, cells=cells, normalise=normalise,
-                                                title="||dL/dh_t|| against distance from the end"),
+            state.show_chart(gradients.decay_lines(curves, cells=cells, normalise=normalise,
+                                                   title="||dL/dh_t|| against distance from the end"),
                              "gradient_decay", key="grad_decay")
         with right:
-            state.show_chart(inside.decay_lines(products, cells=cells, normalise=False,
-                                                title="Jacobian product Π ||∂s_k/∂s_{k-1}|| (eq. 6)",
-                                                y="Π_{j<k} ||J_{T-j}||"),
+            state.show_chart(gradients.decay_lines(products, cells=cells, normalise=False,
+                                                   title="Jacobian product Π ||∂s_k/∂s_{k-1}|| (eq. 6)",
+                                                   y="Π_{j<k} ||J_{T-j}||"),
                              "jacobian_product", key="grad_jacobian")
         st.caption("Curves are means over the probe reviews that reach each distance (fewer and fewer at large k). "
                    "The Jacobian product bounds ||∂s_T/∂s_{T-k}|| from above; the LSTM's state includes its cell.")
@@ -172,7 +171,8 @@ if not rnn.empty:
     run = rs.get(rid)
     frame = step_norms(run)
     clip = clip_of(run)
-    state.show_chart(inside.group_norm_curves(frame, clip, title=f"{labels[rid]}: gradient norm per parameter group"),
+    state.show_chart(gradients.group_norm_curves(frame, clip,
+                                                 title=f"{labels[rid]}: gradient norm per parameter group"),
                      f"group_norms_{rid}", key="grad_groups")
     if not frame.empty:
         n, n_clip, n_skip = len(frame), int(frame["clipped"].sum()), int(frame["skipped"].sum())
@@ -195,7 +195,7 @@ if not rnn.empty:
                              format_func=lambda r: f"{labels[r]} ({r})")
     frames = {labels[r]: step_norms(rs.get(r)) for r in overlay}
     clips = {labels[r]: clip_of(rs.get(r)) for r in overlay}
-    state.show_chart(inside.explosion_figure(frames, clips), "exploding_gradients", key="grad_explosion")
+    state.show_chart(gradients.explosion_figure(frames, clips), "exploding_gradients", key="grad_explosion")
     if overlay:
         summary = pd.DataFrame([{"run": labels[r], **horizon.explosion_summary(rs.get(r))} for r in overlay])
         st.dataframe(summary.drop(columns=["run_id"]), hide_index=True, key="grad_explosion_table")
@@ -213,21 +213,21 @@ with st.form("horizon_form"):
     h_models = c2.multiselect("Models", list(CELLS), default=list(CELLS), key="horizon_models")
     h_lengths = c3.text_input("Lengths T (comma-separated)", "10,25,50,100", key="horizon_lengths")
     h_steps = c4.number_input("Steps per (model, T)", 10, 20000, 500, step=100, key="horizon_steps")
-    job = st.session_state.get(HORIZON_JOB)
-    busy = job is not None and job["proc"].poll() is None
+    job = state.page_job(HORIZON_JOB, "memory-horizon")
+    busy = job is not None and job.status().get("state") in ("queued", "running")
     go = st.form_submit_button("Run the experiment", type="primary", icon=":material/play_arrow:",
                                disabled=busy or not h_models)
 if go:
     try:
         lengths = sorted({int(n) for n in h_lengths.replace(" ", "").split(",") if n})
-        horizon.HorizonSettings(task=h_task, models=tuple(h_models), lengths=tuple(lengths), steps=int(h_steps))
+        h_cfg = HorizonConfig(task=h_task, models=tuple(h_models), lengths=tuple(lengths), steps=int(h_steps),
+                              threads=1)
     except ValueError as e:
         st.error(f"Not started: {e}")
     else:
-        launch_horizon(h_task, list(h_models), lengths, int(h_steps))
-state.follow_cli_job(HORIZON_JOB, "Running; results appear below as each (model, T) finishes",
-                     "The experiment finished in {elapsed:.0f} s.", "The experiment stopped", poll_s=POLL_S,
-                     show_last_line=True)
+        launch_horizon(h_cfg)
+state.follow_job(HORIZON_JOB, "memory-horizon", "Memory-horizon study (results appear below as each (model, T) "
+                 "finishes)", poll_s=POLL_S)
 
 horizons = table[table["kind"] == "memory-horizon"]
 if horizons.empty:
@@ -246,16 +246,16 @@ else:
         view = results.assign(cell=results["model"])
         left, right = st.columns(2)
         with left:
-            state.show_chart(inside.horizon_figure(view, "test_metric", threshold, higher_is_better=not adding,
-                                                   title=f"Memory horizon ({task}): held-out "
-                                                         + ("MSE" if adding else "accuracy"),
+            state.show_chart(gradients.horizon_figure(view, "test_metric", threshold, higher_is_better=not adding,
+                                                      title=f"Memory horizon ({task}): held-out "
+                                                            + ("MSE" if adding else "accuracy"),
                                                    y="test MSE" if adding else "test accuracy"),
                              f"memory_horizon_{hid}", key="horizon_metric")
         with right:
             if view["grad_ratio_first_step"].notna().any():
                 ratio = view.assign(success=True)  # no criterion here: every point filled
-                fig = inside.horizon_figure(ratio, "grad_ratio_first_step", y="median ratio (log scale)",
-                                            title="Gradient reaching the first step: ||dL/dh_1|| / ||dL/dh_T||")
+                fig = gradients.horizon_figure(ratio, "grad_ratio_first_step", y="median ratio (log scale)",
+                                               title="Gradient reaching the first step: ||dL/dh_1|| / ||dL/dh_T||")
                 fig.update_yaxes(type="log", exponentformat="power")
                 state.show_chart(fig, f"memory_horizon_gradient_{hid}", key="horizon_gradient")
         cols = [c for c in ("model", "seq_len", "success", "test_metric", "steps_to_success", "steps", "train_time_s",

@@ -16,32 +16,40 @@ import streamlit as st  # noqa: E402
 
 from core.analysis import markov  # noqa: E402
 from core.analysis.predict import classify, load_run  # noqa: E402
+from core.figures import comparison, hmm  # noqa: E402
 from core.jobs.store import Run  # noqa: E402
-from dashboard import charts, inside, state  # noqa: E402
+from dashboard import markup, state  # noqa: E402
 
 POLL_S = 2.0
-JOB = "hmm.job"  # session key: {"proc": Popen, "log": path, "started": time, "args": [...]}
+JOB = "hmm.job"  # session key: the id of the run launched from this page
 EXAMPLE = "A wonderful, moving film with a brilliant cast. The plot drags in the middle, but the ending is superb."
 
 
 def launch_fit(states: int, mix: int, limit: int, dim: int, n_iter: int) -> None:
-    """Start ``python -m core hmm ...`` in its own process; the page only polls the run store."""
-    args = ["hmm", "--states", str(states), "--mix", str(mix), "--limit", str(limit), "--dim", str(dim),
-            "--iter", str(n_iter)]
-    if state.dataset_path():
-        args += ["--imdb", state.dataset_path()]
-    state.start_cli_job(JOB, "hmm", args)
+    """Queue the fit as a run of its own process (after the word2vec run it needs, if there is none yet)."""
+    from dataclasses import replace
+
+    from core.config import DataConfig, HMMConfig, HMMRunConfig, TextConfig
+    from core.models.hmm import resolve_embeddings
+
+    cfg = HMMRunConfig(data=DataConfig(imdb_path=state.dataset_path()), text=TextConfig(),
+                       hmm=HMMConfig(states=states, mix=mix, limit=limit, dim=dim, n_iter=n_iter))
+    cfg, w2v_first = resolve_embeddings(cfg, state.store())
+    if w2v_first is not None:  # queued first: the fit, queued after it, reads its vectors
+        w2v = state.submit_job("hmm.word2vec", "word2vec", w2v_first, label="word2vec-skipgram")
+        cfg = replace(cfg, hmm=replace(cfg.hmm, embeddings=w2v.id))
+    state.submit_job(JOB, "hmm", cfg, label="gmmhmm")
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _models(path: str, stamp: tuple) -> dict[str, np.ndarray]:
     lh = load_run(Run(Path(path)))
-    return {inside.CLASS_NAMES[c]: np.asarray(m.transmat_, dtype=float) for c, m in lh.classifier.models.items()}
+    return {hmm.CLASS_NAMES[c]: np.asarray(m.transmat_, dtype=float) for c, m in lh.classifier.models.items()}
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _em(path: str, stamp: tuple) -> pd.DataFrame:
-    return inside.em_frame(Run(Path(path)).metrics("em"))
+    return hmm.em_frame(Run(Path(path)).metrics("em"))
 
 
 def stationary(p: np.ndarray) -> np.ndarray | None:
@@ -65,7 +73,8 @@ with st.form("hmm_form"):
                         help="balanced by label; Baum-Welch is slow, start small")
     d = c4.number_input("PCA dimensions", 1, 100, 12, key="hmm_dim")
     it = c5.number_input("Iterations at most", 1, 200, 20, key="hmm_iter")
-    running = (job := st.session_state.get(JOB)) is not None and job["proc"].poll() is None
+    job = state.page_job(JOB, "hmm")
+    running = job is not None and job.status().get("state") in ("queued", "running")
     submitted = st.form_submit_button("Fit", type="primary", icon=":material/play_arrow:",
                                       disabled=not status["found"] or running)
 if submitted:
@@ -74,9 +83,9 @@ if not status["found"]:
     st.warning("The IMDB dataset is not available: get it on the Overview page to fit a model.",
                icon=":material/warning:")
 st.caption("Fitting runs in its own process (`python -m core hmm`); it uses the newest word2vec run, or trains one "
-           "first (see the Embeddings page).")
-state.follow_cli_job(JOB, "Fitting; the run appears below when it finishes, you may leave this page meanwhile",
-                     "The fit finished in {elapsed:.0f} s.", "The fit stopped", poll_s=POLL_S)
+           "first (see the Embeddings page). You may leave this page meanwhile.")
+state.follow_job("hmm.word2vec", "word2vec", "Word2vec vectors for the fit", poll_s=POLL_S)
+state.follow_job(JOB, "hmm", "GMM-HMM fit", poll_s=POLL_S)
 
 # -- the fitted models ----------------------------------------------------------------------------------------------
 table = state.summaries()
@@ -102,7 +111,7 @@ c4.metric("Training reviews", tm.get("train_size", "–"))
 
 left, right = st.columns(2)
 with left:
-    state.show_chart(inside.em_curves(_em(str(run.path), stamp)), f"hmm_em_{rid}", key="hmm_em")
+    state.show_chart(hmm.em_curves(_em(str(run.path), stamp)), f"hmm_em_{rid}", key="hmm_em")
 try:
     mats = _models(str(run.path), stamp)
 except (ValueError, KeyError, OSError) as e:
@@ -110,10 +119,10 @@ except (ValueError, KeyError, OSError) as e:
     st.stop()
 with right:
     dists = {name: pi for name, p in mats.items() if (pi := stationary(p)) is not None}
-    state.show_chart(inside.stationary_bars(dists), f"hmm_stationary_{rid}", key="hmm_stationary")
+    state.show_chart(hmm.stationary_bars(dists), f"hmm_stationary_{rid}", key="hmm_stationary")
     if len(dists) < len(mats):
         st.caption("A model whose chain has several closed classes has no unique stationary distribution.")
-state.show_chart(inside.transition_heatmaps(mats), f"hmm_transitions_{rid}", key="hmm_transitions")
+state.show_chart(hmm.transition_heatmaps(mats), f"hmm_transitions_{rid}", key="hmm_transitions")
 
 # -- a review by Viterbi state --------------------------------------------------------------------------------------
 st.subheader("A review, token by token")
@@ -129,8 +138,8 @@ else:
     used = [not u for u in out["unknown"]]
     model_name = st.radio("Viterbi path under the", ["positive", "negative"], horizontal=True, key="hmm_path",
                           format_func=lambda s: f"{s} model")
-    st.html(inside.state_legend_html(len(next(iter(mats.values())))))
-    st.html(inside.viterbi_html(out["tokens"], out["viterbi_states"][model_name], used))
+    st.html(markup.state_legend_html(len(next(iter(mats.values())))))
+    st.html(markup.viterbi_html(out["tokens"], out["viterbi_states"][model_name], used))
     for note in out.get("notes") or []:
         st.caption(f"⚠ {note}")
 
@@ -142,8 +151,9 @@ others["run"] = [labels.get(r, lab) for r, lab in zip(others["run_id"], others["
 others["cell"] = [c if k == "rnn" else "hmm" for c, k in zip(others["cell"], others["kind"], strict=True)]
 c1, c2 = st.columns(2)
 with c1:
-    state.show_chart(charts.metric_bars(others, ("test_accuracy", "f1")), "hmm_vs_rnn_metrics", key="hmm_vs_metrics")
+    state.show_chart(comparison.metric_bars(others, ("test_accuracy", "f1")), "hmm_vs_rnn_metrics",
+                     key="hmm_vs_metrics")
 with c2:
-    state.show_chart(inside.cost_bars(others, "train_time_s", "Training (fit) time"), "hmm_vs_rnn_time",
+    state.show_chart(comparison.cost_bars(others, "train_time_s", "Training (fit) time"), "hmm_vs_rnn_time",
                      key="hmm_vs_time")
 st.caption("Training sets differ unless chosen alike: compare with RNNs trained on as many reviews (`limit`).")

@@ -12,50 +12,57 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 import streamlit as st
 
 from core.data.imdb import ARCHIVE_NAME, ENV_VAR, IMDB_SIZE
-from core.jobs import lifecycle as jobs
+from core.figures import reviews
 from core.paths import data_dir
-from dashboard import charts, state
+from dashboard import state
 
-PROGRESS_FILE = "acquire.json"  # under data_dir(): the download / install job's progress
-
-
-def progress_file() -> Path:
-    return data_dir() / PROGRESS_FILE
+JOB = "overview.data_job"  # session key: the id of the download / install run started here
 
 
-def job_busy(job: dict | None) -> bool:
-    return bool(job) and job.get("state") in ("starting", "running")
+def data_job() -> object | None:
+    """The newest download or install run (a run of kind ``data``), whoever started it."""
+    return state.page_job(JOB, "data") or next((r for r in state.store().list() if r.kind == "data"), None)
 
 
-def show_job(job: dict | None) -> None:
+def job_busy(run) -> bool:
+    return run is not None and run.status().get("state") in ("queued", "running")
+
+
+def show_job(run) -> None:
     """The last download or install: a progress bar while it runs, its outcome after."""
-    if not job:
+    if run is None:
         return
-    action, st_ = job.get("action", "data job"), job.get("state")
-    if st_ in ("starting", "running"):
-        done, total = int(job.get("done") or 0), int(job.get("total") or 0)
-        if action == "download" and total:
+    st_ = run.status()
+    cfg = run.config_dict()
+    action, state_ = cfg.get("action", "data job"), st_.get("state")
+    prog = st_.get("progress") if isinstance(st_.get("progress"), dict) else {}
+    if state_ in ("queued", "running"):
+        done, total = prog.get("done") or 0, prog.get("total") or 0
+        if action == "download" and isinstance(total, int) and total and isinstance(done, int):
             st.progress(min(done / total, 1.0), text=f"Downloading {done / 2**20:.1f} of {total / 2**20:.1f} MB")
         else:
-            st.progress(0.0 if st_ == "starting" else 0.5, text=f"{action}: {job.get('phase') or st_}…")
-    elif st_ == "finished":
-        st.success(f"{action.capitalize()} finished: {job.get('path', '')}", icon=":material/check_circle:")
-    elif st_ in ("failed", "crashed"):
-        st.error(f"{action.capitalize()} failed: {job.get('error', 'no reason recorded')}", icon=":material/error:")
+            st.progress(0.0 if state_ == "queued" else 0.5, text=f"{action}: {prog.get('phase') or state_}…")
+    elif state_ == "finished":
+        where = run.read_json("data.json").get("path", "") if run.file("data.json").is_file() else ""
+        st.success(f"{action.capitalize()} finished: {where}", icon=":material/check_circle:")
+    elif state_ in ("failed", "crashed"):
+        st.error(f"{action.capitalize()} failed: {st_.get('error') or 'no reason recorded'}", icon=":material/error:")
 
 
 @st.fragment(run_every=1.0)
 def poll_job() -> None:
-    job = jobs.read_progress(progress_file())
-    show_job(job)
-    if not job_busy(job):
+    run = data_job()
+    show_job(run)
+    if not job_busy(run):
         st.rerun()  # the dataset changed (or the job failed): redraw the whole page once
 
 
 def start_job(action: str, archive: Path | None = None, move: bool = False) -> None:
-    job = jobs.launch_data_job(action, progress_file(), archive, move=move)
-    if job.get("state") == "running" and job.get("action") != action:
-        st.warning(f"A {job.get('action')} is already running; wait for it to finish.")
+    """Queue a download or install as a run (one data job at a time, in order)."""
+    from core.config import DataJobConfig
+
+    cfg = DataJobConfig(action=action, archive=None if archive is None else str(archive), move=move)
+    state.submit_job(JOB, "data", cfg, label=f"data-{action}", lane="data")
 
 
 st.title("RNN Lab")
@@ -66,7 +73,7 @@ st.markdown("Train a vanilla **RNN**, an **LSTM** and a **GRU** on IMDB movie re
 # -- dataset ----------------------------------------------------------------------------------------------
 st.header("Dataset")
 status = state.dataset_status()
-job = jobs.read_progress(progress_file())
+job = data_job()
 
 if status["found"]:
     where = "folder" if status["kind"] == "folder" else "archive"
@@ -74,7 +81,7 @@ if status["found"]:
     if status["counts"]:
         c1, c2 = st.columns([1, 1])
         with c1:
-            state.show_chart(charts.dataset_counts(status["counts"]), "dataset_counts")
+            state.show_chart(reviews.dataset_counts(status["counts"]), "dataset_counts")
         with c2:
             total = sum(sum(v.values()) for v in status["counts"].values())
             st.metric("Reviews", f"{total:,}")

@@ -13,15 +13,23 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 
 import streamlit as st  # noqa: E402
 
-from core.paths import rnnlab_home  # noqa: E402
+from core.config import ExperimentConfig  # noqa: E402
+from core.report.experiment import report_folder  # noqa: E402
 from dashboard import state  # noqa: E402
 
-JOB = "report.job"
+JOB = "report.job"  # session key: the id of the experiment run launched from this page
 POLL_S = 3.0
 
 
-def report_dir() -> Path:
-    return rnnlab_home() / "report"
+def report_dir() -> Path | None:
+    """The report of the newest finished experiment run, if any."""
+    for run in state.store().list():
+        try:
+            if run.kind == "experiment" and run.status().get("state") == "finished":
+                return report_folder(run)
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def zipped(folder: Path) -> bytes:
@@ -51,33 +59,20 @@ with st.form("experiment"):
                            help="skip-gram takes about 14 minutes on the full data on a 2-core CPU")
     go = st.form_submit_button("Generate the report", type="primary")
 if go:
-    args = ["experiment", "seed", "--preset", preset_name, "--epochs", str(int(epochs)), "--seeds", seeds,
-            "--out", str(report_dir())]
-    if limit:
-        args += ["--limit", str(int(limit))]
-    if not horizon:
-        args.append("--no-horizon")
-    if not hmm:
-        args.append("--no-hmm")
-    if not ablations:
-        args.append("--no-ablations")
-    elif not word2vec:
-        args.append("--no-word2vec")
-    if state.dataset_path():
-        args += ["--imdb", state.dataset_path()]
-    state.start_cli_job(JOB, "experiment", args)
+    try:
+        cfg = ExperimentConfig(preset=preset_name, epochs=int(epochs), limit=int(limit) or None,
+                               seeds=tuple(int(x) for x in seeds.replace(" ", "").split(",") if x),
+                               horizon=horizon, hmm=hmm, ablations=ablations, word2vec=ablations and word2vec,
+                               imdb_path=state.dataset_path())
+    except ValueError as e:
+        st.error(f"Not started: {e}")
+    else:
+        state.submit_job(JOB, "experiment", cfg, label="experiment-seed")
 
-
-@st.fragment(run_every=POLL_S)
-def progress() -> None:
-    state.cli_job_panel(JOB, "Generating the report", "The report was generated in {elapsed:.0f} s.",
-                        "The experiment stopped", show_last_line=True)
-
-
-progress()
+state.follow_job(JOB, "experiment", "The seed comparison", poll_s=POLL_S)
 
 folder = report_dir()
-if (folder / "report.md").is_file():
+if folder is not None and (folder / "report.md").is_file():
     st.download_button("Download the report (zip)", zipped(folder), file_name="rnnlab-report.zip",
                        mime="application/zip", icon=":material/download:")
     text = (folder / "report.md").read_text(encoding="utf-8")

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from core.analysis import markov  # noqa: E402
-from dashboard import theory  # noqa: E402
+from core.figures import theory  # noqa: E402
 
 
 def chart(fig, data: pd.DataFrame, name: str) -> None:

@@ -1,7 +1,7 @@
-"""Train: choose cell types, a preset, a task and any hyperparameter; start; watch the runs learn; cancel.
+"""Train: choose cell types, a preset, a task and any hyperparameter; start; watch the runs learn; cancel; resume.
 
-Training never runs here: every run is a ``python -m core train`` process started by
-``core.jobs.lifecycle.launch`` (queued on a lock, one at a time), so reloading the page, closing the tab or
+Training never runs here: every run is a ``python -m core job`` process started by
+``core.jobs.lifecycle.launch`` (queued in launch order, one at a time), so reloading the page, closing the tab or
 another user's visit neither stops it nor starts it twice. This page only polls the run store.
 """
 
@@ -16,9 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 import streamlit as st
 
 from core.config import CELLS, PRESETS, TASKS, preset
+from core.figures import training
 from core.jobs import lifecycle as jobs
 from core.jobs.store import RunNotFound
-from dashboard import charts, forms, state
+from dashboard import forms, state
 
 POLL_S = 1.5  # seconds between progress polls while something trains
 TASK_NAMES = {"imdb": "IMDB sentiment", "adding": "adding problem (synthetic)", "order": "temporal order (synthetic)"}
@@ -41,11 +42,14 @@ def draw_field(f: forms.Field, key: str) -> None:
                      help=f.help or None)
     elif f.kind in ("int", "float"):
         is_int = f.kind == "int"
-        minimum = None if f.minimum is None else (int(f.minimum) if is_int else float(f.minimum))
-        default = f.default if f.default is None else (int(f.default) if is_int else float(f.default))
+        number = int if is_int else float
+        minimum = None if f.minimum is None else number(f.minimum)
+        maximum = None if f.maximum is None else number(f.maximum)
+        default = f.default if f.default is None else number(f.default)
         step = 1 if is_int else (1e-4 if f.name == "lr" else 0.1)
-        st.number_input(label, value=default, min_value=minimum, step=step, key=key, help=f.help or None,
-                        format=None if is_int else "%g", placeholder="off / all" if f.optional else None)
+        st.number_input(label, value=default, min_value=minimum, max_value=maximum, step=step, key=key,
+                        help=f.help or None, format=None if is_int else "%g",
+                        placeholder="off / all" if f.optional else None)
     else:
         st.text_input(label, value=f.default or "", key=key, help=f.help or None)
 
@@ -85,6 +89,16 @@ def cancel(run_id: str) -> None:
         jobs.cancel(state.store().get(run_id))
     except RunNotFound:
         pass
+
+
+def resume(run_id: str) -> None:
+    """Continue a crashed or cancelled run from its last checkpoint, in the background."""
+    try:
+        jobs.resume(state.store().get(run_id), state.store())
+    except (RunNotFound, ValueError) as e:
+        st.session_state[NOTE] = ("error", f"Not resumed: {e}")
+    else:
+        st.session_state[state.LAUNCHED] = [*st.session_state.get(state.LAUNCHED, []), run_id]
 
 
 # -- the form ---------------------------------------------------------------------------------------------
@@ -156,11 +170,17 @@ def run_line(row: Any) -> None:
                 batch = int(prog.get("batch", 0))
                 st.progress(min(batch / batches, 1.0), text=f"batch {batch} of {batches}")
         elif st_.get("state") == "queued":
-            st.caption("waiting for the runs ahead of it to finish")
+            ahead = prog.get("ahead")
+            st.caption("waiting for the runs ahead of it to finish" + (f" ({ahead} ahead)" if ahead else ""))
+        elif st_.get("state") in ("crashed", "cancelled", "failed") and run.file("checkpoint").is_dir():
+            st.caption("Resume continues from the end of its last complete epoch.")
     with c2:
         if st_.get("state") in ("queued", "running"):
             st.button("Cancel", key=f"cancel.{row.run_id}", on_click=cancel, args=(row.run_id,),
                       icon=":material/stop:")
+        elif st_.get("state") in ("crashed", "cancelled", "failed") and run.file("checkpoint").is_dir():
+            st.button("Resume", key=f"resume.{row.run_id}", on_click=resume, args=(row.run_id,),
+                      icon=":material/play_arrow:")
 
 
 def headline(tm: dict[str, Any]) -> str:
@@ -185,7 +205,7 @@ def watch(run_id: str) -> None:
                    icon=":material/check_circle:")
     elif s in ("failed", "crashed"):
         st.error(f"{s.capitalize()}: {st_.get('error') or 'no error recorded'}", icon=":material/error:")
-        log = state.read_tail(run.file("error.log")) or state.read_tail(run.file("train.log"))
+        log = state.read_tail(run.file("error.log")) or state.read_tail(run.file("job.log"))
         if log:
             with st.expander("Error log", expanded=True):
                 st.code(log, language=None)
@@ -193,14 +213,14 @@ def watch(run_id: str) -> None:
         st.info("Cancelled: the weights learned so far were kept and evaluated.", icon=":material/stop_circle:")
     c1, c2, c3 = st.columns(3)
     with c1:
-        state.show_chart(charts.loss_curves(steps, epochs), f"loss_{run_id}", key="watch_loss")
+        state.show_chart(training.loss_curves(steps, epochs), f"loss_{run_id}", key="watch_loss")
     with c2:
-        state.show_chart(charts.accuracy_curves(steps, epochs), f"accuracy_{run_id}", key="watch_accuracy")
+        state.show_chart(training.accuracy_curves(steps, epochs), f"accuracy_{run_id}", key="watch_accuracy")
     with c3:
         clip = (run.config_dict().get("train") or {}).get("clip_norm")
-        state.show_chart(charts.grad_norm_curve(steps, clip), f"grad_norm_{run_id}", key="watch_grad_norm")
+        state.show_chart(training.grad_norm_curve(steps, clip), f"grad_norm_{run_id}", key="watch_grad_norm")
     if s in ("queued", "running"):
-        log = state.read_tail(run.file("train.log"), 2000)
+        log = state.read_tail(run.file("job.log"), 2000)
         if log:
             with st.expander("Console output"):
                 st.code(log, language=None)

@@ -1,8 +1,9 @@
-"""Shared fixtures: an isolated RNN Lab home and tiny IMDB-shaped datasets built on the fly."""
+"""Shared fixtures: one torch thread for every test, an isolated RNN Lab home, tiny IMDB-shaped datasets."""
 
 from __future__ import annotations
 
 import io
+import sys
 import tarfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -119,12 +120,47 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory):
     return build_trained_home(tmp_path_factory.mktemp("trained"))
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models: one thread is faster, and spared the OpenMP spin-waits of a busy shared machine."""
-    import torch
+# ---------------------------------------------------------------------------------- one thread everywhere
+# The tests train tiny models. With PyTorch's default of one thread per core, OpenMP threads spin
+# waiting for each other whenever other processes share the cores: on a busy 2-core machine
+# tests/test_train.py took 15-37 s with two threads and 8-11 s with one (its LSTM toy task 2-21 s
+# against 0.2 s). So every test and every fixture, of any scope, runs torch on one thread, and so
+# do the processes the tests start (they inherit the environment).
+_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+
+def _loaded_torch():
+    """torch if something has imported it: a test that never touches torch does not pay for importing it."""
+    return sys.modules.get("torch")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _single_threaded_session():
+    """One torch thread for the whole session, session- and module-scoped fixtures included."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in _THREAD_ENV.items():
+            mp.setenv(name, value)  # OpenMP and MKL read these when torch loads, later here or in a child process
+        torch = _loaded_torch()
+        threads = torch.get_num_threads() if torch else None
+        if torch:
+            torch.set_num_threads(1)
+        yield
+        if torch:
+            torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _single_threaded_test(_single_threaded_session):
+    """One torch thread in each test; a test that changes the count (``TrainConfig.threads``) leaks nothing."""
+    torch = _loaded_torch()  # None: imported during the test if at all, with one thread from the environment
+    threads = torch.get_num_threads() if torch else 1
+    if torch:
+        torch.set_num_threads(1)
     yield
-    torch.set_num_threads(threads)
+    if torch := _loaded_torch():
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_thread(_single_threaded_test):
+    """One torch thread: every test has it now (the autouse fixtures above); kept for the modules that name it."""

@@ -2,7 +2,7 @@
 
 :func:`build_trained_home` writes a tiny IMDB archive and an RNN Lab home holding an RNN, an
 LSTM and a GRU, each trained for one epoch (hidden size 8) on that archive with
-``core.jobs.lifecycle.execute``, plus one failed run. Tests copy the home before changing anything in it
+``core.jobs.lifecycle.run_now``, plus one failed run. Tests copy the home before changing anything in it
 (``tests/conftest.py``'s ``trained_home`` fixture hands out the original).
 """
 
@@ -54,7 +54,7 @@ def tiny_config(cell: str, archive: Path, preset_name: str = "fast", **overrides
 
 def build_trained_home(root: Path) -> TrainedHome:
     from core.config import CELLS
-    from core.jobs.lifecycle import execute
+    from core.jobs.lifecycle import run_job, run_now
     from core.jobs.store import RunStore
 
     archive = write_imdb_archive(root / "aclImdb_v1.tar.gz", tiny_reviews(per_class=6, unsup=4))
@@ -64,11 +64,11 @@ def build_trained_home(root: Path) -> TrainedHome:
         use_home(mp, home)
         store = RunStore(home / "runs")
         for i, cell in enumerate(CELLS):
-            run = execute(tiny_config(cell, archive, "seed" if i == 0 else "fast"), store)
+            run = run_now("rnn", tiny_config(cell, archive, "seed" if i == 0 else "fast"), store)
             ids[cell] = run.id
         bad = tiny_config("gru", root / "missing.tar.gz")
         failed = store.create(bad)
         with pytest.raises(Exception):  # noqa: B017 - any failure is recorded the same way
-            execute(bad, store, failed)
+            run_job(failed, store)
         ids["failed"] = failed.id
     return TrainedHome(home, archive, ids)

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -28,6 +29,7 @@ import pytest
 from conftest import tiny_reviews, write_imdb_archive
 from fixtures_runs import nltk_data
 
+from core.jobs.process import terminate
 from core.jobs.store import RunStore
 
 pytestmark = pytest.mark.browser
@@ -90,13 +92,9 @@ def app(tmp_path_factory):
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
         log.close()
-        for run in RunStore(home / "runs").list():  # training jobs run in their own process groups
-            st = run.status()
-            if st.get("state") in ("queued", "running") and st.get("pid"):
-                try:
-                    os.killpg(st["pid"], signal.SIGTERM)
-                except (ProcessLookupError, PermissionError):
-                    pass
+        for run in RunStore(home / "runs").list():  # jobs run in their own process groups
+            if run.status().get("state") in ("queued", "running"):
+                terminate(run.process())  # only the run's own process: its pid *and* start time must match
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +195,10 @@ def test_every_page_opens_without_an_error_and_three_models_train_from_the_brows
     assert [r.status()["state"] for r in runs] == ["finished"] * 3, [r.status() for r in runs]
     assert sorted(r.config().model.cell for r in runs) == ["gru", "lstm", "rnn"]
     assert all(r.config().model.hidden_size == 8 and r.config().train.epochs == 1 for r in runs)
+    # each in its own process, one after the other in the order they were launched
+    sts = [r.status() for r in reversed(runs)]  # oldest first
+    assert len({s["process"]["pid"] for s in sts}) == 3 and os.getpid() not in {s["process"]["pid"] for s in sts}
+    assert all(a["finished"] <= b["started"] for a, b in pairwise(sts))
     page.get_by_text("Finished: test accuracy").first.wait_for(timeout=30_000)  # the page saw it end
     settle(page)
     no_error_box(page, "train after training")

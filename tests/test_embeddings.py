@@ -10,17 +10,16 @@ import torch
 from conftest import tiny_reviews, write_imdb_archive
 from fixtures_runs import nltk_data, tiny_config, use_home
 
-from core.config import DataConfig, ModelConfig, TextConfig
+from core.config import DataConfig, ModelConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
 from core.data.text import Vocabulary
-from core.jobs.store import RunStore
+from core.jobs import lifecycle
+from core.jobs.store import Run, RunStore
 from core.models.rnn import SentimentRNN
 from core.models.word2vec import (
-    Word2VecConfig,
     WordVectors,
     fit_word2vec,
     init_embedding_layer,
     load_vectors,
-    train_word2vec,
 )
 
 TOPIC_A = ["apple", "banana", "cherry", "grape", "melon"]
@@ -109,6 +108,9 @@ def test_init_embedding_layer_refuses_vectors_of_another_size():
         init_embedding_layer(model, _vocab(["film"]), wv)
 
 
+TINY_W2V = Word2VecConfig(dim=8, min_count=1, epochs=3)
+
+
 @pytest.fixture(scope="module")
 def w2v_home(tmp_path_factory):
     """A tiny archive and a home holding a word2vec run trained on it (dim 8, the tiny models' size)."""
@@ -118,31 +120,40 @@ def w2v_home(tmp_path_factory):
         use_home(mp, root / "home")
         data = DataConfig(imdb_path=str(archive), val_size=2)
         text = TextConfig(remove_stopwords=bool(nltk_data()))  # without NLTK's list: no stop-word stage
-        run = train_word2vec(Word2VecConfig(dim=8, min_count=1, epochs=3), data, text,
-                             store=RunStore(root / "home" / "runs"))
+        run = lifecycle.run_now("word2vec", Word2VecRunConfig(data=data, text=text, word2vec=TINY_W2V),
+                                RunStore(root / "home" / "runs"), label="word2vec-skipgram")
     return root, archive, run.id
 
 
-def test_train_word2vec_stores_a_word2vec_run_from_train_and_unlabelled_reviews(w2v_home):
-    root, _, run_id = w2v_home
-    run = RunStore(root / "home" / "runs").get(run_id)
-    assert run.kind == "word2vec" and run.status()["state"] == "finished"
+def test_the_word2vec_job_stores_a_word2vec_run_from_train_and_unlabelled_reviews(w2v_home):
+    root, archive, run_id = w2v_home
+    store = RunStore(root / "home" / "runs")
+    run = store.get(run_id)
+    st = run.status()
+    assert run.kind == "word2vec" and st["state"] == "finished" and st["progress"] == {"phase": "finished"}
+    assert run.config_dict()["label"] == "word2vec-skipgram"
+    assert run.job_config() == Word2VecRunConfig(data=DataConfig(imdb_path=str(archive), val_size=2),
+                                                 text=TextConfig(remove_stopwords=bool(nltk_data())),
+                                                 word2vec=TINY_W2V)
     info = run.read_json("word2vec.json")
     assert info["reviews_train"] == 10 and info["reviews_unsup"] == 6  # 12 training reviews less 2 for validation
-    wv = load_vectors(run_id, root / "home" / "runs")
+    # one metrics record per epoch, with gensim's loss of that epoch
+    epochs = run.metrics("epoch")
+    assert [r["epoch"] for r in epochs] == [0, 1, 2] and [r["loss"] for r in epochs] == info["loss_per_epoch"]
+    wv = load_vectors(run_id, store.root)
     assert wv.dim == 8 and "unlabelled" in wv  # a word only the unlabelled reviews hold
     assert "test" not in wv  # the test split is never read
     assert not list(run.path.glob("*.pkl")) and not list(run.path.glob("*.model"))
+    # the run is found again by its config: what makes a study reuse it instead of training anew
+    assert store.find_finished("word2vec", run.job_config()) == run
 
 
-def test_a_frozen_word2vec_embedding_survives_training(w2v_home, monkeypatch):
-    from core.jobs.lifecycle import execute
-
+def test_a_frozen_word2vec_embedding_survives_training(w2v_home, monkeypatch, one_thread):
     root, archive, run_id = w2v_home
     use_home(monkeypatch, root / "home")
     store = RunStore(root / "home" / "runs")
     cfg = tiny_config("lstm", archive, embeddings=run_id, freeze_embeddings=True)
-    run = execute(cfg, store)
+    run = lifecycle.run_now("rnn", cfg, store)
     assert run.status()["state"] == "finished"
     record = run.read_json("embeddings.json")
     assert record["run_id"] == run_id and record["frozen"] and 0 < record["coverage"] <= 1
@@ -150,11 +161,24 @@ def test_a_frozen_word2vec_embedding_survives_training(w2v_home, monkeypatch):
 
     weights = load_file(str(run.file("model.safetensors")))["embedding.weight"]
     vocab = Vocabulary.load(run.file("vocab.json"))
+    assert run.model_config().vocab_size == len(vocab) == weights.shape[0]
     wv = load_vectors(run_id, store.root)
     rows = [i for i, w in enumerate(vocab.itos) if i > 1 and w in wv]
     assert rows
     for i in rows:
         np.testing.assert_array_equal(weights[i].numpy(), wv.vector(vocab.itos[i]))
+
+
+def test_a_run_that_is_not_a_finished_word2vec_run_has_no_vectors_to_load(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    queued = store.create(Word2VecRunConfig(), kind="word2vec")
+    with pytest.raises(ValueError, match="has no vectors \\(status: queued\\)"):
+        load_vectors(queued.id, store.root)
+    from core.config import HorizonConfig
+
+    other = store.create(HorizonConfig(), kind="memory-horizon")
+    with pytest.raises(ValueError, match="'memory-horizon' run, not a word2vec run"):
+        load_vectors(other.id, store.root)
 
 
 def test_cli_embeddings_train_and_neighbours(tmp_path, capsys, monkeypatch):
@@ -165,6 +189,9 @@ def test_cli_embeddings_train_and_neighbours(tmp_path, capsys, monkeypatch):
     assert main(["embeddings", "train", "--algo", "cbow", "--dim", "6", "--min-count", "1", "--epochs", "2",
                  "--val-size", "2", "--imdb", str(archive)]) == 0
     run_id = capsys.readouterr().out.strip().splitlines()[-1]
+    run = RunStore(tmp_path / "home" / "runs").get(run_id)
+    assert run.kind == "word2vec" and run.status()["state"] == "finished"
+    assert run.job_config().word2vec == Word2VecConfig(algo="cbow", dim=6, min_count=1, epochs=2)
     assert main(["embeddings", "neighbours", run_id, "Film", "-k", "3", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 3 and all(-1.0 <= r["similarity"] <= 1.0 for r in rows)
@@ -173,20 +200,51 @@ def test_cli_embeddings_train_and_neighbours(tmp_path, capsys, monkeypatch):
     assert "no vector" in err and "Traceback" not in err
 
 
-def test_the_heartbeat_thread_keeps_a_long_training_alive_and_stops_with_it(tmp_path):
+def test_the_lifecycle_heartbeat_keeps_a_long_word2vec_training_alive_and_stops_with_it(w2v_home, tmp_path,
+                                                                                        monkeypatch):
+    """gensim trains without the GIL: the heartbeat thread beats through a long epoch, then stops."""
     import time
 
-    from core.models.word2vec import _heartbeat
+    from core.models import word2vec
 
-    run = RunStore(tmp_path / "runs").create(None, kind="word2vec")
-    run.update_status(state="running")
-    first = run.status()["heartbeat"]
-    with _heartbeat(run, every_s=0.02) as update:
-        time.sleep(0.15)
-        update(progress={"epoch": 1})
-        time.sleep(0.05)
-    beat = run.status()["heartbeat"]
-    assert beat > first and run.status()["progress"] == {"epoch": 1}  # no beat wrote back an older state
-    run.update_status(state="finished")
-    time.sleep(0.05)
-    assert run.status()["state"] == "finished"  # the thread has stopped: nothing overwrites the end state
+    root, archive, _ = w2v_home
+    use_home(monkeypatch, root / "home")
+    store = RunStore(tmp_path / "runs")
+    run = store.create(Word2VecRunConfig(data=DataConfig(imdb_path=str(archive), val_size=2),
+                                         text=TextConfig(remove_stopwords=bool(nltk_data())), word2vec=TINY_W2V),
+                       kind="word2vec")
+    real_fit = word2vec.fit_word2vec
+    events = []  # ("job", progress written) or ("beat", progress kept), in the order they were written
+
+    def slow_fit(sentences, cfg, progress=None):
+        out = real_fit(sentences, cfg, progress)  # its epochs write progress: phase training, epoch i of 3
+        time.sleep(0.3)  # a long last epoch
+        return out
+
+    real_update = Run.update_status
+
+    def spy(self, **fields):
+        st = real_update(self, **fields)
+        if not fields:
+            events.append(("beat", st.get("progress")))
+        elif "progress" in fields:
+            events.append(("job", fields["progress"]))
+        return st
+
+    monkeypatch.setattr(word2vec, "fit_word2vec", slow_fit)
+    monkeypatch.setattr(Run, "update_status", spy)
+    lifecycle.run_job(run, store, heartbeat_s=0.02)
+    # beats with no news (the thread, not the job) kept coming through the last epoch
+    last_epoch = {"phase": "training", "epoch": 3, "epochs": 3}
+    assert sum(1 for what, prog in events if what == "beat" and prog == last_epoch) >= 3
+    # no beat wrote back an older state: each kept the progress the job had written last
+    written = None
+    for what, prog in events:
+        if what == "job":
+            written = prog
+        else:
+            assert prog == written, events
+    assert written == {"phase": "finished"}
+    final = run.stored_status()
+    time.sleep(0.1)
+    assert run.stored_status() == final and final["state"] == "finished"  # the thread stopped: nothing overwrites it

@@ -1,13 +1,17 @@
-"""`python -m core experiment seed`, limited to tiny data: the report's files and tables, and resuming."""
+"""`python -m core experiment seed`, limited to tiny data: the experiment run, its report and tables, and reuse."""
 
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import tiny_reviews, write_imdb_archive
+
+from core.jobs.store import RunStore
+from core.report.experiment import report_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["--limit", "16", "--val-size", "4", "--epochs", "1", "--hidden", "4", "--horizon-lengths", "5,10",
@@ -19,29 +23,50 @@ def experiment(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("experiment")
     archive = write_imdb_archive(tmp / "aclImdb_v1.tar.gz", tiny_reviews(per_class=8, unsup=10))
     env = {**os.environ, "RNNLAB_HOME": str(tmp / "home"), "NLTK_DATA": os.environ.get("NLTK_DATA", "")}
+    env.pop("RNNLAB_RUNS_DIR", None)
     out = tmp / "report"
 
-    def run():
+    def run(*more):
         return subprocess.run([sys.executable, "-m", "core", "experiment", "seed", "--imdb", str(archive), "--out",
-                               str(out), *ARGS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+                               str(out), *ARGS, *more], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=600)
 
-    return run, out
+    return run, out, RunStore(tmp / "home" / "runs")
 
 
 def test_the_limited_experiment_writes_the_report_and_its_tables(experiment):
-    run, out = experiment
+    run, out, store = experiment
     p = run()
     assert p.returncode == 0, p.stderr[-3000:]
+    # the experiment is a run of its own; every training, the vectors, the HMM and the study are its children
+    [xp] = [r for r in store.list() if r.kind == "experiment"]
+    assert xp.status()["state"] == "finished" and xp.config_dict()["label"] == "experiment-seed"
+    assert xp.job_config().limit == 16 and xp.job_config().horizon_lengths == (5, 10)
+    kinds = sorted(r.kind for r in store.list())
+    assert kinds == ["experiment", "hmm", "memory-horizon"] + ["rnn"] * 7 + ["word2vec"]
+    assert all(r.status()["state"] == "finished" for r in store.list())
+    # the report lives in the run's report/ folder; --out holds a copy of it
+    folder = report_folder(xp)
+    assert p.stdout.strip().splitlines()[-1] == str(out / "report.md")
     names = {f.name for f in out.iterdir()}
+    assert {f.name for f in folder.iterdir()} == names
     assert {"report.md", "results.csv", "runs.csv", "ablations.csv", "memory_horizon.csv",
             "gradient_decay.csv"} <= names
+    assert (folder / "report.md").read_text() == (out / "report.md").read_text()
     results = pd.read_csv(out / "results.csv")
     assert list(results["model"]) == ["rnn", "lstm", "gru"] and (results["runs"] == 1).all()
     assert results["accuracy_mean"].between(0, 1).all()
     runs = pd.read_csv(out / "runs.csv")
     assert set(runs["group"]) == {"main", "batching: bucket", "batching: fixed 500", "stop words: keep negations",
                                   "embeddings: word2vec init"}
-    # the word2vec arm is initialised from the vectors the experiment trained, named in the report
+    assert set(runs["run_id"]) == {r.id for r in store.list() if r.kind == "rnn"}
+    # the word2vec arm is initialised from the vectors the experiment trained, named in the report,
+    # and the GMM-HMM read the same vectors
+    [w2v] = [r for r in store.list() if r.kind == "word2vec"]
+    [hmm] = [r for r in store.list() if r.kind == "hmm"]
+    arm = runs[runs["group"] == "embeddings: word2vec init"]["run_id"]
+    assert [store.get(r).config().train.embeddings for r in arm] == [w2v.id]
+    assert hmm.job_config().hmm.embeddings == w2v.id and hmm.job_config().hmm.limit == 16
     ablations = pd.read_csv(out / "ablations.csv")
     assert "embeddings: word2vec init" in set(ablations["group"])
     horizon = pd.read_csv(out / "memory_horizon.csv")
@@ -52,28 +77,48 @@ def test_the_limited_experiment_writes_the_report_and_its_tables(experiment):
         assert heading in report
     # every table row of the report's main table is a model of results.csv
     assert all(f"| {m} |" in report for m in results["model"])
-    assert "Word2vec vectors: run `" in report
+    assert f"Word2vec vectors: run `{w2v.id}`" in report
     # 7 RNN runs (3 cells, 4 ablation arms), the word2vec vectors, the HMM and the memory-horizon run
     assert "the 10 runs behind this report took" in report
     assert "on CPU, 1 thread per run" in report  # where the runs trained, not this process's settings
 
 
 def test_rerunning_the_experiment_reuses_every_finished_run(experiment):
-    run, out = experiment
+    run, out, store = experiment
+    before = {r.id for r in store.list()}
     p = run()
     assert p.returncode == 0, p.stderr[-3000:]
-    assert "training " not in p.stderr
+    # nothing was trained again: the one new run is the second experiment itself
+    [new] = [r for r in store.list() if r.id not in before]
+    assert new.kind == "experiment" and new.status()["state"] == "finished"
     # the RNN runs, the word2vec vectors, the HMM and the memory-horizon run
     assert p.stderr.count("reusing") >= 7 + 3
-    assert "reusing word2vec run" in p.stderr
+    for kind in ("rnn", "word2vec", "hmm", "memory-horizon"):
+        assert f"reusing {kind} run" in p.stderr
+    assert (report_folder(new) / "report.md").is_file()
+
+
+def test_an_hmm_of_other_settings_is_not_reused_but_the_rest_is(experiment):
+    run, out, store = experiment
+    [old_hmm] = [r for r in store.list() if r.kind == "hmm"]
+    before = {r.id for r in store.list()}
+    p = run("--hmm-limit", "8")
+    assert p.returncode == 0, p.stderr[-3000:]
+    new = [r for r in store.list() if r.id not in before]
+    assert sorted(r.kind for r in new) == ["experiment", "hmm"]
+    [hmm] = [r for r in new if r.kind == "hmm"]
+    # the same vectors, another training set: a new fit, reported in place of the old one
+    assert hmm.job_config() == replace(old_hmm.job_config(), hmm=replace(old_hmm.job_config().hmm, limit=8))
+    assert hmm.test_metrics()["train_size"] == 8 and old_hmm.test_metrics()["train_size"] == 12
+    assert "reusing hmm run" not in p.stderr and p.stderr.count("reusing") >= 7 + 2
 
 
 def test_without_plotly_the_report_keeps_its_tables_and_says_the_figures_are_missing(tmp_path, monkeypatch):
-    import dashboard
+    import core.figures
     from core.report.experiment import _figure, _figures
 
-    monkeypatch.setitem(sys.modules, "dashboard.charts", None)  # importing it now raises ImportError
-    monkeypatch.delattr(dashboard, "charts", raising=False)  # also when an earlier test imported it
+    monkeypatch.setitem(sys.modules, "core.figures.comparison", None)  # importing it now raises ImportError
+    monkeypatch.delattr(core.figures, "comparison", raising=False)  # also when an earlier test imported it
     main = pd.DataFrame({"model": ["rnn"], "seed": [0], "accuracy": [0.5], "f1": [0.5], "roc_auc": [0.5]})
     horizon = pd.DataFrame({"model": ["rnn"], "seq_len": [10], "test_metric": [0.1], "success": [False]})
     figs = _figures(main, [], horizon, tmp_path)

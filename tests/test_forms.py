@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+
 import pytest
 
 from core.config import RunConfig, preset
@@ -27,15 +30,45 @@ def test_the_form_offers_only_the_fields_of_its_task(task):
         assert {"seq_len", "train_steps", "hidden_size"} <= names and not names & {"keep_negations", "limit"}
 
 
-def test_field_kinds_follow_the_config_types_and_help_comes_from_config_comments():
+def test_field_kinds_follow_the_config_types_and_help_comes_from_the_field_metadata():
     fields = {f.name: f for f in forms.form_fields(preset("seed"))}
     assert (fields["tbptt"].kind, fields["tbptt"].optional) == ("int", True)
     assert (fields["lr"].kind, fields["lr"].optional) == ("float", False)
     assert fields["bidirectional"].kind == "bool"
-    assert "detach the state" in fields["tbptt"].help
-    assert all(f.help for f in fields.values())
-    main = [f.name for f in forms.form_fields(preset("seed")) if f.main]
-    assert main == [n for n in forms.MAIN if n in main]  # shown in MAIN's order
+    assert fields["truncate"].kind == "choice" and fields["truncate"].choices == ("pre", "post")
+    for name, f in fields.items():
+        meta = {x.name: x for x in dataclasses.fields(forms.SECTIONS[f.section])}[name].metadata
+        assert f.help == meta["help"] and f.help
+        assert (f.minimum, f.maximum, f.main) == (meta["min"], meta["max"], meta["main"])
+
+
+@pytest.mark.parametrize("task", ["imdb", "adding"])
+def test_the_main_fields_come_first_and_every_number_has_both_bounds(task):
+    fields = forms.form_fields(preset("seed"), task)
+    main = [f.main for f in fields]
+    assert any(main) and main == sorted(main, reverse=True)
+    assert {"epochs", "hidden_size", "lr"} <= {f.name for f in fields if f.main}
+    for f in fields:
+        if f.kind in ("int", "float"):
+            assert f.minimum is not None and f.maximum is not None and f.minimum < f.maximum, f.name
+            assert f.default is None or f.minimum <= f.default <= f.maximum, f.name
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    from core.__main__ import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["train"]
+
+
+@pytest.mark.parametrize("task", ["imdb", "adding", "order"])
+def test_every_field_the_form_offers_has_a_train_flag_of_the_same_name(task):
+    parser = _train_parser()
+    flags = {s: a.dest for a in parser._actions for s in a.option_strings}
+    for f in forms.form_fields(preset("seed"), task):
+        flag = "--" + f.name.replace("_", "-")
+        assert flags.get(flag) == f.name, flag
+        assert flag in parser.format_help()
 
 
 def test_configs_from_form_gives_one_config_per_cell_with_every_value():

@@ -158,7 +158,7 @@ def test_jacobian_norms_match_the_explicit_per_step_jacobian(cell):
     lstm = cell == "lstm"
     size = 8 if lstm else 4
     x, s = torch.randn(6, 5, dtype=torch.float64), 0.5 * torch.randn(6, size, dtype=torch.float64)
-    step = _state_step(model, 0, 0, 4, lstm)
+    step = _state_step(model, 0, 0)
     jacs = torch.stack([torch.func.jacrev(lambda s_, i=i: step(x[i:i + 1], s_[None])[0])(s[i]) for i in range(6)])
     fro = jacobian_norms(step, x, s, norm="frobenius")
     torch.testing.assert_close(fro, torch.linalg.matrix_norm(jacs), rtol=1e-12, atol=0)

@@ -1,9 +1,10 @@
-"""The GMM-HMM baseline: Baum-Welch per class, the guards around hmmlearn, storage as a run, the CLI."""
+"""The GMM-HMM baseline: Baum-Welch per class, the guards around hmmlearn, the ``hmm`` job and its run, the CLI."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +12,18 @@ import pytest
 from conftest import tiny_reviews, write_imdb_archive
 from fixtures_runs import nltk_data, use_home
 
-from core.config import DataConfig, TextConfig
-from core.jobs.store import RunStore
+from core.config import DataConfig, HMMConfig, HMMRunConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
+from core.jobs import lifecycle
+from core.jobs.store import RunNotFound, RunStore
 from core.models.hmm import (
     HMMClassifier,
-    HMMConfig,
     HMMFitError,
     _fix_distribution,
     _floor_covars,
     _monitor_class,
     fit_class_model,
     load_hmm_run,
-    train_hmm_run,
+    resolve_embeddings,
 )
 
 SMALL = HMMConfig(states=2, mix=1, dim=2, n_iter=15, restarts=2)
@@ -132,7 +133,7 @@ def test_an_empty_sequence_is_undecided():
     assert clf.decision([np.zeros((0, 2))])[0] == 0.0
 
 
-# -- the IMDB experiment on a tiny archive ------------------------------------------------------------
+# -- the IMDB experiment on a tiny archive, as a run of kind "hmm" ---------------------------------------
 @dataclass(frozen=True)
 class HMMHome:
     home: Path
@@ -141,10 +142,11 @@ class HMMHome:
     hmm_id: str
 
 
-def build_hmm_home(root: Path) -> HMMHome:
-    """A tiny archive, a word2vec run and a GMM-HMM run fitted on it (seconds)."""
-    from core.models.word2vec import Word2VecConfig, train_word2vec
+FIT = HMMConfig(states=2, mix=1, dim=2, n_iter=5, restarts=1)
 
+
+def build_hmm_home(root: Path) -> HMMHome:
+    """A tiny archive, a word2vec run and a GMM-HMM run fitted on its vectors (seconds)."""
     archive = write_imdb_archive(root / "aclImdb_v1.tar.gz", tiny_reviews(per_class=8, unsup=6))
     home = root / "home"
     data = DataConfig(imdb_path=str(archive), val_size=2)
@@ -153,8 +155,11 @@ def build_hmm_home(root: Path) -> HMMHome:
         store = RunStore(home / "runs")
         # max_len 40 like the tiny RNN runs (tests/fixtures_runs.py), so long texts are cut alike
         text = TextConfig(max_len=40, remove_stopwords=bool(nltk_data()))  # no NLTK list: no stop-word stage
-        w2v = train_word2vec(Word2VecConfig(dim=8, min_count=1, epochs=3), data, text, store=store)
-        run = train_hmm_run(HMMConfig(states=2, mix=1, dim=2, n_iter=5, restarts=1), data, text, store=store)
+        w2v = lifecycle.run_now("word2vec", Word2VecRunConfig(data=data, text=text, word2vec=Word2VecConfig(
+            dim=8, min_count=1, epochs=3)), store, label="word2vec-skipgram")
+        cfg, first = resolve_embeddings(HMMRunConfig(data=data, text=text, hmm=FIT), store)  # names w2v's run
+        assert first is None
+        run = lifecycle.run_now("hmm", cfg, store, label="gmmhmm")
     return HMMHome(home, archive, w2v.id, run.id)
 
 
@@ -168,13 +173,23 @@ def test_the_hmm_run_is_stored_like_an_rnn_run(hmm_home):
 
     store = RunStore(hmm_home.home / "runs")
     run = store.get(hmm_home.hmm_id)
-    assert run.kind == "hmm" and run.status()["state"] == "finished"
+    st = run.status()
+    assert run.kind == "hmm" and st["state"] == "finished" and st["progress"] == {"phase": "finished"}
+    assert st["process"]["pid"] == os.getpid() and st["started"] <= st["finished"]  # fitted in this process
     cfg = run.config_dict()
     assert cfg["label"] == "gmmhmm" and cfg["hmm"]["states"] == 2 and cfg["hmm"]["embeddings"] == hmm_home.word2vec_id
+    # the one config record reads back as the job's dataclass, resolved: it names the vectors the fit read
+    job = run.job_config()
+    assert job == HMMRunConfig(data=DataConfig(imdb_path=str(hmm_home.archive), val_size=2),
+                               text=TextConfig(max_len=40, remove_stopwords=bool(nltk_data())),
+                               hmm=replace(FIT, embeddings=hmm_home.word2vec_id))
+    with pytest.raises(ValueError, match="not a recurrent network"):
+        run.config()
     tm = run.test_metrics()
     expected = set(classification_metrics(np.array([1.0, -1.0]), np.array([1.0, 0.0])))
     assert expected <= set(tm) and {"fit_time_s", "train_time_s", "train_size", "subsampled"} <= set(tm)
     assert tm["n"] == 16 and tm["train_size"] == 14 and not tm["subsampled"]
+    assert tm["word2vec_run"] == hmm_home.word2vec_id
     with np.load(run.file("hmm.npz"), allow_pickle=False) as z:
         assert "class1_means" in z.files and z["token_vectors"].shape[1] == 2
     em = run.metrics("em")
@@ -197,6 +212,72 @@ def test_a_loaded_hmm_run_classifies_like_the_stored_one(hmm_home):
     assert len(out["viterbi_states"]["positive"]) == 4
 
 
+def _word2vec_run(store: RunStore, state: str, vectors: bool = True):
+    run = store.create(Word2VecRunConfig(), kind="word2vec")
+    run.update_status(state=state)
+    if vectors:
+        np.save(run.file("vectors.npy"), np.zeros((1, 2), dtype=np.float32))
+    return run
+
+
+def test_resolve_embeddings_names_the_newest_finished_word2vec_run_or_the_one_to_train_first(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    data, text = DataConfig(imdb_path="imdb.tar.gz", val_size=2), TextConfig(max_len=40)
+    cfg = HMMRunConfig(data=data, text=text, hmm=HMMConfig(limit=30))
+    # none in the store: the skip-gram job to run first, on as many reviews as the fit reads
+    assert resolve_embeddings(cfg, store) == (cfg, Word2VecRunConfig(data=replace(data, limit=30), text=text))
+    older = _word2vec_run(store, "finished")
+    _word2vec_run(store, "failed")
+    _word2vec_run(store, "finished", vectors=False)
+    resolved, first = resolve_embeddings(cfg, store)
+    assert first is None and resolved == replace(cfg, hmm=replace(cfg.hmm, embeddings=older.id))
+    newer = _word2vec_run(store, "finished")
+    assert resolve_embeddings(cfg, store)[0].hmm.embeddings == newer.id
+    named = replace(cfg, hmm=replace(cfg.hmm, embeddings=older.id))
+    assert resolve_embeddings(named, store) == (named, None)  # a run named by the user is kept
+    with pytest.raises(RunNotFound, match="no run 'nope'"):
+        resolve_embeddings(replace(cfg, hmm=replace(cfg.hmm, embeddings="nope")), store)
+
+
+def test_an_hmm_job_without_word2vec_vectors_fails_clearly_and_is_recorded(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(ValueError, match="needs a word2vec run"):
+        lifecycle.run_now("hmm", HMMRunConfig(), store, label="gmmhmm")
+    [run] = store.list()
+    st = run.status()
+    assert run.kind == "hmm" and st["state"] == "failed" and "needs a word2vec run" in st["error"]
+    assert "Traceback" in run.file("error.log").read_text() and not run.file("hmm.npz").exists()
+
+
+def test_a_cancel_request_stops_the_fit_at_its_next_baum_welch_iteration(hmm_home, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(hmm_home.home, tmp_path / "home")
+    use_home(monkeypatch, tmp_path / "home")
+    store = RunStore(tmp_path / "home" / "runs")
+    run = store.create(store.get(hmm_home.hmm_id).job_config(), kind="hmm", label="gmmhmm")
+    seen = []
+    real_fit = HMMClassifier.fit
+
+    def fit_cancelled_at_iteration_2(self, seqs, labels, say=None, on_iteration=None):
+        def hook(c, r, it, ll):
+            if it == 2:
+                lifecycle.cancel(run)
+            on_iteration(c, r, it, ll)
+            seen.append(run.stored_status()["progress"])
+        return real_fit(self, seqs, labels, say=say, on_iteration=hook)
+
+    monkeypatch.setattr(HMMClassifier, "fit", fit_cancelled_at_iteration_2)
+    lifecycle.run_job(run, store)
+    # every iteration reports its progress; the one after the request stops the job
+    assert len(seen) == 1 and seen[0]["phase"] == "fitting"
+    assert {k: seen[0][k] for k in ("class", "restart", "iteration", "iterations")} == \
+        {"class": 0, "restart": 0, "iteration": 1, "iterations": 5}
+    st = run.status()
+    assert st["state"] == "cancelled" and st["progress"] == {"phase": "cancelled"} and not st.get("error")
+    assert not run.file("hmm.npz").exists() and run.test_metrics() is None and run.metrics("em") == []
+
+
 def test_cli_hmm_fits_and_runs_lists_it(tmp_path, capsys, monkeypatch):
     from core.__main__ import main
 
@@ -206,11 +287,16 @@ def test_cli_hmm_fits_and_runs_lists_it(tmp_path, capsys, monkeypatch):
                  "--val-size", "2", "--imdb", str(archive)]) == 0
     out, err = capsys.readouterr()
     run_id = out.strip().splitlines()[-1]
-    assert "no word2vec run found" in err and "test accuracy" in err  # a word2vec run was trained first
+    assert "test accuracy" in err
     assert main(["runs", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     kinds = {r["run_id"]: r["kind"] for r in rows}
     assert kinds[run_id] == "hmm" and sorted(kinds.values()) == ["hmm", "word2vec"]
+    # no word2vec run was there: one was trained first, on the fit's reviews, and the fit names it
+    [w2v_id] = [r for r, k in kinds.items() if k == "word2vec"]
+    store = RunStore(tmp_path / "home" / "runs")
+    assert store.get(run_id).job_config().hmm.embeddings == w2v_id
+    assert store.get(w2v_id).job_config().data.limit == 6 and store.get(w2v_id).status()["state"] == "finished"
     row = next(r for r in rows if r["run_id"] == run_id)
     assert row["model"] == "gmmhmm" and row["test_accuracy"] is not None
     assert json.loads((tmp_path / "home" / "runs" / run_id / "test_metrics.json").read_text())["subsampled"]

@@ -1,5 +1,6 @@
-"""Whole runs: execute end to end, failure and cancel records, the launched process, the CLI."""
+"""Whole RNN runs: trained end to end, failure and cancel records, the launched process, the CLI."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import torch
 
 from core.analysis.predict import predict_runs
 from core.config import ModelConfig, preset
-from core.jobs.lifecycle import cancel, execute, launch
+from core.jobs.lifecycle import run_job, run_now, submit
 from core.jobs.store import RunStore
 from core.models.checkpoint import CheckpointError, load_model, read_weights
 
@@ -26,13 +27,14 @@ def store(rnnlab_home):
 
 
 @pytest.mark.parametrize("preset_name", ["seed", "fast"])
-def test_execute_trains_evaluates_and_stores_a_run(store, tiny_imdb_archive, preset_name):
+def test_a_run_trains_evaluates_and_stores_everything(store, tiny_imdb_archive, preset_name):
     cfg = preset(preset_name, cell="gru", imdb_path=str(tiny_imdb_archive), **TINY)
-    run = execute(cfg, store)
+    run = run_now("rnn", cfg, store)
     assert run.status()["state"] == "finished"
     names = {p.name for p in run.path.iterdir()}
     assert {"config.json", "status.json", "metrics.jsonl", "model.safetensors", "vocab.json",
-            "test_metrics.json", "model_config.json"} <= names
+            "test_metrics.json", "checkpoint"} <= names
+    assert "model_config.json" not in names  # one config record: the model's vocabulary size is vocab.json's
     tm = run.test_metrics()
     assert tm["n"] == 6 and 0 <= tm["accuracy"] <= 1 and len(tm["confusion_matrix"]) == 2
     assert tm["params_recurrent_seed_formula"] == 3 * (8 + 8 + 1) * 8
@@ -41,7 +43,7 @@ def test_execute_trains_evaluates_and_stores_a_run(store, tiny_imdb_archive, pre
     assert steps and all("grad_norm" in s for s in steps)
     assert len(run.metrics("epoch")) == 1
     # weights reload without pickle and predict like the stored model
-    model = load_model(ModelConfig(**run.read_json("model_config.json")), run.file("model.safetensors"))
+    model = load_model(run.model_config(), run.file("model.safetensors"))
     assert isinstance(model, torch.nn.Module)
     [pred] = predict_runs([run.id], "a pos film <br /> really", runs_dir=store.root)
     assert 0.0 <= pred["probability"] <= 1.0 and pred["label"] in ("positive", "negative")
@@ -50,7 +52,7 @@ def test_execute_trains_evaluates_and_stores_a_run(store, tiny_imdb_archive, pre
 def test_a_failing_run_is_recorded_as_failed_with_its_error(store, tmp_path):
     cfg = preset("fast", imdb_path=str(tmp_path / "nowhere.tar.gz"), **TINY)
     with pytest.raises(Exception):  # noqa: B017 - the error type is the data module's
-        execute(cfg, store)
+        run_now("rnn", cfg, store)
     [run] = store.list()
     st = run.status()
     assert st["state"] == "failed" and "nowhere" in st["error"]
@@ -61,7 +63,7 @@ def test_a_cancel_requested_before_start_ends_cancelled(store, tiny_imdb_archive
     cfg = preset("fast", imdb_path=str(tiny_imdb_archive), **TINY)
     run = store.create(cfg)
     run.request_cancel()
-    execute(cfg, store, run)
+    run_job(run, store)
     assert run.status()["state"] == "cancelled"
 
 
@@ -74,82 +76,20 @@ def test_cancel_mid_training_keeps_what_was_learned(store, tiny_imdb_archive):
             if trainer.step == 3:
                 run.request_cancel()
 
-    execute(cfg, store, run, extra_callbacks=[CancelSoon()])
+    run_job(run, store, options={"extra_callbacks": [CancelSoon()]})
     assert run.status()["state"] == "cancelled"
     assert run.file("model.safetensors").is_file() and run.test_metrics()["stopped_early"]
     assert len(run.metrics("epoch")) == 1
 
 
-def test_launch_trains_in_its_own_process(store, tiny_imdb_archive):
+def test_a_submitted_run_trains_in_its_own_process(store, tiny_imdb_archive):
     cfg = preset("fast", cell="rnn", imdb_path=str(tiny_imdb_archive), **TINY)
-    run = launch(cfg, store)
-    assert run.status()["pid"] != os.getpid()
+    run = submit("rnn", cfg, store)
+    assert run.process().pid != os.getpid()
     deadline = time.time() + 120
     while run.status()["state"] in ("queued", "running") and time.time() < deadline:
         time.sleep(0.5)
-    assert run.status()["state"] == "finished", run.file("train.log").read_text()
-
-
-def test_cancel_of_a_queued_launch_stops_it(store, tiny_imdb_archive):
-    cfg = preset("fast", imdb_path=str(tiny_imdb_archive), **TINY)
-    store.root.mkdir(parents=True, exist_ok=True)
-    import fcntl
-
-    with open(store.root / ".train.lock", "w") as lock:  # another training holds the slot
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        run = launch(cfg, store)
-        time.sleep(1.0)
-        assert run.status()["state"] == "queued"
-        cancel(run)
-        assert run.status()["state"] == "cancelled"
-
-
-QUEUE_JOB = """
-import sys, time
-from core.jobs.lifecycle import queue_slot
-from core.jobs.store import RunStore
-with queue_slot(RunStore(sys.argv[1]), poll_s=0.02):
-    with open(sys.argv[2], "a") as f:
-        f.write(sys.argv[3] + "\\n")
-    time.sleep(float(sys.argv[4]))
-"""
-
-
-def test_queued_jobs_get_the_training_slot_in_the_order_they_asked(store, tmp_path):
-    log = tmp_path / "order.txt"
-
-    def job(name: str, hold_s: float) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-c", QUEUE_JOB, str(store.root), str(log), name, str(hold_s)],
-                                cwd=ROOT)
-
-    holder = job("holder", 2.0)
-    deadline = time.time() + 60
-    while not (log.is_file() and log.read_text()) and time.time() < deadline:
-        time.sleep(0.05)
-    waiting = []
-    for name in ("first", "second", "third"):  # each asks while the holder trains
-        waiting.append(job(name, 0.1))
-        time.sleep(0.4)
-    for p in [holder, *waiting]:
-        assert p.wait(timeout=120) == 0
-    assert log.read_text().split() == ["holder", "first", "second", "third"]
-    assert list((store.root / ".queue").iterdir()) == []  # every ticket handed back
-
-
-def test_a_job_that_died_in_the_queue_does_not_block_it(store):
-    from core.jobs.lifecycle import queue_slot
-
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    queue = store.root / ".queue"
-    queue.mkdir(parents=True)
-    (queue / f"{1:020d}-{dead.pid}").touch()  # its process is gone
-    (queue / f"{2:020d}-{os.getpid()}").touch()  # a live pid, but that process started after the ticket
-    t0 = time.time()
-    with queue_slot(store, poll_s=0.01):
-        waited = time.time() - t0
-    assert waited < 5
-    assert list(queue.iterdir()) == []
+    assert run.status()["state"] == "finished", run.file("job.log").read_text()
 
 
 def _cli(*args, env=None):
@@ -206,3 +146,80 @@ def test_a_checkpoint_that_does_not_fit_its_config_is_refused(tmp_path):
         load_model(ModelConfig(cell="lstm", vocab_size=10, hidden_size=4), path)
     with pytest.raises(CheckpointError, match="missing"):
         load_model(ModelConfig(cell="gru", vocab_size=10, hidden_size=4, num_layers=2), path)
+
+
+def test_help_lists_every_command():
+    from core.__main__ import build_parser
+
+    p = _cli("--help")
+    assert p.returncode == 0
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name in commands.choices:
+        assert name in p.stdout
+    wanted = {"train", "job", "runs", "hmm", "embeddings", "memory-horizon", "experiment", "data", "explode"}
+    assert wanted <= set(commands.choices)
+
+
+def test_train_dry_run_prints_the_config_and_creates_no_run(rnnlab_home):
+    p = _cli("train", "--model", "gru", "--hidden-size", "12", "--dry-run")
+    assert p.returncode == 0, p.stderr
+    cfg = json.loads(p.stdout)
+    assert cfg["kind"] == "rnn" and cfg["model"]["cell"] == "gru" and cfg["model"]["hidden_size"] == 12
+    assert RunStore(rnnlab_home / "runs").list() == []
+
+
+def test_embeddings_are_read_from_the_runs_dir_given(rnnlab_home, tiny_imdb_archive, tmp_path):
+    from core.config import DataConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
+
+    elsewhere = RunStore(tmp_path / "elsewhere")
+    w2v = run_now("word2vec", Word2VecRunConfig(data=DataConfig(imdb_path=str(tiny_imdb_archive), val_size=2),
+                                                text=TextConfig(), word2vec=Word2VecConfig(dim=8, min_count=1,
+                                                                                           epochs=1)), elsewhere)
+    p = _cli("train", "--model", "gru", "--limit", "6", "--val-size", "2", "--epochs", "1", "--hidden", "8",
+             "--embedding-dim", "8", "--imdb", str(tiny_imdb_archive), "--threads", "1", "--embeddings", w2v.id,
+             "--runs-dir", str(elsewhere.root))
+    assert p.returncode == 0, p.stderr
+    run = elsewhere.get(p.stdout.strip().splitlines()[-1])
+    assert run.read_json("embeddings.json")["found"] > 0
+    assert RunStore(rnnlab_home / "runs").list() == []  # nothing went to the default store
+
+
+def test_a_finished_run_is_reused_only_for_exactly_its_config(store):
+    from core.config import HMMConfig, HMMRunConfig
+
+    cfg = HMMRunConfig(hmm=HMMConfig(states=2, limit=100, embeddings="w2v"))
+    run = store.create(cfg)
+    run.update_status(state="finished")
+    assert store.find_finished("hmm", cfg) == run
+    for other in (HMMConfig(states=3, limit=100, embeddings="w2v"), HMMConfig(states=2, mix=3, limit=100,
+                                                                               embeddings="w2v"),
+                  HMMConfig(states=2, limit=200, embeddings="w2v")):
+        assert store.find_finished("hmm", HMMRunConfig(hmm=other)) is None
+    assert store.find_finished("hmm", HMMRunConfig(data=cfg.data.__class__(limit=50), hmm=cfg.hmm)) is None
+
+
+def test_runs_cancel_and_delete_take_exact_ids(rnnlab_home):
+    from core.config import HorizonConfig
+
+    store = RunStore(rnnlab_home / "runs")
+    run = store.create(HorizonConfig(models=("rnn",), lengths=(4,), steps=2, evals=1))
+    run.update_status(state="finished")
+    p = _cli("runs", "--delete", run.id[:6])
+    assert p.returncode == 1 and "no run" in p.stderr and run.path.exists()
+    p = _cli("runs", "--delete", run.id[:6], "--prefix")
+    assert p.returncode == 0 and run.id in p.stdout and not run.path.exists()
+    run = store.create(HorizonConfig(models=("rnn",), lengths=(4,), steps=2, evals=1))
+    p = _cli("runs", "--cancel", run.id)
+    assert p.returncode == 0 and run.cancel_requested
+
+
+def test_a_background_job_from_the_cli_is_a_run_listed_by_runs(rnnlab_home):
+    p = _cli("memory-horizon", "--models", "rnn", "--lengths", "4", "--steps", "2", "--evals", "1", "--background")
+    assert p.returncode == 0, p.stderr
+    run = RunStore(rnnlab_home / "runs").get(p.stdout.strip().splitlines()[-1])
+    deadline = time.time() + 120
+    while run.status()["state"] in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.2)
+    assert run.status()["state"] == "finished", run.file("job.log").read_text()
+    rows = json.loads(_cli("runs", "--json").stdout)
+    assert [(r["run_id"], r["kind"], r["status"]) for r in rows] == [(run.id, "memory-horizon", "finished")]

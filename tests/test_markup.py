@@ -1,8 +1,12 @@
-"""Stage-diff markup: review text is escaped, and what a stage removed or added is marked."""
+"""dashboard.markup: review text is escaped; what a stage removed or added is marked; the tokens a model read
+are shaded by saliency, greyed when unknown, coloured by Viterbi state."""
 
 from __future__ import annotations
 
 from collections import Counter
+from types import SimpleNamespace
+
+import pytest
 
 from dashboard import markup
 
@@ -33,3 +37,34 @@ def test_diff_summary_counts_removed_and_new_words():
     line = markup.diff_summary("The the the cat sat", "cat sat")
     assert line == "removed or rewrote 3 words (the ×2, The)"
     assert markup.diff_summary("Hi", "hi").endswith("; 1 new")
+
+
+def test_word_saliency_takes_the_largest_saliency_of_a_words_tokens():
+    words = [SimpleNamespace(word="great!", fate="kept", positions=(0, 1)),
+             SimpleNamespace(word="the", fate="stopword", positions=()),
+             SimpleNamespace(word="film", fate="unknown", positions=(2,))]
+    assert markup.word_saliency(words, [0.2, 0.7, 0.1]) == [("great!", "kept", pytest.approx(0.7)),
+                                                            ("the", "stopword", None),
+                                                            ("film", "unknown", pytest.approx(0.1))]
+
+
+def test_saliency_html_escapes_text_shades_by_saliency_and_greys_what_the_model_did_not_read():
+    out = markup.saliency_html([("<b>good</b>", "kept", 1.0), ("ok", "kept", 0.0), ("the", "stopword", None),
+                                ("zzz", "unknown", 0.3)])
+    assert "<b>good</b>" not in out and "&lt;b&gt;good&lt;/b&gt;" in out
+    assert "rgba(255,127,14,0.93)" in out and "rgba(255,127,14,0.08)" in out
+    assert "removed: stop word" in out and "line-through" in out
+    assert "read as &lt;unk&gt;" in out
+
+
+def test_tokens_html_marks_unknown_tokens_and_handles_no_tokens():
+    out = markup.tokens_html(["good", "<script>"], [False, True])
+    assert "&lt;script&gt;" in out and "<script>" not in out and out.count("line-through") == 1
+    assert "no tokens" in markup.tokens_html([], [])
+
+
+def test_viterbi_html_colours_scored_tokens_by_state_and_greys_the_others():
+    out = markup.viterbi_html(["good", "xyz", "film"], [1, 0], [True, False, True])
+    assert 'title="state s1"' in out and 'title="state s0"' in out
+    assert out.index("state s1") < out.index("no word vector") < out.index("state s0")
+    assert markup.state_colour(1) in out

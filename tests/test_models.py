@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from core.config import ModelConfig
-from core.models.rnn import GATE_BLOCKS, SentimentRNN, param_counts
+from core.models.cells import cell_def
+from core.models.rnn import SentimentRNN, param_counts
 
 CELLS = ("rnn", "lstm", "gru")
 VOCAB, EMB, HID = 50, 8, 6
@@ -312,7 +313,7 @@ def test_recurrent_init_radius_sets_each_gate_block_spectral_radius(cell):
         for direction in range(2):
             w_hh = model.weights(layer, direction)[1].detach().double()
             blocks = w_hh.split(HID)
-            assert len(blocks) == GATE_BLOCKS[cell]
+            assert len(blocks) == cell_def(cell).blocks
             for block in blocks:
                 assert torch.linalg.eigvals(block).abs().max().item() == pytest.approx(1.7, rel=1e-5)
 
@@ -343,7 +344,7 @@ def test_param_counts_formula_generalises_to_stacked_and_bidirectional(cell, lay
     d = 2 if bidirectional else 1
     # the seed keeps one bias per gate: one G*m vector fewer per layer and direction
     gap = counts["recurrent_pytorch"] - counts["recurrent_seed_formula"]
-    assert gap == layers * d * GATE_BLOCKS[cell] * HID
+    assert gap == layers * d * cell_def(cell).blocks * HID
     assert counts["output"] == d * HID * 2 + 2
     assert counts["total"] == counts["embedding"] + counts["recurrent_pytorch"] + counts["output"]
 

@@ -15,6 +15,8 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +24,10 @@ import pytest
 from fixtures_runs import nltk_data
 from streamlit.testing.v1 import AppTest
 
-from core.config import preset
+from core.config import DataJobConfig, preset
 from core.jobs import lifecycle as jobs
-from core.jobs.store import RunStore
+from core.jobs.process import ProcessId
+from core.jobs.store import Run, RunStore
 from dashboard import state
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,16 +56,57 @@ def empty_home(rnnlab_home) -> Path:
     return rnnlab_home
 
 
+@contextmanager
+def sleeping_process() -> Iterator[int]:
+    """A harmless process in its own process group, to stand in for a job's process (cancel may kill it)."""
+    proc = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    try:
+        yield proc.pid
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
 @pytest.fixture
 def sleeper():
-    """A harmless process in its own process group, to stand in for a training job (cancel may kill it)."""
-    proc = subprocess.Popen(["sleep", "120"], start_new_session=True)
-    yield proc.pid
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
+    with sleeping_process() as pid:
+        yield pid
+
+
+def fake_launches(monkeypatch: pytest.MonkeyPatch, pid: int) -> list[dict]:
+    """Replace ``core.jobs.lifecycle.launch``: no process starts, the run is claimed by process ``pid``.
+
+    What the pages call (``submit``, ``resume``) is the real code: the runs are created in the store
+    as they would be, and read as queued while ``pid`` lives. Returns the launches, in order:
+    ``{"run", "lane", "resume"}``.
+    """
+    launched: list[dict] = []
+
+    def launch(run: Run, store: RunStore | None = None, *, lane: str | None = "train", resume: bool = False) -> Run:
+        jobs.claim(run, ProcessId.of(pid))
+        launched.append({"run": run, "lane": lane, "resume": resume})
+        return run
+
+    monkeypatch.setattr(jobs, "launch", launch)
+    return launched
+
+
+@pytest.fixture
+def fake_launch(monkeypatch, sleeper) -> list[dict]:
+    return fake_launches(monkeypatch, sleeper)
+
+
+def ended(run: Run, timeout_s: float = 120.0) -> dict:
+    """The run's status once it is no longer queued or running (a launched job's process)."""
+    deadline = time.time() + timeout_s
+    while run.status()["state"] in ("queued", "running"):
+        log = run.file("job.log")
+        assert time.time() < deadline, f"{run.status()}; {log.read_text() if log.exists() else 'no job.log'}"
+        time.sleep(0.2)
+    return run.status()
 
 
 def open_page(name: str) -> AppTest:
@@ -159,16 +203,54 @@ def test_a_dataset_path_given_on_the_overview_is_checked_then_used(empty_home, t
     assert "IMDB found" in text(at)
 
 
-def test_an_uploaded_archive_is_installed_in_the_background(empty_home, trained_home):
+def progress_texts(at: AppTest) -> list[str]:
+    return [p.proto.text for p in at.get("progress")]
+
+
+def test_installing_an_upload_on_the_overview_queues_a_data_run_in_the_data_lane(empty_home, trained_home,
+                                                                                 fake_launch):
+    from core.paths import data_dir
+
     at = ok(open_page("overview.py"))
     at.get("file_uploader")[0].upload("aclImdb_v1.tar.gz", trained_home.archive.read_bytes(), "application/gzip")
     ok(at.run())
     ok(at.button(key="install_upload").click().run())
-    progress = empty_home / "data" / "acquire.json"
-    deadline = time.time() + 60
-    while (jobs.read_progress(progress) or {}).get("state") in (None, "starting", "running") and time.time() < deadline:
-        time.sleep(0.2)
-    assert jobs.read_progress(progress)["state"] == "finished"
+    [launch] = fake_launch
+    run = launch["run"]
+    assert launch["lane"] == "data" and not launch["resume"]
+    assert run.kind == "data" and run.config_dict()["label"] == "data-install"
+    [staged] = data_dir().glob(".upload-*.tar.gz")  # the upload, staged for the job to validate and move
+    assert staged.read_bytes() == trained_home.archive.read_bytes()
+    assert run.job_config() == DataJobConfig(action="install", archive=str(staged), move=True)
+    assert [r.id for r in RunStore(empty_home / "runs").list()] == [run.id]
+    # the page follows the queued run and offers no second data job meanwhile
+    assert "install: queued…" in progress_texts(at)
+    assert at.button(key="install_upload").proto.disabled and at.button(key="download").proto.disabled
+
+
+def test_the_overview_download_queues_a_data_run(empty_home, fake_launch):
+    at = ok(open_page("overview.py"))
+    ok(at.button(key="download").click().run())
+    [launch] = fake_launch
+    assert launch["lane"] == "data" and launch["run"].kind == "data"
+    assert launch["run"].job_config() == DataJobConfig(action="download")
+    assert "download: queued…" in progress_texts(at)
+
+
+def test_an_uploaded_archive_is_installed_by_a_data_run_that_removes_the_staged_file(empty_home, trained_home):
+    from core.data.imdb import default_archive_path
+
+    at = ok(open_page("overview.py"))
+    at.get("file_uploader")[0].upload("aclImdb_v1.tar.gz", trained_home.archive.read_bytes(), "application/gzip")
+    ok(at.run())
+    ok(at.button(key="install_upload").click().run())
+    [run] = RunStore(empty_home / "runs").list()
+    assert run.kind == "data" and run.job_config().action == "install" and run.job_config().move
+    assert run.process().pid != os.getpid()  # its own process: `python -m core job RUN_ID`
+    st = ended(run)
+    assert st["state"] == "finished", (st, run.file("job.log").read_text())
+    assert default_archive_path().read_bytes() == trained_home.archive.read_bytes()
+    assert run.read_json("data.json")["path"] == str(default_archive_path())
     ok(at.run())
     assert "IMDB found" in text(at) and "Install finished" in text(at)
     assert not list((empty_home / "data").glob(".upload-*"))  # the staged upload was moved into place
@@ -224,22 +306,7 @@ def test_the_train_form_starts_from_the_chosen_presets_values(home):
     assert at.number_input(key="hp.fast.imdb.threads").value == 1
 
 
-@pytest.fixture
-def fake_launch(monkeypatch, sleeper):
-    """``jobs.launch`` that records the configs and creates queued runs without training them."""
-    launched = []
-
-    def launch(cfg, store=None, **_):
-        run = (store or RunStore()).create(cfg)
-        run.update_status(state="queued", pid=sleeper)
-        launched.append(cfg)
-        return run
-
-    monkeypatch.setattr(jobs, "launch", launch)
-    return launched
-
-
-def test_start_launches_one_job_per_cell_type_with_the_form_values_and_only_once(home, fake_launch):
+def test_start_launches_one_job_per_cell_type_with_the_form_values_and_only_once(home, fake_launch, sleeper):
     at = ok(open_page("train.py"))
     at.multiselect(key="train_cells").set_value(["rnn", "gru"])
     at.number_input(key="hp.seed.imdb.hidden_size").set_value(8)
@@ -247,8 +314,13 @@ def test_start_launches_one_job_per_cell_type_with_the_form_values_and_only_once
     at.checkbox(key="hp.seed.imdb.keep_negations").check()
     submit = next(b for b in at.get("form_submit_button") if b.proto.label == "Start training")
     ok(submit.click().run())
-    assert [c.model.cell for c in fake_launch] == ["rnn", "gru"]
-    assert all((c.model.hidden_size, c.data.limit, c.text.keep_negations) == (8, 40, True) for c in fake_launch)
+    runs = [x["run"] for x in fake_launch]
+    assert [r.kind for r in runs] == ["rnn", "rnn"] and {x["lane"] for x in fake_launch} == {"train"}
+    cfgs = [r.config() for r in runs]
+    assert [c.model.cell for c in cfgs] == ["rnn", "gru"]
+    assert all((c.model.hidden_size, c.data.limit, c.text.keep_negations) == (8, 40, True) for c in cfgs)
+    assert all(r.status()["state"] == "queued" and r.process().pid == sleeper for r in runs)
+    assert at.session_state[state.LAUNCHED] == [r.id for r in runs]
     assert "Started 2 runs" in text(at)
     assert len([b for b in at.button if b.proto.label == "Cancel"]) == 2  # both wait in the queue
     # a second click straight away (a double click) starts nothing more
@@ -264,8 +336,8 @@ def test_a_training_run_shows_its_epoch_and_batch_and_its_curves_and_can_be_canc
                          "clipped": i > 3, "skipped": False, "correct": 3, "batch_size": 4} for i in range(15)])
     run.append_metrics([{"kind": "epoch", "epoch": 0, "step": 10, "train_loss": 0.6, "val_loss": 0.65,
                          "train_accuracy": 0.7, "val_accuracy": 0.6}])
-    run.update_status(state="running", pid=sleeper, progress={"phase": "training", "epoch": 1, "epochs": 3,
-                                                              "batch": 5, "batches": 10})
+    run.update_status(state="running", process=ProcessId.of(sleeper).to_dict(),
+                      progress={"phase": "training", "epoch": 1, "epochs": 3, "batch": 5, "batches": 10})
     at = ok(open_page("train.py"))
     bars = [p.proto.text for p in at.get("progress")]
     assert "epoch 2 of 3" in bars and "batch 5 of 10" in bars
@@ -273,6 +345,26 @@ def test_a_training_run_shows_its_epoch_and_batch_and_its_curves_and_can_be_canc
     assert chart(at, "Gradient norm")["data"][1]["name"] == "clipped"
     at.button(key=f"cancel.{run.id}").click().run()
     assert run.cancel_requested
+    os.kill(sleeper, 0)  # a request only: its process was not signalled (this raises if it is gone)
+
+
+def test_a_crashed_run_started_here_is_resumed_from_the_train_page(home, fake_launch, sleeper):
+    store = RunStore(home / "runs")
+    run = store.create(preset("fast", cell="gru", epochs=3))
+    run.file("checkpoint").mkdir()  # it saved an epoch before its process died
+    dead = subprocess.Popen(["true"])
+    gone = ProcessId.of(dead.pid)
+    dead.wait()
+    run.update_status(state="running", process=gone.to_dict(), progress={"phase": "training", "epoch": 1})
+    assert run.status()["state"] == "crashed"
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60)
+    at.session_state[state.LAUNCHED] = [run.id]
+    ok(at.run())
+    ok(at.button(key=f"resume.{run.id}").click().run())
+    assert [(x["run"].id, x["lane"], x["resume"]) for x in fake_launch] == [(run.id, "train", True)]
+    st = run.status()
+    assert st["state"] == "queued" and st["process"]["pid"] == sleeper and not st.get("error")
+    assert len(store.list()) == 5  # resumed in place: no new run
 
 
 def test_a_failed_run_shows_its_error_and_its_log(home, trained_home):
@@ -344,13 +436,12 @@ def test_importing_a_run_on_compare_accepts_only_a_matching_safetensors_checkpoi
         assert imported == [] and any("pickle" in e.value for e in at.error)
 
 
-def test_a_synthetic_run_is_watched_and_compared_with_its_own_test_figures(home):
-    from core.jobs.lifecycle import execute
+def test_a_synthetic_run_is_watched_and_compared_with_its_own_test_figures(home, one_thread):
     from dashboard.forms import configs_from_form
 
     [cfg] = configs_from_form("fast", ["gru"], "adding", {"seq_len": 10, "train_steps": 12, "epochs": 1,
                                                           "hidden_size": 8, "batch_size": 8})
-    run = execute(cfg, RunStore(home / "runs"))
+    run = jobs.run_now("rnn", cfg, RunStore(home / "runs"))
     at = ok(open_page("train.py"))
     at.selectbox(key="train_watch").select(run.id).run()
     assert any("test MSE" in s.value for s in ok(at).success)

@@ -11,14 +11,26 @@ what to do when there is nothing to show.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fixtures_runs import use_home
 from streamlit.testing.v1 import AppTest
-from test_pages import chart, charts, ok, text
+from test_pages import chart, charts, fake_launches, ok, sleeping_process, text
+
+from core.config import (
+    CELLS,
+    DataConfig,
+    ExperimentConfig,
+    HMMConfig,
+    HMMRunConfig,
+    HorizonConfig,
+    TextConfig,
+    Word2VecConfig,
+    Word2VecRunConfig,
+)
+from core.jobs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["gradients.py", "gates.py", "classify.py", "hmm.py", "embeddings.py"]
@@ -34,32 +46,34 @@ class InsideHome:
 
 @pytest.fixture(scope="module")
 def inside_home(trained_home, tmp_path_factory) -> InsideHome:
-    """A copy of the trained home with gradient-recording, word2vec and GMM-HMM runs added (seconds)."""
-    from core.analysis.horizon import HorizonSettings, memory_horizon
-    from core.config import DataConfig, preset
-    from core.jobs.lifecycle import execute
-    from core.jobs.store import RunStore
-    from core.models.hmm import HMMConfig, train_hmm_run
-    from core.models.word2vec import Word2VecConfig, train_word2vec
+    """A copy of the trained home with gradient-recording, memory-horizon, word2vec and GMM-HMM runs added (seconds)."""
+    import torch
+
+    from core.config import preset
+    from core.jobs.lifecycle import run_now
 
     root = tmp_path_factory.mktemp("inside")
     home = root / "home"
     shutil.copytree(trained_home.home, home)
     ids = dict(trained_home.run_ids)
     data = DataConfig(imdb_path=str(trained_home.archive), val_size=2)
+    threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
         use_home(mp, home)
         store = RunStore(home / "runs")
         for cell in ("rnn", "gru"):
             cfg = preset("fast", cell=cell, task="adding", seq_len=12, train_steps=6, epochs=2, batch_size=8,
                          hidden_size=8, record_gradients=True, probe_every=2, probe_size=8, threads=1)
-            ids[f"adding_{cell}"] = execute(cfg, store).id
-        horizon = HorizonSettings(task="adding", models=("rnn", "gru"), lengths=(4, 8), steps=4, evals=2,
-                                  hidden_size=4, batch_size=8, probe_size=8, gradient_records=1)
-        ids["horizon"] = memory_horizon(horizon, store)[0].id
-        ids["word2vec"] = train_word2vec(Word2VecConfig(dim=8, min_count=1, epochs=2), data, store=store).id
-        ids["hmm"] = train_hmm_run(HMMConfig(states=2, mix=1, dim=2, n_iter=4, restarts=1, embeddings=ids["word2vec"]),
-                                   data, store=store).id
+            ids[f"adding_{cell}"] = run_now("rnn", cfg, store).id
+        horizon = HorizonConfig(task="adding", models=("rnn", "gru"), lengths=(4, 8), steps=4, evals=2,
+                                hidden_size=4, batch_size=8, probe_size=8, gradient_records=1, threads=1)
+        ids["horizon"] = run_now("memory-horizon", horizon, store, label="memory-horizon-adding").id
+        w2v = Word2VecRunConfig(data=data, word2vec=Word2VecConfig(dim=8, min_count=1, epochs=2))
+        ids["word2vec"] = run_now("word2vec", w2v, store, label="word2vec-skipgram").id
+        hmm = HMMRunConfig(data=data, hmm=HMMConfig(states=2, mix=1, dim=2, n_iter=4, restarts=1,
+                                                    embeddings=ids["word2vec"]))
+        ids["hmm"] = run_now("hmm", hmm, store, label="gmmhmm").id
+    torch.set_num_threads(threads)  # the jobs set one thread for themselves
     return InsideHome(home, trained_home.archive, ids)
 
 
@@ -72,25 +86,19 @@ def home(inside_home, tmp_path, monkeypatch) -> InsideHome:
     return InsideHome(copy, inside_home.archive, inside_home.ids)
 
 
-class FakePopen:
-    """Stands in for ``subprocess.Popen``: records the command, never starts anything, stays 'running'."""
-
-    calls: list[list[str]] = []
-
-    def __init__(self, args, **kwargs):
-        FakePopen.calls.append(list(args))
-        self.kwargs = kwargs
-        self.pid = 1
-
-    def poll(self):
-        return None
-
-
 @pytest.fixture
-def fake_popen(monkeypatch) -> list[list[str]]:
-    FakePopen.calls = []
-    monkeypatch.setattr(subprocess, "Popen", FakePopen)
-    return FakePopen.calls
+def launched(monkeypatch) -> list[dict]:
+    """Jobs the pages submit become queued runs in the store, claimed by a sleeping process: nothing trains."""
+    with sleeping_process() as pid:
+        yield fake_launches(monkeypatch, pid)
+
+
+def only_launch(launched: list[dict], kind: str, lane: str = "train"):
+    """The one run launched, checked to be of ``kind`` in ``lane`` and to read as queued."""
+    assert len(launched) == 1, [x["run"].id for x in launched]
+    run = launched[0]["run"]
+    assert run.kind == kind and launched[0]["lane"] == lane and run.status()["state"] == "queued"
+    return run
 
 
 def open_page(name: str) -> AppTest:
@@ -145,18 +153,17 @@ def test_gradients_page_draws_rnn_and_gru_decay_on_one_axis_and_the_moment_slide
     assert all("@ step 0" in n for n in after) and after != names
 
 
-def test_gradients_page_picks_the_layer_and_direction_of_a_stacked_bidirectional_run(home):
+def test_gradients_page_picks_the_layer_and_direction_of_a_stacked_bidirectional_run(home, one_thread):
     import numpy as np
 
     from core.analysis.gradients import load_gradients
     from core.config import preset
-    from core.jobs.lifecycle import execute
-    from core.jobs.store import RunStore
+    from core.jobs.lifecycle import run_now
 
     cfg = preset("fast", cell="lstm", task="adding", seq_len=12, train_steps=6, epochs=2, batch_size=8,
                  hidden_size=8, num_layers=2, bidirectional=True, record_gradients=True, probe_every=2,
                  probe_size=8, threads=1)
-    run = execute(cfg, RunStore(home.home / "runs"))
+    run = run_now("rnn", cfg, RunStore(home.home / "runs"))
     at = open_page("gradients.py")
     at.multiselect(key="grad_runs").set_value([run.id]).run()
     at.selectbox(key="grad_layer").set_value(1).run()
@@ -189,35 +196,48 @@ def test_gradients_page_shows_the_memory_horizon_of_each_model(home):
     assert len(table) == 4
 
 
-def test_gradients_page_runs_the_memory_horizon_in_its_own_process(home, fake_popen):
+def run_the_horizon_form(at: AppTest) -> AppTest:
+    next(b for b in at.get("form_submit_button") if b.proto.label == "Run the experiment").click().run()
+    return ok(at)
+
+
+def test_gradients_page_runs_the_memory_horizon_as_a_run_of_its_own(home, launched):
     at = ok(open_page("gradients.py"))
     at.selectbox(key="horizon_task").set_value("order")
     at.text_input(key="horizon_lengths").set_value("30, 10")
-    next(b for b in at.get("form_submit_button") if b.proto.label == "Run the experiment").click().run()
-    ok(at)
-    assert len(fake_popen) == 1
-    cmd = fake_popen[0]
-    assert cmd[1:4] == ["-m", "core", "memory-horizon"]
-    assert cmd[cmd.index("--task") + 1] == "order" and cmd[cmd.index("--lengths") + 1] == "10,30"
-    assert "Running" in text(at)
+    run_the_horizon_form(at)
+    run = only_launch(launched, "memory-horizon")
+    assert run.job_config() == HorizonConfig(task="order", models=CELLS, lengths=(10, 30), steps=500, threads=1)
+    assert run.config_dict()["label"] == "memory-horizon-order"
+    assert at.session_state["gradients.horizon_job"] == run.id
+    assert "Memory-horizon study" in text(at) and "Waiting for its turn" in text(at)
+    # while it is queued the form starts nothing more
+    ok(at.run())
+    assert next(b for b in at.get("form_submit_button") if b.proto.label == "Run the experiment").proto.disabled
 
 
-def test_gradients_page_refuses_a_length_the_task_cannot_have(home, fake_popen):
+def test_gradients_page_refuses_a_length_the_task_cannot_have(home, launched):
     at = ok(open_page("gradients.py"))
     at.selectbox(key="horizon_task").set_value("order")
     at.text_input(key="horizon_lengths").set_value("3")
-    next(b for b in at.get("form_submit_button") if b.proto.label == "Run the experiment").click().run()
-    assert not fake_popen and any("Not started" in e.value for e in ok(at).error)
+    run_the_horizon_form(at)
+    assert not launched and any("Not started" in e.value for e in at.error)
+    assert [r.kind for r in RunStore(home.home / "runs").list()].count("memory-horizon") == 1  # the fixture's
 
 
-def test_explosion_demonstration_queues_its_runs_and_overlays_them(home, fake_popen):
+def test_explosion_demonstration_queues_its_runs_and_overlays_them(home, launched):
+    from core.analysis.horizon import explosion_configs
+
     at = ok(open_page("gradients.py"))
     at.button(key="grad_explode").click().run()
     ok(at)
-    assert len(fake_popen) == 3 and all(c[1:4] == ["-m", "core", "train"] for c in fake_popen)
+    configs = explosion_configs()
+    assert [x["run"].kind for x in launched] == ["rnn"] * 3 and {x["lane"] for x in launched} == {"train"}
+    assert [x["run"].config_dict()["label"] for x in launched] == [f"explode-{n}" for n in configs]
+    assert [x["run"].config() for x in launched] == list(configs.values())
     at.run()  # the next visit: the queued runs are offered and drawn by default
     picked = at.multiselect(key="grad_explode_runs").value
-    assert len(picked) == 3 and all("-explode-" in r for r in picked)
+    assert picked == [x["run"].id for x in launched] and all("-explode-" in r for r in picked)
 
 
 # -- gates --------------------------------------------------------------------------------------------------------
@@ -298,17 +318,36 @@ def test_hmm_page_follows_the_review_and_the_chosen_viterbi_path(home):
     assert "(no tokens)" in " ".join(str(h.proto.body) for h in ok(at).get("html"))
 
 
-def test_hmm_fit_button_launches_the_cli_in_its_own_process(home, fake_popen):
-    at = ok(open_page("hmm.py"))
-    at.number_input(key="hmm_states").set_value(3)
-    at.number_input(key="hmm_limit").set_value(200)
+def fit_hmm(at: AppTest, states: int, limit: int) -> AppTest:
+    at.number_input(key="hmm_states").set_value(states)
+    at.number_input(key="hmm_limit").set_value(limit)
     at.get("form_submit_button")[0].click().run()
-    ok(at)
-    assert len(fake_popen) == 1
-    cmd = fake_popen[0]
-    assert cmd[1:4] == ["-m", "core", "hmm"]
-    assert cmd[cmd.index("--states") + 1] == "3" and cmd[cmd.index("--limit") + 1] == "200"
-    assert "Fitting" in text(at)
+    return ok(at)
+
+
+def test_hmm_fit_button_queues_an_hmm_run_on_the_newest_word2vec_vectors(home, launched):
+    at = fit_hmm(ok(open_page("hmm.py")), states=3, limit=200)
+    run = only_launch(launched, "hmm")
+    assert run.config_dict()["label"] == "gmmhmm"
+    assert run.job_config() == HMMRunConfig(data=DataConfig(), text=TextConfig(),
+                                            hmm=HMMConfig(states=3, mix=2, limit=200, dim=12, n_iter=20,
+                                                          embeddings=home.ids["word2vec"]))
+    assert "GMM-HMM fit" in text(at) and "Waiting for its turn" in text(at)
+    assert ok(at.run()).get("form_submit_button")[0].proto.disabled  # one fit at a time from this page
+    at.button(key=f"hmm.job.cancel.{run.id}").click().run()
+    assert run.cancel_requested
+
+
+def test_hmm_fit_without_word2vec_vectors_queues_them_first_and_the_fit_reads_them(home, launched):
+    store = RunStore(home.home / "runs")
+    store.delete(home.ids["word2vec"])
+    at = fit_hmm(ok(open_page("hmm.py")), states=3, limit=200)
+    assert [(x["run"].kind, x["lane"]) for x in launched] == [("word2vec", "train"), ("hmm", "train")]
+    w2v, fit = (x["run"] for x in launched)
+    assert w2v.config_dict()["label"] == "word2vec-skipgram"
+    assert w2v.job_config() == Word2VecRunConfig(data=DataConfig(limit=200), text=TextConfig())
+    assert fit.job_config().hmm.embeddings == w2v.id  # queued after the vectors it reads
+    assert "Word2vec vectors for the fit" in text(at) and "GMM-HMM fit" in text(at)
 
 
 # -- embeddings ---------------------------------------------------------------------------------------------------
@@ -327,28 +366,65 @@ def test_embeddings_page_warns_about_a_word_without_a_vector(home):
     assert any("has no vector" in w.value for w in ok(at).warning)
 
 
-def test_embeddings_train_button_launches_the_cli_in_its_own_process(home, fake_popen):
+def test_embeddings_train_button_queues_a_word2vec_run(home, launched):
     at = ok(open_page("embeddings.py"))
     at.radio(key="w2v_algo").set_value("cbow")
     at.get("form_submit_button")[0].click().run()
     ok(at)
-    assert len(fake_popen) == 1
-    cmd = fake_popen[0]
-    assert cmd[1:5] == ["-m", "core", "embeddings", "train"] and cmd[cmd.index("--algo") + 1] == "cbow"
+    run = only_launch(launched, "word2vec")
+    assert run.config_dict()["label"] == "word2vec-cbow"
+    assert run.job_config() == Word2VecRunConfig(data=DataConfig(limit=5000), text=TextConfig(),
+                                                 word2vec=Word2VecConfig(algo="cbow"))
+    assert "Word2vec training" in text(at) and "Waiting for its turn" in text(at)
 
 
-def test_report_page_without_a_report_says_how_to_make_one(tmp_path, monkeypatch):
-    monkeypatch.setenv("RNNLAB_HOME", str(tmp_path))
-    at = AppTest.from_file(str(ROOT / "pages" / "report.py"), default_timeout=60).run()
-    assert not at.exception
+# -- report -------------------------------------------------------------------------------------------------------
+def open_report() -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / "report.py"), default_timeout=60).run()
+
+
+def test_report_page_without_a_report_says_how_to_make_one(rnnlab_home):
+    at = ok(open_report())
     assert any("No report yet" in i.value for i in at.info)
 
 
-def test_report_page_shows_a_generated_report(tmp_path, monkeypatch):
-    monkeypatch.setenv("RNNLAB_HOME", str(tmp_path))
-    (tmp_path / "report").mkdir()
-    report = "# RNN Lab: the seed report's comparison\n\n| model |\n|---|\n| gru |\n"
-    (tmp_path / "report" / "report.md").write_text(report)
-    at = AppTest.from_file(str(ROOT / "pages" / "report.py"), default_timeout=60).run()
-    assert not at.exception
-    assert any("seed report's comparison" in m.value for m in at.markdown)
+def experiment_run(store: RunStore, state: str, report: str):
+    from core.report.experiment import report_folder
+
+    run = store.create(ExperimentConfig(), kind="experiment", label="experiment-seed")
+    run.update_status(state=state)
+    report_folder(run).mkdir()
+    (report_folder(run) / "report.md").write_text(report)
+    return run
+
+
+def test_report_page_shows_the_report_of_the_newest_finished_experiment(rnnlab_home):
+    store = RunStore(rnnlab_home / "runs")
+    experiment_run(store, "finished", "# An older report\n")
+    experiment_run(store, "finished", "# RNN Lab: the seed report's comparison\n\n| model |\n|---|\n| gru |\n")
+    experiment_run(store, "failed", "# A report cut short\n")  # newer, but it did not finish
+    at = ok(open_report())
+    body = " ".join(m.value for m in at.markdown)
+    assert "seed report's comparison" in body and "older" not in body and "cut short" not in body
+    assert at.get("download_button")
+
+
+def test_report_page_queues_the_experiment_as_a_run_with_the_form_settings(rnnlab_home, launched):
+    at = ok(open_report())
+    at.text_input[0].set_value("0, 1")
+    at.checkbox[2].uncheck()  # no ablations: no word2vec arm either
+    at.get("form_submit_button")[0].click().run()
+    ok(at)
+    run = only_launch(launched, "experiment")
+    assert run.config_dict()["label"] == "experiment-seed"
+    assert run.job_config() == ExperimentConfig(preset="fast", epochs=5, limit=2000, seeds=(0, 1), horizon=True,
+                                                hmm=True, ablations=False, word2vec=False)
+    assert "The seed comparison" in text(at) and "Waiting for its turn" in text(at)
+
+
+def test_report_page_refuses_seeds_that_are_not_numbers(rnnlab_home, launched):
+    at = ok(open_report())
+    at.text_input[0].set_value("0, one")
+    at.get("form_submit_button")[0].click().run()
+    assert not launched and any("Not started" in e.value for e in ok(at).error)
+    assert RunStore(rnnlab_home / "runs").list() == []

@@ -1,12 +1,12 @@
 """The run store: atomic status, torn metrics lines, crash detection, listing and deletion."""
 
 import json
-import os
 import time
 
 import pytest
 
 from core.config import preset
+from core.jobs.process import ProcessId
 from core.jobs.store import RunNotFound, RunStore
 
 
@@ -33,14 +33,14 @@ def test_a_torn_last_metrics_line_is_skipped(store):
 
 def test_a_running_run_whose_process_is_gone_shows_as_crashed(store):
     run = store.create(preset("seed"))
-    run.update_status(state="running", pid=2**22 + 12345, host=os.uname().nodename)
+    run.update_status(state="running", process={"pid": 2**22 + 12345, "start": 1.0, "host": ProcessId.current().host})
     st = run.status()
     assert st["state"] == "crashed" and "stopped" in st["error"]
 
 
 def test_a_running_run_with_a_stale_heartbeat_shows_as_crashed(store):
     run = store.create(preset("seed"))
-    run.update_status(state="running", pid=os.getpid(), host="another-host")
+    run.update_status(state="running", process={**ProcessId.current().to_dict(), "host": "another-host"})
     st = json.loads(run.file("status.json").read_text())
     st["heartbeat"] = time.time() - 3600
     run.file("status.json").write_text(json.dumps(st))
@@ -56,9 +56,11 @@ def test_status_writes_leave_no_temporary_files(store):
     assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "status.json"]
 
 
-def test_get_accepts_a_unique_prefix_and_refuses_path_tricks(store):
+def test_get_accepts_a_unique_prefix_when_asked_and_refuses_path_tricks(store):
     run = store.create(preset("seed"))
-    assert store.get(run.id[:-2]).id == run.id
+    assert store.get(run.id[:-2], prefix=True).id == run.id
+    with pytest.raises(RunNotFound):
+        store.get(run.id[:-2])
     for bad in ["../x", "/etc", "", ".hidden"]:
         with pytest.raises(RunNotFound):
             store.get(bad)
@@ -66,7 +68,7 @@ def test_get_accepts_a_unique_prefix_and_refuses_path_tricks(store):
 
 def test_delete_removes_a_finished_run_but_not_a_running_one(store):
     run = store.create(preset("seed"))
-    run.update_status(state="running", pid=os.getpid(), host=os.uname().nodename)
+    run.update_status(state="running", process=ProcessId.current().to_dict())
     with pytest.raises(ValueError, match="cancel"):
         store.delete(run.id)
     run.update_status(state="finished")
@@ -79,3 +81,15 @@ def test_summary_reads_test_metrics(store):
     run.write_json("test_metrics.json", {"accuracy": 0.7, "f1": 0.69, "train_time_s": 12.0})
     s = run.summary()
     assert (s["model"], s["test_accuracy"], s["f1"], s["train_time_s"]) == ("rnn", 0.7, 0.69, 12.0)
+
+
+def test_cut_metrics_keeps_the_epochs_up_to_a_checkpoint(store):
+    run = store.create(preset("seed"))
+    recs = [{"kind": "step", "epoch": e, "step": 2 * e + i} for e in range(3) for i in range(2)]
+    run.append_metrics(recs + [{"kind": "epoch", "epoch": e} for e in range(3)])
+    with open(run.file("metrics.jsonl"), "a") as f:
+        f.write('{"kind": "step", "ep')  # torn by a kill
+    assert run.cut_metrics(1) == 4  # epoch 2's two steps and its record, and the torn line
+    assert [(r["kind"], r["epoch"]) for r in run.metrics()] == [("step", 0), ("step", 0), ("step", 1), ("step", 1),
+                                                                ("epoch", 0), ("epoch", 1)]
+    assert run.cut_metrics(-1) == 6 and run.metrics() == []

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 from core.__main__ import main
 from core.analysis.gradients import load_gradients
-from core.analysis.horizon import HorizonSettings, explosion_configs, explosion_summary, memory_horizon
-from core.config import preset
+from core.analysis.horizon import explosion_configs, explosion_summary, memory_horizon
+from core.config import HorizonConfig, preset
 from core.jobs.lifecycle import execute
 from core.jobs.store import RunStore
 from core.tasks.synthetic import (
@@ -146,7 +146,7 @@ def test_a_synthetic_run_stores_its_task_metrics_and_gradients(task, metric, tmp
 
 
 def test_memory_horizon_trains_every_model_at_every_length_and_stores_the_table(tmp_path):
-    settings = HorizonSettings(task="order", models=("rnn", "gru"), lengths=(6, 8), steps=60, evals=6, probe_size=8)
+    settings = HorizonConfig(task="order", models=("rnn", "gru"), lengths=(6, 8), steps=60, evals=6, probe_size=8)
     run, rows = memory_horizon(settings, RunStore(tmp_path / "runs"))
     assert [(r["model"], r["seq_len"]) for r in rows] == [("rnn", 6), ("gru", 6), ("rnn", 8), ("gru", 8)]
     stored = json.loads(run.file("results.json").read_text())
@@ -163,7 +163,7 @@ def test_memory_horizon_trains_every_model_at_every_length_and_stores_the_table(
 
 
 def test_memory_horizon_full_budget_keeps_training_after_success(tmp_path):
-    settings = HorizonSettings(task="order", models=("gru",), lengths=(6,), steps=60, evals=6, stop_on_success=False,
+    settings = HorizonConfig(task="order", models=("gru",), lengths=(6,), steps=60, evals=6, stop_on_success=False,
                                record_gradients=False)
     _, rows = memory_horizon(settings, RunStore(tmp_path / "runs"))
     assert rows[0]["steps"] == 60 and rows[0]["steps_to_success"] is not None and rows[0]["gradients"] is None
@@ -173,25 +173,56 @@ def test_memory_horizon_full_budget_keeps_training_after_success(tmp_path):
                                  {"steps": 0}])
 def test_memory_horizon_rejects_bad_settings(bad):
     with pytest.raises(ValueError):
-        HorizonSettings(**bad)
+        HorizonConfig(**bad)
 
 
-def test_explosion_configs_explode_without_clipping_and_not_with_it(tmp_path):
+class _AppliedSteps:
+    """Trainer callback: the norm of the change each optimiser step actually made to the weights."""
+
+    def on_train_start(self, trainer):
+        self.before = [p.detach().clone() for p in trainer.model.parameters()]
+        self.norms: list[float] = []
+
+    def on_batch_end(self, trainer, rec):
+        after = [p.detach().clone() for p in trainer.model.parameters()]
+        self.norms.append(float(torch.cat([(a - b).flatten() for a, b in zip(after, self.before, strict=True)]).norm()))
+        self.before = after
+
+
+def test_explosion_configs_explode_unclipped_and_clipping_bounds_every_applied_step(tmp_path):
+    # what explosion_configs' docstring argues holds by construction, with its margins
+    from core.jobs.lifecycle import run_now
+
     configs = explosion_configs(steps=60)
     assert set(configs) == {"exploding", "clipped", "reference"}
     assert all(c.model.cell == "rnn" and c.train.optimizer == "sgd" for c in configs.values())
     assert configs["exploding"].model.recurrent_init_radius > 1 and configs["exploding"].train.clip_norm is None
     assert configs["clipped"].train.clip_norm == 1.0 and configs["reference"].model.recurrent_init_radius is None
     store = RunStore(tmp_path / "runs")
-    summaries = {}
-    for name in ("exploding", "clipped"):
-        run = store.create(configs[name])
-        execute(configs[name], store, run)
-        summaries[name] = explosion_summary(run)
-    boom, tamed = summaries["exploding"], summaries["clipped"]
-    assert boom["status"] == tamed["status"] == "finished" and boom["steps"] == tamed["steps"] == 60
-    assert boom["grad_norm_max"] > 1e6 and boom["skipped_non_finite"] > 0  # spikes, then overflow: skipped, counted
-    assert tamed["skipped_non_finite"] == 0 and tamed["clipped"] > 0 and tamed["test_mse"] < 1.0
+    summary, applied, records = {}, {}, {}
+    for name, cfg in configs.items():
+        watch = _AppliedSteps()
+        run = run_now("rnn", cfg, store, say=lambda msg: None, options={"extra_callbacks": [watch]})
+        summary[name], applied[name], records[name] = explosion_summary(run), watch.norms, run.metrics("step")
+        assert summary[name]["status"] == "finished" and summary[name]["steps"] == len(applied[name]) == 60
+    lr, clip = configs["clipped"].train.lr, configs["clipped"].train.clip_norm
+    boom, tamed, ref = summary["exploding"], summary["clipped"], summary["reference"]
+
+    # the gradient through 50 steps of the radius-4 recurrence, recorded before any clipping
+    assert min(boom["grad_norm_first"], tamed["grad_norm_first"]) >= 1e4 * ref["grad_norm_max"]
+    assert ref["skipped_non_finite"] == ref["clipped"] == 0
+    # unclipped, the first step is the gradient itself: it throws the weights out, the loss overflows
+    assert applied["exploding"][0] == pytest.approx(lr * boom["grad_norm_first"], rel=1e-3)
+    assert boom["skipped_non_finite"] > 0 and boom["first_non_finite_step"] > 0 and boom["clipped"] == 0
+    assert all(step == 0.0 for step, r in zip(applied["exploding"], records["exploding"], strict=True) if r["skipped"])
+
+    # clipped: the same explosion is measured, every applied step is cut to lr * clip, none is lost
+    assert tamed["skipped_non_finite"] == 0 and tamed["clipped"] > 0
+    assert all(r["clipped"] == (r["grad_norm"] > clip) for r in records["clipped"])
+    assert max(applied["clipped"]) <= lr * clip * (1 + 1e-3)
+    assert max(applied["clipped"]) == pytest.approx(lr * clip, rel=1e-3)
+    assert tamed["largest_update"] == pytest.approx(lr * clip) and boom["largest_update"] >= 1e4 * lr * clip
+    assert np.isfinite(tamed["final_val_loss"]) and np.isfinite(tamed["test_mse"])
 
 
 def test_cli_memory_horizon_prints_json_and_explode_runs(tmp_path, capsys):
@@ -212,7 +243,7 @@ def test_cli_memory_horizon_prints_json_and_explode_runs(tmp_path, capsys):
 
 
 def test_memory_horizon_settings_reach_each_runs_config():
-    cfg = HorizonSettings(task="order", steps=300, evals=7, lr=3e-3, tbptt=5, hidden_size=8).run_config("lstm", 40)
+    cfg = HorizonConfig(task="order", steps=300, evals=7, lr=3e-3, tbptt=5, hidden_size=8).run_config("lstm", 40)
     t = cfg.train
     assert (cfg.model.cell, t.task, t.seq_len, t.train_steps, t.epochs, t.lr, t.tbptt) == ("lstm", "order", 40, 300, 7,
                                                                                           3e-3, 5)

@@ -1,22 +1,27 @@
-"""Bringing things in from outside: an uploaded IMDB archive, a background data job, an imported run."""
+"""Bringing things in from outside: an uploaded IMDB archive, a data job (a run of kind "data"), an imported run."""
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
+import os
 import pickle
+import subprocess
 import tarfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from core.config import DataJobConfig
 from core.data import imdb as data
-from core.jobs import lifecycle as jobs
-from core.jobs.store import RunStore
+from core.jobs import lifecycle, queue
+from core.jobs.process import ProcessId, start_time
+from core.jobs.store import Run, RunStore
 from core.models.checkpoint import CheckpointError, import_run
+from core.paths import data_dir
 
 
 # -- install_archive ----------------------------------------------------------------------------------------
@@ -62,76 +67,142 @@ def test_a_bad_upload_never_replaces_the_installed_archive(rnnlab_home, tmp_path
     assert not [p for p in installed.parent.iterdir() if p.name.endswith(".tmp")]
 
 
-# -- background data jobs --------------------------------------------------------------------------------------
-def wait_for(progress_file: Path, states=("finished", "failed", "crashed"), timeout: float = 60.0) -> dict:
+# -- data jobs: runs of kind "data", one at a time in the "data" lane ------------------------------------------
+def wait_for(predicate, timeout: float = 60.0, what=lambda: "a condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        st = jobs.read_progress(progress_file)
-        if st and st.get("state") in states:
-            return st
-        time.sleep(0.2)
-    raise AssertionError(f"data job still {jobs.read_progress(progress_file)} after {timeout}s")
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what()}")
 
 
-def test_an_install_job_runs_in_the_background_and_reports_through_its_progress_file(rnnlab_home, tiny_imdb_archive):
-    pf = rnnlab_home / "data" / "acquire.json"
-    started = jobs.launch_data_job("install", pf, tiny_imdb_archive)
-    assert started["state"] == "starting" and started["pid"]
-    st = wait_for(pf)
-    assert st["state"] == "finished", st
-    assert st["action"] == "install" and Path(st["path"]) == data.default_archive_path()
+def ended(run: Run, timeout: float = 120.0) -> dict:
+    """The run's status once it has ended (finished, failed, cancelled or crashed)."""
+    log = run.file("job.log")
+    wait_for(lambda: run.status()["state"] not in ("queued", "running"), timeout,
+             lambda: f"run {run.id} to end ({run.status()}); its log: {log.read_text() if log.exists() else ''}")
+    return run.status()
+
+
+def test_an_install_job_runs_in_its_own_process_and_records_where_it_installed(rnnlab_home, tiny_imdb_archive):
+    store = RunStore(rnnlab_home / "runs")
+    cfg = DataJobConfig(action="install", archive=str(tiny_imdb_archive))
+    run = lifecycle.submit("data", cfg, store, label="data-install", lane="data")
+    assert run.kind == "data" and run.job_config() == cfg
+    assert run.process() is not None and run.process().pid != os.getpid()  # launched, not run here
+    st = ended(run)
+    assert st["state"] == "finished", (st, run.file("job.log").read_text())
+    assert run.read_json("data.json") == {"action": "install", "path": str(data.default_archive_path())}
     assert data.dataset_status()["found"]
+    assert tiny_imdb_archive.exists()  # copied: the user's own file is left where it was
+    assert "installed to" in run.file("job.log").read_text()
 
 
-def test_a_second_data_job_is_not_started_while_one_runs(rnnlab_home, tmp_path):
-    pf = rnnlab_home / "data" / "acquire.json"
-    pf.parent.mkdir(parents=True, exist_ok=True)
-    lock = open(f"{pf}.lock", "a")  # what a running job holds (flock is per open file, so this acts as another process)
-    pf.write_text(json.dumps({"action": "download", "state": "running", "done": 10, "total": 100,
-                              "heartbeat": time.time()}))
-    fcntl.flock(lock, fcntl.LOCK_EX)
+def test_a_second_data_job_waits_for_the_running_one_and_a_dead_one_does_not_block_it(rnnlab_home,
+                                                                                      tiny_imdb_archive):
+    store = RunStore(rnnlab_home / "runs")
+    sleeper = subprocess.Popen(["sleep", "120"], start_new_session=True)  # stands in for a running download
     try:
-        again = jobs.launch_data_job("install", pf, tmp_path / "x.tar.gz")
-        assert again["action"] == "download" and again["state"] == "running"
-        assert jobs.read_progress(pf)["state"] == "running"
+        wait_for(lambda: start_time(sleeper.pid), what=lambda: "the sleeper to start")
+        download = store.create(DataJobConfig(action="download"), kind="data")
+        queue.enter(store, download, "data")
+        lifecycle.claim(download, ProcessId.of(sleeper.pid))
+        download.update_status(state="running")
+        install = store.create(DataJobConfig(action="install", archive=str(tiny_imdb_archive)), kind="data")
+        job = threading.Thread(target=lifecycle.run_job, args=(install, store), kwargs={"lane": "data"})
+        job.start()
+        wait_for(lambda: (install.status().get("progress") or {}).get("ahead") == 1,
+                 what=lambda: f"the install to queue ({install.status()})")
+        time.sleep(0.5)
+        assert install.status()["state"] == "queued" and not data.default_archive_path().exists()
+        sleeper.kill()
+        sleeper.wait()
+        # its process is gone: the download reads as crashed and its place in the lane is given up
+        assert download.status()["state"] == "crashed"
+        job.join(timeout=60)
+        assert not job.is_alive() and install.status()["state"] == "finished"
+        assert data.dataset_status()["found"]
     finally:
-        lock.close()
-    # the lock is gone but the file still says running: the job died
-    assert jobs.read_progress(pf)["state"] == "crashed"
+        sleeper.kill()
+        sleeper.wait()
 
 
-def test_a_failing_install_job_reports_its_error(rnnlab_home, tmp_path):
+def test_a_failing_install_job_is_recorded_failed_with_its_error(rnnlab_home, tmp_path):
     bogus = tmp_path / "bogus.tar.gz"
     bogus.write_bytes(b"not an archive at all")
-    pf = rnnlab_home / "data" / "acquire.json"
-    jobs.launch_data_job("install", pf, bogus)
-    st = wait_for(pf)
-    assert st["state"] == "failed" and "gzip" in st["error"]
+    store = RunStore(rnnlab_home / "runs")
+    with pytest.raises(data.NotAnArchive):
+        lifecycle.run_now("data", DataJobConfig(action="install", archive=str(bogus)), store)
+    [run] = store.list()
+    st = run.status()
+    assert st["state"] == "failed" and "gzip" in st["error"] and "Traceback" in run.file("error.log").read_text()
+    assert not run.file("data.json").exists() and not data.default_archive_path().exists()
+    assert bogus.exists()  # not a staged upload: never removed
 
 
+@pytest.mark.parametrize("upload", ["valid", "not an archive"])
+def test_a_staged_upload_is_removed_whether_its_install_succeeds_or_fails(rnnlab_home, tiny_imdb_archive, upload):
+    raw = tiny_imdb_archive.read_bytes() if upload == "valid" else b"not an archive at all"
+    data_dir().mkdir(parents=True, exist_ok=True)
+    staged = data_dir() / ".upload-0123abcd.tar.gz"
+    staged.write_bytes(raw)
+    store = RunStore(rnnlab_home / "runs")
+    cfg = DataJobConfig(action="install", archive=str(staged), move=True)
+    if upload == "valid":
+        run = lifecycle.run_now("data", cfg, store)
+        assert run.status()["state"] == "finished" and data.default_archive_path().read_bytes() == raw
+    else:
+        with pytest.raises(data.NotAnArchive):
+            lifecycle.run_now("data", cfg, store)
+        assert store.list()[0].status()["state"] == "failed" and not data.default_archive_path().exists()
+    assert not staged.exists()
+    assert not [p for p in data_dir().iterdir() if p.name.startswith(".upload-") or p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("via", ["run_now", "cli"])
 @pytest.mark.parametrize("outcome", ["finished", "failed"])
-def test_the_cli_download_keeps_its_progress_file_up_to_date(rnnlab_home, tmp_path, monkeypatch, outcome):
-    from core.__main__ import main
-
-    pf = tmp_path / "dl.json"
+def test_the_download_job_reports_its_bytes_in_the_runs_status(rnnlab_home, tmp_path, monkeypatch, capsys, outcome,
+                                                               via):
+    store = RunStore(rnnlab_home / "runs")
     seen = []
 
     def fake_download(progress=None, **_):  # tests never reach the network
+        [run] = store.list()
         for done in (0, 50, 100):
             progress(done, 100)
-            seen.append(json.loads(pf.read_text())["state"])
+            st = run.status()
+            seen.append((st["state"], st["progress"]))
         if outcome == "failed":
             raise data.DownloadError("download broke off after 100 bytes")
         return tmp_path / "aclImdb_v1.tar.gz"
 
     monkeypatch.setattr(data, "download_imdb", fake_download)
-    code = main(["data", "download", "--progress-file", str(pf)])
-    st = json.loads(pf.read_text())
-    assert seen == ["running"] * 3 and st["action"] == "download" and st["state"] == outcome
-    if outcome == "finished":
-        assert code == 0 and st["path"].endswith("aclImdb_v1.tar.gz")
+    if via == "cli":
+        from core.__main__ import main
+
+        code = main(["data", "download"])
+        out, err = capsys.readouterr()
+        assert code == (0 if outcome == "finished" else 1)
+        if outcome == "finished":
+            assert out.strip() == str(tmp_path / "aclImdb_v1.tar.gz")
+        else:
+            assert "broke off" in err and "Traceback" not in err
+    elif outcome == "finished":
+        lifecycle.run_now("data", DataJobConfig(action="download"), store)
     else:
-        assert code == 1 and "broke off" in st["error"]
+        with pytest.raises(data.DownloadError):
+            lifecycle.run_now("data", DataJobConfig(action="download"), store)
+    [run] = store.list()
+    assert run.kind == "data" and run.job_config() == DataJobConfig(action="download")
+    assert seen == [("running", {"phase": "downloading", "done": d, "total": 100}) for d in (0, 50, 100)]
+    st = run.status()
+    assert st["state"] == outcome
+    if outcome == "finished":
+        assert run.read_json("data.json") == {"action": "download", "path": str(tmp_path / "aclImdb_v1.tar.gz")}
+    else:
+        assert "broke off" in st["error"] and not run.file("data.json").exists()
 
 
 # -- import_run ----------------------------------------------------------------------------------------------

@@ -115,15 +115,16 @@ def running_product(jac: Tensor, cut: Tensor | None = None) -> Tensor:
 
 # ---------------------------------------------------------------------------------- Jacobians
 
-def _state_step(model: Any, layer: int, direction: int, hidden: int, lstm: bool) -> Callable[[Tensor, Tensor], Tensor]:
-    """``(x_t (N, n), s_{t-1} (N, S)) -> s_t (N, S)``: one cell step on flat states (LSTM: ``s = [h, c]``)."""
+def _state_step(model: Any, layer: int, direction: int) -> Callable[[Tensor, Tensor], Tensor]:
+    """``(x_t (N, n), s_{t-1} (N, S)) -> s_t (N, S)``: one cell step on flat states (LSTM: ``s = [h, c]``).
+
+    The flat layout is the model's cell's (``model.cell_def``).
+    """
+    cell = model.cell_def
 
     def step(x_t: Tensor, s: Tensor) -> Tensor:
-        if lstm:
-            (h, c), _ = model.cell_step(layer, direction, x_t, (s[:, :hidden], s[:, hidden:]))
-            return torch.cat([h, c], dim=-1)
-        new, _ = model.cell_step(layer, direction, x_t, s)
-        return new
+        new, _ = model.cell_step(layer, direction, x_t, cell.split(s))
+        return cell.flatten(new)
 
     return step
 
@@ -201,9 +202,9 @@ def probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tensor
     ``dL/dh_t``; it asks for nothing else, so autograd never runs the backward of the per-step
     input slices (each would allocate a whole ``(B, T, .)`` gradient: O(T^2)). The gradient
     reaching ``x_t`` is then the step's local vector-Jacobian product with the total derivative of
-    its output state, ``(ds_t/dx_t)^T dL/ds_t``, all steps in one batch; for the LSTM the cell's
-    total derivative ``dL/dc_t`` is first carried back step by step (``c`` has no consumer outside
-    the recurrence, so it follows from ``dL/dh`` alone).
+    its output state, ``(ds_t/dx_t)^T dL/ds_t``, all steps in one batch; the total derivatives of
+    the state parts other than ``h`` (the LSTM's ``c``) are first carried back step by step (they
+    have no consumer outside the recurrence, so they follow from ``dL/dh`` alone).
     """
     was_training = model.training
     model.eval()  # no dropout: deterministic, and no draw from the global RNG
@@ -218,8 +219,7 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
                      use_lengths: bool, tbptt: int | None, jacobian: str | None, power_iters: int,
                      seed: int) -> ProbeGradients:
     batch, width = inputs.shape[:2]
-    n_layers, n_dirs, hidden = model.num_layers, model.num_directions, model.hidden_size
-    lstm = model.cell == "lstm"
+    n_layers, n_dirs, cell = model.num_layers, model.num_directions, model.cell_def
     keys = [(ly, d) for ly in range(n_layers) for d in range(n_dirs)]
     leaves: dict[tuple[int, int], list[Tensor | None]] = {key: [None] * width for key in keys}
 
@@ -251,11 +251,9 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
     # gradient reaching the inputs: sum over directions of (ds_t / dx_t)^T dL/ds_t at the real steps
     dx_by_t = torch.zeros_like(emb)
     for d in range(n_dirs):
-        step = _state_step(model, 0, d, hidden, lstm)
-        prev = _previous_states(states[(0, d)], lstm, d)
-        ds = g_h[(0, d)]
-        if lstm:
-            ds = torch.cat([ds, _cell_grads(states[(0, d)], ds, mask, tbptt, d)], dim=-1)
+        step = _state_step(model, 0, d)
+        prev = _previous_states(states[(0, d)], cell.state_names, d)
+        ds = torch.cat([g_h[(0, d)], _carried_grads(step, emb, prev, g_h[(0, d)], mask, tbptt, d)], dim=-1)
         dx_by_t[real] += _input_vjp(step, emb[real], prev[real], ds[real])
     dx = align(dx_by_t.norm(dim=-1), first, last)  # (B, K)
 
@@ -270,8 +268,8 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
         prod = torch.full_like(dh, float("nan"))
         for layer, d in keys:
             layer_in = emb if layer == 0 else torch.cat([states[(layer - 1, e)]["hidden"] for e in range(n_dirs)], -1)
-            step = _state_step(model, layer, d, hidden, lstm)
-            prev = _previous_states(states[(layer, d)], lstm, d)
+            step = _state_step(model, layer, d)
+            prev = _previous_states(states[(layer, d)], cell.state_names, d)
             norms = torch.full(real.shape, float("nan"), dtype=emb.dtype, device=emb.device)
             norms[real] = jacobian_norms(step, layer_in[real], prev[real], norm=jacobian, power_iters=power_iters,
                                          generator=gen)
@@ -284,9 +282,12 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
     return ProbeGradients(dh=as_np(dh), dx=as_np(dx), loss=as_np(per_review), jac=as_np(jac), jac_prod=as_np(prod))
 
 
-def _previous_states(rec: dict[str, Tensor], lstm: bool, direction: int) -> Tensor:
-    """``(B, T, S)``: the state each step starts from (forward ``s_{t-1}``, backward ``s_{t+1}``; zeros first)."""
-    s = torch.cat([rec["hidden"], rec["cell"]], dim=-1) if lstm else rec["hidden"]  # (B, T, S) after step t
+def _previous_states(rec: dict[str, Tensor], state_names: Sequence[str], direction: int) -> Tensor:
+    """``(B, T, S)``: the state each step starts from (forward ``s_{t-1}``, backward ``s_{t+1}``; zeros first).
+
+    ``state_names``: the recorded parts that make the state, in the flat order (``Cell.state_names``).
+    """
+    s = torch.cat([rec[name] for name in state_names], dim=-1)  # (B, T, S) after step t
     zero = torch.zeros_like(s[:, :1])
     return torch.cat([zero, s[:, :-1]], dim=1) if direction == 0 else torch.cat([s[:, 1:], zero], dim=1)
 
@@ -299,21 +300,30 @@ def _input_vjp(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Tensor
     return gx
 
 
-def _cell_grads(rec: dict[str, Tensor], g_h: Tensor, mask: Tensor | None, tbptt: int | None,
-                direction: int) -> Tensor:
-    """Total ``dL/dc_t`` ``(B, T, H)`` of an LSTM layer from its total ``dL/dh_t``, carried back step by step.
+def _carried_grads(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Tensor, g_h: Tensor,
+                   mask: Tensor | None, tbptt: int | None, direction: int) -> Tensor:
+    """Total ``dL/dc_t`` ``(B, T, S - H)`` of the state parts after ``h`` (LSTM: ``c``), carried back step by step.
 
-    ``c_t`` reaches the loss only through step ``t+1`` (in processing order), where
-    ``c_{t+1} = f ⊙ c_t + i ⊙ g`` and ``h_{t+1} = o ⊙ tanh(c_{t+1})`` (the gates read ``h_t``, not
-    ``c_t``), so ``dL/dc_t = f_{t+1} ⊙ (dL/dc_{t+1} + dL/dh_{t+1} ⊙ o_{t+1} ⊙ (1 - tanh²(c_{t+1})))``.
-    A padding step carries the state (and this derivative) over unchanged; a truncation point
-    (the state detached before step ``k``) stops it. ``rec``: the layer's recorded gates and states.
+    ``c_t`` reaches the loss only through step ``t+1`` (in processing order), and enters it element-wise
+    (``core.models.cells``), so ``dL/dc_t = sum_k dL/ds_{t+1}[k] ⊙ ds_{t+1}[k]/dc_t`` over the parts ``k``
+    of the next state, whose ``h`` part is the total ``dL/dh_{t+1}`` we have; for the LSTM that is
+    ``f_{t+1} ⊙ (dL/dc_{t+1} + dL/dh_{t+1} ⊙ o_{t+1} ⊙ (1 - tanh²(c_{t+1})))``. A padding step carries
+    the state (and this derivative) over unchanged; a truncation point (the state detached before step
+    ``k``) stops it. ``x`` ``(B, T, n)`` and ``prev`` ``(B, T, S)``: each step's input and starting state.
+    Empty ``(B, T, 0)`` for a cell whose state is ``h`` alone.
     """
     batch, width, hidden = g_h.shape
-    f, o, c = rec["forget_gate"], rec["output_gate"], rec["cell"]
-    through_h = g_h * o * (1 - torch.tanh(c) ** 2)  # (B, T, H): dL/dh_t ⊙ dh_t/dc_t
-    dc = torch.zeros_like(g_h[:, 0])  # (B, H): dL/dc of the current step's output
-    out = torch.empty_like(g_h)
+    parts = prev.shape[-1] // hidden
+    if parts == 1:
+        return g_h.new_zeros(batch, width, 0)
+    with torch.enable_grad():  # the element-wise partials d s_{t+1}[k] / d c_t of every step at once
+        sp = prev.detach().reshape(batch * width, -1).requires_grad_(True)
+        nxt = step(x.detach().reshape(batch * width, -1), sp)  # (B*T, S)
+        slopes = torch.stack([torch.autograd.grad(part, sp, torch.ones_like(part), retain_graph=True)[0][:, hidden:]
+                              for part in nxt.split(hidden, dim=-1)], dim=1)  # (B*T, K, S - H)
+    slopes = slopes.reshape(batch, width, parts, parts - 1, hidden)
+    dc = g_h.new_zeros(batch, parts - 1, hidden)  # dL/dc of the current step's output
+    out = torch.empty(batch, width, parts - 1, hidden, dtype=g_h.dtype, device=g_h.device)
     times = range(width - 1, -1, -1) if direction == 0 else range(width)  # reverse processing order
     for t in times:
         out[:, t] = dc
@@ -321,9 +331,10 @@ def _cell_grads(rec: dict[str, Tensor], g_h: Tensor, mask: Tensor | None, tbptt:
         if tbptt is not None and k % tbptt == 0:
             dc = torch.zeros_like(dc)
             continue
-        new = f[:, t] * (dc + through_h[:, t])
-        dc = new if mask is None else torch.where(mask[:, t, None], new, dc)  # padding: c carried over
-    return out
+        ds = torch.cat([g_h[:, t, None], dc], dim=1)  # (B, K, H): dL/ds_t by part
+        new = (ds[:, :, None] * slopes[:, t]).sum(dim=1)  # (B, K - 1, H)
+        dc = new if mask is None else torch.where(mask[:, t, None, None], new, dc)  # padding: c carried over
+    return out.reshape(batch, width, -1)
 
 
 # ---------------------------------------------------------------------------------- summaries and storage
@@ -418,6 +429,9 @@ class GradientRecorder:
     use_lengths : as the trainer: read each review at its own last token (True) or at ``T-1`` of
         front-padded inputs (False; an end-padded probe is front-padded here, to its own width)
     jacobian, power_iters : see :func:`probe_gradients`
+
+    A trainer restored from a checkpoint (``epochs_done > 0`` at ``on_train_start``) makes it
+    continue the file already at ``path`` (:meth:`resume`) instead of recording at init.
     """
 
     def __init__(self, path: str | Path, probe: Any, *, every: int | None = 100, use_lengths: bool = False,
@@ -443,7 +457,9 @@ class GradientRecorder:
 
     # -- trainer events -----------------------------------------------------------------
     def on_train_start(self, trainer: Any) -> None:
-        if self.at_init:
+        if getattr(trainer, "epochs_done", 0):  # restored from a checkpoint: continue the file
+            self.resume(trainer)
+        elif self.at_init:
             self.record(trainer, "init")
 
     def on_batch_end(self, trainer: Any, rec: dict[str, Any]) -> None:
@@ -460,6 +476,36 @@ class GradientRecorder:
             self.save(trainer)
             return
         self.record(trainer, "epoch")
+
+    # -- resuming -----------------------------------------------------------------------
+    def resume(self, trainer: Any) -> None:
+        """Continue ``path`` from a trainer restored to the end of epoch ``trainer.epoch`` (step ``trainer.step``).
+
+        Keeps the recordings up to that step and drops later ones (made after the checkpoint by the
+        run that was interrupted), then does what the end of that epoch does (record, or mark the
+        recording at that step as the epoch's end), in case the interruption came before it. The
+        finished file then equals an uninterrupted run's, but for ``seconds``. Without a file it
+        starts one. Raises ValueError when the file was recorded on another probe or settings.
+        """
+        if self.path.is_file():
+            self._load(trainer.step)
+            if self.records:
+                self.save(trainer)
+        self.on_epoch_end(trainer, {})
+
+    def _load(self, step: int) -> None:
+        old = load_gradients(self.path)
+        same = (np.array_equal(old.lengths, self.lengths.numpy()) and np.array_equal(old.labels, self.labels.numpy())
+                and old.meta.get("jacobian_norm") == self.jacobian and old.meta.get("use_lengths") == self.use_lengths)
+        if not same:
+            raise ValueError(f"{self.path} was recorded on another probe batch or with other settings; "
+                             "it cannot be continued")
+        names = [name for name in PER_STEP if name in old.arrays]
+        for i in range(int((old.step <= step).sum())):  # recordings are in step order
+            self.records.append(ProbeGradients(loss=old["loss"][i], **{name: old[name][i] for name in names}))
+            self.summaries.append({name: (old[f"{name}_mean"][i], old[f"{name}_quantiles"][i]) for name in names})
+            self.coords.append({"step": int(old.step[i]), "epoch": int(old.epoch[i]), "kind": str(old.kind[i]),
+                                "seconds": float(old.seconds[i])})
 
     # -- recording ----------------------------------------------------------------------
     def record(self, trainer: Any, kind: str) -> ProbeGradients:

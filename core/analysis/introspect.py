@@ -16,12 +16,13 @@ Per token: ``running_probability`` (the output layer applied to ``h_t``,
 and ``saliency`` (``|| dlogit/de_t * e_t ||_2`` for the token's embedding ``e_t``: gradient x input).
 
 How it is computed. One fused forward pass (the kernels that training uses) gives the logit
-and every last-layer ``h_t``. For a one-layer model (the seed's) the gates then follow for all
-steps at once from :meth:`~core.models.rnn.SentimentRNN.cell_step` fed with the fused ``h_{t-1}``
-(the gates depend only on ``x_t`` and ``h_{t-1}``), the LSTM's cell state from its update
-``c_t = f_t * c_{t-1} + i_t * g_t``, and the saliency from backpropagation through time written
-out in numpy over those recorded gates (:func:`_input_gradient_one_layer`). For a 500-token
-review that is ~15-25 ms of CPU (``bench/bench_introspect.py``), several times less than the
+and every last-layer ``h_t``. For a one-layer model (the seed's) every step's gates then follow
+at once from the cell's equations (:mod:`core.models.cells`) fed with the fused ``h_{t-1}`` (the
+gates depend only on ``x_t`` and ``h_{t-1}``), the other state parts (the LSTM's cell state) from
+their affine update ``c_t = f_t * c_{t-1} + i_t * g_t``, and the saliency from backpropagation
+through time written out in numpy over the steps' element-wise partial derivatives
+(:func:`_fast_one_layer`); none of it is written per cell. For a 500-token
+review that is ~15-30 ms of CPU (``bench/bench_introspect.py``), several times less than the
 step-by-step :meth:`~core.models.rnn.SentimentRNN.forward_transparent` plus autograd, which
 stacked models use (the fused module returns only the last layer's states) and ``fast=False``
 forces. The tests pin both routes to each other, to autograd and to the fused prediction.
@@ -40,8 +41,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from core.analysis.predict import LoadedRun, _notes, encode_text, load_run
+from core.models.cells import Cell, StepDerivatives
 
 FATES = ("kept", "unknown", "stopword", "non_alnum", "truncated")
 
@@ -140,102 +143,94 @@ def words_of(text: str, lr: LoadedRun, unknown: np.ndarray, n_raw: int) -> list[
     return out
 
 
-def _gates_one_layer(model: Any, emb: torch.Tensor, out: torch.Tensor) -> dict[tuple[int, int], dict[str, Any]]:
-    """Gates of a one-layer model at all ``T`` steps from the fused hidden states.
+def _fast_one_layer(model: Any, emb: torch.Tensor, out: torch.Tensor
+                    ) -> tuple[dict[tuple[int, int], dict[str, np.ndarray]], np.ndarray]:
+    """Every gate and state of a one-layer model at all ``T`` steps, and ``dlogit / dx_t`` ``(T, E)``.
 
-    ``emb`` (T, E) the inputs, ``out`` (T, D*H) the fused module's outputs. Each step's gates
-    are a function of ``x_t`` and ``h_{t-1}`` only, so one batched ``cell_step`` over the T steps
-    (time as the batch) gives them all; the LSTM's cell state then follows its update rule.
+    ``emb`` (T, E) the inputs, ``out`` (T, D*H) the fused module's outputs. Each step's gates are a
+    function of ``x_t`` and ``h_{t-1}``, both known, so one batch of steps (time as the batch, in
+    the model's dtype, as the transparent path computes them) gives them all, with the steps'
+    element-wise partial derivatives (:meth:`~core.models.cells.Cell.local_derivatives`); the other
+    state parts are rebuilt first (:func:`_carried_before`) and the input gradient follows by
+    :func:`_backprop`, in float64. A backward direction is handled by flipping time, so every
+    direction reads its steps in loop order. The states keep the fused ``hidden`` as it is.
     """
-    h_size, steps = model.hidden_size, emb.shape[0]
-    states: dict[tuple[int, int], dict[str, Any]] = {}
-    zero = out.new_zeros(1, h_size)
+    cell, h_size = model.cell_def, model.hidden_size
+    fc_w = model.fc.weight.detach()[0].double().numpy()  # (D*H,)
+    states: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    grad = np.zeros(emb.shape, dtype=np.float64)
     for d in range(model.num_directions):
+        w_ih, w_hh, b_ih, b_hh = (p.detach() for p in model.weights(0, d))
         hidden = out[:, d * h_size:(d + 1) * h_size]  # (T, H)
-        # the state each step starts from: forward h_{t-1} (zero at t=0), backward h_{t+1} (zero at T-1)
-        h_prev = torch.cat([zero, hidden[:-1]]) if d == 0 else torch.cat([hidden[1:], zero])
-        if model.cell == "lstm":
-            # the gates do not depend on c_{t-1}: feed zeros and rebuild c from them below
-            _, gates = model.cell_step(0, d, emb, (h_prev, torch.zeros_like(h_prev)))
-            f, i, g = (gates[k].numpy() for k in ("forget_gate", "input_gate", "candidate"))
-            ig = i * g
-            cell = np.empty_like(ig)
-            c = np.zeros(h_size, dtype=ig.dtype)
-            for t in range(steps) if d == 0 else range(steps - 1, -1, -1):
-                c = f[t] * c + ig[t]  # c_t = f_t * c_{t-1} + i_t * g_t
-                cell[t] = c
-            gates = {**gates, "cell": torch.from_numpy(cell)}
-        else:
-            _, gates = model.cell_step(0, d, emb, h_prev)
-        states[(0, d)] = {**gates, "hidden": hidden}
-    return states
+        x, h = (emb, hidden) if d == 0 else (emb.flip(0), hidden.flip(0))  # the direction's reading order
+        h_prev = torch.cat([h.new_zeros(1, h_size), h[:-1]])  # (T, H): h_{t-1}, zero at the first step
+        wx, uh = F.linear(x, w_ih, b_ih), F.linear(h_prev, w_hh, b_hh)  # (T, G*H) each
+        step = cell.local_derivatives(wx, uh, cell.join((h_prev, *_carried_before(cell, wx, uh, h_prev))))
+        carried = dict(zip(cell.state_names[1:], step.state[1:], strict=True))
+        rec = {name: v.numpy() for name, v in {**step.gates, **carried}.items()}
+        da = _backprop(step, w_hh.double().numpy(), fc_w[d * h_size:(d + 1) * h_size])  # (T, G*H)
+        dx = da @ w_ih.double().numpy()  # (T, E)
+        if d:
+            rec, dx = {name: v[::-1] for name, v in rec.items()}, dx[::-1]
+        states[(0, d)] = {**rec, "hidden": hidden.numpy()}  # in cell.recorded's order
+        grad += dx
+    return states, grad
 
 
-def _input_gradient_one_layer(model: Any, emb: np.ndarray, states: dict[tuple[int, int], dict[str, np.ndarray]]
-                              ) -> np.ndarray:
-    """``dlogit / dx_t`` (T, E) of a one-layer model, by backpropagation through time in numpy.
+def _carried_before(cell: Cell, wx: torch.Tensor, uh: torch.Tensor, h_prev: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The state parts after ``h`` (LSTM: ``c``) each step starts from, ``(T, H)`` each; none for RNN, GRU.
+
+    The fused module returns only ``h``. These parts enter a step affinely, with coefficients that
+    depend on ``x_t`` and ``h_{t-1}`` alone (``core.models.cells``; LSTM ``c_t = f_t c_{t-1} + i_t g_t``),
+    so one batched evaluation with the parts at zero gives every offset (``i_t g_t``) and slope
+    (``f_t``), and a scan in numpy the parts themselves.
+    """
+    k = len(cell.state_names)
+    if k == 1:
+        return ()
+    at_zero = cell.local_derivatives(wx, uh, cell.join((h_prev, *[torch.zeros_like(h_prev)] * (k - 1))))
+    offset = torch.stack(at_zero.state[1:], dim=1).numpy()  # (T, K-1, H)
+    slope = at_zero.prev[:, 1:, 1:].numpy()  # (T, K-1, K-1, H): d part_t / d part_{t-1}, unit by unit
+    before = np.zeros_like(offset)  # zero before the first step
+    first_slope, first_part = slope[:, :, 0], before[:, 0]  # views
+    for t in range(len(offset) - 1):
+        np.add(offset[t], first_slope[t] * first_part[t], out=before[t + 1])  # sum over the parts m'
+        for m in range(1, k - 1):
+            before[t + 1] += slope[t, :, m] * before[t, m]
+    return tuple(torch.from_numpy(before[:, m]) for m in range(k - 1))
+
+
+def _backprop(step: StepDerivatives, w_hh: np.ndarray, dh_last: np.ndarray) -> np.ndarray:
+    """``dlogit / dwx_t`` ``(T, G*H)`` of one direction, by backpropagation through time in numpy.
 
     Written out because at batch size 1 torch's CPU GRU kernel takes ~90 ms for the backward
-    pass over 500 steps; this takes a few. ``states`` are the recorded gates and states of
-    every step (:func:`_gates_one_layer`); the tests pin the result to autograd's.
+    pass over 500 steps; this takes a few. ``step``: the partials of all ``T`` steps in reading
+    order; ``dh_last``: the gradient reaching the last step's ``h`` (the classifier's weights).
+    With ``g_t`` ``(K, H)`` the gradient reaching the state ``s_t`` after step ``t`` (``h`` first),
 
-    With ``dh`` the gradient reaching ``h_t`` and ``a_t = W x_t + U h_{t-1} + b`` the stacked
-    gate pre-activations, each step forms ``da_t`` and passes ``dh_{t-1} = (carried part) +
-    (da_t restricted to U's side) @ U`` back; everything that does not depend on ``dh`` is
-    computed for all steps first, so the loop is a few vector operations per step. The input
-    gradient is ``da @ W`` for all steps at once. A backward direction is handled by flipping
-    time, so every direction reads its steps in loop order.
+    * ``dwx_t = sum_k g_t[k] * ∂s_t[k]/∂wx_t`` (the input projection's gradient),
+    * ``duh_t = sum_k g_t[k] * ∂s_t[k]/∂uh_t``,
+    * ``g_{t-1}[k'] = sum_k g_t[k] * ∂s_t[k]/∂s_{t-1}[k'] + [k' = h] duh_t @ U``,
+
+    a few vector operations per step; the tests pin the result to autograd's.
     """
-    h_size, steps = model.hidden_size, emb.shape[0]
-    fc_w = model.fc.weight.detach().numpy()[0].astype(np.float64)  # (D*H,)
-    dx = np.zeros(emb.shape, dtype=np.float64)
-    for d in range(model.num_directions):
-        w_ih, w_hh, _, b_hh = (p.detach().numpy().astype(np.float64) for p in model.weights(0, d))
-        flip = slice(None, None, -1) if d else slice(None)  # arrays in the direction's reading order
-        st = {k: v[flip].astype(np.float64) for k, v in states[(0, d)].items()}
-        hid = st["hidden"]  # (T, H)
-        h_prev = np.concatenate([np.zeros((1, h_size)), hid[:-1]])  # (T, H)
-        # per step: da_t = tile(dh_t) * into[t] (pre-activation gradient, input side) and
-        # dh_{t-1} = dh_t * keep[t] + (tile(dh_t) * back[t]) @ U  (LSTM: dh and dc, see below)
-        if model.cell == "rnn":
-            into = 1.0 - hid ** 2  # h = tanh(a)
-            back, keep = into, None
-        elif model.cell == "gru":
-            r, z, n = st["reset_gate"], st["update_gate"], st["candidate"]
-            hn = h_prev @ w_hh[2 * h_size:].T + b_hh[2 * h_size:]  # U_n h_{t-1} + b_hn, (T, H)
-            dn = (1 - z) * (1 - n ** 2)  # h = (1 - z) n + z h_prev; n = tanh(x_n + r * hn)
-            into = np.concatenate([dn * hn * r * (1 - r), (h_prev - n) * z * (1 - z), dn], axis=1)  # (r, z, n)
-            back = into * np.concatenate([np.ones_like(r), np.ones_like(z), r], axis=1)  # U_n h is scaled by r
-            keep = z
-        else:  # lstm, PyTorch's block order (i, f, g, o)
-            i, f, g, o, c = (st[k] for k in ("input_gate", "forget_gate", "candidate", "output_gate", "cell"))
-            c_prev = np.concatenate([np.zeros((1, h_size)), c[:-1]])
-            tc = np.tanh(c)
-            to_c = o * (1 - tc ** 2)  # h = o tanh(c): dc += dh * to_c
-            by_c = np.concatenate([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g ** 2)], axis=1)  # (T, 3H)
-            by_h = tc * o * (1 - o)
-        blocks = w_ih.shape[0] // h_size
-        da = np.empty((steps, w_ih.shape[0]))
-        da3 = da.reshape(steps, blocks, h_size)  # a view: each step writes its (G, H) blocks in place
-        dh = fc_w[d * h_size:(d + 1) * h_size].copy()  # the classifier reads the direction's last step
-        if model.cell == "lstm":
-            by_c3 = by_c.reshape(steps, 3, h_size)
-            dc = np.zeros(h_size)
-            for t in range(steps - 1, -1, -1):
-                dc = dc + dh * to_c[t]
-                np.multiply(by_c3[t], dc, out=da3[t, :3])
-                np.multiply(by_h[t], dh, out=da3[t, 3])
-                dh = da[t] @ w_hh
-                dc = dc * f[t]  # c = f * c_prev + i * g
-        else:
-            into3 = into.reshape(steps, blocks, h_size)
-            back3 = back.reshape(steps, blocks, h_size)
-            for t in range(steps - 1, -1, -1):
-                np.multiply(into3[t], dh, out=da3[t])
-                nxt = (back3[t] * dh).ravel() @ w_hh
-                dh = nxt + dh * keep[t] if keep is not None else nxt
-        dx += (da @ w_ih)[flip]
-    return dx
+    steps, k, g, h = step.wx.shape
+    partials = torch.cat([step.wx, step.uh, step.prev], dim=2).double().numpy()  # (T, K, 2G + K, H)
+    w_back = np.concatenate([w_hh, np.eye(h)])  # ((G+1) H, H): duh_t @ U and h's direct path in one product
+    through = np.empty((steps, 2 * g + k, h))  # per step: [dwx_t, duh_t, g_{t-1} but U's share]
+    back = through[:, g:2 * g + 1].reshape(steps, -1)  # views into `through` (contiguous rows), one per step
+    carried = through[:, 2 * g + 1:]
+    grad = np.zeros((k, h))  # g_t
+    grad[0] = dh_last
+    buf = np.empty((2 * g + k, h))
+    for t in range(steps - 1, -1, -1):  # a few vector operations per step: this loop is the cost
+        np.multiply(partials[t, 0], grad[0], out=through[t])  # sum over the parts k of g_t[k] * partials
+        for m in range(1, k):
+            through[t] += np.multiply(partials[t, m], grad[m], out=buf)
+        np.matmul(back[t], w_back, out=grad[0])
+        if k > 1:
+            grad[1:] = carried[t]
+    return through[:, :g].reshape(steps, g * h)
 
 
 def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) -> Introspection:
@@ -270,9 +265,7 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
         with torch.no_grad():
             running = model.running_logits(out)[0]  # (T_in,)
             if fast:
-                states = {k: {n: v.numpy() for n, v in rec.items()}
-                          for k, rec in _gates_one_layer(model, emb[0], out[0]).items()}
-                grad = _input_gradient_one_layer(model, emb[0].numpy(), states)
+                states, grad = _fast_one_layer(model, emb[0], out[0])
             else:
                 res = model.forward_transparent(x, return_states=True)
                 states = {k: {n: v[0].numpy() for n, v in rec.items()} for k, rec in res.states.items()}

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.config import ModelConfig, RunConfig, TextConfig
+from core.config import RunConfig, TextConfig
 from core.jobs.store import Run, RunStore
 
 MAX_TEXT_CHARS = 1_000_000  # longer input is cut before preprocessing (and reported)
@@ -52,10 +52,6 @@ class EncodedText:
     padding: int  # <pad> steps in front of the first real token (fixed batching)
 
 
-def _model_config(run: Run) -> ModelConfig:
-    return ModelConfig(**run.read_json("model_config.json"))
-
-
 @lru_cache(maxsize=16)
 def _load(path: str, mtime: float) -> Any:
     run = Run(Path(path))
@@ -73,7 +69,7 @@ def _load(path: str, mtime: float) -> Any:
         raise ValueError(f"run {run.id} was trained on the {cfg.train.task!r} task, not on text")
     if not run.file("model.safetensors").is_file():
         raise ValueError(f"run {run.id} has no trained weights yet (status: {run.status().get('state')})")
-    model = load_model(_model_config(run), run.file("model.safetensors"))
+    model = load_model(run.model_config(), run.file("model.safetensors"))
     return LoadedRun(run.id, cfg, model, Vocabulary.load(run.file("vocab.json")))
 
 

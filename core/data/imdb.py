@@ -827,3 +827,24 @@ def data_info(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         "total": len(df),
         "stats": df.attrs["stats"],
     }
+
+
+def data_job(ctx: Any, cfg: Any) -> None:
+    """Download the official archive or install one into the cache (the ``data`` kind of job).
+
+    ``cfg`` is a :class:`~core.config.DataJobConfig`. Progress (bytes, or the phase of the
+    validation) goes to the run's status; the installed path to ``data.json``. A staged upload
+    (``cfg.move``) is removed whatever happens, so nothing is left behind.
+    """
+    try:
+        if cfg.action == "download":
+            path = download_imdb(progress=lambda done, total: ctx.progress(phase="downloading", done=done, total=total))
+        else:
+            if not cfg.archive:
+                raise ValueError("install needs the archive to install")
+            path = install_archive(cfg.archive, move=cfg.move, progress=lambda phase: ctx.progress(phase=phase))
+    finally:
+        if cfg.move and cfg.archive:
+            Path(cfg.archive).unlink(missing_ok=True)
+    ctx.run.write_json("data.json", {"action": cfg.action, "path": str(path)})
+    ctx.say(f"{'installed' if cfg.action == 'install' else 'downloaded'} to {path}")

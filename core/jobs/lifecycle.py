@@ -1,418 +1,269 @@
-"""Training jobs: run one in this process, or launch it in its own OS process.
+"""The one lifecycle every job shares: queued -> running -> finished | failed | cancelled.
 
-``execute`` does a whole run: prepare the task's data, build the model, train it with the
-callbacks that write the run folder (metrics, heartbeat, progress, cancel), evaluate the best
-checkpoint on the test split and store everything. Whatever happens, the status file ends as
-finished, failed (with the error text) or cancelled, and nothing already written is lost.
+Every piece of background work (an RNN training, a GMM-HMM fit, word2vec, the memory-horizon
+study, the seed experiment, a data install) is a run (``core.jobs.store``) of some *kind*
+(``core.jobs.kinds``). :func:`run_job` runs any of them in this process:
 
-``launch`` starts ``python -m core train --run-id ...`` detached from the caller, so the
-dashboard's script thread never trains, and reloads or other tabs neither stop a job nor
-start it twice. Launched jobs queue on a lock file and train one at a time.
+1. it claims the run (its :class:`~core.jobs.process.ProcessId` goes into ``status.json``) and
+   starts a heartbeat thread that lives as long as the job (queue wait, data preparation and the
+   test pass included), so a reader can always tell a live job from a crashed one;
+2. it waits for its turn in the run's lane when asked to (strict launch order, ``core.jobs.queue``);
+3. it calls the kind's job function with a :class:`JobContext` (progress, cancel checks, child
+   runs, resume) and records how it ended: ``finished``, ``cancelled`` (a cancel request, Ctrl-C
+   or SIGTERM) or ``failed`` with the error text (and the traceback in ``error.log``).
 
-``launch_data_job`` does the same for the dataset (download, or install an uploaded archive),
-reporting through a :class:`ProgressFile` that ``read_progress`` reads.
+``launch`` starts ``python -m core job RUN_ID`` detached, the one way any job leaves the process
+that asked for it; ``cancel`` asks a job to stop and never signals a process that is not the
+run's; ``resume`` hands a crashed or cancelled run back to its kind to continue. Pages only read
+runs: they never keep a process handle.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+from core.jobs import queue
+from core.jobs.kinds import Cancelled, job_kind
+from core.jobs.process import ProcessId, alive, terminate
+from core.jobs.store import ACTIVE, Run, RunStore
 
-from core import atomic
-from core.config import RunConfig
-from core.device import flush_denormals, resolve_device
-from core.jobs.store import Run, RunStore
-from core.training.trainer import Trainer, TrainResult, classification_metrics
+HEARTBEAT_EVERY_S = 5.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class RunWriter:
-    """Trainer callback: metrics.jsonl, status heartbeat and progress, cancel requests."""
+class JobContext:
+    """What a job function gets: its run and store, progress reporting, cancel checks, child runs.
 
-    def __init__(self, run: Run, steps_per_epoch: int, flush_every_s: float = 1.0):
+    Status writes from the job and from the heartbeat thread go through one lock, so a beat never
+    writes back a status older than the one the job just wrote.
+    """
+
+    def __init__(self, run: Run, store: RunStore, *, resume: bool = False, say: Callable[[str], None] | None = None,
+                 parent: JobContext | None = None, lock: threading.Lock | None = None):
         self.run = run
-        self.steps_per_epoch = steps_per_epoch
-        self.flush_every_s = flush_every_s
-        self.pending: list[dict[str, Any]] = []
-        self.last_flush = 0.0
+        self.store = store
+        self.resume = resume
+        self.parent = parent
+        self._say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self._lock = lock or threading.Lock()
 
-    def _flush(self, trainer: Trainer, force: bool = False) -> None:
-        now = time.time()
-        if not force and now - self.last_flush < self.flush_every_s:
-            return
-        self.run.append_metrics(self.pending)
-        self.pending = []
-        self.last_flush = now
-        self.run.update_status(progress={"epoch": trainer.epoch, "epochs": trainer.cfg.epochs,
-                                         "step": trainer.step,
-                                         "batch": trainer.step - trainer.epoch * self.steps_per_epoch,
-                                         "batches": self.steps_per_epoch})
-        if self.run.cancel_requested:
-            trainer.stop_requested = True
+    # -- status -------------------------------------------------------------------------
+    def update(self, **fields: Any) -> None:
+        """Merge ``fields`` into the run's status (and refresh its heartbeat)."""
+        with self._lock:
+            self.run.update_status(**fields)
 
-    def on_batch_end(self, trainer: Trainer, rec: dict[str, Any]) -> None:
-        self.pending.append(rec)
-        self._flush(trainer)
+    def progress(self, **fields: Any) -> None:
+        """Merge ``fields`` into ``status.progress`` (phase, epoch, done/total...): what pages show."""
+        with self._lock:
+            st = self.run.stored_status()
+            prog = st.get("progress") if isinstance(st.get("progress"), dict) else {}
+            self.run.update_status(progress={**prog, **fields})
 
-    def on_epoch_end(self, trainer: Trainer, rec: dict[str, Any]) -> None:
-        self.pending.append(rec)
-        self._flush(trainer, force=True)
+    def say(self, msg: str) -> None:
+        """A line for the job's log (the terminal, or ``job.log`` of a launched job)."""
+        self._say(msg)
 
-    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
-        self._flush(trainer, force=True)
+    # -- cancel -------------------------------------------------------------------------
+    @property
+    def cancel_requested(self) -> bool:
+        return self.run.cancel_requested or (self.parent is not None and self.parent.cancel_requested)
 
+    def check_cancel(self) -> None:
+        """Raise :class:`Cancelled` when someone asked this job (or the job that started it) to stop."""
+        if self.cancel_requested:
+            raise Cancelled("cancelled on request")
 
-class ProgressBar:
-    """Trainer callback: a tqdm bar per epoch on the terminal."""
+    # -- child runs ---------------------------------------------------------------------
+    def child(self, kind: str, cfg: Any, *, label: str | None = None, reuse: bool = True) -> Run:
+        """Run a job of ``kind`` inside this one (a study's trainings): reused when a finished run has ``cfg``.
 
-    def __init__(self, steps_per_epoch: int):
-        self.steps_per_epoch = steps_per_epoch
-        self.bar = None
-
-    def on_batch_end(self, trainer: Trainer, rec: dict[str, Any]) -> None:
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {trainer.epoch + 1}/{trainer.cfg.epochs}",
-                            unit="batch", leave=True, file=sys.stderr)
-        self.bar.update(1)
-        if rec.get("loss") is not None:
-            self.bar.set_postfix(loss=f"{rec['loss']:.4f}", refresh=False)
-
-    def on_epoch_end(self, trainer: Trainer, rec: dict[str, Any]) -> None:
-        if self.bar is not None:
-            acc = rec.get("val_accuracy")
-            self.bar.set_postfix(val_loss=f"{rec['val_loss']:.4f}", val_acc=f"{acc:.3f}" if acc else "-")
-            self.bar.close()
-            self.bar = None
+        The child is an ordinary run with its own lifecycle and heartbeat; cancelling this job
+        cancels the child too.
+        """
+        if reuse:
+            done = self.store.find_finished(kind, cfg)
+            if done is not None:
+                self.say(f"reusing {kind} run {done.id}")
+                return done
+        self.check_cancel()
+        child = self.store.create(cfg, kind=kind, label=label)
+        self.say(f"{kind} run {child.id}")
+        return run_job(child, self.store, say=self._say, parent=self)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
-def _ticket_holder_alive(ticket: Path) -> bool:
-    """Whether the process that took ``ticket`` still runs (not merely a later process with its pid)."""
-    try:
-        asked_ns, pid = (int(x) for x in ticket.name.split("-", 1))
-    except ValueError:
-        return False
-    if not _alive(pid):
-        return False
-    started = _process_start(pid)
-    # a process that started after the ticket was taken only reused the pid (boot time has 1 s resolution)
-    return started is None or started <= asked_ns / 1e9 + 2.0
-
-
-def _process_start(pid: int) -> float | None:
-    """When process ``pid`` started (Unix time), from /proc on Linux; None elsewhere."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        ticks = int(stat[stat.rindex(")") + 2:].split()[19])  # field 22, starttime, in clock ticks after boot
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime"))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-
-
-def _head_of_queue(queue: Path) -> Path | None:
-    """The oldest ticket whose process still lives; tickets of processes that died are removed."""
-    for ticket in sorted(queue.iterdir()):
-        if _ticket_holder_alive(ticket):
-            return ticket
-        ticket.unlink(missing_ok=True)
-    return None
+def _heartbeat(ctx: JobContext, stop: threading.Event, every_s: float) -> None:
+    while not stop.wait(every_s):
+        try:
+            ctx.update()
+        except OSError:  # a full disk or a deleted folder must not kill the job from this thread
+            pass
 
 
 @contextmanager
-def queue_slot(store: RunStore, poll_s: float = 0.2):
-    """Hold the store's training lock: launched jobs train one at a time, in arrival order.
-
-    ``flock`` alone wakes waiters in no particular order, so each job first takes a ticket (a
-    file named by the time it asked and its pid) and only keeps the lock when its ticket is the
-    oldest one whose process is alive: three models queued from the dashboard train in the
-    order they were queued, and a job killed while waiting never blocks the ones behind it.
-    """
-    queue = store.root / ".queue"
-    queue.mkdir(parents=True, exist_ok=True)
-    ticket = queue / f"{time.time_ns():020d}-{os.getpid()}"
-    ticket.touch()
+def _heartbeat_thread(ctx: JobContext, every_s: float = HEARTBEAT_EVERY_S):
+    stop = threading.Event()
+    thread = threading.Thread(target=_heartbeat, args=(ctx, stop, every_s), daemon=True, name=f"heartbeat {ctx.run.id}")
+    thread.start()
     try:
-        with open(store.root / ".train.lock", "w") as f:
-            while True:
-                fcntl.flock(f, fcntl.LOCK_EX)
-                if _head_of_queue(queue) in (ticket, None):
-                    break
-                fcntl.flock(f, fcntl.LOCK_UN)  # not our turn: let the older job take it
-                time.sleep(poll_s)
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def claim(run: Run, proc: ProcessId | None = None) -> None:
+    """Record ``proc`` (default: this process) as the run's owner, keeping it ``queued``."""
+    proc = proc or ProcessId.current()
+    run.update_status(state="queued", process=proc.to_dict(), queued_at=time.time())
+
+
+def run_job(run: Run, store: RunStore | None = None, *, lane: str | None = None, resume: bool = False,
+            say: Callable[[str], None] | None = None, parent: JobContext | None = None,
+            heartbeat_s: float = HEARTBEAT_EVERY_S, options: dict[str, Any] | None = None) -> Run:
+    """Run ``run``'s job in this process, from claim to its final state; returns the run.
+
+    ``lane``: wait for the runs launched before this one in the same lane (one job at a time per
+    lane, in launch order). ``resume``: continue a crashed or cancelled run (kinds that support it).
+    A failure is recorded (state ``failed``, ``error``, ``error.log``) and re-raised; a cancel
+    (request, Ctrl-C, SIGTERM) ends the run ``cancelled`` and returns normally, except that Ctrl-C
+    is re-raised so a terminal user's interrupt still stops the command. ``options`` go to the
+    kind's job function as keyword arguments (the trainer's extra callbacks, a progress bar).
+    """
+    store = store or RunStore(run.path.parent)
+    kind = job_kind(run.kind)
+    if resume and not kind.resumable:
+        raise ValueError(f"{run.kind} runs cannot be resumed: start a new one")
+    ctx = JobContext(run, store, resume=resume, say=say, parent=parent)
+    with ctx._lock:
+        run.update_status(state="queued", process=ProcessId.current().to_dict(), error=None,
+                          **({"resumed_at": time.time()} if resume else {}))
+    interrupted = False
+    with _heartbeat_thread(ctx, heartbeat_s):
+        try:
+            waiting = (queue.turn(store, run, lane, on_wait=lambda ahead: ctx.progress(phase="queued", ahead=ahead))
+                       if lane else _nothing())
+            with waiting:
+                ctx.check_cancel()
+                ctx.update(state="running", started=time.time(), progress={"phase": "starting"})
+                kind.run(ctx, run.job_config(), **(options or {}))
+            ctx.check_cancel()  # a request that came in after the last check still cancels
+            ctx.update(state="finished", finished=time.time(), progress={"phase": "finished"})
+        except (Cancelled, KeyboardInterrupt) as e:
+            interrupted = isinstance(e, KeyboardInterrupt)
+            ctx.update(state="cancelled", finished=time.time(),
+                       error="interrupted" if interrupted else None, progress={"phase": "cancelled"})
+        except BaseException as e:
+            ctx.update(state="failed", error=f"{type(e).__name__}: {e}", finished=time.time(),
+                       progress={"phase": "failed"})
             try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-    finally:
-        ticket.unlink(missing_ok=True)
-
-
-def _count_batches(batches_fn, epoch: int = 0) -> int:
-    b = batches_fn(epoch)
-    return len(b) if hasattr(b, "__len__") else sum(1 for _ in batches_fn(epoch))
-
-
-def execute(cfg: RunConfig, store: RunStore | None = None, run: Run | None = None, *,
-            progress: bool = False, queued: bool = False, extra_callbacks: list[Any] | None = None) -> Run:
-    """Train and evaluate one run end to end, writing everything into its run folder."""
-    store = store or RunStore()
-    run = run or store.create(cfg)
-    run.update_status(state="queued", pid=os.getpid(), host=os.uname().nodename)
-    try:
-        with flush_denormals(cfg.train.flush_denormals):
-            if queued:
-                with queue_slot(store):
-                    _execute(cfg, run, progress, extra_callbacks or [])
-            else:
-                _execute(cfg, run, progress, extra_callbacks or [])
-    except KeyboardInterrupt:
-        run.update_status(state="cancelled", error="interrupted", finished=time.time())
-        raise
-    except Exception as e:  # the run records any failure; the caller decides how to show it
-        run.update_status(state="failed", error=f"{type(e).__name__}: {e}", finished=time.time())
-        (run.path / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
-        raise
+                run.file("error.log").write_text(traceback.format_exc(), encoding="utf-8")
+            except OSError:
+                pass
+            raise
+    if interrupted:
+        raise KeyboardInterrupt
     return run
 
 
-def _execute(cfg: RunConfig, run: Run, progress: bool, extra_callbacks: list[Any]) -> None:
-    from core.models.rnn import SentimentRNN, param_counts
-    from core.tasks import prepare_task
-
-    if run.cancel_requested:
-        run.update_status(state="cancelled", finished=time.time())
-        return
-    t0 = time.time()
-    run.update_status(state="running", started=t0, progress={"phase": "preparing data"})
-    t = cfg.train
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    torch.manual_seed(t.seed)
-    np.random.seed(t.seed)
-    device = resolve_device(t.device)
-    task = prepare_task(cfg, progress=lambda msg: run.update_status(progress={"phase": msg}), device=device)
-    model_cfg = task.model_cfg
-    run.write_json("model_config.json", model_cfg.__dict__)
-    if task.vocab is not None:
-        task.vocab.save(run.file("vocab.json"))
-    torch.manual_seed(t.seed)  # the same initial weights whatever data preparation consumed
-    model = SentimentRNN(model_cfg)
-    if t.embeddings:
-        from core.models.word2vec import init_embedding_layer
-
-        # how many of the vocabulary's words got a vector: part of the run's record
-        run.write_json("embeddings.json", init_embedding_layer(model, task.vocab, t.embeddings,
-                                                               freeze=t.freeze_embeddings))
-    steps_per_epoch = _count_batches(task.train_batches)
-    callbacks: list[Any] = [RunWriter(run, steps_per_epoch)]
-    if progress:
-        callbacks.append(ProgressBar(steps_per_epoch))
-    if t.record_gradients and task.probe is not None:
-        from core.analysis.gradients import GradientRecorder
-
-        callbacks.append(GradientRecorder(run.file("gradients.npz"), task.probe, every=t.probe_every,
-                                          use_lengths=task.use_lengths))
-    callbacks += extra_callbacks
-    trainer = Trainer(model, t, task.train_batches, task.val_batches, objective=task.objective, device=device,
-                      callbacks=callbacks, use_lengths=task.use_lengths)
-    run.update_status(progress={"phase": "training", "epoch": 0, "epochs": t.epochs, "batch": 0,
-                                "batches": steps_per_epoch})
-    result = trainer.fit()
-
-    from core.models.checkpoint import save_weights
-
-    save_weights(model.cpu(), run.file("model.safetensors"))
-    model.to(device)
-    run.update_status(progress={"phase": "testing"})
-    t_inf = time.perf_counter()
-    out, y, test_loss = trainer.predict(task.test_batches())
-    inf_time = time.perf_counter() - t_inf
-    counts = param_counts(model_cfg)
-    metrics: dict[str, Any] = {"loss": test_loss}
-    if task.objective.name == "bce":
-        metrics.update(classification_metrics(out, y))
-    else:
-        metrics.update(task.objective_metrics(out, y) if getattr(task, "objective_metrics", None) else {"n": len(y)})
-    metrics.update({
-        "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
-        "epoch_times_s": [e["epoch_time_s"] for e in result.epochs], "train_time_s": result.train_time_s,
-        "wall_time_s": time.time() - t0, "train_samples_per_s": result.samples_seen / max(result.train_time_s, 1e-9),
-        "inference_samples_per_s": len(y) / max(inf_time, 1e-9), "steps": result.steps,
-        "skipped_steps": result.skipped_steps, "device": str(device), "torch_threads": torch.get_num_threads(),
-        "params_recurrent_pytorch": counts.get("recurrent_pytorch"),
-        "params_recurrent_seed_formula": counts.get("recurrent_seed_formula"),
-        "params_total": counts.get("total"), "train_size": task.train_size, "stopped_early": result.stopped,
-    })
-    run.write_json("test_metrics.json", metrics)
-    state = "cancelled" if result.stopped else "finished"
-    run.update_status(state=state, finished=time.time(), progress={"phase": state})
+@contextmanager
+def _nothing():
+    yield
 
 
-def launch(cfg: RunConfig, store: RunStore | None = None, *, label: str | None = None) -> Run:
-    """Create a queued run and train it in a detached ``python -m core train`` process."""
-    store = store or RunStore()
-    run = store.create(cfg, label=label)
-    log = open(run.file("train.log"), "w")  # noqa: SIM115 - handed to the child process
-    env = dict(os.environ, RNNLAB_RUNS_DIR=str(store.root))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "train", "--run-id", run.id, "--runs-dir", str(store.root), "--queue"],
-        cwd=Path(__file__).resolve().parents[2], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, env=env)
-    log.close()
-    run.update_status(state="queued", pid=proc.pid, host=os.uname().nodename)
-    return run
+# -- launching, cancelling, resuming ------------------------------------------------------------------------
+def launch(run: Run, store: RunStore | None = None, *, lane: str | None = "train", resume: bool = False) -> Run:
+    """Start ``python -m core job RUN_ID`` detached: the run's job in its own OS process.
 
-
-def cancel(run: Run) -> None:
-    """Ask a queued or running job to stop; it finishes the current step and saves as cancelled."""
-    run.request_cancel()
-    st = run.status()
-    if st.get("state") == "queued" and st.get("pid"):
-        # a queued job holds no results yet: stopping its process loses nothing
-        try:
-            os.killpg(os.getpgid(st["pid"]), 15)
-        except (ProcessLookupError, PermissionError):
-            pass
-        run.update_status(state="cancelled", finished=time.time())
-
-
-
-# -- data jobs: download or install the IMDB archive in the background ------------------------------------
-DATA_ACTIONS = ("download", "install")
-
-
-class ProgressFile:
-    """A small JSON status a background job rewrites (atomically, at most every ``every_s``) for pollers."""
-
-    def __init__(self, path: str | os.PathLike, every_s: float = 0.5, **fields: Any):
-        self.path = Path(path)
-        self.every_s = every_s
-        self.last = 0.0
-        self.fields: dict[str, Any] = {"pid": os.getpid(), "host": os.uname().nodename, **fields}
-
-    def update(self, force: bool = False, **fields: Any) -> None:
-        self.fields.update(fields)
-        now = time.time()
-        if force or now - self.last >= self.every_s:
-            self.last = now
-            atomic.write_json(self.path, {**self.fields, "heartbeat": now})
-
-    def bytes_done(self, done: int, total: int) -> None:
-        """A ``core.data.imdb.Progress`` callback: bytes done of bytes expected."""
-        self.update(done=done, total=total)
-
-
-def _lock_path(progress_file: str | os.PathLike) -> Path:
-    return Path(f"{progress_file}.lock")
-
-
-def _lock_held(lock: Path) -> bool:
-    if not lock.exists():
-        return False
-    with open(lock, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return False
-
-
-def read_progress(progress_file: str | os.PathLike) -> dict[str, Any] | None:
-    """A data job's last reported state; ``crashed`` when it says it is busy but its process is gone.
-
-    The launched process holds a lock on ``<progress_file>.lock`` from the moment it is forked
-    until it exits, so a busy state without the lock held means the process died (or its
-    command line was refused); its output is in ``<progress_file>`` with the suffix ``.log``.
+    The run takes its place in ``lane``'s queue *now* (strict launch order) and the child's
+    identity is recorded at once, so a child that dies before its first word shows as crashed.
+    The child's output goes to the run's ``job.log``.
     """
-    try:
-        st = json.loads(Path(progress_file).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    if st.get("state") in ("starting", "running") and not _lock_held(_lock_path(progress_file)):
-        st.update(state="crashed", error=st.get("error") or "the job stopped without finishing")
-    return st
-
-
-def launch_data_job(action: str, progress_file: str | os.PathLike, archive: str | os.PathLike | None = None,
-                    *, move: bool = False) -> dict[str, Any]:
-    """Start ``python -m core data ACTION --progress-file F`` detached; at most one at a time.
-
-    ``action`` is "download" (the official archive) or "install" (validate ``archive`` and copy it
-    into the cache; ``move`` renames a staged upload instead). The child inherits a lock on
-    ``<F>.lock`` that it holds until it exits: while it is held no second job starts and the
-    running job's status is returned instead, whichever tab or user asked.
-    """
-    if action not in DATA_ACTIONS:
-        raise ValueError(f"unknown data action {action!r}; expected one of {DATA_ACTIONS}")
-    if action == "install" and archive is None:
-        raise ValueError("install needs the archive to install")
-    progress_file = Path(progress_file)
-    progress_file.parent.mkdir(parents=True, exist_ok=True)
-    lock = open(_lock_path(progress_file), "a")  # noqa: SIM115 - handed to the child process
-    try:
+    store = store or RunStore(run.path.parent)
+    if lane:
+        queue.enter(store, run, lane)
+    cmd = [sys.executable, "-m", "core", "job", run.id, "--runs-dir", str(store.root)]
+    if lane:
+        cmd += ["--lane", lane]
+    if resume:
+        cmd.append("--resume")
+    with open(run.file("job.log"), "a") as log:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return read_progress(progress_file) or {"action": action, "state": "running"}
-        status = {"action": action, "state": "starting", "pid": None, "host": os.uname().nodename,
-                  "heartbeat": time.time()}
-        atomic.write_json(progress_file, status)
-        cmd = [sys.executable, "-m", "core", "data", action, *([str(archive)] if archive is not None else []),
-               "--progress-file", str(progress_file)]
-        if move:
-            cmd.append("--move")
-        try:
-            with open(progress_file.with_suffix(".log"), "w") as log:
-                proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2], stdout=log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                        pass_fds=(lock.fileno(),))
+            proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    env=dict(os.environ, RNNLAB_RUNS_DIR=str(store.root)))
         except OSError as e:
-            status.update(state="failed", error=f"could not start the {action} job: {e}")
-            atomic.write_json(progress_file, status)
-            return status
-        return {**status, "pid": proc.pid}
-    finally:
-        lock.close()  # the child keeps its inherited copy of the lock
+            run.update_status(state="failed", error=f"could not start the job: {e}", finished=time.time())
+            if lane:
+                queue.leave(store, run, lane)
+            raise
+    claim(run, ProcessId.of(proc.pid))
+    return run
 
 
-def launch_cli(args: list[str], store: RunStore | None = None, *, name: str = "job") -> tuple[subprocess.Popen, Path]:
-    """Start ``python -m core ARGS`` detached, logging to ``<runs>/.jobs/<name>-<time>.log``.
-
-    For long jobs that are not trainings (an HMM fit, word2vec, the memory-horizon experiment):
-    the caller keeps the process handle to poll and the log to show.
-    """
+def submit(kind: str, cfg: Any, store: RunStore | None = None, *, label: str | None = None,
+           lane: str | None = "train") -> Run:
+    """Create a run of ``kind`` for ``cfg`` and launch it: what the pages call."""
     store = store or RunStore()
-    logs = store.root / ".jobs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "core", *args, "--runs-dir", str(store.root)],
-                                cwd=Path(__file__).resolve().parents[2], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                env=dict(os.environ, RNNLAB_RUNS_DIR=str(store.root)))
-    return proc, log_path
+    return launch(store.create(cfg, kind=kind, label=label), store, lane=lane)
 
+
+def run_now(kind: str, cfg: Any, store: RunStore | None = None, *, label: str | None = None,
+            lane: str | None = None, say: Callable[[str], None] | None = None,
+            options: dict[str, Any] | None = None) -> Run:
+    """Create a run of ``kind`` for ``cfg`` and run it in this process: what the CLI's commands call."""
+    store = store or RunStore()
+    return run_job(store.create(cfg, kind=kind, label=label), store, lane=lane, say=say, options=options)
+
+
+def cancel(run: Run, *, force: bool = False) -> bool:
+    """Ask the run's job to stop; returns whether a signal was sent.
+
+    The job sees the request at its next check (every optimiser step, EM iteration, study item)
+    and ends ``cancelled``, keeping what it saved. A job still waiting in its queue leaves it at
+    once. ``force`` also sends SIGTERM -- only to the process recorded as the run's owner, and
+    only if that exact process (pid *and* start time) still runs.
+    """
+    run.request_cancel()
+    return terminate(run.process()) if force else False
+
+
+def resume(run: Run, store: RunStore | None = None, *, background: bool = True, lane: str | None = "train",
+           say: Callable[[str], None] | None = None) -> Run:
+    """Continue a crashed, failed or cancelled run from its last checkpoint (kinds that support it)."""
+    store = store or RunStore(run.path.parent)
+    state = run.status().get("state")
+    if state in ACTIVE:
+        raise ValueError(f"run {run.id} is {state}: only a crashed, failed or cancelled run can be resumed")
+    if state == "finished":
+        raise ValueError(f"run {run.id} has finished: there is nothing to resume")
+    if not job_kind(run.kind).resumable:
+        raise ValueError(f"{run.kind} runs cannot be resumed: start a new one")
+    run.file("cancel").unlink(missing_ok=True)
+    run.update_status(state="queued", process=None, error=None, finished=None)
+    if background:
+        return launch(run, store, lane=lane, resume=True)
+    return run_job(run, store, lane=lane, resume=True, say=say)
+
+
+def owned_by_live_process(run: Run) -> bool:
+    """Whether the run's recorded process still runs (False for another host's or no process)."""
+    return bool(alive(run.process()))
+
+
+def install_sigterm_handler() -> None:
+    """Turn SIGTERM into :class:`Cancelled` in the main thread: a forced cancel still ends the run cleanly."""
+    def handler(signum: int, frame: Any) -> None:
+        raise Cancelled("stopped by SIGTERM")
+
+    signal.signal(signal.SIGTERM, handler)

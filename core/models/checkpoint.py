@@ -1,16 +1,26 @@
-"""Saving and loading model weights as safetensors, validated against a config.
+"""Saving and loading model weights and whole training states as safetensors, validated.
 
 Nothing here unpickles: weights are safetensors, the config and vocabulary are JSON. A
 checkpoint from outside (a user's upload) is accepted only when every tensor name, shape and
 dtype matches the model its config describes.
+
+A training state (:class:`TrainingState`, what :meth:`core.training.trainer.Trainer.state_dict`
+returns) is one safetensors file: every tensor (weights, best weights, optimiser moments, RNG
+states) is a tensor of the file, every scalar (epoch, step, the per-epoch records, the
+optimiser's hyperparameters, numpy's and Python's RNG states) is in one JSON string of the
+header's metadata. Not here: when to write one (``core.training.checkpointer``), run folders.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from core import atomic
@@ -27,16 +37,25 @@ def save_weights(model: torch.nn.Module, path: str | Path) -> None:
         save_file(state, str(tmp))
 
 
-def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    path = Path(path)
+def _refuse_pickle(path: Path) -> None:
+    """Raise :class:`CheckpointError` when ``path`` cannot be read or starts like a pickle."""
     try:
         with open(path, "rb") as f:
-            head = f.read(8)
+            head = f.read(9)
     except OSError as e:
         raise CheckpointError(f"cannot read checkpoint {path}: {e}") from e
-    # a pickle (torch.save) starts with 0x80 or a zip header: refuse before anything parses it
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+    # a pickle (torch.save) starts with 0x80 or a zip header: refuse it before anything parses it.
+    # A safetensors file starts with its header's length (8 bytes, little-endian), then "{"; that
+    # length itself starts with 0x80 for 1 header size in 32, so the magic counts only when the file
+    # is not laid out so. Nothing unpickles either way: the parser refuses what it cannot read.
+    laid_out_as_safetensors = head[8:9] == b"{"
+    if not laid_out_as_safetensors and (head[:2] == b"PK" or head[:1] == b"\x80"):
         raise CheckpointError(f"{path.name} is a pickle/torch.save file; only safetensors checkpoints are accepted")
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    _refuse_pickle(path)
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
@@ -94,14 +113,13 @@ def import_run(store, config: bytes | str, weights: bytes, vocab: bytes | str, *
     ``finished`` with ``imported: true`` and has no test metrics until evaluated.
     Raises :class:`CheckpointError` saying what does not fit. ``store`` is a ``core.jobs.store.RunStore``.
     """
-    import secrets
     import shutil
     import time
     from dataclasses import replace
 
     from core.config import RunConfig
     from core.data.text import Vocabulary
-    from core.jobs.store import Run
+    from core.jobs.store import Run, new_run_id
 
     body = _json_upload(config, "config.json")
     try:
@@ -114,13 +132,15 @@ def import_run(store, config: bytes | str, weights: bytes, vocab: bytes | str, *
         voc = Vocabulary.from_dict(_json_upload(vocab, "vocab.json"))
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"vocab.json is not an RNN Lab vocabulary: {e}") from e
-    model_cfg = replace(cfg.model, vocab_size=len(voc), input_size=None, output_size=1)
+    # what the model really is: a text classifier with one logit; its vocabulary size is vocab.json's
+    cfg = replace(cfg, model=replace(cfg.model, input_size=None, output_size=1))
+    model_cfg = replace(cfg.model, vocab_size=len(voc))
 
     store.root.mkdir(parents=True, exist_ok=True)
-    name = label or cfg.model.cell
-    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{secrets.token_hex(3)}"
-    if not run_id.replace("-", "").replace("_", "").isalnum():
+    if label is not None and not label.replace("-", "").replace("_", "").isalnum():
         raise CheckpointError(f"label {label!r} may hold only letters, digits, '-' and '_'")
+    now = time.time_ns()
+    run_id = new_run_id(label or cfg.model.cell, now)
     staging = store.root.parent / f".import-{run_id}"
     staging.mkdir(parents=True)
     try:
@@ -128,9 +148,8 @@ def import_run(store, config: bytes | str, weights: bytes, vocab: bytes | str, *
         load_model(model_cfg, staging / "model.safetensors")  # raises CheckpointError on any mismatch
         run = Run(staging)
         voc.save(run.file("vocab.json"))
-        run.write_json("model_config.json", model_cfg.__dict__)
-        run.update_status(state="finished", imported=True, finished=time.time())
-        run.write_json("config.json", {**cfg.to_dict(), "kind": "rnn", "label": label, "created": time.time(),
+        run.write_status({"state": "finished", "process": None, "imported": True, "finished": time.time()})
+        run.write_json("config.json", {**cfg.to_dict(), "kind": "rnn", "label": label, "created": now / 1e9,
                                        "imported": True})
         target = store.root / run_id
         staging.rename(target)
@@ -138,3 +157,173 @@ def import_run(store, config: bytes | str, weights: bytes, vocab: bytes | str, *
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Run(target)
+
+
+# ---------------------------------------------------------------------------------- training state
+
+TRAINING_STATE_FORMAT = "rnnlab.training_state"  # the metadata key "format" of every training-state file
+TRAINING_STATE_VERSION = 1
+RESULT_KEYS = ("epochs", "best_epoch", "best_val_loss", "samples_seen", "steps", "skipped_steps", "train_time_s")
+_TENSOR_GROUPS = ("model", "best_model", "optimizer", "rng")  # tensor names are "<group>.<rest>"
+
+
+@dataclass
+class TrainingState:
+    """Everything a trainer needs to continue, bit for bit, after a complete epoch.
+
+    Tensors live on the CPU. ``optimizer`` is ``torch.optim.Optimizer.state_dict()`` (``state``:
+    ``{param index: {name: tensor or number}}``, ``param_groups``: lists of JSON values);
+    ``result`` holds :data:`RESULT_KEYS` of the trainer's ``TrainResult`` (the per-epoch records
+    are JSON-able dicts). ``numpy_rng`` is ``np.random.get_state()`` and ``python_rng``
+    ``random.getstate()``, both with their tuples and arrays as lists.
+    """
+
+    epoch: int  # the last complete epoch (0-based); training continues at epoch + 1; -1: none yet
+    step: int  # optimiser steps taken so far, the trainer's global step
+    model: dict[str, torch.Tensor]  # the weights at that point
+    best_model: dict[str, torch.Tensor] | None  # the best weights so far by validation loss
+    optimizer: dict[str, Any]
+    result: dict[str, Any]
+    torch_rng: torch.Tensor  # torch.get_rng_state(): uint8, draws dropout masks on the CPU
+    numpy_rng: list[Any]  # [name, keys, pos, has_gauss, cached]
+    python_rng: list[Any]  # [version, internal state, gauss]
+    cuda_rng: list[torch.Tensor] = field(default_factory=list)  # one uint8 state per CUDA device in use
+    version: int = TRAINING_STATE_VERSION
+
+
+def save_training_state(path: str | Path, state: TrainingState) -> None:
+    """Write ``state`` as one safetensors file, atomically (a reader sees the old file or the new one)."""
+    tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in state.model.items()}
+    if state.best_model is not None:
+        tensors.update({f"best_model.{k}": v for k, v in state.best_model.items()})
+    optimizer_numbers: dict[str, dict[str, Any]] = {}  # non-tensor entries of the optimiser's state
+    for index, entries in state.optimizer["state"].items():
+        for name, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{int(index)}.{name}"] = value
+            else:
+                optimizer_numbers.setdefault(str(int(index)), {})[name] = value
+    tensors["rng.torch"] = state.torch_rng
+    tensors.update({f"rng.cuda.{i}": s for i, s in enumerate(state.cuda_rng)})
+    header = {"version": state.version, "epoch": state.epoch, "step": state.step,
+              "result": {k: state.result[k] for k in RESULT_KEYS},
+              "optimizer": {"param_groups": state.optimizer["param_groups"], "state": optimizer_numbers},
+              "cuda_devices": len(state.cuda_rng), "numpy_rng": state.numpy_rng, "python_rng": state.python_rng}
+    metadata = {"format": TRAINING_STATE_FORMAT, "state": json.dumps(header, allow_nan=True)}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    with atomic.atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def load_training_state(path: str | Path) -> TrainingState:
+    """Read and validate a file written by :func:`save_training_state`.
+
+    Raises :class:`CheckpointError` for a pickle (refused before anything parses it), a
+    truncated or damaged file, a safetensors file that is not a training state (model weights,
+    say), another format version, or contents that do not hang together.
+    """
+    path = Path(path)
+    header, tensors = _read_training_file(path, with_tensors=True)
+    groups: dict[str, dict[str, torch.Tensor]] = {g: {} for g in _TENSOR_GROUPS}
+    for name, value in tensors.items():
+        group, _, rest = name.partition(".")
+        _check(path, group in groups and rest != "", f"unexpected tensor {name!r}")
+        groups[group][rest] = value
+    model, best = groups["model"], groups["best_model"] or None
+    _check(path, bool(model), "no model weights")
+    if best is not None:
+        _check(path, set(best) == set(model), "the best weights and the weights name different tensors")
+        for k, v in model.items():
+            _check(path, best[k].shape == v.shape and best[k].dtype == v.dtype, f"best weights of {k} do not fit")
+    rng = groups["rng"]
+    torch_rng = rng.pop("torch", None)
+    _check(path, torch_rng is not None and torch_rng.dtype == torch.uint8 and torch_rng.dim() == 1,
+           "no uint8 torch RNG state")
+    cuda_rng = [rng.pop(f"cuda.{i}", None) for i in range(header["cuda_devices"])]
+    _check(path, not rng and all(s is not None and s.dtype == torch.uint8 for s in cuda_rng),
+           "CUDA RNG states do not match their count")
+    return TrainingState(epoch=header["epoch"], step=header["step"], model=model, best_model=best,
+                         optimizer=_optimizer_state(path, header["optimizer"], groups["optimizer"]),
+                         result=header["result"], torch_rng=torch_rng, cuda_rng=cuda_rng,
+                         numpy_rng=header["numpy_rng"], python_rng=header["python_rng"], version=header["version"])
+
+
+def read_training_header(path: str | Path) -> dict[str, Any]:
+    """The validated scalars of a training-state file (``epoch``, ``step``, ``result``, ...), without its tensors."""
+    return _read_training_file(Path(path), with_tensors=False)[0]
+
+
+def _check(path: Path, ok: bool, why: str) -> None:
+    if not ok:
+        raise CheckpointError(f"{path.name} is not a valid training state: {why}")
+
+
+def _read_training_file(path: Path, with_tensors: bool) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    _refuse_pickle(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path.name} is not a valid safetensors file (truncated or damaged?): {e}") from e
+    if metadata.get("format") != TRAINING_STATE_FORMAT:
+        raise CheckpointError(f"{path.name} is a safetensors file but not an RNN Lab training state "
+                              f"(format {metadata.get('format')!r})")
+    try:
+        header = json.loads(metadata.get("state", ""))
+    except ValueError as e:
+        raise CheckpointError(f"{path.name} is not a valid training state: its header is not JSON: {e}") from e
+    _check_header(path, header)
+    return header, tensors
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_header(path: Path, h: Any) -> None:
+    """Types and ranges of every scalar, so a reader can trust what it gets."""
+    _check(path, isinstance(h, dict), "the header is not a JSON object")
+    _check(path, h.get("version") == TRAINING_STATE_VERSION,
+           f"format version {h.get('version')!r}, this version of RNN Lab reads {TRAINING_STATE_VERSION}")
+    _check(path, _is_int(h.get("epoch")) and h["epoch"] >= -1, "epoch must be an integer >= -1")
+    _check(path, _is_int(h.get("step")) and h["step"] >= 0, "step must be an integer >= 0")
+    _check(path, _is_int(h.get("cuda_devices")) and h["cuda_devices"] >= 0, "cuda_devices must be an integer >= 0")
+    r = h.get("result")
+    _check(path, isinstance(r, dict) and set(RESULT_KEYS) <= set(r), f"the result needs {RESULT_KEYS}")
+    _check(path, isinstance(r["epochs"], list) and all(isinstance(e, dict) for e in r["epochs"]),
+           "the per-epoch records must be a list of objects")
+    _check(path, all(_is_int(r[k]) and r[k] >= 0 for k in ("samples_seen", "steps", "skipped_steps")),
+           "samples_seen, steps and skipped_steps must be integers >= 0")
+    _check(path, _is_int(r["best_epoch"]) and _is_number(r["best_val_loss"]) and _is_number(r["train_time_s"])
+           and not math.isnan(r["train_time_s"]), "best_epoch, best_val_loss and train_time_s must be numbers")
+    opt = h.get("optimizer")
+    _check(path, isinstance(opt, dict) and isinstance(opt.get("param_groups"), list)
+           and isinstance(opt.get("state"), dict), "the optimiser needs param_groups and state")
+    _check(path, all(isinstance(g, dict) and isinstance(g.get("params"), list) and all(map(_is_int, g["params"]))
+                     for g in opt["param_groups"]), "each optimiser param group needs a list of parameter indices")
+    np_rng, py_rng = h.get("numpy_rng"), h.get("python_rng")
+    _check(path, isinstance(np_rng, list) and len(np_rng) == 5 and isinstance(np_rng[1], list)
+           and all(map(_is_int, np_rng[1])), "numpy's RNG state must be [name, keys, pos, has_gauss, cached]")
+    _check(path, isinstance(py_rng, list) and len(py_rng) == 3 and isinstance(py_rng[1], list)
+           and all(map(_is_int, py_rng[1])), "Python's RNG state must be [version, internal state, gauss]")
+
+
+def _optimizer_state(path: Path, header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """``Optimizer.state_dict()`` from the header's groups and numbers and the ``optimizer.<index>.<name>`` tensors."""
+    indices = {i for g in header["param_groups"] for i in g["params"]}
+    state: dict[int, dict[str, Any]] = {}
+    for index, numbers in header["state"].items():
+        _check(path, index.isdigit() and int(index) in indices and isinstance(numbers, dict),
+               f"optimiser state for unknown parameter {index!r}")
+        state.setdefault(int(index), {}).update(numbers)
+    for name, value in tensors.items():
+        index, _, key = name.partition(".")
+        _check(path, index.isdigit() and int(index) in indices and key != "",
+               f"optimiser tensor {name!r} for an unknown parameter")
+        state.setdefault(int(index), {})[key] = value
+    return {"state": dict(sorted(state.items())), "param_groups": header["param_groups"]}

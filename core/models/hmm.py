@@ -24,7 +24,7 @@ hmmlearn's known failure modes are guarded against:
 The log-likelihood of every iteration of every restart is kept; the restart with the best
 final log-likelihood wins; :class:`HMMFitError` is raised when every restart fails.
 
-:func:`train_hmm_run` does the IMDB experiment and stores a run of kind ``hmm`` (parameters
+:func:`hmm_job` does the IMDB experiment as a run of kind ``hmm`` (parameters
 in ``hmm.npz``, loaded with ``allow_pickle=False``, plus ``hmm.json`` and the run's
 ``vocab.json``); :func:`load_hmm_run` and :func:`classify_text` serve live classification.
 """
@@ -43,36 +43,13 @@ from typing import Any
 
 import numpy as np
 
-from core.config import DataConfig, TextConfig
+from core.config import HMMConfig, HMMRunConfig, TextConfig, Word2VecRunConfig
 
-COVARIANCE_TYPES = ("diag", "spherical", "full", "tied")
 CLASSES = (0, 1)  # negative, positive
 
 
 class HMMFitError(RuntimeError):
     """Every restart of a class model failed."""
-
-
-@dataclass(frozen=True)
-class HMMConfig:
-    states: int = 4  # M, hidden states per class model
-    mix: int = 2  # k, Gaussian components per state
-    dim: int = 12  # d, PCA dimensions of the word2vec vectors
-    covariance_type: str = "diag"
-    n_iter: int = 20  # Baum-Welch iterations at most
-    tol: float = 1e-4  # stop when the log-likelihood per token gains less than this
-    restarts: int = 3  # fits from different random initialisations; the best is kept
-    min_covar: float = 1e-3  # floor of every variance
-    seed: int = 0
-    limit: int | None = None  # at most this many training reviews (balanced by label); None = all
-    test_limit: int | None = None  # at most this many test reviews (balanced); None = the whole split
-    embeddings: str | None = None  # the word2vec run whose vectors are used
-
-    def __post_init__(self) -> None:
-        if self.covariance_type not in COVARIANCE_TYPES:
-            raise ValueError(f"unknown covariance type {self.covariance_type!r}; expected one of {COVARIANCE_TYPES}")
-        if min(self.states, self.mix, self.dim, self.n_iter, self.restarts) < 1:
-            raise ValueError("states, mix, dim, n_iter and restarts must be positive")
 
 
 # -- hmmlearn, guarded ----------------------------------------------------------------------------
@@ -361,109 +338,123 @@ def _balanced(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(take))
 
 
-# -- the IMDB experiment, stored as a run -----------------------------------------------------------
-def _newest_word2vec(store: Any) -> str | None:
+# -- the IMDB experiment, as a job ------------------------------------------------------------------------
+def newest_word2vec(store: Any) -> str | None:
+    """The newest finished word2vec run with vectors, if the store holds one."""
     for run in store.list():
-        if run.kind == "word2vec" and run.status().get("state") == "finished" and run.file("vectors.npy").is_file():
-            return run.id
+        try:
+            if (run.kind == "word2vec" and run.status().get("state") == "finished"
+                    and run.file("vectors.npy").is_file()):
+                return run.id
+        except (OSError, ValueError):
+            continue
     return None
 
 
-def train_hmm_run(cfg: HMMConfig = HMMConfig(), data: DataConfig = DataConfig(), text: TextConfig = TextConfig(),
-                  store: Any = None, say: Callable[[str], None] | None = None) -> Any:
-    """Fit the two class models on IMDB training reviews, evaluate on the test split, store a run.
+def resolve_embeddings(cfg: HMMRunConfig, store: Any) -> tuple[HMMRunConfig, Word2VecRunConfig | None]:
+    """``cfg`` with the word2vec run it will read named, and the word2vec job to run first if there is none.
+
+    Without ``cfg.hmm.embeddings`` the newest finished word2vec run is used; when the store holds
+    none, the second value is the skip-gram job to train first (on at most ``cfg.hmm.limit``
+    training and unlabelled reviews), whose run id the caller puts into ``cfg.hmm.embeddings``.
+    A run's config is resolved before it is created, so it says which vectors the fit read.
+    """
+    if cfg.hmm.embeddings:
+        return replace(cfg, hmm=replace(cfg.hmm, embeddings=store.get(cfg.hmm.embeddings).id)), None
+    newest = newest_word2vec(store)
+    if newest is not None:
+        return replace(cfg, hmm=replace(cfg.hmm, embeddings=newest)), None
+    return cfg, Word2VecRunConfig(data=replace(cfg.data, limit=cfg.hmm.limit), text=cfg.text)
+
+
+def hmm_job(ctx: Any, cfg: HMMRunConfig) -> None:
+    """Fit the two class models on IMDB training reviews and evaluate on the test split (the ``hmm`` kind).
 
     The reviews are the encoded corpus the RNN runs use (:func:`core.data.corpus.load_corpus`: the
-    same preprocessing, vocabulary and ``max_len``). ``cfg.embeddings`` names the word2vec run;
-    without it the newest finished word2vec run is used, and if there is none a skip-gram model
-    is trained first (on at most ``cfg.limit`` training and unlabelled reviews).
+    same preprocessing, vocabulary and ``max_len``); the vectors are those of the word2vec run
+    ``cfg.hmm.embeddings`` names (see :func:`resolve_embeddings`).
     """
     from core.data.corpus import load_corpus
-    from core.jobs.store import RunStore
-    from core.models.word2vec import Word2VecConfig, default_runs_dir, load_vectors, train_word2vec
+    from core.models.word2vec import load_vectors
     from core.training.trainer import classification_metrics
 
-    say = say or (lambda msg: None)
-    store = store or RunStore(default_runs_dir())
-    w2v_id = cfg.embeddings or _newest_word2vec(store)
-    if w2v_id is None:
-        say("no word2vec run found: training a skip-gram model first")
-        w2v_id = train_word2vec(Word2VecConfig(), replace(data, limit=cfg.limit), text, store=store, say=say).id
-    w2v_id = store.get(w2v_id).id
-    cfg = HMMConfig(**{**asdict(cfg), "embeddings": w2v_id})
-    run = store.create(None, kind="hmm", label="gmmhmm",
-                       extra={"hmm": asdict(cfg), "data": asdict(data), "text": asdict(text)})
-    run.update_status(state="running", started=time.time(), pid=os.getpid(), progress={"phase": "preparing data"})
-    with run.failure_recorded():
-        t0 = time.time()
-        corpus = load_corpus(data, text, progress=say)
-        vocab = corpus.vocab
-        wv = load_vectors(w2v_id, store.root)
-        table, has, pinfo = token_vectors(vocab, wv, cfg.dim)
-        tr, te = corpus.splits["train"], corpus.splits["test"]
-        tr_idx = _balanced(tr.labels.astype(int), cfg.limit, cfg.seed)
-        te_idx = _balanced(te.labels.astype(int), cfg.test_limit, cfg.seed + 1)
-        train_seqs = sequences([tr.ids[i] for i in tr_idx], table, has)
-        test_seqs = sequences([te.ids[i] for i in te_idx], table, has)
-        y_train, y_test = tr.labels[tr_idx].astype(int), te.labels[te_idx]
-        say(f"{len(train_seqs)} training reviews ({sum(map(len, train_seqs))} tokens with vectors), "
-            f"{len(test_seqs)} test reviews; PCA to {cfg.dim} dims keeps {pinfo['explained_variance']:.1%}")
-        run.update_status(progress={"phase": "fitting"})
-        clf = HMMClassifier(cfg)
+    run, hcfg = ctx.run, cfg.hmm
+    if not hcfg.embeddings:
+        raise ValueError("the GMM-HMM needs a word2vec run (hmm.embeddings): train one first")
+    t0 = time.time()
+    ctx.progress(phase="preparing data")
+    corpus = load_corpus(cfg.data, cfg.text, progress=ctx.say)
+    vocab = corpus.vocab
+    wv = load_vectors(hcfg.embeddings, ctx.store.root)
+    table, has, pinfo = token_vectors(vocab, wv, hcfg.dim)
+    tr, te = corpus.splits["train"], corpus.splits["test"]
+    tr_idx = _balanced(tr.labels.astype(int), hcfg.limit, hcfg.seed)
+    te_idx = _balanced(te.labels.astype(int), hcfg.test_limit, hcfg.seed + 1)
+    train_seqs = sequences([tr.ids[i] for i in tr_idx], table, has)
+    test_seqs = sequences([te.ids[i] for i in te_idx], table, has)
+    y_train, y_test = tr.labels[tr_idx].astype(int), te.labels[te_idx]
+    ctx.say(f"{len(train_seqs)} training reviews ({sum(map(len, train_seqs))} tokens with vectors), "
+            f"{len(test_seqs)} test reviews; PCA to {hcfg.dim} dims keeps {pinfo['explained_variance']:.1%}")
+    ctx.check_cancel()
+    ctx.progress(phase="fitting")
+    clf = HMMClassifier(hcfg)
 
-        def beat(c: int, r: int, it: int, ll: float) -> None:  # the heartbeat keeps the run from reading as crashed
-            run.update_status(progress={"phase": "fitting", "class": c, "restart": r, "restarts": cfg.restarts,
-                                        "iteration": it, "iterations": cfg.n_iter, "log_likelihood": ll})
+    def beat(c: int, r: int, it: int, ll: float) -> None:  # every Baum-Welch iteration: progress and cancel
+        ctx.progress(phase="fitting", **{"class": c}, restart=r, restarts=hcfg.restarts, iteration=it,
+                     iterations=hcfg.n_iter, log_likelihood=ll)
+        ctx.check_cancel()
 
-        def scoring(what: str) -> Callable[[int, int], None]:
-            return lambda done, total: run.update_status(progress={"phase": what, "done": done, "total": total})
+    def scoring(what: str) -> Callable[[int, int], None]:
+        def report(done: int, total: int) -> None:
+            ctx.progress(phase=what, done=done, total=total)
+            ctx.check_cancel()
+        return report
 
-        t_fit, cpu_fit = time.perf_counter(), time.process_time()
-        clf.fit(train_seqs, y_train, say=say, on_iteration=beat)
-        fit_time, fit_cpu = time.perf_counter() - t_fit, time.process_time() - cpu_fit
-        t_inf = time.perf_counter()
-        logits = clf.decision(test_seqs, scoring("testing"))
-        inf_time = time.perf_counter() - t_inf
-        metrics = classification_metrics(logits, y_test)
-        empty = int(sum(1 for s in test_seqs if not len(s)))
-        # The rule above compares raw per-token likelihoods, so a class model that fits all text
-        # better wins too often. How much a bias costs shows by moving the threshold to the one
-        # that is best on the validation reviews (never the test ones): reported, not used.
-        va = corpus.splits["val"]
-        if len(va):
-            val_dec = clf.decision(sequences(va.ids, table, has), scoring("validation threshold"))
-            thr = best_threshold(val_dec, va.labels.astype(int))
-            shifted = classification_metrics(logits - thr, y_test)
-            metrics.update({"val_threshold": thr, "accuracy_at_val_threshold": shifted["accuracy"],
-                            "f1_at_val_threshold": shifted["f1"]})
-        metrics.update({
-            "fit_time_s": fit_time, "train_time_s": fit_time, "fit_cpu_time_s": fit_cpu,
-            "wall_time_s": time.time() - t0,
-            "inference_samples_per_s": len(test_seqs) / max(inf_time, 1e-9),
-            "train_size": int(len(train_seqs)), "train_size_available": int(len(tr)),
-            "subsampled": bool(len(train_seqs) < len(tr)), "test_size": int(len(test_seqs)),
-            "test_size_available": int(len(te)), "train_tokens": int(sum(map(len, train_seqs))),
-            "test_reviews_without_vectors": empty, "pca_explained_variance": pinfo["explained_variance"],
-            "states": cfg.states, "mix": cfg.mix, "dim": cfg.dim, "covariance_type": cfg.covariance_type,
-            "word2vec_run": w2v_id,
-        })
-        vocab.save(run.file("vocab.json"))
-        save_arrays(run.file("hmm.npz"), {**clf.to_arrays(), "token_vectors": table, "has_vector": has})
-        run.write_json("hmm.json", {
-            "config": asdict(cfg), "pca": pinfo,
-            "fits": {str(c): {"best_restart": f.best_restart, "fit_time_s": f.fit_time_s, "restarts": f.restarts}
-                     for c, f in clf.fits.items()}})
-        # one metrics record per Baum-Welch iteration of the kept restarts (the dashboard's training curve)
-        recs = []
-        for c, f in clf.fits.items():
-            best = next(r for r in f.restarts if r["restart"] == f.best_restart)
-            tokens = max(1, sum(len(s) for s, y in zip(train_seqs, y_train, strict=True) if y == c))
-            recs += [{"kind": "em", "class": c, "iteration": i, "log_likelihood": ll,
-                      "log_likelihood_per_token": ll / tokens} for i, ll in enumerate(best["log_likelihood"])]
-        run.append_metrics(recs)
-        run.write_json("test_metrics.json", metrics)
-        run.update_status(state="finished", finished=time.time(), progress={"phase": "finished"})
-    return run
+    t_fit, cpu_fit = time.perf_counter(), time.process_time()
+    clf.fit(train_seqs, y_train, say=ctx.say, on_iteration=beat)
+    fit_time, fit_cpu = time.perf_counter() - t_fit, time.process_time() - cpu_fit
+    t_inf = time.perf_counter()
+    logits = clf.decision(test_seqs, scoring("testing"))
+    inf_time = time.perf_counter() - t_inf
+    metrics = classification_metrics(logits, y_test)
+    empty = int(sum(1 for s in test_seqs if not len(s)))
+    # The rule above compares raw per-token likelihoods, so a class model that fits all text
+    # better wins too often. How much a bias costs shows by moving the threshold to the one
+    # that is best on the validation reviews (never the test ones): reported, not used.
+    va = corpus.splits["val"]
+    if len(va):
+        val_dec = clf.decision(sequences(va.ids, table, has), scoring("validation threshold"))
+        thr = best_threshold(val_dec, va.labels.astype(int))
+        shifted = classification_metrics(logits - thr, y_test)
+        metrics.update({"val_threshold": thr, "accuracy_at_val_threshold": shifted["accuracy"],
+                        "f1_at_val_threshold": shifted["f1"]})
+    metrics.update({
+        "fit_time_s": fit_time, "train_time_s": fit_time, "fit_cpu_time_s": fit_cpu,
+        "wall_time_s": time.time() - t0,
+        "inference_samples_per_s": len(test_seqs) / max(inf_time, 1e-9),
+        "train_size": int(len(train_seqs)), "train_size_available": int(len(tr)),
+        "subsampled": bool(len(train_seqs) < len(tr)), "test_size": int(len(test_seqs)),
+        "test_size_available": int(len(te)), "train_tokens": int(sum(map(len, train_seqs))),
+        "test_reviews_without_vectors": empty, "pca_explained_variance": pinfo["explained_variance"],
+        "states": hcfg.states, "mix": hcfg.mix, "dim": hcfg.dim, "covariance_type": hcfg.covariance_type,
+        "word2vec_run": hcfg.embeddings,
+    })
+    vocab.save(run.file("vocab.json"))
+    save_arrays(run.file("hmm.npz"), {**clf.to_arrays(), "token_vectors": table, "has_vector": has})
+    run.write_json("hmm.json", {
+        "config": asdict(hcfg), "pca": pinfo,
+        "fits": {str(c): {"best_restart": f.best_restart, "fit_time_s": f.fit_time_s, "restarts": f.restarts}
+                 for c, f in clf.fits.items()}})
+    # one metrics record per Baum-Welch iteration of the kept restarts (the dashboard's training curve)
+    recs = []
+    for c, f in clf.fits.items():
+        best = next(r for r in f.restarts if r["restart"] == f.best_restart)
+        tokens = max(1, sum(len(s) for s, y in zip(train_seqs, y_train, strict=True) if y == c))
+        recs += [{"kind": "em", "class": c, "iteration": i, "log_likelihood": ll,
+                  "log_likelihood_per_token": ll / tokens} for i, ll in enumerate(best["log_likelihood"])]
+    run.cut_metrics(-1)
+    run.append_metrics(recs)
+    run.write_json("test_metrics.json", metrics)
 
 
 def best_threshold(decision: np.ndarray, labels: np.ndarray) -> float:
@@ -500,16 +491,16 @@ class LoadedHMM:
 def load_hmm_run(run: Any) -> LoadedHMM:
     from core.data.text import Vocabulary
 
-    body = run.config_dict()
-    if body.get("kind") != "hmm":
+    if run.kind != "hmm":
         raise ValueError(f"run {run.id} is not an hmm run")
     if not run.file("hmm.npz").is_file():
         raise ValueError(f"hmm run {run.id} has no fitted parameters yet (status: {run.status().get('state')})")
-    cfg = HMMConfig(**body["hmm"])
+    job = run.job_config()
+    cfg = job.hmm
     with np.load(run.file("hmm.npz"), allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     clf = HMMClassifier.from_arrays(cfg, arrays)
-    return LoadedHMM(run.id, cfg, TextConfig(**body.get("text", {})), clf, Vocabulary.load(run.file("vocab.json")),
+    return LoadedHMM(run.id, cfg, job.text, clf, Vocabulary.load(run.file("vocab.json")),
                      arrays["token_vectors"].astype(np.float32), arrays["has_vector"].astype(bool))
 
 

@@ -6,16 +6,17 @@ recurrent weight, and runs it in two ways over the *same* parameters:
 * :meth:`SentimentRNN.forward` -- the fused path (cuDNN / oneDNN kernels), used for training and
   evaluation. Fixed-length front-padded batches (``lengths=None``) read the state at ``T-1``;
   end-padded, length-bucketed batches read each review's state at its own last token.
-* :meth:`SentimentRNN.forward_transparent` -- a step-by-step Python loop that writes the seed
-  report's gate equations out one by one and can return every gate and state at every step, or
-  let a hook touch each step's hidden state (per-step gradients). Slow; for analysis only.
+* :meth:`SentimentRNN.forward_transparent` -- a step-by-step Python loop over the cell's own
+  equations (:mod:`core.models.cells`, one definition per cell) that can return every gate and
+  state at every step, or let a hook touch each step's hidden state (per-step gradients). Slow;
+  for analysis only.
 
 The tests pin the two paths to the same logits and parameter gradients (float32: 1e-5 relative,
 float64: 1e-10). Also here: :func:`param_counts` (PyTorch's counts against the seed's formulas)
 and the spectral-radius initialisation of the recurrent matrices (exploding-gradient demo).
 
-Not here: training (``core.training.trainer``), gradient recording (``core.analysis.gradients``), batching
-(``core.data.batching``), loading pretrained embeddings.
+Not here: the cells' equations (``core.models.cells``), training (``core.training.trainer``), gradient
+recording (``core.analysis.gradients``), batching (``core.data.batching``), loading pretrained embeddings.
 
 Conventions. Token ids: 0 = ``<unk>``, 1 = ``<pad>`` (the embedding's ``padding_idx``: a zero
 vector that never trains). ``B`` batch, ``T`` time, ``H`` hidden size, ``D`` directions (1 or 2),
@@ -34,7 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from core.config import CELLS, ModelConfig
+from core.config import ModelConfig
+from core.models.cells import State, cell_def
 
 # Default of ``SentimentRNN.packed`` for unidirectional models on end-padded batches: run the fused
 # module on the padded batch and gather at lengths-1 (False) or pack the batch (True).
@@ -44,13 +46,10 @@ from core.config import CELLS, ModelConfig
 # generic loop of one small matrix product per time step.
 PACKED_DEFAULT = False
 
-GATE_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}
-_FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-
 # (layer, direction, t, h_t) -> replacement for h_t; see SentimentRNN.forward_transparent
 StateHook = Callable[[int, int, int, Tensor], Tensor]
 # h for RNN/GRU, (h, c) for LSTM; each (B, H)
-CellState = Tensor | tuple[Tensor, Tensor]
+CellState = State
 
 
 @dataclass
@@ -58,9 +57,10 @@ class TransparentOutput:
     """What :meth:`SentimentRNN.forward_transparent` returns.
 
     ``states[(layer, direction)]`` (direction 0 forward, 1 backward), only with ``return_states``:
-    a dict of ``(B, T, H)`` tensors in the original time order for both directions --
-    LSTM ``input_gate, forget_gate, output_gate, candidate, cell, hidden``; GRU ``reset_gate,
-    update_gate, candidate, hidden``; RNN ``hidden``. ``hidden`` is the state after the hook.
+    a dict of ``(B, T, H)`` tensors in the original time order for both directions, keyed by the
+    cell's :attr:`~core.models.cells.Cell.recorded` names -- LSTM ``input_gate, forget_gate,
+    output_gate, candidate, cell, hidden``; GRU ``reset_gate, update_gate, candidate, hidden``;
+    RNN ``hidden``. ``hidden`` is the state after the hook.
     At padding positions (``mask`` False) the states are the carried ones (forward: the state at
     the last real token; backward: the zero initial state) and the gates are what the cell
     computed there but did not apply: mask them out before plotting.
@@ -102,6 +102,8 @@ class SentimentRNN(nn.Module):
 
     Attributes
     ----------
+    cell_def : core.models.cells.Cell
+        The cell's equations, gates and state layout, used by the transparent path.
     embedding : nn.Embedding or None
     rnn : nn.RNN | nn.LSTM | nn.GRU
         Owns every recurrent weight (``batch_first=True``); the transparent path reads
@@ -115,8 +117,7 @@ class SentimentRNN(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        if cfg.cell not in CELLS:  # ModelConfig checks too; a hand-built config may not have
-            raise ValueError(f"unknown cell type {cfg.cell!r}; expected one of {CELLS}")
+        self.cell_def = cell_def(cfg.cell)  # ValueError for an unknown name (a hand-built config may have one)
         self.cfg = cfg
         self.cell = cfg.cell
         self.hidden_size = cfg.hidden_size
@@ -130,12 +131,10 @@ class SentimentRNN(nn.Module):
         else:
             self.embedding = None
             n_in = cfg.input_size
-        kwargs: dict[str, Any] = {"nonlinearity": "tanh"} if cfg.cell == "rnn" else {}
-        self.rnn = _FUSED[cfg.cell](
+        self.rnn = self.cell_def.fused(
             n_in, cfg.hidden_size, num_layers=cfg.num_layers, batch_first=True,
             bidirectional=cfg.bidirectional,
             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,  # nn.RNN warns on dropout with 1 layer
-            **kwargs,
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.fc = nn.Linear(self.num_directions * cfg.hidden_size, cfg.output_size)
@@ -164,7 +163,7 @@ class SentimentRNN(nn.Module):
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 w_hh = self.weights(layer, direction)[1]
-                for k in range(GATE_BLOCKS[self.cell]):
+                for k in range(self.cell_def.blocks):
                     block = w_hh[k * h:(k + 1) * h]  # (H, H) view
                     rho = torch.linalg.eigvals(block.double()).abs().max()
                     if rho > 0:
@@ -267,62 +266,38 @@ class SentimentRNN(nn.Module):
 
         ``x_t`` is that layer's input ``(B, n)`` (the embedding for layer 0, else the previous
         layer's ``(B, D*H)`` output); ``state`` is ``h`` (RNN, GRU) or ``(h, c)`` (LSTM), each
-        ``(B, H)``. ``gates``: LSTM ``input_gate, forget_gate, output_gate, candidate``; GRU
-        ``reset_gate, update_gate, candidate``; RNN none. Differentiable in all arguments, so
-        ``torch.func.jacrev`` of it gives the per-step Jacobian ``dh_t / dh_{t-1}``.
+        ``(B, H)``. ``gates``: ``self.cell_def.gates`` -- LSTM ``input_gate, forget_gate,
+        output_gate, candidate``; GRU ``reset_gate, update_gate, candidate``; RNN none.
+        Differentiable in all arguments, so ``torch.func.jacrev`` of it gives the per-step
+        Jacobian ``dh_t / dh_{t-1}``.
         """
         w_ih, w_hh, b_ih, b_hh = self.weights(layer, direction)
         return self._step(F.linear(x_t, w_ih, b_ih), state, w_hh, b_hh)
 
     def _step(self, wx: Tensor, state: CellState, w_hh: Tensor, b_hh: Tensor
               ) -> tuple[CellState, dict[str, Tensor]]:
-        """The seed's equations; ``wx`` = ``W x_t + b_i`` for all gate blocks, ``(B, G*H)``."""
-        if self.cell == "lstm":
-            h, c = state
-            a_i, a_f, a_g, a_o = (wx + F.linear(h, w_hh, b_hh)).chunk(4, dim=-1)  # order (i, f, g, o)
-            i = torch.sigmoid(a_i)  # input gate   i_t = σ(W_i x_t + U_i h_{t-1} + b_i)
-            f = torch.sigmoid(a_f)  # forget gate  f_t = σ(W_f x_t + U_f h_{t-1} + b_f)
-            o = torch.sigmoid(a_o)  # output gate  o_t = σ(W_o x_t + U_o h_{t-1} + b_o)
-            g = torch.tanh(a_g)  # candidate       g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)
-            c = f * c + i * g  # cell              c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            h = o * torch.tanh(c)  # hidden        h_t = o_t ⊙ tanh(c_t)
-            return (h, c), {"input_gate": i, "forget_gate": f, "output_gate": o, "candidate": g}
-        if self.cell == "gru":
-            h = state
-            x_r, x_z, x_n = wx.chunk(3, dim=-1)  # order (r, z, n); W x_t + b_i*
-            h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)  # U h_{t-1} + b_h*
-            r = torch.sigmoid(x_r + h_r)  # reset gate   r_t = σ(W_r x_t + U_r h_{t-1} + b_r)
-            z = torch.sigmoid(x_z + h_z)  # update gate  z_t = σ(W_z x_t + U_z h_{t-1} + b_z)
-            # candidate: PyTorch resets *after* the matrix product, r ⊙ (U_n h + b_hn)
-            n = torch.tanh(x_n + r * h_n)  # n_t = tanh(W_n x_t + b_in + r_t ⊙ (U_n h_{t-1} + b_hn))
-            h = (1 - z) * n + z * h  # h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}: z keeps the old state
-            return h, {"reset_gate": r, "update_gate": z, "candidate": n}
-        h = torch.tanh(wx + F.linear(state, w_hh, b_hh))  # h_t = tanh(W x_t + U h_{t-1} + b)
-        return h, {}
+        """The cell's equations; ``wx`` = ``W x_t + b_i`` for all gate blocks, ``(B, G*H)``.
+
+        Both paths step through here (:meth:`cell_step` and :meth:`forward_transparent`), so a
+        subclass can replace the cell in one place.
+        """
+        return self.cell_def.recur(wx, state, w_hh, b_hh)
 
     def forward_transparent(self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, *,
                             return_states: bool = False, state_hook: StateHook | None = None,
                             tbptt: int | None = None) -> TransparentOutput:
         """The same model as :meth:`forward`, one explicit step at a time.
 
-        Equations (``σ`` the logistic function, ``⊙`` elementwise; ``W`` input, ``U`` recurrent):
+        Equations (``σ`` the logistic function, ``⊙`` elementwise; ``W`` input, ``U`` recurrent),
+        written out once in :mod:`core.models.cells` (with the GRU's two conventions):
 
         * RNN (seed eq. 62): ``h_t = tanh(W x_t + U h_{t-1} + b)``.
         * LSTM (eq. 66-71): ``i_t, f_t, o_t = σ(W_* x_t + U_* h_{t-1} + b_*)``, candidate
           ``g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)``, ``c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t``,
           ``h_t = o_t ⊙ tanh(c_t)``.
         * GRU (eq. 75-78): ``r_t, z_t = σ(W_* x_t + U_* h_{t-1} + b_*)``, candidate
-          ``n_t = tanh(W_n x_t + b_in + r_t ⊙ (U_n h_{t-1} + b_hn))``,
-          ``h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}``.
-
-        Two GRU notes. (1) The seed's eq. 77 resets the state *before* the product,
-        ``U_n (r_t ⊙ h_{t-1})``; PyTorch (cuDNN's variant) resets *after* it,
-        ``r_t ⊙ (U_n h_{t-1} + b_hn)``. We follow PyTorch so both paths share one set of weights;
-        the two are different functions, not a reparametrisation. (2) The seed's eq. 37 and eq. 78
-        use opposite update-gate conventions. We (PyTorch) use eq. 78's: ``z_t`` multiplies the
-        *old* state, so ``z_t -> 1`` keeps the memory and ``z_t -> 0`` overwrites it with ``n_t``;
-        eq. 37's form ``h_t = z_t ⊙ n_t + (1 - z_t) ⊙ h_{t-1}`` is the same model with ``z``
-        replaced by ``1 - z``. Every bias ``b_*`` above is PyTorch's ``b_i* + b_h*`` (two vectors).
+          ``n_t = tanh(W_n x_t + b_in + r_t ⊙ (U_n h_{t-1} + b_hn))`` (PyTorch resets after the
+          product, the seed's eq. 77 before it), ``h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}``.
 
         Parameters
         ----------
@@ -386,11 +361,12 @@ class SentimentRNN(nn.Module):
                        state_hook: StateHook | None, tbptt: int | None, record: bool
                        ) -> tuple[Tensor, dict[str, Tensor]]:
         """One layer and direction over all steps: hidden ``(B, T, H)`` and the recorded states."""
+        cell = self.cell_def
         w_ih, w_hh, b_ih, b_hh = self.weights(layer, direction)
         batch, steps = inputs.shape[:2]
         wx = F.linear(inputs, w_ih, b_ih)  # (B, T, G*H): the input projections of all steps at once
         zero = wx.new_zeros(batch, self.hidden_size)
-        state: CellState = (zero, zero) if self.cell == "lstm" else zero
+        state = cell.zero_state(zero)
         hidden: list[Tensor] = [zero] * steps
         rec: dict[str, list[Tensor]] = {}
         times = range(steps) if direction == 0 else range(steps - 1, -1, -1)
@@ -400,20 +376,16 @@ class SentimentRNN(nn.Module):
             new, gates = self._step(wx[:, t], state, w_hh, b_hh)
             if mask is not None:
                 m = mask[:, t, None]  # (B, 1): padding steps carry the old state over
-                if isinstance(new, tuple):
-                    new = tuple(torch.where(m, a, b) for a, b in zip(new, state, strict=True))
-                else:
-                    new = torch.where(m, new, state)
-            h_t = new[0] if isinstance(new, tuple) else new
+                new = cell.join([torch.where(m, a, b) for a, b in zip(cell.parts(new), cell.parts(state), strict=True)])
+            h_t = cell.hidden(new)
             if state_hook is not None:
                 h_t = state_hook(layer, direction, t, h_t)
-                new = (h_t, new[1]) if isinstance(new, tuple) else h_t
+                new = cell.with_hidden(new, h_t)
             state = new
             hidden[t] = h_t
-            if record:
-                if isinstance(new, tuple):
-                    gates = {**gates, "cell": new[1]}
-                for key, value in {**gates, "hidden": h_t}.items():
+            if record:  # in cell.recorded's order: the gates, the other state parts, hidden
+                carried = zip(cell.state_names[1:], cell.parts(new)[1:], strict=True)
+                for key, value in {**gates, **dict(carried), "hidden": h_t}.items():
                     rec.setdefault(key, [zero] * steps)[t] = value
         return torch.stack(hidden, dim=1), {key: torch.stack(v, dim=1) for key, v in rec.items()}
 
@@ -433,7 +405,7 @@ def param_counts(cfg: ModelConfig) -> dict[str, int]:
     includes the ``<pad>`` row, which never trains.
     """
     model = SentimentRNN(cfg)
-    g, m, d = GATE_BLOCKS[cfg.cell], cfg.hidden_size, 2 if cfg.bidirectional else 1
+    g, m, d = cell_def(cfg.cell).blocks, cfg.hidden_size, 2 if cfg.bidirectional else 1
     n = cfg.input_size if cfg.input_size is not None else cfg.embedding_dim
     inputs = [n] + [d * m] * (cfg.num_layers - 1)
 

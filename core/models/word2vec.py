@@ -3,7 +3,7 @@
 * :func:`fit_word2vec` trains gensim's ``Word2Vec`` (CBOW or skip-gram) on token lists and
   returns plain :class:`WordVectors` (a word list and a float32 matrix): nothing of gensim
   escapes this module, and nothing is pickled.
-* :func:`train_word2vec` does it on the IMDB training and unlabelled reviews, with the run's
+* :func:`word2vec_job` does it on the IMDB training and unlabelled reviews, with the run's
   text pipeline (:func:`core.data.text.tokenize_corpus`), and stores the result as a run of kind
   ``word2vec``: ``vectors.npy`` (loaded with ``allow_pickle=False``), ``words.json`` and
   ``word2vec.json`` (settings, loss per epoch, timings).
@@ -19,41 +19,16 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core import atomic
-from core.config import DataConfig, TextConfig
-
-ALGOS = ("cbow", "skipgram")
-
-
-@dataclass(frozen=True)
-class Word2VecConfig:
-    """gensim ``Word2Vec`` settings (its defaults, except ``epochs``, ``workers`` and ``seed``)."""
-
-    algo: str = "skipgram"  # "cbow" (sg=0) or "skipgram" (sg=1)
-    dim: int = 100  # the seed's embedding size, so the vectors fit ModelConfig.embedding_dim
-    window: int = 5
-    min_count: int = 5  # words seen fewer times get no vector
-    negative: int = 5  # negative samples per positive pair
-    sample: float = 1e-3  # down-sampling threshold of frequent words
-    epochs: int = 5
-    workers: int = 1  # one worker: reproducible vectors, and the machine is shared
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.algo not in ALGOS:
-            raise ValueError(f"unknown word2vec algorithm {self.algo!r}; expected one of {ALGOS}")
-        if self.dim < 1 or self.epochs < 1 or self.window < 1 or self.min_count < 1:
-            raise ValueError("dim, epochs, window and min_count must be positive")
+from core.config import Word2VecConfig, Word2VecRunConfig
 
 
 @dataclass
@@ -215,82 +190,41 @@ def fit_word2vec(sentences: Sequence[Sequence[str]], cfg: Word2VecConfig = Word2
     return vectors, info
 
 
-def train_word2vec(cfg: Word2VecConfig = Word2VecConfig(), data: DataConfig = DataConfig(),
-                   text: TextConfig = TextConfig(), store: Any = None,
-                   say: Callable[[str], None] | None = None) -> Any:
-    """Train on the IMDB training + unlabelled reviews and store a ``word2vec`` run; returns the run.
+def word2vec_job(ctx: Any, cfg: Word2VecRunConfig) -> None:
+    """Train on the IMDB training + unlabelled reviews into ``ctx.run``'s folder (the ``word2vec`` kind).
 
-    ``data.limit`` caps each split (training and unlabelled) at that many reviews.
+    ``cfg.data.limit`` caps each split (training and unlabelled) at that many reviews. Writes
+    ``vectors.npy``, ``words.json``, ``word2vec.json`` (settings, loss per epoch, timings) and one
+    metrics record per epoch. gensim trains without the GIL, so the lifecycle's heartbeat thread
+    keeps beating through epochs that outlast the store's crash timeout.
     """
-    from core.jobs.store import RunStore
-
-    say = say or (lambda msg: None)
-    store = store or RunStore(default_runs_dir())
-    run = store.create(None, kind="word2vec", label=f"word2vec-{cfg.algo}",
-                       extra={"word2vec": asdict(cfg), "data": asdict(data), "text": asdict(text)})
-    run.update_status(state="running", started=time.time(), pid=os.getpid(), progress={"phase": "loading IMDB"})
-    with run.failure_recorded():
-        with _heartbeat(run) as update:
-            info = _train_into(run, cfg, data, text, say, update)
-        run.write_json("word2vec.json", info)
-        run.update_status(state="finished", finished=time.time(), progress={"phase": "finished"})
-    return run
-
-
-@contextmanager
-def _heartbeat(run: Any, every_s: float = 15.0) -> Iterator[Callable[..., None]]:
-    """Refresh the run's heartbeat from a thread while the block runs; yields ``update(**fields)``.
-
-    An epoch can outlast the store's crash timeout, and gensim trains without the GIL, so the
-    thread gets its turns. Status writes go through one lock, so a beat never overwrites a
-    newer update with the state it read before it; the final state is written after the
-    thread has stopped.
-    """
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def update(**fields: Any) -> None:
-        with lock:
-            run.update_status(**fields)
-
-    def beat() -> None:
-        while not stop.wait(every_s):
-            update()
-
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    try:
-        yield update
-    finally:
-        stop.set()
-        thread.join()
-
-
-def _train_into(run: Any, cfg: Word2VecConfig, data: DataConfig, text: TextConfig,
-                say: Callable[[str], None], update: Callable[..., None]) -> dict[str, Any]:
-    """Tokenise, train, save the vectors into the run's folder; returns the training log."""
     from core.data.imdb import load_imdb, split_frame
     from core.data.text import tokenize_corpus
 
+    run, w = ctx.run, cfg.word2vec
     t0 = time.perf_counter()
-    frames = split_frame(load_imdb(data.imdb_path), data)
+    ctx.progress(phase="loading IMDB")
+    frames = split_frame(load_imdb(cfg.data.imdb_path), cfg.data)
     texts = frames["train"]["text"].tolist() + frames["unsup"]["text"].tolist()
-    say(f"preprocessing {len(frames['train'])} training and {len(frames['unsup'])} unlabelled reviews")
-    update(progress={"phase": f"preprocessing {len(texts)} reviews"})
-    sentences = tokenize_corpus(texts, text)
+    ctx.say(f"preprocessing {len(frames['train'])} training and {len(frames['unsup'])} unlabelled reviews")
+    ctx.progress(phase=f"preprocessing {len(texts)} reviews")
+    sentences = tokenize_corpus(texts, cfg.text)
     prep_time = time.perf_counter() - t0
+    ctx.check_cancel()
+    run.cut_metrics(-1)
 
     def on_epoch(epoch: int, loss: float) -> None:
-        say(f"epoch {epoch}/{cfg.epochs}: loss {loss:.4g}")
-        update(progress={"phase": "training", "epoch": epoch, "epochs": cfg.epochs})
+        ctx.say(f"epoch {epoch}/{w.epochs}: loss {loss:.4g}")
+        ctx.progress(phase="training", epoch=epoch, epochs=w.epochs)
         run.append_metrics([{"kind": "epoch", "epoch": epoch - 1, "loss": loss}])
+        ctx.check_cancel()
 
-    say(f"training {cfg.algo} word2vec (dim {cfg.dim}, {cfg.epochs} epochs)")
-    vectors, info = fit_word2vec(sentences, cfg, on_epoch)
+    ctx.say(f"training {w.algo} word2vec (dim {w.dim}, {w.epochs} epochs)")
+    vectors, info = fit_word2vec(sentences, w, on_epoch)
     vectors.save(run.path)
     info.update({"reviews_train": len(frames["train"]), "reviews_unsup": len(frames["unsup"]),
                  "preprocess_time_s": prep_time})
-    return info
+    run.write_json("word2vec.json", info)
 
 
 # -- loading and using stored vectors ---------------------------------------------------------------
@@ -303,7 +237,7 @@ def default_runs_dir() -> Path:
 
 
 def load_vectors(run_id: str, runs_dir: str | os.PathLike | None = None) -> WordVectors:
-    """The vectors of a stored ``word2vec`` run (a unique id prefix is enough)."""
+    """The vectors of a stored ``word2vec`` run."""
     from core.jobs.store import RunStore
 
     run = RunStore(runs_dir or default_runs_dir()).get(run_id)

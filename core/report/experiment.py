@@ -7,49 +7,34 @@ memory-horizon experiment, and writes a report folder: ``report.md``, CSV tables
 figures drawn by the same Plotly builders the dashboard uses.
 
 Resumable: a finished run whose configuration equals the one wanted is reused, so rerunning
-the command only does what is missing. Not here: the training itself (``core.jobs.lifecycle``), the
-figures (``dashboard.charts``, ``dashboard.inside``).
+the command only does what is missing. Not here: the training itself (``core.training.job``), the
+figures (``core.figures``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from core.config import CELLS, RunConfig, preset
-from core.device import describe_device, resolve_device
-from core.jobs.store import Run, RunStore
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    preset: str = "seed"  # preset of the main comparison
-    seeds: tuple[int, ...] = (0,)  # one run per cell type and seed; mean and spread over seeds
-    ablation_seeds: tuple[int, ...] | None = None  # seeds of the LSTM ablations; None = ``seeds``
-    cells: tuple[str, ...] = CELLS
-    epochs: int | None = None  # None = the preset's (5)
-    limit: int | None = None  # reviews per split (smoke runs)
-    val_size: int | None = None
-    hidden_size: int | None = None
-    device: str = "auto"
-    threads: int | None = 1
-    bf16: bool = False  # bf16 autocast on a CUDA GPU
-    imdb_path: str | None = None
-    ablations: bool = True  # LSTM: keep_negations, fixed vs bucketed batches, word2vec init (if word2vec)
-    word2vec: bool = True  # train (or reuse) word2vec vectors for the initialisation arm
-    word2vec_algo: str = "skipgram"
-    hmm: bool = True
-    hmm_limit: int | None = 4000  # training reviews of the GMM-HMM (Baum-Welch is slow in hmmlearn)
-    horizon: bool = True
-    horizon_lengths: tuple[int, ...] = (10, 25, 50, 100, 200)
-    horizon_steps: int = 2000
-
+from core.config import (
+    DataConfig,
+    ExperimentConfig,
+    HMMConfig,
+    HMMRunConfig,
+    HorizonConfig,
+    RunConfig,
+    TextConfig,
+    Word2VecConfig,
+    Word2VecRunConfig,
+    preset,
+)
+from core.device import describe_device
+from core.jobs.store import Run
 
 WORD2VEC_GROUP = "embeddings: word2vec init"
 
@@ -85,18 +70,6 @@ def _ablation_bases(ec: ExperimentConfig) -> list[RunConfig]:
     """The ablations' reference: the ``fast`` LSTM, one per ablation seed."""
     seeds = ec.seeds if ec.ablation_seeds is None else ec.ablation_seeds
     return [preset("fast", cell="lstm", seed=seed, **_overrides(ec)) for seed in seeds]
-
-
-def find_finished(store: RunStore, cfg: RunConfig) -> Run | None:
-    """A finished run with exactly this configuration, if one exists (makes the command resumable)."""
-    want = cfg.to_dict()
-    for run in store.list():
-        try:
-            if run.kind == "rnn" and run.status().get("state") == "finished" and run.config().to_dict() == want:
-                return run
-        except (OSError, ValueError):
-            continue
-    return None
 
 
 def _row(group: str, run: Run) -> dict[str, Any]:
@@ -152,18 +125,25 @@ def _md_table(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
     return "\n".join(lines)
 
 
-def run_experiment(ec: ExperimentConfig, out: str | Path, store: RunStore | None = None,
-                   say: Callable[[str], None] = print) -> Path:
-    """Do (or reuse) every run, then write ``out/report.md`` with its tables and figures."""
-    store = store or RunStore()
-    out = Path(out)
+REPORT = "report"  # the report's folder inside the experiment's run
+
+
+def experiment_job(ctx: Any, ec: ExperimentConfig) -> None:
+    """Do (or reuse) every run as a child run, then write the report into ``<run>/report/`` (the ``experiment`` kind).
+
+    Each training, the word2vec vectors, the GMM-HMM fit and the memory-horizon study is an
+    ordinary run of its kind, started inside this job (:meth:`~core.jobs.lifecycle.JobContext.child`)
+    and reused when a finished run has exactly the same resolved config, so an interrupted
+    experiment resumes where it stopped.
+    """
+    out = ctx.run.path / REPORT
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    done = _train_all(planned_runs(ec), store, say)
+    done = _train_all(ctx, planned_runs(ec))
     w2v = None
     if ec.ablations and ec.word2vec:  # after the other runs: its vectors may be training elsewhere meanwhile
-        w2v = _word2vec(ec, store, say)
-        done += _train_all(word2vec_runs(ec, w2v["run_id"]), store, say)
+        w2v = _word2vec(ctx, ec)
+        done += _train_all(ctx, word2vec_runs(ec, w2v["run_id"]))
     rows = pd.DataFrame([_row(g, r) for g, r in done])
     rows.to_csv(out / "runs.csv", index=False)
     main = rows[rows.group == "main"]
@@ -174,100 +154,70 @@ def run_experiment(ec: ExperimentConfig, out: str | Path, store: RunStore | None
     if len(ablation_summary):
         ablation_summary.to_csv(out / "ablations.csv", index=False)
 
-    hmm_row = _hmm(ec, store, say) if ec.hmm else None
-    horizon, horizon_run = _horizon(ec, store, say) if ec.horizon else (None, None)
+    hmm_row = _hmm(ctx, ec, w2v["run_id"] if w2v else None) if ec.hmm else None
+    horizon, horizon_run = _horizon(ctx, ec) if ec.horizon else (None, None)
+    ctx.progress(phase="writing the report")
     figures = _figures(main, done, horizon, out)
     # the run time behind the report, whichever invocation trained each run
-    behind = [r for _, r in done] + [store.get(x["run_id"]) for x in (w2v, hmm_row) if x] + \
+    behind = [r for _, r in done] + [ctx.store.get(x["run_id"]) for x in (w2v, hmm_row) if x] + \
         ([horizon_run] if horizon_run else [])
     timing = {"elapsed_s": time.time() - t0, "runs": len(behind), "run_time_s": sum(map(_run_seconds, behind))}
     _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizon, figures, timing, w2v)
-    return out / "report.md"
 
 
-def _train_all(plan: list[tuple[str, RunConfig]], store: RunStore,
-               say: Callable[[str], None]) -> list[tuple[str, Run]]:
-    """Train (or reuse) every planned run, with a progress bar over the runs."""
-    from tqdm import tqdm
+def report_folder(run: Run) -> Path:
+    """Where an experiment run keeps its report (``report.md`` with CSV and PNG files beside it)."""
+    return run.path / REPORT
 
-    from core.jobs.lifecycle import execute
 
+def _train_all(ctx: Any, plan: list[tuple[str, RunConfig]]) -> list[tuple[str, Run]]:
+    """Train (or reuse) every planned run as a child run."""
     done: list[tuple[str, Run]] = []
-    for group, cfg in tqdm(plan, desc="runs", unit="run"):
-        run = find_finished(store, cfg)
-        if run is None:
-            say(f"training {cfg.model.cell} ({group}, seed {cfg.train.seed})")
-            run = execute(cfg, store, progress=True)
-        else:
-            say(f"reusing {run.id} ({group})")
-        done.append((group, run))
+    for i, (group, cfg) in enumerate(plan):
+        ctx.progress(phase=f"run {i + 1} of {len(plan)}: {cfg.model.cell} ({group}, seed {cfg.train.seed})")
+        done.append((group, ctx.child("rnn", cfg)))
     return done
 
 
-def _word2vec(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) -> dict[str, Any]:
-    """A finished word2vec run on this data (reused), else a new one; its id and training time."""
-    from dataclasses import asdict
-
-    from core.config import DataConfig, TextConfig
-    from core.models.word2vec import Word2VecConfig, train_word2vec
-
-    wcfg = Word2VecConfig(algo=ec.word2vec_algo)
-    data = DataConfig(imdb_path=ec.imdb_path, limit=ec.limit,
+def _data(ec: ExperimentConfig) -> DataConfig:
+    return DataConfig(imdb_path=ec.imdb_path, limit=ec.limit,
                       **({"val_size": ec.val_size} if ec.val_size is not None else {}))
-    want = {"word2vec": asdict(wcfg), "data": asdict(data), "text": asdict(TextConfig())}
-    run = _reusable(store, "word2vec", lambda r: all(r.config_dict().get(k) == v for k, v in want.items()))
-    if run:
-        say(f"reusing word2vec run {run.id}")
-    else:
-        say(f"training word2vec ({wcfg.algo}) on the training and unlabelled reviews")
-        run = train_word2vec(wcfg, data, TextConfig(), store=store, say=say)
+
+
+def _word2vec(ctx: Any, ec: ExperimentConfig) -> dict[str, Any]:
+    """A finished word2vec run on this data (reused), else a new one; its id and training time."""
+    ctx.progress(phase=f"word2vec ({ec.word2vec_algo})")
+    cfg = Word2VecRunConfig(data=_data(ec), text=TextConfig(), word2vec=Word2VecConfig(algo=ec.word2vec_algo))
+    run = ctx.child("word2vec", cfg, label=f"word2vec-{ec.word2vec_algo}")
     info = run.read_json("word2vec.json") if run.file("word2vec.json").is_file() else {}
-    return {"run_id": run.id, "algo": wcfg.algo, "train_time_s": info.get("train_time_s")}
+    return {"run_id": run.id, "algo": ec.word2vec_algo, "train_time_s": info.get("train_time_s")}
 
 
-def _hmm(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) -> dict[str, Any] | None:
-    from core.config import DataConfig, TextConfig
-    from core.models.hmm import HMMConfig, train_hmm_run
+def _hmm(ctx: Any, ec: ExperimentConfig, word2vec_run: str | None) -> dict[str, Any]:
+    """The GMM-HMM with exactly this experiment's settings (states, mixtures, size, data), reused or fitted."""
+    from core.models.hmm import resolve_embeddings
 
-    hcfg = HMMConfig(limit=ec.hmm_limit if ec.limit is None else min(ec.hmm_limit or ec.limit, ec.limit))
-    run = _reusable(store, "hmm", lambda r: bool(r.test_metrics()))
-    if run:
-        say(f"reusing GMM-HMM run {run.id}")
-    else:
-        data = DataConfig(imdb_path=ec.imdb_path, limit=ec.limit,
-                          **({"val_size": ec.val_size} if ec.val_size is not None else {}))
-        run = train_hmm_run(hcfg, data, TextConfig(), store=store, say=say)
+    limit = ec.hmm_limit if ec.limit is None else min(ec.hmm_limit or ec.limit, ec.limit)
+    cfg = HMMRunConfig(data=_data(ec), text=TextConfig(), hmm=HMMConfig(limit=limit, embeddings=word2vec_run))
+    cfg, w2v_first = resolve_embeddings(cfg, ctx.store)
+    if w2v_first is not None:
+        w2v = ctx.child("word2vec", w2v_first, label="word2vec-skipgram")
+        cfg = replace(cfg, hmm=replace(cfg.hmm, embeddings=w2v.id))
+    ctx.progress(phase="GMM-HMM")
+    run = ctx.child("hmm", cfg, label="gmmhmm")
     tm = run.test_metrics() or {}
     return {"run_id": run.id, "accuracy": tm.get("accuracy"), "f1": tm.get("f1"), "roc_auc": tm.get("roc_auc"),
             "fit_time_s": tm.get("fit_time_s"), "train_size": tm.get("train_size")}
 
 
-def _horizon(ec: ExperimentConfig, store: RunStore, say: Callable[[str], None]) -> tuple[pd.DataFrame, Run]:
-    from core.analysis.horizon import HorizonSettings, memory_horizon
+def _horizon(ctx: Any, ec: ExperimentConfig) -> tuple[pd.DataFrame, Run]:
+    from core.analysis.horizon import horizon_rows
 
-    settings = HorizonSettings(lengths=ec.horizon_lengths, steps=ec.horizon_steps)
-
-    def same_settings(r: Run) -> bool:
-        mh = r.config_dict().get("memory_horizon", {})
-        return mh.get("lengths") == list(ec.horizon_lengths) and mh.get("steps") == ec.horizon_steps
-
-    run = _reusable(store, "memory-horizon", same_settings)
-    if run:
-        say(f"reusing memory-horizon run {run.id}")
-        rows = run.read_json("results.json")
-        rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
-    else:
-        run, rows = memory_horizon(settings, store, device=str(resolve_device(ec.device)), progress=say)
-    table = pd.DataFrame([{k: v for k, v in r.items() if k != "history"} for r in rows])
+    ctx.progress(phase="memory horizon")
+    settings = HorizonConfig(lengths=ec.horizon_lengths, steps=ec.horizon_steps, device=ec.device)
+    run = ctx.child("memory-horizon", settings, label=f"memory-horizon-{settings.task}")
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "history"} for r in horizon_rows(run)])
     return table, run
-
-
-def _reusable(store: RunStore, kind: str, wanted: Callable[[Run], bool]) -> Run | None:
-    """A finished run of ``kind`` that ``wanted`` accepts, if the store holds one (what makes reruns resume)."""
-    for run in store.list():
-        if run.kind == kind and run.status().get("state") == "finished" and wanted(run):
-            return run
-    return None
 
 
 def _run_seconds(run: Run) -> float:
@@ -281,13 +231,13 @@ def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFr
     from core.analysis.gradients import load_gradients
 
     try:
-        from dashboard import charts, inside
+        from core.figures import comparison, gradients
     except ImportError as e:  # a training-only install (a GPU box without plotly): tables still written
-        charts = inside = None
+        comparison = gradients = None
         missing = f"(figure not rendered: {e.name or 'plotting library'} not installed)"
     figs: dict[str, str] = {}
     table = main.assign(run=main["model"] + " s" + main["seed"].astype(str), test_accuracy=main["accuracy"])
-    figs["metrics"] = _png(charts.metric_bars(table), out / "test_metrics.png") if charts else missing
+    figs["metrics"] = _png(comparison.metric_bars(table), out / "test_metrics.png") if comparison else missing
     curves, cells = {}, {}
     for group, run in done:
         path = run.file("gradients.npz")
@@ -299,16 +249,16 @@ def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFr
         cells[name] = run.config().model.cell
     if curves:
         pd.DataFrame({k: pd.Series(v) for k, v in curves.items()}).rename_axis("k").to_csv(out / "gradient_decay.csv")
-        figs["gradients"] = _png(inside.decay_lines(curves, cells=cells, normalise=True),
-                                 out / "gradient_decay.png") if inside else missing
+        figs["gradients"] = _png(gradients.decay_lines(curves, cells=cells, normalise=True),
+                                 out / "gradient_decay.png") if gradients else missing
     if horizon is not None and len(horizon):
         horizon.to_csv(out / "memory_horizon.csv", index=False)
-        if inside:
+        if gradients:
             from core.tasks.synthetic import ADDING_SUCCESS_MSE
 
-            fig = inside.horizon_figure(horizon.rename(columns={"model": "cell"}), "test_metric", ADDING_SUCCESS_MSE,
-                                        higher_is_better=False, y="test MSE",
-                                        title="Memory horizon (adding problem): held-out MSE")
+            fig = gradients.horizon_figure(horizon.rename(columns={"model": "cell"}), "test_metric",
+                                           ADDING_SUCCESS_MSE, higher_is_better=False, y="test MSE",
+                                           title="Memory horizon (adding problem): held-out MSE")
             figs["horizon"] = _png(fig, out / "memory_horizon.png")
         else:
             figs["horizon"] = missing

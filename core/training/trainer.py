@@ -6,8 +6,13 @@ the best weights kept by validation loss. Every optimiser step records the globa
 norm before clipping, whether it was clipped, and per-group norms (embedding, input-hidden,
 hidden-hidden, output); a non-finite loss or gradient skips the step and is counted.
 
+The whole training state (weights, best weights, optimiser, RNG states, the records so far) comes
+out of :meth:`Trainer.state_dict` and goes back in with :meth:`Trainer.load_state_dict`; ``fit``
+then continues with the next epoch and, on the CPU, ends with exactly the weights an
+uninterrupted run ends with. Writing it to disk is ``core.training.checkpointing``'s job.
+
 The trainer knows nothing about run folders, gradient recording or the dashboard: those
-observe it through callbacks (minGPT style), see ``core.jobs.lifecycle`` and ``core.analysis.gradients``.
+observe it through callbacks (minGPT style), see ``core.training.job`` and ``core.analysis.gradients``.
 It is not the place for data loading either: it is handed functions that yield batches.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.config import TrainConfig
+from core.models.checkpoint import RESULT_KEYS, CheckpointError, TrainingState
 
 
 class BatchLike(Protocol):
@@ -116,7 +123,9 @@ class Trainer:
 
     Callbacks are objects with any of ``on_train_start(trainer)``, ``on_batch_end(trainer,
     record)``, ``on_epoch_end(trainer, record)``, ``on_train_end(trainer, result)``; setting
-    ``trainer.stop_requested = True`` ends training after the current step.
+    ``trainer.stop_requested = True`` ends training after the current step. During
+    ``on_epoch_end``, ``trainer.epoch_complete`` says whether the epoch ran all its batches (False
+    when a stop request cut it short) and ``trainer.epochs_done`` counts the complete epochs.
     """
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, train_batches: Callable[[int], Iterable[Any]],
@@ -142,7 +151,10 @@ class Trainer:
         self.groups = param_groups(model)
         self.step = 0
         self.epoch = 0
+        self.epochs_done = 0  # complete epochs; fit() continues with epoch index epochs_done
+        self.epoch_complete = False
         self.stop_requested = False
+        self.result = TrainResult()
 
     # -- one batch ----------------------------------------------------------------------
     def forward(self, batch: Any) -> torch.Tensor:
@@ -222,9 +234,10 @@ class Trainer:
                 fn(self, *args)
 
     def fit(self) -> TrainResult:
-        result = TrainResult()
+        """Train the remaining epochs (all of them, unless restored by :meth:`load_state_dict`)."""
+        result = self.result
         self._emit("on_train_start")
-        for epoch in range(self.cfg.epochs):
+        for epoch in range(self.epochs_done, self.cfg.epochs):
             self.epoch = epoch
             t0 = time.perf_counter()
             loss_sum, correct, seen, skipped = 0.0, 0, 0, 0
@@ -241,6 +254,8 @@ class Trainer:
                 self._emit("on_batch_end", rec)
                 if self.stop_requested:
                     break
+            # a stop requested at the last batch also counts as cut short: resuming redoes the epoch
+            complete = not self.stop_requested
             train_time = time.perf_counter() - t0
             val = self.evaluate(self.val_batches())
             ep = {"kind": "epoch", "epoch": epoch, "step": self.step, "train_loss": loss_sum / max(seen, 1),
@@ -259,6 +274,9 @@ class Trainer:
                 result.best_epoch = epoch
                 result.best_state = copy.deepcopy(self.model.state_dict())
             ep["best"] = result.best_epoch == epoch
+            self.epoch_complete = complete
+            if complete:
+                self.epochs_done = epoch + 1
             self._emit("on_epoch_end", ep)
             if self.stop_requested:
                 result.stopped = True
@@ -267,6 +285,107 @@ class Trainer:
             self.model.load_state_dict(result.best_state)
         self._emit("on_train_end", result)
         return result
+
+    # -- the whole training state -------------------------------------------------------
+    def state_dict(self) -> TrainingState:
+        """A snapshot (CPU copies) of everything :meth:`fit` needs to continue after ``epochs_done`` epochs.
+
+        Meant for an epoch's end (``on_epoch_end`` with ``epoch_complete``, as
+        ``core.training.checkpointing.Checkpointer`` takes it) or before ``fit``: the weights of a
+        half-done epoch would be resumed as if the epoch were complete. The global RNG states are
+        taken as they are now, so a callback that draws from them after this one is not replayed.
+        """
+        r = self.result
+        optimizer = _cpu_copy(self.optimizer.state_dict())
+        # the groups as the file holds them (JSON has no tuples), so a state equals its saved copy
+        optimizer["param_groups"] = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()}
+                                     for g in optimizer["param_groups"]]
+        return TrainingState(
+            epoch=self.epochs_done - 1, step=self.step, model=_cpu_copy(self.model.state_dict()),
+            best_model=_cpu_copy(r.best_state) if r.best_state is not None else None, optimizer=optimizer,
+            result=copy.deepcopy({k: getattr(r, k) for k in RESULT_KEYS}), **rng_states())
+
+    def load_state_dict(self, state: TrainingState) -> None:
+        """Restore a :meth:`state_dict` of a trainer of the same model; ``fit`` then starts at ``state.epoch + 1``.
+
+        Raises :class:`~core.models.checkpoint.CheckpointError` when the weights or the optimiser's
+        parameter groups do not fit this trainer's model. The optimiser keeps this trainer's
+        implementation flags (``fused``, ``foreach``, ...: they depend on the device, not on the run).
+        """
+        _check_fits(state.model, self.model.state_dict(), "weights")
+        if state.best_model is not None:
+            _check_fits(state.best_model, self.model.state_dict(), "best weights")
+        saved_groups = state.optimizer["param_groups"]
+        groups = self.optimizer.param_groups
+        if [len(g["params"]) for g in saved_groups] != [len(g["params"]) for g in groups]:
+            raise CheckpointError("the optimiser state does not fit this model's parameters")
+        self.model.load_state_dict(state.model)
+        optimizer = {"state": state.optimizer["state"],
+                     "param_groups": [_like_group(saved, now) for saved, now in zip(saved_groups, groups, strict=True)]}
+        self.optimizer.load_state_dict(optimizer)
+        result = TrainResult(**copy.deepcopy({k: state.result[k] for k in RESULT_KEYS}))
+        if state.best_model is not None:  # the trainer keeps its best weights where the model lives
+            result.best_state = {k: v.to(self.device, copy=True) for k, v in state.best_model.items()}
+        self.result = result
+        self.step = state.step
+        self.epochs_done = state.epoch + 1
+        self.epoch = max(state.epoch, 0)
+        self.stop_requested = False
+        set_rng_states(state)
+
+
+_IMPLEMENTATION_FLAGS = ("foreach", "fused", "capturable", "differentiable")
+
+
+def _like_group(saved: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """A saved optimiser param group as this optimiser holds it: tuples again (JSON made them lists), own flags."""
+    group = {k: tuple(v) if isinstance(now.get(k), tuple) and isinstance(v, list) else v for k, v in saved.items()}
+    group.update({k: now[k] for k in _IMPLEMENTATION_FLAGS if k in now})
+    return group
+
+
+def _cpu_copy(obj: Any) -> Any:
+    """``obj`` with every tensor replaced by a detached CPU copy (dicts and lists walked)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return obj
+
+
+def _check_fits(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], what: str) -> None:
+    if set(state) != set(expected):
+        raise CheckpointError(f"the {what} do not fit this model: missing {sorted(set(expected) - set(state))[:5]}, "
+                              f"unexpected {sorted(set(state) - set(expected))[:5]}")
+    for k, v in expected.items():
+        if state[k].shape != v.shape or state[k].dtype != v.dtype:
+            raise CheckpointError(f"the {what} do not fit this model: {k} is {tuple(state[k].shape)} "
+                                  f"{state[k].dtype}, the model has {tuple(v.shape)} {v.dtype}")
+
+
+def rng_states() -> dict[str, Any]:
+    """The global RNG states (torch CPU, CUDA when initialised, numpy, Python) as :class:`TrainingState` fields."""
+    np_state = np.random.get_state(legacy=True)
+    py_version, py_internal, py_gauss = random.getstate()
+    # CUDA states only once CUDA is in use: asking earlier would start a CUDA context for a CPU run
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    return {"torch_rng": torch.get_rng_state(), "cuda_rng": list(cuda),
+            "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]],  # name, keys, pos, has_gauss, cached
+            "python_rng": [py_version, list(py_internal), py_gauss]}
+
+
+def set_rng_states(state: TrainingState) -> None:
+    """Set the global RNGs to ``state``'s (CUDA devices beyond those present are ignored)."""
+    torch.set_rng_state(state.torch_rng)
+    if state.cuda_rng and torch.cuda.is_available():
+        for i, s in enumerate(state.cuda_rng[:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s, i)
+    name, keys, pos, has_gauss, cached = state.numpy_rng
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state.python_rng
+    random.setstate((version, tuple(internal), gauss))
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:

@@ -1,9 +1,14 @@
-"""Data and Plotly figures for the Theory page: activations, vanishing products, the unrolled RNN,
-parameter counts and a small Markov chain.
+"""Figures of the Theory page, and the numbers behind them: activations and their derivatives, the
+vanishing (or exploding) product of per-step factors, the unrolled RNN, parameter counts per cell,
+and a small Markov chain's state distribution over time.
 
-Pure functions (numpy / pandas / plotly): tested without Streamlit. The Markov maths lives in
-``core.analysis.markov`` and the real parameter counts in ``core.models.rnn.param_counts``; this module only
-arranges them into frames, figures and text. Not here: widgets (``pages/theory.py``).
+What it is: pure numpy / pandas / Plotly functions -- a frame builder and a figure builder per
+topic, the cell equations as LaTeX, and the verdict on whether a chain has a unique limit. The
+Markov maths lives in ``core.analysis.markov`` and the real parameter counts in
+``core.models.rnn.param_counts``; this module only arranges them into frames, figures and text.
+
+What it is not: gradients measured in trained models (:mod:`core.figures.gradients`), widgets
+(``pages/theory.py``), Streamlit.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import plotly.graph_objects as go
 
 from core.analysis.markov import ChainStructure
 from core.config import ModelConfig
-from core.models.rnn import GATE_BLOCKS, param_counts
+from core.models.cells import cell_def
+from core.models.rnn import param_counts
 
 SIGMOID_PRIME_MAX = 0.25  # σ'(0) = σ(0)(1 - σ(0)) = 1/4, the largest value σ' takes
 TANH_PRIME_MAX = 1.0  # tanh'(0) = 1
@@ -184,7 +190,7 @@ def param_count_frame(n: int, m: int, layers: int = 1, bidirectional: bool = Fal
     """
     rows = []
     for cell in ("rnn", "gru", "lstm"):
-        g = GATE_BLOCKS[cell]
+        g = cell_def(cell).blocks
         counts = param_counts(ModelConfig(cell=cell, vocab_size=2, embedding_dim=n, hidden_size=m,
                                           num_layers=layers, bidirectional=bidirectional))
         prefix = "" if g == 1 else str(g)

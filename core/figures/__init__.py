@@ -1,0 +1,11 @@
+"""Figures: pure functions from data to a Plotly figure, drawn by the dashboard's pages and the seed report.
+
+One module per topic: ``style`` (the shared look, colours and the CSV export of any figure),
+``reviews``, ``training``, ``comparison``, ``gradients``, ``gates``, ``classification``, ``hmm``,
+``embeddings`` and ``theory``. Each builder takes plain data (numbers, numpy arrays, pandas
+frames, dicts) and returns a ``plotly.graph_objects.Figure``; each is tested without Streamlit.
+
+What it is not: Streamlit or anything of ``dashboard`` (the pages show these figures with their
+PNG and CSV exports), reading runs or files, HTML text views (``dashboard.markup``). This file
+imports nothing, so the rest of ``core`` stays importable where plotly is not installed.
+"""

@@ -1,0 +1,141 @@
+"""Figures that put runs side by side: per-epoch curves, test metrics, parameter counts, confusion
+matrices, ROC curves and training cost.
+
+What it is: pure builders from one table row (or mapping entry) per run to Plotly figures, one
+colour per run (or per cell type). Drawn by the Compare and HMM pages and by the seed report
+(``core.report.experiment``).
+
+What it is not: collecting the runs' results (``core.jobs.store``, ``dashboard.state``), the live
+curves of one run in training (:mod:`core.figures.training`), Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.figures.style import HEIGHT, cell_colour, empty_figure, run_colour, style
+
+METRIC_NAMES = {
+    "val_accuracy": "validation accuracy", "val_loss": "validation loss", "train_loss": "training loss",
+    "train_accuracy": "training accuracy", "test_accuracy": "test accuracy", "precision": "precision",
+    "recall": "recall", "f1": "F1", "roc_auc": "ROC-AUC", "epoch_time_s": "epoch time (s)",
+    "samples_per_s": "samples/s", "mse": "test MSE",
+}
+
+
+def epoch_curves(epochs: pd.DataFrame, metric: str) -> go.Figure:
+    """One line per run of ``metric`` against the epoch (columns ``run``, ``epoch``, ``metric``).
+
+    ``epoch`` is 0-based as stored; the axis shows epochs from 1.
+    """
+    name = METRIC_NAMES.get(metric, metric)
+    if epochs.empty or metric not in epochs or epochs[metric].isna().all():
+        return empty_figure(f"no {name} recorded", f"{name.capitalize()} per epoch")
+    fig = go.Figure()
+    for i, (run, part) in enumerate(epochs.groupby("run", sort=False)):
+        part = part.sort_values("epoch")
+        fig.add_trace(go.Scatter(name=str(run), x=part["epoch"] + 1, y=part[metric], mode="lines+markers",
+                                 line={"color": run_colour(i), "width": 2}))
+    fig.update_xaxes(dtick=1)
+    return style(fig, f"{name.capitalize()} per epoch", "epoch", name)
+
+
+def metric_bars(table: pd.DataFrame, metrics: Sequence[str] = ("test_accuracy", "f1", "roc_auc")) -> go.Figure:
+    """Grouped bars: one group per run (column ``run``), one bar per metric."""
+    present = [m for m in metrics if m in table and table[m].notna().any()]
+    if table.empty or not present:
+        return empty_figure("no test metrics yet", "Test metrics")
+    fig = go.Figure()
+    for i, m in enumerate(present):
+        fig.add_trace(go.Bar(name=METRIC_NAMES.get(m, m), x=table["run"], y=table[m], marker_color=run_colour(i),
+                             text=[f"{v:.3f}" if pd.notna(v) else "" for v in table[m]], textposition="outside"))
+    fig.update_layout(barmode="group")
+    top = max(1.0, float(table[present].max().max()))  # scores end at 1; an MSE may not
+    fig.update_yaxes(range=[0, top * 1.1])
+    return style(fig, "Test metrics", "run", "score")
+
+
+def params_bars(table: pd.DataFrame) -> go.Figure:
+    """Recurrent parameters per run: the seed report's formula beside PyTorch's count.
+
+    Columns ``run``, ``params_seed_formula``, ``params_pytorch``. PyTorch keeps two bias
+    vectors per gate where the formula counts one, so its bars are higher by ``G * m`` per cell.
+    """
+    cols = [("params_seed_formula", "seed formula G(n+m+1)m", "#ff7f0e"),
+            ("params_pytorch", "PyTorch count", "#1f77b4")]
+    if table.empty or not any(c in table and table[c].notna().any() for c, _, _ in cols):
+        return empty_figure("no parameter counts yet", "Recurrent parameters")
+    fig = go.Figure()
+    for col, name, colour in cols:
+        if col in table:
+            fig.add_trace(go.Bar(name=name, x=table["run"], y=table[col], marker_color=colour,
+                                 text=[f"{int(v):,}" if pd.notna(v) else "" for v in table[col]],
+                                 textposition="outside"))
+    fig.update_layout(barmode="group")
+    return style(fig, "Recurrent parameters", "run", "parameters")
+
+
+def confusion_matrices(matrices: Mapping[str, Sequence[Sequence[float]]], normalise: bool = False,
+                       per_row: int = 4) -> go.Figure:
+    """One annotated 2x2 heatmap per run: rows the true label, columns the predicted one.
+
+    ``matrices``: run name -> ``[[tn, fp], [fn, tp]]`` (``test_metrics.json``'s
+    ``confusion_matrix``). ``normalise`` divides each row by its total (the recall per class).
+    """
+    if not matrices:
+        return empty_figure("no confusion matrices yet", "Confusion matrices")
+    names = list(matrices)
+    cols = min(per_row, len(names))
+    rows = (len(names) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.08,
+                        vertical_spacing=0.18 if rows > 1 else 0.1)
+    labels = ["neg", "pos"]
+    for i, name in enumerate(names):
+        cm = np.asarray(matrices[name], dtype=float)
+        z = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalise else cm
+        text = [[f"{v:.2f}" if normalise else f"{int(v)}" for v in row] for row in z]
+        fig.add_trace(go.Heatmap(name=name, z=z, x=[f"pred {lab}" for lab in labels],
+                                 y=[f"true {lab}" for lab in labels], text=text, texttemplate="%{text}",
+                                 colorscale="Blues", showscale=False, zmin=0, zmax=1 if normalise else None),
+                      row=i // cols + 1, col=i % cols + 1)
+    fig.update_yaxes(autorange="reversed")
+    for c in range(2, cols + 1):  # the true labels only once per row, left of the first matrix
+        fig.update_yaxes(showticklabels=False, col=c)
+    title = "Confusion matrices" + (" (row-normalised)" if normalise else "")
+    return style(fig, title, height=max(HEIGHT, 260 * rows + 60))
+
+
+def roc_curves(rocs: Mapping[str, Mapping[str, Any]]) -> go.Figure:
+    """ROC curves overlaid, one per run (``{"fpr": [...], "tpr": [...], "auc": float}``), with chance."""
+    if not rocs:
+        return empty_figure("no ROC curves yet", "ROC curves")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(name="chance", x=[0, 1], y=[0, 1], mode="lines",
+                             line={"color": "#bbbbbb", "dash": "dash"}))
+    for i, (name, roc) in enumerate(rocs.items()):
+        auc = roc.get("auc")
+        label = f"{name} (AUC {auc:.3f})" if auc is not None else name
+        fig.add_trace(go.Scatter(name=label, x=roc["fpr"], y=roc["tpr"], mode="lines",
+                                 line={"color": run_colour(i), "width": 2}))
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.02], scaleanchor="x", scaleratio=1)
+    return style(fig, "ROC curves (test split)", "false positive rate", "true positive rate")
+
+
+def cost_bars(table: pd.DataFrame, column: str = "train_time_s", title: str = "Training (fit) time",
+              y: str = "seconds (log scale)") -> go.Figure:
+    """One bar per run (columns ``run``, ``cell``, ``column``), coloured by cell type, on a log axis."""
+    part = table.dropna(subset=[column]) if column in table else table.iloc[0:0]
+    if part.empty:
+        return empty_figure("no timings yet", title)
+    fig = go.Figure(go.Bar(name=column, x=part["run"], y=part[column],
+                           marker_color=[cell_colour(c, i) for i, c in enumerate(part["cell"])],
+                           text=[f"{v:.3g}" for v in part[column]], textposition="outside"))
+    fig.update_yaxes(type="log")
+    return style(fig, title, "run", y)

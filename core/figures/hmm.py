@@ -1,0 +1,79 @@
+"""Figures of the GMM-HMM baseline: Baum-Welch's log-likelihood per iteration, and each class
+model's transition matrix and stationary distribution.
+
+What it is: pure builders from an hmm run's ``em`` metric records and the fitted matrices to
+Plotly figures; one colour per class (negative red, positive green).
+
+What it is not: fitting or loading the models (``core.models.hmm``), the Markov-chain maths
+(``core.analysis.markov``), the tokens coloured by Viterbi state (HTML, ``dashboard.markup``),
+the HMM's cost beside the RNNs' (:mod:`core.figures.comparison`), Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.figures.style import empty_figure, run_colour, style
+
+CLASS_NAMES = {0: "negative", 1: "positive", "0": "negative", "1": "positive"}
+CLASS_COLOURS = {"negative": "#d62728", "positive": "#2ca02c"}
+
+
+def em_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """An hmm run's ``"em"`` metric records -> columns ``model, iteration, log_likelihood_per_token``."""
+    rows = [{"model": CLASS_NAMES.get(r.get("class"), str(r.get("class"))), "iteration": r.get("iteration"),
+             "log_likelihood": r.get("log_likelihood"), "log_likelihood_per_token": r.get("log_likelihood_per_token")}
+            for r in records if r.get("kind") == "em"]
+    return pd.DataFrame(rows, columns=["model", "iteration", "log_likelihood", "log_likelihood_per_token"])
+
+
+def em_curves(frame: pd.DataFrame, title: str = "Baum-Welch: log-likelihood per iteration") -> go.Figure:
+    """Log-likelihood per token against the EM iteration, one line per class model."""
+    if frame.empty:
+        return empty_figure("no iterations recorded", title)
+    fig = go.Figure()
+    for i, (model, part) in enumerate(frame.groupby("model", sort=True)):
+        fig.add_trace(go.Scatter(name=f"{model} model", x=part["iteration"] + 1, y=part["log_likelihood_per_token"],
+                                 mode="lines+markers", line={"color": CLASS_COLOURS.get(model, run_colour(i))}))
+    return style(fig, title, "iteration", "log-likelihood per token")
+
+
+def transition_heatmaps(matrices: Mapping[str, np.ndarray], title: str = "Transition matrices") -> go.Figure:
+    """One annotated heatmap per class model: row i is the distribution of the next state from state i."""
+    if not matrices:
+        return empty_figure("no model", title)
+    names = list(matrices)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[f"{n} model" for n in names],
+                        horizontal_spacing=0.1)
+    for c, name in enumerate(names, start=1):
+        p = np.asarray(matrices[name], dtype=float)
+        labels = [f"s{i}" for i in range(p.shape[0])]
+        fig.add_trace(go.Heatmap(name=name, z=p, x=labels, y=labels, zmin=0, zmax=1, colorscale="Blues",
+                                 showscale=c == len(names), text=[[f"{v:.2f}" for v in row] for row in p],
+                                 texttemplate="%{text}",
+                                 hovertemplate="from %{y} to %{x}: %{z:.3f}<extra>" + name + "</extra>"),
+                      row=1, col=c)
+        fig.update_xaxes(title_text="to", row=1, col=c)
+    fig.update_yaxes(autorange="reversed", title_text="from")
+    return style(fig, title)
+
+
+def stationary_bars(dists: Mapping[str, np.ndarray], title: str = "Stationary distributions π = πP") -> go.Figure:
+    """Grouped bars: each class model's stationary distribution over its hidden states."""
+    if not dists:
+        return empty_figure("no model", title)
+    fig = go.Figure()
+    for i, (name, pi) in enumerate(dists.items()):
+        pi = np.asarray(pi, dtype=float)
+        fig.add_trace(go.Bar(name=f"{name} model", x=[f"s{j}" for j in range(len(pi))], y=pi,
+                             marker_color=CLASS_COLOURS.get(name, run_colour(i)),
+                             text=[f"{v:.2f}" for v in pi], textposition="outside"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(range=[0, 1.1])
+    return style(fig, title, "hidden state", "probability")

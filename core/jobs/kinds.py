@@ -1,0 +1,52 @@
+"""The kinds of job a run can be, and where each kind's work is done.
+
+A kind names its config dataclass (``core.config.JOB_CONFIGS``) and its job function, a plain
+``fn(ctx, cfg)`` living beside the code it drives (the trainer's in ``core.training.job``, the
+GMM-HMM's in ``core.models.hmm``...). The function gets a :class:`~core.jobs.lifecycle.JobContext`:
+it reports progress, checks for cancel requests (``ctx.check_cancel()`` raises :class:`Cancelled`),
+writes its results into ``ctx.run``'s folder and returns; the lifecycle does the rest. Adding a
+kind of job is one line here and one entry in ``JOB_CONFIGS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+class Cancelled(Exception):
+    """Raised inside a job when a cancel was requested; the run ends ``cancelled``."""
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    target: str  # "module:function", imported when a job of this kind runs (keeps imports light)
+    resumable: bool = False  # continues from its last checkpoint after a crash or cancel
+    description: str = ""
+
+    @property
+    def run(self) -> Callable[[Any, Any], None]:
+        module, fn = self.target.split(":")
+        return getattr(importlib.import_module(module), fn)
+
+
+KINDS = {k.name: k for k in (
+    JobKind("rnn", "core.training.job:train_job", resumable=True, description="train and test a recurrent network"),
+    JobKind("hmm", "core.models.hmm:hmm_job", description="fit and test the GMM-HMM baseline"),
+    JobKind("word2vec", "core.models.word2vec:word2vec_job", description="train word2vec vectors"),
+    JobKind("memory-horizon", "core.analysis.horizon:horizon_job",
+            description="train each cell on a long-range memory task at each length"),
+    JobKind("experiment", "core.report.experiment:experiment_job",
+            description="the seed comparison end to end, with its report"),
+    JobKind("data", "core.data.imdb:data_job", description="download or install the IMDB archive"),
+)}
+
+
+def job_kind(name: str) -> JobKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown kind of job {name!r}; expected one of {sorted(KINDS)}") from None

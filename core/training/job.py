@@ -1,0 +1,183 @@
+"""An RNN run as a job: prepare the task, train with callbacks that write the run folder, test.
+
+:func:`train_job` is the ``rnn`` kind's job function (``core.jobs.kinds``); the lifecycle around
+it (claim, heartbeat, queue, final state) is ``core.jobs.lifecycle``'s. What it writes:
+``metrics.jsonl`` (every step and epoch, :class:`RunWriter`), ``checkpoint/last.safetensors`` and
+``checkpoint/best.safetensors`` at every epoch's end (the whole training state: a crash loses at
+most the epoch in progress), ``vocab.json``, ``model.safetensors`` (the best weights),
+``gradients.npz`` when recording, ``embeddings.json`` for word2vec-initialised runs and
+``test_metrics.json``. With ``ctx.resume`` it continues from ``checkpoint/last``, with
+``metrics.jsonl`` cut back to that epoch, and ends with the weights an uninterrupted run has.
+
+Not here: the training loop (``core.training.trainer``), the data (``core.tasks``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.config import RunConfig
+from core.device import flush_denormals, resolve_device
+from core.jobs.kinds import Cancelled
+from core.training.trainer import Trainer, TrainResult, classification_metrics
+
+CHECKPOINTS = "checkpoint"
+
+
+class RunWriter:
+    """Trainer callback: metrics.jsonl, progress in the run's status, cancel requests."""
+
+    def __init__(self, ctx: Any, steps_per_epoch: int, flush_every_s: float = 1.0):
+        self.ctx = ctx
+        self.steps_per_epoch = steps_per_epoch
+        self.flush_every_s = flush_every_s
+        self.pending: list[dict[str, Any]] = []
+        self.last_flush = 0.0
+
+    def _flush(self, trainer: Trainer, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self.last_flush < self.flush_every_s:
+            return
+        self.ctx.run.append_metrics(self.pending)
+        self.pending = []
+        self.last_flush = now
+        self.ctx.progress(phase="training", epoch=trainer.epoch, epochs=trainer.cfg.epochs, step=trainer.step,
+                          batch=trainer.step - trainer.epoch * self.steps_per_epoch, batches=self.steps_per_epoch)
+        if self.ctx.cancel_requested:
+            trainer.stop_requested = True
+
+    def on_batch_end(self, trainer: Trainer, rec: dict[str, Any]) -> None:
+        self.pending.append(rec)
+        self._flush(trainer)
+
+    def on_epoch_end(self, trainer: Trainer, rec: dict[str, Any]) -> None:
+        self.pending.append(rec)
+        self._flush(trainer, force=True)
+
+    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
+        self._flush(trainer, force=True)
+
+
+class ProgressBar:
+    """Trainer callback: a tqdm bar per epoch on the terminal."""
+
+    def __init__(self, steps_per_epoch: int):
+        self.steps_per_epoch = steps_per_epoch
+        self.bar = None
+
+    def on_batch_end(self, trainer: Trainer, rec: dict[str, Any]) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {trainer.epoch + 1}/{trainer.cfg.epochs}",
+                            unit="batch", leave=True, file=sys.stderr)
+        self.bar.update(1)
+        if rec.get("loss") is not None:
+            self.bar.set_postfix(loss=f"{rec['loss']:.4f}", refresh=False)
+
+    def on_epoch_end(self, trainer: Trainer, rec: dict[str, Any]) -> None:
+        if self.bar is not None:
+            acc = rec.get("val_accuracy")
+            self.bar.set_postfix(val_loss=f"{rec['val_loss']:.4f}", val_acc=f"{acc:.3f}" if acc else "-")
+            self.bar.close()
+            self.bar = None
+
+
+def _count_batches(batches_fn, epoch: int = 0) -> int:
+    b = batches_fn(epoch)
+    return len(b) if hasattr(b, "__len__") else sum(1 for _ in batches_fn(epoch))
+
+
+def train_job(ctx: Any, cfg: RunConfig, *, extra_callbacks: list[Any] | None = None,
+              progress_bar: bool = False) -> None:
+    """Train and test the run ``ctx.run`` describes (the ``rnn`` kind); see the module docstring."""
+    with flush_denormals(cfg.train.flush_denormals):
+        _train(ctx, cfg, extra_callbacks or [], progress_bar)
+
+
+def _train(ctx: Any, cfg: RunConfig, extra_callbacks: list[Any], progress_bar: bool) -> None:
+    from core.analysis.gradients import GradientRecorder
+    from core.models.checkpoint import save_weights
+    from core.models.rnn import SentimentRNN, param_counts
+    from core.tasks import prepare_task
+    from core.training.checkpointing import LAST, Checkpointer, load_training_state
+
+    run, t = ctx.run, cfg.train
+    t0 = time.time()
+    ctx.progress(phase="preparing data")
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    torch.manual_seed(t.seed)
+    np.random.seed(t.seed)
+    device = resolve_device(t.device)
+    task = prepare_task(cfg, progress=lambda msg: ctx.progress(phase=msg), device=device)
+    ctx.check_cancel()
+    model_cfg = task.model_cfg
+    if task.vocab is not None:
+        task.vocab.save(run.file("vocab.json"))
+    torch.manual_seed(t.seed)  # the same initial weights whatever data preparation consumed
+    model = SentimentRNN(model_cfg)
+    state = None
+    last = run.file(CHECKPOINTS) / LAST
+    if ctx.resume and last.is_file():
+        state = load_training_state(last)
+        dropped = run.cut_metrics(state.epoch)
+        ctx.say(f"resuming after epoch {state.epoch + 1} of {t.epochs} ({dropped} later records dropped)")
+    else:
+        run.cut_metrics(-1)  # a rerun from scratch starts a fresh log
+        if t.embeddings:
+            from core.models.word2vec import init_embedding_layer
+
+            # how many of the vocabulary's words got a vector: part of the run's record
+            run.write_json("embeddings.json", init_embedding_layer(model, task.vocab, t.embeddings,
+                                                                   freeze=t.freeze_embeddings,
+                                                                   runs_dir=ctx.store.root))
+    steps_per_epoch = _count_batches(task.train_batches)
+    callbacks: list[Any] = [RunWriter(ctx, steps_per_epoch)]
+    if progress_bar:
+        callbacks.append(ProgressBar(steps_per_epoch))
+    if t.record_gradients and task.probe is not None:
+        callbacks.append(GradientRecorder(run.file("gradients.npz"), task.probe, every=t.probe_every,
+                                          use_lengths=task.use_lengths))
+    callbacks.append(Checkpointer(run.file(CHECKPOINTS)))
+    callbacks += extra_callbacks
+    trainer = Trainer(model, t, task.train_batches, task.val_batches, objective=task.objective, device=device,
+                      callbacks=callbacks, use_lengths=task.use_lengths)
+    if state is not None:
+        trainer.load_state_dict(state)
+    ctx.progress(phase="training", epoch=trainer.epoch, epochs=t.epochs, batch=0, batches=steps_per_epoch)
+    result = trainer.fit()
+
+    save_weights(model.cpu(), run.file("model.safetensors"))
+    model.to(device)
+    ctx.progress(phase="testing")
+    t_inf = time.perf_counter()
+    out, y, test_loss = trainer.predict(task.test_batches())
+    inf_time = time.perf_counter() - t_inf
+    counts = param_counts(model_cfg)
+    metrics: dict[str, Any] = {"loss": test_loss}
+    if task.objective.name == "bce":
+        metrics.update(classification_metrics(out, y))
+    elif task.objective_metrics is not None:
+        metrics.update(task.objective_metrics(out, y))
+    else:
+        metrics["n"] = len(y)
+    metrics.update({
+        "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
+        "epoch_times_s": [e["epoch_time_s"] for e in result.epochs], "train_time_s": result.train_time_s,
+        "wall_time_s": time.time() - t0, "train_samples_per_s": result.samples_seen / max(result.train_time_s, 1e-9),
+        "inference_samples_per_s": len(y) / max(inf_time, 1e-9), "steps": result.steps,
+        "skipped_steps": result.skipped_steps, "device": str(device), "torch_threads": torch.get_num_threads(),
+        "params_recurrent_pytorch": counts.get("recurrent_pytorch"),
+        "params_recurrent_seed_formula": counts.get("recurrent_seed_formula"),
+        "params_total": counts.get("total"), "train_size": task.train_size, "stopped_early": result.stopped,
+        "resumed": state is not None,
+    })
+    run.write_json("test_metrics.json", metrics)
+    if result.stopped:  # the weights and test figures so far are kept; the run reads as cancelled
+        raise Cancelled("cancelled during training")
