@@ -322,8 +322,8 @@ def cmd_explode(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    configs = explosion_configs(steps=args.steps, seq_len=args.seq_len, radius=args.radius, clip=args.clip,
-                                lr=args.lr)
+    given = {"steps": args.steps, "seq_len": args.seq_len, "radius": args.radius, "clip": args.clip, "lr": args.lr}
+    configs = explosion_configs(**{k: v for k, v in given.items() if v is not None})  # its defaults otherwise
     names = [n for n in (args.configs.split(",") if args.configs else configs) if n]
     unknown = set(names) - set(configs)
     if unknown:
@@ -373,7 +373,15 @@ def _job_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")
 
 
+def _defaults(fn: Any) -> dict[str, Any]:
+    import inspect
+
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items()}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from core.analysis.horizon import explosion_configs
+
     p = argparse.ArgumentParser(prog="python -m core", description="RNN Lab: recurrent networks on IMDB reviews")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -451,11 +459,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("explode", help="exploding gradients of a vanilla RNN on the adding problem, and clipping")
     ex.add_argument("--configs", help="comma-separated: exploding, clipped, reference (default all)")
-    ex.add_argument("--steps", type=int, default=300)
-    ex.add_argument("--seq-len", type=int, default=50)
-    ex.add_argument("--radius", type=float, default=2.0, help="initial spectral radius of the recurrent weights")
-    ex.add_argument("--clip", type=float, default=1.0, help="the clipped configuration's threshold")
-    ex.add_argument("--lr", type=float, default=0.05, help="plain SGD's learning rate")
+    demo = _defaults(explosion_configs)  # the demo's own defaults, shown in the help
+    ex.add_argument("--steps", type=int, help=f"optimiser steps (default {demo['steps']})")
+    ex.add_argument("--seq-len", type=int, help=f"sequence length T (default {demo['seq_len']})")
+    ex.add_argument("--radius", type=float,
+                    help=f"initial spectral radius of the recurrent weights (default {demo['radius']})")
+    ex.add_argument("--clip", type=float, help=f"the clipped configuration's threshold (default {demo['clip']})")
+    ex.add_argument("--lr", type=float, help=f"plain SGD's learning rate (default {demo['lr']})")
     ex.add_argument("--threads", type=int, help="torch threads on the CPU")
     ex.add_argument("--json", action="store_true")
     ex.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")

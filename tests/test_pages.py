@@ -2,8 +2,9 @@
 
 Against a copy of a run store holding tiny trained runs (``trained_home``) with the tiny IMDB
 archive, and against an empty home with no dataset: no exception, the expected tables and
-charts, widgets that change what is shown, and a page that says what to do next when there is
-nothing to show.
+charts, widgets that change what is shown, jobs started from a page found in the run store as
+queued runs of the right kind and config (and one data install run in its own process to the
+end), and a page that says what to do next when there is nothing to show.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""The pages that look inside the models (Gradients, Gates, Classify, HMM, Embeddings) under Streamlit's AppTest.
+"""The pages that look inside the models (Gradients, Gates, Classify, HMM, Embeddings) and the Report page under
+Streamlit's AppTest.
 
 Against a run store holding tiny trained runs -- the shared RNN, LSTM and GRU of ``trained_home``
 plus, built once here, an RNN and a GRU on the adding problem that recorded their gradients
-through time, a word2vec run and a GMM-HMM run -- and against an empty home without the
-dataset: no exception, the expected charts (each with its CSV), widgets that change what is
-shown, long work launched as a separate process (never run in the page), and a page that says
-what to do when there is nothing to show.
+through time, a memory-horizon run, a word2vec run and a GMM-HMM run -- and against an empty
+home without the dataset: no exception, the expected charts (each with its CSV), widgets that
+change what is shown, long work submitted as a run of its kind with the form's config (never run
+in the page; here no process starts, ``test_pages.fake_launches``), and a page that says what to
+do when there is nothing to show.
 """
 
 from __future__ import annotations

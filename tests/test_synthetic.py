@@ -11,9 +11,9 @@ import torch.nn.functional as F
 
 from core.__main__ import main
 from core.analysis.gradients import load_gradients
-from core.analysis.horizon import explosion_configs, explosion_summary, memory_horizon
+from core.analysis.horizon import explosion_configs, explosion_summary, horizon_rows
 from core.config import HorizonConfig, preset
-from core.jobs.lifecycle import execute
+from core.jobs.lifecycle import run_now
 from core.jobs.store import RunStore
 from core.tasks.synthetic import (
     ADDING_MEAN_PREDICTOR_MSE,
@@ -135,7 +135,7 @@ def test_a_synthetic_run_stores_its_task_metrics_and_gradients(task, metric, tmp
     cfg = preset("seed", cell="gru", task=task, seq_len=10, train_steps=6, epochs=2, record_gradients=True,
                  probe_every=2, probe_size=8)
     store = RunStore(tmp_path / "runs")
-    run = execute(cfg, store)
+    run = run_now("rnn", cfg, store)
     assert run.status()["state"] == "finished"
     tm = run.test_metrics()
     assert metric in tm and isinstance(tm["success"], bool) and tm["n"] == 2000 and tm["steps"] == 6
@@ -147,7 +147,8 @@ def test_a_synthetic_run_stores_its_task_metrics_and_gradients(task, metric, tmp
 
 def test_memory_horizon_trains_every_model_at_every_length_and_stores_the_table(tmp_path):
     settings = HorizonConfig(task="order", models=("rnn", "gru"), lengths=(6, 8), steps=60, evals=6, probe_size=8)
-    run, rows = memory_horizon(settings, RunStore(tmp_path / "runs"))
+    run = run_now("memory-horizon", settings, RunStore(tmp_path / "runs"))
+    rows = horizon_rows(run)
     assert [(r["model"], r["seq_len"]) for r in rows] == [("rnn", 6), ("gru", 6), ("rnn", 8), ("gru", 8)]
     stored = json.loads(run.file("results.json").read_text())
     assert stored["settings"]["models"] == ["rnn", "gru"] and len(stored["rows"]) == 4
@@ -165,7 +166,7 @@ def test_memory_horizon_trains_every_model_at_every_length_and_stores_the_table(
 def test_memory_horizon_full_budget_keeps_training_after_success(tmp_path):
     settings = HorizonConfig(task="order", models=("gru",), lengths=(6,), steps=60, evals=6, stop_on_success=False,
                                record_gradients=False)
-    _, rows = memory_horizon(settings, RunStore(tmp_path / "runs"))
+    rows = horizon_rows(run_now("memory-horizon", settings, RunStore(tmp_path / "runs")))
     assert rows[0]["steps"] == 60 and rows[0]["steps_to_success"] is not None and rows[0]["gradients"] is None
 
 

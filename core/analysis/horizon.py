@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.config import HorizonConfig as HorizonSettings  # the study's config, under the name used below
+from core.config import HorizonConfig
 from core.config import RunConfig, preset
 from core.device import flush_denormals
 from core.tasks.synthetic import prepare_synthetic, success_of, task_metrics
@@ -57,7 +57,7 @@ class _CancelWatch:
             trainer.stop_requested = True
 
 
-def train_one(settings: HorizonSettings, model: str, seq_len: int, gradients_path: str | None = None,
+def train_one(settings: HorizonConfig, model: str, seq_len: int, gradients_path: str | None = None,
               device: str = "cpu", cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Train one (model, T) of a memory-horizon experiment and return its row of results.
 
@@ -111,7 +111,7 @@ def results_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def horizon_job(ctx: Any, settings: HorizonSettings) -> None:
+def horizon_job(ctx: Any, settings: HorizonConfig) -> None:
     """Train every model at every length into ``ctx.run``'s folder (the ``memory-horizon`` kind).
 
     The folder holds ``results.json`` (settings and rows, rewritten after each (model, T), so a
