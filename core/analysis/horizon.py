@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.config import HorizonConfig
-from core.config import RunConfig, preset
+from core.config import HorizonConfig, RunConfig, preset
 from core.device import flush_denormals
 from core.tasks.synthetic import prepare_synthetic, success_of, task_metrics
 
