@@ -4,8 +4,8 @@ Commands that start a job (each creates a run and runs it here, or with ``--back
 as its own process; ``--dry-run`` prints the resolved config and creates nothing): ``train`` (also
 ``--resume RUN_ID``), ``hmm``, ``embeddings train``, ``memory-horizon``, ``explode``, ``experiment``,
 ``data download|install``. ``job RUN_ID`` runs a stored run's job (what launched jobs execute).
-Commands that read: ``runs`` (list, ``--cancel``, ``--delete``), ``data info``, ``predict``,
-``introspect``, ``embeddings neighbours``.
+Commands that read: ``runs`` (list, ``--cancel``, ``--delete``), ``data info``, ``predict`` and
+``introspect`` (the text as an argument, ``--file PATH`` or ``-`` for standard input), ``embeddings neighbours``.
 Each prints a clear one-line error (exit status 1) for bad input instead of a traceback.
 """
 
@@ -180,7 +180,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         run = store.delete(store.get(args.delete, prefix=args.prefix).id)
         print(f"deleted {run.id}")
         return 0
-    rows = store.summaries()
+    rows = store.summaries()  # a damaged run is a row with status "damaged" and the file and reason in "error"
     if args.json:
         _print_json(rows)
         return 0
@@ -194,16 +194,30 @@ def cmd_runs(args: argparse.Namespace) -> int:
         tt = f"{r['train_time_s']:.1f}" if r["train_time_s"] is not None else "-"
         print(f"{r['run_id']:44} {str(r['kind']):14} {str(r['model'])[:8]:8} {str(r['status']):9} {acc:>8} {f1:>6} "
               f"{tt:>8}")
+        if r["status"] == "damaged":
+            print(f"    damaged: {r['error']} (`python -m core runs --delete {r['run_id']}` removes it)")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from core.analysis.predict import predict_runs
+    from core.analysis.predict import predict_runs, read_text
 
-    run_ids = [r for r in (args.runs or "").split(",") if r] + ([args.run_id] if args.run_id else [])
+    runs = [r for r in (args.runs or "").split(",") if r]
+    given = [a for a in (args.run_id, args.text) if a is not None]
+    # the text is the last argument, unless --file gives it; an argument before it names a run. With --runs
+    # a lone argument is the text, so `--runs A,B --file F X` gives the text twice.
+    if args.file is not None and len(given) > (0 if runs else 1):
+        raise ValueError(f"the text is given twice, as an argument ({given[-1][:40]!r}) and with --file: give one")
+    if args.file is None and not given:
+        raise ValueError("no text: give it as an argument, with --file PATH, or as - to read standard input")
+    source = args.file if args.file is not None else given.pop()
+    run_ids = runs + given
     if not run_ids:
         raise ValueError("name a run: `python -m core predict RUN_ID \"text\"` or --runs A,B,C")
-    results = predict_runs(run_ids, args.text, runs_dir=args.runs_dir)
+    text, notes = read_text(source) if args.file is not None or source == "-" else (source, [])
+    for note in notes:
+        _say(f"note: {note}")
+    results = predict_runs(run_ids, text, runs_dir=args.runs_dir)
     if args.json:
         _print_json(results)
         return 0
@@ -273,8 +287,16 @@ def cmd_hmm(args: argparse.Namespace) -> int:
 
 def cmd_introspect(args: argparse.Namespace) -> int:
     from core.analysis.introspect import introspect
+    from core.analysis.predict import read_text
 
-    out = introspect(args.run_id, args.text, runs_dir=args.runs_dir)
+    if (args.text is None) == (args.file is None):
+        raise ValueError("give the text exactly once: as an argument, with --file PATH, or as - for standard input"
+                         if args.text is None else "the text is given twice, as an argument and with --file: give one")
+    source = args.file if args.file is not None else args.text
+    text, notes = read_text(source) if args.file is not None or source == "-" else (source, [])
+    for note in notes:
+        _say(f"note: {note}")
+    out = introspect(args.run_id, text, runs_dir=args.runs_dir)
     if args.json:
         _print_json(out.to_dict())
         return 0
@@ -421,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="classify a text with one or several runs")
     pr.add_argument("run_id", nargs="?")
-    pr.add_argument("text")
+    pr.add_argument("text", nargs="?", help="the review; - reads it from standard input (UTF-8, 1 MB at most)")
+    pr.add_argument("--file", metavar="PATH", help="read the review from a UTF-8 text file (1 MB at most)")
     pr.add_argument("--runs", help="comma-separated run ids")
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--runs-dir")
@@ -444,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ins = sub.add_parser("introspect", help="per token: running probability, saliency (--json: every gate)")
     ins.add_argument("run_id")
-    ins.add_argument("text")
+    ins.add_argument("text", nargs="?", help="the review; - reads it from standard input (UTF-8, 1 MB at most)")
+    ins.add_argument("--file", metavar="PATH", help="read the review from a UTF-8 text file (1 MB at most)")
     ins.add_argument("--json", action="store_true", help="everything, gates and states included")
     ins.add_argument("--runs-dir")
     ins.set_defaults(func=cmd_introspect)

@@ -13,6 +13,7 @@ What it is not: training, fitting or writing run files (``core``), chart buildin
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import secrets
@@ -26,7 +27,7 @@ import pandas as pd
 import streamlit as st
 
 from core.figures.style import figure_csv, run_label
-from core.jobs.store import Run, RunStore
+from core.jobs.store import DamagedRun, Run, RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,8 +105,11 @@ def run_stamp(run: Run, *names: str) -> tuple[tuple[int, int], ...]:
 
 @st.cache_data(show_spinner=False, max_entries=1024)
 def _summary(path: str, stamp: tuple) -> dict[str, Any]:
-    return Run(Path(path)).summary()
+    return Run(Path(path)).summary()  # never raises: a damaged run's row has status "damaged"
 
+
+# the files Run.summary() reads: a change to any of them makes the row be read again
+SUMMARY_FILES = ("config.json", "status.json", "test_metrics.json", "vocab.json", "model.safetensors")
 
 SUMMARY_COLUMNS = ["run_id", "label", "kind", "model", "cell", "task", "preset", "layers", "bidirectional", "status",
                    "error", "created", "test_accuracy", "precision", "recall", "f1", "roc_auc", "train_time_s",
@@ -123,20 +127,27 @@ def summaries(rs: RunStore | None = None) -> pd.DataFrame:
     rows = []
     for run in rs.list():
         try:
-            row = dict(_summary(str(run.path), run_stamp(run)))
+            row = dict(_summary(str(run.path), run_stamp(run, *SUMMARY_FILES)))
         except (OSError, ValueError):  # a folder half-written by another process: skip it this time
             continue
         if row.get("status") in ("queued", "running"):
-            live = run.status()
-            row.update(status=live.get("state"), error=live.get("error"))
+            try:
+                live = run.status()
+                row.update(status=live.get("state"), error=live.get("error"))
+            except DamagedRun as e:  # damaged since it was cached
+                row.update(status="damaged", error=f"{e.file}: {e.reason}")
         row["label"] = run_label(row["run_id"], row.get("model"))
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _metric_frames(path: str, stamp: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
-    records = Run(Path(path)).metrics()
+def _metric_frames(path: str, stamp: tuple) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    read = Run(Path(path)).metrics_read()
+    return (*_frames(read.records), read.skipped)
+
+
+def _frames(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     steps = pd.DataFrame([r for r in records if r.get("kind") == "step"],
                          columns=["step", "epoch", "loss", "grad_norm", "clipped", "skipped", "correct", "batch_size"])
     steps["accuracy"] = pd.to_numeric(steps["correct"], errors="coerce") / pd.to_numeric(steps["batch_size"],
@@ -148,8 +159,19 @@ def _metric_frames(path: str, stamp: tuple) -> tuple[pd.DataFrame, pd.DataFrame]
 
 
 def metric_frames(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(steps, epochs)`` of a run's metrics.jsonl as frames (``steps`` gains a batch ``accuracy``)."""
-    return _metric_frames(str(run.path), run_stamp(run, "metrics.jsonl"))
+    """``(steps, epochs)`` of a run's metrics.jsonl as frames (``steps`` gains a batch ``accuracy``).
+
+    Lines that are not valid records are skipped, with a caption saying how many; an unreadable
+    file shows the damage notice and gives empty frames.
+    """
+    try:
+        steps, epochs, skipped = _metric_frames(str(run.path), run_stamp(run, "metrics.jsonl"))
+    except DamagedRun as e:
+        damaged_notice(e)
+        (steps, epochs), skipped = _frames([]), 0
+    if skipped:
+        st.caption(f"`{run.id}`: {skipped} unreadable line{'s' * (skipped > 1)} of metrics.jsonl skipped.")
+    return steps, epochs
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -158,7 +180,34 @@ def _test_metrics(path: str, stamp: tuple) -> dict[str, Any] | None:
 
 
 def test_metrics(run: Run) -> dict[str, Any] | None:
-    return _test_metrics(str(run.path), run_stamp(run, "test_metrics.json"))
+    """The run's test_metrics.json, validated; None when it has none, or (with the damage notice) a damaged one."""
+    try:
+        return _test_metrics(str(run.path), run_stamp(run, "test_metrics.json"))
+    except DamagedRun as e:
+        damaged_notice(e)
+        return None
+
+
+def damaged_notice(damage: pd.DataFrame | DamagedRun | None, *, limit: int = 5) -> None:
+    """A small warning naming each damaged run (its id, the file and why); nothing when there is none.
+
+    ``damage``: a :func:`summaries` table (its rows with status ``damaged``) or one :class:`DamagedRun`.
+    The rest of the page carries on: a damaged run is listed, never opened.
+    """
+    if damage is None:
+        return
+    if isinstance(damage, DamagedRun):
+        lines = [f"`{damage.run_id}`: {damage.file}: {damage.reason}"]
+    else:
+        rows = damage[damage["status"] == "damaged"]
+        lines = [f"`{r.run_id}`: {r.error}" for r in rows.itertuples()]
+    if not lines:
+        return
+    more = len(lines) - limit
+    st.warning(f"{'This run is' if len(lines) == 1 else 'These runs are'} damaged and cannot be opened "
+               "(delete them on the Compare page or with `python -m core runs --delete RUN_ID`):\n\n"
+               + "\n".join(f"- {line}" for line in lines[:limit]) + (f"\n- and {more} more" if more > 0 else ""),
+               icon=":material/report:")
 
 
 def read_tail(path: Path, max_chars: int = 6000) -> str:
@@ -232,6 +281,39 @@ def word_counts(source: str, cache_name: str, split: str, sample: int, text_cfg:
         rows += [{"group": LABEL_NAMES.get(int(label), str(label)), "word": w, "count": c}
                  for w, c in counts.most_common(50)]
     return pd.DataFrame(rows, columns=["group", "word", "count"])
+
+
+# -- caches bounded in bytes ------------------------------------------------------------------------------
+# Budgets of the process-wide caches of results computed from live text, all sessions together. One
+# introspection weighs 0.1-3 MB: a long review is analysed only up to 8 words per token the model reads
+# (core.analysis.introspect.analysed_text), and its states are max_len x hidden per gate.
+CACHE_BUDGETS = {"gates.introspection": 64 * 2**20}
+
+
+@st.cache_resource(show_spinner=False)
+def byte_cache(name: str) -> Any:
+    """The process-wide :class:`core.analysis.cache.ByteLRU` called ``name``, of ``CACHE_BUDGETS[name]`` bytes.
+
+    For results whose size depends on the input (a review's introspection): ``st.cache_data`` bounds
+    only the number of entries, and copies each value out on every hit.
+    """
+    from core.analysis.cache import ByteLRU
+
+    return ByteLRU(CACHE_BUDGETS[name])
+
+
+def cached(name: str, key: Any, compute: Any, spinner: str | None = None) -> Any:
+    """``compute()``, kept in :func:`byte_cache` ``name`` under ``key`` (shared: never modify it).
+
+    ``spinner`` is shown while it computes. Exceptions are not cached.
+    """
+    cache = byte_cache(name)
+    missing = object()
+    value = cache.get(key, missing)
+    if value is missing:
+        with st.spinner(spinner) if spinner else contextlib.nullcontext():
+            value = cache.put(key, compute())
+    return value
 
 
 # -- the machine ------------------------------------------------------------------------------------------
@@ -315,19 +397,25 @@ def page_job(key: str, kind: str) -> Run | None:
     """The run this page follows: the one launched from it in this session, else the newest active run of ``kind``.
 
     Found in the store every time, so a reload or another tab sees the same job.
+    A damaged run is never followed: its notice is shown instead (once, for the session's own job).
     """
     rs = store()
     run_id = st.session_state.get(key)
     if run_id:
         try:
-            return rs.get(run_id)
+            run = rs.get(run_id)
+            run.kind, run.status()  # both readable, or DamagedRun
+            return run
         except KeyError:
             st.session_state.pop(key, None)
+        except DamagedRun as e:
+            st.session_state.pop(key, None)
+            damaged_notice(e)
     for run in rs.list():
         try:
             if run.kind == kind and run.status().get("state") in ("queued", "running"):
                 return run
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # a damaged run (DamagedRun is a ValueError) is not followed
             continue
     return None
 
@@ -385,10 +473,18 @@ def follow_job(key: str, kind: str, what: str, *, poll_s: float = 2.0) -> Run | 
     run = page_job(key, kind)
     if run is None:
         return None
-    live = run.status().get("state") in ("queued", "running")
+    try:
+        live = run.status().get("state") in ("queued", "running")
+    except DamagedRun as e:  # damaged since page_job looked
+        damaged_notice(e)
+        return None
 
     def panel() -> None:
-        state_ = job_panel(run, what, key=key)
+        try:
+            state_ = job_panel(run, what, key=key)
+        except DamagedRun as e:  # damaged while it was polled
+            damaged_notice(e)
+            return
         if live and state_ not in ("queued", "running"):
             st.rerun(scope="app")
 

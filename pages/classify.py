@@ -13,7 +13,7 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core.analysis.predict import classify, load_run  # noqa: E402
+from core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E402
 from core.figures import classification  # noqa: E402
 from dashboard import markup, state  # noqa: E402
 
@@ -38,6 +38,7 @@ st.title("Classify")
 st.caption("Every finished model reads the same text through its own preprocessing and vocabulary.")
 
 table = state.summaries()
+state.damaged_notice(table)
 usable = table[table["status"].isin(["finished", "cancelled"]) & (
     ((table["kind"] == "rnn") & (table["task"] == "imdb")) | (table["kind"] == "hmm"))]
 if usable.empty:
@@ -51,7 +52,7 @@ row = st.container(horizontal=True, gap="small")
 row.caption("Examples:", width="content")
 for name in EXAMPLES:
     row.button(name, key=f"classify_example_{name}", on_click=set_text, args=(name,), type="tertiary")
-text = st.text_area("Review", key=TEXT, height=140)
+text = st.text_area("Review", key=TEXT, height=140, max_chars=MAX_TEXT_CHARS)
 
 labels = dict(zip(usable["run_id"], usable["label"], strict=True))
 picked = st.multiselect("Models", list(labels), default=list(labels), key="classify_runs",
@@ -61,7 +62,7 @@ results, failures = [], []
 for rid in picked:
     try:
         out = classify(load_run(rs.get(rid)), text)
-    except (ValueError, KeyError, OSError, RuntimeError) as e:
+    except (ValueError, KeyError, OSError, RuntimeError, TypeError) as e:  # DamagedRun is a ValueError
         failures.append(f"{labels[rid]}: {e}")
         continue
     results.append({**out, "run": labels[rid]})

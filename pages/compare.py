@@ -66,7 +66,9 @@ def delete(run_ids: list[str]) -> None:
 
 st.title("Compare")
 table = state.summaries()
-table = table[table["kind"].isin(["rnn", "hmm"])]  # the runs that classify; studies and data jobs are not models
+state.damaged_notice(table)
+# the runs that classify (studies and data jobs are not models), and damaged runs, to delete them
+table = table[table["kind"].isin(["rnn", "hmm"]) | (table["status"] == "damaged")]
 if table.empty:
     st.info("No runs to compare yet. Train the three models on the **Train** page (or import a run below); they "
             "appear here as soon as they start.", icon=":material/info:")

@@ -13,6 +13,7 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import streamlit as st  # noqa: E402
 
 from core.figures import embeddings  # noqa: E402
+from core.jobs.store import DamagedRun  # noqa: E402
 from core.models.word2vec import WordVectors, load_vectors  # noqa: E402
 from dashboard import state  # noqa: E402
 
@@ -66,6 +67,7 @@ state.follow_job(JOB, "word2vec", "Word2vec training", poll_s=POLL_S)
 
 # -- a trained run ---------------------------------------------------------------------------------------------------
 table = state.summaries()
+state.damaged_notice(table)
 runs = table[(table["kind"] == "word2vec") & (table["status"] == "finished")]
 if runs.empty:
     st.info("No word2vec run yet. Open **Train word2vec** above and press **Train** (5,000 reviews per split take "
@@ -83,8 +85,9 @@ except (ValueError, KeyError, OSError) as e:
     st.error(f"Cannot load the vectors: {e}")
     st.stop()
 try:
-    info = run.read_json("word2vec.json")
-except (OSError, ValueError):
+    info = run.read_json("word2vec.json")  # validated (core.jobs.files)
+except DamagedRun as e:
+    state.damaged_notice(e)
     info = {}
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Words", f"{len(wv):,}")

@@ -13,7 +13,9 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
+from core.analysis.cache import text_key  # noqa: E402
 from core.analysis.introspect import Introspection, introspect  # noqa: E402
+from core.analysis.predict import MAX_TEXT_CHARS  # noqa: E402
 from core.figures import gates  # noqa: E402
 from core.jobs.store import Run  # noqa: E402
 from dashboard import markup, state  # noqa: E402
@@ -23,14 +25,14 @@ DEFAULT_TEXT = ("I expected a dull remake, but the film surprised me: the cast i
 MAX_UNITS = 64  # units drawn per gate: enough to see patterns, few enough to hover
 
 
-@st.cache_data(show_spinner="Running the review through the model…", max_entries=64)
-def _introspect(path: str, stamp: tuple, text: str) -> Introspection:
-    return introspect(Run(Path(path)), text)
-
-
 def run_introspection(run: Run, text: str) -> Introspection:
-    """The introspection of ``text`` under ``run``, cached until the run's weights change."""
-    return _introspect(str(run.path), state.run_stamp(run, "model.safetensors", "config.json"), text)
+    """The introspection of ``text`` under ``run``, cached until the run's weights change (shared: never modify it).
+
+    Kept in a cache bounded in bytes (``state.CACHE_BUDGETS``), keyed by a digest of the text.
+    """
+    key = (str(run.path), state.run_stamp(run, "model.safetensors", "config.json"), text_key(text))
+    return state.cached("gates.introspection", key, lambda: introspect(run, text),
+                        spinner="Running the review through the model…")
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -78,6 +80,7 @@ st.title("Gates")
 st.caption("Pick a review, then two models: each reads it token by token. Every chart exports as PNG and CSV.")
 
 table = state.summaries()
+state.damaged_notice(table)
 usable = table[(table["kind"] == "rnn") & (table["task"] == "imdb") & table["status"].isin(["finished", "cancelled"])]
 if usable.empty:
     st.info("No trained sentiment model yet. Train an RNN, LSTM or GRU on the IMDB task on the **Train** page; "
@@ -100,7 +103,7 @@ if source == "A test review":
 else:
     if not status["found"]:
         st.caption("The dataset is not available, so test reviews cannot be picked; type any text.")
-    text = st.text_area("Text", DEFAULT_TEXT, key="gates_text", height=110)
+    text = st.text_area("Text", DEFAULT_TEXT, key="gates_text", height=110, max_chars=MAX_TEXT_CHARS)
 
 # -- two runs side by side ----------------------------------------------------------------------------------------
 labels = dict(zip(usable["run_id"], usable["label"], strict=True))

@@ -4,7 +4,6 @@ which model still learns at which sequence length."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from core.analysis import horizon  # noqa: E402
 from core.analysis.gradients import GradientRecording, decay_ratios, load_gradients  # noqa: E402
 from core.config import CELLS, HorizonConfig  # noqa: E402
 from core.figures import gradients  # noqa: E402
-from core.jobs.store import Run  # noqa: E402
+from core.jobs.store import DamagedRun, Run  # noqa: E402
 from core.tasks import synthetic  # noqa: E402
 from dashboard import state  # noqa: E402
 
@@ -45,22 +44,29 @@ def _norms(path: str, stamp: tuple) -> pd.DataFrame:
 
 
 def step_norms(run: Run) -> pd.DataFrame:
-    return _norms(str(run.path), state.run_stamp(run, "metrics.jsonl"))
+    try:
+        return _norms(str(run.path), state.run_stamp(run, "metrics.jsonl"))
+    except DamagedRun as e:  # an unreadable metrics.jsonl: the notice, and no curve
+        state.damaged_notice(e)
+        return gradients.step_norms_frame([])
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _horizon(path: str, stamp: tuple) -> tuple[dict, pd.DataFrame]:
-    try:
-        body = json.loads((Path(path) / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if not (Path(path) / "results.json").is_file():  # no (model, T) finished yet
         return {}, pd.DataFrame()
-    rows = [{k: v for k, v in r.items() if k != "history"} for r in body.get("rows", [])]
-    return body.get("settings", {}), pd.DataFrame(rows)
+    body = Run(Path(path)).read_json("results.json")  # validated: DamagedRun otherwise
+    rows = [{k: v for k, v in r.items() if k != "history"} for r in body["rows"]]
+    return body["settings"], pd.DataFrame(rows)
 
 
 def horizon_results(run: Run) -> tuple[dict, pd.DataFrame]:
-    """The settings and result rows of a memory-horizon run (partial while it runs)."""
-    return _horizon(str(run.path), state.run_stamp(run, "results.json"))
+    """The settings and result rows of a memory-horizon run (partial while it runs; none when damaged)."""
+    try:
+        return _horizon(str(run.path), state.run_stamp(run, "results.json"))
+    except DamagedRun as e:
+        state.damaged_notice(e)
+        return {}, pd.DataFrame()
 
 
 def launch_horizon(cfg: HorizonConfig) -> None:
@@ -87,6 +93,7 @@ st.caption("Back-propagation through time multiplies one Jacobian per step (the 
            "loss's gradient reaches a token k steps before the end decides what a model can learn from it.")
 
 table = state.summaries()
+state.damaged_notice(table)
 rnn = table[(table["kind"] == "rnn") & table["status"].isin(["finished", "cancelled", "running", "queued"])]
 rnn = rnn.sort_values("status", key=lambda s: s.eq("queued"), kind="stable")  # runs with data first
 if rnn.empty:

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from core.analysis import markov  # noqa: E402
-from core.analysis.predict import classify, load_run  # noqa: E402
+from core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E402
 from core.figures import comparison, hmm  # noqa: E402
 from core.jobs.store import Run  # noqa: E402
 from dashboard import markup, state  # noqa: E402
@@ -89,6 +89,7 @@ state.follow_job(JOB, "hmm", "GMM-HMM fit", poll_s=POLL_S)
 
 # -- the fitted models ----------------------------------------------------------------------------------------------
 table = state.summaries()
+state.damaged_notice(table)
 hmms = table[(table["kind"] == "hmm") & (table["status"] == "finished")]
 if hmms.empty:
     st.info("No GMM-HMM fitted yet. Choose M, k and N above and press **Fit** (a few hundred reviews take about a "
@@ -114,7 +115,7 @@ with left:
     state.show_chart(hmm.em_curves(_em(str(run.path), stamp)), f"hmm_em_{rid}", key="hmm_em")
 try:
     mats = _models(str(run.path), stamp)
-except (ValueError, KeyError, OSError) as e:
+except (ValueError, KeyError, OSError, TypeError) as e:  # a damaged run (DamagedRun is a ValueError) too
     st.error(f"Cannot load the model: {e}")
     st.stop()
 with right:
@@ -126,10 +127,10 @@ state.show_chart(hmm.transition_heatmaps(mats), f"hmm_transitions_{rid}", key="h
 
 # -- a review by Viterbi state --------------------------------------------------------------------------------------
 st.subheader("A review, token by token")
-text = st.text_area("Review", EXAMPLE, key="hmm_text", height=90)
+text = st.text_area("Review", EXAMPLE, key="hmm_text", height=90, max_chars=MAX_TEXT_CHARS)
 try:
     out = classify(load_run(run), text)
-except (ValueError, KeyError, OSError) as e:
+except (ValueError, KeyError, OSError, TypeError) as e:
     st.error(f"Cannot classify: {e}")
 else:
     st.markdown(f"**{out['label']}** — log-likelihood per token: negative model "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ import streamlit as st
 
 from core.data.imdb import ARCHIVE_NAME, ENV_VAR, IMDB_SIZE
 from core.figures import reviews
+from core.jobs.store import DamagedRun
 from core.paths import data_dir
 from dashboard import state
 
@@ -20,8 +20,10 @@ JOB = "overview.data_job"  # session key: the id of the download / install run s
 
 
 def data_job() -> object | None:
-    """The newest download or install run (a run of kind ``data``), whoever started it."""
-    return state.page_job(JOB, "data") or next((r for r in state.store().list() if r.kind == "data"), None)
+    """The newest download or install run (a run of kind ``data``), whoever started it; never a damaged one."""
+    table = state.summaries()
+    found = table[(table["kind"] == "data") & (table["status"] != "damaged")]["run_id"]
+    return state.page_job(JOB, "data") or (state.store().get(found.iloc[0]) if len(found) else None)
 
 
 def job_busy(run) -> bool:
@@ -32,8 +34,13 @@ def show_job(run) -> None:
     """The last download or install: a progress bar while it runs, its outcome after."""
     if run is None:
         return
-    st_ = run.status()
-    cfg = run.config_dict()
+    try:
+        st_ = run.status()
+        cfg = run.config_dict()
+        where = run.read_json("data.json").get("path", "") if run.file("data.json").is_file() else ""
+    except DamagedRun as e:
+        state.damaged_notice(e)
+        return
     action, state_ = cfg.get("action", "data job"), st_.get("state")
     prog = st_.get("progress") if isinstance(st_.get("progress"), dict) else {}
     if state_ in ("queued", "running"):
@@ -43,7 +50,6 @@ def show_job(run) -> None:
         else:
             st.progress(0.0 if state_ == "queued" else 0.5, text=f"{action}: {prog.get('phase') or state_}…")
     elif state_ == "finished":
-        where = run.read_json("data.json").get("path", "") if run.file("data.json").is_file() else ""
         st.success(f"{action.capitalize()} finished: {where}", icon=":material/check_circle:")
     elif state_ in ("failed", "crashed"):
         st.error(f"{action.capitalize()} failed: {st_.get('error') or 'no reason recorded'}", icon=":material/error:")
@@ -57,12 +63,86 @@ def poll_job() -> None:
         st.rerun()  # the dataset changed (or the job failed): redraw the whole page once
 
 
-def start_job(action: str, archive: Path | None = None, move: bool = False) -> None:
-    """Queue a download or install as a run (one data job at a time, in order)."""
+def start_job(action: str, archive: Path | None = None, move: bool = False) -> bool:
+    """Queue a download or install as a run (one data job at a time, in order); False, said why, if it failed."""
     from core.config import DataJobConfig
 
     cfg = DataJobConfig(action=action, archive=None if archive is None else str(archive), move=move)
-    state.submit_job(JOB, "data", cfg, label=f"data-{action}", lane="data")
+    try:
+        state.submit_job(JOB, "data", cfg, label=f"data-{action}", lane="data")
+    except (OSError, ValueError) as e:  # the run store cannot be written, the job process cannot start
+        st.error(f"Could not start the {action}: {e}", icon=":material/error:")
+        return False
+    return True
+
+
+def active_data_runs() -> list[tuple[object, str]]:
+    """(run, state) of the queued or running downloads and installs, whoever started them (read now, not cached)."""
+    active = []
+    for run in state.store().list():
+        try:
+            if run.kind == "data" and (state_ := run.status().get("state")) in ("queued", "running"):
+                active.append((run, state_))
+        except (OSError, ValueError):  # a damaged run is listed (and explained) with the runs below
+            continue
+    return active
+
+
+def refused_while_busy() -> bool:
+    """Say so, and return True, when a download or install is already queued or running: one at a time."""
+    busy = active_data_runs()
+    if busy:
+        run, state_ = busy[0]
+        st.warning(f"A download or install is already {state_} (run `{run.id}`): one data job at a time. "
+                   "Nothing was started; try again when it has ended.", icon=":material/hourglass_top:")
+    return bool(busy)
+
+
+def copy_archive(path: str) -> None:
+    """Check the path (exists, a file, gzip, size) now, then queue its install: a copy into the cache."""
+    from core.data.imdb import DataError, check_archive_file
+
+    try:
+        archive = check_archive_file(path)
+    except DataError as e:
+        st.error(str(e), icon=":material/error:")
+        return
+    if start_job("install", archive):
+        st.rerun()
+
+
+def install_upload(upload) -> None:
+    """Check the upload (gzip, size) before it is written, stage it, and queue the install that moves it in.
+
+    The install job removes the staged file whatever happens; if the job cannot even start, it is removed here.
+    """
+    from core.data.imdb import DataError, stage_upload
+
+    try:
+        staged = stage_upload(upload.getbuffer())
+    except DataError as e:
+        st.error(f"{upload.name}: {e}", icon=":material/error:")
+        return
+    if not start_job("install", staged, move=True):
+        staged.unlink(missing_ok=True)
+        return
+    st.rerun()
+
+
+def remove_stale_uploads() -> None:
+    """Staged uploads that no queued or running install will use (one cancelled while queued, say)."""
+    from core.data.imdb import UPLOAD_PREFIX
+    from core.data.imdb import remove_stale_uploads as remove
+
+    if not any(data_dir().glob(f"{UPLOAD_PREFIX}*")):  # the usual case: no need to read the run store
+        return
+    keep = []
+    for run, _ in active_data_runs():
+        try:
+            keep.append(run.config_dict().get("archive") or "")
+        except (OSError, ValueError):
+            continue
+    remove(keep)
 
 
 st.title("RNN Lab")
@@ -88,7 +168,7 @@ if status["found"]:
             st.caption(f"Parsed once into `{status['cache']}`; later loads read this cache.")
     else:
         st.info("Not parsed yet: the first load (Data page, or the first training run) parses it into a cache "
-                "(about 5 s for the full archive).")
+                "(about 5-15 s for the full archive on a 2-core CPU).")
 else:
     st.warning("The IMDB dataset is not available yet. The synthetic tasks still train; to train on reviews, "
                "get the data in one of the three ways below.", icon=":material/warning:")
@@ -108,6 +188,9 @@ else:
     show_job(job)
 
 with st.expander("Get the dataset" if status["found"] else "Get the dataset: three ways", expanded=not status["found"]):
+    if job_busy(job):  # the buttons below are disabled meanwhile: say why, so a click is not silently lost
+        st.warning(f"A download or install is already {job.status().get('state')} (run `{job.id}`): one data job "
+                   "at a time, so the buttons below wait until it has ended.", icon=":material/hourglass_top:")
     tab_path, tab_upload, tab_download = st.tabs(["1 · A path on this machine", "2 · Upload the archive",
                                                   "3 · Download it"])
     with tab_path:
@@ -126,24 +209,22 @@ with st.expander("Get the dataset" if status["found"] else "Get the dataset: thr
             st.error(checked["error"])
         if c2.button("Copy the archive into the cache", key="copy_path", disabled=not path or job_busy(job),
                      help="validates the archive and copies it to the cache folder (a folder cannot be copied)"):
-            start_job("install", Path(path.strip()).expanduser())
-            st.rerun()
+            if not refused_while_busy():
+                copy_archive(path.strip())
     with tab_upload:
         st.markdown(f"Upload `{ARCHIVE_NAME}` (84 MB). It is checked in full (gzip checksum, member paths, the "
                     f"aclImdb layout) before it replaces anything, then kept in `{data_dir()}`.")
         upload = st.file_uploader("Archive", type=["gz", "tgz"], key="archive_upload")
         if st.button("Install the uploaded archive", key="install_upload", disabled=upload is None or job_busy(job)):
-            data_dir().mkdir(parents=True, exist_ok=True)
-            staged = data_dir() / f".upload-{secrets.token_hex(4)}.tar.gz"
-            staged.write_bytes(upload.getbuffer())
-            start_job("install", staged, move=True)
-            st.rerun()
+            if not refused_while_busy():
+                install_upload(upload)
+        remove_stale_uploads()
     with tab_download:
         st.markdown(f"Fetch the official archive from Stanford ({IMDB_SIZE / 1e6:.0f} MB) into `{data_dir()}`. "
                     "It runs in the background; the size and checksum are verified before it is used.")
         if st.button("Download", key="download", disabled=job_busy(job), icon=":material/download:"):
-            start_job("download")
-            st.rerun()
+            if not refused_while_busy() and start_job("download"):
+                st.rerun()
 
 # -- device -----------------------------------------------------------------------------------------------
 st.header("Device")
@@ -152,6 +233,7 @@ st.write(f"Runs with device `auto` train on: **{state.device_line()}**")
 # -- runs -------------------------------------------------------------------------------------------------
 st.header("Runs")
 table = state.summaries()
+state.damaged_notice(table)
 if table.empty:
     st.info("No runs yet. Train the three models on the **Train** page (a few minutes on a CPU with the `fast` "
             "preset and a review limit), then compare them on the **Compare** page.", icon=":material/info:")
@@ -173,7 +255,7 @@ else:
                                     "f1": st.column_config.NumberColumn("F1", format="%.4f"),
                                     "train_time_s": st.column_config.NumberColumn("train time (s)", format="%.1f")})
     st.caption(f"Latest: `{table['run_id'].iloc[0]}` ({table['status'].iloc[0]}), "
-               f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(table['created'].iloc[0] or 0))}")
+               f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(table['created'].fillna(0).iloc[0]))}")
     c1, c2 = st.columns(2)
     with c1:
         state.page_link("train.py", "Train more", ":material/model_training:")

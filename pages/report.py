@@ -42,6 +42,7 @@ def zipped(folder: Path) -> bytes:
 
 
 st.title("Report")
+state.damaged_notice(state.summaries())
 st.caption("The seed report's comparison end to end: RNN, LSTM and GRU, the GMM-HMM baseline, gradient decay, "
            "the preprocessing, batching and word2vec ablations and the memory-horizon experiment, as Markdown with PNG "
            "figures and CSV tables. Finished runs with the same settings are reused.")

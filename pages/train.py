@@ -18,7 +18,7 @@ import streamlit as st
 from core.config import CELLS, PRESETS, TASKS, preset
 from core.figures import training
 from core.jobs import lifecycle as jobs
-from core.jobs.store import RunNotFound
+from core.jobs.store import DamagedRun, RunNotFound
 from dashboard import forms, state
 
 POLL_S = 1.5  # seconds between progress polls while something trains
@@ -232,6 +232,7 @@ def pin_watch() -> None:
 
 def progress(live: bool) -> None:
     table = state.summaries()
+    state.damaged_notice(table)
     table = table[table["kind"] == "rnn"]
     if table.empty:
         st.info("Nothing trained yet. Choose the cell types above and press **Start training**; with the `fast` "
@@ -242,7 +243,8 @@ def progress(live: bool) -> None:
     active = table[table["status"].isin(["queued", "running"])].assign(waiting=lambda d: d["status"] == "queued")
     active = active.sort_values(["waiting", "created"])
     mine = st.session_state.get(state.LAUNCHED, [])
-    recent = table[table["run_id"].isin(mine) & ~table["status"].isin(["queued", "running"])].sort_values("created")
+    recent = table[table["run_id"].isin(mine) & ~table["status"].isin(["queued", "running", "damaged"])]
+    recent = recent.sort_values("created")
     if active.empty:
         st.caption("Nothing is training now.")
     for row in active.itertuples():
@@ -260,6 +262,8 @@ def progress(live: bool) -> None:
         watch(watched)
     except RunNotFound:
         st.caption("That run was deleted.")
+    except DamagedRun as e:
+        state.damaged_notice(e)
     if live and active.empty:
         st.rerun()  # the last run ended: redraw the page once, without polling
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urlparse
@@ -67,7 +69,26 @@ def app(tmp_path_factory):
     """The app on a free local port, with a fresh home and the tiny IMDB archive; stopped afterwards."""
     root = tmp_path_factory.mktemp("browser")
     archive = write_imdb_archive(root / "aclImdb_v1.tar.gz", tiny_reviews(per_class=6))
+    with serve(root, root / "home", archive) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def damaged_app(trained_home, tmp_path_factory):
+    """The app over a copy of the trained home with a damaged copy of its runs beside them (one file each)."""
+    from test_pages_damaged import add_damaged_runs
+
+    root = tmp_path_factory.mktemp("browser-damaged")
     home = root / "home"
+    shutil.copytree(trained_home.home, home)
+    damaged = add_damaged_runs(home, trained_home.run_ids)
+    with serve(root, home, trained_home.archive) as running:
+        yield {**running, "damaged": damaged}
+
+
+@contextmanager
+def serve(root: Path, home: Path, archive: Path):
+    """`streamlit run dashboard/app.py` over ``home`` on a free local port, for the block; its jobs stopped after."""
     port = free_port()
     env = {**os.environ, "RNNLAB_HOME": str(home), "RNNLAB_IMDB": str(archive), "NLTK_DATA": nltk_data()}
     log = open(root / "streamlit.log", "w")  # noqa: SIM115 - closed below
@@ -93,7 +114,7 @@ def app(tmp_path_factory):
         proc.wait(timeout=20)
         log.close()
         for run in RunStore(home / "runs").list():  # jobs run in their own process groups
-            if run.status().get("state") in ("queued", "running"):
+            if run.summary()["status"] in ("queued", "running"):  # a damaged run has no process we trust
                 terminate(run.process())  # only the run's own process: its pid *and* start time must match
 
 
@@ -220,3 +241,19 @@ def test_every_page_opens_without_an_error_and_three_models_train_from_the_brows
     with page.expect_download(timeout=60_000) as png:  # the first PNG starts kaleido's browser
         page.get_by_role("button", name=re.compile(r"PNG$")).last.click()
     assert Path(png.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_page_opens_without_an_error_beside_damaged_runs(damaged_app, page):
+    goto(page, damaged_app, "")
+    page.get_by_text("damaged and cannot be opened").first.wait_for()  # the notice, at the end of the page
+    no_error_box(page, "overview (damaged runs)")
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    paths = sorted({urlparse(links.nth(i).get_attribute("href")).path.strip("/") for i in range(links.count())})
+    assert {"train", "compare", "gradients", "gates"} <= set(paths)
+    for path in paths:
+        goto(page, damaged_app, path)
+        if path in ("train", "compare", "gradients", "classify", "gates", "hmm", "embeddings", "report"):
+            page.get_by_text("damaged and cannot be opened").first.wait_for()
+            settle(page)
+        no_error_box(page, f"{path} (damaged runs)")
+    shoot(page, "compare_damaged")

@@ -72,7 +72,8 @@ def test_archive_loads_every_review_with_split_label_rating_and_text(tiny_imdb_a
         "unsup": {"unlabelled": 4},
     }
     assert df.attrs["kind"] == "archive"
-    assert df.attrs["stats"] == {"replaced_utf8": 0, "empty": 0, "skipped": 0, "ignored": 0, "duplicates": 0}
+    assert df.attrs["stats"] == {"replaced_utf8": 0, "empty": 0, "skipped": 0, "ignored": 0, "duplicates": 0,
+                                   "bad_names": 0}
 
 
 @pytest.mark.parametrize("given", ["aclImdb folder", "parent folder", "folder holding the archive"])
@@ -387,11 +388,12 @@ def test_review_added_to_a_folder_is_seen(tmp_path, make_imdb_folder):
 
 @pytest.mark.parametrize("failure", [OSError, RuntimeError])
 def test_failed_cache_write_leaves_no_partial_file(monkeypatch, failure, tiny_imdb_archive, imdb_reviews):
-    def half_write(table, where, **kwargs):
-        Path(where).write_bytes(b"PAR1 half a file")
-        raise failure("disk full")
+    class HalfWriter(data.pq.ParquetWriter):
+        def write_batch(self, batch, row_group_size=None):
+            super().write_batch(batch, row_group_size)
+            raise failure("disk full")
 
-    monkeypatch.setattr(data.pq, "write_table", half_write)
+    monkeypatch.setattr(data.pq, "ParquetWriter", HalfWriter)
     if failure is OSError:  # a cache that cannot be written is not fatal: the data still loads
         with pytest.warns(RuntimeWarning, match="could not write the IMDB cache"):
             df = data.load_imdb(tiny_imdb_archive)

@@ -93,3 +93,19 @@ def test_cut_metrics_keeps_the_epochs_up_to_a_checkpoint(store):
     assert [(r["kind"], r["epoch"]) for r in run.metrics()] == [("step", 0), ("step", 0), ("step", 1), ("step", 1),
                                                                 ("epoch", 0), ("epoch", 1)]
     assert run.cut_metrics(-1) == 6 and run.metrics() == []
+
+
+def test_summary_of_a_damaged_run_keeps_what_can_be_read_and_names_the_file(store):
+    run = store.create(preset("seed", cell="rnn"), label="mine")
+    run.file("status.json").write_text('{"state": "finished", "heartbeat": "yesterday"}')
+    s = run.summary()
+    assert (s["status"], s["kind"], s["model"]) == ("damaged", "rnn", "mine")
+    assert s["error"] == "status.json: heartbeat: expected a number, got 'yesterday'"
+    assert set(s) == set(store.create(preset("seed")).summary())  # the same columns as any row
+
+
+def test_list_skips_stray_files_and_folders_without_a_config(store):
+    run = store.create(preset("seed"))
+    (store.root / "notes.txt").write_text("x")
+    (store.root / "half-made").mkdir()
+    assert [r.id for r in store.list()] == [run.id]

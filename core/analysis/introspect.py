@@ -29,8 +29,15 @@ forces. The tests pin both routes to each other, to autograd and to the fused pr
 
 For a run trained on the seed's fixed batches the model reads the review front-padded to
 ``max_len``, as in training; the arrays cover only the real tokens (``padding`` says how many
-``<pad>`` steps came first). Not here: the classification API (:mod:`core.analysis.predict`), gradients
-through time during training (``core.analysis.gradients``).
+``<pad>`` steps came first).
+
+Bounds. The model reads at most ``max_len`` tokens, so a long text is not analysed whole: only
+its last (``truncate="pre"``) or first ``WORDS_PER_TOKEN * max_len`` words are
+(:func:`analysed_text`), and a note says so. That bounds the word list, the time and the memory
+whatever the text's length: a 1 MB review takes well under a second.
+
+Not here: the classification API (:mod:`core.analysis.predict`), gradients through time during
+training (``core.analysis.gradients``).
 """
 
 from __future__ import annotations
@@ -44,17 +51,22 @@ import torch
 import torch.nn.functional as F
 
 from core.analysis.predict import LoadedRun, _notes, encode_text, load_run
+from core.config import TextConfig
 from core.models.cells import Cell, StepDerivatives
 
 FATES = ("kept", "unknown", "stopword", "non_alnum", "truncated")
+# Words analysed per token the model can read. IMDB reviews lose about half their words to stop words
+# and punctuation, so 8 words per token leaves the model its full max_len tokens in all but
+# pathological texts (a note says when it does not); 4,000 words for the default max_len of 500.
+WORDS_PER_TOKEN = 8
 
 
 @dataclass
 class WordRecord:
-    """One whitespace-separated word of the text (after lowercasing and HTML removal)."""
+    """One whitespace-separated word of the analysed text (after lowercasing and HTML removal)."""
 
     word: str
-    start: int  # character offsets in that text
+    start: int  # character offsets in that text (of the analysed part: see analysed_text)
     end: int
     fate: str  # one of FATES: "kept" (read by the model), "unknown" (read, but only as <unk>),
     # "stopword", "non_alnum" (nothing left: punctuation, emoji), "truncated" (cut by max_len)
@@ -75,7 +87,7 @@ class Introspection:
     tokens: list[str]  # (T,) tokens the model read; ["<unk>"] when nothing survived preprocessing
     ids: np.ndarray  # (T,) int64 vocabulary ids
     unknown: np.ndarray  # (T,) bool, the token was read as <unk>
-    words: list[WordRecord]
+    words: list[WordRecord]  # every word of the analysed text (a long one is cut: see analysed_text)
     # states[(layer, direction)][name] -> (T, H) float32; names as in the module docstring
     states: dict[tuple[int, int], dict[str, np.ndarray]]
     running_logit: np.ndarray  # (T,)
@@ -85,7 +97,7 @@ class Introspection:
     probability: float
     label: str
     truncated: bool
-    n_raw_tokens: int  # tokens after preprocessing, before truncation
+    n_raw_tokens: int  # tokens after preprocessing (of the analysed words: see analysed_text), before truncation
     padding: int  # <pad> steps the model read before the first token (fixed batching)
     notes: list[str] = field(default_factory=list)
     elapsed_ms: float = 0.0  # time taken, loading the run excluded
@@ -119,6 +131,29 @@ class Introspection:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)  # overflow-free logistic
+
+
+def analysed_text(text: str, cfg: TextConfig) -> tuple[str, list[str]]:
+    """The part of ``text`` introspection analyses, and notes saying what was cut ([]: nothing).
+
+    After the ``MAX_TEXT_CHARS`` clip every prediction makes, the last (``cfg.truncate == "pre"``)
+    or first ``WORDS_PER_TOKEN * cfg.max_len`` whitespace-separated words, joined by single spaces.
+    """
+    from core.analysis.predict import MAX_TEXT_CHARS
+
+    cap = WORDS_PER_TOKEN * cfg.max_len
+    clipped = text[:MAX_TEXT_CHARS]
+    if len(clipped) < 2 * cap:  # n words take at least 2n - 1 characters: no need to count them
+        return text, []
+    words = clipped.split()
+    if len(words) <= cap:
+        return text, []
+    last = cfg.truncate == "pre"
+    notes = [f"long text: analysed the {'last' if last else 'first'} {cap:,} of {len(words):,} words "
+             f"(the model reads at most {cfg.max_len:,} tokens, from the {'end' if last else 'start'})"]
+    if len(text) > MAX_TEXT_CHARS:
+        notes.append(f"text longer than {MAX_TEXT_CHARS:,} characters: the rest was ignored")
+    return " ".join(words[-cap:] if last else words[:cap]), notes
 
 
 def words_of(text: str, lr: LoadedRun, unknown: np.ndarray, n_raw: int) -> list[WordRecord]:
@@ -244,6 +279,7 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
     model = lr.model
     if model.embedding is None:
         raise ValueError(f"run {lr.run_id} reads real-valued sequences, not text")
+    text, cut_notes = analysed_text(text, lr.cfg.text)
     enc = encode_text(lr, text)
     was_training = model.training
     model.eval()  # no dropout: the arrays must be what the classifier computes
@@ -279,8 +315,13 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
     run_np = running[real].numpy().astype(np.float32)
     unknown = enc.ids == 0
     tokens = enc.tokens if enc.tokens else ["<unk>"]
-    notes = _notes(len(enc.tokens), int(unknown.sum()) if enc.tokens else 0, enc.truncated, enc.n_raw_tokens,
-                   lr.cfg.text, enc.clipped_chars)
+    notes = cut_notes + _notes(len(enc.tokens), int(unknown.sum()) if enc.tokens else 0,
+                               enc.truncated and not cut_notes, enc.n_raw_tokens, lr.cfg.text, enc.clipped_chars)
+    if cut_notes:
+        tcfg = lr.cfg.text
+        notes.append(f"{enc.n_raw_tokens:,} tokens in the analysed words, {len(enc.tokens):,} read by the model"
+                     + ("" if enc.truncated else f": fewer than max_len ({tcfg.max_len:,}), so a prediction "
+                        "over the whole text (Classify, `python -m core predict`) may differ"))
     if model.num_directions == 2:
         notes.append("bidirectional model: the running probability at t has read the review's future")
     prob = float(_sigmoid(np.array(logit_f)))
@@ -290,8 +331,8 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
         words=words_of(text, lr, unknown, enc.n_raw_tokens), states=states_np, running_logit=run_np,
         running_probability=_sigmoid(run_np), saliency=saliency[real].astype(np.float32),
         logit=logit_f, probability=prob, label="positive" if prob >= 0.5 else "negative",
-        truncated=enc.truncated or enc.clipped_chars, n_raw_tokens=enc.n_raw_tokens, padding=enc.padding,
-        notes=notes, elapsed_ms=(time.perf_counter() - t0) * 1e3)
+        truncated=enc.truncated or enc.clipped_chars or bool(cut_notes), n_raw_tokens=enc.n_raw_tokens,
+        padding=enc.padding, notes=notes, elapsed_ms=(time.perf_counter() - t0) * 1e3)
 
 
 def _loaded(run: Any, runs_dir: Any) -> LoadedRun:

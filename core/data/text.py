@@ -505,9 +505,15 @@ class Vocabulary:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Vocabulary:
-        if d.get("format") != "rnnlab-vocabulary":
+        if not isinstance(d, dict) or d.get("format") != "rnnlab-vocabulary":
             raise ValueError("not an RNN Lab vocabulary file")
-        return cls(d["itos"], d["counts"], d.get("total_tokens", 0), d.get("total_types", 0))
+        itos, counts = d.get("itos"), d.get("counts")
+        if not isinstance(itos, list) or not all(isinstance(w, str) for w in itos):
+            raise ValueError("a vocabulary's itos must be a list of words")
+        if (not isinstance(counts, list) or len(counts) != len(itos)
+                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)):
+            raise ValueError("a vocabulary's counts must be one non-negative integer per word")
+        return cls(itos, counts, int(d.get("total_tokens", 0) or 0), int(d.get("total_types", 0) or 0))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write JSON to a temporary name and rename it into place (readers never see half a file)."""

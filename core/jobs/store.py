@@ -18,6 +18,10 @@ A run folder holds:
 - ``gradients.npz``, ``hmm.npz``, ``vectors.npy``, ``results.json`` ...: what each kind of job produces.
 
 A stored state of ``queued`` or ``running`` whose process is gone reads as ``crashed``.
+Every file is read through its validating reader (``core.jobs.files``): a damaged one raises
+:class:`~core.jobs.files.DamagedRun` ("run ID is damaged: FILE: why"); :meth:`RunStore.list` lists a
+damaged run and :meth:`Run.summary` gives it a row with status ``damaged``, so one bad folder never
+hides the others, and it can be deleted.
 This module only stores and reads; running jobs lives in ``core.jobs.lifecycle``.
 Every file another process reads is written atomically (``core.atomic``).
 """
@@ -35,15 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from core import atomic
-from core.config import JOB_CONFIGS, ModelConfig, RunConfig, config_from_dict
+from core.config import JOB_CONFIGS, ModelConfig, RunConfig
+from core.jobs import files
+from core.jobs.files import META_KEYS, STATES, DamagedRun  # noqa: F401 - re-exported: the store's vocabulary
 from core.jobs.process import ProcessId, alive
 from core.paths import runs_dir
 
-STATES = ("queued", "running", "finished", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 HEARTBEAT_TIMEOUT_S = 60.0  # a run on another host silent for this long is shown as crashed
 UNCLAIMED_TIMEOUT_S = 60.0  # a queued run that no process has claimed for this long never started
-META_KEYS = ("kind", "label", "created", "imported")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -71,26 +75,20 @@ class Run:
         return self.path.name
 
     # -- config -------------------------------------------------------------------------
+    # Every reader below goes through core.jobs.files: a file that fails its checks raises DamagedRun.
     def config_dict(self) -> dict[str, Any]:
-        """``config.json`` as stored: the kind's config fields plus ``kind``, ``label``, ``created``."""
-        d = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
-        if not isinstance(d, dict):
-            raise ValueError(f"run {self.id}: config.json does not hold a JSON object")
-        if "memory_horizon" in d and d.get("kind") == "memory-horizon":  # the first layout of these runs
-            d = {**d.pop("memory_horizon"), **d}
-        return d
+        """``config.json`` as stored, validated: the kind's config fields plus ``kind``, ``label``, ``created``."""
+        return files.read_config(self.id, self.path / "config.json")[0]
 
     @property
     def kind(self) -> str:
-        return str(self.config_dict().get("kind", "rnn"))
+        """The run's kind, from ``config.json`` (only the kind is checked: a job whose config is
+        otherwise damaged still reaches its lifecycle, which records the damage as its failure)."""
+        return files.read_kind(self.id, self.path / "config.json")
 
     def job_config(self) -> Any:
         """The run's config as its kind's dataclass (``core.config.JOB_CONFIGS``), validated."""
-        d = self.config_dict()
-        kind = d.get("kind", "rnn")
-        if kind not in JOB_CONFIGS:
-            raise ValueError(f"run {self.id} is of an unknown kind {kind!r}")
-        return config_from_dict(JOB_CONFIGS[kind], {k: v for k, v in d.items() if k not in META_KEYS})
+        return files.read_config(self.id, self.path / "config.json")[1]
 
     def config(self) -> RunConfig:
         """An RNN run's :class:`~core.config.RunConfig`."""
@@ -99,34 +97,54 @@ class Run:
             raise ValueError(f"run {self.id} is a {self.kind!r} run, not a recurrent network's")
         return cfg
 
+    def vocabulary(self) -> Any:
+        """The run's :class:`~core.data.text.Vocabulary` (``vocab.json``), validated."""
+        return files.read_vocabulary(self.id, self.path / "vocab.json")
+
     def model_config(self) -> ModelConfig:
-        """The model an RNN run trained: its config, with the vocabulary's size for text tasks."""
+        """The model an RNN run trained: its config, with the vocabulary's size for text tasks.
+
+        The vocabulary must fit the weights: as many words as the embedding in ``model.safetensors``
+        has rows (read from its header only) when the run has weights.
+        """
         from dataclasses import replace
 
         cfg = self.config()
         if cfg.model.input_size is not None:  # real-valued inputs: no vocabulary
             return cfg.model
-        from core.data.text import Vocabulary
-
-        return replace(cfg.model, vocab_size=len(Vocabulary.load(self.file("vocab.json"))))
+        words = len(self.vocabulary())
+        try:
+            rows = files.read_safetensors_header(self.path / "model.safetensors").get("embedding.weight")
+        except files.HeaderError:  # no weights yet, or damaged ones: loading them says so
+            rows = None
+        if rows is not None and rows.shape[:1] != (words,):
+            raise files.DamagedRun(self.id, "vocab.json", f"{words:,} entries, but the embedding in "
+                                                          f"model.safetensors has {rows.shape[0]:,} rows")
+        return replace(cfg.model, vocab_size=words)
 
     # -- status -------------------------------------------------------------------------
     def stored_status(self) -> dict[str, Any]:
-        """status.json as written (``{}`` when missing or unreadable)."""
+        """status.json as written, validated; ``{}`` when missing or damaged.
+
+        For the lifecycle, which owns the file and rewrites it (a damaged one is replaced by its
+        next write); readers that show a run use :meth:`status`, which reports the damage.
+        """
         try:
-            st = json.loads((self.path / "status.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            return files.read_status(self.id, self.path / "status.json") or {}
+        except files.DamagedRun:
             return {}
-        return st if isinstance(st, dict) else {}
 
     def process(self) -> ProcessId | None:
-        """The process that owns the run, as recorded (None before any process claimed it)."""
+        """The process that owns the run, as recorded (None before any process claimed it, or when damaged)."""
         return ProcessId.from_dict(self.stored_status().get("process"))
 
     def status(self) -> dict[str, Any]:
-        """The stored status, with ``state`` turned into ``crashed`` when its process is gone."""
-        st = self.stored_status()
-        if not st:
+        """The stored status, with ``state`` turned into ``crashed`` when its process is gone.
+
+        ``{"state": "unknown"}`` before any status was written; :class:`DamagedRun` for a damaged one.
+        """
+        st = files.read_status(self.id, self.path / "status.json")
+        if st is None:
             return {"state": "unknown"}
         if st.get("state") in ACTIVE:
             why = self._why_crashed(st)
@@ -180,68 +198,64 @@ class Run:
             f.write(lines)
 
     def metrics(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """All metric records (optionally of one kind); a torn or corrupt line is skipped."""
-        out = []
-        try:
-            with open(self.path / "metrics.jsonl", encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    try:
-                        rec = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(rec, dict) and (kind is None or rec.get("kind") == kind):
-                        out.append(rec)
-        except FileNotFoundError:
-            pass
-        return out
+        """All metric records (optionally of one kind); a torn, corrupt or mistyped line is skipped."""
+        return self.metrics_read(kind).records
+
+    def metrics_read(self, kind: str | None = None) -> files.MetricsRead:
+        """The metric records with how many lines were skipped and why (:func:`core.jobs.files.read_metrics`)."""
+        return files.read_metrics(self.id, self.path / "metrics.jsonl", kind)
 
     def cut_metrics(self, last_epoch: int) -> int:
         """Keep only the records of epochs up to ``last_epoch`` (-1: none); returns how many were dropped.
 
         A resumed training continues after its last checkpointed epoch: the steps it logged after
-        that checkpoint would otherwise appear twice. The file is rewritten atomically.
+        that checkpoint would otherwise appear twice. Bad lines go too. The file is rewritten atomically.
         """
         path = self.path / "metrics.jsonl"
         if not path.exists():
             return 0
         kept, dropped = [], 0
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except ValueError:  # a torn last line
-                    dropped += 1
-                    continue
-                epoch = rec.get("epoch") if isinstance(rec, dict) else None
-                if isinstance(epoch, int) and epoch > last_epoch:
-                    dropped += 1
-                else:
-                    kept.append(line if line.endswith("\n") else line + "\n")
-        atomic.write_text(path, "".join(kept))
+        for line, rec in files.metric_lines(path, max_bytes=float("inf")):  # all of it: the file is rewritten
+            epoch = rec.get("epoch") if isinstance(rec, dict) else None
+            if isinstance(rec, str) or (isinstance(epoch, int) and epoch > last_epoch):
+                dropped += 1
+            else:
+                kept.append(line if line.endswith(b"\n") else line + b"\n")
+        with atomic.atomic_path(path) as tmp:
+            tmp.write_bytes(b"".join(kept))
         return dropped
 
     # -- results ------------------------------------------------------------------------
     def test_metrics(self) -> dict[str, Any] | None:
-        try:
-            tm = json.loads((self.path / "test_metrics.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return tm if isinstance(tm, dict) else None
+        """``test_metrics.json`` validated; None when the run has none (yet)."""
+        return files.read_test_metrics(self.id, self.path / "test_metrics.json")
 
     def write_json(self, name: str, obj: Any) -> None:
         atomic.write_json(self.path / name, obj)
 
     def read_json(self, name: str) -> Any:
-        return json.loads((self.path / name).read_text(encoding="utf-8"))
+        """A JSON file of the run, checked against its schema (``core.jobs.files``); DamagedRun if it fails."""
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f"{name!r} is not a file name of a run")
+        return files.read_run_json(self.id, self.path / name)
 
     def file(self, name: str) -> Path:
         return self.path / name
 
     def summary(self) -> dict[str, Any]:
-        """One row for tables: model, status, headline test metrics and timings."""
-        cfg = self.config_dict()
-        st = self.status()
-        tm = self.test_metrics() or {}
+        """One row for tables: model, status, headline test metrics and timings.
+
+        Never raises for a damaged run: its row has ``status="damaged"`` and the file and reason in ``error``.
+        Checked: config.json, status.json, test_metrics.json, and where the run has them vocab.json
+        and the header of model.safetensors (intact, one embedding row per vocabulary entry).
+        """
+        try:
+            cfg = self.config_dict()
+            st = self.status()
+            tm = self.test_metrics() or {}
+            self._check_model_files()
+        except files.DamagedRun as e:
+            return self._damaged_row(e)
         model = cfg.get("model", {}) if isinstance(cfg.get("model"), dict) else {}
         train = cfg.get("train", {}) if isinstance(cfg.get("train"), dict) else {}
         return {
@@ -269,13 +283,54 @@ class Run:
             "params_total": tm.get("params_total"),
         }
 
+    def _check_model_files(self) -> None:
+        """DamagedRun when the weights' header is unreadable or the vocabulary does not fit them (cheap: no tensors)."""
+        weights, vocab = self.path / "model.safetensors", self.path / "vocab.json"
+        if weights.exists():
+            try:
+                files.read_safetensors_header(weights)
+            except files.HeaderError as e:
+                raise files.DamagedRun(self.id, weights.name, str(e)) from None
+        if vocab.exists():
+            cfg = self.job_config()
+            if isinstance(cfg, RunConfig) and cfg.model.input_size is None:
+                self.model_config()  # the vocabulary, checked against the embedding's rows
+            else:
+                self.vocabulary()
+
+    def _damaged_row(self, e: files.DamagedRun) -> dict[str, Any]:
+        """The table row of a damaged run: what can still be told (its kind and label, if readable) and why."""
+        try:
+            meta = files.read_json_file(self.id, self.path / "config.json")
+            meta = meta if files.CONFIG_META(meta) is None else {}
+        except files.DamagedRun:
+            meta = {}
+        row = dict.fromkeys(SUMMARY_KEYS)
+        row.update(run_id=self.id, kind=meta.get("kind", "rnn" if meta else None), model=meta.get("label"),
+                   created=meta.get("created"), status="damaged", error=f"{e.file}: {e.reason}")
+        return row
+
+
+SUMMARY_KEYS = ("run_id", "kind", "model", "cell", "task", "preset", "layers", "bidirectional", "status", "error",
+                "created", "test_accuracy", "precision", "recall", "f1", "roc_auc", "train_time_s", "samples_per_s",
+                "inference_samples_per_s", "params_pytorch", "params_seed_formula", "params_total")
+
 
 def _created(run: Run) -> float:
+    """When the run was created (its config's ``created``); 0 when that cannot be read."""
     try:
-        c = run.config_dict().get("created")
-    except (OSError, ValueError):
+        d = files.read_json_file(run.id, run.path / "config.json")
+    except DamagedRun:
         return 0.0
-    return float(c) if isinstance(c, int | float) else 0.0
+    c = d.get("created") if isinstance(d, dict) else None
+    return float(c) if isinstance(c, int | float) and not isinstance(c, bool) and abs(c) < 1e12 else 0.0
+
+
+def _is_run_folder(path: Path) -> bool:
+    try:
+        return not path.name.startswith(".") and (path / "config.json").is_file()
+    except OSError:  # a folder we may not look into is still one we list: it reads as damaged
+        return not path.name.startswith(".") and path.is_dir()
 
 
 class RunStore:
@@ -314,10 +369,13 @@ class RunStore:
         return run
 
     def list(self) -> list[Run]:
-        """Runs with a config, newest first (by creation time, to the nanosecond)."""
+        """Runs with a config, newest first (by creation time, to the nanosecond).
+
+        Never raises for one bad folder: a damaged run is listed (its readers say what is wrong).
+        """
         if not self.root.is_dir():
             return []
-        runs = [Run(p) for p in self.root.iterdir() if not p.name.startswith(".") and (p / "config.json").is_file()]
+        runs = [Run(p) for p in self.root.iterdir() if _is_run_folder(p)]
         return sorted(runs, key=lambda r: (_created(r), r.id), reverse=True)
 
     def get(self, run_id: str, *, prefix: bool = False) -> Run:
@@ -353,9 +411,15 @@ class RunStore:
         return None
 
     def delete(self, run_id: str) -> Run:
-        """Delete a run that no live process owns (finished, failed, cancelled, crashed)."""
+        """Delete a run that no live process owns (finished, failed, cancelled, crashed, damaged).
+
+        A run whose status.json is damaged names no process we could trust: it can be deleted.
+        """
         run = self.get(run_id)
-        state = run.status().get("state")
+        try:
+            state = run.status().get("state")
+        except DamagedRun:
+            state = "damaged"
         if state in ACTIVE:
             raise ValueError(f"run {run.id} is {state}: cancel it before deleting")
         shutil.rmtree(run.path)

@@ -31,14 +31,12 @@ in ``hmm.npz``, loaded with ``allow_pickle=False``, plus ``hmm.json`` and the ru
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -489,8 +487,6 @@ class LoadedHMM:
 
 
 def load_hmm_run(run: Any) -> LoadedHMM:
-    from core.data.text import Vocabulary
-
     if run.kind != "hmm":
         raise ValueError(f"run {run.id} is not an hmm run")
     if not run.file("hmm.npz").is_file():
@@ -500,7 +496,7 @@ def load_hmm_run(run: Any) -> LoadedHMM:
     with np.load(run.file("hmm.npz"), allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     clf = HMMClassifier.from_arrays(cfg, arrays)
-    return LoadedHMM(run.id, cfg, job.text, clf, Vocabulary.load(run.file("vocab.json")),
+    return LoadedHMM(run.id, cfg, job.text, clf, run.vocabulary(),
                      arrays["token_vectors"].astype(np.float32), arrays["has_vector"].astype(bool))
 
 
@@ -524,4 +520,4 @@ def classify_text(lh: LoadedHMM, tokens: Sequence[str]) -> dict[str, Any]:
 
 def read_fit_record(run: Any) -> dict[str, Any]:
     """The stored ``hmm.json`` (config, PCA, every restart's log-likelihood per iteration)."""
-    return json.loads(Path(run.file("hmm.json")).read_text(encoding="utf-8"))
+    return run.read_json("hmm.json")  # checked against its schema (core.jobs.files)

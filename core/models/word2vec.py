@@ -30,6 +30,8 @@ import numpy as np
 from core import atomic
 from core.config import Word2VecConfig, Word2VecRunConfig
 
+MAX_WORDS_FILE_BYTES = 64 * 2**20  # words.json of 500,000 words is ~10 MB
+
 
 @dataclass
 class WordVectors:
@@ -117,12 +119,27 @@ class WordVectors:
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> WordVectors:
+        """Read ``words.json`` and ``vectors.npy`` back, checking they hold what :meth:`save` writes."""
         folder = Path(folder)
-        meta = json.loads((folder / "words.json").read_text(encoding="utf-8"))
-        if meta.get("format") != "rnnlab-word-vectors":
-            raise ValueError(f"{folder / 'words.json'} is not an RNN Lab word-vector file")
-        vectors = np.load(folder / "vectors.npy", allow_pickle=False)
-        return cls(meta["words"], vectors, meta.get("counts") or [])
+        words_file = folder / "words.json"
+        if words_file.stat().st_size > MAX_WORDS_FILE_BYTES:
+            raise ValueError(f"{words_file} is larger than {MAX_WORDS_FILE_BYTES // 2**20} MiB")
+        try:
+            meta = json.loads(words_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise ValueError(f"{words_file} is not valid JSON: {e}") from e
+        if not isinstance(meta, dict) or meta.get("format") != "rnnlab-word-vectors":
+            raise ValueError(f"{words_file} is not an RNN Lab word-vector file")
+        words, counts = meta.get("words"), meta.get("counts") or []
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise ValueError(f"{words_file}: words must be a list of strings")
+        if not isinstance(counts, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+            raise ValueError(f"{words_file}: counts must be a list of integers")
+        vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
+        if vectors.ndim != 2 or vectors.shape[0] != len(words) or vectors.dtype.kind != "f":
+            raise ValueError(f"vectors.npy holds {vectors.dtype} {vectors.shape}: expected floats of shape "
+                             f"({len(words)}, dim), one row per word of words.json")
+        return cls(words, np.array(vectors, dtype=np.float32), counts)
 
 
 def pca(x: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
