@@ -575,8 +575,11 @@ def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, parsed: _Parsed,
     parsed.add(key, f.read())
 
 
-def _review_files(root: Path) -> Iterator[tuple[_Key | Literal[False] | None, os.DirEntry[str]]]:
-    """Every entry of the review folders of an aclImdb folder, in name order, classified; at most MAX_MEMBERS."""
+def _review_folders(root: Path) -> Iterator[tuple[str, str, list[os.DirEntry[str]]]]:
+    """``(split, label, entries)`` of each review folder of an aclImdb folder, entries in name order.
+
+    At most MAX_MEMBERS entries in all, counted before a huge listing is held, let alone sorted.
+    """
     seen = 0
     for a, b in _LAYOUT:
         folder = root / a / b
@@ -590,6 +593,12 @@ def _review_files(root: Path) -> Iterator[tuple[_Key | Literal[False] | None, os
                     raise _too_many(str(root))
                 entries.append(entry)
         entries.sort(key=lambda e: e.name)
+        yield a, b, entries
+
+
+def _review_files(root: Path) -> Iterator[tuple[_Key | Literal[False] | None, os.DirEntry[str]]]:
+    """Every entry of the review folders of an aclImdb folder, in name order, classified."""
+    for a, b, entries in _review_folders(root):
         for entry in entries:
             yield _classify([a, b, entry.name]), entry
 
@@ -766,23 +775,11 @@ def _fingerprint(source: Path) -> str:
     h = hashlib.sha256(f"v{CACHE_VERSION}\0{source}".encode())
     try:
         if source.is_dir():
-            seen = 0
-            for a, b in _LAYOUT:
-                folder = source / a / b
-                if not folder.is_dir():
-                    continue
-                listing = []
-                with os.scandir(folder) as it:
-                    for e in it:
-                        seen += 1
-                        if seen > MAX_MEMBERS:  # before a huge listing is held, let alone sorted
-                            raise _too_many(str(source))
-                        # lstat: a dangling link must not fail here (the parser ignores it)
-                        listing.append((e.name, e.stat(follow_symlinks=e.is_file())))
-                listing.sort()
+            for a, b, entries in _review_folders(source):
                 h.update(f"\0{a}/{b}".encode())
-                for name, st in listing:
-                    h.update(f"\0{name}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+                for e in entries:
+                    st = e.stat(follow_symlinks=e.is_file())  # lstat: a dangling link must not fail here
+                    h.update(f"\0{e.name}\0{st.st_size}\0{st.st_mtime_ns}".encode())
         else:
             st = source.stat()
             h.update(f"\0{st.st_size}\0{st.st_mtime_ns}".encode())
