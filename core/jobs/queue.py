@@ -108,6 +108,8 @@ def turn(store: RunStore, run: Run, lane: str, *, on_wait: Callable[[int | None]
         while head(store, lane) != run.id:
             if run.cancel_requested:
                 raise Cancelled("cancelled while queued")
+            if _ticket(store, run, lane) is None:  # swept while its status was unreadable: queue again
+                enter(store, run, lane)
             ahead = position(store, run, lane)
             if on_wait is not None and ahead != told:
                 on_wait(ahead)
