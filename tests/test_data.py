@@ -408,7 +408,8 @@ def test_damaged_cache_is_rebuilt(tiny_imdb_archive):
     first = data.load_imdb(tiny_imdb_archive)
     Path(first.attrs["cache"]).write_bytes(b"garbage")
 
-    again = data.load_imdb(tiny_imdb_archive)
+    with pytest.warns(RuntimeWarning, match="not usable"):  # said, then rebuilt
+        again = data.load_imdb(tiny_imdb_archive)
 
     pd.testing.assert_frame_equal(again, first)
     assert Path(again.attrs["cache"]).read_bytes()[:4] == b"PAR1"
