@@ -1,4 +1,4 @@
-"""The command line: ``python -m core <command>``.
+"""The command line: ``python -m core <command>``, also installed as ``rnnlab <command>`` (core.console).
 
 Commands that start a job (each creates a run and runs it here, or with ``--background`` launches it
 as its own process; ``--dry-run`` prints the resolved config and creates nothing): ``train`` (also
@@ -6,7 +6,13 @@ as its own process; ``--dry-run`` prints the resolved config and creates nothing
 ``data download|install``. ``job RUN_ID`` runs a stored run's job (what launched jobs execute).
 Commands that read: ``runs`` (list, ``--cancel``, ``--delete``), ``data info``, ``predict`` and
 ``introspect`` (the text as an argument, ``--file PATH`` or ``-`` for standard input), ``embeddings neighbours``.
+``app`` starts the dashboard (``rnnlab app [streamlit args]``).
 Each prints a clear one-line error (exit status 1) for bad input instead of a traceback.
+
+Every command takes ``--json``: its result (the run id(s) and what it prints today) as one JSON document on
+stdout, progress and notes on stderr; an error is ``{"error": "..."}`` on stdout with a non-zero exit status,
+a usage error included. ``--version`` prints ``core.__version__``. The parser is one ``_add_<command>``
+function per subcommand, listed in ``COMMANDS``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core import __version__
 from core.cliargs import add_config_arguments, config_from_args, overrides_from_args
 from core.config import (
     DataJobConfig,
@@ -79,12 +86,31 @@ def _start(kind: str, cfg: Any, args: argparse.Namespace, *, label: str | None =
         run = lifecycle.submit(kind, cfg, store, label=label, lane="data" if kind == "data" else "train")
         _say(f"queued {kind} run {run.id}: `python -m core runs` shows its state; its output goes to "
              f"{run.file('job.log')}")
-        print(run.id)
+        _print_id(args, run)
         return None
     run = store.create(cfg, kind=kind, label=label)
     _say(f"{kind} run {run.id}")
     return lifecycle.run_job(run, store, lane="train" if getattr(args, "queue", False) else None, say=_say,
                              options=options)
+
+
+def _print_id(args: argparse.Namespace, run: Any) -> None:
+    """A run just launched or queued: its id (with ``--json``: its id, kind and state)."""
+    if getattr(args, "json", False):
+        _print_json({"run_id": run.id, "kind": run.kind, "state": run.status()["state"]})
+    else:
+        print(run.id)
+
+
+def _finish(args: argparse.Namespace, run: Any, text: Any = None, **results: Any) -> int:
+    """Print the run's id (or ``text``), or with ``--json`` its id, state and ``results``; say how it ended.
+
+    The exit status: 0 finished or cancelled, 1 otherwise."""
+    if getattr(args, "json", False):
+        _print_json({"run_id": run.id, "kind": run.kind, "state": run.status()["state"], **results})
+    else:
+        print(run.id if text is None else text)
+    return _ended(run)
 
 
 def _ended(run: Any) -> int:
@@ -104,8 +130,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         run = _start("data", cfg, args, label=f"data-{args.action}")
         if run is None:
             return 0
-        print(run.read_json("data.json")["path"])
-        return _ended(run)
+        path = run.read_json("data.json")["path"]
+        return _finish(args, run, path, path=path)
     info = data.data_info(args.imdb)
     if not args.no_stats:
         info["token_lengths_seed_pipeline"] = _length_stats(args.imdb)
@@ -134,7 +160,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 0
         run = lifecycle.resume(run, store, background=args.background, say=_say)
         if args.background:
-            print(run.id)
+            _print_id(args, run)
             return 0
     else:
         cfg = _train_config(args)
@@ -149,8 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif tm.get("success") is not None:  # a synthetic task (core.tasks.synthetic)
         figure = f"MSE {tm['mse']:.4f}" if "mse" in tm else f"accuracy {tm['accuracy']:.4f}"
         _say(f"test {figure}  success {tm['success']}  train time {tm['train_time_s']:.1f}s")
-    print(run.id)
-    return _ended(run)
+    return _finish(args, run, test_metrics=run.test_metrics())
 
 
 def cmd_job(args: argparse.Namespace) -> int:
@@ -162,6 +187,8 @@ def cmd_job(args: argparse.Namespace) -> int:
     lifecycle.install_sigterm_handler()
     _say(f"{run.kind} run {run.id} (pid {os.getpid()})")
     lifecycle.run_job(run, store, lane=args.lane, resume=args.resume, say=_say)
+    if args.json:
+        return _finish(args, run)
     return _ended(run)
 
 
@@ -174,11 +201,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
         run = store.get(args.cancel, prefix=args.prefix)
         signalled = lifecycle.cancel(run, force=args.force)
-        print(f"asked {run.id} to stop" + (" (and sent SIGTERM to its process)" if signalled else ""))
+        if args.json:
+            _print_json({"run_id": run.id, "cancel_requested": True, "sigterm_sent": bool(signalled)})
+        else:
+            print(f"asked {run.id} to stop" + (" (and sent SIGTERM to its process)" if signalled else ""))
         return 0
     if args.delete:
         run = store.delete(store.get(args.delete, prefix=args.prefix).id)
-        print(f"deleted {run.id}")
+        if args.json:
+            _print_json({"run_id": run.id, "deleted": True})
+        else:
+            print(f"deleted {run.id}")
         return 0
     rows = store.summaries()  # a damaged run is a row with status "damaged" and the file and reason in "error"
     if args.json:
@@ -239,8 +272,26 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
         if info:
             _say(f"{info['vocab_size']} words, {info['corpus_tokens']} tokens, trained in "
                  f"{info['train_time_s']:.1f}s")
-        print(run.id)
-        return _ended(run)
+        return _finish(args, run, word2vec=info or None)
+    if args.action == "import":  # a word2vec-format file becomes a finished word2vec run
+        from core.models.word2vec import import_vectors_run
+
+        if not args.run_id:
+            raise ValueError("usage: python -m core embeddings import PATH [--binary]")
+        run = import_vectors_run(args.run_id, _store(args), binary=True if args.binary else None)
+        _say(f"imported {run.read_json('word2vec.json').get('vocab_size')} vectors as run {run.id}")
+        return _finish(args, run)
+    if args.action == "export":
+        from core.models.word2vec import export_vectors_run
+
+        if not args.run_id or not args.word:
+            raise ValueError("usage: python -m core embeddings export RUN_ID PATH [--binary]")
+        path = export_vectors_run(args.run_id, args.word, binary=args.binary, runs_dir=args.runs_dir)
+        if args.json:
+            _print_json({"run_id": args.run_id, "path": str(path), "binary": args.binary})
+        else:
+            print(path)
+        return 0
     if not args.run_id or not args.word:
         raise ValueError("usage: python -m core embeddings neighbours RUN_ID WORD")
     wv = load_vectors(args.run_id, args.runs_dir)
@@ -272,7 +323,7 @@ def cmd_hmm(args: argparse.Namespace) -> int:
         else:
             w2v = _start("word2vec", w2v_first, args, label="word2vec-skipgram")
             if w2v.status()["state"] != "finished":
-                return _ended(w2v)
+                return _finish(args, w2v) if args.json else _ended(w2v)
         cfg = replace(cfg, hmm=replace(cfg.hmm, embeddings=w2v.id))
     run = _start("hmm", cfg, args, label="gmmhmm")
     if run is None:
@@ -281,8 +332,7 @@ def cmd_hmm(args: argparse.Namespace) -> int:
     if tm:
         _say(f"test accuracy {tm['accuracy']:.4f}  F1 {tm['f1']:.4f}  fit time {tm['fit_time_s']:.1f}s  "
              f"({tm['train_size']} of {tm['train_size_available']} training reviews)")
-    print(run.id)
-    return _ended(run)
+    return _finish(args, run, test_metrics=run.test_metrics(), embeddings=cfg.hmm.embeddings)
 
 
 def cmd_introspect(args: argparse.Namespace) -> int:
@@ -323,7 +373,7 @@ def cmd_memory_horizon(args: argparse.Namespace) -> int:
         return 0
     rows = horizon_rows(run)
     if args.json:
-        _print_json({"run_id": run.id, "settings": config_to_dict(settings),
+        _print_json({"run_id": run.id, "state": run.status()["state"], "settings": config_to_dict(settings),
                      "rows": [{k: v for k, v in r.items() if k != "history"} for r in rows]})
         return 0 if run.status()["state"] in ("finished", "cancelled") else 1
     metric = "test MSE" if settings.task == "adding" else "test acc"
@@ -381,8 +431,49 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.out and run.status()["state"] == "finished":  # a copy where the user wants it (docs/ in this repo)
         shutil.copytree(report, args.out, dirs_exist_ok=True)
         report = Path(args.out)
-    print(report / "report.md")
-    return _ended(run)
+    return _finish(args, run, report / "report.md", report=str(report / "report.md"))
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """Start the dashboard (``streamlit run dashboard/app.py`` with the project's Streamlit config)."""
+    import shlex
+
+    from core.console import app_command, run_app
+
+    if args.dry_run:
+        command = app_command(args.streamlit_args)
+        if args.json:
+            _print_json({"command": command})
+        else:
+            print(shlex.join(command))
+        return 0
+    return run_app(args.streamlit_args)
+
+
+# ------------------------------------------------------------------------------------------------ the parser
+JSON_HELP = "print the result as one JSON document on stdout (errors as {\"error\": ...})"
+RUNS_DIR_HELP = "where runs are stored (default $RNNLAB_HOME/runs)"
+TEXT_HELP = "the review; - reads it from standard input (UTF-8, 1 MB at most)"
+FILE_HELP = "read the review from a UTF-8 text file (1 MB at most)"
+
+
+class CLIError(Exception):
+    """A command line the parser refuses (argparse's usage error), raised instead of exiting."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        super().__init__(message)
+        self.parser = parser
+
+
+class CLIParser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors :func:`main` reports (as JSON with ``--json``)."""
+
+    def error(self, message: str):
+        raise CLIError(self, message)
+
+
+def _json_flag(p: argparse.ArgumentParser, help: str = JSON_HELP) -> None:
+    p.add_argument("--json", action="store_true", help=help)
 
 
 def _job_flags(p: argparse.ArgumentParser) -> None:
@@ -392,7 +483,8 @@ def _job_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--queue", action="store_true",
                    help="run here, but wait for the jobs launched before it to finish first")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit; nothing is created")
-    p.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")
+    p.add_argument("--runs-dir", help=RUNS_DIR_HELP)
+    _json_flag(p)
 
 
 def _defaults(fn: Any) -> dict[str, Any]:
@@ -401,22 +493,18 @@ def _defaults(fn: Any) -> dict[str, Any]:
     return {k: p.default for k, p in inspect.signature(fn).parameters.items()}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from core.analysis.horizon import explosion_configs
-
-    p = argparse.ArgumentParser(prog="python -m core", description="RNN Lab: recurrent networks on IMDB reviews")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_data(sub: Any) -> None:
     d = sub.add_parser("data", help="the IMDB dataset: info, download, install an archive into the cache")
-    d.add_argument("action", choices=["info", "download", "install"])
+    d.add_argument("action", choices=["info", "download", "install"], help="what to do: %(choices)s")
     d.add_argument("archive", nargs="?", help="install: an aclImdb_v1.tar.gz to validate and copy into the cache")
     d.add_argument("--move", action="store_true", help=argparse.SUPPRESS)  # install a staged upload by renaming it
     d.add_argument("--imdb", help="aclImdb_v1.tar.gz or an extracted aclImdb/ folder (else $RNNLAB_IMDB, cache)")
-    d.add_argument("--json", action="store_true")
     d.add_argument("--no-stats", action="store_true", help="skip the token-length statistics (no preprocessing)")
     _job_flags(d)
     d.set_defaults(func=cmd_data)
 
+
+def _add_train(sub: Any) -> None:
     t = sub.add_parser("train", help="train one model and evaluate it on the test split")
     add_config_arguments(t, RunConfig)
     t.add_argument("--resume", metavar="RUN_ID",
@@ -424,62 +512,85 @@ def build_parser() -> argparse.ArgumentParser:
     _job_flags(t)
     t.set_defaults(func=cmd_train)
 
+
+def _add_job(sub: Any) -> None:
     j = sub.add_parser("job", help="run a stored run's job in this process (what launched jobs execute)")
-    j.add_argument("run_id")
+    j.add_argument("run_id", help="the run whose job to run")
     j.add_argument("--lane", help="wait for the jobs launched before it in this lane (train, data)")
     j.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
-    j.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")
+    j.add_argument("--runs-dir", help=RUNS_DIR_HELP)
+    _json_flag(j)
     j.set_defaults(func=cmd_job)
 
+
+def _add_runs(sub: Any) -> None:
     r = sub.add_parser("runs", help="list runs (every kind of job); cancel or delete one")
-    r.add_argument("--json", action="store_true")
+    _json_flag(r, "print the runs (or what --cancel/--delete did) as JSON on stdout")
     r.add_argument("--cancel", metavar="RUN_ID", help="ask a queued or running job to stop")
     r.add_argument("--force", action="store_true",
                    help="--cancel: also send SIGTERM, only to the run's own process (same pid and start time)")
     r.add_argument("--delete", metavar="RUN_ID", help="delete a run that is not queued or running")
     r.add_argument("--prefix", action="store_true", help="--cancel/--delete: accept a unique start of a run id")
-    r.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")
+    r.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     r.set_defaults(func=cmd_runs)
 
+
+def _add_predict(sub: Any) -> None:
     pr = sub.add_parser("predict", help="classify a text with one or several runs")
-    pr.add_argument("run_id", nargs="?")
-    pr.add_argument("text", nargs="?", help="the review; - reads it from standard input (UTF-8, 1 MB at most)")
-    pr.add_argument("--file", metavar="PATH", help="read the review from a UTF-8 text file (1 MB at most)")
+    pr.add_argument("run_id", nargs="?", help="the run that classifies (or --runs)")
+    pr.add_argument("text", nargs="?", help=TEXT_HELP)
+    pr.add_argument("--file", metavar="PATH", help=FILE_HELP)
     pr.add_argument("--runs", help="comma-separated run ids")
-    pr.add_argument("--json", action="store_true")
-    pr.add_argument("--runs-dir")
+    _json_flag(pr)
+    pr.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     pr.set_defaults(func=cmd_predict)
 
-    em = sub.add_parser("embeddings", help="word2vec: train vectors, list a word's nearest neighbours")
-    em.add_argument("action", choices=["train", "neighbours"])
-    em.add_argument("run_id", nargs="?", help="neighbours: the word2vec run")
-    em.add_argument("word", nargs="?", help="neighbours: the word")
+
+EMBEDDINGS_ACTIONS = ["train", "neighbours", "import", "export"]
+
+
+def _add_embeddings(sub: Any) -> None:
+    em = sub.add_parser("embeddings", help="word2vec: train vectors, list a word's nearest neighbours, "
+                                           "import or export vectors in the word2vec format")
+    em.add_argument("action", choices=EMBEDDINGS_ACTIONS, help="what to do: %(choices)s")
+    em.add_argument("run_id", nargs="?", help="neighbours, export: the word2vec run; import: the word2vec file")
+    em.add_argument("word", nargs="?", help="neighbours: the word; export: the file to write")
+    em.add_argument("--binary", action="store_true",
+                    help="import, export: the binary word2vec format (import tells it from the file otherwise)")
     add_config_arguments(em, Word2VecRunConfig)  # train's settings
     em.add_argument("-k", type=int, default=10, help="neighbours: how many")
-    em.add_argument("--json", action="store_true")
     _job_flags(em)
     em.set_defaults(func=cmd_embeddings)
 
+
+def _add_hmm(sub: Any) -> None:
     hm = sub.add_parser("hmm", help="fit the GMM-HMM baseline (one GMMHMM per class) and evaluate it")
     add_config_arguments(hm, HMMRunConfig, skip=HMM_SKIP)
     _job_flags(hm)
     hm.set_defaults(func=cmd_hmm)
 
+
+def _add_introspect(sub: Any) -> None:
     ins = sub.add_parser("introspect", help="per token: running probability, saliency (--json: every gate)")
-    ins.add_argument("run_id")
-    ins.add_argument("text", nargs="?", help="the review; - reads it from standard input (UTF-8, 1 MB at most)")
-    ins.add_argument("--file", metavar="PATH", help="read the review from a UTF-8 text file (1 MB at most)")
-    ins.add_argument("--json", action="store_true", help="everything, gates and states included")
-    ins.add_argument("--runs-dir")
+    ins.add_argument("run_id", help="the run to look inside")
+    ins.add_argument("text", nargs="?", help=TEXT_HELP)
+    ins.add_argument("--file", metavar="PATH", help=FILE_HELP)
+    _json_flag(ins, "everything, gates and states included, as JSON on stdout")
+    ins.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     ins.set_defaults(func=cmd_introspect)
 
+
+def _add_memory_horizon(sub: Any) -> None:
     mh = sub.add_parser("memory-horizon", help="train RNN, LSTM and GRU on a long-range memory task for each length")
     add_config_arguments(mh, HorizonConfig)
     mh.add_argument("--full-budget", dest="stop_on_success", action="store_false", default=argparse.SUPPRESS,
                     help="keep training after the first success (as --no-stop-on-success)")
-    mh.add_argument("--json", action="store_true")
     _job_flags(mh)
     mh.set_defaults(func=cmd_memory_horizon)
+
+
+def _add_explode(sub: Any) -> None:
+    from core.analysis.horizon import explosion_configs
 
     ex = sub.add_parser("explode", help="exploding gradients of a vanilla RNN on the adding problem, and clipping")
     ex.add_argument("--configs", help="comma-separated: exploding, clipped, reference (default all)")
@@ -491,31 +602,91 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--clip", type=float, help=f"the clipped configuration's threshold (default {demo['clip']})")
     ex.add_argument("--lr", type=float, help=f"plain SGD's learning rate (default {demo['lr']})")
     ex.add_argument("--threads", type=int, help="torch threads on the CPU")
-    ex.add_argument("--json", action="store_true")
-    ex.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")
+    _json_flag(ex)
+    ex.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     ex.set_defaults(func=cmd_explode)
 
+
+def _add_experiment(sub: Any) -> None:
     xp = sub.add_parser("experiment", help="the seed report's comparison end to end, with a report")
-    xp.add_argument("name", choices=["seed"])
+    xp.add_argument("name", choices=["seed"], help="the experiment: %(choices)s")
     add_config_arguments(xp, ExperimentConfig)
     xp.add_argument("--out", default="docs/experiment",
                     help="copy the finished report here (it also stays in the run's report/ folder)")
     _job_flags(xp)
     xp.set_defaults(func=cmd_experiment)
+
+
+def _add_app(sub: Any) -> None:
+    ap = sub.add_parser("app", help="start the dashboard: streamlit run dashboard/app.py with the project's config",
+                        description="Start the dashboard. Every argument not listed below goes to `streamlit run` "
+                                    "(e.g. --server.port 8502); the project's Streamlit config (.streamlit/"
+                                    "config.toml: server.address 127.0.0.1 and more) applies unless overridden.",
+                        allow_abbrev=False)
+    ap.add_argument("--dry-run", action="store_true", help="print the streamlit command line and exit; start nothing")
+    _json_flag(ap, "with --dry-run: the command line as JSON on stdout")
+    ap.set_defaults(func=cmd_app, streamlit_args=[])
+
+
+def _add_export(sub: Any) -> None:
+    from core.report.export import add_export_arguments, cmd_export
+
+    ex = sub.add_parser("export", help="export runs to TensorBoard event files or MLflow (optional libraries)")
+    add_export_arguments(ex)
+    ex.set_defaults(func=cmd_export)
+
+
+COMMANDS = [_add_data, _add_train, _add_job, _add_runs, _add_predict, _add_embeddings, _add_hmm, _add_introspect,
+            _add_memory_horizon, _add_explode, _add_experiment, _add_export, _add_app]
+PASSES_UNKNOWN = {"app"}  # commands whose unknown arguments go elsewhere (to streamlit)
+
+
+def build_parser(prog: str = "python -m core") -> argparse.ArgumentParser:
+    p = CLIParser(prog=prog, description="RNN Lab: recurrent networks on IMDB reviews")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _wants_json(argv: list[str]) -> bool:
+    """``--json`` among the arguments (before a ``--`` that ends the options)."""
+    args = argv[:argv.index("--")] if "--" in argv else argv
+    return "--json" in args
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m core") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(argv)
+    parser = build_parser(prog)
+    try:
+        args, unknown = parser.parse_known_args(argv)
+        if unknown and args.command not in PASSES_UNKNOWN:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        if unknown:
+            args.streamlit_args = unknown
+    except CLIError as e:  # a usage error: argparse's usage and message, or {"error": ...} with --json
+        e.parser.print_usage(sys.stderr)
+        print(f"{e.parser.prog}: error: {e}", file=sys.stderr)
+        if as_json:
+            _print_json({"error": f"{e.parser.prog}: {e}"})
+            return 2
+        raise SystemExit(2) from None
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        if as_json:
+            _print_json({"error": "interrupted"})
         return 130
     except Exception as e:  # bad input ends in one clear line; RNNLAB_DEBUG=1 shows the traceback
         if os.environ.get("RNNLAB_DEBUG"):
             raise
         print(f"error: {e}", file=sys.stderr)
+        if as_json:
+            _print_json({"error": str(e)})
         return 1
 
 

@@ -1,4 +1,8 @@
-"""RNN Lab's Streamlit entrypoint: page config and navigation over the page scripts in ../pages."""
+"""RNN Lab's Streamlit entrypoint: page config and navigation over the page scripts in ../pages.
+
+An installed copy (``pip install .``) holds the page scripts in dashboard/shipped/pages instead: they are
+read from there when that folder exists (see pyproject.toml), and from ../pages in a checkout.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
+SHIPPED = Path(__file__).resolve().parent / "shipped" / "pages"  # only in an installed copy
+PAGES_DIR = SHIPPED if SHIPPED.is_dir() else ROOT / "pages"
+
 st.set_page_config(page_title="RNN Lab", page_icon="🔁", layout="wide")
 
-PAGES = [  # (file in ../pages, title, icon); a page appears once its script exists
+PAGES = [  # (file in PAGES_DIR, title, icon); a page appears once its script exists
     ("overview.py", "Overview", ":material/home:"),
     ("data.py", "Data", ":material/table:"),
     ("train.py", "Train", ":material/model_training:"),
@@ -27,6 +34,6 @@ PAGES = [  # (file in ../pages, title, icon); a page appears once its script exi
     ("report.py", "Report", ":material/description:"),
 ]
 
-pages = [st.Page(ROOT / "pages" / f, title=t, icon=i, default=(f == "overview.py"))
-         for f, t, i in PAGES if (ROOT / "pages" / f).is_file()]
+pages = [st.Page(PAGES_DIR / f, title=t, icon=i, default=(f == "overview.py"))
+         for f, t, i in PAGES if (PAGES_DIR / f).is_file()]
 st.navigation(pages).run()

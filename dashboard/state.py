@@ -5,7 +5,7 @@ the files' modification times and sizes (an unchanged file is never read twice, 
 always is), so a page stays fast with many runs and a poll sees fresh numbers;
 ``st.cache_resource`` only for read-only shared objects (the reviews frame, the device line,
 the PNG exporter); the ``st.session_state`` keys the pages use; :func:`show_chart`, which draws
-a Plotly figure with a CSV download of its data and a PNG download.
+a Plotly figure with a CSV download of its data and PNG and SVG downloads.
 
 What it is not: training, fitting or writing run files (``core``), chart building
 (``core.figures``), page layout (``pages/``).
@@ -83,7 +83,8 @@ def page_link(page: str, label: str, icon: str | None = None) -> None:
     from streamlit.errors import StreamlitAPIException
 
     try:
-        st.page_link(str(ROOT / "pages" / page), label=label, icon=icon)
+        shipped = ROOT / "dashboard" / "shipped" / "pages"  # an installed copy keeps the pages here (see app.py)
+        st.page_link(str((shipped if shipped.is_dir() else ROOT / "pages") / page), label=label, icon=icon)
     except (StreamlitAPIException, KeyError):  # no st.navigation: a page run alone, or under AppTest
         st.markdown(f"→ the **{label}** page")
 
@@ -330,7 +331,7 @@ _PNG_LOCK = threading.Lock()
 
 
 def png_export_available() -> bool:
-    """A PNG button is offered when kaleido and a Chromium to drive are installed."""
+    """PNG and SVG buttons are offered when kaleido and a Chromium to drive are installed."""
     browser = os.environ.get("BROWSER_PATH") or any(shutil.which(b) for b in
                                                      ("chromium", "chromium-browser", "google-chrome", "chrome"))
     return bool(browser) and importlib.util.find_spec("kaleido") is not None
@@ -348,31 +349,46 @@ def _png_server() -> bool:
         return False
 
 
-def figure_png(fig: Any) -> bytes:
-    """The figure as a PNG (rendered server-side by kaleido; only when a user asks for it)."""
+def _figure_image(fig: Any, fmt: str, **size: Any) -> bytes:
+    """``fig`` rendered by kaleido through the process's shared browser (one export at a time)."""
     import warnings
 
     _png_server()
     with _PNG_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fig.to_image(format="png", width=1100, height=fig.layout.height or 450, scale=2)
+        return fig.to_image(format=fmt, width=1100, height=fig.layout.height or 450, **size)
 
 
-def show_chart(fig: Any, name: str, *, key: str | None = None) -> None:
-    """Draw ``fig`` with downloads of its data (CSV) and of the picture (PNG).
+def figure_png(fig: Any) -> bytes:
+    """The figure as a PNG (rendered server-side by kaleido; only when a user asks for it)."""
+    return _figure_image(fig, "png", scale=2)
 
-    Plotly's own toolbar also saves a PNG in the browser (camera icon), named after ``name``.
-    Both downloads are generated only when clicked, so they cost nothing when the page draws.
+
+def figure_svg(fig: Any) -> bytes:
+    """The figure as an SVG document (vector: scales for print and slides; rendered like :func:`figure_png`)."""
+    return _figure_image(fig, "svg")
+
+
+def show_chart(fig: Any, name: str, *, key: str | None = None, data: pd.DataFrame | None = None) -> None:
+    """Draw ``fig`` with downloads of its data (CSV) and of the picture (PNG and SVG).
+
+    ``data``: the table behind the figure when the page has it (the CSV is then that table);
+    otherwise the CSV is read from the figure's traces. Plotly's own toolbar also saves a PNG in
+    the browser (camera icon), named after ``name``. Every download is generated only when
+    clicked, so they cost nothing when the page draws.
     """
     key = key or name
     st.plotly_chart(fig, key=f"chart.{key}",
                     config={"displaylogo": False, "toImageButtonOptions": {"filename": name, "scale": 2}})
     row = st.container(horizontal=True, gap="small")
-    row.download_button("CSV", data=lambda: figure_csv(fig), file_name=f"{name}.csv", mime="text/csv",
+    csv = (lambda: data.to_csv(index=False).encode()) if data is not None else (lambda: figure_csv(fig))
+    row.download_button("CSV", data=csv, file_name=f"{name}.csv", mime="text/csv",
                         key=f"csv.{key}", on_click="ignore", icon=":material/download:", type="tertiary")
     if png_export_available():
         row.download_button("PNG", data=lambda: figure_png(fig), file_name=f"{name}.png", mime="image/png",
                             key=f"png.{key}", on_click="ignore", icon=":material/image:", type="tertiary")
+        row.download_button("SVG", data=lambda: figure_svg(fig), file_name=f"{name}.svg", mime="image/svg+xml",
+                            key=f"svg.{key}", on_click="ignore", icon=":material/draw:", type="tertiary")
 
 
 # -- background jobs: every page polls runs only --------------------------------------------------------------

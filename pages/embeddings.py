@@ -1,5 +1,5 @@
-"""Embeddings: train word2vec (CBOW or skip-gram, in its own process) or open a trained run; a word's nearest
-neighbours and a 2D map of chosen words."""
+"""Embeddings: train word2vec (CBOW or skip-gram, in its own process), import published vectors (word2vec format)
+or open a stored run; a word's nearest neighbours, a 2D map of chosen words, and the vectors as a word2vec file."""
 
 from __future__ import annotations
 
@@ -10,16 +10,20 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/embeddings.py`)
     sys.path.insert(0, str(ROOT))
 
+import re  # noqa: E402
+import tempfile  # noqa: E402
+
 import streamlit as st  # noqa: E402
 
 from core.figures import embeddings  # noqa: E402
 from core.jobs.store import DamagedRun  # noqa: E402
-from core.models.word2vec import WordVectors, load_vectors  # noqa: E402
+from core.models.word2vec import WordVectors, import_vectors_run, load_vectors, word2vec_text  # noqa: E402
 from dashboard import state  # noqa: E402
 
 POLL_S = 2.0
 JOB = "embeddings.job"  # session key: the id of the run launched from this page
 DEFAULT_WORDS = "good, great, excellent, wonderful, bad, awful, terrible, boring, actor, actress, plot, story"
+UPLOAD_MAX_MB = 512  # a word2vec upload at most (GloVe's 400,000 x 100 text file is ~160 MB)
 
 
 def launch_training(algo: str, dim: int, epochs: int, window: int, min_count: int, limit: int | None) -> None:
@@ -30,6 +34,27 @@ def launch_training(algo: str, dim: int, epochs: int, window: int, min_count: in
                             word2vec=Word2VecConfig(algo=algo, dim=dim, epochs=epochs, window=window,
                                                     min_count=min_count))
     state.submit_job(JOB, "word2vec", cfg, label=f"word2vec-{algo}")
+
+
+def import_upload(upload, fmt: str) -> None:
+    """Check the upload's size, write it to a private temporary file and store it as a finished word2vec run."""
+    if upload.size > UPLOAD_MAX_MB * 2**20:
+        st.error(f"{upload.name}: {upload.size / 2**20:,.0f} MB, more than the {UPLOAD_MAX_MB} MB an upload may have",
+                 icon=":material/error:")
+        return
+    label = "word2vec-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", Path(upload.name).stem).strip("-")[:40] or "imported")
+    with tempfile.TemporaryDirectory(prefix="rnnlab-w2v-upload-") as tmp:
+        path = Path(tmp) / "vectors.w2v"  # a neutral name: never taken for a compressed file
+        path.write_bytes(upload.getbuffer())
+        try:
+            run = import_vectors_run(path, state.store(), label=label, binary={"detect": None, "text": False,
+                                                                                "binary": True}[fmt],
+                                     source=upload.name)
+        except ValueError as e:
+            st.error(f"Cannot import {upload.name}: {e}", icon=":material/error:")
+            return
+    st.session_state["w2v_run"] = run.id  # the run selected below
+    st.success(f"Imported {upload.name} as run {run.id}.", icon=":material/check_circle:")
 
 
 @st.cache_resource(show_spinner="Loading the vectors…", max_entries=4)
@@ -65,13 +90,24 @@ with st.expander("Train word2vec", expanded=False):
                    icon=":material/warning:")
 state.follow_job(JOB, "word2vec", "Word2vec training", poll_s=POLL_S)
 
+with st.expander("Import vectors (word2vec format)", expanded=False):
+    st.caption("Published vectors in the word2vec text or binary format (a first line `<words> <dimensions>`): "
+               f"at most {UPLOAD_MAX_MB} MB, 500,000 words and 2,048 dimensions. They become a word2vec run that "
+               "can initialise an RNN's embeddings (Train) and feed the GMM-HMM.")
+    c1, c2 = st.columns([3, 1])
+    upload = c1.file_uploader("word2vec file", key="w2v_import_file", max_upload_size=UPLOAD_MAX_MB)
+    fmt = c2.radio("Format", ["detect", "text", "binary"], key="w2v_import_format")
+    if st.button("Import", key="w2v_import", disabled=upload is None, icon=":material/upload:"):
+        import_upload(upload, fmt)
+
 # -- a trained run ---------------------------------------------------------------------------------------------------
 table = state.summaries()
 state.damaged_notice(table)
 runs = table[(table["kind"] == "word2vec") & (table["status"] == "finished")]
 if runs.empty:
     st.info("No word2vec run yet. Open **Train word2vec** above and press **Train** (5,000 reviews per split take "
-            "about a minute), or on the command line: `python -m core embeddings train --limit 5000`.",
+            "about a minute), or on the command line: `python -m core embeddings train --limit 5000`; or import "
+            "published vectors under **Import vectors** above.",
             icon=":material/info:")
     st.stop()
 
@@ -94,6 +130,13 @@ c1.metric("Words", f"{len(wv):,}")
 c2.metric("Dimensions", wv.dim)
 c3.metric("Corpus tokens", f"{info['corpus_tokens']:,}" if info.get("corpus_tokens") else "–")
 c4.metric("Training time", f"{info['train_time_s']:.1f} s" if info.get("train_time_s") is not None else "–")
+source = info.get("source") if isinstance(info.get("source"), dict) else None
+if source:
+    st.caption(f"Imported from {source.get('file')} ({source.get('format')}).")
+st.download_button("Export (word2vec text format)", data=lambda: word2vec_text(wv), file_name=f"{rid}.txt",
+                   mime="text/plain", key="w2v_export", on_click="ignore", icon=":material/download:",
+                   help="`<words> <dimensions>`, then one `word v1 … vd` line per word: gensim, fastText and the "
+                        "word2vec tools read it")
 
 left, right = st.columns(2)
 with left:

@@ -16,17 +16,17 @@ import streamlit as st  # noqa: E402
 
 from core.analysis import markov  # noqa: E402
 from core.figures import theory  # noqa: E402
+from dashboard import state  # noqa: E402
 
 
 def chart(fig, data: pd.DataFrame, name: str) -> None:
-    """A Plotly chart (PNG from its modebar) with its data as a CSV download under it."""
-    st.plotly_chart(fig, width="stretch", key=f"theory_chart_{name}")
-    st.download_button("Data (CSV)", data.to_csv(index=False).encode(), file_name=f"theory_{name}.csv",
-                       mime="text/csv", key=f"theory_csv_{name}")
+    """A Plotly chart with the downloads every chart has: its data (CSV), PNG and SVG."""
+    state.show_chart(fig, f"theory_{name}", key=f"theory_{name}", data=data)
 
 
 st.title("Theory")
-st.caption("The background of the seed report, interactive. Every chart exports as PNG from its toolbar.")
+st.caption("The background of the seed report, interactive. Every chart exports its data (CSV) and its picture "
+           "(PNG, SVG).")
 
 # ---- vanishing and exploding gradients ----------------------------------------------------------
 st.header("Why gradients vanish (or explode)")

@@ -396,14 +396,17 @@ class RunStore:
         raise RunNotFound(f"no run {run_id!r} in {self.root}")
 
     def find_finished(self, kind: str, cfg: Any) -> Run | None:
-        """A finished run of ``kind`` whose resolved config equals ``cfg`` (what makes reruns resume)."""
+        """A finished run of ``kind`` whose resolved config equals ``cfg`` (what makes reruns resume).
+
+        Imported runs were not made from their config here, so they never stand in for a run that asks for one.
+        """
         from core.config import config_to_dict
 
         want = config_to_dict(cfg)
         for run in self.list():
             try:
                 d = run.config_dict()
-                if (d.get("kind", "rnn") == kind and run.status().get("state") == "finished"
+                if (d.get("kind", "rnn") == kind and not d.get("imported") and run.status().get("state") == "finished"
                         and {k: v for k, v in d.items() if k not in META_KEYS} == want):
                     return run
             except (OSError, ValueError):

@@ -10,6 +10,10 @@
 * :func:`init_embedding_layer` copies the vectors into a :class:`~core.models.rnn.SentimentRNN`'s
   embedding layer, row by row through the model's vocabulary, frozen or trainable.
 * :meth:`WordVectors.neighbours` and :meth:`WordVectors.projection_2d` (PCA) feed the dashboard.
+* :func:`export_word2vec` and :func:`import_word2vec` write and read the word2vec text and binary
+  formats (gensim's ``save_word2vec_format`` / ``load_word2vec_format``), within bounds checked
+  before anything is allocated; :func:`import_vectors_run` stores published vectors as a finished
+  ``word2vec`` run that everything reading word2vec runs can use.
 
 The test split is never read here: the vectors see the training reviews (less the validation
 reviews carved from them) and the unlabelled ones only.
@@ -28,9 +32,12 @@ from typing import Any
 import numpy as np
 
 from core import atomic
-from core.config import Word2VecConfig, Word2VecRunConfig
+from core.config import EMBEDDING_MAX, VOCAB_MAX, Word2VecConfig, Word2VecRunConfig
 
 MAX_WORDS_FILE_BYTES = 64 * 2**20  # words.json of 500,000 words is ~10 MB
+MAX_WORD2VEC_FILE_BYTES = 2**30  # a word2vec file read at most (GloVe's 400,000 x 300 text file is ~1.0e9 bytes)
+MAX_WORD2VEC_HEADER_BYTES = 64  # "<words> <dims>\n"
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".lz4", ".zst", ".zip")  # gensim's reader would inflate these
 
 
 @dataclass
@@ -303,3 +310,232 @@ def init_embedding_layer(model: Any, vocab: Any, run_id: str | WordVectors, free
     words = max(rows - 2, 0)
     return {"run_id": run_id if isinstance(run_id, str) else None, "found": len(ids), "missing": words - len(ids),
             "coverage": len(ids) / words if words else 0.0, "frozen": freeze}
+
+
+# -- the word2vec exchange format (text and binary) -------------------------------------------------
+class Word2VecFormatError(ValueError):
+    """A file that is not a word2vec file RNN Lab accepts: says which file and why."""
+
+
+def export_word2vec(wv: WordVectors, path: str | os.PathLike, binary: bool = False) -> Path:
+    """Write ``wv`` in the word2vec format: text (``"<words> <dims>"``, then ``word v1 ... vd`` per line) or binary.
+
+    The words keep their order (most frequent first). A word holding whitespace cannot be written
+    in this format and is refused, as are non-finite values. Written to a temporary name and
+    renamed into place; returns the path.
+    """
+    from gensim.models import KeyedVectors
+
+    path = Path(path)
+    if path.suffix.lower() in COMPRESSED_SUFFIXES:
+        raise ValueError(f"{path.name}: write an uncompressed file (compressed word2vec files are not read back)")
+    if not len(wv):
+        raise ValueError("no word vectors to export")
+    bad = next((w for w in wv.words if not w or any(c.isspace() for c in w)), None)
+    if bad is not None:
+        raise ValueError(f"the word {bad!r} is empty or holds whitespace: the word2vec format cannot store it")
+    if not np.isfinite(wv.vectors).all():
+        row = int(np.flatnonzero(~np.isfinite(wv.vectors).all(axis=1))[0])
+        raise ValueError(f"the vector of {wv.words[row]!r} holds a NaN or an infinity")
+    kv = KeyedVectors(vector_size=wv.dim, dtype=np.float32)
+    kv.add_vectors(wv.words, wv.vectors)
+    kv.allocate_vecattrs(attrs=["count"], types=[np.int64])  # gensim writes by falling count: keep our order
+    kv.expandos["count"][:] = np.arange(len(wv), 0, -1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_path(path) as tmp:  # the temporary name ends in .tmp: gensim writes it uncompressed
+        kv.save_word2vec_format(str(tmp), binary=binary, write_header=True)
+    return path
+
+
+def _read_header(path: Path) -> tuple[int, int, int]:
+    """``(words, dims, header bytes)`` from the first line, each within RNN Lab's bounds."""
+    with open(path, "rb") as f:
+        head = f.read(MAX_WORD2VEC_HEADER_BYTES)
+    end = head.find(b"\n")
+    fields = head[:end].split() if end >= 0 else []
+    if len(fields) != 2 or not all(x.isdigit() for x in fields):
+        shown = head[:end if end >= 0 else 40].decode("utf-8", "replace")
+        raise Word2VecFormatError(f"{path.name}: the first line must be '<words> <dimensions>' (two whole numbers), "
+                                  f"not {shown!r}: not a word2vec file (a GloVe file has no header line)")
+    words, dims = int(fields[0]), int(fields[1])
+    if not 1 <= words <= VOCAB_MAX:
+        raise Word2VecFormatError(f"{path.name}: its header declares {words:,} words; RNN Lab reads 1 to "
+                                  f"{VOCAB_MAX:,}")
+    if not 1 <= dims <= EMBEDDING_MAX:
+        raise Word2VecFormatError(f"{path.name}: its header declares {dims:,} dimensions; RNN Lab reads 1 to "
+                                  f"{EMBEDDING_MAX:,}")
+    return words, dims, end + 1
+
+
+def _looks_binary(path: Path, start: int, dims: int) -> bool:
+    """Whether the first entry after the header is raw float32 bytes rather than ``word v1 ... vd`` text."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        line = f.readline(4096 + 40 * dims)
+    try:
+        parts = line.decode("utf-8").rstrip().split(" ")
+        if len(parts) != dims + 1:
+            return True
+        [float(x) for x in parts[1:]]
+    except (UnicodeDecodeError, ValueError):
+        return True
+    return False
+
+
+def _check_text_lines(path: Path, start: int, words: int, dims: int) -> None:
+    """One pass over a text file: each of the ``words`` lines a UTF-8 word and ``dims`` values, nothing after."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        for i in range(words):
+            line = f.readline()
+            where = f"{path.name}, line {i + 2:,}"
+            if not line:
+                raise Word2VecFormatError(f"{path.name} is truncated: its header declares {words:,} words but it ends "
+                                          f"after {i:,}")
+            parts = line.rstrip().split(b" ")
+            try:
+                parts[0].decode("utf-8")
+            except UnicodeDecodeError:
+                raise Word2VecFormatError(f"{where}: the word {parts[0][:40]!r} is not UTF-8") from None
+            if len(parts) - 1 != dims:
+                raise Word2VecFormatError(f"{where}: {len(parts) - 1} values where the header declares {dims} "
+                                          f"dimensions" + (" (is the file truncated?)" if not line.endswith(b"\n")
+                                                           else ""))
+            if not line.endswith(b"\n"):  # every writer ends each line: a last value may have lost digits
+                raise Word2VecFormatError(f"{where}: the file ends inside this line: it is truncated (if it is "
+                                          f"complete, end its last line with a line break)")
+        if f.read(4096).strip():
+            raise Word2VecFormatError(f"{path.name} holds more lines than the {words:,} words its header declares")
+
+
+def import_word2vec(path: str | os.PathLike, binary: bool | None = None, *,
+                    max_bytes: int = MAX_WORD2VEC_FILE_BYTES) -> WordVectors:
+    """Read a word2vec file (text or binary; ``binary=None``: told from its content) as :class:`WordVectors`.
+
+    Checked before gensim allocates anything: the file's size (``max_bytes``), its header
+    ``"<words> <dims>"`` (at most ``core.config.VOCAB_MAX`` words and ``EMBEDDING_MAX``
+    dimensions) and that the file is large enough to hold what the header declares; a text file's
+    lines are checked too (UTF-8 words, ``dims`` values each). After reading: no word twice,
+    every value finite, a binary file's bytes all accounted for. Nothing is unpickled. Every
+    failure is a :class:`Word2VecFormatError` naming the file and what is wrong. The words keep
+    the file's order; there are no counts (the format has none).
+    """
+    return _read_word2vec(Path(path), binary, max_bytes)[0]
+
+
+def _read_word2vec(path: Path, binary: bool | None, max_bytes: int) -> tuple[WordVectors, bool]:
+    """:func:`import_word2vec`'s work: the vectors and whether the file was binary."""
+    from gensim.models import KeyedVectors
+
+    if path.suffix.lower() in COMPRESSED_SUFFIXES:
+        raise Word2VecFormatError(f"{path.name} looks compressed: decompress it first (the size of a compressed "
+                                  f"file says nothing of what it holds)")
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise Word2VecFormatError(f"cannot read {path}: {e.strerror or e}") from None
+    if not path.is_file():
+        raise Word2VecFormatError(f"{path} is not a file")
+    if size > max_bytes:
+        raise Word2VecFormatError(f"{path.name} has {size:,} bytes; RNN Lab reads word2vec files of at most "
+                                  f"{max_bytes:,} bytes")
+    words, dims, start = _read_header(path)
+    if binary is None:
+        binary = _looks_binary(path, start, dims)
+    # the least each entry takes: "w " + 4 bytes a value (binary), "w" + " 0" a value + a line end (text)
+    least = start + words * (2 + 4 * dims) if binary else start + words * (2 + 2 * dims) - 1
+    if size < least:
+        raise Word2VecFormatError(f"{path.name} is truncated or its header is wrong: {words:,} words of {dims} "
+                                  f"dimensions take at least {least:,} bytes in the {'binary' if binary else 'text'} "
+                                  f"format, and the file has {size:,}")
+    if not binary:
+        _check_text_lines(path, start, words, dims)
+    try:
+        kv = KeyedVectors.load_word2vec_format(str(path), binary=binary, unicode_errors="strict")
+    except EOFError:
+        raise Word2VecFormatError(f"{path.name} is truncated: it ends before the {words:,} words of {dims} dimensions "
+                                  f"its header declares") from None
+    except UnicodeDecodeError as e:
+        raise Word2VecFormatError(f"{path.name}: a word is not UTF-8 ({e.reason} at byte {e.start}): is the header's "
+                                  f"dimension right?") from None
+    except ValueError as e:
+        raise Word2VecFormatError(f"{path.name}: not a word2vec {'binary' if binary else 'text'} file: {e}") from None
+    found = [w for w in kv.index_to_key if isinstance(w, str)]  # gensim leaves a None where it skipped a repeat
+    if len(found) != words or len(kv.vectors) != words:
+        raise Word2VecFormatError(f"{path.name}: {words - len(found):,} of its {words:,} words appear twice")
+    vectors = np.asarray(kv.vectors, dtype=np.float32)
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise Word2VecFormatError(f"{path.name}: the vector of {found[bad]!r} holds a NaN or an infinity "
+                                  f"({int((~finite).sum()):,} such words)")
+    if binary:  # every byte is a word, its space, its vector, or a line end the C tool writes between entries
+        used = start + sum(len(w.encode("utf-8")) + 1 + 4 * dims for w in found)
+        if not 0 <= size - used <= words + 1:
+            raise Word2VecFormatError(f"{path.name}: {size - used:,} bytes beyond {words:,} words of {dims} "
+                                      f"dimensions: the header's word count or dimension is wrong")
+    return WordVectors(found, vectors), binary
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def import_vectors_run(path: str | os.PathLike, store: Any, *, label: str | None = None,
+                       binary: bool | None = None, source: str | None = None) -> Any:
+    """Store the word2vec file at ``path`` as a finished ``word2vec`` run of ``store`` (a ``RunStore``); returns it.
+
+    The file is read and checked first (:func:`import_word2vec`): a bad file creates nothing. The
+    run is made by :meth:`~core.jobs.store.RunStore.create` (its config a
+    :class:`~core.config.Word2VecRunConfig` whose ``dim`` is the vectors' and ``min_count`` 1:
+    every word of the file has a vector; ``imported: true``) in a folder beside the store and
+    renamed into it complete, so no half-imported run is ever listed. It holds ``vectors.npy``,
+    ``words.json`` and ``word2vec.json``, which says where the vectors came from (``source``:
+    file name, format, size, SHA-256; ``source`` overrides the name shown, e.g. an upload's).
+    The Train page, the HMM and the Embeddings page then use it like a trained run.
+    """
+    import secrets
+    import shutil
+
+    from core.jobs.store import Run, RunStore
+
+    if label is not None and not label.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"label {label!r} may hold only letters, digits, '-' and '_'")
+    path = Path(path)
+    wv, was_binary = _read_word2vec(path, binary, MAX_WORD2VEC_FILE_BYTES)
+    cfg = Word2VecRunConfig(word2vec=Word2VecConfig(dim=wv.dim, min_count=1))
+    store.root.mkdir(parents=True, exist_ok=True)
+    staging = RunStore(store.root.parent / f".import-word2vec-{secrets.token_hex(4)}")
+    try:
+        run = staging.create(cfg, label=label or "word2vec-imported", extra={"imported": True})
+        wv.save(run.path)
+        run.write_json("word2vec.json", {
+            "imported": True, "vocab_size": len(wv), "dim": wv.dim,
+            "source": {"file": source or path.name, "format": "word2vec binary" if was_binary else "word2vec text",
+                       "bytes": path.stat().st_size, "sha256": _file_sha256(path)}})
+        run.write_status({"state": "finished", "process": None, "imported": True, "finished": time.time()})
+        target = store.root / run.id
+        run.path.rename(target)
+    finally:
+        shutil.rmtree(staging.root, ignore_errors=True)
+    return Run(target)
+
+
+def export_vectors_run(run_id: str, path: str | os.PathLike, *, binary: bool = False,
+                       runs_dir: str | os.PathLike | None = None) -> Path:
+    """The vectors of the ``word2vec`` run ``run_id`` written to ``path`` in the word2vec format."""
+    return export_word2vec(load_vectors(run_id, runs_dir), path, binary=binary)
+
+
+def word2vec_text(wv: WordVectors) -> bytes:
+    """``wv`` in the word2vec text format, as bytes (a download button's data)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="rnnlab-w2v-") as d:
+        return export_word2vec(wv, Path(d) / "vectors.txt").read_bytes()

@@ -95,12 +95,20 @@ def summarise(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 
 def _png(fig: Any, path: Path) -> str:
-    """Write a PNG with kaleido; a missing browser leaves the report usable (CSV beside it)."""
+    """Write a PNG and an SVG beside it (same name) with kaleido; a missing browser leaves the report usable.
+
+    Returns the PNG's name, which the report shows, or why it was not rendered (the CSV beside
+    the report still holds the figure's data). An SVG that fails alone costs only the SVG.
+    """
     try:
         path.write_bytes(fig.to_image(format="png", width=900, height=500, scale=1))
-        return path.name
     except Exception as e:  # kaleido needs Chromium: say so in the report instead of failing it
         return f"(figure not rendered: {type(e).__name__})"
+    try:
+        path.with_suffix(".svg").write_bytes(fig.to_image(format="svg", width=900, height=500))
+    except Exception:  # the PNG is what the report links; the vector copy is a bonus
+        path.with_suffix(".svg").unlink(missing_ok=True)
+    return path.name
 
 
 def _summary_md(summary: pd.DataFrame, key: str) -> str:
