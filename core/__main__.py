@@ -122,7 +122,51 @@ def _ended(run: Any) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from core.data import imdb as data
+    from core.data import sources
 
+    def show(info: Any) -> None:
+        if args.json:
+            _print_json(info)
+        else:
+            for k, v in info.items():
+                print(f"{k}: {json.dumps(v, default=str) if isinstance(v, dict | list) else v}")
+
+    if args.action == "add":
+        if not args.archive or not args.name:
+            raise ValueError("usage: python -m core data add PATH --name NAME [--text-col C] [--label-col C] "
+                             "[--split-col C] [--sep SEP]")
+        show(sources.add_dataset(args.archive, args.name, text_col=args.text_col, label_col=args.label_col,
+                                 split_col=args.split_col, sep=args.sep))
+        return 0
+    if args.action == "list":
+        rows = sources.list_datasets()
+        if args.json:
+            _print_json(rows)
+        else:
+            for r in rows:
+                counts = {s: sum(c.values()) for s, c in (r.get("counts") or {}).items()}
+                what = r.get("error") or f"{r.get('format')}  classes={','.join(r.get('classes') or [])}  {counts}"
+                print(f"{r['name']}: {what}")
+        return 0
+    if args.action == "info" and not sources.is_imdb(args.dataset):
+        import numpy as np
+
+        from core.config import DataConfig, TextConfig
+        from core.data.corpus import load_corpus
+
+        info = sources.dataset_info(args.dataset)
+        if not args.no_stats:  # the seed pipeline's token counts, per split (no validation rows carved out)
+            corpus = load_corpus(DataConfig(dataset=args.dataset, val_size=0), TextConfig())
+            stats = {}
+            for name, split in corpus.splits.items():
+                lens = split.lengths()
+                if len(lens):
+                    stats[name] = {"mean": float(lens.mean()), "median": float(np.median(lens)),
+                                   "p95": float(np.percentile(lens, 95)), "max": int(lens.max()),
+                                   "truncated_at_max_len": int((lens >= TextConfig().max_len).sum())}
+            info["token_lengths_seed_pipeline"] = stats
+        show(info)
+        return 0
     if args.action in ("download", "install"):
         if args.action == "install" and not args.archive:
             raise ValueError("usage: python -m core data install ARCHIVE")
@@ -135,11 +179,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     info = data.data_info(args.imdb)
     if not args.no_stats:
         info["token_lengths_seed_pipeline"] = _length_stats(args.imdb)
-    if args.json:
-        _print_json(info)
-    else:
-        for k, v in info.items():
-            print(f"{k}: {json.dumps(v, default=str) if isinstance(v, dict | list) else v}")
+    show(info)
     return 0
 
 
@@ -256,7 +296,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 0
     for r in results:
         note = " (truncated)" if r.get("truncated") else ""
-        print(f"{r['run_id']}: {r['label']}  p(positive)={r['probability']:.4f}  tokens={r['n_tokens']}{note}")
+        # several classes: the probability of the predicted one; two: of the second class (IMDB: positive)
+        classes = r.get("classes") or ["negative", "positive"]
+        which = f"p({r['label']})" if len(classes) > 2 else f"p({classes[1]})"
+        print(f"{r['run_id']}: {r['label']}  {which}={r['probability']:.4f}  tokens={r['n_tokens']}{note}")
     return 0
 
 
@@ -494,9 +537,18 @@ def _defaults(fn: Any) -> dict[str, Any]:
 
 
 def _add_data(sub: Any) -> None:
-    d = sub.add_parser("data", help="the IMDB dataset: info, download, install an archive into the cache")
-    d.add_argument("action", choices=["info", "download", "install"], help="what to do: %(choices)s")
-    d.add_argument("archive", nargs="?", help="install: an aclImdb_v1.tar.gz to validate and copy into the cache")
+    d = sub.add_parser("data", help="datasets: IMDB's info, download and install; add, list and describe others")
+    d.add_argument("action", choices=["info", "download", "install", "add", "list"], help="what to do: %(choices)s")
+    d.add_argument("archive", nargs="?", metavar="PATH",
+                   help="install: an aclImdb_v1.tar.gz to validate and copy into the cache; add: a CSV, TSV, JSONL "
+                        "or Parquet file, or a folder of one sub-folder of .txt files per class")
+    d.add_argument("--name", help="add: the dataset's name (letters, digits, -, _)")
+    d.add_argument("--dataset", help="info: a dataset added with `data add` (default: imdb)")
+    d.add_argument("--text-col", help="add: the text column (default: text)")
+    d.add_argument("--label-col", help="add: the label column, strings or integers (default: label)")
+    d.add_argument("--split-col", help="add: a column of train / validation (val) / test (default: a seeded "
+                                       "stratified 80/20 train/test split)")
+    d.add_argument("--sep", help="add: the CSV field separator, one character or TAB (default: by suffix)")
     d.add_argument("--move", action="store_true", help=argparse.SUPPRESS)  # install a staged upload by renaming it
     d.add_argument("--imdb", help="aclImdb_v1.tar.gz or an extracted aclImdb/ folder (else $RNNLAB_IMDB, cache)")
     d.add_argument("--no-stats", action="store_true", help="skip the token-length statistics (no preprocessing)")

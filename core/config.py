@@ -211,6 +211,8 @@ class DataConfig(_Config):
     split_seed: int = param(0, "seed of the train/validation split", lo=0, hi=SEED_MAX, applies=TEXT)
     limit: int | None = param(None, "at most N reviews per split, balanced by label (smoke tests); none = all", lo=1,
                               hi=REVIEWS_MAX, main=True, applies=TEXT)
+    dataset: str | None = param(None, "a dataset added with `data add` (core.data.sources); none or 'imdb' = IMDB",
+                                pattern=r"[A-Za-z0-9_-]{1,64}", applies=TEXT)
 
 
 @dataclass(frozen=True)

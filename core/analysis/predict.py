@@ -22,7 +22,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -45,6 +45,7 @@ class LoadedRun:
     cfg: RunConfig
     model: torch.nn.Module
     vocab: Any  # core.data.text.Vocabulary
+    classes: list[str] | None = None  # a named dataset's class names (label i is classes[i]); None for IMDB
 
 
 @dataclass
@@ -79,8 +80,27 @@ def _load(path: str) -> Any:
         raise ValueError(f"run {run.id} was trained on the {cfg.train.task!r} task, not on text")
     if not run.file("model.safetensors").is_file():
         raise ValueError(f"run {run.id} has no trained weights yet (status: {run.status().get('state')})")
-    model = load_model(run.model_config(), run.file("model.safetensors"))
-    return LoadedRun(run.id, cfg, model, run.vocabulary())
+    classes = _run_classes(run, cfg)
+    model_cfg = run.model_config()
+    if classes is not None:  # the stored config says one output; a K-class run trained K
+        model_cfg = replace(model_cfg, output_size=1 if len(classes) == 2 else len(classes))
+    model = load_model(model_cfg, run.file("model.safetensors"))
+    return LoadedRun(run.id, cfg, model, run.vocabulary(), classes)
+
+
+def _run_classes(run: Run, cfg: RunConfig) -> list[str] | None:
+    """The class names a run trained on: its ``classes.json`` (written by the job), else its dataset's entry."""
+    from core.data.sources import is_imdb, read_entry
+
+    if run.file("classes.json").is_file():
+        classes = run.read_json("classes.json")
+        if (not isinstance(classes, list) or not 2 <= len(classes) <= 1000
+                or not all(isinstance(c, str) for c in classes)):
+            raise ValueError(f"run {run.id} is damaged: classes.json: expected a list of two or more class names")
+        return classes
+    if is_imdb(cfg.data.dataset):
+        return None
+    return list(read_entry(cfg.data.dataset)["classes"])
 
 
 def _weights_file(run: Run) -> Path:
@@ -148,16 +168,34 @@ def _notes(n_tokens: int, unknown: int, truncated: bool, n_raw: int, cfg: TextCo
 
 @torch.no_grad()
 def classify(lr: Any, text: str) -> dict[str, Any]:
-    """Probability, label and the tokens used, for one text and one loaded run."""
+    """Probability, label and the tokens used, for one text and one loaded run.
+
+    ``probability`` is p(label 1) for a two-class run (IMDB: p(positive)) and the predicted class's
+    probability for a K-class one. A run on a named dataset adds ``classes`` and ``probabilities``
+    (one per class name) and its ``label`` is one of its class names.
+    """
     t0 = time.perf_counter()
     if not isinstance(lr, LoadedRun):
         return _classify_hmm(lr, text, t0)
     enc = encode_text(lr, text)
-    logit = float(lr.model(enc.x, enc.lengths))
-    prob = 1.0 / (1.0 + math.exp(-logit)) if logit >= 0 else math.exp(logit) / (1.0 + math.exp(logit))
+    out = lr.model(enc.x, enc.lengths)
+    extra: dict[str, Any] = {}
+    if lr.classes is not None and len(lr.classes) > 2:  # K logits: softmax over the classes
+        probs = torch.softmax(out.reshape(-1).double(), dim=0).tolist()
+        best = int(np.argmax(probs))
+        prob, label, logit = probs[best], lr.classes[best], float(out.reshape(-1)[best])
+        extra = {"classes": list(lr.classes), "probabilities": dict(zip(lr.classes, probs, strict=True)),
+                 "logits": [float(v) for v in out.reshape(-1)]}
+    else:
+        logit = float(out)
+        prob = 1.0 / (1.0 + math.exp(-logit)) if logit >= 0 else math.exp(logit) / (1.0 + math.exp(logit))
+        names = lr.classes or ["negative", "positive"]
+        label = names[1] if prob >= 0.5 else names[0]
+        if lr.classes is not None:
+            extra = {"classes": list(names), "probabilities": {names[0]: 1.0 - prob, names[1]: prob}}
     unknown = int((enc.ids == 0).sum()) if enc.tokens else 0
     return {"run_id": lr.run_id, "kind": "rnn", "model": lr.cfg.model.cell, "probability": prob,
-            "label": "positive" if prob >= 0.5 else "negative", "logit": logit, "tokens": enc.tokens,
+            "label": label, "logit": logit, **extra, "tokens": enc.tokens,
             "unknown": [bool(i == 0) for i in enc.ids] if enc.tokens else [],
             "n_tokens": len(enc.tokens), "unknown_tokens": unknown, "n_raw_tokens": enc.n_raw_tokens,
             "max_len": lr.cfg.text.max_len, "truncated": enc.truncated or enc.clipped_chars,

@@ -1,4 +1,4 @@
-"""The encoded IMDB corpus: reviews -> tokens -> vocabulary ids, cached on disk.
+"""The encoded corpus (IMDB, or a dataset added with ``data add``): texts -> tokens -> vocabulary ids, cached on disk.
 
 Tokenising 75,000 reviews takes tens of seconds; every run with the same data and text
 settings reuses the result. The cache key covers the source (its Parquet cache file), the
@@ -29,7 +29,7 @@ SPLITS = ("train", "val", "test")
 @dataclass
 class EncodedSplit:
     ids: list[np.ndarray]  # one int64 array of token ids per review
-    labels: np.ndarray  # (N,) float32 0/1
+    labels: np.ndarray  # (N,) float32 0/1 (a named dataset: 0..K-1)
     review_ids: np.ndarray  # (N,) the archive's review ids, to find the text again
     ratings: np.ndarray  # (N,) 1-10 stars
 
@@ -45,6 +45,7 @@ class Corpus:
     vocab: object  # core.data.text.Vocabulary
     splits: dict[str, EncodedSplit]
     key: str
+    classes: list[str] | None = None  # a named dataset's class names (label i is classes[i]); None for IMDB
 
 
 def _cache_key(source_key: str, data: DataConfig, text: TextConfig) -> str:
@@ -67,6 +68,8 @@ def _save(path: Path, corpus: Corpus) -> None:
         arrays[f"{name}_ratings"] = s.ratings
     path.mkdir(parents=True, exist_ok=True)
     corpus.vocab.save(path / "vocab.json")
+    if corpus.classes is not None:
+        atomic.write_json(path / "classes.json", corpus.classes)
     with atomic.atomic_path(path / "encoded.npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
@@ -82,25 +85,45 @@ def _load(path: Path, key: str) -> Corpus:
         flat, off = z[f"{name}_flat"].astype(np.int64), z[f"{name}_offsets"]
         ids = [flat[off[i]:off[i + 1]] for i in range(len(off) - 1)]
         splits[name] = EncodedSplit(ids, z[f"{name}_labels"], z[f"{name}_review_ids"], z[f"{name}_ratings"])
-    return Corpus(vocab, splits, key)
+    classes = None
+    if (path / "classes.json").is_file():
+        classes = json.loads((path / "classes.json").read_text(encoding="utf-8"))
+        if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+            raise ValueError("classes.json is damaged")
+    return Corpus(vocab, splits, key, classes)
 
 
 def load_corpus(data: DataConfig, text: TextConfig, progress: Callable[[str], None] | None = None) -> Corpus:
     """Encoded train / val / test splits and the training vocabulary, from cache when possible."""
     from core.data.batching import encode_corpus
     from core.data.imdb import cache_path, load_imdb, locate_imdb, split_frame
+    from core.data.sources import cache_path as dataset_cache_path
+    from core.data.sources import is_imdb, load_dataset, read_entry, split_dataset
     from core.data.text import Vocabulary, tokenize_corpus
 
     say = progress or (lambda msg: None)
-    key = _cache_key(cache_path(locate_imdb(data.imdb_path)).name, data, text)
+    named = not is_imdb(data.dataset)
+    if named:  # a dataset added with `data add`: its Parquet cache's name changes with its source too
+        source_key = dataset_cache_path(read_entry(data.dataset)).name
+    else:
+        source_key = cache_path(locate_imdb(data.imdb_path)).name
+    key = _cache_key(source_key, data, text)
     path = data_dir() / "encoded" / key
-    if (path / "encoded.npz").is_file() and (path / "vocab.json").is_file():
+    if (path / "encoded.npz").is_file() and (path / "vocab.json").is_file() and (
+            not named or (path / "classes.json").is_file()):
         try:
             return _load(path, key)
         except (OSError, ValueError, KeyError):
             say("encoded cache unreadable: rebuilding it")
-    say("loading IMDB")
-    frames = split_frame(load_imdb(data.imdb_path), data)
+    classes = None
+    if named:
+        say(f"loading dataset {data.dataset}")
+        df = load_dataset(data.dataset)
+        classes = list(df.attrs["classes"])
+        frames = split_dataset(df, data)
+    else:
+        say("loading IMDB")
+        frames = split_frame(load_imdb(data.imdb_path), data)
     tokens = {}
     for name in SPLITS:
         say(f"preprocessing {name} ({len(frames[name])} reviews)")
@@ -113,6 +136,6 @@ def load_corpus(data: DataConfig, text: TextConfig, progress: Callable[[str], No
         ids = encode_corpus(tokens[name], vocab, text.max_len, text.truncate)
         splits[name] = EncodedSplit(ids, df["label"].to_numpy(np.float32), df["id"].to_numpy(np.int64),
                                     df["rating"].to_numpy(np.int64))
-    corpus = Corpus(vocab, splits, key)
+    corpus = Corpus(vocab, splits, key, classes)
     _save(path, corpus)
     return corpus

@@ -27,3 +27,4 @@ class TaskData:
     use_lengths: bool = False  # read each sequence's state at its own last token
     # (outputs, targets) -> test figures for tasks that are not binary classification (core.tasks.synthetic)
     objective_metrics: Callable[[Any, Any], dict[str, Any]] | None = None
+    classes: list[str] | None = None  # a named dataset's class names, in label order (core.data.sources)

@@ -1,4 +1,6 @@
-"""The IMDB sentiment task: the encoded corpus cut into batches (on the GPU when there is one)."""
+"""The text classification task: IMDB sentiment, or a dataset added with ``data add`` (``DataConfig.dataset``),
+its encoded corpus cut into batches (on the GPU when there is one). Two classes train one logit with the binary
+objective; K > 2 classes train K logits with cross-entropy."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from core.training.trainer import Objective
 
 def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None,
                  device: torch.device | str = "cpu") -> TaskData:
-    """IMDB batches; on a GPU the whole encoded corpus is uploaded once and batches are cut there."""
+    """Text batches; on a GPU the whole encoded corpus is uploaded once and batches are cut there."""
     from core.data.batching import DeviceSplit, bucket_batches, make_batches
     from core.data.corpus import load_corpus
 
@@ -42,7 +44,15 @@ def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None,
         probe_idx = torch.randperm(len(va), generator=torch.Generator().manual_seed(12345))[: t.probe_size]
         ids = [va.ids[i] for i in probe_idx.tolist()]
         probe = next(iter(bucket_batches(ids, va.labels[probe_idx.numpy()], len(ids), shuffle=False)))
-    model_cfg = replace(cfg.model, vocab_size=len(corpus.vocab), input_size=None, output_size=1)
+    classes = corpus.classes
+    k = len(classes) if classes else 2
+    # two classes: one logit and the binary objective, as for IMDB; more: one logit per class
+    model_cfg = replace(cfg.model, vocab_size=len(corpus.vocab), input_size=None, output_size=1 if k == 2 else k)
+    metrics = None
+    if k > 2:
+        from core.training.trainer import multiclass_metrics
+
+        metrics = lambda out, y: multiclass_metrics(out, y, classes)  # noqa: E731
     return TaskData(model_cfg=model_cfg, train_batches=train, val_batches=lambda: val(0), test_batches=lambda: test(0),
-                    objective=Objective("bce"), train_size=len(tr), vocab=corpus.vocab, probe=probe,
-                    use_lengths=t.batching == "bucket")
+                    objective=Objective("bce" if k == 2 else "ce"), train_size=len(tr), vocab=corpus.vocab,
+                    probe=probe, use_lengths=t.batching == "bucket", objective_metrics=metrics, classes=classes)

@@ -5,8 +5,8 @@ it (claim, heartbeat, queue, final state) is ``core.jobs.lifecycle``'s. What it 
 ``metrics.jsonl`` (every step and epoch, :class:`RunWriter`), ``checkpoint/last.safetensors`` and
 ``checkpoint/best.safetensors`` at every epoch's end (the whole training state: a crash loses at
 most the epoch in progress), ``vocab.json``, ``model.safetensors`` (the best weights),
-``gradients.npz`` when recording, ``embeddings.json`` for word2vec-initialised runs and
-``test_metrics.json``. With ``ctx.resume`` it continues from ``checkpoint/last``, with
+``gradients.npz`` when recording, ``classes.json`` for a named dataset's runs, ``embeddings.json``
+for word2vec-initialised runs and ``test_metrics.json``. With ``ctx.resume`` it continues from ``checkpoint/last``, with
 ``metrics.jsonl`` cut back to that epoch, and ends with the weights an uninterrupted run has.
 
 Not here: the training loop (``core.training.trainer``), the data (``core.tasks``).
@@ -118,6 +118,9 @@ def _train(ctx: Any, cfg: RunConfig, extra_callbacks: list[Any], progress_bar: b
     task = prepare_task(cfg, progress=lambda msg: ctx.progress(phase=msg), device=device)
     ctx.check_cancel()
     model_cfg = task.model_cfg
+    classes = task.classes  # a named dataset's class names (None for IMDB and the synthetic tasks)
+    if classes:
+        run.write_json("classes.json", list(classes))  # what predict reads to name its answers
     if task.vocab is not None:
         task.vocab.save(run.file("vocab.json"))
     torch.manual_seed(t.seed)  # the same initial weights whatever data preparation consumed
@@ -167,6 +170,10 @@ def _train(ctx: Any, cfg: RunConfig, extra_callbacks: list[Any], progress_bar: b
         metrics.update(task.objective_metrics(out, y))
     else:
         metrics["n"] = len(y)
+    if classes:
+        metrics["classes"] = list(classes)
+        if len(classes) > 2:  # the run store reads "confusion_matrix" as the binary [[tn, fp], [fn, tp]]
+            metrics["class_confusion_matrix"] = metrics.pop("confusion_matrix")
     metrics.update({
         "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
         "epoch_times_s": [e["epoch_time_s"] for e in result.epochs], "train_time_s": result.train_time_s,

@@ -407,3 +407,24 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, 
     return {"accuracy": float((pred == y).mean()) if len(y) else None, "precision": float(p),
             "recall": float(r), "f1": float(f1), "roc_auc": auc, "confusion_matrix": cm, "roc": roc,
             "n": int(len(y))}
+
+
+def multiclass_metrics(logits: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+    """Accuracy, macro-averaged precision/recall/F1, one row per class and the KxK confusion matrix.
+
+    ``logits``: (N, K); ``labels``: (N,) class indices. ``confusion_matrix[i][j]``: rows of class i
+    predicted as class j.
+    """
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    k = len(class_names)
+    y = np.asarray(labels).astype(int)
+    pred = np.asarray(logits).reshape(len(y), k).argmax(axis=-1) if len(y) else np.zeros(0, dtype=int)
+    idx = list(range(k))
+    p, r, f1, support = precision_recall_fscore_support(y, pred, labels=idx, average=None, zero_division=0)
+    per_class = [{"class": name, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f1[i]),
+                  "support": int(support[i])} for i, name in enumerate(class_names)]
+    return {"accuracy": float((pred == y).mean()) if len(y) else None, "precision": float(np.mean(p)),
+            "recall": float(np.mean(r)), "f1": float(np.mean(f1)), "average": "macro", "per_class": per_class,
+            "confusion_matrix": confusion_matrix(y, pred, labels=idx).tolist(), "classes": list(class_names),
+            "roc_auc": None, "roc": None, "n": int(len(y))}
