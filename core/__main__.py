@@ -632,6 +632,31 @@ def _add_introspect(sub: Any) -> None:
     ins.set_defaults(func=cmd_introspect)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.analysis.evaluate import evaluate_run
+
+    run = _store(args).get(args.run_id)
+    metrics = evaluate_run(run, args.dataset, imdb_path=args.imdb)
+    if args.json:
+        _print_json({"run_id": run.id, **{k: v for k, v in metrics.items() if k != "roc"}})
+        return 0
+    if metrics.get("note"):
+        _say(f"note: {metrics['note']}")
+    print(f"{run.id} on {args.dataset} ({metrics['n']} test reviews): accuracy {metrics['accuracy']:.4f}  "
+          f"F1 {metrics['f1']:.4f}  (stored in the run's evaluations.json)")
+    return 0
+
+
+def _add_evaluate(sub: Any) -> None:
+    ev = sub.add_parser("evaluate", help="score a trained run on another dataset's test split and store the metrics")
+    ev.add_argument("run_id", help="the trained run")
+    ev.add_argument("--dataset", required=True, help="imdb, or a dataset added with `data add`")
+    ev.add_argument("--imdb", help="IMDB's aclImdb_v1.tar.gz or aclImdb/ folder (for --dataset imdb)")
+    _json_flag(ev, "the metrics as JSON on stdout")
+    ev.add_argument("--runs-dir", help=RUNS_DIR_HELP)
+    ev.set_defaults(func=cmd_evaluate)
+
+
 def _add_memory_horizon(sub: Any) -> None:
     mh = sub.add_parser("memory-horizon", help="train RNN, LSTM and GRU on a long-range memory task for each length")
     add_config_arguments(mh, HorizonConfig)
@@ -688,8 +713,8 @@ def _add_export(sub: Any) -> None:
     ex.set_defaults(func=cmd_export)
 
 
-COMMANDS = [_add_data, _add_train, _add_job, _add_runs, _add_predict, _add_embeddings, _add_hmm, _add_introspect,
-            _add_memory_horizon, _add_explode, _add_experiment, _add_export, _add_app]
+COMMANDS = [_add_data, _add_train, _add_job, _add_runs, _add_predict, _add_evaluate, _add_embeddings, _add_hmm,
+            _add_introspect, _add_memory_horizon, _add_explode, _add_experiment, _add_export, _add_app]
 PASSES_UNKNOWN = {"app"}  # commands whose unknown arguments go elsewhere (to streamlit)
 
 

@@ -1,0 +1,101 @@
+"""Score a trained run on another dataset's test split: how far does a model travel?
+
+:func:`evaluate_run` encodes the test reviews of a dataset (IMDB, or one added with ``python -m core
+data add``) exactly as the run's training batches were -- the run's text pipeline, vocabulary,
+``max_len`` and batching -- and computes the same test metrics a run records, then stores them in
+the run's ``evaluations.json`` under the dataset's name. A model trained on IMDB can so be measured
+on other reviews, and an imported run gets the figures it lacks.
+
+Classes are matched by name (IMDB's are ``negative`` and ``positive``); two binary datasets whose
+names differ are matched by position (the first class to the first), and the result says so. Not
+here: loading the model (``core.analysis.predict``), the datasets (``core.data``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from core import atomic
+
+IMDB_CLASSES = ["negative", "positive"]
+EVALUATIONS = "evaluations.json"
+EVAL_BATCH = 250
+
+
+def _test_split(dataset: str, imdb_path: str | None) -> tuple[list[str], np.ndarray, list[str]]:
+    """Texts, integer labels and class names of ``dataset``'s test split (all of it when it has none)."""
+    from core.data.sources import dataset_classes, is_imdb, load_dataset
+
+    if is_imdb(dataset):
+        from core.data.imdb import load_imdb
+
+        df = load_imdb(imdb_path)
+        df = df[df["split"] == "test"]
+        return df["text"].tolist(), df["label"].to_numpy(dtype=np.int64), list(IMDB_CLASSES)
+    df = load_dataset(dataset)
+    test = df[df["split"] == "test"]
+    test = test if len(test) else df
+    return test["text"].tolist(), test["label"].to_numpy(dtype=np.int64), list(dataset_classes(dataset))
+
+
+def match_classes(run_classes: list[str], data_classes: list[str]) -> tuple[np.ndarray, str | None]:
+    """``mapping[i]``: the run's class index for the dataset's class ``i``, and a note when matched by position."""
+    if sorted(data_classes) == sorted(run_classes):
+        return np.array([run_classes.index(c) for c in data_classes]), None
+    if len(run_classes) == len(data_classes) == 2:
+        note = (f"classes matched by position: {data_classes[0]!r} -> {run_classes[0]!r}, "
+                f"{data_classes[1]!r} -> {run_classes[1]!r}")
+        return np.array([0, 1]), note
+    raise ValueError(f"the run's classes {run_classes} do not match the dataset's {data_classes}")
+
+
+def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None) -> dict[str, Any]:
+    """The run's test metrics on ``dataset``'s test split, stored in the run's ``evaluations.json``."""
+    from core.analysis.predict import load_run
+    from core.data.batching import encode_corpus, make_batches
+    from core.data.text import tokenize_corpus
+    from core.training.trainer import classification_metrics, multiclass_metrics
+
+    lr = load_run(run)
+    if not hasattr(lr, "vocab") or not hasattr(lr, "model"):
+        raise ValueError(f"run {run.id} is not a recurrent network's run: only those are evaluated here")
+    t0 = time.perf_counter()
+    texts, labels, data_classes = _test_split(dataset, imdb_path)
+    if not texts:
+        raise ValueError(f"dataset {dataset!r} has no reviews to evaluate on")
+    run_classes = list(lr.classes) if lr.classes else list(IMDB_CLASSES)
+    mapping, note = match_classes(run_classes, data_classes)
+    y = mapping[labels]
+    cfg = lr.cfg
+    encoded = encode_corpus(tokenize_corpus(texts, cfg.text), lr.vocab, cfg.text.max_len, cfg.text.truncate)
+    use_lengths = cfg.train.batching == "bucket"
+    outs, order = [], []
+    lr.model.eval()
+    with torch.no_grad():
+        for batch in make_batches(cfg.train.batching, encoded, np.arange(len(y)), EVAL_BATCH, cfg.text.max_len):
+            outs.append(lr.model(batch.tokens, batch.lengths if use_lengths else None).float())
+            order.append(batch.labels.numpy())  # the batches carry each review's index as its "label"
+    logits = torch.cat(outs).numpy()
+    idx = np.concatenate(order).astype(np.int64)
+    y = y[idx]
+    if len(run_classes) == 2:
+        metrics = classification_metrics(logits.reshape(-1), y.astype(np.float32))
+    else:
+        metrics = multiclass_metrics(logits, y, run_classes)
+    metrics.update({"dataset": dataset, "n": int(len(y)), "classes": data_classes, "eval_time_s":
+                    time.perf_counter() - t0, "evaluated": time.time()})
+    if note:
+        metrics["note"] = note
+    path = run.file(EVALUATIONS)
+    try:
+        stored = run.read_json(EVALUATIONS) if path.is_file() else {}
+    except ValueError:
+        stored = {}
+    stored = stored if isinstance(stored, dict) else {}
+    stored[dataset] = {k: v for k, v in metrics.items() if k != "roc"}  # the curve stays out: a summary file
+    atomic.write_json(path, stored)
+    return metrics
