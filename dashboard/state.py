@@ -118,6 +118,25 @@ SUMMARY_COLUMNS = ["run_id", "label", "kind", "model", "cell", "task", "preset",
                    "params_total"]
 
 
+def evaluations(run_ids: list[str], rs: RunStore | None = None) -> pd.DataFrame:
+    """One row per (run, dataset) a run was evaluated on (``evaluations.json``); damaged files are left out."""
+    rs = rs or store()
+    rows = []
+    for run_id in run_ids:
+        try:
+            run = rs.get(run_id)
+            if not run.file("evaluations.json").is_file():
+                continue
+            body = run.read_json("evaluations.json")
+        except (KeyError, OSError, ValueError):
+            continue
+        for dataset, m in (body.items() if isinstance(body, dict) else []):
+            if isinstance(m, dict):
+                rows.append({"run_id": run_id, "dataset": dataset, "reviews": m.get("n"),
+                             "accuracy": m.get("accuracy"), "f1": m.get("f1"), "note": m.get("note") or ""})
+    return pd.DataFrame(rows, columns=["run_id", "dataset", "reviews", "accuracy", "f1", "note"])
+
+
 def summaries(rs: RunStore | None = None) -> pd.DataFrame:
     """One row per run (``Run.summary()`` plus a short ``label``), newest first.
 

@@ -97,6 +97,15 @@ st.caption("Recurrent parameters: the seed report counts one bias per gate, G(n+
 st.download_button("Export the table (CSV)", data=view.to_csv(index=False).encode("utf-8"), file_name="runs.csv",
                    mime="text/csv", key="compare_csv", icon=":material/download:", on_click="ignore")
 
+# -- scores on other datasets (python -m core evaluate) -----------------------------------------------------------
+scores = state.evaluations(view["run_id"].tolist())
+if not scores.empty:
+    st.subheader("Scores on other datasets")
+    st.caption("`python -m core evaluate RUN --dataset NAME`: each run's test metrics on another dataset's test "
+               "split, with the run's own preprocessing and vocabulary. The test sets differ from row to row.")
+    st.dataframe(scores, hide_index=True, key="compare_evaluations",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in ("accuracy", "f1")})
+
 # -- charts -----------------------------------------------------------------------------------------------------
 done = view[view["status"].isin(["finished", "cancelled"])]
 if done.empty:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,15 @@ def test_evaluating_a_run_without_weights_says_so(rnnlab_home, capsys):
     run = RunStore(rnnlab_home / "runs").create(preset("fast"))
     assert main(["evaluate", run.id, "--dataset", "imdb"]) == 1
     assert "no trained weights" in capsys.readouterr().err
+
+
+def test_the_compare_page_lists_each_runs_scores_on_other_datasets(imdb_run, tiny_imdb_archive, monkeypatch,
+                                                                    rnnlab_home):
+    from streamlit.testing.v1 import AppTest
+
+    assert main(["evaluate", imdb_run.id, "--dataset", "imdb", "--imdb", str(tiny_imdb_archive)]) == 0
+    page = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "compare.py"),
+                             default_timeout=60).run()
+    assert not page.exception
+    [frame] = [d.value for d in page.dataframe if "dataset" in d.value.columns]
+    assert frame["run_id"].tolist() == [imdb_run.id] and frame["dataset"].tolist() == ["imdb"]
