@@ -28,13 +28,13 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from core.jobs import queue
 from core.jobs.kinds import Cancelled, job_kind
-from core.jobs.process import ProcessId, alive, terminate
+from core.jobs.process import ProcessId, terminate
 from core.jobs.store import ACTIVE, Run, RunStore
 
 HEARTBEAT_EVERY_S = 5.0
@@ -152,7 +152,7 @@ def run_job(run: Run, store: RunStore | None = None, *, lane: str | None = None,
     with _heartbeat_thread(ctx, heartbeat_s):
         try:
             waiting = (queue.turn(store, run, lane, on_wait=lambda ahead: ctx.progress(phase="queued", ahead=ahead))
-                       if lane else _nothing())
+                       if lane else nullcontext())
             with waiting:
                 ctx.check_cancel()
                 ctx.update(state="running", started=time.time(), progress={"phase": "starting"})
@@ -174,11 +174,6 @@ def run_job(run: Run, store: RunStore | None = None, *, lane: str | None = None,
     if interrupted:
         raise KeyboardInterrupt
     return run
-
-
-@contextmanager
-def _nothing():
-    yield
 
 
 # -- launching, cancelling, resuming ------------------------------------------------------------------------
@@ -254,11 +249,6 @@ def resume(run: Run, store: RunStore | None = None, *, background: bool = True, 
     if background:
         return launch(run, store, lane=lane, resume=True)
     return run_job(run, store, lane=lane, resume=True, say=say)
-
-
-def owned_by_live_process(run: Run) -> bool:
-    """Whether the run's recorded process still runs (False for another host's or no process)."""
-    return bool(alive(run.process()))
 
 
 def install_sigterm_handler() -> None:
