@@ -541,7 +541,8 @@ def _add_data(sub: Any) -> None:
     d.add_argument("action", choices=["info", "download", "install", "add", "list"], help="what to do: %(choices)s")
     d.add_argument("archive", nargs="?", metavar="PATH",
                    help="install: an aclImdb_v1.tar.gz to validate and copy into the cache; add: a CSV, TSV, JSONL "
-                        "or Parquet file, or a folder of one sub-folder of .txt files per class")
+                        "or Parquet file, a folder of one sub-folder of .txt files per class, or a folder saved by "
+                        "Hugging Face datasets (save_to_disk; needs `pip install datasets`)")
     d.add_argument("--name", help="add: the dataset's name (letters, digits, -, _)")
     d.add_argument("--dataset", help="info: a dataset added with `data add` (default: imdb)")
     d.add_argument("--text-col", help="add: the text column (default: text)")

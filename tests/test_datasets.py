@@ -210,3 +210,69 @@ def test_a_class_folder_with_bad_bytes_names_the_file(rnnlab_home, two_class_fol
 def test_training_on_an_unknown_dataset_says_how_to_add_one(rnnlab_home, capsys):
     rc, out, err = cli(capsys, "train", "--dataset", "nope", *TRAIN)
     assert rc == 1 and "no dataset named 'nope'" in err and "data add" in err
+
+
+# --------------------------------------------------------------------------- Hugging Face save_to_disk folders
+
+
+def save_hf(path: Path, splits: dict[str, list[tuple[str, int]]], names: list[str] | None = None) -> Path:
+    datasets = pytest.importorskip("datasets", reason="the optional Hugging Face `datasets` package is not installed")
+    label = datasets.ClassLabel(names=names) if names else datasets.Value("int64")
+    features = datasets.Features({"review": datasets.Value("string"), "stars": label})
+    parts = {name: datasets.Dataset.from_dict({"review": [t for t, _ in rows], "stars": [y for _, y in rows]},
+                                              features=features) for name, rows in splits.items()}
+    out = datasets.DatasetDict(parts) if len(parts) > 1 else next(iter(parts.values()))
+    out.save_to_disk(str(path))
+    return path
+
+
+def test_a_hugging_face_dataset_dict_keeps_its_splits_and_class_label_names(rnnlab_home, tmp_path, capsys):
+    rows = {cls: sentences(cls, 20) for cls in ("sports", "cooking")}
+    train = [(s, 0) for s in rows["cooking"][:15]] + [(s, 1) for s in rows["sports"][:15]]
+    test = [(s, 0) for s in rows["cooking"][15:]] + [(s, 1) for s in rows["sports"][15:]]
+    unsup = [("no label here", -1)] * 4  # like IMDB's 'unsupervised' split: skipped
+    path = save_hf(tmp_path / "hf", {"train": train, "test": test, "unsupervised": unsup}, names=["cooking", "sports"])
+
+    rc, out, err = cli(capsys, "data", "add", str(path), "--name", "hfsc", "--text-col", "review",
+                       "--label-col", "stars", "--json")
+    assert rc == 0, err
+    entry = json.loads(out)
+    assert entry["format"] == "hf" and entry["classes"] == ["cooking", "sports"]
+    assert entry["counts"] == {"train": {"cooking": 15, "sports": 15}, "test": {"cooking": 5, "sports": 5}}
+    df = sources.load_dataset("hfsc")
+    assert set(df[df["split"] == "test"]["text"]) == {t for t, _ in test}
+
+    rc, out, err = cli(capsys, "train", "--dataset", "hfsc", *TRAIN)
+    assert rc == 0, err
+    run_id = out.strip().splitlines()[-1]
+    rc, out, err = cli(capsys, "predict", run_id, "a goal for the team", "--json")
+    assert rc == 0, err
+    assert json.loads(out)[0]["label"] in ("cooking", "sports")
+
+
+def test_a_single_hugging_face_dataset_gets_the_seeded_split_and_integer_labels(rnnlab_home, tmp_path):
+    rows = [(s, 0) for s in sentences("cooking", 20)] + [(s, 1) for s in sentences("weather", 20)]
+    path = save_hf(tmp_path / "one", {"all": rows})
+    entry = sources.add_dataset(path, "one", text_col="review", label_col="stars")
+    assert entry["format"] == "hf" and entry["classes"] == ["0", "1"]
+    assert entry["counts"]["test"] == {"0": 4, "1": 4}
+
+
+def test_a_hugging_face_folder_with_a_wrong_column_or_damaged_files_is_refused_by_name(rnnlab_home, tmp_path):
+    path = save_hf(tmp_path / "hf", {"train": [("a", 0), ("b", 1)], "test": [("c", 0), ("d", 1)]}, names=["x", "y"])
+    with pytest.raises(sources.SourceError, match="no text column 'text'.*'review'"):
+        sources.add_dataset(path, "hf")
+    for arrow in path.rglob("*.arrow"):
+        arrow.write_bytes(b"not arrow at all")
+    with pytest.raises(sources.SourceError, match="as a Hugging Face dataset"):
+        sources.add_dataset(path, "hf", text_col="review", label_col="stars")
+    assert not (rnnlab_home / "datasets" / "hf.json").exists() and not caches(rnnlab_home)
+
+
+def test_without_the_datasets_package_a_hugging_face_folder_says_what_to_install(rnnlab_home, tmp_path, monkeypatch):
+    path = tmp_path / "hf"
+    path.mkdir()
+    (path / "dataset_dict.json").write_text('{"splits": ["train"]}')
+    monkeypatch.setitem(__import__("sys").modules, "datasets", None)  # import datasets -> ImportError
+    with pytest.raises(sources.SourceError, match="pip install datasets"):
+        sources.add_dataset(path, "hf")

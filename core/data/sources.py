@@ -6,7 +6,11 @@ What it is: a dataset is rows of text + label (+ an optional split and id). Two 
   delimiter) -- with named text and label columns and an optional split column whose values are
   ``train``, ``validation``/``val``/``valid``/``dev`` or ``test``;
 * a folder of one sub-folder per class holding ``.txt`` files (the aclImdb shape generalised),
-  optionally under ``train/`` and ``test/`` (and ``val/``) folders.
+  optionally under ``train/`` and ``test/`` (and ``val/``) folders;
+* a folder written by Hugging Face ``datasets`` (``save_to_disk``: a ``Dataset`` or a ``DatasetDict``
+  whose train / validation / test splits are used; other splits, such as IMDB's ``unsupervised``, are
+  skipped), read with ``datasets.load_from_disk`` -- an optional dependency (``pip install datasets``).
+  ``ClassLabel`` labels keep their names.
 
 Labels may be strings or integers, two classes or more; they become integers ``0..K-1`` in the
 order of the sorted class names (numerically when every label is an integer). A source without
@@ -54,7 +58,8 @@ from core.paths import data_dir, rnnlab_home
 
 BUILTIN = "imdb"
 NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
-FORMATS = ("csv", "tsv", "jsonl", "parquet", "folder")
+FORMATS = ("csv", "tsv", "jsonl", "parquet", "folder", "hf")
+HF_SPLIT = "__split__"  # the key under which a Hugging Face DatasetDict's split name reaches the table reader
 SPLIT_NAMES = {"train": "train", "validation": "val", "val": "val", "valid": "val", "dev": "val", "test": "test"}
 SPLITS = ("train", "val", "test")  # row order of the cache
 TEST_FRACTION = 0.2  # of each class, held out as test when the source has no splits
@@ -133,7 +138,8 @@ def _entries() -> list[dict[str, Any]]:
 
 def detect_format(path: Path) -> str:
     if path.is_dir():
-        return "folder"
+        # save_to_disk writes dataset_dict.json (a DatasetDict) or state.json (one Dataset)
+        return "hf" if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file() else "folder"
     suffix = path.suffix.lower()
     kinds = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
              ".parquet": "parquet", ".pq": "parquet"}
@@ -224,6 +230,49 @@ def _records_parquet(path: Path) -> tuple[list[str], list[tuple[int, dict[str, A
     return table.column_names, [(i + 1, r) for i, r in enumerate(table.to_pylist())]
 
 
+def _folder_bytes(root: Path) -> int:
+    try:
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(root) for f in files)
+    except OSError as e:
+        raise SourceError(f"cannot read {e.filename or root}: {e.strerror or e}") from e
+
+
+def _records_hf(path: Path, label_col: str) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """The rows of a folder saved by Hugging Face ``datasets``; a DatasetDict's split name under :data:`HF_SPLIT`."""
+    size = _folder_bytes(path)
+    if size > MAX_SOURCE_BYTES:
+        raise OverLimit(f"{path} holds {size:,} bytes; nothing over {MAX_SOURCE_BYTES:,} bytes (MAX_SOURCE_BYTES) "
+                        "is read")
+    try:
+        import datasets
+    except ImportError:
+        raise SourceError(f"{path} was saved by Hugging Face datasets; reading it needs that optional package: "
+                          "`pip install datasets`") from None
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as e:
+        raise SourceError(f"cannot read {path} as a Hugging Face dataset: {e}") from e
+    parts = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
+    parts = [(name, ds) for name, ds in parts if name is None or name.lower() in SPLIT_NAMES]
+    if not parts:
+        raise SourceError(f"{path}: none of its splits ({', '.join(loaded)}) is train, validation or test")
+    if sum(ds.num_rows for _, ds in parts) > MAX_ROWS:
+        raise OverLimit(f"{path} has more than {MAX_ROWS:,} rows (MAX_ROWS)")
+    header, rows = list(parts[0][1].column_names), []
+    for name, ds in parts:
+        feature = ds.features.get(label_col)
+        names = feature.names if isinstance(feature, datasets.ClassLabel) else None
+        for row in ds.to_list():
+            if names is not None and isinstance(row.get(label_col), int) and 0 <= row[label_col] < len(names):
+                row[label_col] = names[row[label_col]]
+            if name is not None:
+                row[HF_SPLIT] = name
+            rows.append((len(rows) + 1, row))
+    if parts[0][0] is not None:
+        header.append(HF_SPLIT)
+    return header, rows
+
+
 def _cell(value: Any, what: str, where: str) -> str | None:
     """A text or label cell as a string; None when empty."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -249,6 +298,10 @@ def _read_table_source(path: Path, fmt: str, text_col: str, label_col: str, spli
     elif fmt == "jsonl":
         header, rows = _records_jsonl(path)
         row_word = "line"
+    elif fmt == "hf":
+        header, rows = _records_hf(path, label_col)
+        row_word = "row"
+        split_col = split_col or (HF_SPLIT if HF_SPLIT in header else None)
     else:
         header, rows = _records_parquet(path)
         row_word = "row"
@@ -389,7 +442,7 @@ def _fingerprint(source: Path, fmt: str, options: dict[str, Any]) -> str:
     """Changes with the source's contents (path, size and mtime of the file or of every .txt file) and options."""
     h = hashlib.sha256(json.dumps([CACHE_VERSION, str(source), fmt, options], sort_keys=True).encode())
     try:
-        if fmt == "folder":
+        if fmt in ("folder", "hf"):
             for dirpath, dirnames, filenames in os.walk(source):
                 dirnames.sort()
                 for name in sorted(filenames):
