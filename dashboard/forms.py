@@ -29,8 +29,8 @@ from core.config import (
 )
 
 SECTIONS = {"data": DataConfig, "text": TextConfig, "model": ModelConfig, "train": TrainConfig}
-# the page draws these itself (cell types, task, preset, dataset path, word2vec run)
-ON_THE_PAGE = frozenset({"cell", "task", "preset", "imdb_path", "embeddings"})
+# the page draws these itself (cell types, task, preset, dataset and IMDB path, word2vec run)
+ON_THE_PAGE = frozenset({"cell", "task", "preset", "imdb_path", "dataset", "embeddings"})
 # ... and the code sets these (``internal`` in their metadata)
 HIDDEN = ON_THE_PAGE | {f.name for cls in SECTIONS.values() for f in fields(cls) if f.metadata.get("internal")}
 # up front, the fields users change most: the training loop's first, then the model's, the text's, the data's
@@ -82,7 +82,8 @@ def form_fields(cfg: RunConfig, task: str = "imdb") -> list[Field]:
 
 
 def configs_from_form(preset_name: str, cells: list[str], task: str, values: dict[str, Any], *,
-                      imdb_path: str | None = None, embeddings: str | None = None) -> list[RunConfig]:
+                      imdb_path: str | None = None, dataset: str | None = None,
+                      embeddings: str | None = None) -> list[RunConfig]:
     """One config per cell type: the preset, overridden by every value of the form.
 
     ``values`` maps field names (as in :func:`form_fields`) to the form's values; a value equal
@@ -93,5 +94,7 @@ def configs_from_form(preset_name: str, cells: list[str], task: str, values: dic
         raise ValueError("choose at least one cell type")
     extra: dict[str, Any] = {"task": task}
     if task == "imdb":
-        extra.update(imdb_path=imdb_path or None, embeddings=embeddings or None)
+        named = dataset not in (None, "", "imdb")  # IMDB is the text task's default dataset
+        extra.update(imdb_path=None if named else imdb_path or None, dataset=dataset if named else None,
+                     embeddings=embeddings or None)
     return [preset(preset_name, cell=cell, **{**values, **extra}) for cell in cells]

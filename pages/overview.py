@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 import streamlit as st
 
 from core.data.imdb import ARCHIVE_NAME, ENV_VAR, IMDB_SIZE
+from core.data.sources import SPLITS, list_datasets
 from core.figures import reviews
 from core.jobs.store import DamagedRun
 from core.paths import data_dir
@@ -145,6 +146,30 @@ def remove_stale_uploads() -> None:
     remove(keep)
 
 
+ADDED = "overview.dataset_added"  # the outcome of the last "Add", shown once after the rerun
+
+
+def add_dataset(path: str | None, upload, name: str, options: dict[str, str | None]) -> None:
+    """Parse and register a dataset from a path or an upload; say what came of it (never a traceback)."""
+    from core.data import sources
+    from core.data.imdb import DataError
+
+    try:
+        with st.spinner("Reading the dataset (parsed once into a cache)…"):
+            if upload is not None:
+                entry = sources.add_uploaded_dataset(upload.getbuffer(), upload.name, name, **options)
+            else:
+                entry = sources.add_dataset(path, name, **options)
+    except (DataError, ValueError, OSError) as e:
+        st.error(f"Not added: {e}", icon=":material/error:")
+        return
+    counts = ", ".join(f"{split} {sum(c.values()):,}" for split, c in entry["counts"].items())
+    st.session_state[ADDED] = (f"Added **{entry['name']}**: {len(entry['classes'])} classes "
+                               f"({', '.join(entry['classes'][:8])}{' …' if len(entry['classes']) > 8 else ''}); "
+                               f"{counts}. Choose it under *Dataset* on the Train page.")
+    st.rerun()
+
+
 st.title("RNN Lab")
 st.markdown("Train a vanilla **RNN**, an **LSTM** and a **GRU** on IMDB movie reviews, watch them learn, and "
             "compare them. Three steps: get the data (below), train on the **Train** page, compare on the "
@@ -225,6 +250,42 @@ with st.expander("Get the dataset" if status["found"] else "Get the dataset: thr
         if st.button("Download", key="download", disabled=job_busy(job), icon=":material/download:"):
             if not refused_while_busy() and start_job("download"):
                 st.rerun()
+
+# -- other datasets ---------------------------------------------------------------------------------------
+st.header("Other datasets")
+st.caption("Any labelled text: a CSV / TSV / JSONL / Parquet file with a text and a label column (two classes or "
+           "more), a folder of one sub-folder of .txt files per class, or a folder saved by Hugging Face "
+           "`datasets`. Each is parsed once into a cache; every page then works on it like on IMDB.")
+others = [d for d in list_datasets() if not d.get("builtin")]
+for d in (d for d in others if d.get("error")):
+    st.warning(f"Dataset `{d['name']}`: {d['error']}", icon=":material/warning:")
+good = [d for d in others if not d.get("error")]
+if good:
+    st.dataframe([{"name": d["name"], "format": d["format"], "classes": ", ".join(d["classes"]),
+                   **{split: sum((d.get("counts") or {}).get(split, {}).values()) for split in SPLITS},
+                   "source": d["source"]} for d in good], hide_index=True, key="datasets_table")
+if (added := st.session_state.pop(ADDED, None)):
+    st.success(added, icon=":material/check_circle:")
+with st.expander("Add a dataset", expanded=not good):
+    c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
+    name = c1.text_input("Name", key="ds_name", max_chars=64, placeholder="letters, digits, - or _")
+    options = {"text_col": c2.text_input("Text column", key="ds_text_col", placeholder="text") or None,
+               "label_col": c3.text_input("Label column", key="ds_label_col", placeholder="label") or None,
+               "split_col": c4.text_input("Split column", key="ds_split_col", placeholder="(none)",
+                                          help="train / validation / test per row; none: a seeded, stratified "
+                                               "80/20 train/test split") or None,
+               "sep": c5.text_input("Separator", key="ds_sep", placeholder="by suffix", max_chars=3,
+                                    help="a CSV's field separator: one character, or TAB") or None}
+    st.caption("The columns apply to table files; leave them empty for a class folder.")
+    tab_path, tab_upload = st.tabs(["A path on this machine", "Upload a file"])
+    with tab_path:
+        ds_path = st.text_input("Path", key="ds_path", placeholder="/data/reviews.csv or /data/reviews/")
+        if st.button("Add", key="ds_add_path", disabled=not (ds_path.strip() and name.strip())):
+            add_dataset(ds_path.strip(), None, name.strip(), options)
+    with tab_upload:
+        ds_upload = st.file_uploader("File", type=["csv", "tsv", "jsonl", "parquet"], key="ds_upload")
+        if st.button("Add the upload", key="ds_add_upload", disabled=ds_upload is None or not name.strip()):
+            add_dataset(None, ds_upload, name.strip(), options)
 
 # -- device -----------------------------------------------------------------------------------------------
 st.header("Device")

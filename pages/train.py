@@ -16,13 +16,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 import streamlit as st
 
 from core.config import CELLS, PRESETS, TASKS, preset
+from core.data.sources import list_datasets
 from core.figures import training
 from core.jobs import lifecycle as jobs
 from core.jobs.store import DamagedRun, RunNotFound
 from dashboard import forms, state
 
 POLL_S = 1.5  # seconds between progress polls while something trains
-TASK_NAMES = {"imdb": "IMDB sentiment", "adding": "adding problem (synthetic)", "order": "temporal order (synthetic)"}
+TASK_NAMES = {"imdb": "text classification", "adding": "adding problem (synthetic)",
+              "order": "temporal order (synthetic)"}
 PRESET_HELP = ("`seed`: the seed report's settings (every review padded or cut to 500 tokens). "
                "`fast`: the same model over length-bucketed batches, one CPU thread: much faster on a CPU.")
 NOTE = "train.note"  # the outcome of the last start, shown once
@@ -73,7 +75,7 @@ def launch(preset_name: str, task: str, nonce: str) -> None:
     try:
         cfgs = forms.configs_from_form(preset_name, list(ss.get("train_cells", [])), task,
                                        form_values(fields, preset_name, task), imdb_path=state.dataset_path(),
-                                       embeddings=ss.get("train_embeddings") or None)
+                                       dataset=ss.get("train_dataset"), embeddings=ss.get("train_embeddings") or None)
     except (TypeError, ValueError) as e:
         ss[NOTE] = ("error", f"Not started: {e}")
         return
@@ -111,8 +113,15 @@ cells = c1.multiselect("Cell types (one run each)", CELLS, default=list(CELLS), 
 preset_name = c2.selectbox("Preset", PRESETS, key="train_preset", help=PRESET_HELP)
 task = c3.selectbox("Task", TASKS, key="train_task", format_func=TASK_NAMES.get)
 
+dataset = "imdb"
+if task == "imdb":
+    named = {d["name"]: d for d in list_datasets() if not d.get("builtin") and not d.get("error")}
+    dataset = st.selectbox("Dataset", ["imdb", *named], key="train_dataset",
+                           format_func=lambda n: "IMDB movie reviews (positive / negative)" if n == "imdb" else
+                           f"{n} ({', '.join(named[n]['classes'][:6])}{' …' if len(named[n]['classes']) > 6 else ''})",
+                           help="add your own on the Overview page, or with `python -m core data add`")
 can_start, why_not = bool(cells), "" if cells else "Choose at least one cell type."
-if task == "imdb" and not status["found"]:
+if task == "imdb" and dataset == "imdb" and not status["found"]:
     can_start, why_not = False, ("The IMDB dataset is not available: get it on the Overview page (path, upload or "
                                  "download), or train on a synthetic task, which needs no data.")
 if why_not:
@@ -226,8 +235,11 @@ def watch(run_id: str) -> None:
                 st.code(log, language=None)
 
 
-def pin_watch() -> None:
-    st.session_state["train_watch_pinned"] = True  # the user chose a run: stop following the queue
+PINNED = "train_watch_pinned"  # the run training when the user chose what to watch ("" if none was)
+
+
+def pin_watch(training: str) -> None:
+    st.session_state[PINNED] = training  # the user chose a run: stop following the queue until the next run starts
 
 
 def progress(live: bool) -> None:
@@ -254,9 +266,13 @@ def progress(live: bool) -> None:
     options = list(dict.fromkeys([*active["run_id"], *recent["run_id"].iloc[::-1], *table["run_id"]]))
     labels = dict(zip(table["run_id"], table["label"], strict=True))
     ss = st.session_state
-    if not ss.get("train_watch_pinned") or ss.get("train_watch") not in options:
-        ss["train_watch"] = options[0]  # follow the run that trains now (else the latest started here)
-    watched = st.selectbox("Watch", options, key="train_watch", on_change=pin_watch,
+    running = active[active["status"] == "running"]["run_id"]
+    training = running.iloc[0] if len(running) else ""
+    if ss.get(PINNED) != training or ss.get("train_watch") not in options:
+        # follow the run that trains now (else the latest started here); a choice holds until the next run starts
+        ss.pop(PINNED, None)
+        ss["train_watch"] = options[0]
+    watched = st.selectbox("Watch", options, key="train_watch", on_change=pin_watch, args=(training,),
                            format_func=lambda r: f"{labels.get(r, r)} · {r}")
     try:
         watch(watched)

@@ -276,3 +276,28 @@ def test_without_the_datasets_package_a_hugging_face_folder_says_what_to_install
     monkeypatch.setitem(__import__("sys").modules, "datasets", None)  # import datasets -> ImportError
     with pytest.raises(sources.SourceError, match="pip install datasets"):
         sources.add_dataset(path, "hf")
+
+
+# --------------------------------------------------------------------------- uploads (the Overview page)
+
+
+def test_an_upload_is_kept_and_added_and_a_bad_one_replaces_nothing(rnnlab_home, three_class_csv):
+    good = three_class_csv.read_bytes()
+    entry = sources.add_uploaded_dataset(good, "my topics.csv", "up", text_col="sentence", label_col="topic")
+    kept = sources.uploads_dir() / "up.csv"
+    assert Path(entry["source"]) == kept.resolve() and kept.read_bytes() == good
+    assert entry["classes"] == ["cooking", "sports", "weather"]
+
+    bad = good.replace(b"sentence,topic", b"words,topic")  # the text column is gone
+    with pytest.raises(sources.SourceError, match="no text column 'sentence'"):
+        sources.add_uploaded_dataset(bad, "topics.csv", "up", text_col="sentence", label_col="topic")
+    assert kept.read_bytes() == good and sources.read_entry("up")["classes"] == entry["classes"]
+    assert sorted(p.name for p in sources.uploads_dir().iterdir()) == ["up.csv"]  # no staged file left
+
+    with pytest.raises(sources.SourceError, match="upload a .csv"):
+        sources.add_uploaded_dataset(good, "topics.xlsx", "other")
+    with pytest.raises(ValueError, match="built-in"):
+        sources.add_uploaded_dataset(good, "topics.csv", "imdb")
+    with pytest.raises(ValueError, match="dataset name"):
+        sources.add_uploaded_dataset(good, "topics.csv", "../escape")
+    assert not (rnnlab_home / "datasets" / "other.json").exists()

@@ -532,17 +532,15 @@ def dataset_classes(name: str | None) -> list[str]:
 # --------------------------------------------------------------------------- registering
 
 
-def add_dataset(path: str | os.PathLike[str], name: str, *, text_col: str | None = None, label_col: str | None = None,
-                split_col: str | None = None, sep: str | None = None) -> dict[str, Any]:
-    """Parse ``path`` into its cache and register it as ``name`` (replacing an entry of that name); the entry."""
+def _check_new_name(name: str) -> None:
     check_name(name)
     if name == BUILTIN:
         raise ValueError(f"{BUILTIN!r} is the built-in IMDB dataset; choose another name")
-    source = Path(path).expanduser()
-    if not source.exists():
-        raise DatasetNotFound(f"{source} does not exist")
-    source = source.resolve()
-    fmt = detect_format(source)
+
+
+def _source_options(fmt: str, text_col: str | None, label_col: str | None, split_col: str | None,
+                    sep: str | None) -> dict[str, Any]:
+    """The options a source of format ``fmt`` is parsed with (part of its fingerprint); ValueError if they misfit."""
     if sep is not None:
         sep = {"TAB": "\t", "\\t": "\t", "tab": "\t"}.get(sep, sep)
         if len(sep) != 1:
@@ -551,8 +549,20 @@ def add_dataset(path: str | os.PathLike[str], name: str, *, text_col: str | None
             raise ValueError(f"--sep applies to CSV and TSV files, not to a {fmt} source")
     if fmt == "folder" and (text_col or label_col or split_col):
         raise ValueError("--text-col, --label-col and --split-col apply to table files, not to a class-folder source")
-    options = {} if fmt == "folder" else {"text_col": text_col or "text", "label_col": label_col or "label",
-                                          "split_col": split_col, "sep": sep}
+    return {} if fmt == "folder" else {"text_col": text_col or "text", "label_col": label_col or "label",
+                                       "split_col": split_col, "sep": sep}
+
+
+def add_dataset(path: str | os.PathLike[str], name: str, *, text_col: str | None = None, label_col: str | None = None,
+                split_col: str | None = None, sep: str | None = None) -> dict[str, Any]:
+    """Parse ``path`` into its cache and register it as ``name`` (replacing an entry of that name); the entry."""
+    _check_new_name(name)
+    source = Path(path).expanduser()
+    if not source.exists():
+        raise DatasetNotFound(f"{source} does not exist")
+    source = source.resolve()
+    fmt = detect_format(source)
+    options = _source_options(fmt, text_col, label_col, split_col, sep)
     table, meta = parse_source(source, fmt, options)
     entry = {"name": name, "source": str(source), "format": fmt, "options": options, "classes": meta["classes"],
              "counts": meta["counts"], "total": meta["total"]}
@@ -561,6 +571,45 @@ def add_dataset(path: str | os.PathLike[str], name: str, *, text_col: str | None
     datasets_dir().mkdir(parents=True, exist_ok=True)
     atomic.write_json(_entry_path(name), entry)
     return {**entry, "cache": str(cache)}
+
+
+UPLOAD_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
+
+
+def uploads_dir() -> Path:
+    """Where uploaded dataset files are kept (their registry entries point here): ``data_dir()/datasets``."""
+    return data_dir() / "datasets"
+
+
+def add_uploaded_dataset(content: bytes | bytearray | memoryview, filename: str, name: str, *,
+                         text_col: str | None = None, label_col: str | None = None, split_col: str | None = None,
+                         sep: str | None = None) -> dict[str, Any]:
+    """Keep an uploaded CSV / TSV / JSONL / Parquet file as ``uploads_dir()/<name><suffix>`` and add it as ``name``.
+
+    The bytes are checked (size, suffix) and parsed from a hidden temporary file first: an upload
+    that fails leaves neither a file nor a registry entry, and the file of an earlier dataset of
+    the same name is replaced only once the new one has parsed. ``options`` are :func:`add_dataset`'s.
+    """
+    _check_new_name(name)
+    suffix = Path(filename).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise SourceError(f"{filename}: upload a {', '.join(UPLOAD_SUFFIXES)} file (a class folder is added by path)")
+    if len(content) > MAX_SOURCE_BYTES:
+        raise OverLimit(f"{filename} is {len(content):,} bytes; nothing over {MAX_SOURCE_BYTES:,} bytes "
+                        "(MAX_SOURCE_BYTES) is read")
+    final = uploads_dir() / f"{name}{suffix}"
+    staged = uploads_dir() / f".upload-{name}{suffix}"
+    try:
+        uploads_dir().mkdir(parents=True, exist_ok=True)
+        staged.write_bytes(content)
+        fmt = detect_format(staged)
+        parse_source(staged, fmt, _source_options(fmt, text_col, label_col, split_col, sep))  # before any replace
+        os.replace(staged, final)
+    except OSError as e:
+        raise SourceError(f"could not keep the upload in {uploads_dir()}: {e.strerror or e}") from e
+    finally:
+        staged.unlink(missing_ok=True)
+    return add_dataset(final, name, text_col=text_col, label_col=label_col, split_col=split_col, sep=sep)
 
 
 def list_datasets() -> list[dict[str, Any]]:
