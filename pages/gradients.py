@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/gradients.py`)
     sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
@@ -18,11 +19,14 @@ from core.analysis import horizon  # noqa: E402
 from core.analysis.gradients import GradientRecording, decay_ratios, load_gradients  # noqa: E402
 from core.config import CELLS, HorizonConfig  # noqa: E402
 from core.figures import gradients  # noqa: E402
+from core.figures.style import format_number, log_axis  # noqa: E402
 from core.jobs.store import DamagedRun, Run  # noqa: E402
 from core.tasks import synthetic  # noqa: E402
 from dashboard import state  # noqa: E402
 
 MAX_DEFAULT = 3  # runs drawn together by default: one per cell type
+PROBE_ROWS = 24  # probe reviews in the heatmap by default (the user may show them all)
+HEAT_ROWS = {"reviews": "each probe review, at the moment chosen", "recordings": "each recording (probe mean)"}
 POLL_S = 2.0
 EXPLODE_NOTE = "gradients.explode_note"
 HORIZON_JOB = "gradients.horizon_job"  # session key: {"proc": Popen, "log": path, "started": time, "args": [...]}
@@ -84,6 +88,28 @@ def start_explosion() -> None:
     st.session_state[EXPLODE_NOTE] = f"Started {len(ids)} runs: {', '.join(ids)}. They are drawn below as they train."
 
 
+def heat_rows(rec: GradientRecording, rows_by: str, moment: float, layer: int, direction: int,
+              count: int) -> tuple[np.ndarray, list, str, str, str]:
+    """What one run's heatmap draws: ``(values (rows, K), row labels, row axis title, title, blank meaning)``.
+
+    A recording without the per-review arrays (``dh``) falls back to one row per recording.
+    """
+    if rows_by == "reviews" and "dh" in rec.arrays:
+        i = gradients.recording_index(rec.step, moment)
+        values, names = gradients.probe_rows(rec["dh"][i, layer, direction], rec.lengths, count)
+        return (values, names, "probe review", f"||dL/dh_t|| per probe review at step {int(rec.step[i])}",
+                "beyond the review's length (no token that far back)")
+    return (rec["dh_mean"][:, layer, direction], [int(s) for s in rec.step], "optimiser step",
+            "mean ||dL/dh_t|| over the probe batch", "no probe review is that long")
+
+
+def log10_range(*arrays) -> tuple[float, float] | None:
+    """The ``(min, max)`` of ``log10`` over the positive finite values of ``arrays``: one colour scale for all."""
+    v = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays]) if arrays else np.zeros(0)
+    v = v[np.isfinite(v) & (v > 0)]
+    return (float(np.log10(v.min())), float(np.log10(v.max()))) if len(v) else None
+
+
 def clip_of(run: Run) -> float | None:
     return (run.config_dict().get("train") or {}).get("clip_norm")
 
@@ -123,11 +149,10 @@ if recorded:
         except (OSError, ValueError, KeyError) as e:  # a file from an older version, or damaged
             st.warning(f"Cannot read the gradients of {labels[rid]}: {e}", icon=":material/warning:")
     if recs:
-        c1, c2, c3 = st.columns([2, 2, 1])
+        c1, c2 = st.columns([4, 1])
         moment = c1.slider("Moment of training", 0.0, 1.0, 1.0, 0.05, key="grad_moment",
                            help="0: the initial weights, 1: the last recording")
-        heat_run = c2.selectbox("Heatmap of", list(recs), key="grad_heat_run", format_func=lambda r: labels[r])
-        normalise = c3.toggle("Relative to k = 0", key="grad_normalise",
+        normalise = c2.toggle("Relative to k = 0", key="grad_normalise",
                               help="divide each curve by its value at the read-out step")
         # stacked or bidirectional runs: pick the layer and direction (those every picked run has)
         n_layers = min(r["dh_mean"].shape[1] for r in recs.values())
@@ -138,11 +163,32 @@ if recorded:
             layer = c4.selectbox("Layer", range(n_layers), format_func=lambda i: f"layer {i + 1}", key="grad_layer")
             direction = c5.selectbox("Direction", range(n_dirs), key="grad_direction",
                                      format_func=lambda i: ("forward", "backward")[i])
-        rec = recs[heat_run]
-        steps = [int(s) for s in rec.step]
-        state.show_chart(gradients.gradient_heatmap(rec["dh_mean"][:, layer, direction], steps,
-                                                    title=f"{labels[heat_run]}: mean ||dL/dh_t|| over the probe batch"),
-                         f"gradient_heatmap_{heat_run}", key="grad_heatmap")
+        h1, h2, h3, h4 = st.columns([2, 2, 2, 1])
+        heat_run = h1.selectbox("Heatmap of", list(recs), key="grad_heat_run", format_func=lambda r: labels[r])
+        second = h2.selectbox("Beside it", [None] + [r for r in recs if r != heat_run], key="grad_heat_second",
+                              format_func=lambda r: "nothing" if r is None else labels[r],
+                              help="a second run's heatmap on the same colour scale (pick it under Runs first)")
+        rows_by = h3.selectbox("Rows", list(HEAT_ROWS), key="grad_heat_rows", format_func=HEAT_ROWS.get)
+        shown = [heat_run] + ([second] if second else [])
+        probe_size = max(len(recs[r].lengths) for r in shown)
+        count = h4.number_input("Reviews", 1, max(probe_size, 1), min(PROBE_ROWS, max(probe_size, 1)),
+                                key="grad_heat_count", disabled=rows_by != "reviews",
+                                help=f"probe reviews drawn, spread from the shortest to the longest (all: "
+                                     f"{probe_size})")
+        heats = {rid: heat_rows(recs[rid], rows_by, moment, layer, direction, int(count)) for rid in shown}
+        scale = log10_range(*(h[0] for h in heats.values()))
+        for i, (rid, col) in enumerate(zip(shown, st.columns(len(shown)), strict=True)):
+            values, rows, row_title, what, blank = heats[rid]
+            with col:
+                state.show_chart(gradients.gradient_heatmap(values, rows, title=f"{labels[rid]}: {what}",
+                                                            row_title=row_title, blank=blank, zrange=scale),
+                                 f"gradient_heatmap_{rid}", key=f"grad_heatmap_{i}")
+        st.caption("Colour: log10 of the gradient norm (yellow large, purple small"
+                   + (", one scale for both runs" if second else "") + "). White: no value -- "
+                   + ("beyond that review's length: a review of T tokens has no token k ≥ T steps back. "
+                      if rows_by == "reviews" else "no probe review is that long. ")
+                   + "Grey: the gradient underflowed to exactly 0 (below float32's smallest number), a real "
+                     "vanishing, not a missing value.")
         curves, products, at = {}, {}, {}
         for rid, r in recs.items():
             i = gradients.recording_index(r.step, moment)
@@ -164,7 +210,9 @@ if recorded:
                              "jacobian_product", key="grad_jacobian")
         st.caption("Curves are means over the probe reviews that reach each distance (fewer and fewer at large k). "
                    "The Jacobian product bounds ||∂s_T/∂s_{T-k}|| from above; the LSTM's state includes its cell.")
-        ratios = [{"run": labels[rid], "k": k, "median ||dL/dh_{T-k}|| / ||dL/dh_T||": v["median"], "reviews": v["n"]}
+        ratios = [{"run": labels[rid], "k": k,
+                   "median ||dL/dh_{T-k}|| / ||dL/dh_T||": format_number(v["median"], 2, zero="underflow"),
+                   "reviews": v["n"]}
                   for rid, r in recs.items() for k, v in decay_ratios(r, (10, 50, 100), record=at[rid], layer=layer,
                                                                    direction=direction).items()
                   if v["n"]]  # only the distances some probe review reaches
@@ -189,7 +237,10 @@ if not rnn.empty:
 # -- exploding gradients ---------------------------------------------------------------------------------------------
 st.header("Exploding gradients")
 st.markdown("A vanilla RNN whose recurrent weights start with a spectral radius above 1 multiplies the gradient "
-            "at every step back: without clipping its norm explodes and steps are lost; clipping caps each update.")
+            "at every step back, so its norm can grow by orders of magnitude; a step whose loss or gradient is not "
+            "a finite number is skipped. Clipping rescales a gradient whose norm exceeds the threshold down to the "
+            "threshold before the update. What the runs shown did is written under the chart, from their own "
+            "records.")
 st.button("Start the demonstration", key="grad_explode", icon=":material/play_arrow:", on_click=start_explosion,
           help="three runs of a vanilla RNN on the adding problem (T = 50, plain SGD): exploding, the same clipped, "
                "and a reference at the default initialisation; they train in the background, one at a time "
@@ -204,8 +255,18 @@ if not rnn.empty:
     clips = {labels[r]: clip_of(rs.get(r)) for r in overlay}
     state.show_chart(gradients.explosion_figure(frames, clips), "exploding_gradients", key="grad_explosion")
     if overlay:
-        summary = pd.DataFrame([{"run": labels[r], **horizon.explosion_summary(rs.get(r))} for r in overlay])
-        st.dataframe(summary.drop(columns=["run_id"]), hide_index=True, key="grad_explosion_table")
+        measured = {}
+        for r in overlay:
+            try:
+                measured[r] = horizon.explosion_summary(rs.get(r))
+            except DamagedRun as e:
+                state.damaged_notice(e)
+        for line in gradients.explosion_text([{"name": labels[r], **m, "clip_norm": clips[labels[r]]}
+                                              for r, m in measured.items()]):
+            st.markdown(line)
+        if measured:
+            summary = pd.DataFrame([{"run": labels[r], **m} for r, m in measured.items()])
+            st.dataframe(summary.drop(columns=["run_id"]), hide_index=True, key="grad_explosion_table")
 else:
     st.caption("Or on the command line: `python -m core explode`.")
 
@@ -263,7 +324,7 @@ else:
                 ratio = view.assign(success=True)  # no criterion here: every point filled
                 fig = gradients.horizon_figure(ratio, "grad_ratio_first_step", y="median ratio (log scale)",
                                                title="Gradient reaching the first step: ||dL/dh_1|| / ||dL/dh_T||")
-                fig.update_yaxes(type="log", exponentformat="power")
+                log_axis(fig, "y", values=ratio["grad_ratio_first_step"])
                 state.show_chart(fig, f"memory_horizon_gradient_{hid}", key="horizon_gradient")
         cols = [c for c in ("model", "seq_len", "success", "test_metric", "steps_to_success", "steps", "train_time_s",
                             "grad_ratio_first_step") if c in results]

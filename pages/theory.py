@@ -16,6 +16,7 @@ import streamlit as st  # noqa: E402
 
 from core.analysis import markov  # noqa: E402
 from core.figures import theory  # noqa: E402
+from core.figures.style import format_log10, format_number  # noqa: E402
 from dashboard import state  # noqa: E402
 
 
@@ -43,10 +44,11 @@ pre = c3.slider("Pre-activation a", -6.0, 6.0, 0.0, 0.1, key="theory_pre")
 steps = c4.slider("Sequence length T", 1, 200, 50, key="theory_steps")
 factor = theory.step_factor(weight, pre, activation)
 m1, m2, m3 = st.columns(3)
-m1.metric("Per-step factor |w|·f'(a)", f"{factor:.4g}")
+m1.metric("Per-step factor |w|·f'(a)", format_number(factor, 4))
 products = theory.gradient_product_frame(weight, pre, steps, activation)
 final_log = float(products["log10_chosen"].iloc[-1])
-m2.metric(f"Product over T = {steps} steps", f"10^{final_log:.1f}" if np.isfinite(final_log) else "0")
+m2.metric(f"Product over T = {steps} steps", format_log10(final_log),
+          help="(|w|·f'(a))^T, written from its log10, so it is exact even beyond float64's range")
 m3.metric("Regime", "vanishing" if factor < 1 else "exploding" if factor > 1 else "neutral")
 left, right = st.columns(2)
 with left:
@@ -128,4 +130,4 @@ for s, v in zip(states, reference, strict=True):
     export[f"{ref_name} {s}"] = v
 chart(theory.markov_figure(frame, reference, ref_name), export, "markov")
 st.caption(f"Distance to {ref_name} after {markov_steps} steps (total variation): "
-           f"{markov.total_variation(history[-1], reference):.2e}")
+           f"{format_number(markov.total_variation(history[-1], reference))}")

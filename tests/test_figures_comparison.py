@@ -40,6 +40,46 @@ def test_metric_bars_skip_a_metric_no_run_has():
     assert list(fig.data[1].text) == ["0.790", "0.860"]
 
 
+def test_metric_bars_write_each_label_upright_over_its_own_bar_with_room_above():
+    table = pd.DataFrame({"run": ["a", "b", "c"], "test_accuracy": [0.593, 0.588, 0.9], "f1": [0.59, 0.6, 0.91]})
+    fig = comparison.metric_bars(table)
+    assert all(t.textposition == "outside" and t.textangle == -90 and t.cliponaxis is False for t in fig.data)
+    assert fig.layout.barmode == "group" and fig.layout.yaxis.range[1] >= 1.25  # headroom for the labels
+
+
+def test_a_single_bar_series_keeps_its_labels_level():
+    table = pd.DataFrame({"run": ["a", "b"], "cell": ["lstm", "gru"], "train_time_s": [1.0, 2.0]})
+    assert comparison.cost_bars(table).data[0].textangle == 0
+
+
+@pytest.mark.parametrize("normalise", [False, True])
+def test_confusion_matrix_of_two_classes_writes_counts_and_row_shares(normalise):
+    fig = comparison.confusion_matrix([[40, 10], [5, 45]], ["negative", "positive"], normalise=normalise)
+    (heat,) = traces(fig, "heatmap")
+    assert list(heat.x) == ["negative", "positive"] and list(heat.y) == ["negative", "positive"]
+    assert heat.text[0][0] == "40<br>(80%)" and heat.text[1][0] == "5<br>(10%)"
+    z = np.asarray(heat.z, dtype=float)
+    np.testing.assert_allclose(z, [[0.8, 0.2], [0.1, 0.9]] if normalise else [[40, 10], [5, 45]])
+    assert fig.layout.xaxis.title.text == "predicted class" and fig.layout.yaxis.title.text == "true class"
+    assert fig.layout.yaxis.autorange == "reversed"  # the first class at the top left
+
+
+def test_confusion_matrix_of_three_classes_is_three_by_three_with_an_empty_row_at_zero_percent():
+    cm = [[5, 1, 0], [0, 0, 0], [2, 2, 6]]
+    fig = comparison.confusion_matrix(cm, ["neg", "neutral", "pos"], title="Three classes")
+    (heat,) = traces(fig, "heatmap")
+    assert np.asarray(heat.z).shape == (3, 3) and list(heat.y) == ["neg", "neutral", "pos"]
+    assert list(heat.text[1]) == ["0<br>(0%)"] * 3 and heat.text[2][2] == "6<br>(60%)"
+    assert fig.layout.title.text == "Three classes"
+    assert heat.showscale is not False
+
+
+def test_confusion_matrix_refuses_names_that_do_not_fit_and_says_when_there_is_nothing():
+    with pytest.raises(ValueError):
+        comparison.confusion_matrix([[1, 0], [0, 1]], ["a", "b", "c"])
+    assert is_empty(comparison.confusion_matrix([], []))
+
+
 def test_params_bars_put_the_seed_formula_beside_pytorchs_count():
     table = pd.DataFrame({"run": ["lstm"], "params_seed_formula": [4 * (100 + 50 + 1) * 50],
                           "params_pytorch": [4 * (100 + 50 + 2) * 50]})

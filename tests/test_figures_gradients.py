@@ -29,7 +29,46 @@ def test_gradient_heatmap_colours_by_log10_and_keeps_the_values_for_the_hover():
 
 @pytest.mark.parametrize("values", [np.zeros((0, 4)), np.full((2, 3), np.nan), np.zeros((2, 3))])
 def test_gradient_heatmap_without_a_usable_value_says_so(values):
-    assert is_empty(gradients.gradient_heatmap(values, [0, 1][:len(values)]))
+    fig = gradients.gradient_heatmap(values, [0, 1][:len(values)])
+    assert is_empty(fig)
+    if values.size and not np.isnan(values).any():
+        assert "underflowed" in fig.layout.annotations[0].text
+
+
+def test_gradient_heatmap_names_white_and_draws_underflow_in_a_colour_of_its_own():
+    values = np.array([[1.0, 0.0, np.nan], [0.5, 0.01, 0.0]])  # NaN: beyond the review; 0: underflow
+    fig = gradients.gradient_heatmap(values, ["#0 · T=2", "#1 · T=3"], row_title="probe review",
+                                     blank="beyond the review's length")
+    main, under = fig.data
+    assert np.isnan(np.asarray(main.z, dtype=float)[0, 1])  # 0 has no log10: not on the colour scale
+    assert_allclose(np.asarray(under.z, dtype=float), [[np.nan, 1, np.nan], [np.nan, np.nan, 1]])
+    assert under.name == "underflow (exactly 0)" and under.colorscale[0][1] == gradients.UNDERFLOW_COLOUR
+    assert under.showscale is False and "exactly 0" in under.hovertemplate
+    note = fig.layout.annotations[0].text
+    assert "white: beyond the review's length" in note and "grey: underflow" in note
+
+
+def test_gradient_heatmap_says_nothing_about_white_or_grey_when_there_is_none():
+    fig = gradients.gradient_heatmap(np.array([[1.0, 0.5]]), [0])
+    assert len(fig.data) == 1 and not fig.layout.annotations
+
+
+def test_gradient_heatmap_rows_start_at_the_data_and_share_a_given_colour_scale():
+    fig = gradients.gradient_heatmap(np.array([[1.0, 0.1]] * 3), [0, 20, 40], zrange=(-8.0, 1.0))
+    assert tuple(fig.layout.yaxis.range) == (-0.5, 2.5) and fig.layout.yaxis.type == "category"
+    assert tuple(fig.layout.xaxis.range) == (-0.5, 1.5)
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (-8.0, 1.0)
+
+
+def test_probe_rows_spread_the_chosen_reviews_over_their_lengths_longest_last():
+    lengths = [5, 2, 9, 7, 3]
+    dh = np.arange(5 * 9, dtype=float).reshape(5, 9)
+    rows, names = gradients.probe_rows(dh, lengths, 3)
+    assert names == ["#1 · T=2", "#0 · T=5", "#2 · T=9"]  # shortest, middle, longest
+    assert_allclose(rows, dh[[1, 0, 2]])
+    every, names = gradients.probe_rows(dh, lengths, 50)  # more than the probe holds: all of them
+    assert len(names) == 5 and names[-1] == "#2 · T=9"
+    assert gradients.probe_rows(dh, lengths, 0)[1] == []
 
 
 def test_decay_lines_use_a_log_axis_cell_colours_and_optional_normalisation():
@@ -101,3 +140,36 @@ def test_horizon_figure_fills_solved_points_and_leaves_failed_ones_hollow():
     assert fig.layout.xaxis.type == "log"
     assert any(tr.name == "solved < 0.04" for tr in fig.data)
     assert is_empty(gradients.horizon_figure(table.iloc[0:0]))
+
+
+def explosion_run(**overrides) -> dict:
+    run = {"name": "explode-exploding", "steps": 300, "skipped_non_finite": 0, "first_non_finite_step": None,
+           "clipped": 0, "grad_norm_first": 4.0, "grad_norm_max": 4.9e7, "clip_norm": None}
+    return {**run, **overrides}
+
+
+def test_explosion_text_says_no_step_was_lost_when_none_was():
+    (line,) = gradients.explosion_text([explosion_run()])
+    assert "4.9e+07" in line and "all 300 steps had a finite gradient: none was lost" in line
+    assert "skipped" not in line and "lost)" not in line and "no clipping" in line
+
+
+def test_explosion_text_counts_the_lost_steps_when_some_were():
+    (line,) = gradients.explosion_text([explosion_run(skipped_non_finite=12, first_non_finite_step=40)])
+    assert "12 of 300 steps had a non-finite loss or gradient and were skipped (lost), the first at step 40" in line
+    assert "none was lost" not in line
+
+
+def test_explosion_text_says_the_clipped_runs_curve_is_before_clipping():
+    clipped, untouched = gradients.explosion_text([
+        explosion_run(name="explode-clipped", clip_norm=1.0, clipped=297, grad_norm_max=85.0),
+        explosion_run(name="explode-reference", clip_norm=1.0, clipped=0, grad_norm_max=0.6, grad_norm_first=0.5)])
+    assert "clipping at 1 cut 297 of 300 steps" in clipped and "before clipping" in clipped
+    assert "peaked at 85" in clipped
+    assert "cut 0 of 300 steps" in untouched and "before clipping" not in untouched
+    assert "times its first" not in untouched  # 0.6 against 0.5 is no rise worth a sentence
+
+
+def test_explosion_text_of_a_run_without_steps_says_so():
+    assert gradients.explosion_text([explosion_run(steps=0)]) == ["**explode-exploding**: no optimiser step recorded "
+                                                                  "yet."]

@@ -53,3 +53,15 @@ def test_an_empty_figure_says_why_and_exports_no_rows():
     fig = style.empty_figure("no runs yet", "Title")
     assert not fig.data and fig.layout.annotations[0].text == "no runs yet"
     assert style.figure_data(fig).empty
+
+
+def test_label_and_cell_colours_are_okabe_ito_never_red_against_green():
+    okabe_ito = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"}
+    assert (style.LABEL_COLOURS["neg"], style.LABEL_COLOURS["pos"]) == ("#E69F00", "#0072B2")
+    assert set(style.CELL_COLOURS.values()) <= okabe_ito and len(set(style.CELL_COLOURS.values())) == 4
+
+
+def test_the_hmm_class_colours_are_the_label_colours():
+    from core.figures.hmm import CLASS_COLOURS
+
+    assert CLASS_COLOURS == {"negative": style.LABEL_COLOURS["neg"], "positive": style.LABEL_COLOURS["pos"]}

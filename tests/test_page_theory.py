@@ -78,3 +78,16 @@ def test_states_input_resizes_the_markov_chain(page):
     assert not page.exception and not page.warning  # the default chain of any size is already stochastic
     spec = next(s for title, s in charts(page).items() if title.startswith("State distribution"))
     assert len(spec["data"]) == 10  # π_t and the dashed stationary line per state
+
+
+def product_metric(at: AppTest) -> str:
+    return next(m.value for m in at.metric if m.label.startswith("Product over T"))
+
+
+def test_the_product_is_written_in_scientific_notation_never_as_a_fractional_power(page):
+    assert product_metric(page) == "7.9e-31"  # (1/4)^50 = 10^-30.1
+    page.slider(key="theory_steps").set_value(200).run()
+    assert product_metric(page) == "3.9e-121"
+    page.slider(key="theory_weight").set_value(0.1).run()  # (0.1/4)^200 = 10^-320.4: beyond float64, still written
+    assert product_metric(page) == "3.9e-321"
+    assert not any("10^" in str(m.value) for m in page.metric)

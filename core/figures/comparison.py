@@ -1,5 +1,5 @@
 """Figures that put runs side by side: per-epoch curves, test metrics, parameter counts, confusion
-matrices, ROC curves and training cost.
+matrices (2x2 per run, or one K-class matrix), ROC curves and training cost.
 
 What it is: pure builders from one table row (or mapping entry) per run to Plotly figures, one
 colour per run (or per cell type). Drawn by the Compare and HMM pages and by the seed report
@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.figures.style import HEIGHT, cell_colour, empty_figure, run_colour, style
+from core.figures.style import HEIGHT, cell_colour, empty_figure, format_number, log_axis, run_colour, style
 
 METRIC_NAMES = {
     "val_accuracy": "validation accuracy", "val_loss": "validation loss", "train_loss": "training loss",
@@ -27,6 +27,20 @@ METRIC_NAMES = {
     "recall": "recall", "f1": "F1", "roc_auc": "ROC-AUC", "epoch_time_s": "epoch time (s)",
     "samples_per_s": "samples/s", "mse": "test MSE",
 }
+
+
+def _bar_labels(fig: go.Figure, top: float, log: bool = False) -> None:
+    """Bar values written above each bar, with room for them under the top of the plot.
+
+    Side by side, horizontal labels of neighbouring bars run into each other ("0.5930.588"), so
+    grouped bars get them turned by 90 degrees: each stays over its own bar however narrow.
+    """
+    grouped = sum(1 for tr in fig.data if tr.type == "bar") > 1
+    fig.update_traces(textposition="outside", textangle=-90 if grouped else 0, cliponaxis=False,
+                      constraintext="none", selector={"type": "bar"})
+    fig.update_layout(bargap=0.25, bargroupgap=0.08, uniformtext={"minsize": 9, "mode": "show"})
+    if not log and np.isfinite(top) and top > 0:
+        fig.update_yaxes(range=[0, top * 1.3])
 
 
 def epoch_curves(epochs: pd.DataFrame, metric: str) -> go.Figure:
@@ -54,10 +68,9 @@ def metric_bars(table: pd.DataFrame, metrics: Sequence[str] = ("test_accuracy", 
     fig = go.Figure()
     for i, m in enumerate(present):
         fig.add_trace(go.Bar(name=METRIC_NAMES.get(m, m), x=table["run"], y=table[m], marker_color=run_colour(i),
-                             text=[f"{v:.3f}" if pd.notna(v) else "" for v in table[m]], textposition="outside"))
+                             text=[f"{v:.3f}" if pd.notna(v) else "" for v in table[m]]))
     fig.update_layout(barmode="group")
-    top = max(1.0, float(table[present].max().max()))  # scores end at 1; an MSE may not
-    fig.update_yaxes(range=[0, top * 1.1])
+    _bar_labels(fig, max(1.0, float(table[present].max().max())))  # scores end at 1; an MSE may not
     return style(fig, "Test metrics", "run", "score")
 
 
@@ -75,9 +88,10 @@ def params_bars(table: pd.DataFrame) -> go.Figure:
     for col, name, colour in cols:
         if col in table:
             fig.add_trace(go.Bar(name=name, x=table["run"], y=table[col], marker_color=colour,
-                                 text=[f"{int(v):,}" if pd.notna(v) else "" for v in table[col]],
-                                 textposition="outside"))
+                                 text=[f"{int(v):,}" if pd.notna(v) else "" for v in table[col]]))
     fig.update_layout(barmode="group")
+    cols_there = [c for c, _, _ in cols if c in table]
+    _bar_labels(fig, float(table[cols_there].max().max()))
     return style(fig, "Recurrent parameters", "run", "parameters")
 
 
@@ -111,6 +125,38 @@ def confusion_matrices(matrices: Mapping[str, Sequence[Sequence[float]]], normal
     return style(fig, title, height=max(HEIGHT, 260 * rows + 60))
 
 
+def confusion_matrix(matrix: Sequence[Sequence[float]], class_names: Sequence[str], title: str | None = None,
+                     normalise: bool = False) -> go.Figure:
+    """One K x K confusion matrix: rows the true class, columns the predicted one, class names on both axes.
+
+    Every cell is written as its count and its share of the row (the true class's total), e.g.
+    ``"40 (80%)"``. ``normalise`` colours by that share (so rare classes are not washed out) instead
+    of the count. Works for any K >= 2.
+    """
+    cm = np.asarray(matrix, dtype=float)
+    names = [str(c) for c in class_names]
+    title = title or ("Confusion matrix" + (" (row-normalised)" if normalise else ""))
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
+        return empty_figure("no confusion matrix yet", title)
+    if len(names) != cm.shape[0]:
+        raise ValueError(f"{len(names)} class names for a {cm.shape[0]} x {cm.shape[1]} matrix")
+    totals = cm.sum(axis=1, keepdims=True)
+    with np.errstate(all="ignore"):
+        share = np.where(totals > 0, cm / np.where(totals > 0, totals, 1), 0.0)
+    text = [[f"{int(round(c)):,}<br>({p:.0%})" for c, p in zip(row, prow, strict=True)]
+            for row, prow in zip(cm, share, strict=True)]
+    z = share if normalise else cm
+    k = len(names)
+    fig = go.Figure(go.Heatmap(name="confusion", z=z, x=[f"{n}" for n in names], y=[f"{n}" for n in names],
+                               text=text, texttemplate="%{text}", colorscale="Blues", zmin=0,
+                               zmax=1 if normalise else max(float(cm.max()), 1.0),
+                               colorbar={"title": {"text": "row share" if normalise else "reviews"}},
+                               hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"))
+    fig.update_xaxes(title_text="predicted class", type="category", side="bottom")
+    fig.update_yaxes(title_text="true class", type="category", autorange="reversed")
+    return style(fig, title, height=max(HEIGHT, 80 + 60 * k))
+
+
 def roc_curves(rocs: Mapping[str, Mapping[str, Any]]) -> go.Figure:
     """ROC curves overlaid, one per run (``{"fpr": [...], "tpr": [...], "auc": float}``), with chance."""
     if not rocs:
@@ -136,6 +182,11 @@ def cost_bars(table: pd.DataFrame, column: str = "train_time_s", title: str = "T
         return empty_figure("no timings yet", title)
     fig = go.Figure(go.Bar(name=column, x=part["run"], y=part[column],
                            marker_color=[cell_colour(c, i) for i, c in enumerate(part["cell"])],
-                           text=[f"{v:.3g}" for v in part[column]], textposition="outside"))
-    fig.update_yaxes(type="log")
+                           text=[format_number(v, 3) for v in part[column]]))
+    _bar_labels(fig, float(part[column].max()), log=True)
+    values = part[column].to_numpy(dtype=float)
+    log_axis(fig, "y", values=values)
+    positive = values[np.isfinite(values) & (values > 0)]
+    if len(positive):  # a decade of room above the tallest bar for its label
+        fig.update_yaxes(range=[np.log10(positive.min()) - 0.5, np.log10(positive.max()) + 1.0])
     return style(fig, title, "run", y)

@@ -3,8 +3,9 @@ its norm per parameter group and step, runs whose gradients explode, and how far
 still learns (the memory horizon).
 
 What it is: pure builders from what ``core.analysis.gradients`` records and from the step records
-of ``metrics.jsonl`` to Plotly figures (log axes: gradients span many decades), plus the small
-reshapers they need (:func:`step_norms_frame`, :func:`recording_index`).
+of ``metrics.jsonl`` to Plotly figures (log axes: gradients span many decades), the small
+reshapers they need (:func:`step_norms_frame`, :func:`recording_index`, :func:`probe_rows`), and
+the text that says what the exploding-gradient runs shown actually did (:func:`explosion_text`).
 
 What it is not: recording or loading gradients (``core.analysis.gradients``), running the
 memory-horizon study (``core.analysis.horizon``), the scalar products of the Theory page
@@ -13,6 +14,7 @@ memory-horizon study (``core.analysis.horizon``), the scalar products of the The
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,10 +22,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.figures.style import HEIGHT, cell_colour, empty_figure, run_colour, style
+from core.figures.style import GREY, HEIGHT, cell_colour, empty_figure, format_number, log_axis, run_colour, style
 
 GROUPS = ("embedding", "input_hidden", "hidden_hidden", "output")  # core.training.trainer.param_groups
-GROUP_COLOURS = {"embedding": "#2ca02c", "input_hidden": "#1f77b4", "hidden_hidden": "#d62728", "output": "#ff7f0e"}
+GROUP_COLOURS = {"embedding": "#009E73", "input_hidden": "#0072B2", "hidden_hidden": "#D55E00", "output": "#E69F00"}
+UNDERFLOW_COLOUR = GREY  # a gradient that is exactly 0: too small for float32, drawn apart from "no value"
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -32,33 +35,79 @@ def _positive(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(v) & (v > 0), v, np.nan)
 
 
-def gradient_heatmap(values: np.ndarray, steps: Sequence[int], name: str = "||dL/dh_t||",
-                     title: str = "Gradient norm over distance from the end and training") -> go.Figure:
-    """``log10`` of a per-distance quantity ``values`` ``(R, K)`` (one row per recording) as a heatmap.
+def gradient_heatmap(values: np.ndarray, rows: Sequence[Any], name: str = "||dL/dh_t||",
+                     title: str = "Gradient norm over distance from the end and training",
+                     row_title: str = "optimiser step", blank: str = "no probe review is that long",
+                     zrange: tuple[float, float] | None = None) -> go.Figure:
+    """``log10`` of a per-distance quantity ``values`` ``(R, K)`` as a heatmap, one row per entry of ``rows``.
 
-    x: ``k = T - t``, steps from the read-out step; y: the optimiser step of each recording.
-    The colour is ``log10`` (gradients span many decades); the hover shows the value itself.
+    x: ``k = T - t``, steps from the read-out step; y: ``rows`` (the optimiser step of each
+    recording, or one probe review each), the first at the bottom. The colour is ``log10``
+    (gradients span many decades); the hover shows the value itself. Two kinds of cell have no
+    colour on that scale and the chart says which is which: NaN (``blank``: e.g. beyond the
+    review's length) stays white; an exact 0 (an underflow: the gradient fell below float32's
+    smallest number) is drawn in a grey of its own. ``zrange``: the colour scale's ``(min, max)``
+    in ``log10``, to compare two runs' heatmaps on one scale.
     """
-    v = _positive(np.atleast_2d(values))
+    raw = np.asarray(np.atleast_2d(values), dtype=float)
+    v = _positive(raw)
     if v.size == 0 or np.isnan(v).all():
-        return empty_figure("no gradient recorded", title)
+        zeros = raw.size and (raw == 0).any()
+        return empty_figure("every recorded gradient underflowed to 0" if zeros else "no gradient recorded", title)
     with np.errstate(all="ignore"):
         z = np.log10(v)
     k = np.arange(v.shape[1])
-    labels = [str(s) for s in steps]
-    fig = go.Figure(go.Heatmap(name=name, z=z, x=k, y=labels, customdata=v, colorscale="Viridis",
+    labels = [str(r) for r in rows]
+    scale = {"zmin": zrange[0], "zmax": zrange[1]} if zrange else {}
+    fig = go.Figure(go.Heatmap(name=name, z=z, x=k, y=labels, customdata=v, colorscale="Viridis", **scale,
                                colorbar={"title": {"text": "log10"}},
-                               hovertemplate="k=%{x}<br>step %{y}<br>" + name + "=%{customdata:.3g}<extra></extra>"))
-    fig.update_yaxes(type="category")
-    return style(fig, title, "k = T - t (steps before the read-out)", "optimiser step", height=HEIGHT + 40)
+                               hovertemplate="k=%{x}<br>" + row_title + " %{y}<br>" + name
+                                             + "=%{customdata:.3g}<extra></extra>"))
+    underflow = raw == 0
+    notes = []
+    if np.isnan(raw).any():
+        notes.append(f"white: {blank}")
+    if underflow.any():
+        fig.add_trace(go.Heatmap(name="underflow (exactly 0)", z=np.where(underflow, 1.0, np.nan), x=k, y=labels,
+                                 colorscale=[[0, UNDERFLOW_COLOUR], [1, UNDERFLOW_COLOUR]], showscale=False,
+                                 hovertemplate="k=%{x}<br>" + row_title + " %{y}<br>" + name
+                                               + " underflowed to exactly 0<extra></extra>"))
+        notes.append("grey: underflow, exactly 0 (below float32's smallest number)")
+    if notes:
+        fig.add_annotation(text="<br>".join(notes), showarrow=False, xref="paper", yref="paper", x=0, y=0,
+                           yshift=-52, xanchor="left", yanchor="top", font={"size": 12, "color": "#555"})
+    step = max(1, math.ceil(len(labels) / 25))  # at most ~25 row labels; the hover names every row
+    fig.update_yaxes(type="category", range=[-0.5, len(labels) - 0.5], tickvals=labels[::step])
+    fig.update_xaxes(range=[-0.5, v.shape[1] - 0.5])
+    style(fig, title, "k = T - t (steps before the read-out)", row_title,
+          height=HEIGHT + 40 + (6 * len(labels) if len(labels) > 12 else 0))
+    fig.update_layout(margin={"b": 64 + 16 * len(notes) if notes else 10})
+    return fig
+
+
+def probe_rows(dh: np.ndarray, lengths: Sequence[int], count: int) -> tuple[np.ndarray, list[str]]:
+    """``count`` probe reviews of one recording's ``dh`` ``(B, K)`` to draw, spread over their lengths.
+
+    Returns the rows ``(count, K)`` ordered from the shortest review to the longest (so the longest
+    is at the top of a heatmap) and a label for each: ``"#3 · T=120"`` (the review's index in the
+    probe and its length). All of them when ``count`` is at least the probe's size.
+    """
+    dh = np.atleast_2d(np.asarray(dh, dtype=float))
+    lens = np.asarray(lengths, dtype=int)
+    n = len(lens)
+    if n == 0 or count < 1:
+        return dh[:0], []
+    by_length = np.argsort(lens, kind="stable")
+    picks = by_length if count >= n else by_length[np.unique(np.round(np.linspace(0, n - 1, count)).astype(int))]
+    return dh[picks], [f"#{int(b)} · T={int(lens[b])}" for b in picks]
 
 
 def decay_lines(curves: Mapping[str, np.ndarray], *, cells: Mapping[str, str] | None = None, normalise: bool = False,
                 title: str = "Gradient against distance from the end", y: str = "||dL/dh_{T-k}||") -> go.Figure:
     """One log-scale line per curve ``(K,)`` against ``k``; ``normalise`` divides each by its value at ``k = 0``.
 
-    ``cells`` maps a curve's name to its cell type, which picks the colour (RNN red, LSTM blue,
-    GRU green) so the cells read alike on every chart.
+    ``cells`` maps a curve's name to its cell type, which picks the colour (RNN vermilion, LSTM blue,
+    GRU bluish green) so the cells read alike on every chart.
     """
     fig = go.Figure()
     for i, (name, values) in enumerate(curves.items()):
@@ -71,7 +120,7 @@ def decay_lines(curves: Mapping[str, np.ndarray], *, cells: Mapping[str, str] | 
                                  line={"color": cell_colour((cells or {}).get(name), i), "width": 2}))
     if not fig.data:
         return empty_figure("no gradient recorded", title)
-    fig.update_yaxes(type="log", exponentformat="power")
+    log_axis(fig, "y", values=np.concatenate([np.asarray(tr.y, dtype=float) for tr in fig.data]))
     return style(fig, title, "k = T - t (steps before the read-out)", y + (" / value at k=0" if normalise else ""))
 
 
@@ -129,7 +178,7 @@ def group_norm_curves(frame: pd.DataFrame, clip_norm: float | None = None,
         fig.add_trace(go.Scatter(name=f"clip threshold {clip_norm:g}", x=[frame["step"].min(), frame["step"].max()],
                                  y=[clip_norm, clip_norm], mode="lines",
                                  line={"color": "#000", "dash": "dash", "width": 1}))
-    fig.update_yaxes(type="log", exponentformat="power")
+    log_axis(fig, "y", values=frame[["grad_norm", *[g for g in GROUPS if g in frame]]].to_numpy(dtype=float))
     return style(fig, title, "optimiser step", "gradient norm (log scale)")
 
 
@@ -144,7 +193,8 @@ def explosion_figure(frames: Mapping[str, pd.DataFrame], clip_norms: Mapping[str
         if frame.empty:
             continue
         colour = run_colour(i)
-        fig.add_trace(go.Scatter(name=name, x=frame["step"], y=_positive(frame["grad_norm"]), mode="lines",
+        fig.add_trace(go.Scatter(name=name + (" (before clipping)" if (clip_norms or {}).get(name) else ""),
+                                 x=frame["step"], y=_positive(frame["grad_norm"]), mode="lines",
                                  line={"color": colour, "width": 1.5}))
         bad = frame[frame["skipped"].fillna(False).astype(bool)]
         if not bad.empty:
@@ -158,8 +208,8 @@ def explosion_figure(frames: Mapping[str, pd.DataFrame], clip_norms: Mapping[str
                                      y=[clip, clip], mode="lines", line={"color": colour, "dash": "dash", "width": 1}))
     if not fig.data:
         return empty_figure("no steps recorded yet" if frames else "choose runs to overlay", title)
-    fig.update_yaxes(type="log", exponentformat="power")
-    return style(fig, title, "optimiser step", "global gradient norm (log scale)")
+    log_axis(fig, "y", values=np.concatenate([np.asarray(tr.y, dtype=float) for tr in fig.data]))
+    return style(fig, title, "optimiser step", "global gradient norm before clipping (log scale)")
 
 
 def horizon_figure(table: pd.DataFrame, metric: str = "metric", threshold: float | None = None,
@@ -188,7 +238,51 @@ def horizon_figure(table: pd.DataFrame, metric: str = "metric", threshold: float
         fig.add_trace(go.Scatter(name=f"solved {'≥' if higher_is_better else '<'} {threshold:g}", x=[lo, hi],
                                  y=[threshold, threshold], mode="lines", line={"color": "#444", "dash": "dash"}))
     lengths = sorted(table["seq_len"].dropna().unique())
-    # ticks at the measured lengths only: a log axis would otherwise label its minor ticks (2, 3, ... 9)
-    fig.update_xaxes(type="log" if lengths[-1] / max(lengths[0], 1) > 8 else "linear", tickvals=lengths,
-                     ticktext=[str(int(n)) for n in lengths])
+    if lengths[-1] / max(lengths[0], 1) > 8:  # ticks at the measured lengths only, never minor ones
+        log_axis(fig, "x", ticks=lengths)
+    else:
+        fig.update_xaxes(tickvals=lengths, ticktext=[str(int(n)) for n in lengths])
     return style(fig, title, "sequence length T", y or metric)
+
+
+def explosion_text(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One sentence per run shown in :func:`explosion_figure`, each from that run's measured numbers.
+
+    ``runs``: per run, ``name``, ``steps`` (optimiser steps recorded), ``skipped_non_finite``
+    (steps whose loss or gradient was not finite, skipped), ``first_non_finite_step``,
+    ``grad_norm_first`` and ``grad_norm_max`` (global norms before clipping, finite steps only),
+    ``clip_norm`` (None: no clipping) and ``clipped`` (steps whose norm was cut). Nothing is said
+    that the numbers do not show: whether steps were lost, how far the norm rose and whether the
+    curve drawn lies above the clip line because it is the norm *before* clipping.
+    """
+    out = []
+    for r in runs:
+        name, steps = str(r.get("name", "run")), int(r.get("steps") or 0)
+        if not steps:
+            out.append(f"**{name}**: no optimiser step recorded yet.")
+            continue
+        parts = []
+        peak, first = r.get("grad_norm_max"), r.get("grad_norm_first")
+        if peak is not None:
+            rise = (f", {format_number(peak / first)} times its first step's {format_number(first)}"
+                    if first and first > 0 and peak / first >= 10 else "")
+            parts.append(f"its global gradient norm peaked at {format_number(peak)}{rise}")
+        lost = int(r.get("skipped_non_finite") or 0)
+        if lost:
+            at = r.get("first_non_finite_step")
+            parts.append(f"{lost} of {steps} steps had a non-finite loss or gradient and were skipped (lost)"
+                         + (f", the first at step {at}" if at is not None else ""))
+        else:
+            parts.append(f"all {steps} steps had a finite gradient: none was lost")
+        clip = r.get("clip_norm")
+        if clip:
+            n_clip = int(r.get("clipped") or 0)
+            above = (" The curve is the norm before clipping, so it lies above the dashed clip line wherever a "
+                     f"step was cut; the update itself used a gradient of norm {format_number(clip)}."
+                     if n_clip else "")
+            parts.append(f"clipping at {format_number(clip)} cut {n_clip} of {steps} steps.{above}")
+        else:
+            parts.append("no clipping.")
+        text = "; ".join(parts)
+        out.append(f"**{name}**: {text[0].upper()}{text[1:]}" if text else f"**{name}**")
+    return out

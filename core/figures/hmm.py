@@ -2,7 +2,8 @@
 model's transition matrix and stationary distribution.
 
 What it is: pure builders from an hmm run's ``em`` metric records and the fitted matrices to
-Plotly figures; one colour per class (negative red, positive green).
+Plotly figures; one colour per class (negative orange, positive blue: told apart by colour-blind
+readers too).
 
 What it is not: fitting or loading the models (``core.models.hmm``), the Markov-chain maths
 (``core.analysis.markov``), the tokens coloured by Viterbi state (HTML, ``dashboard.markup``),
@@ -19,10 +20,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.figures.style import empty_figure, run_colour, style
+from core.figures.style import NEGATIVE, POSITIVE, empty_figure, run_colour, style
 
 CLASS_NAMES = {0: "negative", 1: "positive", "0": "negative", "1": "positive"}
-CLASS_COLOURS = {"negative": "#d62728", "positive": "#2ca02c"}
+CLASS_COLOURS = {"negative": NEGATIVE, "positive": POSITIVE}
 
 
 def em_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

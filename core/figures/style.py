@@ -5,6 +5,8 @@ the blank figure that says why it is blank (:func:`empty_figure`), a run's legen
 :func:`figure_data` / :func:`figure_csv`, which turn any figure back into the table its CSV
 export holds, so no figure builder writes its own export. Every topic module beside this one
 reuses ``style``, ``run_colour`` and ``CELL_COLOURS``, so every page and the report look alike.
+Every log axis goes through :func:`log_axis` (labels at powers of ten only), and numbers that may
+be tiny, huge or underflowed are written by :func:`format_number` and :func:`format_log10`.
 
 What it is not: any particular chart (one module per topic beside this one), Streamlit, reading
 runs or files.
@@ -12,14 +14,18 @@ runs or files.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c", "hmm": "#9467bd"}
-LABEL_COLOURS = {"neg": "#d62728", "pos": "#2ca02c", "unlabelled": "#7f7f7f"}
+# Okabe-Ito colours: told apart by readers with any common colour-vision deficiency
+CELL_COLOURS = {"rnn": "#D55E00", "lstm": "#0072B2", "gru": "#009E73", "hmm": "#CC79A7"}
+NEGATIVE, POSITIVE = "#E69F00", "#0072B2"  # orange / blue: never red against green
+LABEL_COLOURS = {"neg": NEGATIVE, "pos": POSITIVE, "unlabelled": "#7f7f7f"}
 # distinct colours for runs drawn together (Plotly's qualitative "D3" set, reordered for contrast)
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f")
@@ -72,6 +78,78 @@ def style(fig: go.Figure, title: str | None = None, x: str | None = None, y: str
     if y is not None:
         fig.update_yaxes(title_text=y)
     return fig
+
+
+def log_axis(fig: go.Figure, axis: str = "y", values: Any = None, ticks: Sequence[float] | None = None,
+             **where: Any) -> go.Figure:
+    """Make ``axis`` ("x" or "y") of ``fig`` logarithmic, labelled at powers of ten only.
+
+    Plotly's own log axis labels its minor ticks "2 3 ... 9" after each power, so 0.5 reads as 5;
+    here only whole decades are ticked (``dtick`` 1, or 2, 5, 10, ... decades apart when
+    ``values`` span more than a dozen) and written as powers (10⁻⁶). ``ticks``: label exactly these values
+    instead (e.g. the sequence lengths measured). ``where``: passed on to select the subplot
+    (``row=``, ``col=``).
+    """
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', not {axis!r}")
+    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
+    if ticks is not None:
+        vals = [float(t) for t in ticks]
+        return update(type="log", tickmode="array", tickvals=vals, ticktext=[format_number(t) for t in vals],
+                      minor={"showgrid": False}, **where)
+    dtick = 1
+    if values is not None:
+        v = np.asarray(values, dtype=float).ravel()
+        v = v[np.isfinite(v) & (v > 0)]
+        if len(v):
+            span = math.log10(v.max()) - math.log10(v.min())
+            # at most about a dozen labels, a round number of decades apart
+            dtick = next((d for d in (1, 2, 5, 10, 20, 50, 100) if span / d <= 12), 200)
+    return update(type="log", tickmode="linear", tick0=0, dtick=dtick, exponentformat="power",
+                  showexponent="all", minor={"showgrid": False}, **where)
+
+
+def format_number(x: float | None, digits: int = 2, zero: str = "0") -> str:
+    """``x`` for a reader: ``digits`` significant digits, scientific below 1e-4 and from 1e6 on.
+
+    ``1e-18`` -> ``"1.0e-18"``, ``0.734`` -> ``"0.73"``, ``0.5`` -> ``"0.5"``, ``12345`` -> ``"12,345"``; exact 0 ->
+    ``zero`` (pass ``"underflow"`` where 0 can only come from numbers too small for the float
+    type); None or NaN -> ``"—"``; infinities -> ``"∞"`` / ``"-∞"``.
+    """
+    if x is None:
+        return "—"
+    x = float(x)
+    if math.isnan(x):
+        return "—"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if x == 0:
+        return zero
+    digits = max(int(digits), 1)
+    if abs(x) < 1e-4 or abs(x) >= 1e6:
+        return f"{x:.{digits - 1}e}"
+    decimals = max(digits - 1 - math.floor(math.log10(abs(x))), 0)
+    text = f"{round(x, decimals):,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text  # 0.50 -> 0.5
+
+
+def format_log10(log10: float, digits: int = 2, zero: str = "0") -> str:
+    """The number ``10 ** log10`` written as :func:`format_number` would, even beyond float64's range.
+
+    ``-30.1`` -> ``"7.9e-31"``, ``-500`` -> ``"1.0e-500"``; ``-inf`` -> ``zero``, NaN -> ``"—"``.
+    """
+    log10 = float(log10)
+    if math.isnan(log10):
+        return "—"
+    if math.isinf(log10):
+        return zero if log10 < 0 else "∞"
+    if -4 <= log10 < 6:
+        return format_number(10.0 ** log10, digits, zero)
+    exponent = math.floor(log10)
+    mantissa = 10.0 ** (log10 - exponent)
+    if round(mantissa, digits - 1) >= 10:  # 9.97 rounds up to 10.0: the next power
+        mantissa, exponent = mantissa / 10, exponent + 1
+    return f"{mantissa:.{max(digits - 1, 0)}f}e{exponent:+03d}"
 
 
 def empty_figure(message: str, title: str | None = None) -> go.Figure:

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 
 from core.analysis.markov import ChainStructure
 from core.config import ModelConfig
+from core.figures.style import log_axis
 from core.models.cells import cell_def
 from core.models.rnn import param_counts
 
@@ -134,7 +135,7 @@ def gradient_product_figure(frame: pd.DataFrame, activation: str = "sigmoid") ->
     fig.add_trace(go.Scatter(x=frame["k"], y=frame["tanh_bound"], name="tanh bound |w|^k", mode="lines",
                              line={"color": "#d62728", "dash": "dash"}))
     fig.add_hline(y=1.0, line={"color": "grey", "dash": "dot"})
-    fig.update_yaxes(type="log", exponentformat="power")
+    log_axis(fig, "y", values=frame[["chosen", "sigmoid_bound", "tanh_bound"]].to_numpy())
     fig.update_layout(title="|∂h_T/∂h_{T-k}| = Π factors: vanishing below 1, exploding above",
                       xaxis_title="k = T - t (steps back)", yaxis_title="gradient factor product",
                       legend=_LEGEND, margin={"t": 60})

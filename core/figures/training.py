@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.figures.style import empty_figure, style
+from core.figures.style import empty_figure, log_axis, style
 
 
 def _smooth(y: pd.Series, points: int = 25) -> pd.Series:
@@ -84,5 +84,5 @@ def grad_norm_curve(steps: pd.DataFrame, clip_norm: float | None = None) -> go.F
         x0, x1 = steps["step"].min(), steps["step"].max()
         fig.add_trace(go.Scatter(name=f"clip threshold {clip_norm:g}", x=[x0, x1], y=[clip_norm, clip_norm],
                                  mode="lines", line={"color": "#444", "dash": "dash", "width": 1}))
-    fig.update_yaxes(type="log")
+    log_axis(fig, "y", values=steps["grad_norm"])
     return style(fig, "Gradient norm per step (before clipping)", "optimiser step", "gradient norm (log scale)")
