@@ -5,7 +5,10 @@ is escaped, so a review's own ``<br />`` or ``<script>`` shows as text. Words a 
 (or rewrote) are struck through in red in the text before it; words it produced are green in
 the text after it (built on ``core.data.text.stage_diff``). The tokens a model read appear as
 chips: shaded by saliency (Gates page), greyed when read only as ``<unk>`` (Classify page), or
-coloured by their Viterbi state (HMM page).
+coloured by their Viterbi state (HMM page). Every word of a text with what the model read of it
+(:func:`reading_html`, built on ``core.data.text.reading``): read words plain, the others marked
+by reason -- stop word, unknown, cut by ``max_len``, removed -- each with its own line style and an
+Okabe-Ito colour (told apart without colour too), a tooltip and a legend (:func:`reading_legend_html`).
 
 What it is not: the pipeline itself (``core.data.text``), Plotly figures (``core.figures``),
 Streamlit.
@@ -17,12 +20,12 @@ import html
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from core.data.text import stage_diff
+from core.data.text import REMOVED, STOP_WORD, TRUNCATED, UNKNOWN, WordFate, stage_diff
 from core.figures.style import GREY, PALETTE
 
 REMOVED_STYLE = "background:#fde0e0;color:#a40000;text-decoration:line-through;border-radius:3px;padding:0 2px"
@@ -154,3 +157,130 @@ def state_legend_html(n_states: int) -> str:
     chips = " ".join(f'<span style="{TOKEN_STYLE};color:white;background:{state_colour(s)}">s{s}</span>'
                      for s in range(n_states))
     return f"<div>{chips}</div>"
+
+
+# ---- every word of a text, read or not, and why ---------------------------------------------------------------
+# Okabe-Ito colours, and a different line for each reason, so no reason depends on colour alone.
+READING_STYLES: dict[str, tuple[str, str]] = {  # reason -> (CSS, legend text)
+    STOP_WORD: ("color:#D55E00;text-decoration:line-through solid #D55E00 2px", "stop word: dropped"),
+    UNKNOWN: ("color:#0072B2;text-decoration:underline wavy #0072B2", "unknown to the vocabulary: read as <unk>"),
+    TRUNCATED: ("color:#6b6b6b;text-decoration:underline dashed #CC79A7 2px;opacity:0.75",
+                "cut by max_len: not read"),
+    REMOVED: ("color:#6b6b6b;text-decoration:line-through dotted #000 2px;font-style:italic",
+              "removed: HTML or punctuation"),
+}
+PARTLY_STYLE = "text-decoration:underline dotted #009E73 2px"  # a word some of whose tokens are read
+HIGHLIGHT_STYLE = "background:#F0E442;outline:2px solid #000;border-radius:3px"  # read differently in a comparison
+WORD_STYLE = "padding:0 1px;line-height:1.8"
+
+
+def _groups(fates: Sequence[WordFate]) -> list[list[WordFate]]:
+    """The fates of each word of the text, in order (a word that became several tokens has several)."""
+    out: list[list[WordFate]] = []
+    for f in fates:
+        if out and out[-1][0].index == f.index:
+            out[-1].append(f)
+        else:
+            out.append([f])
+    return out
+
+
+def _tip(group: Sequence[WordFate]) -> str:
+    parts = []
+    for f in group:
+        fate = "read" if f.read else READING_STYLES.get(f.reason or "", ("", f.reason or ""))[1]
+        parts.append(fate if f.token is None else f"{f.token}: {fate}")
+    return "; ".join(parts)
+
+
+def _word_html(group: Sequence[WordFate], highlight: bool) -> str:
+    reasons = [f.reason for f in group]
+    if all(r is None for r in reasons):
+        style = WORD_STYLE
+    elif any(r is None for r in reasons):
+        style = f"{WORD_STYLE};{PARTLY_STYLE}"
+    else:
+        style = f"{WORD_STYLE};{READING_STYLES.get(reasons[0] or '', ('', ''))[0]}"
+    if highlight:
+        style += f";{HIGHLIGHT_STYLE}"
+    return f'<span title="{html.escape(_tip(group))}" style="{style}">{html.escape(group[0].word)}</span>'
+
+
+def reading_html(fates: Sequence[WordFate], highlight: Iterable[int] = (), max_words: int = 4000) -> str:
+    """Every word of a text (``core.data.text.reading``): read ones plain, the others marked by reason.
+
+    A word only part of which is read ("idk" -> "i do not know": "know" is read) has a dotted green
+    underline; the tooltip lists each token and its fate. Words whose ``index`` is in ``highlight`` are
+    outlined (see :func:`changed_words`). Past ``max_words`` words the middle is left out (and said so).
+    All text is escaped.
+    """
+    groups = _groups(fates)
+    if not groups:
+        return f'<div style="{TOKEN_BOX_STYLE};color:{GREY}">(no words)</div>'
+    marked = set(highlight)
+    if len(groups) > max_words:
+        half = max_words // 2
+        gap = f'<span style="color:{GREY}"> … {len(groups) - 2 * half:,} words not shown … </span>'
+        parts = [_word_html(g, g[0].index in marked) for g in groups[:half]] + [gap] + [
+            _word_html(g, g[0].index in marked) for g in groups[-half:]]
+    else:
+        parts = [_word_html(g, g[0].index in marked) for g in groups]
+    return f'<div style="{TOKEN_BOX_STYLE}">{" ".join(parts)}</div>'
+
+
+def reading_legend_html() -> str:
+    """The key to :func:`reading_html`: one sample per reason a word is not read."""
+    items = [f'<span style="{WORD_STYLE}">read</span>']
+    items += [f'<span style="{WORD_STYLE};{css}">{html.escape(text)}</span>' for css, text in READING_STYLES.values()]
+    items.append(f'<span style="{WORD_STYLE};{PARTLY_STYLE}">partly read</span>')
+    return f'<div style="font-size:0.8rem">{" · ".join(items)}</div>'
+
+
+def reading_summary(fates: Sequence[WordFate]) -> str:
+    """One line: tokens read, and how many were not read for each reason."""
+    read = sum(1 for f in fates if f.read)
+    counts = Counter(f.reason for f in fates if not f.read)
+    names = {STOP_WORD: "stop words", UNKNOWN: "unknown", TRUNCATED: "cut by max_len", REMOVED: "removed"}
+    rest = ", ".join(f"{counts[r]} {names[r]}" for r in READING_STYLES if counts[r])
+    return f"{read} token{'s' * (read != 1)} read" + (f"; not read: {rest}" if rest else "")
+
+
+def changed_words(a: Sequence[WordFate], b: Sequence[WordFate]) -> set[int]:
+    """Indices of the words read differently in two readings of one text (``reading`` under two configs)."""
+    fa, fb = {}, {}
+    for fates, out in ((a, fa), (b, fb)):
+        for f in fates:
+            out.setdefault(f.index, []).append((f.token, f.reason))
+    return {i for i in fa.keys() | fb.keys() if fa.get(i) != fb.get(i)}
+
+
+def newly_read(a: Sequence[WordFate], b: Sequence[WordFate]) -> list[str]:
+    """The words (as written) that ``b`` reads at least part of and ``a`` reads nothing of, in order."""
+    read_a = {f.index for f in a if f.read}
+    out: list[str] = []
+    seen: set[int] = set()
+    for f in b:
+        if f.read and f.index not in read_a and f.index not in seen:
+            seen.add(f.index)
+            out.append(f.word)
+    return out
+
+
+def comparison_html(a: Sequence[WordFate], b: Sequence[WordFate], a_label: str, b_label: str) -> str:
+    """Two readings of one text one above the other, the words they read differently outlined in both,
+    and a line naming the words only ``b`` reads (the "keep negations" comparison)."""
+    changed = changed_words(a, b)
+    gained = newly_read(a, b)
+    lost = newly_read(b, a)
+    lines = []
+    if gained:
+        lines.append(f"{html.escape(b_label)} also reads: <b>{html.escape(', '.join(gained))}</b>")
+    if lost:
+        lines.append(f"{html.escape(a_label)} also reads: <b>{html.escape(', '.join(lost))}</b>")
+    if not changed:
+        lines.append("both read the same words")
+    return (f'<div style="font-size:0.85rem">{html.escape(a_label)} ({html.escape(reading_summary(a))})</div>'
+            f"{reading_html(a, changed)}"
+            f'<div style="font-size:0.85rem;margin-top:6px">{html.escape(b_label)} '
+            f"({html.escape(reading_summary(b))})</div>{reading_html(b, changed)}"
+            f'<div style="font-size:0.85rem;margin-top:4px">{"<br>".join(lines)}</div>')

@@ -1,9 +1,11 @@
-"""Classify: type or paste a review and see every trained model's verdict at once -- the RNNs and the GMM-HMM --
-with the tokens each model actually read."""
+"""Classify: type or paste a text and see every trained model's verdict at once -- the RNNs (IMDB or any dataset
+added with `data add`, named by its own classes) and the GMM-HMM -- with every word and what each model read of it,
+and what a keep-negations pipeline would read instead."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,6 +16,8 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E402
+from core.config import TextConfig  # noqa: E402
+from core.data.text import StopwordsUnavailable, WordFate, reading  # noqa: E402
 from core.figures import classification  # noqa: E402
 from dashboard import markup, state  # noqa: E402
 
@@ -34,16 +38,26 @@ def set_text(example: str) -> None:
     st.session_state[TEXT] = EXAMPLES[example]
 
 
+def dataset_of(run_id: str) -> str:
+    """The dataset a run trained on ("imdb" for IMDB and the GMM-HMM; "?" when its config is unreadable)."""
+    try:
+        return rs.get(run_id).config().data.dataset or "imdb"
+    except Exception:  # a damaged run: classifying it says why, below
+        return "?"
+
+
 st.title("Classify")
 st.caption("Every finished model reads the same text through its own preprocessing and vocabulary.")
 
 table = state.summaries()
 state.damaged_notice(table)
+# every text-classification run (IMDB or a named dataset: the task is "imdb" for both) and every GMM-HMM
 usable = table[table["status"].isin(["finished", "cancelled"]) & (
     ((table["kind"] == "rnn") & (table["task"] == "imdb")) | (table["kind"] == "hmm"))]
 if usable.empty:
-    st.info("No trained sentiment model yet. Train an RNN, LSTM or GRU on the IMDB task on the **Train** page, or "
-            "fit the GMM-HMM on the **HMM** page; every finished one answers here.", icon=":material/info:")
+    st.info("No trained sentiment model yet. Train an RNN, LSTM or GRU on IMDB (or on a dataset added with "
+            "`python -m core data add`) on the **Train** page, or fit the GMM-HMM on the **HMM** page; every "
+            "finished one answers here.", icon=":material/info:")
     state.page_link("train.py", "Train", ":material/model_training:")
     st.stop()
 
@@ -52,12 +66,15 @@ row = st.container(horizontal=True, gap="small")
 row.caption("Examples:", width="content")
 for name in EXAMPLES:
     row.button(name, key=f"classify_example_{name}", on_click=set_text, args=(name,), type="tertiary")
-text = st.text_area("Review", key=TEXT, height=140, max_chars=MAX_TEXT_CHARS)
+text = st.text_area("Text", key=TEXT, height=140, max_chars=MAX_TEXT_CHARS)
 
-labels = dict(zip(usable["run_id"], usable["label"], strict=True))
+rs = state.store()
+datasets = {rid: "imdb" if kind == "hmm" else dataset_of(rid) for rid, kind in zip(usable["run_id"], usable["kind"],
+                                                                                   strict=True)}
+labels = {rid: lab if datasets[rid] == "imdb" else f"{lab} · {datasets[rid]}"
+          for rid, lab in zip(usable["run_id"], usable["label"], strict=True)}
 picked = st.multiselect("Models", list(labels), default=list(labels), key="classify_runs",
                         format_func=lambda r: f"{labels[r]} ({r})")
-rs = state.store()
 results, failures = [], []
 for rid in picked:
     try:
@@ -65,7 +82,9 @@ for rid in picked:
     except (ValueError, KeyError, OSError, RuntimeError, TypeError) as e:  # DamagedRun is a ValueError
         failures.append(f"{labels[rid]}: {e}")
         continue
-    results.append({**out, "run": labels[rid]})
+    binary = len(out.get("classes") or [0, 0]) == 2
+    confidence = max(out["probability"], 1 - out["probability"]) if binary else out["probability"]
+    results.append({**out, "run": labels[rid], "dataset": datasets[rid], "confidence": confidence})
 for msg in failures:
     st.warning(f"Could not use {msg}", icon=":material/warning:")
 if not results:
@@ -74,20 +93,45 @@ if not results:
 
 frame = pd.DataFrame(results)
 state.show_chart(classification.probability_bars(frame), "classify_probabilities")
-shown = frame[["run", "model", "label", "probability", "n_tokens", "unknown_tokens", "truncated", "latency_ms"]]
+shown = frame[["run", "model", "dataset", "label", "confidence", "n_tokens", "unknown_tokens", "truncated",
+               "latency_ms"]]
 st.dataframe(shown, hide_index=True, key="classify_table", column_config={
-    "probability": st.column_config.ProgressColumn("P(positive)", min_value=0.0, max_value=1.0, format="%.3f"),
+    "label": st.column_config.TextColumn("predicted class"),
+    "confidence": st.column_config.ProgressColumn("P(predicted class)", min_value=0.0, max_value=1.0, format="%.3f"),
     "n_tokens": st.column_config.NumberColumn("tokens read"),
     "unknown_tokens": st.column_config.NumberColumn("unknown"),
     "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.1f")})
-st.caption("The GMM-HMM's 'probability' is the logistic of its per-token log-likelihood difference: a score "
-           "(0.5 = undecided), not a calibrated probability.")
+many = [r for r in results if len(r.get("classes") or []) > 2]
+if many:
+    st.caption("Every class's probability, for the models with more than two classes:")
+    st.dataframe(pd.DataFrame([{"run": r["run"], **r["probabilities"]} for r in many]), hide_index=True,
+                 key="classify_class_probabilities")
+if (frame["kind"] == "hmm").any():
+    st.caption("The GMM-HMM's 'probability' is the logistic of its per-token log-likelihood difference: a score "
+               "(0.5 = undecided), not a calibrated probability.")
 
 st.subheader("What each model read")
+st.html(markup.reading_legend_html())
+compare = st.toggle("Compare with keep negations", key="classify_negations",
+                    help="the same text through each run's own pipeline with keep_negations switched: which words "
+                         "would be read (no model is asked)")
 for r in results:
-    with st.expander(f"{r['run']} — {r['label']} ({r['probability']:.3f}), {r['n_tokens']} tokens"):
-        st.html(markup.tokens_html(r["tokens"], r["unknown"]))
+    fates = [WordFate(**f) for f in r["reading"]]
+    with st.expander(f"{r['run']} — {r['label']} ({r['confidence']:.3f}), {r['n_tokens']} tokens read"):
+        st.caption(markup.reading_summary(fates) + ". Hover a word to see the token it became.")
+        st.html(markup.reading_html(fates))
         for note in r.get("notes") or []:
             st.caption(f"⚠ {note}")
         if r["kind"] == "hmm":
-            st.caption("Grey tokens have no word2vec vector: the HMM skips them.")
+            st.caption("Words marked unknown have no word2vec vector: the HMM skips them.")
+        if compare:
+            cfg = TextConfig(**r["text_config"])
+            flipped = replace(cfg, keep_negations=not cfg.keep_negations)
+            own_name = f"this run's pipeline (keep negations {'on' if cfg.keep_negations else 'off'})"
+            other_name = f"keep negations {'on' if flipped.keep_negations else 'off'}"
+            try:
+                own, other = reading(text[:MAX_TEXT_CHARS], cfg), reading(text[:MAX_TEXT_CHARS], flipped)
+            except StopwordsUnavailable as e:
+                st.warning(str(e))
+            else:
+                st.html(markup.comparison_html(own, other, own_name, other_name))

@@ -15,7 +15,8 @@ import streamlit as st  # noqa: E402
 
 from core.analysis.cache import text_key  # noqa: E402
 from core.analysis.introspect import Introspection, introspect  # noqa: E402
-from core.analysis.predict import MAX_TEXT_CHARS  # noqa: E402
+from core.analysis.predict import MAX_TEXT_CHARS, load_run  # noqa: E402
+from core.data.text import reading  # noqa: E402
 from core.figures import gates  # noqa: E402
 from core.jobs.store import Run  # noqa: E402
 from dashboard import markup, state  # noqa: E402
@@ -23,6 +24,8 @@ from dashboard import markup, state  # noqa: E402
 DEFAULT_TEXT = ("I expected a dull remake, but the film surprised me: the cast is wonderful and the story, "
                 "although slow at first, becomes gripping. Not perfect, still highly recommended.")
 MAX_UNITS = 64  # units drawn per gate: enough to see patterns, few enough to hover
+SORTS = {"none": "unit number", "variance": "variance over the review",
+         "correlation": "correlation with P(positive)"}
 
 
 def run_introspection(run: Run, text: str) -> Introspection:
@@ -44,6 +47,18 @@ def test_reviews(source: str, cache_name: str) -> pd.DataFrame:
     return pd.DataFrame({"text": part["text"].to_numpy(), "label": part["label"].map(LABEL_NAMES).to_numpy()})
 
 
+def show_reading(run: Run, text: str) -> None:
+    """Every word of the text, marked with why the model did not read it (stop word, unknown, truncated, removed)."""
+    try:
+        lr = load_run(run)
+        fates = reading(text, lr.cfg.text, lr.vocab.stoi)
+    except (ValueError, KeyError, OSError, RuntimeError, AttributeError) as e:  # StopwordsUnavailable included
+        st.caption(f"What the model read cannot be shown: {e}")
+        return
+    st.markdown("**What the model read** — " + markup.reading_summary(fates))
+    st.html(markup.reading_legend_html() + markup.reading_html(fates))
+
+
 def show_run(run_id: str, label: str, text: str, col: int) -> None:
     run = state.store().get(run_id)
     try:
@@ -63,12 +78,19 @@ def show_run(run_id: str, label: str, text: str, col: int) -> None:
     names = res.state_names
     chosen = st.multiselect("Gates and states", names, default=names, key=f"gates_states_{col}_{res.cell}",
                             format_func=lambda n: gates.STATE_NAMES.get(n, n))
+    sort = st.selectbox("Sort units by", list(SORTS), key=f"gates_sort_{col}", format_func=SORTS.get,
+                        help="variance: the units that change most over this review on top; correlation: the units "
+                             "that rise with the running P(positive) on top, those that fall with it at the bottom")
     states = {n: res.state(n, layer, direction) for n in chosen}
-    fig = gates.gates_figure(res.tokens, states, res.running_probability, max_units=MAX_UNITS,
+    orders = {n: gates.unit_order(v, sort, res.running_probability) for n, v in states.items()}
+    fig = gates.gates_figure(res.tokens, states, res.running_probability, max_units=MAX_UNITS, orders=orders,
                              title=f"{label}: gates and states per token")
     state.show_chart(fig, f"gates_{run_id}", key=f"gates_{col}")
     if res.hidden_size > MAX_UNITS:
-        st.caption(f"The first {MAX_UNITS} of {res.hidden_size} units are drawn.")
+        st.caption(f"The first {MAX_UNITS} of {res.hidden_size} units (by {SORTS[sort]}) are drawn.")
+    st.caption("Colour bars: a sigmoid gate runs from 0 (closed) to 1 (open); the tanh candidate and hidden state "
+               "from -1 to 1; the LSTM's cell state is unbounded. Hover a cell for its token, unit and value.")
+    show_reading(run, text)
     st.markdown("**Saliency** — |∂logit/∂e_t · e_t| per word; grey words never reached the model "
                 "(stop words, punctuation, cut by max_len) or reached it only as `<unk>` (hover for which).")
     st.html(markup.saliency_html(markup.word_saliency(res.words, res.saliency)))

@@ -68,3 +68,63 @@ def test_viterbi_html_colours_scored_tokens_by_state_and_greys_the_others():
     assert 'title="state s1"' in out and 'title="state s0"' in out
     assert out.index("state s1") < out.index("no word vector") < out.index("state s0")
     assert markup.state_colour(1) in out
+
+
+# ---- every word of a text, read or not --------------------------------------------------------------------------
+def fate(word, token, reason, index):
+    from core.data.text import WordFate
+
+    return WordFate(word, token, reason, index)
+
+
+def test_reading_html_shows_every_word_read_ones_plain_the_others_marked_by_reason_with_a_tooltip():
+    fates = [fate("Not", "not", "stop word", 0), fate("good", "good", None, 1), fate("zzz", "zzz", "unknown", 2),
+             fate("<br />", None, "removed", 3), fate("end", "end", "truncated", 4)]
+    out = markup.reading_html(fates)
+    for reason in ("stop word", "unknown", "truncated", "removed"):
+        css, text = markup.READING_STYLES[reason]
+        assert f'style="{markup.WORD_STYLE};{css}">' in out
+    assert '<span title="good: read" style="' + markup.WORD_STYLE + '">good</span>' in out
+    assert 'title="not: stop word: dropped"' in out and ">Not</span>" in out
+    assert "&lt;br /&gt;" in out and "<br />" not in out
+
+
+def test_each_reason_has_its_own_line_style_so_colour_is_not_the_only_cue():
+    lines = [css.split("text-decoration:")[1].split(";")[0].split()[:2] for css, _ in markup.READING_STYLES.values()]
+    assert len({tuple(line) for line in lines}) == len(lines)
+    legend = markup.reading_legend_html()
+    assert all(html_text in legend for html_text in ("stop word: dropped", "unknown to the vocabulary",
+                                                     "cut by max_len", "partly read"))
+
+
+def test_a_word_that_became_several_tokens_is_one_word_partly_read_with_each_token_in_the_tooltip():
+    fates = [fate("idk", t, r, 0) for t, r in (("i", "stop word"), ("do", "stop word"), ("not", "stop word"),
+                                                ("know", None))]
+    out = markup.reading_html(fates)
+    assert out.count(">idk</span>") == 1 and markup.PARTLY_STYLE in out
+    assert 'title="i: stop word: dropped; do: stop word: dropped; not: stop word: dropped; know: read"' in out
+
+
+def test_reading_html_escapes_words_and_tooltips():
+    out = markup.reading_html([fate('<script>"x"', "script", None, 0)])
+    assert "<script>" not in out and "&lt;script&gt;&quot;x&quot;" in out
+
+
+def test_a_long_reading_leaves_out_its_middle_and_says_so():
+    out = markup.reading_html([fate(f"w{i}", f"w{i}", None, i) for i in range(100)], max_words=10)
+    assert ">w0</span>" in out and ">w99</span>" in out and ">w50</span>" not in out and "90 words not shown" in out
+
+
+def test_the_keep_negations_comparison_outlines_and_names_the_words_read_only_one_way():
+    own = [fate("not", "not", "stop word", 0), fate("good", "good", None, 1)]
+    keep = [fate("not", "not", None, 0), fate("good", "good", None, 1)]
+    assert markup.changed_words(own, keep) == {0} and markup.newly_read(own, keep) == ["not"]
+    out = markup.comparison_html(own, keep, "the run's pipeline", "keep negations on")
+    assert "keep negations on also reads: <b>not</b>" in out and out.count(markup.HIGHLIGHT_STYLE) == 2
+    assert "both read the same words" in markup.comparison_html(own, own, "a", "b")
+
+
+def test_reading_summary_counts_the_words_read_and_each_reason():
+    fates = [fate("a", "a", None, 0), fate("the", "the", "stop word", 1), fate("of", "of", "stop word", 2),
+             fate("!", None, "removed", 3)]
+    assert markup.reading_summary(fates) == "1 token read; not read: 2 stop words, 1 removed"

@@ -155,6 +155,63 @@ def test_gradients_page_draws_rnn_and_gru_decay_on_one_axis_and_the_moment_slide
     assert all("@ step 0" in n for n in after) and after != names
 
 
+def heatmaps(at: AppTest) -> list[dict]:
+    return [c for c in charts(at) if c["data"] and c["data"][0]["type"] == "heatmap"]
+
+
+def test_gradients_heatmap_shows_as_many_probe_reviews_as_asked_and_says_what_white_and_grey_mean(home):
+    at = ok(open_page("gradients.py"))
+    (heat,) = heatmaps(at)
+    assert "per probe review at step" in heat["layout"]["title"]["text"]
+    probe = 8  # the fixture's probe_size
+    assert at.number_input(key="grad_heat_count").value == probe  # fewer than the default: all of them
+    assert len(heat["data"][0]["y"]) == probe and all(" · T=" in y for y in heat["data"][0]["y"])
+    assert heat["layout"]["yaxis"]["range"] == [-0.5, probe - 0.5]  # the axis starts at the data
+    at.number_input(key="grad_heat_count").set_value(3).run()
+    assert len(heatmaps(ok(at))[0]["data"][0]["y"]) == 3
+    assert "White: no value" in text(at) and "Grey: the gradient underflowed to exactly 0" in text(at)
+    at.selectbox(key="grad_heat_rows").set_value("recordings").run()
+    (heat,) = heatmaps(ok(at))
+    assert "mean ||dL/dh_t|| over the probe batch" in heat["layout"]["title"]["text"]
+
+
+def test_gradients_heatmaps_of_two_runs_side_by_side_on_one_colour_scale(home):
+    at = ok(open_page("gradients.py"))
+    first = at.selectbox(key="grad_heat_run").value
+    assert at.selectbox(key="grad_heat_second").value is None  # one run unless a second is asked for
+    at.selectbox(key="grad_heat_second").set_value(
+        next(r for r in at.multiselect(key="grad_runs").value if r != first)).run()
+    maps = heatmaps(ok(at))
+    assert len(maps) == 2
+    titles = [m["layout"]["title"]["text"] for m in maps]
+    assert titles[0].split(":")[0] != titles[1].split(":")[0]
+    scales = {(m["data"][0]["zmin"], m["data"][0]["zmax"]) for m in maps}
+    assert len(scales) == 1  # comparable colours
+
+
+def test_gradients_ratio_table_writes_small_numbers_readably(home):
+    at = ok(open_page("gradients.py"))
+    column = "median ||dL/dh_{T-k}|| / ||dL/dh_T||"
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert found
+    for table in found:
+        for cell in table[column]:
+            assert isinstance(cell, str) and not cell.startswith("0.0000"), cell
+
+
+def test_explosion_text_follows_the_runs_shown(home):
+    at = ok(open_page("gradients.py"))
+    at.multiselect(key="grad_explode_runs").set_value([home.ids["adding_rnn"]]).run()
+    lines = [m.value for m in ok(at).markdown if m.value.startswith("**rnn")]
+    assert len(lines) == 1, lines
+    steps = RunStore(home.home / "runs").get(home.ids["adding_rnn"]).metrics("step")
+    lost = sum(bool(r.get("skipped")) for r in steps)
+    assert "peaked at" in lines[0]
+    assert (f"{lost} of {len(steps)} steps had a non-finite" if lost else f"all {len(steps)} steps had a finite "
+            "gradient: none was lost") in lines[0]
+    assert "steps are lost" not in text(at)
+
+
 def test_gradients_page_picks_the_layer_and_direction_of_a_stacked_bidirectional_run(home, one_thread):
     import numpy as np
 
@@ -263,11 +320,40 @@ def test_gates_page_follows_the_typed_text_and_the_state_choice(home):
     assert [tr["name"] for tr in chart(ok(at), "lstm · ")["data"]][0] == "hidden"
 
 
+def test_gates_page_sorts_units_and_puts_tokens_under_every_panel(home):
+    at = ok(open_page("gates.py"))
+    lstm = chart(at, "lstm · ")
+    first = next(tr for tr in lstm["data"] if tr["type"] == "heatmap")
+    assert first["y"] == [str(u) for u in range(len(first["y"]))]  # unit order by default
+    axes = [k for k in lstm["layout"] if k.startswith("xaxis")]
+    assert len(axes) > 2 and all(lstm["layout"][k].get("ticktext") for k in axes)
+    assert all(tr.get("colorbar") for tr in lstm["data"] if tr["type"] == "heatmap")
+    at.selectbox(key="gates_sort_0").set_value("variance").run()
+    lstm = chart(ok(at), "lstm · ")
+    heat = next(tr for tr in lstm["data"] if tr["type"] == "heatmap")
+    import numpy as np
+
+    spread = np.var(np.array(heat["z"], dtype=float), axis=1)  # rows as drawn: most varying first
+    assert sorted(heat["y"], key=int) == [str(u) for u in range(len(heat["y"]))]
+    assert np.all(np.diff(spread) <= 1e-12)
+    at.selectbox(key="gates_sort_0").set_value("correlation").run()
+    ok(at)
+
+
 def test_gates_page_greys_words_that_preprocessing_removed(home):
     at = open_page("gates.py")
     at.text_area(key="gates_text").set_value("the film was wonderful !!!").run()
     html = " ".join(str(h.proto.body) for h in ok(at).get("html"))
     assert "removed: stop word" in html or "removed: punctuation" in html
+
+
+def test_gates_page_shows_each_word_the_model_did_not_read_and_why(home):
+    at = open_page("gates.py")
+    at.text_area(key="gates_text").set_value("not good at all, the plot was boring").run()
+    body = " ".join(m.value for m in ok(at).markdown)
+    assert "What the model read" in body
+    html = " ".join(str(h.proto.body) for h in at.get("html"))
+    assert ">not<" in html and "stop word" in html  # the negation is shown, with the reason it was dropped
 
 
 def test_gates_page_can_pick_a_test_review(home):

@@ -152,3 +152,43 @@ def test_cli_predict_with_several_runs(trained_home, hmm_home, tmp_path, capsys)
     assert main(["predict", "--runs", f"{ids[0]},nope", "x", "--runs-dir", str(runs)]) == 1
     err = capsys.readouterr().err
     assert "no run 'nope'" in err and "Traceback" not in err
+
+
+READING_TEXTS = ["not a pos film at all, zzzunknown <br /> 😀", "", "the and of", "pos " * 60 + "neg film",
+                 "idk, it's a pos film w/o neg parts!"]
+
+
+@pytest.mark.parametrize("text", READING_TEXTS)
+def test_every_answer_reads_every_word_and_its_read_words_are_the_tokens_the_model_read(trained_home, hmm_home,
+                                                                                        tmp_path, text):
+    runs = tmp_path / "runs"
+    ids = [trained_home.run_ids["lstm"], trained_home.run_ids["rnn"], hmm_home.hmm_id]
+    for home, rid in zip([trained_home.home, trained_home.home, hmm_home.home], ids, strict=True):
+        shutil.copytree(home / "runs" / rid, runs / rid)
+    for r in predict_runs(ids, text, runs_dir=runs):
+        fates = r["reading"]
+        words = [w for _, w in dict.fromkeys((f["index"], f["word"]) for f in fates)]
+        assert "".join("".join(words).split()) == "".join(text.split())  # every word of the text, in order
+        read = [f["token"] for f in fates if f["reason"] in (None, "unknown")]
+        assert read == r["tokens"], r["kind"]
+        unknown = [f["reason"] == "unknown" for f in fates if f["reason"] in (None, "unknown")]
+        assert unknown == r["unknown"]
+        assert r["text_config"]["max_len"] == r["max_len"]
+    json.dumps(r)  # the answer stays JSON for the command line
+
+
+def test_a_negation_is_in_the_reading_as_a_stop_word(trained_home):
+    if not nltk_data():
+        pytest.skip("needs NLTK's stop-word list")
+    [r] = predict_runs([trained_home.run_ids["gru"]], "not good at all", runs_dir=trained_home.home / "runs")
+    assert [(f["word"], f["reason"]) for f in r["reading"]][0] == ("not", "stop word")
+    assert "not" not in r["tokens"]
+
+
+def test_a_truncated_text_marks_the_words_cut_the_run_s_way(trained_home):
+    [r] = predict_runs([trained_home.run_ids["lstm"]], " ".join(f"pos{i}" for i in range(MAX_LEN + 5)),
+                       runs_dir=trained_home.home / "runs")
+    reasons = [f["reason"] for f in r["reading"]]
+    assert reasons.count("truncated") == 5
+    cut_first = r["text_config"]["truncate"] == "pre"
+    assert (reasons[:5] if cut_first else reasons[-5:]) == ["truncated"] * 5

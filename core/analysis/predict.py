@@ -6,7 +6,9 @@ review read as one ``<unk>``, front-padded to ``max_len`` for the seed's fixed b
 at its own last token for bucketed ones), then scored. Edge cases are answered, not crashed
 on: an empty text, stop words only, unknown words only (the model then sees only ``<unk>``),
 HTML, emoji, other languages, and texts longer than ``max_len`` (truncated the way the run was
-trained, and reported). Each answer carries the tokens the model read and notes on any of these.
+trained, and reported). Each answer carries the tokens the model read, notes on any of these, and
+every word of the text with what became of it (``reading``: ``core.data.text.reading`` as dicts --
+read, or a stop word, unknown, cut by ``max_len``, removed), so a dropped "not" is seen, not lost.
 
 Bounds. A text is read up to ``MAX_TEXT_CHARS`` characters (the rest is ignored, and reported);
 :func:`read_text` reads a file or standard input for the command line under the same number as a
@@ -22,7 +24,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -148,6 +150,20 @@ def encode_text(lr: LoadedRun, text: str) -> EncodedText:
                        batch.tokens.shape[1] - len(ids))
 
 
+def _reading(text: str, cfg: TextConfig, unknown: list[bool]) -> list[dict[str, Any]]:
+    """``core.data.text.reading`` of ``text`` as the model read it, as dicts: its read tokens flagged in
+    ``unknown`` (one flag per token the model read, in order) are marked unknown."""
+    from core.data.text import UNKNOWN, reading
+
+    flags = iter(unknown)
+    out = []
+    for f in reading(text[:MAX_TEXT_CHARS], cfg):
+        if f.read and next(flags, False):
+            f = replace(f, reason=UNKNOWN)
+        out.append(asdict(f))
+    return out
+
+
 def _notes(n_tokens: int, unknown: int, truncated: bool, n_raw: int, cfg: TextConfig, clipped: bool,
            what: str = "<unk>") -> list[str]:
     notes = []
@@ -168,7 +184,7 @@ def _notes(n_tokens: int, unknown: int, truncated: bool, n_raw: int, cfg: TextCo
 
 @torch.no_grad()
 def classify(lr: Any, text: str) -> dict[str, Any]:
-    """Probability, label and the tokens used, for one text and one loaded run.
+    """Probability, label, the tokens used and the reading of every word, for one text and one loaded run.
 
     ``probability`` is p(label 1) for a two-class run (IMDB: p(positive)) and the predicted class's
     probability for a K-class one. A run on a named dataset adds ``classes`` and ``probabilities``
@@ -194,9 +210,10 @@ def classify(lr: Any, text: str) -> dict[str, Any]:
         if lr.classes is not None:
             extra = {"classes": list(names), "probabilities": {names[0]: 1.0 - prob, names[1]: prob}}
     unknown = int((enc.ids == 0).sum()) if enc.tokens else 0
+    flags = [bool(i == 0) for i in enc.ids] if enc.tokens else []
     return {"run_id": lr.run_id, "kind": "rnn", "model": lr.cfg.model.cell, "probability": prob,
             "label": label, "logit": logit, **extra, "tokens": enc.tokens,
-            "unknown": [bool(i == 0) for i in enc.ids] if enc.tokens else [],
+            "unknown": flags, "reading": _reading(text, lr.cfg.text, flags), "text_config": asdict(lr.cfg.text),
             "n_tokens": len(enc.tokens), "unknown_tokens": unknown, "n_raw_tokens": enc.n_raw_tokens,
             "max_len": lr.cfg.text.max_len, "truncated": enc.truncated or enc.clipped_chars,
             "notes": _notes(len(enc.tokens), unknown, enc.truncated, enc.n_raw_tokens, lr.cfg.text,
@@ -210,13 +227,15 @@ def _classify_hmm(lh: Any, text: str, t0: float) -> dict[str, Any]:
     raw, clipped = _tokens(text, lh.text)
     tokens = cut(raw, lh.text)
     out = classify_text(lh, tokens)
-    unknown = sum(1 for u in out["used"] if not u)
+    flags = [not u for u in out["used"]]
+    unknown = sum(flags)
     prob = out["probability"]
     notes = _notes(len(tokens), unknown, len(raw) > lh.text.max_len, len(raw), lh.text, clipped,
                    what="words without a vector: it has nothing to score")
     return {"run_id": lh.run_id, "kind": "hmm", "model": "gmmhmm", "probability": prob,
             "label": "positive" if prob >= 0.5 else "negative", "logit": out["logit"], "tokens": tokens,
-            "unknown": [not u for u in out["used"]], "n_tokens": len(tokens), "unknown_tokens": unknown,
+            "unknown": flags, "reading": _reading(text, lh.text, flags), "text_config": asdict(lh.text),
+            "n_tokens": len(tokens), "unknown_tokens": unknown,
             "n_raw_tokens": len(raw), "max_len": lh.text.max_len, "truncated": len(raw) > lh.text.max_len or clipped,
             "notes": notes, "log_likelihood_per_token": out["log_likelihood_per_token"],
             "viterbi_states": out["viterbi_states"], "latency_ms": (time.perf_counter() - t0) * 1e3}

@@ -32,6 +32,10 @@ regular expression here can backtrack catastrophically), so a 5 MB review is no 
 The vocabulary (:class:`Vocabulary`) maps tokens to ids: 0 = ``<unk>`` (the seed's convention),
 1 = ``<pad>``, then the training words by decreasing frequency.
 
+:func:`reading` tells, word by word as the user wrote it, what the model reads and why the rest is
+not read (a stop word, unknown to the vocabulary, cut by ``max_len``, or removed as HTML or
+punctuation): the dropped words of a text are shown, not silently lost.
+
 Not here: reading the archive (``core.data.imdb``), encoding and batching (``core.data.batching``), the
 cached encoded corpus (``core.data.corpus``).
 """
@@ -43,8 +47,8 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -379,6 +383,105 @@ def align_tokens(text: str, cfg: TextConfig) -> list[WordInfo]:
         positions = tuple(range(pos, pos + len(kept)))
         out.append(WordInfo(m.group(0), m.start(), m.end(), fate, kept, positions, removed))
         pos += len(kept)
+    return out
+
+
+# -- what the model reads, word by word -----------------------------------------------------------
+STOP_WORD, UNKNOWN, TRUNCATED, REMOVED = "stop word", "unknown", "truncated", "removed"
+REASONS: tuple[str, ...] = (STOP_WORD, UNKNOWN, TRUNCATED, REMOVED)  # why a word is not read
+
+
+@dataclass(frozen=True)
+class WordFate:
+    """One token a word of the text became (or, when it became none, the word alone), and whether it is read.
+
+    A word that became several tokens ("idk" -> "i do not know", "it's" -> "it s") has one fate per
+    token, all with the same ``word`` and ``index``.
+    """
+
+    word: str  # the word as the user wrote it (HTML tags are words of their own)
+    token: str | None  # the token it became; None when preprocessing left nothing of it
+    reason: str | None  # None: the model reads it; else one of REASONS
+    index: int  # which word of the text (fates of one word share it)
+
+    @property
+    def read(self) -> bool:
+        return self.reason is None
+
+
+def _words(text: str, tags: bool) -> list[str]:
+    """The whitespace-separated words of ``text``; with ``tags`` every HTML tag is a word of its own."""
+    if not tags or "<" not in text:
+        return text.split()
+    out: list[str] = []
+    pos = 0
+    for m in _TAG_RE.finditer(text):
+        out += text[pos:m.start()].split()
+        out.append(m.group(0))
+        pos = m.end()
+    return out + text[pos:].split()
+
+
+def _word_tokens(word: str, stages: Sequence[Callable[[str], str]]) -> list[str]:
+    for f in stages:
+        word = f(word)
+    return word.split()
+
+
+def _grouped(text: str, cfg: TextConfig, tokens: list[str]) -> list[tuple[str, list[str]]]:
+    """``(word, tokens it became)`` per word, whose tokens concatenated equal ``tokens`` (before stop words).
+
+    Every stage acts within a whitespace-separated word (an HTML tag becomes a space), so running
+    the stages word by word gives the pipeline's tokens. Where that fails (a tag that an abbreviation
+    expansion creates across a space), the words in between are merged into one, so that the
+    tokens stay exactly the pipeline's.
+    """
+    stages = [_TEXT_STAGES[s] for s in _enabled(cfg) if s != "remove_stopwords"]
+    groups = [(w, _word_tokens(w, stages)) for w in _words(text, cfg.strip_html)]
+    if [t for _, toks in groups for t in toks] == tokens:
+        return groups
+    i = p = 0  # words (and tokens) that agree from the start
+    while i < len(groups) and tokens[p:p + len(groups[i][1])] == groups[i][1]:
+        p += len(groups[i][1])
+        i += 1
+    j, q = len(groups), len(tokens)  # and from the end
+    while j > i and q - len(groups[j - 1][1]) >= p and tokens[q - len(groups[j - 1][1]):q] == groups[j - 1][1]:
+        q -= len(groups[j - 1][1])
+        j -= 1
+    middle = (" ".join(w for w, _ in groups[i:j]), tokens[p:q])
+    return [*groups[:i], *([middle] if middle[0] or middle[1] else []), *groups[j:]]
+
+
+def reading(text: str, cfg: TextConfig, vocab: Mapping[str, int] | None = None) -> list[WordFate]:
+    """Every word of ``text`` with what the model reads of it under ``cfg`` (and ``vocab``, if given).
+
+    The fates marked read, in order, are exactly the tokens a model of this pipeline reads:
+    :func:`preprocess`, cut to ``cfg.max_len`` (``truncate="pre"`` cuts the start, ``"post"`` the
+    end), each in ``vocab`` with an id other than 0 (``<unk>``). A token not read is a "stop word"
+    (dropped by ``remove_stopwords``), "truncated" (cut by ``max_len``) or "unknown" (not in
+    ``vocab``), checked in that order; a word that left no token at all (an HTML tag, punctuation,
+    an emoji) is "removed".
+    """
+    stop = stopwords(cfg) if cfg.remove_stopwords else frozenset()
+    produced = preprocess(text, replace(cfg, remove_stopwords=False))
+    groups = _grouped(text, cfg, produced)
+    n_kept = sum(1 for t in produced if t not in stop)
+    cut = max(0, n_kept - cfg.max_len)
+    first, last = (cut, n_kept) if cfg.truncate == "pre" else (0, cfg.max_len)  # kept positions read
+    out: list[WordFate] = []
+    pos = 0  # position among the tokens that survive the stop words
+    for index, (word, toks) in enumerate(groups):
+        if not toks:
+            out.append(WordFate(word, None, REMOVED, index))
+        for t in toks:
+            if t in stop:
+                reason: str | None = STOP_WORD
+            else:
+                reason = None if first <= pos < last else TRUNCATED
+                if reason is None and vocab is not None and vocab.get(t, UNK_ID) == UNK_ID:
+                    reason = UNKNOWN
+                pos += 1
+            out.append(WordFate(word, t, reason, index))
     return out
 
 

@@ -1,4 +1,9 @@
-"""The Classify page's figure: every model's probability that a text is positive, with the 0.5 boundary.
+"""The Classify page's figure: every model's probability for one text, coloured by model under a named legend.
+
+Runs of one two-class dataset (IMDB: negative / positive) share one axis, P(second class), with
+the 0.5 decision boundary. Runs with more classes, or of datasets with different class names, are
+drawn on the probability of the class each predicts (named beside its bar), with the chance level
+1/K of each run marked.
 
 What it is not: running the models (``core.analysis.predict``), the tokens each model read (HTML,
 ``dashboard.markup``), Streamlit.
@@ -6,24 +11,62 @@ What it is not: running the models (``core.analysis.predict``), the tokens each 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.figures.style import cell_colour, empty_figure, style
+from core.figures.style import GREY, cell_colour, empty_figure, style
+
+BINARY = ["negative", "positive"]  # IMDB's classes, for a row without its own
 
 
-def probability_bars(results: pd.DataFrame, title: str = "P(positive) from every model") -> go.Figure:
-    """One horizontal bar per model (columns ``run``, ``model``, ``probability``) with the 0.5 boundary."""
+def _classes(row: Any) -> list[str]:
+    classes = row.get("classes") if hasattr(row, "get") else None
+    return list(classes) if isinstance(classes, list | tuple) and len(classes) >= 2 else BINARY
+
+
+def probability_bars(results: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """One horizontal bar per model (columns ``run``, ``model``, ``probability``; optional ``label``, ``classes``).
+
+    ``probability`` is p(second class) for a two-class run and the predicted class's probability
+    for a K-class one (as ``core.analysis.predict.classify`` returns them). Each colour (one per
+    model) is named in the legend.
+    """
     if results.empty:
-        return empty_figure("no model to ask", title)
+        return empty_figure("no model to ask", title or "P(positive) from every model")
+    rows = [r for _, r in results.iterrows()]
+    classes = [_classes(r) for r in rows]
+    binary = all(c == classes[0] for c in classes) and len(classes[0]) == 2
+    probs = [float(r["probability"]) for r in rows]
+    if binary:
+        what = f"P({classes[0][1]})"
+        x, text = probs, [f"{p:.3f}" for p in probs]
+    else:
+        what = "P(predicted class)"
+        x = [max(p, 1 - p) if len(c) == 2 else p for p, c in zip(probs, classes, strict=True)]
+        labels = [str(r.get("label", "")) for r in rows]
+        text = [f"{p:.3f} {lab}" for p, lab in zip(x, labels, strict=True)]
+    title = title or f"{what} from every model"
+    colours = [cell_colour(r["model"], i) for i, r in enumerate(rows)]
+    runs = [r["run"] for r in rows]
     fig = go.Figure()
-    colours = [cell_colour(m, i) for i, m in enumerate(results["model"])]
-    fig.add_trace(go.Bar(name="P(positive)", y=results["run"], x=results["probability"], orientation="h",
-                         marker_color=colours, text=[f"{p:.3f}" for p in results["probability"]],
-                         textposition="outside", hovertemplate="%{y}<br>P(positive)=%{x:.4f}<extra></extra>"))
-    fig.add_trace(go.Scatter(name="decision boundary 0.5", x=[0.5, 0.5], y=[results["run"].iloc[0],
-                                                                             results["run"].iloc[-1]],
-                             mode="lines", line={"color": "#444", "dash": "dash"}))
-    fig.update_xaxes(range=[0, 1.12])
+    fig.add_trace(go.Bar(name=what, y=runs, x=x, orientation="h", marker_color=colours, text=text,
+                         textposition="outside", showlegend=False,
+                         hovertemplate="%{y}<br>" + what + "=%{x:.4f}<extra></extra>"))
+    named: dict[str, str] = {}
+    for r, c in zip(rows, colours, strict=True):
+        named.setdefault(str(r["model"]), c)
+    for model, c in named.items():  # legend entries only: the colour of each model
+        fig.add_trace(go.Bar(name=model, y=[None], x=[None], orientation="h", marker_color=c, hoverinfo="skip"))
+    if binary:
+        fig.add_trace(go.Scatter(name="decision boundary 0.5", x=[0.5, 0.5], y=[runs[0], runs[-1]], mode="lines",
+                                 line={"color": "#444", "dash": "dash"}))
+    else:
+        fig.add_trace(go.Scatter(name="chance (1 / classes)", x=[1 / len(c) for c in classes], y=runs,
+                                 mode="markers", marker={"symbol": "line-ns-open", "size": 18, "color": GREY,
+                                                         "line": {"width": 2}}))
+    fig.update_xaxes(range=[0, 1.25 if not binary else 1.12])
     fig.update_yaxes(autorange="reversed", type="category")
-    return style(fig, title, "P(positive)", None, height=max(220, 60 + 38 * len(results)))
+    fig.update_layout(barmode="overlay")
+    return style(fig, title, what, None, height=max(220, 60 + 38 * len(results)))
