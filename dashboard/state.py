@@ -26,7 +26,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.figures.style import figure_csv, run_label
+from core.figures.style import figure_csv
+from core.jobs import labels
 from core.jobs.store import DamagedRun, Run, RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,12 +111,13 @@ def _summary(path: str, stamp: tuple) -> dict[str, Any]:
 
 
 # the files Run.summary() reads: a change to any of them makes the row be read again
-SUMMARY_FILES = ("config.json", "status.json", "test_metrics.json", "vocab.json", "model.safetensors")
+SUMMARY_FILES = ("config.json", "status.json", "test_metrics.json", "vocab.json", "model.safetensors",
+                 "annotations.json")
 
-SUMMARY_COLUMNS = ["run_id", "label", "kind", "model", "cell", "task", "preset", "layers", "bidirectional", "status",
-                   "error", "created", "test_accuracy", "precision", "recall", "f1", "roc_auc", "train_time_s",
-                   "samples_per_s", "inference_samples_per_s", "params_seed_formula", "params_pytorch",
-                   "params_total"]
+SUMMARY_COLUMNS = ["run_id", "label", "name", "note", "hidden", "quality", "annotation_warning", "classes", "kind",
+                   "model", "cell", "task", "preset", "layers", "bidirectional", "status", "error", "created",
+                   "test_accuracy", "precision", "recall", "f1", "roc_auc", "train_time_s", "samples_per_s",
+                   "inference_samples_per_s", "params_seed_formula", "params_pytorch", "params_total"]
 
 
 def evaluations(run_ids: list[str], rs: RunStore | None = None) -> pd.DataFrame:
@@ -138,9 +140,12 @@ def evaluations(run_ids: list[str], rs: RunStore | None = None) -> pd.DataFrame:
 
 
 def summaries(rs: RunStore | None = None) -> pd.DataFrame:
-    """One row per run (``Run.summary()`` plus a short ``label``), newest first.
+    """One row per run (``Run.summary()``), newest first.
 
-    Rows are cached per run until one of its files changes; the state of a queued or running
+    ``label`` is the run's human label (:func:`core.jobs.labels.run_label`: its name, cell, preset,
+    reviews, epochs, the options that differ from the preset, the id's suffix); ``quality`` is
+    :func:`core.jobs.labels.quality`'s verdict; ``name``, ``note`` and ``hidden`` are what a user wrote
+    about it. Rows are cached per run until one of its files changes; the state of a queued or running
     run is read afresh every time, since it turns to ``crashed`` when its process disappears.
     """
     rs = rs or store()
@@ -156,9 +161,22 @@ def summaries(rs: RunStore | None = None) -> pd.DataFrame:
                 row.update(status=live.get("state"), error=live.get("error"))
             except DamagedRun as e:  # damaged since it was cached
                 row.update(status="damaged", error=f"{e.file}: {e.reason}")
-        row["label"] = run_label(row["run_id"], row.get("model"))
+            if row["status"] not in ("queued", "running"):  # crashed: the cached verdict was "not yet"
+                row["quality"] = labels.quality(row["status"], None)
+        row["label"] = row.get("label") or labels.run_label(row["run_id"], row.get("kind"))
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def chartable(table: pd.DataFrame, show_all: bool = False) -> pd.DataFrame:
+    """The rows of a :func:`summaries` table that charts draw by default: not hidden, not failed, not degenerate.
+
+    ``show_all``: every row. Near-chance runs stay (flag them instead: their numbers are real, only weak).
+    """
+    if show_all or table.empty:
+        return table
+    keep = ~table["hidden"].fillna(False).astype(bool) & ~table["quality"].isin(labels.HIDDEN_BY_DEFAULT)
+    return table[keep]
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -525,3 +543,16 @@ def follow_job(key: str, kind: str, what: str, *, poll_s: float = 2.0) -> Run | 
 
     (st.fragment(run_every=poll_s) if live else st.fragment)(panel)()
     return run
+
+
+def select_new_result(select_key: str, job_key: str, kind: str, options: list[str]) -> None:
+    """Select this page's job's run in the selectbox ``select_key`` once it is among ``options`` (finished).
+
+    Called before the selectbox is drawn: the run a page just made is the one it shows, while a
+    later choice by the user holds (the selection is made once per job).
+    """
+    run = page_job(job_key, kind)
+    seen = f"{select_key}.followed"
+    if run is not None and run.id in options and st.session_state.get(seen) != run.id:
+        st.session_state[select_key] = run.id
+        st.session_state[seen] = run.id

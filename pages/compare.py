@@ -1,5 +1,8 @@
 """Compare: a table of runs with their test metrics and costs, overlaid curves, confusion matrices, ROC curves;
-delete runs, export the table, import a run trained elsewhere."""
+delete runs, export the table, import a run trained elsewhere.
+
+Hidden runs (the Runs page, ``runs --hide``) are left out, and failed or degenerate ones are listed but
+not drawn, unless the "show" toggle says otherwise; near-chance runs are marked "≈ chance"."""
 
 from __future__ import annotations
 
@@ -17,15 +20,21 @@ from core.models.checkpoint import CheckpointError, import_run
 from dashboard import state
 
 MAX_DEFAULT = 6  # runs drawn by default: enough to compare, few enough to read
-COLUMNS = {  # summary column -> table heading and number format
-    "label": ("run", None), "task": ("task", None), "preset": ("preset", None), "layers": ("layers", None),
-    "bidirectional": ("bidir.", None), "status": ("status", None), "test_accuracy": ("test accuracy", "%.4f"),
-    "precision": ("precision", "%.4f"), "recall": ("recall", "%.4f"), "f1": ("F1", "%.4f"),
-    "roc_auc": ("ROC-AUC", "%.4f"), "train_time_s": ("train time (s)", "%.1f"), "samples_per_s": ("samples/s", "%.0f"),
-    "params_seed_formula": ("recurrent params (seed formula)", "%d"),
-    "params_pytorch": ("recurrent params (PyTorch)", "%d"), "params_total": ("all params", "%d"),
-    "mse": ("test MSE", "%.4f"), "success": ("solved", None), "run_id": ("run id", None),
+COLUMNS = {  # summary column -> table heading, number format, width
+    "label": ("run", None, "large"), "quality": ("quality", None, "small"), "status": ("status", None, "small"),
+    "test_accuracy": ("accuracy", "%.4f", "small"), "precision": ("precision", "%.4f", "small"),
+    "recall": ("recall", "%.4f", "small"), "f1": ("F1", "%.4f", "small"), "roc_auc": ("ROC-AUC", "%.4f", "small"),
+    "mse": ("test MSE", "%.4f", "small"), "success": ("solved", None, "small"),
+    "train_time_s": ("train s", "%.1f", "small"), "samples_per_s": ("samples/s", "%.0f", "small"),
+    "params_seed_formula": ("rec. params (seed)", "%d", "small"),
+    "params_pytorch": ("rec. params (PyTorch)", "%d", "small"), "params_total": ("all params", "%d", "small"),
+    "task": ("task", None, "small"), "preset": ("preset", None, "small"), "layers": ("layers", None, "small"),
+    "bidirectional": ("bidir.", None, "small"), "name": ("name", None, "medium"), "note": ("note", None, "medium"),
+    "run_id": ("run id", None, "medium"),
 }
+SHOWN = ["label", "quality", "status", "test_accuracy", "f1", "roc_auc", "mse", "success", "train_time_s",
+         "params_seed_formula", "params_pytorch"]  # the columns shown at first: they fit a laptop's screen
+QUALITY_MARKS = {"ok": "ok", "near chance": "≈ chance", "degenerate": "degenerate", "failed": "failed"}
 EPOCH_METRICS = ["val_accuracy", "val_loss", "train_loss", "train_accuracy", "epoch_time_s", "samples_per_s"]
 SYNTHETIC_COLUMNS = {"adding": ["mse", "success"], "order": ["success"]}  # test figures beyond the summary's
 BAR_METRICS = {"imdb": ("test_accuracy", "f1", "roc_auc"), "adding": ("mse",), "order": ("test_accuracy",)}
@@ -78,9 +87,15 @@ if table.empty:
     st.stop()
 
 tasks = sorted(table["task"].dropna().unique(), key=lambda t: (t != "imdb", t))
-c1, c2 = st.columns([1, 3])
+c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
 task = c1.selectbox("Task", tasks, key="compare_task") if len(tasks) > 1 else (tasks[0] if tasks else None)
+show_all = c2.toggle("Show hidden, failed and degenerate runs", key="compare_show_all",
+                     help="off: runs hidden on the Runs page are left out, and failed runs and degenerate ones "
+                          "(no accuracy, or one predicted class for every review) are listed but not drawn")
 view = table[table["task"] == task] if task else table
+hidden = view["hidden"].fillna(False).astype(bool)
+if not show_all:
+    view = view[~hidden]
 if task in SYNTHETIC_COLUMNS:  # the synthetic tasks' own test figures
     rs = state.store()
     extra = [state.test_metrics(rs.get(rid)) or {} for rid in view["run_id"]]
@@ -88,12 +103,21 @@ if task in SYNTHETIC_COLUMNS:  # the synthetic tasks' own test figures
 
 # -- the table ------------------------------------------------------------------------------------------------
 not_here = {"precision", "recall", "f1", "roc_auc"} | ({"test_accuracy"} if task == "adding" else set())
-shown = view[[c for c in COLUMNS if c in view and (task == "imdb" or c not in not_here)]]
-st.dataframe(shown, hide_index=True, key="compare_table",
-             column_config={c: (st.column_config.NumberColumn(h, format=f) if f else st.column_config.Column(h))
-                            for c, (h, f) in COLUMNS.items()})
-st.caption("Recurrent parameters: the seed report counts one bias per gate, G(n+m+1)m; PyTorch keeps two "
-           "(b_ih and b_hh), G(n+m+2)m. Samples/s: training reviews per second.")
+available = [c for c in COLUMNS if c in view and (task == "imdb" or c not in not_here)]
+picked_columns = st.multiselect("Columns", available, default=[c for c in SHOWN if c in available],
+                                key=f"compare_columns.{task}", format_func=lambda c: COLUMNS[c][0])
+shown = view[available].assign(quality=view["quality"].map(QUALITY_MARKS))
+st.dataframe(shown, hide_index=True, key="compare_table", column_order=picked_columns or ["label"],
+             column_config={c: (st.column_config.NumberColumn(h, format=f, width=w) if f
+                                else st.column_config.Column(h, width=w)) for c, (h, f, w) in COLUMNS.items()})
+notes = []
+if not show_all and hidden.any():
+    notes.append(f"{int(hidden.sum())} hidden run{'s' * int(hidden.sum() > 1)} not listed.")
+if (shown["quality"] == "≈ chance").any():
+    notes.append("≈ chance: the accuracy lies within two binomial standard errors of guessing (1/K for K classes) "
+                 "on this test set: it shows no learning yet.")
+st.caption(" ".join(notes + ["Recurrent parameters: the seed report counts one bias per gate, G(n+m+1)m; PyTorch "
+                             "keeps two (b_ih and b_hh), G(n+m+2)m. Samples/s: training reviews per second."]))
 st.download_button("Export the table (CSV)", data=view.to_csv(index=False).encode("utf-8"), file_name="runs.csv",
                    mime="text/csv", key="compare_csv", icon=":material/download:", on_click="ignore")
 
@@ -107,13 +131,24 @@ if not scores.empty:
                  column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in ("accuracy", "f1")})
 
 # -- charts -----------------------------------------------------------------------------------------------------
-done = view[view["status"].isin(["finished", "cancelled"])]
-if done.empty:
+finished = view[view["status"].isin(["finished", "cancelled"])]
+done = state.chartable(finished, show_all)
+left_out = finished["quality"].isin(["failed", "degenerate"]) & ~finished["run_id"].isin(done["run_id"])
+if finished.empty:
     st.info("No finished run for this task yet: the charts appear when one finishes (progress on the Train page).")
-else:
+elif done.empty:
+    st.info("Every finished run of this task is degenerate (no accuracy, or one class predicted for every review): "
+            "turn on **Show hidden, failed and degenerate runs** to draw them anyway.", icon=":material/info:")
+if not done.empty:
+    if left_out.any():
+        st.caption(f"Not drawn: {int(left_out.sum())} degenerate run{'s' * int(left_out.sum() > 1)} (no accuracy, or "
+                   "one class predicted for every review); the toggle above draws them.")
     labels = dict(zip(done["run_id"], done["label"], strict=True))
+    marks = {r: " ≈ chance" if q == "near chance" else "" for r, q in zip(done["run_id"], done["quality"],
+                                                                          strict=True)}
     picked = st.multiselect("Runs to draw", list(labels), default=list(labels)[:MAX_DEFAULT],
-                            key=f"compare_runs.{task}", format_func=lambda r: f"{labels[r]} ({r})")
+                            key=f"compare_runs.{task}" + (".all" if show_all else ""),
+                            format_func=lambda r: f"{labels[r]}{marks[r]} ({r})")
     chosen = done[done["run_id"].isin(picked)].assign(run=lambda d: d["label"])
     rs = state.store()
     runs = {rid: rs.get(rid) for rid in picked}
@@ -137,17 +172,30 @@ else:
     tms = {labels[rid]: state.test_metrics(run) or {} for rid, run in runs.items()}
     cms = {name: tm["confusion_matrix"] for name, tm in tms.items() if tm.get("confusion_matrix")}
     rocs = {name: {**tm["roc"], "auc": tm.get("roc_auc")} for name, tm in tms.items() if tm.get("roc")}
+    # more than two classes: test_metrics.json keeps the K x K matrix as class_confusion_matrix, with the names
+    multi = {name: (tm["class_confusion_matrix"], tm["classes"]) for name, tm in tms.items()
+             if isinstance(tm.get("class_confusion_matrix"), list) and isinstance(tm.get("classes"), list)
+             and len(tm["classes"]) == len(tm["class_confusion_matrix"]) > 2}
+    if cms or rocs or multi:
+        normalise = st.toggle("Row-normalised", key="compare_normalise",
+                              help="divide each row by its total: the recall of each class")
     if cms or rocs:
         c1, c2 = st.columns(2)
         with c1:
-            normalise = st.toggle("Row-normalised", key="compare_normalise",
-                                  help="divide each row by its total: the recall of each class")
             state.show_chart(comparison.confusion_matrices(cms, normalise=normalise), "confusion_matrices")
         with c2:
             state.show_chart(comparison.roc_curves(rocs), "roc_curves")
+    for i, (name, (matrix, classes)) in enumerate(multi.items()):
+        try:
+            fig = comparison.confusion_matrix(matrix, classes, title=f"{name}: confusion matrix", normalise=normalise)
+        except ValueError as e:  # a matrix that does not fit its class names: say so, draw the rest
+            st.warning(f"{name}: the confusion matrix cannot be drawn ({e})", icon=":material/warning:")
+            continue
+        state.show_chart(fig, f"confusion_matrix_{i}")
 
 # -- manage -----------------------------------------------------------------------------------------------------
 st.header("Manage runs")
+state.page_link("runs.py", "Runs: name, annotate, hide or delete runs", ":material/list:")
 with st.expander("Delete runs"):
     removable = table[~table["status"].isin(["queued", "running"])]
     names = dict(zip(removable["run_id"], removable["label"] + " · " + removable["status"].astype(str), strict=True))

@@ -113,6 +113,7 @@ if runs.empty:
 
 rs = state.store()
 labels = dict(zip(runs["run_id"], runs["label"], strict=True))
+state.select_new_result("w2v_run", JOB, "word2vec", list(labels))
 rid = st.selectbox("word2vec run", list(labels), key="w2v_run", format_func=lambda r: f"{labels[r]} ({r})")
 run = rs.get(rid)
 try:

@@ -100,6 +100,7 @@ if hmms.empty:
 rs = state.store()
 cfgs = {rid: rs.get(rid).config_dict().get("hmm", {}) for rid in hmms["run_id"]}
 labels = {rid: f"gmmhmm M={c.get('states')} k={c.get('mix')} N={c.get('limit') or 'all'}" for rid, c in cfgs.items()}
+state.select_new_result("hmm_run", JOB, "hmm", list(labels))
 rid = st.selectbox("Model", list(labels), key="hmm_run", format_func=lambda r: f"{labels[r]} ({r})")
 run = rs.get(rid)
 stamp = state.run_stamp(run, "hmm.npz", "metrics.jsonl")

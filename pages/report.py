@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -39,6 +40,15 @@ def zipped(folder: Path) -> bytes:
             if f.is_file():
                 z.write(f, f"report/{f.name}")
     return buf.getvalue()
+
+
+LINK = re.compile(r"\[([^\]]+)\]\(([^)\s:]+)\)")  # [text](file): a relative link, no scheme
+
+
+def without_file_links(block: str, folder: Path) -> str:
+    """Markdown with links to the report's own files turned into plain names (in the app such a relative link
+    would open a page of the app, not the file); the files are offered as downloads below the report."""
+    return LINK.sub(lambda m: f"`{m.group(1)}`" if (folder / m.group(2)).is_file() else m.group(0), block)
 
 
 st.title("Report")
@@ -84,7 +94,12 @@ if folder is not None and (folder / "report.md").is_file():
             if img.is_file():
                 st.image(str(img))
             continue
-        st.markdown(block)
+        st.markdown(without_file_links(block, folder))
+    st.subheader("The report's tables")
+    row = st.container(horizontal=True, gap="small")
+    for f in sorted(folder.glob("*.csv")):
+        row.download_button(f.name, f.read_bytes(), file_name=f.name, mime="text/csv", key=f"report_file.{f.name}",
+                            on_click="ignore", icon=":material/download:")
 else:
     st.info("No report yet: choose the settings above and generate one. It trains what is missing in its own "
             "process; this page shows its progress and the report when it is ready. The same report comes from "

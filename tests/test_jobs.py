@@ -223,3 +223,54 @@ def test_a_background_job_from_the_cli_is_a_run_listed_by_runs(rnnlab_home):
     assert run.status()["state"] == "finished", run.file("job.log").read_text()
     rows = json.loads(_cli("runs", "--json").stdout)
     assert [(r["run_id"], r["kind"], r["status"]) for r in rows] == [(run.id, "memory-horizon", "finished")]
+
+
+# -- runs --name / --note / --hide / --unhide ---------------------------------------------------------------------
+def _runs_json(capsys, *args) -> tuple[int, object]:
+    from core.__main__ import main
+
+    capsys.readouterr()
+    code = main(["runs", *args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_runs_names_notes_hides_and_unhides_runs(rnnlab_home, capsys):
+    store = RunStore(rnnlab_home / "runs")
+    a, b = store.create(preset("seed")), store.create(preset("fast", cell="gru"))
+    code, out = _runs_json(capsys, "--name", a.id, "baseline", "--note", a.id, "seed preset, all reviews")
+    assert code == 0 and out == [{"run_id": a.id, "name": "baseline", "note": "", "hidden": False},
+                                 {"run_id": a.id, "name": "baseline", "note": "seed preset, all reviews",
+                                  "hidden": False}]
+    code, out = _runs_json(capsys, "--hide", a.id, b.id[:-2], "--prefix")
+    assert code == 0 and [(r["run_id"], r["hidden"]) for r in out] == [(a.id, True), (b.id, True)]
+    code, rows = _runs_json(capsys)
+    row = next(r for r in rows if r["run_id"] == a.id)
+    assert row["hidden"] and row["name"] == "baseline" and row["label"].startswith("baseline · lstm · seed")
+    code, out = _runs_json(capsys, "--unhide", b.id)
+    assert code == 0 and out[0]["hidden"] is False and store.get(a.id).annotations().hidden
+
+
+def test_runs_annotation_errors_are_json_and_change_nothing(rnnlab_home, capsys):
+    store = RunStore(rnnlab_home / "runs")
+    run = store.create(preset("seed"))
+    code, out = _runs_json(capsys, "--hide", run.id, "20990101-000000-000-lstm-abcdef")
+    assert code == 1 and "no run" in out["error"] and not run.annotations().hidden  # every run is found first
+    code, out = _runs_json(capsys, "--name", run.id, "x" * 81)
+    assert code == 1 and "80" in out["error"] and not run.file("annotations.json").exists()
+    code, out = _runs_json(capsys, "--hide", run.id, "--unhide", run.id)
+    assert code == 1 and "at once" in out["error"]
+    code, out = _runs_json(capsys, "--name", run.id)  # TEXT missing: a usage error
+    assert code == 2 and "expected 2 arguments" in out["error"]
+
+
+def test_runs_lists_the_label_and_quality_in_text(rnnlab_home, capsys):
+    from core.__main__ import main
+
+    run = RunStore(rnnlab_home / "runs").create(preset("seed"))
+    run.update_status(state="finished")
+    assert main(["runs", "--name", run.id, "my run"]) == 0
+    assert main(["runs", "--hide", run.id]) == 0
+    capsys.readouterr()
+    assert main(["runs"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(run.id))
+    assert "my run · lstm · seed" in line and "[degenerate]" in line and "(hidden)" in line

@@ -377,7 +377,7 @@ def test_a_failed_run_shows_its_error_and_its_log(home, trained_home):
 
 def test_without_the_dataset_imdb_cannot_start_but_the_synthetic_tasks_are_offered(empty_home):
     at = ok(open_page("train.py"))
-    assert set(at.selectbox(key="train_task").options) >= {"IMDB sentiment", "adding problem (synthetic)",
+    assert set(at.selectbox(key="train_task").options) >= {"text classification", "adding problem (synthetic)",
                                                            "temporal order (synthetic)"}
     submit = next(b for b in at.get("form_submit_button") if b.proto.label == "Start training")
     assert submit.proto.disabled and "not available" in text(at)
@@ -400,9 +400,10 @@ def test_the_compare_table_lists_every_run_with_its_metrics_and_both_parameter_c
 
 def test_compare_draws_the_chosen_runs_only(home, trained_home):
     at = ok(open_page("compare.py"))
+    ok(at.toggle(key="compare_show_all").set_value(True).run())  # the tiny LSTM and GRU are degenerate
     assert len(chart(at, "ROC curves")["data"]) == 1 + 3  # chance and three runs
     assert len(chart(at, "Confusion matrices")["data"]) == 3
-    at.multiselect(key="compare_runs.imdb").unselect(trained_home.run_ids["rnn"]).run()
+    at.multiselect(key="compare_runs.imdb.all").unselect(trained_home.run_ids["rnn"]).run()
     assert len(chart(at, "ROC curves")["data"]) == 1 + 2
     assert [tr["name"] for tr in chart(at, "Test metrics")["data"]] == ["test accuracy", "F1", "ROC-AUC"]
     assert len(chart(at, "Test metrics")["data"][0]["x"]) == 2
@@ -451,3 +452,36 @@ def test_a_synthetic_run_is_watched_and_compared_with_its_own_test_figures(home,
     table = rows(at, "mse")
     assert list(table["run_id"]) == [run.id] and "f1" not in table
     assert [tr["name"] for tr in chart(at, "Test metrics")["data"]] == ["test MSE"]
+
+
+def test_compare_leaves_hidden_failed_and_degenerate_runs_out_of_the_charts_by_default(home, trained_home):
+    ids = trained_home.run_ids
+    at = ok(open_page("compare.py"))
+    table = rows(at, "params_pytorch").set_index("run_id")
+    quality = table["quality"]
+    # one epoch on six reviews: the LSTM and the GRU call every review positive, the RNN is within chance's band
+    assert (quality[ids["lstm"]], quality[ids["gru"]], quality[ids["failed"]]) == ("degenerate", "degenerate", "failed")
+    assert quality[ids["rnn"]] == "≈ chance" and "≈ chance" in text(at)
+    assert at.multiselect(key="compare_runs.imdb").options == [f"{table.loc[ids['rnn'], 'label']} ≈ chance "
+                                                               f"({ids['rnn']})"]
+    assert len(chart(at, "ROC curves")["data"]) == 1 + 1
+    assert "Not drawn: 2 degenerate runs" in text(at)
+    RunStore(home / "runs").get(ids["rnn"]).annotate(hidden=True)
+    at = ok(open_page("compare.py"))
+    assert ids["rnn"] not in set(rows(at, "params_pytorch")["run_id"]) and "1 hidden run not listed" in text(at)
+    assert not at.get("plotly_chart") and "Every finished run of this task is degenerate" in text(at)
+    ok(at.toggle(key="compare_show_all").set_value(True).run())
+    assert len(rows(at, "params_pytorch")) == 4 and len(chart(at, "ROC curves")["data"]) == 1 + 3
+
+
+def test_compare_draws_the_confusion_matrix_of_a_run_with_more_than_two_classes(home):
+    run = RunStore(home / "runs").create(preset("seed"))
+    run.write_json("test_metrics.json", {
+        "accuracy": 0.7, "f1": 0.69, "roc_auc": None, "n": 30, "classes": ["cooking", "sports", "weather"],
+        "class_confusion_matrix": [[8, 1, 1], [2, 7, 1], [1, 3, 6]]})
+    run.update_status(state="finished")
+    at = ok(open_page("compare.py"))
+    label = rows(at, "params_pytorch").set_index("run_id").loc[run.id, "label"]
+    matrix = chart(at, f"{label}: confusion matrix")["data"][0]
+    assert matrix["z"] == [[8, 1, 1], [2, 7, 1], [1, 3, 6]]
+    assert list(matrix["x"]) == ["cooking", "sports", "weather"]

@@ -1,4 +1,4 @@
-"""The run store: atomic status, torn metrics lines, crash detection, listing and deletion."""
+"""The run store: atomic status, torn metrics lines, crash detection, listing, deletion, names and notes."""
 
 import json
 import time
@@ -6,6 +6,7 @@ import time
 import pytest
 
 from core.config import preset
+from core.jobs.files import MAX_NAME_CHARS, MAX_NOTE_CHARS, Annotations, read_annotations
 from core.jobs.process import ProcessId
 from core.jobs.store import RunNotFound, RunStore
 
@@ -109,3 +110,81 @@ def test_list_skips_stray_files_and_folders_without_a_config(store):
     (store.root / "notes.txt").write_text("x")
     (store.root / "half-made").mkdir()
     assert [r.id for r in store.list()] == [run.id]
+
+
+# -- annotations.json: a user's name, note and hidden flag -----------------------------------------------------------
+def test_a_name_note_and_hidden_flag_round_trip_beside_an_unchanged_config(store):
+    run = store.create(preset("seed"))
+    config = run.file("config.json").read_bytes()
+    assert run.annotations() == Annotations()
+    run.annotate(name="  first   try\n", note="kept negations\nto see")
+    run.annotate(hidden=True)
+    assert run.annotations() == Annotations(name="first try", note="kept negations\nto see", hidden=True)
+    assert run.file("config.json").read_bytes() == config  # written once, never again
+    assert sorted(p.name for p in run.path.iterdir()) == ["annotations.json", "config.json", "status.json"]
+    s = run.summary()
+    assert (s["name"], s["note"], s["hidden"], s["annotation_warning"]) == ("first try", "kept negations\nto see",
+                                                                           True, None)
+    assert s["label"].startswith("first try · lstm · seed · ")
+
+
+def test_a_name_or_note_too_long_is_refused_and_nothing_is_written(store):
+    run = store.create(preset("seed"))
+    run.annotate(name="kept")
+    with pytest.raises(ValueError, match="name: 81 characters"):
+        run.annotate(name="x" * (MAX_NAME_CHARS + 1))
+    with pytest.raises(ValueError, match="note: 2,001 characters"):
+        run.annotate(note="x" * (MAX_NOTE_CHARS + 1))
+    assert run.annotations().name == "kept"
+    assert run.annotate(name="x" * MAX_NAME_CHARS, note="y" * MAX_NOTE_CHARS).note == "y" * MAX_NOTE_CHARS
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"{not json", "not valid JSON"),
+    (b'["a list"]', "expected a JSON object"),
+    (b'{"name": 3}', "name: expected a string"),
+    (b'{"hidden": "yes"}', "hidden: expected true or false"),
+    (json.dumps({"note": "x" * 2001}).encode(), "note: 2,001 characters"),
+    (b"\xff\xfe", "not UTF-8"),
+    (b" " * (64 * 1024 + 1), "more than the 65,536"),
+])
+def test_a_bad_annotations_file_is_ignored_with_a_warning_and_the_run_is_not_damaged(store, content, why):
+    run = store.create(preset("seed"))
+    run.write_json("test_metrics.json", {"accuracy": 0.8, "roc_auc": 0.9, "n": 100})
+    run.update_status(state="finished")
+    run.file("annotations.json").write_bytes(content)
+    ann, warning = read_annotations(run.id, run.file("annotations.json"))
+    assert ann == Annotations() and why in warning and "ignored" in warning
+    s = run.summary()
+    assert s["status"] == "finished" and s["test_accuracy"] == 0.8 and s["quality"] == "ok"
+    assert why in s["annotation_warning"] and s["name"] == "" and s["hidden"] is False
+    run.annotate(name="fixed")  # the next edit replaces the bad file
+    assert run.summary()["annotation_warning"] is None and run.annotations().name == "fixed"
+
+
+def test_a_damaged_run_keeps_its_name_and_reads_as_failed(store):
+    run = store.create(preset("seed", cell="rnn"), label="mine")
+    run.annotate(name="the odd one")
+    run.file("status.json").write_text("[]")
+    s = run.summary()
+    assert (s["status"], s["quality"], s["name"]) == ("damaged", "failed", "the odd one")
+    assert s["label"].startswith("the odd one · mine · ")
+
+
+def test_annotating_a_deleted_run_makes_no_folder(store):
+    run = store.create(preset("seed"))
+    run.update_status(state="finished")
+    store.delete(run.id)
+    with pytest.raises(RunNotFound):
+        run.annotate(name="late")
+    assert not run.path.exists()
+
+
+def test_summary_gives_a_label_and_a_quality(store):
+    run = store.create(preset("fast", cell="gru", limit=2000, epochs=3))
+    run.write_json("test_metrics.json", {"accuracy": 0.52, "roc_auc": 0.55, "n": 200,
+                                         "confusion_matrix": [[60, 40], [56, 44]]})
+    run.update_status(state="finished")
+    s = run.summary()
+    assert s["label"] == f"gru · fast · 2,000 reviews · 3 ep · {run.id[-6:]}"
+    assert s["quality"] == "near chance"

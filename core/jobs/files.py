@@ -2,12 +2,14 @@
 
 What it is: a reader per file the run store reads (``config.json``, ``status.json``,
 ``test_metrics.json``, ``metrics.jsonl``, ``vocab.json``, ``results.json``, ``hmm.json``,
-``word2vec.json``, ``embeddings.json``, ``data.json`` and the header of ``model.safetensors``),
-each with a size cap (nothing larger is loaded: a 2 GB status file is refused by its size) and a
-schema (types, ranges, required keys). Any failure raises :class:`DamagedRun`, whose text is
-``run ID is damaged: FILE: why``; nothing else escapes a reader. ``metrics.jsonl`` is a log: a bad
-line (torn by a crash, not JSON, not UTF-8, over the line cap, wrongly typed) is counted and
-skipped, never fatal.
+``word2vec.json``, ``embeddings.json``, ``data.json``, ``annotations.json`` and the header of
+``model.safetensors``), each with a size cap (nothing larger is loaded: a 2 GB status file is
+refused by its size) and a schema (types, ranges, required keys). Any failure raises
+:class:`DamagedRun`, whose text is ``run ID is damaged: FILE: why``; nothing else escapes a reader.
+``metrics.jsonl`` is a log: a bad line (torn by a crash, not JSON, not UTF-8, over the line cap,
+wrongly typed) is counted and skipped, never fatal. ``annotations.json`` (a user's name, note and
+hidden flag) is not a result: a bad one is ignored with a warning (:func:`read_annotations`), never
+a reason to call the run damaged.
 
 What it is not: it writes nothing (``core.jobs.store`` and ``core.atomic`` write) and decides
 nothing about a run's lifecycle; it imports neither torch nor the models (the safetensors header
@@ -52,6 +54,7 @@ MAX_BYTES = {
     "word2vec.json": 4 * MiB,
     "embeddings.json": 1 * MiB,
     "data.json": 1 * MiB,
+    "annotations.json": 64 * 1024,  # a name of 80 characters and a note of 2,000: ~10 KB at most
 }
 MAX_OTHER_JSON_BYTES = 16 * MiB  # a JSON file of a run without a schema here
 MAX_METRICS_BYTES = 256 * MiB  # metrics.jsonl: records past this are not read (reported as unread bytes)
@@ -485,6 +488,55 @@ def read_run_json(run_id: str, path: Path) -> Any:
     value = read_json_file(run_id, path)
     check = SCHEMAS.get(path.name)
     return _checked(run_id, path.name, value, check) if check else value
+
+
+# -- annotations.json: what a user wrote about a run -----------------------------------------------------------
+ANNOTATIONS = "annotations.json"
+MAX_NAME_CHARS = 80
+MAX_NOTE_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """A user's words about a run, kept beside its config (which is written once): a name, a note, hidden or not."""
+
+    name: str = ""  # shown first in the run's label; "" = none
+    note: str = ""  # free text, a few sentences
+    hidden: bool = False  # left out of charts and lists unless asked for
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "note": self.note, "hidden": self.hidden}
+
+
+def annotations_problem(d: Any) -> str | None:
+    """Why ``d`` is not an annotations object (None when it is one): types, the name's and the note's length."""
+    why = obj({"name": text, "note": text, "hidden": boolean})(d)
+    if why:
+        return why
+    if len(d.get("name", "")) > MAX_NAME_CHARS:
+        return f"name: {len(d['name']):,} characters, more than {MAX_NAME_CHARS}"
+    if any(c in d.get("name", "") for c in "\n\r\t"):
+        return "name: a line break or tab in a one-line name"
+    if len(d.get("note", "")) > MAX_NOTE_CHARS:
+        return f"note: {len(d['note']):,} characters, more than {MAX_NOTE_CHARS:,}"
+    return None
+
+
+def read_annotations(run_id: str, path: Path) -> tuple[Annotations, str | None]:
+    """``annotations.json`` and a warning: no file is no annotations; a bad one is ignored, and the warning says why.
+
+    Never raises: a bad note must never hide a run's results.
+    """
+    if not path.exists():
+        return Annotations(), None
+    try:
+        d = read_json_file(run_id, path)
+    except DamagedRun as e:
+        return Annotations(), f"{e.file}: {e.reason}; its name and note are ignored"
+    why = annotations_problem(d)
+    if why:
+        return Annotations(), f"{path.name}: {why}; its name and note are ignored"
+    return Annotations(name=d.get("name", ""), note=d.get("note", ""), hidden=d.get("hidden", False)), None
 
 
 # -- model.safetensors: the header only ----------------------------------------------------------------------------

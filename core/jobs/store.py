@@ -15,7 +15,9 @@ A run folder holds:
 - ``checkpoint/``: the last and best training states (RNN runs, every epoch; ``core.training``);
 - ``model.safetensors`` and ``vocab.json``: the best weights (never pickled) and the vocabulary;
 - ``test_metrics.json``: the final numbers on the test split;
-- ``gradients.npz``, ``hmm.npz``, ``vectors.npy``, ``results.json`` ...: what each kind of job produces.
+- ``gradients.npz``, ``hmm.npz``, ``vectors.npy``, ``results.json`` ...: what each kind of job produces;
+- ``annotations.json``: what a user wrote about the run (a name, a note, hidden or not), the one file
+  that changes after the run ended (:meth:`Run.annotate`); a bad one is ignored, never "damaged".
 
 A stored state of ``queued`` or ``running`` whose process is gone reads as ``crashed``.
 Every file is read through its validating reader (``core.jobs.files``): a damaged one raises
@@ -40,7 +42,7 @@ from typing import Any
 
 from core import atomic
 from core.config import JOB_CONFIGS, ModelConfig, RunConfig
-from core.jobs import files
+from core.jobs import files, labels
 from core.jobs.files import META_KEYS, STATES, DamagedRun  # noqa: F401 - re-exported: the store's vocabulary
 from core.jobs.process import ProcessId, alive
 from core.paths import runs_dir
@@ -225,6 +227,41 @@ class Run:
             tmp.write_bytes(b"".join(kept))
         return dropped
 
+    # -- annotations --------------------------------------------------------------------
+    def annotations(self) -> files.Annotations:
+        """The run's name, note and hidden flag (``annotations.json``); empty when it has none or a bad one."""
+        return files.read_annotations(self.id, self.path / files.ANNOTATIONS)[0]
+
+    def annotated(self, *, name: str | None = None, note: str | None = None,
+                  hidden: bool | None = None) -> files.Annotations:
+        """The run's annotations with these changes (None: keep), checked; nothing is written.
+
+        The name's whitespace is collapsed to single spaces (one line, at most ``MAX_NAME_CHARS``
+        characters), the note is stripped (at most ``MAX_NOTE_CHARS``); ``ValueError`` otherwise.
+        """
+        old = self.annotations()
+        new = files.Annotations(name=old.name if name is None else " ".join(str(name).split()),
+                                note=old.note if note is None else str(note).strip(),
+                                hidden=old.hidden if hidden is None else bool(hidden))
+        why = files.annotations_problem(new.to_dict())
+        if why:
+            raise ValueError(f"run {self.id}: {why}")
+        return new
+
+    def annotate(self, *, name: str | None = None, note: str | None = None,
+                 hidden: bool | None = None) -> files.Annotations:
+        """Change the run's name, note or hidden flag (None: keep it); returns the annotations as written.
+
+        Checked as :meth:`annotated` says: a name or note that does not fit is refused with
+        ``ValueError`` and nothing is written. A bad file is replaced. Written atomically: a reader
+        sees the old annotations or the new ones.
+        """
+        new = self.annotated(name=name, note=note, hidden=hidden)
+        if not (self.path / "config.json").is_file():  # deleted meanwhile: do not make a stray folder
+            raise RunNotFound(f"no run {self.id!r} in {self.path.parent}")
+        atomic.write_json(self.path / files.ANNOTATIONS, new.to_dict())
+        return new
+
     # -- results ------------------------------------------------------------------------
     def test_metrics(self) -> dict[str, Any] | None:
         """``test_metrics.json`` validated; None when the run has none (yet)."""
@@ -243,24 +280,38 @@ class Run:
         return self.path / name
 
     def summary(self) -> dict[str, Any]:
-        """One row for tables: model, status, headline test metrics and timings.
+        """One row for tables: label, model, status, quality, headline test metrics and timings, name and note.
 
+        ``label`` and ``quality`` come from :mod:`core.jobs.labels`; ``name``, ``note`` and ``hidden`` from
+        ``annotations.json`` (a bad one is ignored, with why in ``annotation_warning``).
         Never raises for a damaged run: its row has ``status="damaged"`` and the file and reason in ``error``.
         Checked: config.json, status.json, test_metrics.json, and where the run has them vocab.json
         and the header of model.safetensors (intact, one embedding row per vocabulary entry).
         """
         try:
-            cfg = self.config_dict()
+            cfg, job_cfg = files.read_config(self.id, self.path / "config.json")
             st = self.status()
-            tm = self.test_metrics() or {}
+            stored_tm = self.test_metrics()
             self._check_model_files()
         except files.DamagedRun as e:
             return self._damaged_row(e)
+        tm = stored_tm or {}
         model = cfg.get("model", {}) if isinstance(cfg.get("model"), dict) else {}
         train = cfg.get("train", {}) if isinstance(cfg.get("train"), dict) else {}
+        kind = cfg.get("kind", "rnn")
+        ann, warning = files.read_annotations(self.id, self.path / files.ANNOTATIONS)
+        classes = tm.get("classes")
         return {
             "run_id": self.id,
-            "kind": cfg.get("kind", "rnn"),
+            "label": labels.run_label(self.id, kind, job_cfg, given=cfg.get("label"), name=ann.name or None),
+            "name": ann.name,
+            "note": ann.note,
+            "hidden": ann.hidden,
+            "quality": labels.quality(st.get("state"), stored_tm, kind=kind, task=train.get("task", "imdb"),
+                                      imported=bool(cfg.get("imported"))),
+            "annotation_warning": warning,
+            "classes": len(classes) if isinstance(classes, list) else None,
+            "kind": kind,
             "model": cfg.get("label") or model.get("cell", "?"),
             "cell": model.get("cell"),
             "task": train.get("task"),
@@ -306,13 +357,18 @@ class Run:
         except files.DamagedRun:
             meta = {}
         row = dict.fromkeys(SUMMARY_KEYS)
-        row.update(run_id=self.id, kind=meta.get("kind", "rnn" if meta else None), model=meta.get("label"),
-                   created=meta.get("created"), status="damaged", error=f"{e.file}: {e.reason}")
+        ann, warning = files.read_annotations(self.id, self.path / files.ANNOTATIONS)
+        kind = meta.get("kind", "rnn" if meta else None)
+        row.update(run_id=self.id, kind=kind, model=meta.get("label"), created=meta.get("created"), status="damaged",
+                   error=f"{e.file}: {e.reason}", name=ann.name, note=ann.note, hidden=ann.hidden,
+                   annotation_warning=warning, quality=labels.quality("damaged", None),
+                   label=labels.run_label(self.id, kind, None, given=meta.get("label"), name=ann.name or None))
         return row
 
 
-SUMMARY_KEYS = ("run_id", "kind", "model", "cell", "task", "preset", "layers", "bidirectional", "status", "error",
-                "created", "test_accuracy", "precision", "recall", "f1", "roc_auc", "train_time_s", "samples_per_s",
+SUMMARY_KEYS = ("run_id", "label", "name", "note", "hidden", "quality", "annotation_warning", "classes", "kind",
+                "model", "cell", "task", "preset", "layers", "bidirectional", "status", "error", "created",
+                "test_accuracy", "precision", "recall", "f1", "roc_auc", "train_time_s", "samples_per_s",
                 "inference_samples_per_s", "params_pytorch", "params_seed_formula", "params_total")
 
 
