@@ -253,6 +253,28 @@ def cmd_runs(args: argparse.Namespace) -> int:
         else:
             print(f"deleted {run.id}")
         return 0
+    if args.name or args.note or args.hide or args.unhide:  # annotations.json: every run found first, then written
+        if set(args.hide or ()) & set(args.unhide or ()):
+            raise ValueError("a run cannot be hidden and shown at once: --hide and --unhide name the same run")
+        edits: list[tuple[Any, dict[str, Any]]] = []
+        for flag, field in ((args.name, "name"), (args.note, "note")):
+            if flag:
+                edits.append((store.get(flag[0], prefix=args.prefix), {field: flag[1]}))
+        edits += [(store.get(rid, prefix=args.prefix), {"hidden": True}) for rid in args.hide or ()]
+        edits += [(store.get(rid, prefix=args.prefix), {"hidden": False}) for rid in args.unhide or ()]
+        for run, change in edits:  # a name or note that does not fit is refused before anything is written
+            run.annotated(**change)
+        done = []
+        for run, change in edits:
+            ann = run.annotate(**change)
+            done.append({"run_id": run.id, **ann.to_dict()})
+            if not args.json:
+                what = ", ".join(f"{k} {v!r}" if k != "hidden" else ("hidden" if v else "shown")
+                                 for k, v in change.items())
+                print(f"{run.id}: {what}")
+        if args.json:
+            _print_json(done)
+        return 0
     rows = store.summaries()  # a damaged run is a row with status "damaged" and the file and reason in "error"
     if args.json:
         _print_json(rows)
@@ -266,7 +288,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         f1 = f"{r['f1']:.3f}" if r["f1"] is not None else "-"
         tt = f"{r['train_time_s']:.1f}" if r["train_time_s"] is not None else "-"
         print(f"{r['run_id']:44} {str(r['kind']):14} {str(r['model'])[:8]:8} {str(r['status']):9} {acc:>8} {f1:>6} "
-              f"{tt:>8}")
+              f"{tt:>8}  {r['label']}" + (f" [{r['quality']}]" if r["quality"] not in (None, "ok") else "")
+              + (" (hidden)" if r["hidden"] else ""))
         if r["status"] == "damaged":
             print(f"    damaged: {r['error']} (`python -m core runs --delete {r['run_id']}` removes it)")
     return 0
@@ -477,6 +500,54 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return _finish(args, run, report / "report.md", report=str(report / "report.md"))
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Plan a sweep from its TOML spec; print the plan (``--dry-run``), or run it and print its summary."""
+    from core.config import SweepConfig
+    from core.sweep.job import estimate, read_results, summarise
+    from core.sweep.spec import MAX_SPEC_BYTES, parse_spec, plan
+
+    path = Path(args.spec)
+    try:
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise ValueError(f"{path}: over {MAX_SPEC_BYTES:,} bytes; a spec is a short TOML file")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read the spec {path}: {getattr(e, 'strerror', None) or e}") from None
+    spec = parse_spec(text)
+    points = plan(spec)
+    cfg = SweepConfig(**{**overrides_from_args(args, SweepConfig, skip=("spec",)), "spec": text})
+    if args.dry_run:
+        guess = estimate(points, _store(args))
+        rows = [p.as_dict() for p in points]
+        if args.json:
+            _print_json({"name": spec.name, "runs": len(points), "plan": rows, "estimate": guess,
+                         "config": config_to_dict(cfg)})
+            return 0
+        print(f"sweep {spec.name}: {len(points)} runs ({' x '.join(f'{len(v)} {k}' for k, v in spec.vary)} x "
+              f"{len(spec.seeds)} seeds), preset {spec.preset}")
+        for r in rows:
+            print("  " + ", ".join(f"{k}={v}" for k, v in r.items()))
+        if guess["seconds"] is not None:
+            print(f"estimated: {guess['seconds'] / 60:.1f} min of training for {guess['measured']} runs, one at a "
+                  f"time (from the throughput of finished runs of the same cell and batching); "
+                  f"{guess['unknown']} runs have no measured rate")
+        else:
+            print("estimated: unknown (no finished run of the same cell and batching to measure throughput from)")
+        return 0
+    run = _start("sweep", cfg, args, label=f"sweep-{spec.name}")
+    if run is None:
+        return 0
+    results = read_results(run)
+    summary = summarise(results, spec.varied) if results is not None else None
+    if args.json:
+        _print_json({"run_id": run.id, "kind": run.kind, "state": run.status()["state"],
+                     "results": [] if results is None else json.loads(results.to_json(orient="records")),
+                     "summary": [] if summary is None else json.loads(summary.to_json(orient="records"))})
+    elif summary is not None:
+        print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return _ended(run)
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     """Start the dashboard (``streamlit run dashboard/app.py`` with the project's Streamlit config)."""
     import shlex
@@ -577,13 +648,20 @@ def _add_job(sub: Any) -> None:
 
 
 def _add_runs(sub: Any) -> None:
-    r = sub.add_parser("runs", help="list runs (every kind of job); cancel or delete one")
-    _json_flag(r, "print the runs (or what --cancel/--delete did) as JSON on stdout")
+    r = sub.add_parser("runs", help="list runs (every kind of job); cancel, delete, name, annotate or hide them")
+    _json_flag(r, "print the runs (or what --cancel/--delete did, or the annotations written) as JSON on stdout")
     r.add_argument("--cancel", metavar="RUN_ID", help="ask a queued or running job to stop")
     r.add_argument("--force", action="store_true",
                    help="--cancel: also send SIGTERM, only to the run's own process (same pid and start time)")
     r.add_argument("--delete", metavar="RUN_ID", help="delete a run that is not queued or running")
-    r.add_argument("--prefix", action="store_true", help="--cancel/--delete: accept a unique start of a run id")
+    r.add_argument("--name", nargs=2, metavar=("RUN_ID", "TEXT"),
+                   help="name a run (one line, 80 characters at most; \"\" removes the name): shown first in its label")
+    r.add_argument("--note", nargs=2, metavar=("RUN_ID", "TEXT"),
+                   help="write a note about a run (2,000 characters at most; \"\" removes it)")
+    r.add_argument("--hide", nargs="+", metavar="RUN_ID", help="hide runs from the charts (their files stay)")
+    r.add_argument("--unhide", nargs="+", metavar="RUN_ID", help="show hidden runs again")
+    r.add_argument("--prefix", action="store_true", help="--cancel/--delete/--name/--note/--hide/--unhide: accept a "
+                                                         "unique start of a run id")
     r.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     r.set_defaults(func=cmd_runs)
 
@@ -695,6 +773,20 @@ def _add_experiment(sub: Any) -> None:
     xp.set_defaults(func=cmd_experiment)
 
 
+def _add_sweep(sub: Any) -> None:
+    from core.config import SweepConfig
+
+    sw = sub.add_parser("sweep", help="a grid of training runs from a TOML spec, here or on a Ray cluster",
+                        description="Plan the spec's grid (varied fields x seeds) into runs, reuse finished runs with "
+                                    "the same config (an interrupted sweep resumes), and execute the rest: "
+                                    "`--executor local` N at a time in their own processes, `--executor ray` as "
+                                    "Ray tasks. See studies/ for examples.")
+    sw.add_argument("spec", metavar="SPEC.toml", help="the sweep's spec: name, preset, seeds, [base], [vary]")
+    add_config_arguments(sw, SweepConfig, skip=("spec",))
+    _job_flags(sw)
+    sw.set_defaults(func=cmd_sweep)
+
+
 def _add_app(sub: Any) -> None:
     ap = sub.add_parser("app", help="start the dashboard: streamlit run dashboard/app.py with the project's config",
                         description="Start the dashboard. Every argument not listed below goes to `streamlit run` "
@@ -715,7 +807,7 @@ def _add_export(sub: Any) -> None:
 
 
 COMMANDS = [_add_data, _add_train, _add_job, _add_runs, _add_predict, _add_evaluate, _add_embeddings, _add_hmm,
-            _add_introspect, _add_memory_horizon, _add_explode, _add_experiment, _add_export, _add_app]
+            _add_introspect, _add_memory_horizon, _add_explode, _add_experiment, _add_sweep, _add_export, _add_app]
 PASSES_UNKNOWN = {"app"}  # commands whose unknown arguments go elsewhere (to streamlit)
 
 

@@ -469,7 +469,23 @@ class DataJobConfig(_Config):
             raise ValueError("DataJobConfig.archive = None: an install needs an archive")
 
 
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class SweepConfig(_Config):
+    """A grid of training runs executed here or on a Ray cluster (:mod:`core.sweep`)."""
+
+    spec: str = param("", "the sweep's spec, TOML text (core.sweep.spec): name, preset, seeds, [base], [vary]")
+    executor: str = param("local", "local: N runs at once in their own processes here; ray: Ray tasks on a cluster",
+                          choices=EXECUTORS)
+    address: str | None = param(None, "ray: the cluster to join (host:port or auto); none = start a local one")
+    parallel: int | None = param(None, "runs at once; none = one per core (local, or three per GPU) or one per "
+                                       "cluster CPU (ray)", lo=1, hi=1024)
+    retries: int = param(1, "times a run whose process or worker died is tried again", lo=0, hi=10)
+
+
 # the config that describes a job of each kind (a run's ``kind`` in the run store)
 JOB_CONFIGS: dict[str, type] = {"rnn": RunConfig, "hmm": HMMRunConfig, "word2vec": Word2VecRunConfig,
                                 "memory-horizon": HorizonConfig, "experiment": ExperimentConfig,
-                                "data": DataJobConfig}
+                                "data": DataJobConfig, "sweep": SweepConfig}

@@ -18,6 +18,7 @@ from core.config import (
     HorizonConfig,
     ModelConfig,
     RunConfig,
+    SweepConfig,
     TextConfig,
     TrainConfig,
     Word2VecConfig,
@@ -181,6 +182,8 @@ def _changed(cls):
         return ExperimentConfig(seeds=(0, 1), ablation_seeds=(2,), horizon_lengths=(5,), hmm_limit=None)
     if cls is DataJobConfig:
         return DataJobConfig(action="install", archive="/data/a.tar.gz", move=True)
+    if cls is SweepConfig:
+        return SweepConfig(spec='name = "x"', executor="ray", address="127.0.0.2:6379", parallel=3, retries=0)
     raise AssertionError(cls)
 
 

@@ -42,6 +42,7 @@ KINDS = {k.name: k for k in (
     JobKind("experiment", "core.report.experiment:experiment_job",
             description="the seed comparison end to end, with its report"),
     JobKind("data", "core.data.imdb:data_job", description="download or install the IMDB archive"),
+    JobKind("sweep", "core.sweep.job:sweep_job", description="a grid of training runs, here or on a Ray cluster"),
 )}
 
 

@@ -1,0 +1,272 @@
+"""Where a sweep's runs execute: on this machine, N at a time in their own processes, or as tasks on a Ray cluster.
+
+What it is: two executors with one method, ``execute(ctx, runs, done)``, which runs every given
+run (already created in the store, ``queued``) to its end and calls ``done(run, note)`` for each
+as it ends. Both run each run with the one job runner (:func:`core.jobs.lifecycle.run_job`):
+
+* :class:`LocalExecutor` launches ``python -m core job RUN_ID`` (:func:`core.jobs.lifecycle.launch`,
+  no queue lane) for up to ``parallel`` runs at once: by default one per core for one-thread
+  runs, or three per GPU when the runs train on CUDA (a small recurrent network leaves a GPU
+  mostly idle; packing keeps it busy). A run whose process dies is resumed from its last
+  checkpoint up to ``retries`` times, then left ``crashed``.
+* :class:`RayExecutor` submits each run as a Ray task declaring its CPUs (its torch threads) and
+  a fraction of a GPU, so a cluster of any size schedules them. No shared filesystem is needed:
+  the task gets the run's ``config.json`` (plus the word2vec run it initialises from, if any),
+  trains it in a scratch store on the worker, and returns the run folder as a tar archive, which
+  the driver unpacks beside the store and renames into place. A task whose worker dies is
+  submitted again up to ``retries`` times, then the run is marked failed as crashed, saying so.
+
+What it is not: planning (``core.sweep.spec``), the sweep's results (``core.sweep.job``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.jobs import lifecycle
+from core.jobs.kinds import Cancelled, job_kind
+from core.jobs.process import ProcessId
+from core.jobs.store import Run, RunStore
+
+POLL_S = 0.5
+RUNS_PER_GPU = 3
+MAX_FOLDER_BYTES = 2 * 2**30  # a run folder coming back from a worker (a checkpoint of a huge model stays under)
+Done = Callable[[Run, str], None]  # (run, note): note says "" or how it was retried / why it crashed
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _threads(run: Run) -> int:
+    return int((run.config_dict().get("train") or {}).get("threads") or 1)
+
+
+def _on_gpu(run: Run) -> bool:
+    device = str((run.config_dict().get("train") or {}).get("device") or "cpu")
+    if device.startswith("cuda"):
+        return True
+    if device == "auto":
+        try:
+            import torch
+
+            return torch.cuda.is_available()
+        except ImportError:
+            return False
+    return False
+
+
+def default_parallel(runs: list[Run]) -> int:
+    """One run per core (per ``threads`` cores), or :data:`RUNS_PER_GPU` per GPU when they train on CUDA."""
+    if runs and _on_gpu(runs[0]):
+        import torch
+
+        return max(1, RUNS_PER_GPU * torch.cuda.device_count())
+    return max(1, cpu_count() // max(1, max((_threads(r) for r in runs), default=1)))
+
+
+class LocalExecutor:
+    """Up to ``parallel`` runs at once on this machine, each in its own ``python -m core job`` process."""
+
+    name = "local"
+
+    def __init__(self, parallel: int | None = None, retries: int = 1):
+        self.parallel = parallel
+        self.retries = retries
+
+    def execute(self, ctx: Any, runs: list[Run], done: Done) -> None:
+        pending, active, tries = list(runs), {}, {}
+        parallel = self.parallel or default_parallel(runs)
+        ctx.say(f"local executor: {len(runs)} runs, {parallel} at a time")
+        try:
+            while pending or active:
+                ctx.check_cancel()
+                while pending and len(active) < parallel:
+                    run = pending.pop(0)
+                    lifecycle.launch(run, ctx.store, lane=None)
+                    active[run.id] = run
+                for run_id, run in list(active.items()):
+                    state = run.status().get("state")
+                    if state in ("queued", "running"):
+                        continue
+                    del active[run_id]
+                    n = tries.get(run_id, 0)
+                    if state == "crashed" and n < self.retries:
+                        tries[run_id] = n + 1
+                        ctx.say(f"run {run_id} crashed: retry {n + 1} of {self.retries}")
+                        if job_kind(run.kind).resumable:
+                            lifecycle.resume(run, ctx.store, lane=None)  # from its last checkpoint
+                        else:
+                            run.update_status(state="queued", process=None, error=None)
+                            lifecycle.launch(run, ctx.store, lane=None)
+                        active[run_id] = run
+                        continue
+                    done(run, _retried(n) if state != "crashed" else f"crashed {n + 1} times, not retried again")
+                time.sleep(POLL_S)
+        except (Cancelled, KeyboardInterrupt):
+            for run in active.values():
+                lifecycle.cancel(run)
+            raise
+
+
+def _retried(n: int) -> str:
+    return f"retried {n} time{'s' * (n != 1)} after a crash" if n else ""
+
+
+# -- Ray ---------------------------------------------------------------------------------------------------------
+def pack_folder(path: Path) -> bytes:
+    """A run folder as a gzip'd tar (names relative to the folder; checkpoints included)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for f in sorted(path.rglob("*")):
+            if f.is_file() and not f.is_symlink():
+                tar.add(f, arcname=str(f.relative_to(path)), recursive=False)
+    return buf.getvalue()
+
+
+def unpack_folder(blob: bytes, dest: Path) -> None:
+    """Unpack :func:`pack_folder`'s archive into the new folder ``dest``: regular files only, no path leaving it."""
+    if len(blob) > MAX_FOLDER_BYTES:
+        raise ValueError(f"the run folder is {len(blob):,} bytes packed; at most {MAX_FOLDER_BYTES:,}")
+    dest.mkdir(parents=True)
+    total = 0
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        for m in tar.getmembers():
+            target = (dest / m.name).resolve()
+            if not m.isfile() or not target.is_relative_to(dest.resolve()):
+                raise ValueError(f"unexpected member {m.name!r} in a returned run folder")
+            total += m.size
+            if total > MAX_FOLDER_BYTES:
+                raise ValueError("the returned run folder unpacks to more than MAX_FOLDER_BYTES")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(m) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+
+
+def replace_folder(store: RunStore, run: Run, blob: bytes) -> None:
+    """Put a run folder that came back from a worker in place of the queued one (two renames)."""
+    incoming = store.root / f".incoming-{run.id}"
+    old = store.root / f".replaced-{run.id}"
+    shutil.rmtree(incoming, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    unpack_folder(blob, incoming)
+    os.replace(run.path, old)
+    os.replace(incoming, run.path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train_on_worker(payload: dict[str, Any]) -> bytes:
+    """A Ray task's body: the run in a scratch store of this worker, returned as :func:`pack_folder` bytes."""
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix="rnnlab-worker-") as tmp:
+        store = RunStore(Path(tmp) / "runs")
+        for run_id, blob in payload.get("needs", {}).items():  # e.g. the word2vec run it starts from
+            unpack_folder(blob, store.root / run_id)
+        run = Run(store.root / payload["run_id"])
+        run.path.mkdir(parents=True)
+        (run.path / "config.json").write_bytes(payload["config"])
+        run.write_status({"state": "queued", "process": None})
+        threads = torch.get_num_threads()
+        try:
+            lifecycle.run_job(run, store)
+        except Exception:  # noqa: BLE001 - a failed run comes back failed, with its error.log
+            pass
+        finally:
+            torch.set_num_threads(threads)
+        return pack_folder(run.path)
+
+
+class RayExecutor:
+    """Each run a Ray task (``ray`` from PyPI): on the cluster at ``address``, or on a local one started here."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, parallel: int | None = None, retries: int = 1):
+        self.address = address
+        self.parallel = parallel
+        self.retries = retries
+
+    def _connect(self) -> Any:
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError("the ray executor needs Ray: `pip install ray`") from None
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": {"PYTHONPATH": str(lifecycle.REPO_ROOT)}})
+        return ray
+
+    def _payload(self, run: Run, store: RunStore) -> dict[str, Any]:
+        needs = {}
+        w2v = (run.config_dict().get("train") or {}).get("embeddings")
+        if w2v:
+            needs[w2v] = pack_folder(store.get(w2v).path)
+        return {"run_id": run.id, "config": run.file("config.json").read_bytes(), "needs": needs}
+
+    def execute(self, ctx: Any, runs: list[Run], done: Done) -> None:
+        ray = self._connect()
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        parallel = self.parallel or max(1, cpus)
+        ctx.say(f"ray executor: {len(runs)} runs on a cluster of {cpus} CPUs, {parallel} at a time")
+        task = ray.remote(train_on_worker)
+        pending, in_flight, tries = list(runs), {}, {}
+        try:
+            while pending or in_flight:
+                ctx.check_cancel()
+                while pending and len(in_flight) < parallel:
+                    run = pending.pop(0)
+                    gpu = 1 / RUNS_PER_GPU if _on_gpu(run) else 0
+                    ref = task.options(num_cpus=_threads(run), num_gpus=gpu, max_retries=0).remote(
+                        self._payload(run, ctx.store))
+                    in_flight[ref] = run
+                    # the driver owns the run while a worker trains it: it reads crashed if the driver dies
+                    run.update_status(state="running", process=ProcessId.current().to_dict(), started=time.time(),
+                                      progress={"phase": "training on a Ray worker"})
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S)
+                for ref in ready:
+                    run = in_flight.pop(ref)
+                    n = tries.get(run.id, 0)
+                    try:
+                        blob = ray.get(ref)
+                    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                            ray.exceptions.RayTaskError, ray.exceptions.ObjectLostError) as e:
+                        if n < self.retries:
+                            tries[run.id] = n + 1
+                            ctx.say(f"run {run.id}: its worker died ({type(e).__name__}); retry {n + 1}")
+                            pending.insert(0, run)
+                            continue
+                        run.update_status(state="failed", finished=time.time(), progress={"phase": "crashed"},
+                                          error=f"crashed: its Ray worker died {n + 1} times ({type(e).__name__}); "
+                                                "not retried again")
+                        done(run, f"crashed {n + 1} times on Ray workers, not retried again")
+                        continue
+                    replace_folder(ctx.store, run, blob)
+                    done(ctx.store.get(run.id), _retried(n))
+        except (Cancelled, KeyboardInterrupt):
+            for ref, run in in_flight.items():
+                ray.cancel(ref, force=True)
+                run.update_status(state="cancelled", finished=time.time(), progress={"phase": "cancelled"})
+            raise
+
+
+def executor(name: str, *, parallel: int | None = None, address: str | None = None, retries: int = 1) -> Any:
+    """The executor called ``name`` (``local`` or ``ray``)."""
+    if name == "local":
+        if address:
+            raise ValueError("--address applies to the ray executor")
+        return LocalExecutor(parallel, retries)
+    if name == "ray":
+        return RayExecutor(address, parallel, retries)
+    raise ValueError(f"unknown executor {name!r}; expected local or ray")

@@ -1,0 +1,254 @@
+"""The ``sweep`` kind of job: plan a grid of training runs, put them all in the store, execute them, tabulate.
+
+What it is: :func:`sweep_job` parses the spec held in its :class:`~core.config.SweepConfig`, plans
+it (:mod:`core.sweep.spec`), and for every point reuses a finished run with exactly that config,
+or takes up an unfinished one left by an interrupted sweep (crashed, cancelled, failed or never
+started), or creates a new one -- so every planned run is in the store, ``queued``, before the
+first starts, and a sweep run again resumes. The executor (:mod:`core.sweep.executors`) runs
+the rest; as each ends, ``sweep/results.csv`` in the sweep's run folder gains its row (the
+varied fields, the seed, the run's state and test figures, its gradient decay at k = 10, 50,
+100), and at the end ``sweep/summary.csv`` holds mean and standard deviation over the seeds.
+
+What it is not: the spec's grammar (``core.sweep.spec``), where runs execute (``core.sweep.executors``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core import atomic
+from core.config import SweepConfig, config_to_dict
+from core.jobs import lifecycle
+from core.jobs.files import META_KEYS
+from core.jobs.store import Run, RunStore
+from core.sweep.executors import executor
+from core.sweep.spec import Point, SweepSpec, parse_spec, plan
+
+FOLDER = "sweep"
+DECAY_KS = (10, 50, 100)
+METRICS = ("accuracy", "f1", "roc_auc", "mse", "success", "train_time_s")
+SUMMARY_METRICS = (*METRICS, *(f"decay_k{k}" for k in DECAY_KS))
+
+
+def _key(d: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in d.items() if k not in META_KEYS}, sort_keys=True)
+
+
+def existing_runs(store: RunStore) -> dict[str, list[Run]]:
+    """The store's training runs by resolved config (one pass over the store), newest first."""
+    out: dict[str, list[Run]] = {}
+    for run in store.list():
+        try:
+            d = run.config_dict()
+        except (OSError, ValueError):
+            continue
+        if d.get("kind", "rnn") == "rnn" and not d.get("imported"):
+            out.setdefault(_key(d), []).append(run)
+    return out
+
+
+def place_runs(points: list[Point], store: RunStore, label: str) -> list[tuple[Point, Run, bool]]:
+    """``(point, run, reused)`` for every point: a finished run reused, an unfinished one taken up, or a new one.
+
+    Each run not reused is claimed by this process, so it reads ``queued`` until an executor starts it.
+    """
+    known = existing_runs(store)
+    taken: set[str] = set()
+    out = []
+    for p in points:
+        runs = [r for r in known.get(_key(config_to_dict(p.cfg)), []) if r.id not in taken]
+        states = {r.id: _state(r) for r in runs}
+        finished = [r for r in runs if states[r.id] == "finished"]
+        if finished:
+            run, reused = finished[0], True
+        else:
+            idle = [r for r in runs if states[r.id] in ("crashed", "cancelled", "failed", "queued-idle")]
+            if idle:
+                run = idle[0]
+                run.file("cancel").unlink(missing_ok=True)
+                run.update_status(state="queued", process=None, error=None, finished=None)
+            else:
+                run = store.create(p.cfg, kind="rnn", label=label)
+            lifecycle.claim(run)
+            reused = False
+        taken.add(run.id)
+        out.append((p, run, reused))
+    return out
+
+
+def _state(run: Run) -> str:
+    try:
+        st = run.status()
+    except ValueError:
+        return "damaged"
+    if st.get("state") == "queued" and not st.get("process"):
+        return "queued-idle"  # created by a sweep that stopped before claiming it
+    return str(st.get("state"))
+
+
+def run_row(point: Point, run: Run, note: str = "", reused: bool = False) -> dict[str, Any]:
+    """One line of ``results.csv``: the point, the run's state and test figures, its gradient decay."""
+    row: dict[str, Any] = {**point.as_dict(), "run_id": run.id, "reused": reused, "note": note}
+    try:
+        row["state"] = run.status().get("state")
+        tm = run.test_metrics() or {}
+    except (OSError, ValueError):
+        row["state"], tm = "damaged", {}
+    for m in METRICS:
+        v = tm.get(m)
+        row[m] = float(v) if isinstance(v, int | float) and not isinstance(v, bool) else (
+            float(v) if isinstance(v, bool) else None)
+    row.update(_decay(run))
+    return row
+
+
+def _decay(run: Run) -> dict[str, float | None]:
+    """The median ``||dL/dh_{T-k}|| / ||dL/dh_T||`` over the probe at the end of training, at each k."""
+    out: dict[str, float | None] = {f"decay_k{k}": None for k in DECAY_KS}
+    path = run.file("gradients.npz")
+    if not path.is_file():
+        return out
+    try:
+        from core.analysis.gradients import decay_ratios, load_gradients
+
+        ratios = decay_ratios(load_gradients(path), DECAY_KS)
+    except (OSError, ValueError, KeyError, IndexError):
+        return out
+    for k, r in ratios.items():
+        v = r.get("median")
+        out[f"decay_k{k}"] = v if isinstance(v, float) and math.isfinite(v) else None
+    return out
+
+
+def summarise(results: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of every figure, per point of the grid (finished runs only)."""
+    done = results[results["state"] == "finished"]
+    metrics = [m for m in SUMMARY_METRICS if m in done and done[m].notna().any()]
+    if done.empty or not metrics:
+        return pd.DataFrame(columns=[*varied, "runs"])
+    by = varied or (lambda _: "all")
+    g = done.groupby(by, sort=False, dropna=False)
+    out = g[metrics].mean().add_suffix("_mean").join(g[metrics].std(ddof=1).add_suffix("_std"))
+    out["runs"] = g.size()
+    return out.reset_index() if varied else out.reset_index(drop=True)
+
+
+def results_path(run: Run) -> Path:
+    return run.path / FOLDER / "results.csv"
+
+
+MAX_TABLE_BYTES = 32 * 2**20  # results.csv / plan.json of the largest sweep (MAX_RUNS rows) stay far under
+
+
+def _small_file(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size <= MAX_TABLE_BYTES
+    except OSError:
+        return False
+
+
+def read_results(run: Run) -> pd.DataFrame | None:
+    """A sweep run's ``results.csv``; None before the first run ended, or when the file is damaged or too big."""
+    path = results_path(run)
+    if not _small_file(path):
+        return None
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+    return table if {"run_id", "state"} <= set(table.columns) else None
+
+
+def read_plan(run: Run) -> list[dict[str, Any]]:
+    """The planned runs: ``[{"run_id", <varied fields>, "seed", "reused"}]``; [] before planning or if damaged."""
+    path = run.path / FOLDER / "plan.json"
+    if not _small_file(path):
+        return []
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(body, list):
+        return []
+    return [r for r in body if isinstance(r, dict) and isinstance(r.get("run_id"), str)]
+
+
+def spec_of(run: Run) -> SweepSpec:
+    return parse_spec(run.job_config().spec)
+
+
+def sweep_job(ctx: Any, cfg: SweepConfig) -> None:
+    """Plan, place, execute and tabulate the sweep (the ``sweep`` kind)."""
+    spec = parse_spec(cfg.spec)
+    points = plan(spec)
+    out = ctx.run.path / FOLDER
+    out.mkdir(parents=True, exist_ok=True)
+    placed = place_runs(points, ctx.store, f"sweep-{spec.name}")
+    atomic.write_json(out / "plan.json", [{"run_id": r.id, **p.as_dict(), "reused": reused}
+                                          for p, r, reused in placed])
+    rows = {r.id: run_row(p, r, reused=True) for p, r, reused in placed if reused}
+    todo = [r for _, r, reused in placed if not reused]
+    by_id = {r.id: p for p, r, _ in placed}
+    ctx.say(f"sweep {spec.name}: {len(points)} runs, {len(rows)} reused, {len(todo)} to run")
+    t0 = time.time()
+
+    def write() -> None:
+        order = [r.id for _, r, _ in placed if r.id in rows]
+        table = pd.DataFrame([rows[i] for i in order])
+        with atomic.atomic_path(out / "results.csv") as tmp:
+            table.to_csv(tmp, index=False)
+        ctx.progress(phase=f"{len(rows)} of {len(points)} runs done", done=len(rows), total=len(points),
+                     elapsed_s=time.time() - t0)
+
+    def done(run: Run, note: str) -> None:
+        rows[run.id] = run_row(by_id[run.id], run, note)
+        write()
+
+    write()
+    if todo:
+        executor(cfg.executor, parallel=cfg.parallel, address=cfg.address, retries=cfg.retries).execute(
+            ctx, todo, done)
+    table = pd.DataFrame([rows[r.id] for _, r, _ in placed])
+    summary = summarise(table, spec.varied)
+    with atomic.atomic_path(out / "summary.csv") as tmp:
+        summary.to_csv(tmp, index=False)
+    failed = int((table["state"] != "finished").sum())
+    ctx.say(f"sweep {spec.name}: {len(table) - failed} of {len(table)} runs finished in {time.time() - t0:.0f} s")
+
+
+def estimate(points: list[Point], store: RunStore) -> dict[str, Any]:
+    """Seconds the planned runs would take, from the throughput of finished runs of the same cell and batching.
+
+    ``{"seconds": float | None, "measured": n points with a measured rate, "unknown": n without}``;
+    a rate is samples per second of training (``samples_per_s`` in ``test_metrics.json``).
+    """
+    rates: dict[tuple[str, str, str], list[float]] = {}
+    for run in store.list():
+        try:
+            d = run.config_dict()
+            if d.get("kind", "rnn") != "rnn" or run.status().get("state") != "finished":
+                continue
+            sps = (run.test_metrics() or {}).get("samples_per_s")
+        except (OSError, ValueError):
+            continue
+        if isinstance(sps, int | float) and sps > 0:
+            key = (d["model"]["cell"], d["train"]["batching"], d["train"]["task"])
+            rates.setdefault(key, []).append(float(sps))
+    seconds, measured, unknown = 0.0, 0, 0
+    for p in points:
+        r = rates.get((p.cfg.model.cell, p.cfg.train.batching, p.cfg.train.task))
+        if not r:
+            unknown += 1
+            continue
+        samples = (p.cfg.train.train_steps * p.cfg.train.batch_size if p.cfg.train.task != "imdb"
+                   else p.cfg.train.epochs * (p.cfg.data.limit or 22_500))
+        seconds += samples / float(np.median(r))
+        measured += 1
+    return {"seconds": seconds if measured else None, "measured": measured, "unknown": unknown}

@@ -1,0 +1,209 @@
+"""Sweeps (core.sweep): a TOML spec planned into runs, executed N at a time here, resumed, tabulated."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pandas as pd
+import pytest
+
+from core.__main__ import main
+from core.config import SweepConfig
+from core.jobs import lifecycle
+from core.jobs.process import ProcessId
+from core.jobs.store import RunStore
+from core.sweep import executors
+from core.sweep.job import place_runs, read_plan, read_results
+from core.sweep.spec import SpecError, parse_spec, plan
+
+TINY = """
+name = "tiny"
+preset = "fast"
+seeds = [0, 1]
+
+[base]
+task = "adding"
+train_steps = 12
+epochs = 2
+batch_size = 8
+hidden_size = 6
+seq_len = 12
+probe_size = 8
+threads = 1
+
+[vary]
+cell = ["rnn", "gru"]
+"""
+
+
+# -- the spec -------------------------------------------------------------------------------------------------
+def test_a_spec_plans_the_product_of_its_varied_fields_and_seeds_in_grid_order():
+    spec = parse_spec("""
+name = "grid"
+preset = "seed"
+seeds = {start = 0, stop = 2}
+[base]
+task = "adding"
+[vary]
+cell = ["rnn", "lstm"]
+seq_len = {start = 10, stop = 80, num = 4, scale = "log"}
+hidden_size = {start = 25, stop = 100, step = 25}
+lr = {start = 0.001, stop = 0.003, num = 3}
+""")
+    assert dict(spec.vary)["seq_len"] == (10, 20, 40, 80)
+    assert dict(spec.vary)["hidden_size"] == (25, 50, 75, 100)
+    assert dict(spec.vary)["lr"] == pytest.approx((0.001, 0.002, 0.003))
+    assert spec.seeds == (0, 1, 2) and spec.size == 2 * 4 * 4 * 3 * 3
+    points = plan(spec)
+    assert len(points) == spec.size
+    assert [p.as_dict() for p in points[:4]] == [
+        {"cell": "rnn", "seq_len": 10, "hidden_size": 25, "lr": pytest.approx(0.001), "seed": s} for s in (0, 1, 2)
+    ] + [{"cell": "rnn", "seq_len": 10, "hidden_size": 25, "lr": pytest.approx(0.002), "seed": 0}]
+    last = points[-1].cfg
+    assert (last.model.cell, last.train.seq_len, last.model.hidden_size, last.train.seed) == ("lstm", 80, 100, 2)
+    assert last.train.task == "adding" and last.train.batching == "fixed"  # the seed preset's
+
+
+@pytest.mark.parametrize("text, says", [
+    ('name = "x"\n[vary]\nnot_a_field = [1]', "vary.not_a_field: not a field"),
+    ('name = "x"\n[vary]\nseed = [1, 2]', "seeds are given by `seeds`"),
+    ('name = "x"\n[base]\ncell = "rnn"\n[vary]\ncell = ["gru"]', "both in [base] and [vary]"),
+    ('name = "x"\n[vary]\nhidden_size = [8, 0]', "hidden_size=0"),
+    ('name = "x"\n[vary]\ncell = ["rnn", "transformer"]', "cell='transformer'"),
+    ('name = "../x"', "name: 1-64 letters"),
+    ('name = "x"\npreset = "turbo"', "preset: 'turbo'"),
+    ('name = "x"\nseeds = [-1]', "seeds: integers"),
+    ('name = "x"\n[vary]\nhidden_size = []', "non-empty list"),
+    ('name = "x"\n[vary]\nhidden_size = {start = 1, stop = 1000000}', "values; 1 to 100 allowed"),
+    ('name = "x"\n[vary]\na_b = 1\nhidden_size = {start = 1, stop = 5, num = 3, scale = "cubic"}', "not a field"),
+    ('name = "x"\n[vary]\nhidden_size = {start = 1, stop = 9, num = 3, scale = "cubic"}', "scale must be"),
+    ('name = "x"\n[vary]\nhidden_size = {start = 1, stop = 100, step = 1}\nlr = {start = 0.001, stop = 0.1, num = 30}',
+     "at most 2,000"),
+    ('name = "x"\nextra = 1', "unknown keys ['extra']"),
+    ("name = ", "not valid TOML"),
+])
+def test_a_bad_spec_is_refused_naming_what_is_wrong(text, says):
+    with pytest.raises(SpecError, match=None) as e:
+        plan(parse_spec(text))
+    assert says in str(e.value)
+
+
+def test_a_spec_over_its_size_or_not_utf8_is_refused():
+    with pytest.raises(SpecError, match="bytes"):
+        parse_spec(b'name = "x"\n' + b"#" * 70_000)
+    with pytest.raises(SpecError, match="not UTF-8"):
+        parse_spec(b'name = "\xff"')
+
+
+# -- placing and executing -------------------------------------------------------------------------------------------
+def test_every_planned_run_is_in_the_store_queued_before_any_starts_and_reuse_is_by_resolved_config(rnnlab_home):
+    store = RunStore()
+    points = plan(parse_spec(TINY))
+    placed = place_runs(points, store, "sweep-tiny")
+    assert len(placed) == 4 and len({r.id for _, r, _ in placed}) == 4 and not any(reused for *_, reused in placed)
+    for _, run, _ in placed:
+        st = run.status()
+        assert st["state"] == "queued" and ProcessId.from_dict(st["process"]) == ProcessId.current()
+    # the sweep's process dies (its runs read crashed) and the sweep is run again: the same runs are taken up
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for _, run, _ in placed:
+        lifecycle.claim(run, ProcessId.of(dead.pid))
+        assert run.status()["state"] == "crashed"
+    again = place_runs(points, store, "sweep-tiny")
+    assert [r.id for _, r, _ in again] == [r.id for _, r, _ in placed] and len(store.list()) == 4
+    assert all(r.status()["state"] == "queued" for _, r, _ in again)
+
+
+def test_a_local_sweep_runs_two_at_a_time_tabulates_and_a_rerun_reuses_every_run(rnnlab_home, one_thread):
+    store = RunStore()
+    sweep = lifecycle.run_now("sweep", SweepConfig(spec=TINY, parallel=2), store, label="sweep-tiny")
+    assert sweep.status()["state"] == "finished"
+    planned = read_plan(sweep)
+    children = [store.get(p["run_id"]) for p in planned]
+    assert [c.status()["state"] for c in children] == ["finished"] * 4
+    sts = sorted((c.status() for c in children), key=lambda s: s["started"])
+    # two at a time: the second run started before the first one finished (each in its own process)
+    assert sts[1]["started"] < sts[0]["finished"]
+    assert len({s["process"]["pid"] for s in sts}) == 4
+    results = read_results(sweep)
+    assert list(results["cell"]) == ["rnn", "rnn", "gru", "gru"] and list(results["seed"]) == [0, 1, 0, 1]
+    assert results["mse"].notna().all() and (results["state"] == "finished").all()
+    summary = pd.read_csv(sweep.path / "sweep" / "summary.csv")
+    assert list(summary["cell"]) == ["rnn", "gru"] and list(summary["runs"]) == [2, 2]
+    assert summary.loc[0, "mse_mean"] == pytest.approx(results["mse"][:2].mean())
+
+    again = lifecycle.run_now("sweep", SweepConfig(spec=TINY, parallel=2), store, label="sweep-tiny")
+    assert read_results(again)["reused"].all()
+    assert sum(r.kind == "rnn" for r in store.list()) == 4  # nothing trained twice
+
+
+def test_a_run_whose_process_dies_is_resumed_once_then_left_crashed(rnnlab_home, one_thread, monkeypatch):
+    real_launch = lifecycle.launch
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    launches: list[str] = []
+
+    def launch(run, store=None, *, lane="train", resume=False):
+        launches.append(run.id)
+        if launches.count(run.id) == 1:  # its first process "dies" at once: claimed by a process that ended
+            lifecycle.claim(run, ProcessId.of(dead.pid))
+            return run
+        return real_launch(run, store, lane=lane, resume=resume)
+
+    monkeypatch.setattr(lifecycle, "launch", launch)
+    spec = TINY.replace('cell = ["rnn", "gru"]', 'cell = ["gru"]').replace("seeds = [0, 1]", "seeds = [0]")
+    sweep = lifecycle.run_now("sweep", SweepConfig(spec=spec, parallel=1, retries=1), RunStore())
+    [row] = read_results(sweep).to_dict("records")
+    assert row["state"] == "finished" and row["note"] == "retried 1 time after a crash" and len(launches) == 2
+
+    never = lifecycle.run_now("sweep", SweepConfig(spec=spec.replace("seeds = [0]", "seeds = [5]"), retries=0),
+                              RunStore())
+    [row] = read_results(never).to_dict("records")
+    assert row["state"] == "crashed" and "not retried" in row["note"]
+
+
+def test_default_parallelism_is_one_run_per_core_for_one_thread_runs(rnnlab_home, monkeypatch):
+    monkeypatch.setattr(executors, "cpu_count", lambda: 8)
+    store = RunStore()
+    runs = [r for _, r, _ in place_runs(plan(parse_spec(TINY)), store, "t")]
+    assert executors.default_parallel(runs) == 8
+    four = TINY.replace("threads = 1", "threads = 4").replace('name = "tiny"', 'name = "four"')
+    assert executors.default_parallel([r for _, r, _ in place_runs(plan(parse_spec(four)), store, "f")]) == 2
+
+
+def test_a_returned_run_folder_cannot_write_outside_its_place(tmp_path):
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = b"x"
+        info = tarfile.TarInfo("../escaped.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(ValueError, match="unexpected member"):
+        executors.unpack_folder(buf.getvalue(), tmp_path / "run")
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+# -- the command line -----------------------------------------------------------------------------------------------
+def test_sweep_dry_run_prints_the_plan_and_creates_nothing(rnnlab_home, tmp_path, capsys):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY)
+    assert main(["sweep", str(spec), "--dry-run", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["runs"] == 4 and out["plan"][0] == {"cell": "rnn", "seed": 0} and out["config"]["parallel"] is None
+    assert out["estimate"]["seconds"] is None and out["estimate"]["unknown"] == 4
+    assert RunStore().list() == []
+    assert main(["sweep", str(tmp_path / "missing.toml"), "--json"]) != 0
+    assert "cannot read the spec" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_the_shipped_studies_plan(rnnlab_home):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "studies"
+    sizes = {p.stem: len(plan(parse_spec(p.read_text()))) for p in sorted(root.glob("*.toml"))}
+    assert sizes == {"best-at-seed-size": 96, "edge-of-chaos": 108}
