@@ -9,7 +9,7 @@ on construction) checks every value against it.
 A training run is described by a :class:`RunConfig` (data + text + model + train); the other jobs
 by :data:`JOB_CONFIGS`. Configs serialise to plain JSON (``to_dict``/``from_dict``, unknown keys
 refused) for the run store. The defaults are the seed report's settings; presets (``seed``,
-``fast``) only override fields.
+``fast``, ``lesson``) only override fields.
 
 What it is not: it does no work, reads no file and imports nothing heavier than the standard library.
 """
@@ -26,11 +26,12 @@ from typing import Any, TypeVar
 
 CELLS = ("rnn", "lstm", "gru")
 TASKS = ("imdb", "adding", "order")
-PRESETS = ("seed", "fast")
+PRESETS = ("seed", "fast", "lesson")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N" (see DEVICE_PATTERN)
 DEVICE_PATTERN = r"cuda:\d+"
 COVARIANCE_TYPES = ("diag", "spherical", "full", "tied")
 ALGOS = ("cbow", "skipgram")
+EXECUTORS = ("local", "ray")  # where a sweep's or an experiment's trainings run (core.sweep.executors)
 HORIZON_LENGTHS = (10, 25, 50, 100, 200)
 DATA_ACTIONS = ("download", "install")
 
@@ -40,6 +41,9 @@ TEXT, SYNTHETIC = "text", "synthetic"
 # 24 GiB machine (a 500k-word vocabulary of 2048-wide vectors is 4 GiB, 16 GiB with Adam's state).
 SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
 REVIEWS_MAX = 100_000  # IMDB has 25,000 reviews per labelled split and 50,000 unlabelled ones
+# A limited split is a balanced sample, so it holds both labels only from two reviews on; with one, the
+# training split has one label and the test split the other (a run "finishes" at accuracy 0).
+LIMIT_MIN = 2
 VOCAB_MAX = 500_000
 WIDTH_MAX = 4096  # hidden units, input features
 EMBEDDING_MAX = 2048
@@ -209,8 +213,8 @@ class DataConfig(_Config):
     val_size: int = param(2500, "training reviews held out (seeded) to choose the best checkpoint", lo=0,
                           hi=REVIEWS_MAX, main=True, applies=TEXT)
     split_seed: int = param(0, "seed of the train/validation split", lo=0, hi=SEED_MAX, applies=TEXT)
-    limit: int | None = param(None, "at most N reviews per split, balanced by label (smoke tests); none = all", lo=1,
-                              hi=REVIEWS_MAX, main=True, applies=TEXT)
+    limit: int | None = param(None, "at most N reviews per split, balanced by label (at least 2: one of each "
+                                    "label); none = all", lo=LIMIT_MIN, hi=REVIEWS_MAX, main=True, applies=TEXT)
     dataset: str | None = param(None, "a dataset added with `data add` (core.data.sources); none or 'imdb' = IMDB",
                                 pattern=r"[A-Za-z0-9_-]{1,64}", applies=TEXT)
 
@@ -295,20 +299,30 @@ class RunConfig(_Config):
     train: TrainConfig = part(TrainConfig, "the task, the optimiser and the training loop")
 
 
+# The ``lesson`` preset's settings over ``fast``: reviews per split (the test split too, so its accuracy is
+# measured on that many reviews), passes, and the gradient recording the Gradients page draws.
+LESSON: dict[str, Any] = {"limit": 5000, "epochs": 3, "record_gradients": True}
+
+
 def preset(name: str, cell: str = "lstm", **overrides: Any) -> RunConfig:
     """The named preset for a cell type, with any field overridden by name.
 
     ``seed``: the seed report's settings (fixed-length front padding to 500 tokens).
     ``fast``: the same model and optimiser over length-bucketed batches, the fastest
     measured settings (see ``bench/bench_train.py``).
+    ``lesson``: ``fast`` on a balanced sample (:data:`LESSON`), the cheapest measured setting
+    under which the gated cells clearly beat the vanilla RNN and the recorded gradients show why
+    (``bench/lesson.py``, every setting tried in ``docs/lesson/``). LESSON_NUMBERS
     Overrides are given by field name (``epochs=1``, ``hidden_size=32``) and routed to
     whichever config owns the field.
     """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; expected one of {PRESETS}")
     cfg = RunConfig(model=ModelConfig(cell=cell), train=TrainConfig(preset=name))
-    if name == "fast":
+    if name in ("fast", "lesson"):
         cfg = replace(cfg, train=replace(cfg.train, batching="bucket", threads=1))
+    if name == "lesson":
+        cfg = with_overrides(cfg, **LESSON)
     return with_overrides(cfg, **overrides)
 
 
@@ -418,7 +432,8 @@ class ExperimentConfig(_Config):
                                                    lo=0, hi=SEED_MAX)
     cells: tuple[str, ...] = param(CELLS, "cell types of the main comparison, comma-separated", choices=CELLS)
     epochs: int | None = param(None, "passes over the training split; none = the preset's (5)", lo=1, hi=1000)
-    limit: int | None = param(None, "at most N reviews per split (smoke runs); none = all", lo=1, hi=REVIEWS_MAX)
+    limit: int | None = param(None, "at most N reviews per split (at least 2: one of each label); none = all",
+                              lo=LIMIT_MIN, hi=REVIEWS_MAX)
     val_size: int | None = param(None, "training reviews held out for checkpoint selection; none = the preset's",
                                  lo=0, hi=REVIEWS_MAX)
     hidden_size: int | None = param(None, "units in the recurrent state h; none = the preset's", lo=1, hi=WIDTH_MAX,
@@ -439,6 +454,11 @@ class ExperimentConfig(_Config):
     horizon_lengths: tuple[int, ...] = param(HORIZON_LENGTHS, "memory-horizon sequence lengths T, comma-separated",
                                              lo=2, hi=SEQ_MAX)
     horizon_steps: int = param(2000, "memory-horizon optimiser steps per model and length", lo=1, hi=STEPS_MAX)
+    executor: str = param("local", "where the trainings run: local (here) or ray (a Ray cluster)",
+                          choices=EXECUTORS)
+    parallel: int = param(1, "trainings at once; 1 = one after another in this process, more = each in its own "
+                             "process (or Ray task)", lo=1, hi=1024)
+    address: str | None = param(None, "ray: the cluster to join (host:port or auto); none = start a local one")
 
 
 @dataclass(frozen=True)
@@ -467,9 +487,6 @@ class DataJobConfig(_Config):
         validate(self)
         if self.action == "install" and not self.archive:
             raise ValueError("DataJobConfig.archive = None: an install needs an archive")
-
-
-EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)

@@ -99,21 +99,21 @@ def test_a_spec_over_its_size_or_not_utf8_is_refused():
 # -- placing and executing -------------------------------------------------------------------------------------------
 def test_every_planned_run_is_in_the_store_queued_before_any_starts_and_reuse_is_by_resolved_config(rnnlab_home):
     store = RunStore()
-    points = plan(parse_spec(TINY))
-    placed = place_runs(points, store, "sweep-tiny")
-    assert len(placed) == 4 and len({r.id for _, r, _ in placed}) == 4 and not any(reused for *_, reused in placed)
-    for _, run, _ in placed:
+    cfgs = [p.cfg for p in plan(parse_spec(TINY))]
+    placed = place_runs(cfgs, store, "sweep-tiny")
+    assert len(placed) == 4 and len({r.id for r, _ in placed}) == 4 and not any(reused for _, reused in placed)
+    for run, _ in placed:
         st = run.status()
         assert st["state"] == "queued" and ProcessId.from_dict(st["process"]) == ProcessId.current()
     # the sweep's process dies (its runs read crashed) and the sweep is run again: the same runs are taken up
     dead = subprocess.Popen(["true"])
     dead.wait()
-    for _, run, _ in placed:
+    for run, _ in placed:
         lifecycle.claim(run, ProcessId.of(dead.pid))
         assert run.status()["state"] == "crashed"
-    again = place_runs(points, store, "sweep-tiny")
-    assert [r.id for _, r, _ in again] == [r.id for _, r, _ in placed] and len(store.list()) == 4
-    assert all(r.status()["state"] == "queued" for _, r, _ in again)
+    again = place_runs(cfgs, store, "sweep-tiny")
+    assert [r.id for r, _ in again] == [r.id for r, _ in placed] and len(store.list()) == 4
+    assert all(r.status()["state"] == "queued" for r, _ in again)
 
 
 def test_a_local_sweep_runs_two_at_a_time_tabulates_and_a_rerun_reuses_every_run(rnnlab_home, one_thread):
@@ -167,10 +167,11 @@ def test_a_run_whose_process_dies_is_resumed_once_then_left_crashed(rnnlab_home,
 def test_default_parallelism_is_one_run_per_core_for_one_thread_runs(rnnlab_home, monkeypatch):
     monkeypatch.setattr(executors, "cpu_count", lambda: 8)
     store = RunStore()
-    runs = [r for _, r, _ in place_runs(plan(parse_spec(TINY)), store, "t")]
+    runs = [r for r, _ in place_runs([p.cfg for p in plan(parse_spec(TINY))], store, "t")]
     assert executors.default_parallel(runs) == 8
     four = TINY.replace("threads = 1", "threads = 4").replace('name = "tiny"', 'name = "four"')
-    assert executors.default_parallel([r for _, r, _ in place_runs(plan(parse_spec(four)), store, "f")]) == 2
+    assert executors.default_parallel([r for r, _ in place_runs([p.cfg for p in plan(parse_spec(four))], store,
+                                                                 "f")]) == 2
 
 
 def test_a_returned_run_folder_cannot_write_outside_its_place(tmp_path):
@@ -207,3 +208,25 @@ def test_the_shipped_studies_plan(rnnlab_home):
     root = Path(__file__).resolve().parent.parent / "studies"
     sizes = {p.stem: len(plan(parse_spec(p.read_text()))) for p in sorted(root.glob("*.toml"))}
     assert sizes == {"best-at-seed-size": 96, "edge-of-chaos": 108}
+
+
+# -- the experiment through the same executor -------------------------------------------------------------------------
+def test_the_experiment_trains_two_at_a_time_to_the_same_results_as_one_after_another(tmp_path, monkeypatch,
+                                                                                       one_thread):
+    from conftest import tiny_reviews, write_imdb_archive
+
+    from core.config import ExperimentConfig
+
+    archive = write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz", tiny_reviews(per_class=8, unsup=4))
+    results = {}
+    for parallel in (1, 2):
+        monkeypatch.setenv("RNNLAB_HOME", str(tmp_path / f"home{parallel}"))
+        ec = ExperimentConfig(preset="fast", limit=16, val_size=4, epochs=1, hidden_size=4, horizon=False, hmm=False,
+                              ablations=False, imdb_path=str(archive), parallel=parallel)
+        run = lifecycle.run_now("experiment", ec, RunStore())
+        assert run.status()["state"] == "finished"
+        trained = [r for r in RunStore().list() if r.kind == "rnn"]
+        results[parallel] = {r.config().model.cell: r.test_metrics()["accuracy"] for r in trained}
+        pids = {r.status()["process"]["pid"] for r in trained}
+        assert (len(pids) == 3) == (parallel == 2)  # own processes only when run in parallel
+    assert results[1] == results[2] and set(results[1]) == {"rnn", "lstm", "gru"}

@@ -147,11 +147,11 @@ def experiment_job(ctx: Any, ec: ExperimentConfig) -> None:
     out = ctx.run.path / REPORT
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    done = _train_all(ctx, planned_runs(ec))
+    done = _train_all(ctx, planned_runs(ec), ec)
     w2v = None
     if ec.ablations and ec.word2vec:  # after the other runs: its vectors may be training elsewhere meanwhile
         w2v = _word2vec(ctx, ec)
-        done += _train_all(ctx, word2vec_runs(ec, w2v["run_id"]))
+        done += _train_all(ctx, word2vec_runs(ec, w2v["run_id"]), ec)
     rows = pd.DataFrame([_row(g, r) for g, r in done])
     rows.to_csv(out / "runs.csv", index=False)
     main = rows[rows.group == "main"]
@@ -178,13 +178,25 @@ def report_folder(run: Run) -> Path:
     return run.path / REPORT
 
 
-def _train_all(ctx: Any, plan: list[tuple[str, RunConfig]]) -> list[tuple[str, Run]]:
-    """Train (or reuse) every planned run as a child run."""
-    done: list[tuple[str, Run]] = []
-    for i, (group, cfg) in enumerate(plan):
-        ctx.progress(phase=f"run {i + 1} of {len(plan)}: {cfg.model.cell} ({group}, seed {cfg.train.seed})")
-        done.append((group, ctx.child("rnn", cfg)))
-    return done
+def _train_all(ctx: Any, plan: list[tuple[str, RunConfig]], ec: ExperimentConfig) -> list[tuple[str, Run]]:
+    """Train (or reuse) every planned run: one after another as child runs of this job, or with ``ec.parallel``
+    at once through the sweep's executor (each in its own process, or a Ray task: :mod:`core.sweep.executors`)."""
+    if ec.executor == "local" and ec.parallel == 1:
+        done: list[tuple[str, Run]] = []
+        for i, (group, cfg) in enumerate(plan):
+            ctx.progress(phase=f"run {i + 1} of {len(plan)}: {cfg.model.cell} ({group}, seed {cfg.train.seed})")
+            done.append((group, ctx.child("rnn", cfg)))
+        return done
+    from core.sweep.job import execute_runs
+
+    ctx.progress(phase=f"{len(plan)} runs, {ec.parallel} at a time ({ec.executor})")
+    placed = execute_runs(ctx, [cfg for _, cfg in plan], label=None, executor_name=ec.executor,
+                          parallel=ec.parallel, address=ec.address)
+    unfinished = [(run.id, run.status().get("state")) for run, _ in placed if run.status().get("state") != "finished"]
+    if unfinished:
+        raise RuntimeError(f"{len(unfinished)} of the experiment's trainings did not finish: "
+                           + ", ".join(f"{i} ({s})" for i, s in unfinished))
+    return [(group, run) for (group, _), (run, _) in zip(plan, placed, strict=True)]
 
 
 def _data(ec: ExperimentConfig) -> DataConfig:

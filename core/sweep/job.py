@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from core import atomic
-from core.config import SweepConfig, config_to_dict
+from core.config import RunConfig, SweepConfig, config_to_dict
 from core.jobs import lifecycle
 from core.jobs.files import META_KEYS
 from core.jobs.store import Run, RunStore
@@ -54,16 +55,16 @@ def existing_runs(store: RunStore) -> dict[str, list[Run]]:
     return out
 
 
-def place_runs(points: list[Point], store: RunStore, label: str) -> list[tuple[Point, Run, bool]]:
-    """``(point, run, reused)`` for every point: a finished run reused, an unfinished one taken up, or a new one.
+def place_runs(cfgs: list[RunConfig], store: RunStore, label: str | None) -> list[tuple[Run, bool]]:
+    """``(run, reused)`` for every config: a finished run reused, an unfinished one taken up, or a new one.
 
     Each run not reused is claimed by this process, so it reads ``queued`` until an executor starts it.
     """
     known = existing_runs(store)
     taken: set[str] = set()
     out = []
-    for p in points:
-        runs = [r for r in known.get(_key(config_to_dict(p.cfg)), []) if r.id not in taken]
+    for cfg in cfgs:
+        runs = [r for r in known.get(_key(config_to_dict(cfg)), []) if r.id not in taken]
         states = {r.id: _state(r) for r in runs}
         finished = [r for r in runs if states[r.id] == "finished"]
         if finished:
@@ -75,12 +76,27 @@ def place_runs(points: list[Point], store: RunStore, label: str) -> list[tuple[P
                 run.file("cancel").unlink(missing_ok=True)
                 run.update_status(state="queued", process=None, error=None, finished=None)
             else:
-                run = store.create(p.cfg, kind="rnn", label=label)
+                run = store.create(cfg, kind="rnn", label=label)
             lifecycle.claim(run)
             reused = False
         taken.add(run.id)
-        out.append((p, run, reused))
+        out.append((run, reused))
     return out
+
+
+def execute_runs(ctx: Any, cfgs: list[RunConfig], *, label: str | None, executor_name: str = "local",
+                 parallel: int | None = None, address: str | None = None, retries: int = 1,
+                 done: Callable[[Run, str], None] | None = None) -> list[tuple[Run, bool]]:
+    """Place every config in the store (:func:`place_runs`) and execute those not reused; ``(run, reused)`` each.
+
+    What the sweep and the experiment share: ``done(run, note)`` hears of each run as it ends.
+    """
+    placed = place_runs(cfgs, ctx.store, label)
+    todo = [r for r, reused in placed if not reused]
+    if todo:
+        executor(executor_name, parallel=parallel, address=address, retries=retries).execute(
+            ctx, todo, done or (lambda run, note: None))
+    return [(ctx.store.get(r.id), reused) for r, reused in placed]
 
 
 def _state(run: Run) -> str:
@@ -190,7 +206,8 @@ def sweep_job(ctx: Any, cfg: SweepConfig) -> None:
     points = plan(spec)
     out = ctx.run.path / FOLDER
     out.mkdir(parents=True, exist_ok=True)
-    placed = place_runs(points, ctx.store, f"sweep-{spec.name}")
+    placed = [(p, run, reused) for p, (run, reused) in
+              zip(points, place_runs([p.cfg for p in points], ctx.store, f"sweep-{spec.name}"), strict=True)]
     atomic.write_json(out / "plan.json", [{"run_id": r.id, **p.as_dict(), "reused": reused}
                                           for p, r, reused in placed])
     rows = {r.id: run_row(p, r, reused=True) for p, r, reused in placed if reused}
