@@ -25,6 +25,7 @@ PAGES = [  # (file in PAGES_DIR, title, icon); a page appears once its script ex
     ("data.py", "Data", ":material/table:"),
     ("train.py", "Train", ":material/model_training:"),
     ("compare.py", "Compare", ":material/compare:"),
+    ("sweep.py", "Sweep", ":material/grid_view:"),
     ("runs.py", "Runs", ":material/list:"),
     ("gradients.py", "Gradients", ":material/trending_down:"),
     ("gates.py", "Gates", ":material/grid_on:"),

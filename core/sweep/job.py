@@ -269,3 +269,30 @@ def estimate(points: list[Point], store: RunStore) -> dict[str, Any]:
         seconds += samples / float(np.median(r))
         measured += 1
     return {"seconds": seconds if measured else None, "measured": measured, "unknown": unknown}
+
+
+def sweep_progress(run: Run, store: RunStore) -> dict[str, Any]:
+    """Where a sweep stands: its planned runs counted by state (read live), and an ETA from the pace so far.
+
+    ``{"total", "counts": {state: n}, "done", "elapsed_s", "eta_s"}``; ``eta_s`` is None until a run
+    trained in this sweep has ended (reused runs say nothing about the pace).
+    """
+    planned = read_plan(run)
+    counts: dict[str, int] = {}
+    trained_done = 0
+    for p in planned:
+        try:
+            state = store.get(p["run_id"]).status().get("state", "unknown")
+        except (KeyError, ValueError, OSError):
+            state = "missing"
+        counts[state] = counts.get(state, 0) + 1
+        if state not in ("queued", "running") and not p.get("reused"):
+            trained_done += 1
+    st = run.status()
+    started = st.get("started")
+    elapsed = (st.get("finished") or time.time()) - started if isinstance(started, int | float) else None
+    remaining = counts.get("queued", 0) + counts.get("running", 0)
+    eta = elapsed / trained_done * remaining if elapsed and trained_done and remaining else (0.0 if not remaining
+                                                                                             else None)
+    return {"total": len(planned), "counts": counts, "done": len(planned) - remaining, "elapsed_s": elapsed,
+            "eta_s": eta}

@@ -1,0 +1,186 @@
+"""Sweep: launch a grid of training runs from a TOML spec (a shipped study, an upload or your own), watch it
+(queued, running, finished, failed, ETA) and read its results: each figure against each varied field over
+seeds, every run on parallel coordinates, and the phase diagram of the gradient's decay."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/sweep.py`)
+    sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from core.config import EXECUTORS, SweepConfig  # noqa: E402
+from core.figures import sweep as figures  # noqa: E402
+from core.figures.style import format_number  # noqa: E402
+from core.jobs.store import DamagedRun  # noqa: E402
+from core.sweep.job import estimate, read_plan, read_results, summarise, sweep_progress  # noqa: E402
+from core.sweep.spec import MAX_SPEC_BYTES, SpecError, parse_spec, plan  # noqa: E402
+from dashboard import state  # noqa: E402
+
+JOB = "sweep.job"  # session key: the id of the sweep run launched from this page
+POLL_S = 3.0
+STUDIES = ROOT / "studies"
+SPEC = "sweep_spec"
+
+
+def studies() -> dict[str, str]:
+    return {p.stem: p.read_text(encoding="utf-8") for p in sorted(STUDIES.glob("*.toml"))} if STUDIES.is_dir() else {}
+
+
+def load_study(name: str) -> None:
+    st.session_state[SPEC] = studies().get(name, "")
+
+
+def minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+st.title("Sweep")
+st.caption("A grid of training runs: a base preset, the fields to vary and the seeds. Every run is an ordinary run "
+           "(Compare, Gradients and Gates show it too); finished runs with the same settings are reused, so a sweep "
+           "started again resumes. The same from the command line: `python -m core sweep SPEC.toml`.")
+
+# -- the spec ---------------------------------------------------------------------------------------------------
+shipped = studies()
+st.session_state.setdefault(SPEC, next(iter(shipped.values()), ""))
+with st.expander("Spec", expanded=True):
+    c1, c2 = st.columns([1, 2])
+    study = c1.selectbox("Start from a study", list(shipped), key="sweep_study", index=None,
+                         placeholder="studies/*.toml")
+    if study and c1.button("Load it", key="sweep_load"):
+        load_study(study)
+        st.rerun()
+    upload = c2.file_uploader("…or upload a TOML spec", type=["toml"], key="sweep_upload")
+    if upload is not None and c2.button("Use the upload", key="sweep_use_upload"):
+        if upload.size > MAX_SPEC_BYTES:
+            st.error(f"{upload.name}: over {MAX_SPEC_BYTES:,} bytes; a spec is a short TOML file")
+        else:
+            st.session_state[SPEC] = bytes(upload.getbuffer()).decode("utf-8", errors="replace")
+            st.rerun()
+    text = st.text_area("Spec (TOML)", key=SPEC, height=280, max_chars=MAX_SPEC_BYTES)
+
+try:
+    spec = parse_spec(text)
+    points = plan(spec)
+except SpecError as e:
+    spec, points = None, []
+    st.error(f"The spec cannot be planned: {e}", icon=":material/error:")
+
+if spec is not None:
+    guess = estimate(points, state.store())
+    st.markdown(f"**{spec.name}**: {len(points)} runs = "
+                + " × ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in spec.vary)
+                + f" × {len(spec.seeds)} seed{'s' * (len(spec.seeds) > 1)}, preset `{spec.preset}`. "
+                + (f"Estimated training time one after another: {minutes(guess['seconds'])} for the "
+                   f"{guess['measured']} runs whose cell and batching have finished runs to measure their pace "
+                   f"by" + (f"; {guess['unknown']} without" if guess["unknown"] else "") + "."
+                   if guess["seconds"] is not None else
+                   "No estimate yet: no finished run of the same cell and batching to measure the pace by."))
+    with st.form("sweep_form"):
+        c1, c2, c3 = st.columns([1, 1, 2])
+        executor = c1.selectbox("Executor", EXECUTORS, key="sweep_executor",
+                                help="local: N runs at once in their own processes here; ray: Ray tasks on a "
+                                     "cluster (`pip install ray`)")
+        parallel = c2.number_input("Runs at once", 0, 1024, 0, key="sweep_parallel",
+                                   help="0: one per core (three per GPU), or one per cluster CPU on Ray")
+        address = c3.text_input("Ray cluster address", key="sweep_address", placeholder="none: a local Ray",
+                                help="host:port of a running cluster's head, or auto")
+        job = state.page_job(JOB, "sweep")
+        busy = job is not None and job.status().get("state") in ("queued", "running")
+        go = st.form_submit_button("Start the sweep", type="primary", icon=":material/play_arrow:", disabled=busy)
+    if go:
+        try:
+            cfg = SweepConfig(spec=text, executor=executor, parallel=int(parallel) or None,
+                              address=address.strip() or None)
+        except ValueError as e:
+            st.error(f"Not started: {e}")
+        else:
+            state.submit_job(JOB, "sweep", cfg, label=f"sweep-{spec.name}", lane="sweep")
+
+state.follow_job(JOB, "sweep", "Sweep", poll_s=POLL_S)
+
+# -- a sweep's progress and results -----------------------------------------------------------------------------------
+table = state.summaries()
+state.damaged_notice(table)
+sweeps = table[(table["kind"] == "sweep") & (table["status"] != "damaged")]
+if sweeps.empty:
+    st.info("No sweep yet. Load a study above (or write a spec) and press **Start the sweep**; "
+            "`studies/edge-of-chaos.toml` trains on the synthetic adding problem and needs no dataset.",
+            icon=":material/info:")
+    st.stop()
+
+labels = dict(zip(sweeps["run_id"], sweeps["label"], strict=True))
+state.select_new_result("sweep_run", JOB, "sweep", list(labels))
+rid = st.selectbox("Sweep", list(labels), key="sweep_run", format_func=lambda r: f"{labels[r]} ({r})")
+run = state.store().get(rid)
+try:
+    shown = parse_spec(run.job_config().spec)
+    progress = sweep_progress(run, state.store())
+except (DamagedRun, SpecError, ValueError) as e:
+    st.error(f"Cannot read this sweep: {e}")
+    st.stop()
+counts = progress["counts"]
+cols = st.columns(5)
+cols[0].metric("Runs", progress["total"])
+cols[1].metric("Queued", counts.get("queued", 0))
+cols[2].metric("Running", counts.get("running", 0))
+cols[3].metric("Finished", counts.get("finished", 0))
+cols[4].metric("Failed or crashed", sum(counts.get(s, 0) for s in ("failed", "crashed", "cancelled", "missing")))
+if progress["total"]:
+    st.progress(progress["done"] / progress["total"],
+                text=f"{progress['done']} of {progress['total']} done · elapsed {minutes(progress['elapsed_s'])}"
+                     + (f" · about {minutes(progress['eta_s'])} left" if progress["eta_s"] else ""))
+elif not read_plan(run):
+    st.caption("Not planned yet: the sweep's job has not started.")
+
+results = read_results(run)
+if results is None or results.empty:
+    st.caption("Results appear here as runs end.")
+    st.stop()
+varied = [f for f in shown.varied if f in results]
+summary = summarise(results, varied)
+metrics = [m for m in figures.NAMES if f"{m}_mean" in summary and summary[f"{m}_mean"].notna().any()]
+
+st.subheader("Mean ± std over seeds")
+shown_summary = summary.copy()
+for m in metrics:
+    shown_summary[figures.metric_name(m)] = [
+        "–" if pd.isna(a) else f"{format_number(a, 3)} ± {format_number(0.0 if pd.isna(b) else b, 2)}"
+        for a, b in zip(summary[f"{m}_mean"], summary[f"{m}_std"], strict=True)]
+st.dataframe(shown_summary[[*varied, *(figures.metric_name(m) for m in metrics), "runs"]], hide_index=True,
+             key="sweep_summary")
+
+if metrics and varied:
+    c1, c2, c3 = st.columns(3)
+    metric = c1.selectbox("Figure", metrics, key="sweep_metric", format_func=figures.metric_name)
+    field = c2.selectbox("Against", varied, key="sweep_field", index=min(1, len(varied) - 1))
+    others = [f for f in varied if f != field]
+    by = c3.selectbox("One line per", [None, *others], key="sweep_by", index=1 if others else 0,
+                      format_func=lambda f: "(all together)" if f is None else f)
+    state.show_chart(figures.metric_vs_field(summary, field, metric, by=by), f"sweep_{metric}_vs_{field}",
+                     key="sweep_vs")
+    state.show_chart(figures.parallel_coordinates(results, varied, metric), f"sweep_parallel_{metric}",
+                     key="sweep_parallel")
+
+decays = [k for k in (10, 50, 100) if f"decay_k{k}_mean" in summary and summary[f"decay_k{k}_mean"].notna().any()]
+numeric = [f for f in varied if f != "cell" and pd.api.types.is_numeric_dtype(summary[f])]
+if decays and len(numeric) >= 2:
+    st.subheader("Vanishing and exploding gradients")
+    c1, c2, c3 = st.columns(3)
+    k = c1.selectbox("k steps back", decays, key="sweep_k", index=len(decays) - 1)
+    x = c2.selectbox("Across", numeric, key="sweep_x",
+                     index=numeric.index("recurrent_init_radius") if "recurrent_init_radius" in numeric else 0)
+    y = c3.selectbox("Down", [f for f in numeric if f != x], key="sweep_y")
+    state.show_chart(figures.decay_phase(summary, x, y, k=k), f"sweep_decay_k{k}", key="sweep_phase")
+    st.caption("Each cell: the median over the probe reviews of ||dL/dh_{T-k}|| / ||dL/dh_T|| at the end of "
+               "training, averaged over seeds. Blue: the gradient shrinks on its way back (vanishing); red: it grows "
+               "(exploding); blank: no sequence is longer than k. See **Theory** for why.")
+with st.expander("Every run"):
+    st.dataframe(results, hide_index=True, key="sweep_results")

@@ -1,0 +1,79 @@
+"""The Sweep page under AppTest: the spec planned as it is typed, a sweep queued as a run, its results drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+from test_pages import fake_launches, sleeping_process
+
+from core.config import SweepConfig
+from core.jobs import lifecycle
+from core.jobs.store import RunStore
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = """
+name = "tiny"
+preset = "fast"
+seeds = [0, 1]
+[base]
+task = "adding"
+train_steps = 12
+epochs = 2
+batch_size = 8
+seq_len = 14
+probe_size = 8
+record_gradients = true
+threads = 1
+[vary]
+hidden_size = [4, 6]
+recurrent_init_radius = [0.5, 3.0]
+"""
+
+
+def open_page() -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / "sweep.py"), default_timeout=120).run()
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def text(at: AppTest) -> str:
+    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "error", "warning")
+                     for e in getattr(at, kind))
+
+
+def test_the_page_plans_a_shipped_study_and_says_how_to_start(rnnlab_home):
+    at = ok(open_page())
+    assert "108 runs" in text(at) or "96 runs" in text(at)  # the first study, planned
+    assert "No sweep yet" in text(at)
+    at.text_area(key="sweep_spec").set_value('name = "x"\n[vary]\nhidden_size = [0]').run()
+    assert "cannot be planned" in text(ok(at)) and "hidden_size=0" in text(at)
+
+
+def test_start_queues_the_sweep_as_a_run_in_its_own_lane(rnnlab_home, monkeypatch):
+    with sleeping_process() as pid:
+        launched = fake_launches(monkeypatch, pid)
+        at = ok(open_page())
+        at.text_area(key="sweep_spec").set_value(SPEC).run()
+        assert "**tiny**: 8 runs" in text(at)
+        at.number_input(key="sweep_parallel").set_value(2)
+        at.get("form_submit_button")[0].click().run()
+        ok(at)
+        [job] = launched
+        assert job["lane"] == "sweep" and job["run"].kind == "sweep"
+        assert job["run"].job_config() == SweepConfig(spec=SPEC, parallel=2)
+
+
+def test_a_finished_sweep_shows_counts_the_summary_and_its_charts(rnnlab_home, one_thread):
+    sweep = lifecycle.run_now("sweep", SweepConfig(spec=SPEC, parallel=2), RunStore(), label="sweep-tiny")
+    assert sweep.status()["state"] == "finished"
+    at = ok(open_page())
+    assert [m.value for m in at.metric][:4] == ["8", "0", "0", "8"]
+    summary = next(d.value for d in at.dataframe if "runs" in d.value.columns and "hidden_size" in d.value.columns)
+    assert len(summary) == 4 and set(summary["runs"]) == {2}
+    titles = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("against" in t for t in titles) and any("parcoords" in t for t in titles)
+    assert any("blue vanishes" in t for t in titles)  # the phase diagram: decay at k=10 over radius x hidden size
