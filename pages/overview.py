@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.data.imdb import ARCHIVE_NAME, ENV_VAR, IMDB_SIZE
 from core.data.sources import SPLITS, list_datasets
+from core.data.text import StopwordsUnavailable, download_stopwords, stopwords_found
 from core.figures import reviews
 from core.jobs.store import DamagedRun
 from core.paths import data_dir
@@ -290,6 +291,25 @@ with st.expander("Add a dataset", expanded=not good):
 # -- device -----------------------------------------------------------------------------------------------
 st.header("Device")
 st.write(f"Runs with device `auto` train on: **{state.device_line()}**")
+
+# -- setup ------------------------------------------------------------------------------------------------
+st.header("Stop words")
+found = stopwords_found()
+if found:
+    st.caption(f"NLTK's English stop-word list (the seed's preprocessing removes these words): `{found}`")
+else:
+    st.warning("NLTK's English stop-word list is not installed. The seed's preprocessing removes stop words, so "
+               "training with the default settings would stop at once. Download the list (30 KB) here, or run "
+               "`python -m nltk.downloader stopwords`; or train without removing stop words (Train page, *More "
+               "settings*).", icon=":material/warning:")
+    if st.button("Download the stop-word list", key="download_stopwords", icon=":material/download:"):
+        try:
+            with st.spinner("Downloading NLTK's stop-word list…"):
+                where = download_stopwords()
+        except StopwordsUnavailable as e:
+            st.error(str(e), icon=":material/error:")
+        else:
+            st.success(f"Installed: `{where}`", icon=":material/check_circle:")
 
 # -- runs -------------------------------------------------------------------------------------------------
 st.header("Runs")

@@ -17,6 +17,7 @@ import streamlit as st
 
 from core.config import CELLS, PRESETS, TASKS, preset
 from core.data.sources import list_datasets
+from core.data.text import stopwords_found
 from core.figures import training
 from core.jobs import lifecycle as jobs
 from core.jobs.store import DamagedRun, RunNotFound
@@ -78,6 +79,11 @@ def launch(preset_name: str, task: str, nonce: str) -> None:
                                        dataset=ss.get("train_dataset"), embeddings=ss.get("train_embeddings") or None)
     except (TypeError, ValueError) as e:
         ss[NOTE] = ("error", f"Not started: {e}")
+        return
+    if cfgs[0].train.task == "imdb" and cfgs[0].text.remove_stopwords and stopwords_found() is None:
+        ss[NOTE] = ("error", "Not started: NLTK's English stop-word list is not installed, and these settings remove "
+                             "stop words. Download it on the Overview page (one click), or untick *remove "
+                             "stopwords* under More settings.")
         return
     ids = state.launch_once(cfgs, nonce)
     if not ids:

@@ -257,12 +257,52 @@ def nltk_stopword_list() -> tuple[str, ...]:
         if words is None:
             raise StopwordsUnavailable(
                 "NLTK's English stop-word list was not found (searched: " + ", ".join(paths) + ") and could "
-                "not be downloaded. Install it with `python -m nltk.downloader stopwords`, or point "
-                "NLTK_DATA at a folder holding corpora/stopwords, or switch the stage off with "
-                "TextConfig(remove_stopwords=False)."
+                "not be downloaded (no network?). Install it with `python -m nltk.downloader stopwords` (the "
+                "Overview page has a button for it), or copy a corpora/stopwords folder into one of those "
+                "folders, or point NLTK_DATA at one that holds it; or train without removing stop words "
+                "(`--no-stopwords`; on the Train page, untick *remove stopwords* under More settings)."
             ) from None
     _LIST_CACHE[paths] = words
     return words
+
+
+def stopwords_found() -> str | None:
+    """Where NLTK's English stop-word list is installed (a path), or None -- never downloads (cheap, offline)."""
+    import nltk
+
+    try:
+        return str(nltk.data.find("corpora/stopwords/english", paths=list(_search_paths())))
+    except LookupError:
+        return None
+
+
+def download_stopwords() -> str:
+    """Fetch NLTK's stop-word corpus into the first folder NLTK searches that can be written; its path.
+
+    Raises :class:`StopwordsUnavailable` saying what to do instead when there is no network or no
+    writable folder (not "try again": the same click would fail the same way).
+    """
+    import nltk
+
+    for folder in _search_paths():
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK):
+                continue
+            ok = bool(nltk.download("stopwords", download_dir=folder, quiet=True, raise_on_error=True))
+        except Exception as e:  # noqa: BLE001 - no network, proxies, permissions: all mean "not fetched"
+            raise StopwordsUnavailable(
+                f"Could not download NLTK's stop-word list into {folder} ({type(e).__name__}: {e}). Without a "
+                "network: copy a corpora/stopwords folder from a machine that has one into one of "
+                f"{', '.join(_search_paths())} (or set NLTK_DATA to a folder holding it), or train without "
+                "removing stop words (`--no-stopwords`; on the Train page, untick *remove stopwords*)."
+            ) from None
+        _LIST_CACHE.clear()
+        found = stopwords_found()
+        if ok and found:
+            return found
+    raise StopwordsUnavailable("None of NLTK's data folders (" + ", ".join(_search_paths()) + ") can be written: "
+                               "set NLTK_DATA to a folder you own, then download again.")
 
 
 def _joined(word: str) -> str:
