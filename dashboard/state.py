@@ -139,11 +139,15 @@ def evaluations(run_ids: list[str], rs: RunStore | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run_id", "dataset", "reviews", "accuracy", "f1", "note"])
 
 
+CHANCE_MARK = " · ≈ chance"
+
+
 def summaries(rs: RunStore | None = None) -> pd.DataFrame:
     """One row per run (``Run.summary()``), newest first.
 
     ``label`` is the run's human label (:func:`core.jobs.labels.run_label`: its name, cell, preset,
-    reviews, epochs, the options that differ from the preset, the id's suffix); ``quality`` is
+    reviews, epochs, the options that differ from the preset, the id's suffix; :data:`CHANCE_MARK` at
+    the end of a run whose accuracy is near chance, so every page flags it); ``quality`` is
     :func:`core.jobs.labels.quality`'s verdict; ``name``, ``note`` and ``hidden`` are what a user wrote
     about it. Rows are cached per run until one of its files changes; the state of a queued or running
     run is read afresh every time, since it turns to ``crashed`` when its process disappears.
@@ -164,6 +168,8 @@ def summaries(rs: RunStore | None = None) -> pd.DataFrame:
             if row["status"] not in ("queued", "running"):  # crashed: the cached verdict was "not yet"
                 row["quality"] = labels.quality(row["status"], None)
         row["label"] = row.get("label") or labels.run_label(row["run_id"], row.get("kind"))
+        if row.get("quality") == labels.NEAR_CHANCE:  # flagged wherever the run appears: pickers, legends, tables
+            row["label"] += CHANCE_MARK
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 

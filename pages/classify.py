@@ -19,7 +19,7 @@ from core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E4
 from core.config import TextConfig  # noqa: E402
 from core.data.text import StopwordsUnavailable, WordFate, reading  # noqa: E402
 from core.figures import classification  # noqa: E402
-from dashboard import markup, state  # noqa: E402
+from dashboard import lessons, markup, state  # noqa: E402
 
 EXAMPLES = {
     "Rave": "One of the best films I have seen in years. The acting is superb, the story moving and the ending "
@@ -47,6 +47,7 @@ def dataset_of(run_id: str) -> str:
 
 
 st.title("Classify")
+lessons.show("classify.py")
 st.caption("Every finished model reads the same text through its own preprocessing and vocabulary.")
 
 table = state.summaries()

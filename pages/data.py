@@ -16,7 +16,7 @@ from core.config import TextConfig
 from core.data.imdb import LABEL_NAMES
 from core.data.text import STAGES, StopwordsUnavailable, preprocess_stages, reading
 from core.figures import reviews
-from dashboard import markup, state
+from dashboard import lessons, markup, state
 
 PAGE_SIZE = 25
 PREVIEW_CHARS = 160
@@ -76,6 +76,7 @@ def registered() -> list[dict]:
 
 
 st.title("Data")
+lessons.show("data.py")
 status = state.dataset_status()
 added = {d["name"]: d for d in registered()}
 choices = ([IMDB] if status["found"] else []) + list(added)

@@ -19,7 +19,7 @@ from core.analysis.predict import MAX_TEXT_CHARS, load_run  # noqa: E402
 from core.data.text import reading  # noqa: E402
 from core.figures import gates  # noqa: E402
 from core.jobs.store import Run  # noqa: E402
-from dashboard import markup, state  # noqa: E402
+from dashboard import lessons, markup, state  # noqa: E402
 
 DEFAULT_TEXT = ("I expected a dull remake, but the film surprised me: the cast is wonderful and the story, "
                 "although slow at first, becomes gripping. Not perfect, still highly recommended.")
@@ -99,6 +99,7 @@ def show_run(run_id: str, label: str, text: str, col: int) -> None:
 
 
 st.title("Gates")
+lessons.show("gates.py")
 st.caption("Pick a review, then two models: each reads it token by token. Every chart exports as PNG and CSV.")
 
 table = state.summaries()

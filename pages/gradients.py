@@ -22,7 +22,7 @@ from core.figures import gradients  # noqa: E402
 from core.figures.style import format_number, log_axis  # noqa: E402
 from core.jobs.store import DamagedRun, Run  # noqa: E402
 from core.tasks import synthetic  # noqa: E402
-from dashboard import state  # noqa: E402
+from dashboard import lessons, state  # noqa: E402
 
 MAX_DEFAULT = 3  # runs drawn together by default: one per cell type
 PROBE_ROWS = 24  # probe reviews in the heatmap by default (the user may show them all)
@@ -115,6 +115,7 @@ def clip_of(run: Run) -> float | None:
 
 
 st.title("Gradients")
+lessons.show("gradients.py")
 st.caption("Back-propagation through time multiplies one Jacobian per step (the seed's eq. 6): how much of the "
            "loss's gradient reaches a token k steps before the end decides what a model can learn from it.")
 

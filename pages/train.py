@@ -21,7 +21,7 @@ from core.data.text import stopwords_found
 from core.figures import training
 from core.jobs import lifecycle as jobs
 from core.jobs.store import DamagedRun, RunNotFound
-from dashboard import forms, state
+from dashboard import forms, lessons, state
 
 POLL_S = 1.5  # seconds between progress polls while something trains
 TASK_NAMES = {"imdb": "text classification", "adding": "adding problem (synthetic)",
@@ -111,6 +111,7 @@ def resume(run_id: str) -> None:
 
 # -- the form ---------------------------------------------------------------------------------------------
 st.title("Train")
+lessons.show("train.py")
 state.init_launch_nonce()
 status = state.dataset_status()
 

@@ -1,0 +1,42 @@
+"""Each teaching page opens with its lesson (what to look for, why, the way to Theory), and flags near-chance runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_pages import ok, open_page
+
+from dashboard import lessons
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("page", sorted(lessons.LESSONS))
+def test_every_lesson_belongs_to_a_page_that_opens_with_it(page):
+    source = (ROOT / "pages" / page).read_text(encoding="utf-8")
+    title = source.index("st.title(")
+    assert f'lessons.show("{page}")' in source[title:title + 200]  # right under the title
+
+
+def test_the_lesson_box_says_what_to_look_for_why_and_links_to_theory(rnnlab_home):
+    at = ok(open_page("train.py"))
+    box = at.info[0].value
+    assert box.startswith("**What to look for.**") and "**Why.**" in box
+    assert any("Theory" in m.value for m in at.markdown)  # a plain link under AppTest (no navigation)
+
+
+def test_a_run_near_chance_is_flagged_in_its_label_everywhere(rnnlab_home):
+    from core.config import preset
+    from core.jobs.store import RunStore
+    from dashboard import state
+
+    store = RunStore()
+    for acc in (0.51, 0.9):
+        run = store.create(preset("fast", cell="lstm"))
+        run.write_json("test_metrics.json", {"accuracy": acc, "f1": acc, "roc_auc": acc, "n": 2000,
+                                             "confusion_matrix": [[900, 100], [100, 900]]})
+        run.update_status(state="finished")
+    table = state.summaries(store)
+    flagged = table[table["label"].str.endswith(state.CHANCE_MARK)]
+    assert list(flagged["test_accuracy"]) == [0.51]
