@@ -715,13 +715,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from core.analysis.evaluate import evaluate_run
 
     run = _store(args).get(args.run_id)
-    metrics = evaluate_run(run, args.dataset, imdb_path=args.imdb)
+    metrics = evaluate_run(run, args.dataset, imdb_path=args.imdb, every=args.all)
     if args.json:
         _print_json({"run_id": run.id, **{k: v for k, v in metrics.items() if k != "roc"}})
         return 0
     if metrics.get("note"):
         _say(f"note: {metrics['note']}")
-    print(f"{run.id} on {args.dataset} ({metrics['n']} test reviews): accuracy {metrics['accuracy']:.4f}  "
+    which = "reviews" if args.all else "test reviews"
+    print(f"{run.id} on {args.dataset} ({metrics['n']} {which}): accuracy {metrics['accuracy']:.4f}  "
           f"F1 {metrics['f1']:.4f}  (stored in the run's evaluations.json)")
     return 0
 
@@ -731,6 +732,9 @@ def _add_evaluate(sub: Any) -> None:
     ev.add_argument("run_id", help="the trained run")
     ev.add_argument("--dataset", required=True, help="imdb, or a dataset added with `data add`")
     ev.add_argument("--imdb", help="IMDB's aclImdb_v1.tar.gz or aclImdb/ folder (for --dataset imdb)")
+    ev.add_argument("--all", action="store_true",
+                    help="every labelled review of the dataset, not its test split only (a dataset kept for "
+                         "evaluation)")
     _json_flag(ev, "the metrics as JSON on stdout")
     ev.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     ev.set_defaults(func=cmd_evaluate)

@@ -82,3 +82,19 @@ def test_the_compare_page_lists_each_runs_scores_on_other_datasets(imdb_run, tin
     assert not page.exception
     [frame] = [d.value for d in page.dataframe if "dataset" in d.value.columns]
     assert frame["run_id"].tolist() == [imdb_run.id] and frame["dataset"].tolist() == ["imdb"]
+
+
+def test_an_imdb_model_is_scored_on_every_product_review_with_all(imdb_run, tmp_path, capsys):
+    from fixtures_reviews import NEGATIVE, POSITIVE, write_product_reviews
+
+    assert main(["data", "add", str(write_product_reviews(tmp_path / "products.csv")), "--name", "products",
+                 "--text-col", "review", "--label-col", "sentiment"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", imdb_run.id, "--dataset", "products", "--json"]) == 0
+    test_only = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", imdb_run.id, "--dataset", "products", "--all", "--json"]) == 0
+    every = json.loads(capsys.readouterr().out)
+    assert test_only["n"] == 8 and test_only["split"] == "test"  # 20 % held out of 40
+    assert every["n"] == len(POSITIVE) + len(NEGATIVE) == 40 and every["split"] == "all"
+    assert sum(map(sum, every["confusion_matrix"])) == 40 and "note" not in every  # negative/positive by name
+    assert imdb_run.read_json("evaluations.json")["products"]["n"] == 40  # the latest scoring is kept

@@ -26,18 +26,18 @@ EVALUATIONS = "evaluations.json"
 EVAL_BATCH = 250
 
 
-def _test_split(dataset: str, imdb_path: str | None) -> tuple[list[str], np.ndarray, list[str]]:
-    """Texts, integer labels and class names of ``dataset``'s test split (all of it when it has none)."""
+def _test_split(dataset: str, imdb_path: str | None, every: bool = False) -> tuple[list[str], np.ndarray, list[str]]:
+    """Texts, integer labels and class names of ``dataset``'s test split (all of it when it has none, or ``every``)."""
     from core.data.sources import dataset_classes, is_imdb, load_dataset
 
     if is_imdb(dataset):
         from core.data.imdb import load_imdb
 
         df = load_imdb(imdb_path)
-        df = df[df["split"] == "test"]
+        df = df[df["split"].isin(["train", "test"] if every else ["test"])]  # never the unlabelled reviews
         return df["text"].tolist(), df["label"].to_numpy(dtype=np.int64), list(IMDB_CLASSES)
     df = load_dataset(dataset)
-    test = df[df["split"] == "test"]
+    test = df if every else df[df["split"] == "test"]
     test = test if len(test) else df
     return test["text"].tolist(), test["label"].to_numpy(dtype=np.int64), list(dataset_classes(dataset))
 
@@ -53,8 +53,9 @@ def match_classes(run_classes: list[str], data_classes: list[str]) -> tuple[np.n
     raise ValueError(f"the run's classes {run_classes} do not match the dataset's {data_classes}")
 
 
-def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None) -> dict[str, Any]:
-    """The run's test metrics on ``dataset``'s test split, stored in the run's ``evaluations.json``."""
+def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None, every: bool = False) -> dict[str, Any]:
+    """The run's test metrics on ``dataset``'s test split (``every``: all its labelled reviews, for a dataset kept
+    for evaluation only), stored in the run's ``evaluations.json`` under the dataset's name."""
     from core.analysis.predict import load_run
     from core.data.batching import encode_corpus, make_batches
     from core.data.text import tokenize_corpus
@@ -64,7 +65,7 @@ def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None) -> dic
     if not hasattr(lr, "vocab") or not hasattr(lr, "model"):
         raise ValueError(f"run {run.id} is not a recurrent network's run: only those are evaluated here")
     t0 = time.perf_counter()
-    texts, labels, data_classes = _test_split(dataset, imdb_path)
+    texts, labels, data_classes = _test_split(dataset, imdb_path, every)
     if not texts:
         raise ValueError(f"dataset {dataset!r} has no reviews to evaluate on")
     run_classes = list(lr.classes) if lr.classes else list(IMDB_CLASSES)
@@ -86,7 +87,8 @@ def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None) -> dic
         metrics = classification_metrics(logits.reshape(-1), y.astype(np.float32))
     else:
         metrics = multiclass_metrics(logits, y, run_classes)
-    metrics.update({"dataset": dataset, "n": int(len(y)), "classes": data_classes, "eval_time_s":
+    metrics.update({"dataset": dataset, "split": "all" if every else "test", "n": int(len(y)),
+                    "classes": data_classes, "eval_time_s":
                     time.perf_counter() - t0, "evaluated": time.time()})
     if note:
         metrics["note"] = note
