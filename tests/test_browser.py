@@ -3,8 +3,8 @@
 What AppTest cannot see: the navigation between pages, the frontend rendering every element
 without an error box, and a training started from the Train page that runs in its own process,
 finishes and shows up on the Compare page. A screenshot of every page goes to
-``test-artifacts/screenshots/``; with ``RNNLAB_DOCS_SCREENSHOTS=1`` smaller copies of the main
-pages also go to ``docs/screenshots/`` for the README.
+``test-artifacts/screenshots/``. (The README's screenshots come from real runs:
+tests/test_browser_lesson.py retakes them with ``RNNLAB_DOCS_SCREENSHOTS=1``.)
 
 Skipped, with the reason, when Chromium (``/usr/bin/chromium``), the ``playwright`` package or
 NLTK's stop-word list is missing.
@@ -118,17 +118,24 @@ def serve(root: Path, home: Path, archive: Path):
                 terminate(run.process())  # only the run's own process: its pid *and* start time must match
 
 
-@pytest.fixture(scope="module")
-def page(app):
+@contextmanager
+def chromium_page(timeout_ms: int = 30_000):
+    """A page of a headless Chromium (Debian's, at CHROMIUM), closed after the block."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu",
                                                                       "--disable-background-networking"])
         pg = browser.new_page(viewport={"width": WIDTH, "height": 900})
-        pg.set_default_timeout(30_000)
+        pg.set_default_timeout(timeout_ms)
         yield pg
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(app):
+    with chromium_page() as pg:
+        yield pg
 
 
 def settle(pg, quiet_s: float = 0.6, timeout: float = 30.0) -> None:
@@ -171,6 +178,13 @@ def shoot(pg, name: str, docs: bool = False) -> None:
         img.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(DOCS_SHOTS / f"{name}.png", optimize=True)
 
 
+def assert_drawn(pg, runs) -> None:
+    """Each run is in a chart legend on the page (legends end with the run id's suffix)."""
+    legend = " ".join(pg.locator(".legendtext").evaluate_all("els => els.map(e => e.textContent)"))
+    for run in runs:
+        assert run.id.rsplit("-", 1)[-1] in legend, (run.id, legend)
+
+
 def goto(pg, app, path: str) -> None:
     pg.goto(f"{app['url']}/{path}")
     settle(pg)
@@ -188,9 +202,9 @@ def test_every_page_opens_without_an_error_and_three_models_train_from_the_brows
         goto(page, app, path)
         no_error_box(page, path)
         if path not in ("train", "compare"):
-            shoot(page, path or "overview", docs=path in ("data",))
+            shoot(page, path or "overview")
     goto(page, app, "")
-    shoot(page, "overview", docs=True)
+    shoot(page, "overview")
 
     # -- train the three models ----------------------------------------------------------------------------
     goto(page, app, "train")
@@ -223,7 +237,7 @@ def test_every_page_opens_without_an_error_and_three_models_train_from_the_brows
     page.get_by_text("Finished: test accuracy").first.wait_for(timeout=30_000)  # the page saw it end
     settle(page)
     no_error_box(page, "train after training")
-    shoot(page, "train", docs=True)
+    shoot(page, "train_tiny")
 
     # -- and compare them ----------------------------------------------------------------------------------------
     goto(page, app, "compare")
@@ -232,10 +246,8 @@ def test_every_page_opens_without_an_error_and_three_models_train_from_the_brows
     page.get_by_text("Show hidden, failed and degenerate runs").click()
     settle(page)
     page.get_by_text("ROC curves (test split)").wait_for()
-    legend = " ".join(page.locator(".legendtext").evaluate_all("els => els.map(e => e.textContent)"))
-    for run in runs:
-        assert run.id.rsplit("-", 1)[-1] in legend  # each run is drawn
-    shoot(page, "compare", docs=True)
+    assert_drawn(page, runs)
+    shoot(page, "compare_tiny")
 
     # -- every chart exports its data (CSV) and its picture (PNG) ------------------------------------------------
     with page.expect_download() as csv:

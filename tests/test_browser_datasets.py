@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import tiny_reviews, write_imdb_archive
-from test_browser import CHROMIUM, WIDTH, goto, no_error_box, serve, settle, shoot, skip_reason
+from test_browser import chromium_page, goto, no_error_box, serve, settle, shoot, skip_reason
 
 from core.jobs.store import RunStore
 
@@ -63,15 +63,8 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(app):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu",
-                                                                      "--disable-background-networking"])
-        pg = browser.new_page(viewport={"width": WIDTH, "height": 900})
-        pg.set_default_timeout(30_000)
+    with chromium_page() as pg:
         yield pg
-        browser.close()
 
 
 def type_into(pg, label: str, value: str) -> None:
