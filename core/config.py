@@ -300,8 +300,8 @@ class RunConfig(_Config):
 
 
 # The ``lesson`` preset's settings over ``fast``: reviews per split (the test split too, so its accuracy is
-# measured on that many reviews), passes, and the gradient recording the Gradients page draws.
-LESSON: dict[str, Any] = {"limit": 5000, "epochs": 3, "record_gradients": True}
+# measured on 7,000 reviews), passes, and the gradient recording the Gradients page draws.
+LESSON = types.MappingProxyType({"limit": 7000, "epochs": 3, "record_gradients": True})
 
 
 def preset(name: str, cell: str = "lstm", **overrides: Any) -> RunConfig:
@@ -310,9 +310,15 @@ def preset(name: str, cell: str = "lstm", **overrides: Any) -> RunConfig:
     ``seed``: the seed report's settings (fixed-length front padding to 500 tokens).
     ``fast``: the same model and optimiser over length-bucketed batches, the fastest
     measured settings (see ``bench/bench_train.py``).
-    ``lesson``: ``fast`` on a balanced sample (:data:`LESSON`), the cheapest measured setting
-    under which the gated cells clearly beat the vanilla RNN and the recorded gradients show why
-    (``bench/lesson.py``, every setting tried in ``docs/lesson/``). LESSON_NUMBERS
+    ``lesson``: ``fast`` on 7,000 reviews per split (balanced; the test split too), 3 epochs,
+    gradients recorded (:data:`LESSON`): the cheapest measured setting under which the gated
+    cells clearly beat the vanilla RNN and the recorded gradients show why. Measured on
+    2026-12-01 with ``bench/lesson.py`` on a shared 2-core CPU (load 1.9-3.3), seeds 0, 1, 2:
+    test accuracy RNN 0.676 / 0.697 / 0.701, LSTM 0.786 / 0.793 / 0.773, GRU 0.782 / 0.789 /
+    0.793; the three cells one after another in 98-122 s of wall time; the median ratio
+    ``||dL/dh_{T-50}|| / ||dL/dh_T||`` after training 3e-7 to 1.3e-4 (RNN) against 0.017-0.034
+    (LSTM) and 0.036-0.067 (GRU), at k = 100 2e-15 to 5e-7 against 2e-4 to 8e-3. Every setting
+    tried is in ``docs/lesson/``.
     Overrides are given by field name (``epochs=1``, ``hidden_size=32``) and routed to
     whichever config owns the field.
     """
@@ -431,7 +437,7 @@ class ExperimentConfig(_Config):
     ablation_seeds: tuple[int, ...] | None = param(None, "seeds of the LSTM ablations, comma-separated; none = seeds",
                                                    lo=0, hi=SEED_MAX)
     cells: tuple[str, ...] = param(CELLS, "cell types of the main comparison, comma-separated", choices=CELLS)
-    epochs: int | None = param(None, "passes over the training split; none = the preset's (5)", lo=1, hi=1000)
+    epochs: int | None = param(None, "passes over the training split; none = the preset's", lo=1, hi=1000)
     limit: int | None = param(None, "at most N reviews per split (at least 2: one of each label); none = all",
                               lo=LIMIT_MIN, hi=REVIEWS_MAX)
     val_size: int | None = param(None, "training reviews held out for checkpoint selection; none = the preset's",

@@ -225,3 +225,48 @@ def test_the_model_can_still_be_built_with_a_vocabulary_size():
 
     net = SentimentRNN(ModelConfig(vocab_size=30, embedding_dim=4, hidden_size=3))
     assert net.embedding.num_embeddings == 30
+
+
+# -- the lesson preset and the smallest limit ----------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_lesson_preset_is_the_fast_model_on_a_balanced_sample(cell):
+    cfg, fast = preset("lesson", cell=cell), preset("fast", cell=cell)
+    assert cfg.train.preset == "lesson" and cfg.model == fast.model and cfg.model.cell == cell
+    assert (cfg.train.batching, cfg.train.threads) == ("bucket", 1)
+    assert (cfg.data.limit, cfg.train.epochs, cfg.train.lr) == (7000, 3, 1e-3)
+    assert cfg.train.record_gradients
+    assert (cfg.train.batch_size, cfg.train.clip_norm, cfg.data.val_size) == (50, 5.0, 2500)
+    assert (cfg.text.max_len, cfg.text.max_vocab, cfg.text.keep_negations) == (500, 20000, False)
+    # the other presets are untouched by it
+    assert (fast.data.limit, fast.train.epochs, fast.train.record_gradients) == (None, 5, False)
+    assert preset("seed").data.limit is None
+
+
+def test_lesson_preset_validates_round_trips_and_takes_overrides():
+    cfg = preset("lesson", cell="gru")
+    assert RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert TrainConfig(preset="lesson").preset == "lesson" and ExperimentConfig(preset="lesson").preset == "lesson"
+    assert preset("lesson", limit=None, epochs=5).data.limit is None
+    assert preset("lesson", seed=1).train.seed == 1 and preset("lesson", seed=1).data.limit == 7000
+
+
+@pytest.mark.parametrize("cls", [DataConfig, ExperimentConfig])
+def test_a_limit_must_leave_every_split_a_review_of_each_label(cls):
+    for bad in (0, 1):
+        with pytest.raises(ValueError, match=rf"{cls.__name__}\.limit = {bad}: expected None or an int in \[2, "):
+            cls(limit=bad)
+    assert cls(limit=2).limit == 2 and cls(limit=None).limit is None
+    with pytest.raises(ValueError, match="DataConfig.limit = 1"):
+        preset("lesson", limit=1)
+
+
+def test_the_smallest_limit_gives_every_split_both_labels():
+    import pandas as pd
+
+    from core.data.imdb import split_frame
+
+    df = pd.DataFrame({"split": ["train"] * 8 + ["test"] * 8, "label": [0, 1] * 8, "id": list(range(16)),
+                       "text": ["a review"] * 16})
+    parts = split_frame(df, DataConfig(limit=2, val_size=2))
+    for name in ("train", "val", "test"):
+        assert sorted(parts[name]["label"]) == [0, 1], name

@@ -300,6 +300,10 @@ def test_each_preprocessing_stage_shows_what_it_removed(home):
 # -- train ----------------------------------------------------------------------------------------------------
 def test_the_train_form_starts_from_the_chosen_presets_values(home):
     at = ok(open_page("train.py"))
+    assert at.selectbox(key="train_preset").value == "lesson"  # the default: the budget that shows the gates' effect
+    assert at.number_input(key="hp.lesson.imdb.epochs").value == 3
+    assert at.number_input(key="hp.lesson.imdb.limit").value == 7000
+    at.selectbox(key="train_preset").select("seed").run()
     assert at.number_input(key="hp.seed.imdb.epochs").value == 5
     assert at.selectbox(key="hp.seed.imdb.batching").value == "fixed"
     at.selectbox(key="train_preset").select("fast").run()
@@ -310,9 +314,9 @@ def test_the_train_form_starts_from_the_chosen_presets_values(home):
 def test_start_launches_one_job_per_cell_type_with_the_form_values_and_only_once(home, fake_launch, sleeper):
     at = ok(open_page("train.py"))
     at.multiselect(key="train_cells").set_value(["rnn", "gru"])
-    at.number_input(key="hp.seed.imdb.hidden_size").set_value(8)
-    at.number_input(key="hp.seed.imdb.limit").set_value(40)
-    at.checkbox(key="hp.seed.imdb.keep_negations").check()
+    at.number_input(key="hp.lesson.imdb.hidden_size").set_value(8)
+    at.number_input(key="hp.lesson.imdb.limit").set_value(40)
+    at.checkbox(key="hp.lesson.imdb.keep_negations").check()
     submit = next(b for b in at.get("form_submit_button") if b.proto.label == "Start training")
     ok(submit.click().run())
     runs = [x["run"] for x in fake_launch]
@@ -383,7 +387,7 @@ def test_without_the_dataset_imdb_cannot_start_but_the_synthetic_tasks_are_offer
     assert submit.proto.disabled and "not available" in text(at)
     at.selectbox(key="train_task").select("adding").run()
     ok(at)
-    assert at.number_input(key="hp.seed.adding.seq_len").value == 50
+    assert at.number_input(key="hp.lesson.adding.seq_len").value == 50
 
 
 # -- compare --------------------------------------------------------------------------------------------------

@@ -666,6 +666,10 @@ def split_dataset(df: pd.DataFrame, cfg: DataConfig) -> dict[str, pd.DataFrame]:
             in_val[_balanced_take(train, cfg.val_size, rng)] = True
         out = {"train": train[~in_val], "val": train[in_val]}
     out["test"] = df[df["split"] == "test"]
+    k_all = len(df.attrs.get("classes") or []) or int(df["label"].max()) + 1
+    if cfg.limit is not None and cfg.limit < k_all:
+        raise ValueError(f"limit={cfg.limit} is below the dataset's {k_all} classes: a limited split needs at least "
+                         "one row of each")
     if cfg.limit is not None:
         for i, name in enumerate(out):
             if len(out[name]) > cfg.limit:
