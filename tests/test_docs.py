@@ -56,3 +56,23 @@ def test_the_readme_gpu_table_is_the_committed_gpu_check():
         assert cells[2:4] == [f"{r.accuracy:.4f}", f"{r.f1:.4f}"]
         assert cells[4] == f"{r.train_time_s:.1f} s"
     assert "NVIDIA H200" in (GPU / "gpu_check.log").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_the_readme_lesson_table_is_the_committed_measurement(cell):
+    runs = pd.read_csv(ROOT / "docs" / "lesson" / "runs.csv")
+    chosen = runs[(runs["tag"] == "L7k-e3") & (runs["cell"] == cell)].sort_values("seed")
+    assert list(chosen["seed"]) == [0, 1, 2] and set(chosen["test_n"]) == {7000}
+    cells = readme_row(f"lesson {cell.upper()} ")
+    assert cells[1] == " / ".join(f"{a:.3f}" for a in chosen["accuracy"])
+    assert cells[2] == " / ".join(f"{v:.2g}" if v >= 0.01 else f"{v:.1e}".replace("e-0", "e-")
+                                  for v in chosen["k50_median"])
+
+
+def test_the_lesson_preset_is_what_was_measured():
+    from core.config import preset
+
+    runs = pd.read_csv(ROOT / "docs" / "lesson" / "runs.csv")
+    measured = runs[runs["tag"] == "L7k-e3"].iloc[0]
+    cfg = preset("lesson")
+    assert measured["settings"] == f"limit={cfg.data.limit} epochs={cfg.train.epochs}" and cfg.train.record_gradients
