@@ -16,8 +16,8 @@ from dashboard import state
 
 LESSONS: dict[str, tuple[str, str]] = {
     "train.py": (
-        "Train the three cells with the `lesson` preset (the default): a few minutes on a CPU. Watch the "
-        "validation accuracy per epoch, and the gradient norm with its clipping line.",
+        "Train the three cells with the `lesson` preset (the default; the expected time is shown above the "
+        "button). Watch the validation accuracy per epoch, and the gradient norm with its clipping line.",
         "The gated cells (LSTM, GRU) update their state additively through gates, so the training signal "
         "reaches words far back in a review; the vanilla RNN multiplies it by one Jacobian per word and it fades.",
     ),

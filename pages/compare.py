@@ -15,9 +15,10 @@ import pandas as pd
 import streamlit as st
 
 from core.figures import comparison
+from core.jobs.estimate import run_test_set, test_set_note
 from core.jobs.store import RunNotFound
 from core.models.checkpoint import CheckpointError, import_run
-from dashboard import state
+from dashboard import lessons, state
 
 MAX_DEFAULT = 6  # runs drawn by default: enough to compare, few enough to read
 COLUMNS = {  # summary column -> table heading, number format, width
@@ -25,6 +26,7 @@ COLUMNS = {  # summary column -> table heading, number format, width
     "test_accuracy": ("accuracy", "%.4f", "small"), "precision": ("precision", "%.4f", "small"),
     "recall": ("recall", "%.4f", "small"), "f1": ("F1", "%.4f", "small"), "roc_auc": ("ROC-AUC", "%.4f", "small"),
     "mse": ("test MSE", "%.4f", "small"), "success": ("solved", None, "small"),
+    "test_size": ("test size", "%d", "small"),
     "train_time_s": ("train s", "%.1f", "small"), "samples_per_s": ("samples/s", "%.0f", "small"),
     "params_seed_formula": ("rec. params (seed)", "%d", "small"),
     "params_pytorch": ("rec. params (PyTorch)", "%d", "small"), "params_total": ("all params", "%d", "small"),
@@ -32,7 +34,7 @@ COLUMNS = {  # summary column -> table heading, number format, width
     "bidirectional": ("bidir.", None, "small"), "name": ("name", None, "medium"), "note": ("note", None, "medium"),
     "run_id": ("run id", None, "medium"),
 }
-SHOWN = ["label", "quality", "status", "test_accuracy", "f1", "roc_auc", "mse", "success", "train_time_s",
+SHOWN = ["label", "quality", "status", "test_accuracy", "f1", "roc_auc", "mse", "success", "test_size", "train_time_s",
          "params_seed_formula", "params_pytorch"]  # the columns shown at first: they fit a laptop's screen
 QUALITY_MARKS = {"ok": "ok", "near chance": "≈ chance", "degenerate": "degenerate", "failed": "failed"}
 EPOCH_METRICS = ["val_accuracy", "val_loss", "train_loss", "train_accuracy", "epoch_time_s", "samples_per_s"]
@@ -59,6 +61,17 @@ def import_form() -> None:
             st.success(f"Imported as `{run.id}`. It has no test metrics until evaluated.")
 
 
+def test_size(run_id: str, status: str) -> int | None:
+    """How many test reviews (or sequences) the run's scores come from; None when it does not say."""
+    if status == "damaged":
+        return None
+    try:
+        tm = state.test_metrics(state.store().get(run_id)) or {}
+    except RunNotFound:  # deleted since the table was read
+        return None
+    return tm.get("n", tm.get("test_size"))
+
+
 def delete(run_ids: list[str]) -> None:
     errors = []
     for rid in run_ids:
@@ -74,6 +87,7 @@ def delete(run_ids: list[str]) -> None:
 
 
 st.title("Compare")
+lessons.show("compare.py")
 table = state.summaries()
 state.damaged_notice(table)
 # the runs that classify (studies and data jobs are not models), and damaged runs, to delete them
@@ -96,8 +110,11 @@ view = table[table["task"] == task] if task else table
 hidden = view["hidden"].fillna(False).astype(bool)
 if not show_all:
     view = view[~hidden]
+rs = state.store()
+# how many test reviews (or sequences) each score comes from: scores on different test sets are not alike
+view = view.assign(test_size=[test_size(rid, status) for rid, status in zip(view["run_id"], view["status"],
+                                                                            strict=True)])
 if task in SYNTHETIC_COLUMNS:  # the synthetic tasks' own test figures
-    rs = state.store()
     extra = [state.test_metrics(rs.get(rid)) or {} for rid in view["run_id"]]
     view = view.assign(**{c: [tm.get(c) for tm in extra] for c in SYNTHETIC_COLUMNS[task]})
 
@@ -144,14 +161,14 @@ if not done.empty:
         st.caption(f"Not drawn: {int(left_out.sum())} degenerate run{'s' * int(left_out.sum() > 1)} (no accuracy, or "
                    "one class predicted for every review); the toggle above draws them.")
     labels = dict(zip(done["run_id"], done["label"], strict=True))
-    marks = {r: " ≈ chance" if q == "near chance" else "" for r, q in zip(done["run_id"], done["quality"],
-                                                                          strict=True)}
     picked = st.multiselect("Runs to draw", list(labels), default=list(labels)[:MAX_DEFAULT],
                             key=f"compare_runs.{task}" + (".all" if show_all else ""),
-                            format_func=lambda r: f"{labels[r]}{marks[r]} ({r})")
+                            format_func=lambda r: f"{labels[r]} ({r})")  # a near-chance run's label says so
     chosen = done[done["run_id"].isin(picked)].assign(run=lambda d: d["label"])
-    rs = state.store()
     runs = {rid: rs.get(rid) for rid in picked}
+    differ = test_set_note({labels[rid]: ts for rid in runs if (ts := run_test_set(rs, rid)) is not None})
+    if differ:
+        st.warning(differ, icon=":material/warning:")
 
     c1, c2 = st.columns(2)
     with c1:

@@ -15,10 +15,12 @@ import tempfile  # noqa: E402
 
 import streamlit as st  # noqa: E402
 
+from core.config import DataConfig, TextConfig, Word2VecConfig, Word2VecRunConfig  # noqa: E402
 from core.figures import embeddings  # noqa: E402
+from core.jobs import estimate  # noqa: E402
 from core.jobs.store import DamagedRun  # noqa: E402
 from core.models.word2vec import WordVectors, import_vectors_run, load_vectors, word2vec_text  # noqa: E402
-from dashboard import state  # noqa: E402
+from dashboard import lessons, state  # noqa: E402
 
 POLL_S = 2.0
 JOB = "embeddings.job"  # session key: the id of the run launched from this page
@@ -26,14 +28,40 @@ DEFAULT_WORDS = "good, great, excellent, wonderful, bad, awful, terrible, boring
 UPLOAD_MAX_MB = 512  # a word2vec upload at most (GloVe's 400,000 x 100 text file is ~160 MB)
 
 
+SMALL_CORPUS_TOKENS = 1_000_000  # below this, neighbours mostly reflect frequency and shared contexts
+
+
+def training_config(algo: str, dim: int, epochs: int, window: int, min_count: int,
+                    limit: int | None) -> Word2VecRunConfig:
+    return Word2VecRunConfig(data=DataConfig(imdb_path=state.dataset_path(), limit=limit), text=TextConfig(),
+                             word2vec=Word2VecConfig(algo=algo, dim=dim, epochs=epochs, window=window,
+                                                     min_count=min_count))
+
+
 def launch_training(algo: str, dim: int, epochs: int, window: int, min_count: int, limit: int | None) -> None:
     """Queue word2vec training as a run of its own process; the page only polls the run store."""
-    from core.config import DataConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
-
-    cfg = Word2VecRunConfig(data=DataConfig(imdb_path=state.dataset_path(), limit=limit), text=TextConfig(),
-                            word2vec=Word2VecConfig(algo=algo, dim=dim, epochs=epochs, window=window,
-                                                    min_count=min_count))
+    cfg = training_config(algo, dim, epochs, window, min_count, limit)
     state.submit_job(JOB, "word2vec", cfg, label=f"word2vec-{algo}")
+
+
+@st.cache_data(show_spinner=False, ttl=30, max_entries=64)
+def training_estimate(algo: str, dim: int, epochs: int, window: int, min_count: int, limit: int | None,
+                      root: str) -> estimate.Estimate:
+    """How long the training will take, from the finished word2vec runs' rates (or the reference ones)."""
+    return estimate.word2vec_seconds(training_config(algo, dim, epochs, window, min_count, limit), state.store())
+
+
+def small_corpus_warning(info: dict) -> str | None:
+    """Why the neighbours of a run trained on few tokens should not be read as meaning; None for a big corpus
+    or an imported run (its corpus is not known here)."""
+    tokens = info.get("corpus_tokens")
+    if not isinstance(tokens, int) or tokens >= SMALL_CORPUS_TOKENS:
+        return None
+    return (f"These vectors were trained on {tokens:,} tokens, under the {SMALL_CORPUS_TOKENS:,} below which "
+            "word2vec's neighbours mean little: on a small corpus they mostly reflect how frequent words are and "
+            "which contexts they share, so opposites such as “good” and “terrible”, used in the same places, "
+            "come out close. Train on more reviews (0 reviews per split = all of them) before reading meaning "
+            "into them.")
 
 
 def import_upload(upload, fmt: str) -> None:
@@ -63,22 +91,30 @@ def _vectors(run_id: str, runs_dir: str, stamp: tuple) -> WordVectors:
 
 
 st.title("Embeddings")
+lessons.show("embeddings.py")
 st.caption("word2vec vectors learned from the training and unlabelled reviews (never the test split). A run here "
            "can initialise an RNN's embedding layer on the Train page.")
 
 # -- train -----------------------------------------------------------------------------------------------------------
 status = state.dataset_status()
 with st.expander("Train word2vec", expanded=False):
+    # live widgets, not inside the form: the estimate below follows them before anything is launched
+    c1, c2, c3, c4, c5, c6 = st.columns(6)
+    algo = c1.radio("Algorithm", ["skipgram", "cbow"], key="w2v_algo",
+                    format_func=lambda a: {"skipgram": "skip-gram", "cbow": "CBOW"}[a])
+    dim = c2.number_input("Dimensions", 2, 600, 100, key="w2v_dim", help="100 fits the models' embedding size")
+    epochs = c3.number_input("Epochs", 1, 50, 5, key="w2v_epochs")
+    window = c4.number_input("Window", 1, 20, 5, key="w2v_window")
+    min_count = c5.number_input("Min count", 1, 100, 5, key="w2v_min_count")
+    limit = c6.number_input("Reviews per split", 0, 50000, 5000, step=1000, key="w2v_limit",
+                            help="0: all 25,000 training and 50,000 unlabelled reviews")
+    try:
+        guess = training_estimate(algo, int(dim), int(epochs), int(window), int(min_count), int(limit) or None,
+                                  str(state.store().root))
+    except (OSError, ValueError) as e:  # settings no config accepts: the launch says why
+        guess = estimate.Estimate(None, f"no estimate: {e}")
+    st.caption(f"Expected time: **{guess.text()}**; {guess.basis}")
     with st.form("w2v_form", border=False):
-        c1, c2, c3, c4, c5, c6 = st.columns(6)
-        algo = c1.radio("Algorithm", ["skipgram", "cbow"], key="w2v_algo",
-                        format_func=lambda a: {"skipgram": "skip-gram", "cbow": "CBOW"}[a])
-        dim = c2.number_input("Dimensions", 2, 600, 100, key="w2v_dim", help="100 fits the models' embedding size")
-        epochs = c3.number_input("Epochs", 1, 50, 5, key="w2v_epochs")
-        window = c4.number_input("Window", 1, 20, 5, key="w2v_window")
-        min_count = c5.number_input("Min count", 1, 100, 5, key="w2v_min_count")
-        limit = c6.number_input("Reviews per split", 0, 50000, 5000, step=1000, key="w2v_limit",
-                                help="0: all 25,000 training and 50,000 unlabelled reviews (minutes)")
         job = state.page_job(JOB, "word2vec")
         running = job is not None and job.status().get("state") in ("queued", "running")
         submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:",
@@ -105,8 +141,8 @@ table = state.summaries()
 state.damaged_notice(table)
 runs = table[(table["kind"] == "word2vec") & (table["status"] == "finished")]
 if runs.empty:
-    st.info("No word2vec run yet. Open **Train word2vec** above and press **Train** (5,000 reviews per split take "
-            "about a minute), or on the command line: `python -m core embeddings train --limit 5000`; or import "
+    st.info("No word2vec run yet. Open **Train word2vec** above (the expected time shows under the settings) and "
+            "press **Train**, or on the command line: `python -m core embeddings train --limit 5000`; or import "
             "published vectors under **Import vectors** above.",
             icon=":material/info:")
     st.stop()
@@ -131,6 +167,8 @@ c1.metric("Words", f"{len(wv):,}")
 c2.metric("Dimensions", wv.dim)
 c3.metric("Corpus tokens", f"{info['corpus_tokens']:,}" if info.get("corpus_tokens") else "–")
 c4.metric("Training time", f"{info['train_time_s']:.1f} s" if info.get("train_time_s") is not None else "–")
+if (small := small_corpus_warning(info)) is not None:
+    st.warning(small, icon=":material/warning:")
 source = info.get("source") if isinstance(info.get("source"), dict) else None
 if source:
     st.caption(f"Imported from {source.get('file')} ({source.get('format')}).")

@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import streamlit as st  # noqa: E402
 
 from core.config import ExperimentConfig  # noqa: E402
+from core.jobs.estimate import Estimate, experiment_seconds  # noqa: E402
 from core.report.experiment import report_folder  # noqa: E402
 from dashboard import state  # noqa: E402
 
@@ -42,6 +43,12 @@ def zipped(folder: Path) -> bytes:
     return buf.getvalue()
 
 
+@st.cache_data(show_spinner=False, ttl=30, max_entries=32)
+def experiment_estimate(cfg: ExperimentConfig, root: str) -> Estimate:
+    """How long the experiment will take: its parts' measured rates, the runs it can reuse costing nothing."""
+    return experiment_seconds(cfg, state.store())
+
+
 LINK = re.compile(r"\[([^\]]+)\]\(([^)\s:]+)\)")  # [text](file): a relative link, no scheme
 
 
@@ -57,26 +64,34 @@ st.caption("The seed report's comparison end to end: RNN, LSTM and GRU, the GMM-
            "the preprocessing, batching and word2vec ablations and the memory-horizon experiment, as Markdown with PNG "
            "figures and CSV tables. Finished runs with the same settings are reused.")
 
-with st.form("experiment"):
-    c1, c2, c3, c4 = st.columns(4)
-    preset_name = c1.selectbox("Preset", ["fast", "seed"], help="`seed`: fixed padding to 500 (slow on a CPU)")
-    limit = c2.number_input("Reviews per split (0 = all)", min_value=0, value=2000, step=500)
-    epochs = c3.number_input("Epochs", min_value=1, max_value=20, value=5)
-    seeds = c4.text_input("Seeds", value="0", help="comma-separated; mean and spread over seeds")
-    horizon = st.checkbox("Memory-horizon experiment (adding problem)", value=True)
-    hmm = st.checkbox("GMM-HMM baseline", value=True)
-    ablations = st.checkbox("LSTM ablations: stop words, padding, word2vec initialisation", value=True)
-    word2vec = st.checkbox("Word2vec arm (trains vectors on the training and unlabelled reviews first)", value=True,
-                           help="skip-gram takes about 14 minutes on the full data on a 2-core CPU")
+# live widgets, not inside the form: the estimate below follows them before anything is launched
+c1, c2, c3, c4 = st.columns(4)
+preset_name = c1.selectbox("Preset", ["fast", "seed"], help="`seed`: fixed padding to 500 (slow on a CPU)")
+limit = c2.number_input("Reviews per split (0 = all)", min_value=0, value=2000, step=500)
+epochs = c3.number_input("Epochs", min_value=1, max_value=20, value=5)
+seeds = c4.text_input("Seeds", value="0", help="comma-separated; mean and spread over seeds")
+horizon = st.checkbox("Memory-horizon experiment (adding problem)", value=True)
+hmm = st.checkbox("GMM-HMM baseline", value=True)
+ablations = st.checkbox("LSTM ablations: stop words, padding, word2vec initialisation", value=True)
+word2vec = st.checkbox("Word2vec arm (trains vectors on the training and unlabelled reviews first)", value=True)
+try:
+    cfg = ExperimentConfig(preset=preset_name, epochs=int(epochs), limit=int(limit) or None,
+                           seeds=tuple(int(x) for x in seeds.replace(" ", "").split(",") if x),
+                           horizon=horizon, hmm=hmm, ablations=ablations, word2vec=ablations and word2vec,
+                           imdb_path=state.dataset_path())
+except ValueError as e:
+    cfg, problem = None, e
+else:
+    try:
+        guess = experiment_estimate(cfg, str(state.store().root))
+    except (OSError, ValueError) as e:  # settings the plan cannot be made from: the launch says why
+        guess = Estimate(None, f"no estimate: {e}")
+    st.caption(f"Expected time: **{guess.text()}**; {guess.basis}")
+with st.form("experiment", border=False):
     go = st.form_submit_button("Generate the report", type="primary")
 if go:
-    try:
-        cfg = ExperimentConfig(preset=preset_name, epochs=int(epochs), limit=int(limit) or None,
-                               seeds=tuple(int(x) for x in seeds.replace(" ", "").split(",") if x),
-                               horizon=horizon, hmm=hmm, ablations=ablations, word2vec=ablations and word2vec,
-                               imdb_path=state.dataset_path())
-    except ValueError as e:
-        st.error(f"Not started: {e}")
+    if cfg is None:
+        st.error(f"Not started: {problem}")
     else:
         state.submit_job(JOB, "experiment", cfg, label="experiment-seed")
 

@@ -36,6 +36,11 @@ def load_study(name: str) -> None:
     st.session_state[SPEC] = studies().get(name, "")
 
 
+@st.cache_data(show_spinner=False, ttl=30, max_entries=16)
+def planned_estimate(text: str, root: str) -> dict:
+    return estimate(plan(parse_spec(text)), state.store())
+
+
 def minutes(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"
@@ -74,7 +79,7 @@ except SpecError as e:
     st.error(f"The spec cannot be planned: {e}", icon=":material/error:")
 
 if spec is not None:
-    guess = estimate(points, state.store())
+    guess = planned_estimate(text, str(state.store().root))
     st.markdown(f"**{spec.name}**: {len(points)} runs = "
                 + " × ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in spec.vary)
                 + f" × {len(spec.seeds)} seed{'s' * (len(spec.seeds) > 1)}, preset `{spec.preset}`. "

@@ -111,6 +111,34 @@ def resume(run_id: str) -> None:
         st.session_state[state.LAUNCHED] = [*st.session_state.get(state.LAUNCHED, []), run_id]
 
 
+@st.cache_data(show_spinner=False, ttl=30, max_entries=64)
+def _estimate(cfgs: tuple[Any, ...], root: str) -> list[Any]:
+    from core.jobs.estimate import training_seconds
+
+    return [training_seconds(c, state.store()) for c in cfgs]
+
+
+def show_estimate(preset_name: str, cells: tuple[str, ...], task: str, dataset: str, fields: list[Any]) -> None:
+    """The expected time of the runs the form would start (as last applied), from the pace of finished runs."""
+    from core.jobs.estimate import duration
+
+    try:
+        cfgs = forms.configs_from_form(preset_name, list(cells), task, form_values(fields, preset_name, task),
+                                       imdb_path=state.dataset_path(), dataset=dataset)
+    except (TypeError, ValueError):
+        return  # the form says what is wrong when started
+    ests = _estimate(tuple(cfgs), str(state.store().root))
+    known = [e.seconds for e in ests if e.seconds is not None]
+    if not known:
+        st.caption(f"Expected time: unknown -- {ests[0].basis}")  # the basis says why
+        return
+    each = ", ".join(f"{c.model.cell.upper()} {duration(e.seconds)}" for c, e in zip(cfgs, ests, strict=True)
+                     if e.seconds is not None)
+    basis = ests[0].basis
+    st.caption(f"Expected time, one after another: about {duration(sum(known))} ({each}). "
+               f"{basis[:1].upper()}{basis[1:]}")
+
+
 # -- the form ---------------------------------------------------------------------------------------------
 st.title("Train")
 lessons.show("train.py")
@@ -138,6 +166,7 @@ if why_not:
 
 defaults = preset(preset_name, cell=cells[0] if cells else "lstm", task=task)
 fields = forms.form_fields(defaults, task)
+show_estimate(preset_name, tuple(cells), task, dataset, fields)
 with st.form("train_form", border=True):
     st.markdown(f"**Hyperparameters** — defaults are the `{preset_name}` preset's. Empty boxes mean *off* "
                 "(tbptt: full backpropagation) or *all* (limit: every review).")

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core import atomic
@@ -241,34 +240,23 @@ def sweep_job(ctx: Any, cfg: SweepConfig) -> None:
 
 
 def estimate(points: list[Point], store: RunStore) -> dict[str, Any]:
-    """Seconds the planned runs would take, from the throughput of finished runs of the same cell and batching.
+    """Seconds the planned runs would take one after another (:func:`core.jobs.estimate.training_seconds` each).
 
-    ``{"seconds": float | None, "measured": n points with a measured rate, "unknown": n without}``;
-    a rate is samples per second of training (``samples_per_s`` in ``test_metrics.json``).
+    ``{"seconds": float | None, "measured": points with an estimate, "unknown": points without}``.
     """
-    rates: dict[tuple[str, str, str], list[float]] = {}
-    for run in store.list():
-        try:
-            d = run.config_dict()
-            if d.get("kind", "rnn") != "rnn" or run.status().get("state") != "finished":
-                continue
-            sps = (run.test_metrics() or {}).get("samples_per_s")
-        except (OSError, ValueError):
-            continue
-        if isinstance(sps, int | float) and sps > 0:
-            key = (d["model"]["cell"], d["train"]["batching"], d["train"]["task"])
-            rates.setdefault(key, []).append(float(sps))
-    seconds, measured, unknown = 0.0, 0, 0
+    from dataclasses import replace
+
+    from core.jobs.estimate import training_seconds
+
+    seconds: dict[Any, float | None] = {}  # runs that differ only by their seed take as long
+    known = []
     for p in points:
-        r = rates.get((p.cfg.model.cell, p.cfg.train.batching, p.cfg.train.task))
-        if not r:
-            unknown += 1
-            continue
-        samples = (p.cfg.train.train_steps * p.cfg.train.batch_size if p.cfg.train.task != "imdb"
-                   else p.cfg.train.epochs * (p.cfg.data.limit or 22_500))
-        seconds += samples / float(np.median(r))
-        measured += 1
-    return {"seconds": seconds if measured else None, "measured": measured, "unknown": unknown}
+        key = replace(p.cfg, train=replace(p.cfg.train, seed=0))
+        if key not in seconds:
+            seconds[key] = training_seconds(key, store).seconds
+        if seconds[key] is not None:
+            known.append(seconds[key])
+    return {"seconds": sum(known) if known else None, "measured": len(known), "unknown": len(points) - len(known)}
 
 
 def sweep_progress(run: Run, store: RunStore) -> dict[str, Any]:
