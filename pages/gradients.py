@@ -20,6 +20,7 @@ from core.analysis.gradients import GradientRecording, decay_ratios, load_gradie
 from core.config import CELLS, HorizonConfig  # noqa: E402
 from core.figures import gradients  # noqa: E402
 from core.figures.style import format_number, log_axis  # noqa: E402
+from core.jobs.estimate import horizon_seconds  # noqa: E402
 from core.jobs.store import DamagedRun, Run  # noqa: E402
 from core.tasks import synthetic  # noqa: E402
 from dashboard import lessons, state  # noqa: E402
@@ -286,6 +287,13 @@ with st.form("horizon_form"):
     busy = job is not None and job.status().get("state") in ("queued", "running")
     go = st.form_submit_button("Run the experiment", type="primary", icon=":material/play_arrow:",
                                disabled=busy or not h_models)
+try:  # the settings last applied (the form's values reach the page when it is submitted)
+    shown_cfg = HorizonConfig(task=h_task, models=tuple(h_models) or CELLS, steps=int(h_steps), threads=1,
+                              lengths=tuple(sorted({int(n) for n in h_lengths.replace(" ", "").split(",") if n})))
+    guess = horizon_seconds(shown_cfg, state.store())
+    st.caption(f"Expected time: at most {guess.text().removeprefix('about ')}. {guess.basis}")
+except ValueError:
+    pass  # the form says what is wrong when it is submitted
 if go:
     try:
         lengths = sorted({int(n) for n in h_lengths.replace(" ", "").split(",") if n})
@@ -301,7 +309,7 @@ state.follow_job(HORIZON_JOB, "memory-horizon", "Memory-horizon study (results a
 horizons = table[table["kind"] == "memory-horizon"]
 if horizons.empty:
     st.caption("No memory-horizon experiment yet: start one above, or `python -m core memory-horizon --steps 500` "
-               "on the command line (minutes on a CPU: 15 trainings by default).")
+               f"on the command line (with the defaults, {horizon_seconds(HorizonConfig(), state.store()).text()}).")
 else:
     h_labels = dict(zip(horizons["run_id"], horizons["label"] + " · " + horizons["status"].astype(str), strict=True))
     hid = st.selectbox("Experiment", list(h_labels), key="horizon_run", format_func=lambda r: f"{h_labels[r]} ({r})")

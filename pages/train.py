@@ -134,9 +134,7 @@ def show_estimate(preset_name: str, cells: tuple[str, ...], task: str, dataset: 
         return
     each = ", ".join(f"{c.model.cell.upper()} {duration(e.seconds)}" for c, e in zip(cfgs, ests, strict=True)
                      if e.seconds is not None)
-    basis = ests[0].basis
-    st.caption(f"Expected time, one after another: about {duration(sum(known))} ({each}). "
-               f"{basis[:1].upper()}{basis[1:]}")
+    st.caption(f"Expected time, one after another: about {duration(sum(known))} ({each}). {ests[0].basis}")
 
 
 # -- the form ---------------------------------------------------------------------------------------------

@@ -230,3 +230,19 @@ def test_the_experiment_trains_two_at_a_time_to_the_same_results_as_one_after_an
         pids = {r.status()["process"]["pid"] for r in trained}
         assert (len(pids) == 3) == (parallel == 2)  # own processes only when run in parallel
     assert results[1] == results[2] and set(results[1]) == {"rnn", "lstm", "gru"}
+
+
+def test_runs_start_longest_first_by_their_measured_pace(rnnlab_home):
+    from core.config import preset
+
+    store = RunStore()
+    cfgs = {c: preset("fast", cell=c, epochs=1, limit=100) for c in ("rnn", "lstm", "gru")}
+    runs = [r for r, _ in place_runs(list(cfgs.values()), store, "t")]
+    # no finished run here: the reference rates (the GRU is the slowest cell, the RNN the fastest)
+    assert [r.config().model.cell for r in executors.longest_first(runs, store)] == ["gru", "lstm", "rnn"]
+    # a finished RNN of the same settings that trained at 1 sample a second: now the RNN is the long one
+    slow = store.create(cfgs["rnn"])
+    slow.write_json("test_metrics.json", {"accuracy": 0.7, "train_samples_per_s": 1.0, "train_time_s": 200.0,
+                                          "inference_samples_per_s": 1000.0, "n": 100, "wall_time_s": 210.0})
+    slow.update_status(state="finished", started=1.0, finished=211.0)
+    assert [r.config().model.cell for r in executors.longest_first(runs, store)][0] == "rnn"

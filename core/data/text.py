@@ -541,6 +541,15 @@ def _tokenize_chunk_joined(texts: Sequence[str], cfg: TextConfig, stop: frozense
     return [" ".join(preprocess(t, cfg, stop)) for t in texts]
 
 
+def _can_spawn() -> bool:
+    """Whether a spawned worker can import this program again (not when it was read from stdin)."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return getattr(main, "__spec__", None) is not None or path is None or os.path.isfile(path)
+
+
 def tokenize_corpus(
     texts: Sequence[str],
     cfg: TextConfig,
@@ -555,7 +564,7 @@ def tokenize_corpus(
     n = len(texts)
     stop = stopwords(cfg) if cfg.remove_stopwords else frozenset()  # looked up once, here
     if workers is None:
-        workers = 2 if n >= POOL_MIN_TEXTS and (os.cpu_count() or 1) >= 2 else 1
+        workers = 2 if n >= POOL_MIN_TEXTS and (os.cpu_count() or 1) >= 2 and _can_spawn() else 1
     chunk = 2000
     out: list[list[str]] = []
     chunks = (texts[i:i + chunk] for i in range(0, n, chunk))
@@ -567,7 +576,10 @@ def tokenize_corpus(
         return out
     import multiprocessing
 
-    with multiprocessing.get_context().Pool(workers) as pool:
+    # "spawn", never "fork": the jobs that tokenise run a heartbeat thread (and torch's threads), and a
+    # process forked while another thread holds a lock inherits the lock held, forever -- a pool that
+    # forked mid-heartbeat hung a training at "preprocessing" (found running two trainings at once)
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
         for joined in pool.imap(partial(_tokenize_chunk_joined, cfg=cfg, stop=stop), chunks):
             out.extend(s.split() for s in joined)
             if progress is not None:

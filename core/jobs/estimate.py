@@ -235,7 +235,7 @@ def hmm_seconds(cfg: HMMRunConfig, store: Any) -> Estimate:
     else:
         rates = {"fit": REFERENCE_HMM_FIT_S_PER_REVIEW, "score": REFERENCE_HMM_SCORE_S_PER_REVIEW,
                  "prepare": REFERENCE_HMM_PREPARE_S}
-        source = f"no GMM-HMM has finished here yet: {REFERENCE_NOTE}"
+        source = f"No GMM-HMM has finished here yet: {REFERENCE_NOTE}"
     h = cfg.hmm
     n_train = _capped(train_reviews(cfg.data), h.limit)
     n_test, n_val = test_reviews(cfg.data, h.test_limit), validation_reviews(cfg.data)
@@ -303,7 +303,7 @@ def word2vec_seconds(cfg: Word2VecRunConfig, store: Any) -> Estimate:
     else:
         rates = {"train": REFERENCE_W2V_S_PER_TOKEN_EPOCH[w.algo], "prepare_fixed": REFERENCE_W2V_PREPARE_S,
                  "prepare": REFERENCE_W2V_PREPARE_S_PER_REVIEW, "tokens": REFERENCE_TOKENS_PER_REVIEW}
-        source = f"no {w.algo} word2vec run has finished here yet: {REFERENCE_NOTE}"
+        source = f"No {w.algo} word2vec run has finished here yet: {REFERENCE_NOTE}"
     reviews = train_reviews(cfg.data) + _capped(IMDB_UNSUP, cfg.data.limit)
     tokens = reviews * rates["tokens"]
     training = tokens * w.epochs * _w2v_work(w) * rates["train"]
@@ -357,9 +357,9 @@ def training_seconds(cfg: RunConfig, store: Any) -> Estimate:
     else:
         per_s = _reference_rnn_rate(cfg)
         if per_s is None:
-            return Estimate(None, f"no {what} training with these sizes has finished here yet: nothing to measure "
+            return Estimate(None, f"No {what} training with these sizes has finished here yet: nothing to measure "
                                   "from.", unknown=(f"the {cfg.model.cell.upper()} training",))
-        source = f"no {what} run with these sizes has finished here yet: {REFERENCE_NOTE}"
+        source = f"No {what} run with these sizes has finished here yet: {REFERENCE_NOTE}"
         per_sample, per_test = 1.0 / per_s, 1.0 / (per_s * REFERENCE_RNN_TEST_SPEEDUP)
         other = REFERENCE_RNN_PREPARE_S
     samples, tests = _samples(cfg)
@@ -396,7 +396,7 @@ def horizon_seconds(cfg: HorizonConfig, store: Any) -> Estimate:
         rate, source = _median(rates), f"from {_plural(len(rates), 'finished memory-horizon study')}"
     else:
         rate = REFERENCE_HORIZON_S_PER_STEP_T
-        source = f"no memory-horizon study has finished here yet: {REFERENCE_NOTE}"
+        source = f"No memory-horizon study has finished here yet: {REFERENCE_NOTE}"
     # the whole budget: a model stops at its first success, so this is an upper bound
     work = len(cfg.models) * cfg.steps * sum(cfg.lengths)
     s = work * rate

@@ -76,6 +76,24 @@ def default_parallel(runs: list[Run]) -> int:
     return max(1, cpu_count() // max(1, max((_threads(r) for r in runs), default=1)))
 
 
+def longest_first(runs: list[Run], store: RunStore) -> list[Run]:
+    """The runs in order of their expected training time, longest first (those with no estimate last).
+
+    N at a time, the longest-first order finishes the whole set soonest (a long run started last
+    would run alone at the end): the seed experiment's GRU, LSTM and RNN on two cores finish in
+    about the LSTM's and the RNN's time together instead of the RNN's and the GRU's.
+    """
+    from core.jobs.estimate import training_seconds
+
+    def seconds(run: Run) -> float:
+        try:
+            return training_seconds(run.config(), store).seconds or 0.0
+        except (OSError, ValueError, TypeError):
+            return 0.0
+
+    return sorted(runs, key=seconds, reverse=True)  # stable: equal estimates keep the plan's order
+
+
 class LocalExecutor:
     """Up to ``parallel`` runs at once on this machine, each in its own ``python -m core job`` process."""
 
@@ -86,7 +104,7 @@ class LocalExecutor:
         self.retries = retries
 
     def execute(self, ctx: Any, runs: list[Run], done: Done) -> None:
-        pending, active, tries = list(runs), {}, {}
+        pending, active, tries = longest_first(runs, ctx.store), {}, {}
         parallel = self.parallel or default_parallel(runs)
         ctx.say(f"local executor: {len(runs)} runs, {parallel} at a time")
         try:
@@ -221,7 +239,7 @@ class RayExecutor:
         parallel = self.parallel or max(1, cpus)
         ctx.say(f"ray executor: {len(runs)} runs on a cluster of {cpus} CPUs, {parallel} at a time")
         task = ray.remote(train_on_worker)
-        pending, in_flight, tries = list(runs), {}, {}
+        pending, in_flight, tries = longest_first(runs, ctx.store), {}, {}
         try:
             while pending or in_flight:
                 ctx.check_cancel()
