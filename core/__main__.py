@@ -529,10 +529,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print("  " + ", ".join(f"{k}={v}" for k, v in r.items()))
         if guess["seconds"] is not None:
             print(f"estimated: {guess['seconds'] / 60:.1f} min of training for {guess['measured']} runs, one at a "
-                  f"time (from the throughput of finished runs of the same cell and batching); "
-                  f"{guess['unknown']} runs have no measured rate")
+                  f"time (the pace of finished runs like them, else reference rates measured on a 2-core CPU); "
+                  f"{guess['unknown']} runs have no measured pace")
         else:
-            print("estimated: unknown (no finished run of the same cell and batching to measure throughput from)")
+            print("estimated: unknown (no finished run like these, and no reference rate for their sizes)")
         return 0
     run = _start("sweep", cfg, args, label=f"sweep-{spec.name}")
     if run is None:
