@@ -463,7 +463,7 @@ def test_validation_split_depends_on_the_seed_only():
     assert keys(a["val"]) != keys(c["val"])
 
 
-@pytest.mark.parametrize("limit", [1, 7, 10, 1000])
+@pytest.mark.parametrize("limit", [2, 7, 10, 1000])  # 2: the smallest limit (one review of each label)
 def test_limit_keeps_balanced_seeded_subsets_of_each_split(limit):
     df = synthetic_frame()
     full = data.split_frame(df, DataConfig(val_size=20))

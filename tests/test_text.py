@@ -169,7 +169,7 @@ def test_stopwords_unavailable_says_how_to_install_or_switch_off(tmp_path: Path,
     assert calls, "a download should have been tried before giving up"
     assert "python -m nltk.downloader stopwords" in message
     assert "NLTK_DATA" in message
-    assert "remove_stopwords=False" in message
+    assert "--no-stopwords" in message and "untick *remove stopwords*" in message  # the CLI flag and the form's box
     assert str(empty) in message
     # the rest of the pipeline does not need the list
     assert preprocess("The film!", NO_STOP) == ["the", "film"]
