@@ -370,6 +370,21 @@ def training_seconds(cfg: RunConfig, store: Any) -> Estimate:
                                                         ("preparing", other)))
 
 
+def training_seconds_each(cfgs: list[RunConfig], store: Any) -> list[float | None]:
+    """:func:`training_seconds` of each config, worked out once per config up to its seed (runs that differ only
+    by their seed take as long), so a sweep of many seeds reads the store once per point, not once per run."""
+    from dataclasses import replace
+
+    seconds: dict[RunConfig, float | None] = {}
+    out = []
+    for cfg in cfgs:
+        key = replace(cfg, train=replace(cfg.train, seed=0))
+        if key not in seconds:
+            seconds[key] = training_seconds(key, store).seconds
+        out.append(seconds[key])
+    return out
+
+
 def _reference_rnn_rate(cfg: RunConfig) -> float | None:
     """The reference samples per second of ``cfg``'s cell and batching, only for the default sizes on a CPU."""
     sizes = {**{k: getattr(cfg.model, k) for k in ("hidden_size", "embedding_dim", "num_layers", "bidirectional")},

@@ -83,15 +83,14 @@ def longest_first(runs: list[Run], store: RunStore) -> list[Run]:
     would run alone at the end): the seed experiment's GRU, LSTM and RNN on two cores finish in
     about the LSTM's and the RNN's time together instead of the RNN's and the GRU's.
     """
-    from core.jobs.estimate import training_seconds
+    from core.jobs.estimate import training_seconds_each
 
-    def seconds(run: Run) -> float:
-        try:
-            return training_seconds(run.config(), store).seconds or 0.0
-        except (OSError, ValueError, TypeError):
-            return 0.0
-
-    return sorted(runs, key=seconds, reverse=True)  # stable: equal estimates keep the plan's order
+    try:
+        seconds = training_seconds_each([run.config() for run in runs], store)
+    except (OSError, ValueError, TypeError):  # a config that cannot be read: keep the plan's order
+        return list(runs)
+    order = sorted(range(len(runs)), key=lambda i: seconds[i] or 0.0, reverse=True)  # stable for equal estimates
+    return [runs[i] for i in order]
 
 
 class LocalExecutor:

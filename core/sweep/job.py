@@ -244,18 +244,9 @@ def estimate(points: list[Point], store: RunStore) -> dict[str, Any]:
 
     ``{"seconds": float | None, "measured": points with an estimate, "unknown": points without}``.
     """
-    from dataclasses import replace
+    from core.jobs.estimate import training_seconds_each
 
-    from core.jobs.estimate import training_seconds
-
-    seconds: dict[Any, float | None] = {}  # runs that differ only by their seed take as long
-    known = []
-    for p in points:
-        key = replace(p.cfg, train=replace(p.cfg.train, seed=0))
-        if key not in seconds:
-            seconds[key] = training_seconds(key, store).seconds
-        if seconds[key] is not None:
-            known.append(seconds[key])
+    known = [v for v in training_seconds_each([p.cfg for p in points], store) if v is not None]
     return {"seconds": sum(known) if known else None, "measured": len(known), "unknown": len(points) - len(known)}
 
 
