@@ -8,11 +8,16 @@ executor: each training in its own process, one torch thread each). Prints each 
 the ratio, and each cell's test accuracy in both modes (equal: the same seeds train the same
 models). The machines here are shared: compare the ratio, not the seconds. Add
 ``--device cuda`` on a GPU machine to pack the trainings on one GPU.
+
+It also prints the bound: three runs that cannot be split, N at a time, finish no sooner than the
+best assignment of the runs to N slots, with each run taking the time it took one after another
+(its process's wall time). The measured ratio can only approach the ratio that bound allows.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -24,7 +29,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def experiment(home: Path, parallel: int, args: argparse.Namespace) -> tuple[float, dict[str, float]]:
+def best_makespan(times: list[float], slots: int) -> float:
+    """The shortest finish of indivisible runs on ``slots`` identical slots (every assignment tried: a few runs)."""
+    best = float("inf")
+    for assignment in itertools.product(range(slots), repeat=len(times)):
+        loads = [0.0] * slots
+        for t, s in zip(times, assignment, strict=True):
+            loads[s] += t
+        best = min(best, max(loads))
+    return best
+
+
+def experiment(home: Path, parallel: int, args: argparse.Namespace) -> tuple[float, dict[str, float],
+                                                                            dict[str, float]]:
     cmd = [sys.executable, "-m", "core", "experiment", "seed", "--preset", "fast", "--epochs", str(args.epochs),
            "--no-ablations", "--no-hmm", "--no-horizon", "--parallel", str(parallel), "--device", args.device,
            "--out", str(home / "report"), "--json"]
@@ -39,11 +56,13 @@ def experiment(home: Path, parallel: int, args: argparse.Namespace) -> tuple[flo
     sys.path.insert(0, str(ROOT))
     from core.jobs.store import RunStore
 
-    acc = {}
+    acc, took = {}, {}
     for run in RunStore(home / "runs").list():
         if run.kind == "rnn":
-            acc[run.config().model.cell] = (run.test_metrics() or {}).get("accuracy")
-    return wall, acc
+            tm = run.test_metrics() or {}
+            acc[run.config().model.cell] = tm.get("accuracy")
+            took[run.config().model.cell] = tm.get("wall_time_s")
+    return wall, acc, took
 
 
 def main() -> None:
@@ -59,15 +78,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rnnlab-bench-sweep-") as tmp:
         for parallel in (1, args.parallel):
             home = Path(tmp) / f"p{parallel}"
-            wall, acc = experiment(home, parallel, args)
-            rows[parallel] = {"wall_s": round(wall, 1), "accuracy": acc}
-            print(f"parallel {parallel}: {wall:.1f} s  " + "  ".join(f"{c} {a:.4f}" for c, a in sorted(acc.items())),
-                  flush=True)
+            wall, acc, took = experiment(home, parallel, args)
+            rows[parallel] = {"wall_s": round(wall, 1), "accuracy": acc,
+                              "run_wall_s": {c: round(t, 1) for c, t in took.items() if t}}
+            print(f"parallel {parallel}: {wall:.1f} s  " + "  ".join(f"{c} {a:.4f}" for c, a in sorted(acc.items()))
+                  + "  (each run's process: " + ", ".join(f"{c} {t:.0f} s" for c, t in sorted(took.items()) if t)
+                  + ")", flush=True)
     ratio = rows[1]["wall_s"] / rows[args.parallel]["wall_s"]
+    alone = list(rows[1]["run_wall_s"].values())
+    bound = best_makespan(alone, args.parallel) if alone else None
     print(f"one after another / {args.parallel} at a time: {ratio:.2f}x "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    if bound:
+        print(f"bound: these runs, {args.parallel} at a time and each as long as alone, finish no sooner than "
+              f"{bound:.0f} s: at most {sum(alone) / bound:.2f}x of their {sum(alone):.0f} s one after another")
     print(json.dumps({"limit": args.limit, "epochs": args.epochs, "device": args.device, "modes": rows,
-                      "ratio": round(ratio, 2)}))
+                      "ratio": round(ratio, 2), "bound_ratio": round(sum(alone) / bound, 2) if bound else None}))
 
 
 if __name__ == "__main__":

@@ -517,19 +517,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     points = plan(spec)
     cfg = SweepConfig(**{**overrides_from_args(args, SweepConfig, skip=("spec",)), "spec": text})
     if args.dry_run:
-        guess = estimate(points, _store(args))
+        guess = estimate(points, _store(args), spec.confirm_size)
         rows = [p.as_dict() for p in points]
         if args.json:
-            _print_json({"name": spec.name, "runs": len(points), "plan": rows, "estimate": guess,
+            _print_json({"name": spec.name, "runs": spec.size, "plan": rows, "estimate": guess,
+                         "confirm": {"top": spec.confirm_top, "seeds": list(spec.confirm_seeds),
+                                     "runs": spec.confirm_size},
                          "config": config_to_dict(cfg)})
             return 0
         print(f"sweep {spec.name}: {len(points)} runs ({' x '.join(f'{len(v)} {k}' for k, v in spec.vary)} x "
               f"{len(spec.seeds)} seeds), preset {spec.preset}")
         for r in rows:
             print("  " + ", ".join(f"{k}={v}" for k, v in r.items()))
+        if spec.confirm_top:
+            print(f"then the best {spec.confirm_top} of these {spec.points} points by validation loss (mean over "
+                  f"seeds {', '.join(map(str, spec.seeds))}) again with seeds {', '.join(map(str, spec.confirm_seeds))}"
+                  f": {spec.confirm_size} more runs, {spec.size} in all")
         if guess["seconds"] is not None:
-            print(f"estimated: {guess['seconds'] / 60:.1f} min of training for {guess['measured']} runs, one at a "
-                  f"time (the pace of finished runs like them, else reference rates measured on a 2-core CPU); "
+            more = f" and the {spec.confirm_size} confirmation runs as the grid's mean" if spec.confirm_size else ""
+            print(f"estimated: {guess['seconds'] / 60:.1f} min of training for {guess['measured']} runs{more}, "
+                  f"one at a time (the pace of finished runs like them, else reference rates measured on a 2-core "
+                  f"CPU); "
                   f"{guess['unknown']} runs have no measured pace")
         else:
             print("estimated: unknown (no finished run like these, and no reference rate for their sizes)")

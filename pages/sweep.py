@@ -18,13 +18,23 @@ from core.config import EXECUTORS, SweepConfig  # noqa: E402
 from core.figures import sweep as figures  # noqa: E402
 from core.figures.style import format_number  # noqa: E402
 from core.jobs.store import DamagedRun  # noqa: E402
-from core.sweep.job import estimate, read_plan, read_results, summarise, sweep_progress  # noqa: E402
+from core.sweep.job import (  # noqa: E402
+    estimate,
+    published,
+    read_plan,
+    read_published,
+    read_results,
+    summarise,
+    sweep_progress,
+)
 from core.sweep.spec import MAX_SPEC_BYTES, SpecError, parse_spec, plan  # noqa: E402
 from dashboard import state  # noqa: E402
 
 JOB = "sweep.job"  # session key: the id of the sweep run launched from this page
 POLL_S = 3.0
 STUDIES = ROOT / "studies"
+PUBLISHED = ROOT / "docs" / "sweeps"  # the shipped studies' results, as measured for the README
+DOCS = "docs:"  # prefix of a published study in the sweep selectbox
 SPEC = "sweep_spec"
 
 
@@ -38,7 +48,8 @@ def load_study(name: str) -> None:
 
 @st.cache_data(show_spinner=False, ttl=30, max_entries=16)
 def planned_estimate(text: str, root: str) -> dict:
-    return estimate(plan(parse_spec(text)), state.store())
+    spec = parse_spec(text)
+    return estimate(plan(spec), state.store(), spec.confirm_size)
 
 
 def minutes(seconds: float | None) -> str:
@@ -82,7 +93,11 @@ if spec is not None:
     guess = planned_estimate(text, str(state.store().root))
     st.markdown(f"**{spec.name}**: {len(points)} runs = "
                 + " × ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in spec.vary)
-                + f" × {len(spec.seeds)} seed{'s' * (len(spec.seeds) > 1)}, preset `{spec.preset}`. "
+                + f" × {len(spec.seeds)} seed{'s' * (len(spec.seeds) > 1)}, preset `{spec.preset}`"
+                + (f"; then the best {spec.confirm_top} of the {spec.points} points by validation loss again with "
+                   f"{len(spec.confirm_seeds)} more seed{'s' * (len(spec.confirm_seeds) > 1)} "
+                   f"({spec.confirm_size} runs, {spec.size} in all; the test set decides nothing)"
+                   if spec.confirm_top else "") + ". "
                 + (f"Estimated training time one after another: {minutes(guess['seconds'])} for the "
                    f"{guess['measured']} runs whose cell and batching have finished runs to measure their pace "
                    f"by" + (f"; {guess['unknown']} without" if guess["unknown"] else "") + "."
@@ -115,37 +130,49 @@ state.follow_job(JOB, "sweep", "Sweep", poll_s=POLL_S)
 table = state.summaries()
 state.damaged_notice(table)
 sweeps = table[(table["kind"] == "sweep") & (table["status"] != "damaged")]
-if sweeps.empty:
+labels = dict(zip(sweeps["run_id"], sweeps["label"], strict=True))
+docs = published(PUBLISHED)
+labels.update({DOCS + name: f"{name}: the results measured for the README" for name in docs})
+if not labels:
     st.info("No sweep yet. Load a study above (or write a spec) and press **Start the sweep**; "
             "`studies/edge-of-chaos.toml` trains on the synthetic adding problem and needs no dataset.",
             icon=":material/info:")
     st.stop()
 
-labels = dict(zip(sweeps["run_id"], sweeps["label"], strict=True))
 state.select_new_result("sweep_run", JOB, "sweep", list(labels))
-rid = st.selectbox("Sweep", list(labels), key="sweep_run", format_func=lambda r: f"{labels[r]} ({r})")
-run = state.store().get(rid)
-try:
-    shown = parse_spec(run.job_config().spec)
-    progress = sweep_progress(run, state.store())
-except (DamagedRun, SpecError, ValueError) as e:
-    st.error(f"Cannot read this sweep: {e}")
-    st.stop()
-counts = progress["counts"]
-cols = st.columns(5)
-cols[0].metric("Runs", progress["total"])
-cols[1].metric("Queued", counts.get("queued", 0))
-cols[2].metric("Running", counts.get("running", 0))
-cols[3].metric("Finished", counts.get("finished", 0))
-cols[4].metric("Failed or crashed", sum(counts.get(s, 0) for s in ("failed", "crashed", "cancelled", "missing")))
-if progress["total"]:
-    st.progress(progress["done"] / progress["total"],
-                text=f"{progress['done']} of {progress['total']} done · elapsed {minutes(progress['elapsed_s'])}"
-                     + (f" · about {minutes(progress['eta_s'])} left" if progress["eta_s"] else ""))
-elif not read_plan(run):
-    st.caption("Not planned yet: the sweep's job has not started.")
+rid = st.selectbox("Sweep", list(labels), key="sweep_run",
+                   format_func=lambda r: labels[r] if r.startswith(DOCS) else f"{labels[r]} ({r})")
+if rid.startswith(DOCS):
+    try:
+        shown, results = read_published(docs[rid.removeprefix(DOCS)])
+    except (KeyError, SpecError, ValueError) as e:
+        st.error(f"Cannot read this study's published results: {e}")
+        st.stop()
+    st.caption(f"Read from `docs/sweeps/{rid.removeprefix(DOCS)}/` in the repository (the README's tables come "
+               "from it): nothing here is trained. Load the study above and start it to make your own.")
+else:
+    run = state.store().get(rid)
+    try:
+        shown = parse_spec(run.job_config().spec)
+        progress = sweep_progress(run, state.store())
+    except (DamagedRun, SpecError, ValueError) as e:
+        st.error(f"Cannot read this sweep: {e}")
+        st.stop()
+    counts = progress["counts"]
+    cols = st.columns(5)
+    cols[0].metric("Runs", progress["total"])
+    cols[1].metric("Queued", counts.get("queued", 0))
+    cols[2].metric("Running", counts.get("running", 0))
+    cols[3].metric("Finished", counts.get("finished", 0))
+    cols[4].metric("Failed or crashed", sum(counts.get(s, 0) for s in ("failed", "crashed", "cancelled", "missing")))
+    if progress["total"]:
+        st.progress(progress["done"] / progress["total"],
+                    text=f"{progress['done']} of {progress['total']} done · elapsed {minutes(progress['elapsed_s'])}"
+                         + (f" · about {minutes(progress['eta_s'])} left" if progress["eta_s"] else ""))
+    elif not read_plan(run):
+        st.caption("Not planned yet: the sweep's job has not started.")
+    results = read_results(run)
 
-results = read_results(run)
 if results is None or results.empty:
     st.caption("Results appear here as runs end.")
     st.stop()
@@ -154,10 +181,14 @@ summary = summarise(results, varied)
 metrics = [m for m in figures.NAMES if f"{m}_mean" in summary and summary[f"{m}_mean"].notna().any()]
 
 st.subheader("Mean ± std over seeds")
+if shown.confirm_top:
+    st.caption(f"Every point once per seed {', '.join(map(str, shown.seeds))}; the best {shown.confirm_top} by "
+               f"validation loss again with seeds {', '.join(map(str, shown.confirm_seeds))} (their `runs` count "
+               "says so). A point trained once has no spread to show.")
 shown_summary = summary.copy()
 for m in metrics:
     shown_summary[figures.metric_name(m)] = [
-        "–" if pd.isna(a) else f"{format_number(a, 3)} ± {format_number(0.0 if pd.isna(b) else b, 2)}"
+        "–" if pd.isna(a) else format_number(a, 3) if pd.isna(b) else f"{format_number(a, 3)} ± {format_number(b, 2)}"
         for a, b in zip(summary[f"{m}_mean"], summary[f"{m}_std"], strict=True)]
 st.dataframe(shown_summary[[*varied, *(figures.metric_name(m) for m in metrics), "runs"]], hide_index=True,
              key="sweep_summary")

@@ -160,6 +160,8 @@ def test_training_falls_back_to_the_reference_for_the_default_sizes_only(store):
     assert "reference" in est.basis
     odd = estimate.training_seconds(preset("fast", hidden_size=64), store)
     assert odd.seconds is None and odd.text() == "unknown"
+    both = estimate.training_seconds(preset("fast", cell="lstm", limit=5000, epochs=3, bidirectional=True), store)
+    assert dict(both.parts)["training"] == pytest.approx(2 * 5000 * 3 / 614.0)  # two directions, twice the work
 
 
 def test_experiment_estimate_is_the_sum_of_its_parts(store):

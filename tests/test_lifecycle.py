@@ -320,3 +320,19 @@ def test_a_finished_run_and_kinds_without_checkpoints_are_not_resumed(store, tes
     run.update_status(state="failed")
     with pytest.raises(ValueError, match="cannot be resumed"):
         lifecycle.resume(run, store)
+
+
+def test_a_shorter_run_is_the_longer_runs_first_epochs(store, tiny_imdb_archive):
+    """What lets a study leave the number of epochs out of its grid (studies/best-at-seed-size.toml): with
+    the same seed, a 3-epoch run passes through the 5-epoch run's first three epochs exactly, and each
+    keeps the epoch of lowest validation loss among those it trained."""
+    runs = {n: lifecycle.run_now("rnn", preset("fast", cell="gru", imdb_path=str(tiny_imdb_archive),
+                                               **dict(RESUME, epochs=n)), store) for n in (3, 5)}
+    short, long = ([{k: v for k, v in e.items() if k not in ("epoch_time_s", "samples_per_s")}
+                    for e in runs[n].metrics("epoch")] for n in (3, 5))
+    assert len(short) == 3 and len(long) == 5
+    assert [{k: v for k, v in e.items() if k != "best"} for e in short] == [
+        {k: v for k, v in e.items() if k != "best"} for e in long[:3]]
+    val = [e["val_loss"] for e in long]
+    assert runs[3].test_metrics()["best_epoch"] == min(range(3), key=val.__getitem__)
+    assert runs[5].test_metrics()["best_epoch"] == min(range(5), key=val.__getitem__)

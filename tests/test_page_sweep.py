@@ -47,8 +47,19 @@ def text(at: AppTest) -> str:
 
 def test_the_page_plans_a_shipped_study_and_says_how_to_start(rnnlab_home):
     at = ok(open_page())
-    assert "108 runs" in text(at) or "96 runs" in text(at)  # the first study, planned
-    assert "No sweep yet" in text(at)
+    assert "16 runs" in text(at) and "then the best 3 of the 16 points" in text(at)  # the first study, planned
+
+
+def test_with_no_sweep_of_its_own_the_page_reads_the_published_studies(rnnlab_home):
+    at = ok(open_page())
+    assert "nothing here is trained" in text(at)
+    options = at.selectbox(key="sweep_run").options
+    assert any("edge-of-chaos: the results measured for the README" in o for o in options)
+    at.selectbox(key="sweep_run").set_value("docs:edge-of-chaos").run()
+    summary = next(d.value for d in ok(at).dataframe if "runs" in d.value.columns and "seq_len" in d.value.columns)
+    assert len(summary) == 3 * 4 * 3 and set(summary["runs"]) == {3}
+    titles = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("blue vanishes" in t for t in titles)  # the phase diagram over radius x length
     at.text_area(key="sweep_spec").set_value('name = "x"\n[vary]\nhidden_size = [0]').run()
     assert "cannot be planned" in text(ok(at)) and "hidden_size=0" in text(at)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,8 +15,16 @@ from core.jobs import lifecycle
 from core.jobs.process import ProcessId
 from core.jobs.store import RunStore
 from core.sweep import executors
-from core.sweep.job import place_runs, read_plan, read_results
-from core.sweep.spec import SpecError, parse_spec, plan
+from core.sweep.job import (
+    best_points,
+    place_runs,
+    published,
+    read_plan,
+    read_published,
+    read_results,
+    sweep_progress,
+)
+from core.sweep.spec import SpecError, parse_spec, plan, plan_confirm
 
 TINY = """
 name = "tiny"
@@ -89,6 +98,39 @@ def test_a_bad_spec_is_refused_naming_what_is_wrong(text, says):
     assert says in str(e.value)
 
 
+@pytest.mark.parametrize("confirm, says", [
+    ("top = 0\nseeds = [1]", "confirm.top"),
+    ("top = 3\nseeds = [1]", "confirm.top: 3, but the grid has 2 points"),
+    ("top = 1\nseeds = [0, 1]", "confirm.seeds: [0] already trained"),
+    ("top = 1", "confirm.seeds"),
+    ("top = 1\nseeds = [1]\nby = 'test_accuracy'", "unknown keys ['by']"),
+])
+def test_a_bad_confirmation_stage_is_refused(confirm, says):
+    with pytest.raises(SpecError) as e:
+        parse_spec(f'name = "x"\nseeds = [0]\n[vary]\ncell = ["rnn", "gru"]\n[confirm]\n{confirm}')
+    assert says in str(e.value)
+
+
+def test_the_confirmation_stage_trains_the_best_points_by_validation_loss_again_with_more_seeds():
+    spec = parse_spec('name = "x"\nseeds = [0, 1]\n[vary]\ncell = ["rnn", "lstm", "gru"]\nhidden_size = [8, 16]\n'
+                      '[confirm]\ntop = 2\nseeds = [7, 9]')
+    assert (spec.points, spec.confirm_size, spec.size) == (6, 4, 6 * 2 + 4)
+    grid = plan(spec)
+    assert len(grid) == 12 and {p.stage for p in grid} == {"grid"}
+    loss = {("lstm", 16): [0.30, 0.34], ("gru", 8): [0.31, 0.31], ("rnn", 8): [0.20, None]}
+    rows = []
+    for p in grid:
+        key = (dict(p.values)["cell"], dict(p.values)["hidden_size"])
+        v = loss.get(key, [0.5, 0.6])[p.seed]
+        rows.append((p.values, {"state": "finished" if v is not None else "failed", "best_val_loss": v}))
+    best = best_points(rows, spec.confirm_top)
+    # the RNN's one finished seed is the lowest loss, but a point with a failed run is never chosen
+    assert best == [(("cell", "gru"), ("hidden_size", 8)), (("cell", "lstm"), ("hidden_size", 16))]
+    more = plan_confirm(spec, best)
+    assert [(p.cfg.model.cell, p.cfg.model.hidden_size, p.seed, p.stage) for p in more] == [
+        ("gru", 8, 7, "confirm"), ("gru", 8, 9, "confirm"), ("lstm", 16, 7, "confirm"), ("lstm", 16, 9, "confirm")]
+
+
 def test_a_spec_over_its_size_or_not_utf8_is_refused():
     with pytest.raises(SpecError, match="bytes"):
         parse_spec(b'name = "x"\n' + b"#" * 70_000)
@@ -137,6 +179,48 @@ def test_a_local_sweep_runs_two_at_a_time_tabulates_and_a_rerun_reuses_every_run
     again = lifecycle.run_now("sweep", SweepConfig(spec=TINY, parallel=2), store, label="sweep-tiny")
     assert read_results(again)["reused"].all()
     assert sum(r.kind == "rnn" for r in store.list()) == 4  # nothing trained twice
+
+
+def test_a_sweep_with_a_confirmation_stage_plans_it_from_the_grid_and_tabulates_both(rnnlab_home, one_thread):
+    spec = TINY.replace("seeds = [0, 1]", "seeds = [0]") + "[confirm]\ntop = 1\nseeds = [3, 4]\n"
+    store = RunStore()
+    sweep = lifecycle.run_now("sweep", SweepConfig(spec=spec, parallel=2), store, label="sweep-tiny")
+    assert sweep.status()["state"] == "finished"
+    results = read_results(sweep)
+    grid = results[results["stage"] == "grid"]
+    assert list(grid["cell"]) == ["rnn", "gru"] and list(grid["seed"]) == [0, 0]
+    winner = grid.loc[grid["best_val_loss"].idxmin(), "cell"]  # chosen by validation loss, not by the test MSE
+    confirm = results[results["stage"] == "confirm"]
+    assert list(confirm["cell"]) == [winner, winner] and list(confirm["seed"]) == [3, 4]
+    assert (results["state"] == "finished").all() and results["best_epoch"].notna().all()
+    assert [p["stage"] for p in read_plan(sweep)] == ["grid", "grid", "confirm", "confirm"]
+    summary = pd.read_csv(sweep.path / "sweep" / "summary.csv").set_index("cell")
+    assert summary.loc[winner, "runs"] == 3 and summary["runs"].sum() == 4
+
+    again = lifecycle.run_now("sweep", SweepConfig(spec=spec, parallel=2), store, label="sweep-tiny")
+    assert read_results(again)["reused"].all() and sum(r.kind == "rnn" for r in store.list()) == 4
+    assert sweep_progress(again, store)["total"] == 4
+    waiting = store.create(SweepConfig(spec=spec), kind="sweep")  # not started: every run, the confirmation too
+    assert sweep_progress(waiting, store) | {"elapsed_s": None} == {
+        "total": 4, "counts": {"queued": 4}, "done": 0, "elapsed_s": None, "eta_s": None}
+
+
+def test_published_studies_are_read_with_their_spec_and_a_damaged_one_is_named(tmp_path):
+    root = Path(__file__).resolve().parent.parent / "docs" / "sweeps"
+    docs = published(root)
+    assert "edge-of-chaos" in docs
+    spec, results = read_published(docs["edge-of-chaos"])
+    assert spec.varied == ["cell", "recurrent_init_radius", "seq_len"] and len(results) == spec.size
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "spec.toml").write_text('name = "bad"\n')
+    (bad / "results.csv").write_text("not,a,sweep\n1,2,3\n")
+    assert published(tmp_path) == {"bad": bad}
+    with pytest.raises(ValueError, match="not a sweep's results table"):
+        read_published(bad)
+    (bad / "spec.toml").write_text("name = ")
+    with pytest.raises(SpecError, match="not valid TOML"):
+        read_published(bad)
 
 
 def test_a_run_whose_process_dies_is_resumed_once_then_left_crashed(rnnlab_home, one_thread, monkeypatch):
@@ -203,11 +287,10 @@ def test_sweep_dry_run_prints_the_plan_and_creates_nothing(rnnlab_home, tmp_path
 
 
 def test_the_shipped_studies_plan(rnnlab_home):
-    from pathlib import Path
-
     root = Path(__file__).resolve().parent.parent / "studies"
-    sizes = {p.stem: len(plan(parse_spec(p.read_text()))) for p in sorted(root.glob("*.toml"))}
-    assert sizes == {"best-at-seed-size": 96, "edge-of-chaos": 108}
+    specs = {p.stem: parse_spec(p.read_text()) for p in sorted(root.glob("*.toml"))}
+    assert {name: (len(plan(s)), s.size) for name, s in specs.items()} == {
+        "best-at-seed-size": (16, 16 + 3 * 2), "edge-of-chaos": (108, 108)}
 
 
 # -- the experiment through the same executor -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from core.figures.style import HEIGHT, cell_colour, empty_figure, format_number,
 
 NAMES = {"accuracy": "test accuracy", "f1": "F1", "roc_auc": "ROC-AUC", "mse": "test MSE",
          "success": "solved (share of seeds)", "train_time_s": "training time (s)",
+         "best_val_loss": "validation loss", "best_epoch": "best epoch (by validation loss)",
          "decay_k10": "decay at k=10", "decay_k50": "decay at k=50", "decay_k100": "decay at k=100"}
 LOG_METRICS = ("mse", "train_time_s", "decay_k10", "decay_k50", "decay_k100")
 

@@ -29,11 +29,12 @@ from core.jobs import lifecycle
 from core.jobs.files import META_KEYS
 from core.jobs.store import Run, RunStore
 from core.sweep.executors import executor
-from core.sweep.spec import Point, SweepSpec, parse_spec, plan
+from core.sweep.spec import Point, SweepSpec, parse_spec, plan, plan_confirm
 
 FOLDER = "sweep"
+RESULTS = "results.csv"  # in FOLDER of a sweep's run, or beside spec.toml in a published study's folder
 DECAY_KS = (10, 50, 100)
-METRICS = ("accuracy", "f1", "roc_auc", "mse", "success", "train_time_s")
+METRICS = ("accuracy", "f1", "roc_auc", "mse", "success", "train_time_s", "best_val_loss", "best_epoch")
 SUMMARY_METRICS = (*METRICS, *(f"decay_k{k}" for k in DECAY_KS))
 
 
@@ -110,7 +111,7 @@ def _state(run: Run) -> str:
 
 def run_row(point: Point, run: Run, note: str = "", reused: bool = False) -> dict[str, Any]:
     """One line of ``results.csv``: the point, the run's state and test figures, its gradient decay."""
-    row: dict[str, Any] = {**point.as_dict(), "run_id": run.id, "reused": reused, "note": note}
+    row: dict[str, Any] = {**point.as_dict(), "stage": point.stage, "run_id": run.id, "reused": reused, "note": note}
     try:
         row["state"] = run.status().get("state")
         tm = run.test_metrics() or {}
@@ -155,8 +156,26 @@ def summarise(results: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
     return out.reset_index() if varied else out.reset_index(drop=True)
 
 
+def best_points(grid: list[tuple[tuple[tuple[str, Any], ...], dict[str, Any]]],
+                top: int) -> list[tuple[tuple[str, Any], ...]]:
+    """The ``top`` grid points with the lowest validation loss, mean over their seeds, best first.
+
+    ``grid`` pairs each run's point (its varied fields' values) with its results row. Validation
+    loss is what each run already chose its checkpoint by, so choosing points by it keeps the test
+    set out of every decision. A point any of whose runs did not finish is not chosen.
+    """
+    losses: dict[tuple[tuple[str, Any], ...], list[float | None]] = {}
+    for values, row in grid:
+        v = row.get("best_val_loss")
+        ok = row.get("state") == "finished" and isinstance(v, int | float) and math.isfinite(v)
+        losses.setdefault(values, []).append(float(v) if ok else None)
+    scores = [(sum(ls) / len(ls), values) for values, ls in losses.items() if None not in ls]
+    scores.sort(key=lambda s: s[0])
+    return [values for _, values in scores[:top]]
+
+
 def results_path(run: Run) -> Path:
-    return run.path / FOLDER / "results.csv"
+    return run.path / FOLDER / RESULTS
 
 
 MAX_TABLE_BYTES = 32 * 2**20  # results.csv / plan.json of the largest sweep (MAX_RUNS rows) stay far under
@@ -171,7 +190,10 @@ def _small_file(path: Path) -> bool:
 
 def read_results(run: Run) -> pd.DataFrame | None:
     """A sweep run's ``results.csv``; None before the first run ended, or when the file is damaged or too big."""
-    path = results_path(run)
+    return _read_table(results_path(run))
+
+
+def _read_table(path: Path) -> pd.DataFrame | None:
     if not _small_file(path):
         return None
     try:
@@ -179,6 +201,29 @@ def read_results(run: Run) -> pd.DataFrame | None:
     except (OSError, ValueError, pd.errors.ParserError):
         return None
     return table if {"run_id", "state"} <= set(table.columns) else None
+
+
+def published(root: Path) -> dict[str, Path]:
+    """Studies whose results are published under ``root`` (``docs/sweeps``): name -> folder with spec and results."""
+    if not root.is_dir():
+        return {}
+    return {d.name: d for d in sorted(root.iterdir())
+            if d.is_dir() and (d / "spec.toml").is_file() and (d / RESULTS).is_file()}
+
+
+def read_published(folder: Path) -> tuple[SweepSpec, pd.DataFrame]:
+    """A published study's spec and results (as a sweep's folder has them); ValueError naming what is wrong."""
+    path = folder / "spec.toml"
+    try:
+        if path.stat().st_size > MAX_TABLE_BYTES:
+            raise ValueError(f"{path}: too big for a spec")
+        spec = parse_spec(path.read_bytes())
+    except OSError as e:
+        raise ValueError(f"{path}: {e.strerror or e}") from None
+    table = _read_table(folder / RESULTS)
+    if table is None:
+        raise ValueError(f"{folder / RESULTS}: missing, too big, or not a sweep's results table")
+    return spec, table
 
 
 def read_plan(run: Run) -> list[dict[str, Any]]:
@@ -205,14 +250,8 @@ def sweep_job(ctx: Any, cfg: SweepConfig) -> None:
     points = plan(spec)
     out = ctx.run.path / FOLDER
     out.mkdir(parents=True, exist_ok=True)
-    placed = [(p, run, reused) for p, (run, reused) in
-              zip(points, place_runs([p.cfg for p in points], ctx.store, f"sweep-{spec.name}"), strict=True)]
-    atomic.write_json(out / "plan.json", [{"run_id": r.id, **p.as_dict(), "reused": reused}
-                                          for p, r, reused in placed])
-    rows = {r.id: run_row(p, r, reused=True) for p, r, reused in placed if reused}
-    todo = [r for _, r, reused in placed if not reused]
-    by_id = {r.id: p for p, r, _ in placed}
-    ctx.say(f"sweep {spec.name}: {len(points)} runs, {len(rows)} reused, {len(todo)} to run")
+    placed: list[tuple[Point, Run, bool]] = []
+    rows: dict[str, dict[str, Any]] = {}
     t0 = time.time()
 
     def write() -> None:
@@ -220,17 +259,40 @@ def sweep_job(ctx: Any, cfg: SweepConfig) -> None:
         table = pd.DataFrame([rows[i] for i in order])
         with atomic.atomic_path(out / "results.csv") as tmp:
             table.to_csv(tmp, index=False)
-        ctx.progress(phase=f"{len(rows)} of {len(points)} runs done", done=len(rows), total=len(points),
+        ctx.progress(phase=f"{len(rows)} of {spec.size} runs done", done=len(rows), total=spec.size,
                      elapsed_s=time.time() - t0)
 
-    def done(run: Run, note: str) -> None:
-        rows[run.id] = run_row(by_id[run.id], run, note)
-        write()
+    def stage(stage_points: list[Point]) -> None:
+        """Place, record in plan.json and execute one stage's runs (the grid, then the confirmation)."""
+        new = [(p, run, reused) for p, (run, reused) in
+               zip(stage_points, place_runs([p.cfg for p in stage_points], ctx.store, f"sweep-{spec.name}"),
+                   strict=True)]
+        placed.extend(new)
+        atomic.write_json(out / "plan.json", [{"run_id": r.id, **p.as_dict(), "stage": p.stage, "reused": reused}
+                                              for p, r, reused in placed])
+        by_id = {r.id: p for p, r, _ in new}
+        rows.update({r.id: run_row(p, r, reused=True) for p, r, reused in new if reused})
+        todo = [r for _, r, reused in new if not reused]
+        what = "the confirmation's runs" if stage_points and stage_points[0].stage == "confirm" else "runs"
+        ctx.say(f"sweep {spec.name}: {len(stage_points)} {what}, {len(stage_points) - len(todo)} reused, "
+                f"{len(todo)} to run")
 
-    write()
-    if todo:
-        executor(cfg.executor, parallel=cfg.parallel, address=cfg.address, retries=cfg.retries).execute(
-            ctx, todo, done)
+        def done(run: Run, note: str) -> None:
+            rows[run.id] = run_row(by_id[run.id], run, note)
+            write()
+
+        write()
+        if todo:
+            executor(cfg.executor, parallel=cfg.parallel, address=cfg.address, retries=cfg.retries).execute(
+                ctx, todo, done)
+
+    stage(points)
+    if spec.confirm_top:
+        best = best_points([(p.values, rows[r.id]) for p, r, _ in placed], spec.confirm_top)
+        ctx.say(f"sweep {spec.name}: the best {len(best)} of {spec.points} points by validation loss: "
+                + "; ".join(", ".join(f"{k}={v}" for k, v in values) for values in best))
+        if best:
+            stage(plan_confirm(spec, best))
     table = pd.DataFrame([rows[r.id] for _, r, _ in placed])
     summary = summarise(table, spec.varied)
     with atomic.atomic_path(out / "summary.csv") as tmp:
@@ -239,22 +301,26 @@ def sweep_job(ctx: Any, cfg: SweepConfig) -> None:
     ctx.say(f"sweep {spec.name}: {len(table) - failed} of {len(table)} runs finished in {time.time() - t0:.0f} s")
 
 
-def estimate(points: list[Point], store: RunStore) -> dict[str, Any]:
+def estimate(points: list[Point], store: RunStore, confirm_runs: int = 0) -> dict[str, Any]:
     """Seconds the planned runs would take one after another (:func:`core.jobs.estimate.training_seconds` each).
 
-    ``{"seconds": float | None, "measured": points with an estimate, "unknown": points without}``.
+    ``confirm_runs`` (a spec's confirmation stage, whose points are not chosen yet) count as the
+    grid's mean run each. ``{"seconds": float | None, "measured": points with an estimate,
+    "unknown": points without, "confirm": confirm_runs}``.
     """
     from core.jobs.estimate import training_seconds_each
 
     known = [v for v in training_seconds_each([p.cfg for p in points], store) if v is not None]
-    return {"seconds": sum(known) if known else None, "measured": len(known), "unknown": len(points) - len(known)}
+    seconds = sum(known) * (1 + confirm_runs / len(known)) if known else None
+    return {"seconds": seconds, "measured": len(known), "unknown": len(points) - len(known), "confirm": confirm_runs}
 
 
 def sweep_progress(run: Run, store: RunStore) -> dict[str, Any]:
     """Where a sweep stands: its planned runs counted by state (read live), and an ETA from the pace so far.
 
     ``{"total", "counts": {state: n}, "done", "elapsed_s", "eta_s"}``; ``eta_s`` is None until a run
-    trained in this sweep has ended (reused runs say nothing about the pace).
+    trained in this sweep has ended (reused runs say nothing about the pace). While the sweep runs,
+    the runs its spec plans later (the confirmation stage) count as queued.
     """
     planned = read_plan(run)
     counts: dict[str, int] = {}
@@ -268,10 +334,18 @@ def sweep_progress(run: Run, store: RunStore) -> dict[str, Any]:
         if state not in ("queued", "running") and not p.get("reused"):
             trained_done += 1
     st = run.status()
+    later = 0
+    if st.get("state") in ("queued", "running"):  # runs not planned yet (the confirmation stage) wait like queued ones
+        try:
+            later = max(spec_of(run).size - len(planned), 0)
+        except (OSError, ValueError, AttributeError):
+            later = 0
+    if later:
+        counts["queued"] = counts.get("queued", 0) + later
     started = st.get("started")
     elapsed = (st.get("finished") or time.time()) - started if isinstance(started, int | float) else None
     remaining = counts.get("queued", 0) + counts.get("running", 0)
     eta = elapsed / trained_done * remaining if elapsed and trained_done and remaining else (0.0 if not remaining
                                                                                              else None)
-    return {"total": len(planned), "counts": counts, "done": len(planned) - remaining, "elapsed_s": elapsed,
-            "eta_s": eta}
+    total = len(planned) + later
+    return {"total": total, "counts": counts, "done": total - remaining, "elapsed_s": elapsed, "eta_s": eta}

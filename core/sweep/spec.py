@@ -19,6 +19,13 @@ by the config's own bounds. A spec::
     seq_len = {start = 10, stop = 80, num = 4, scale = "log"}   # 10, 20, 40, 80
     hidden_size = {start = 25, stop = 100, step = 25}            # 25, 50, 75, 100
 
+    [confirm]                        # optional second stage: the best `top` points of the grid by
+    top = 2                          # validation loss (mean over the seeds above) trained again
+    seeds = [1, 2]                   # with these seeds; chosen on validation data, never on test
+
+The confirmation stage screens a large grid cheaply (one seed per point) and spends more seeds
+only where they matter; :func:`plan_confirm` plans it once the grid's runs have ended.
+
 What it is not: running anything (``core.sweep.job``), choosing where runs go (``core.sweep.executors``).
 """
 
@@ -53,23 +60,36 @@ class SweepSpec:
     seeds: tuple[int, ...]
     base: tuple[tuple[str, Any], ...]  # (field, value), in the spec's order
     vary: tuple[tuple[str, tuple[Any, ...]], ...]  # (field, values), in the spec's order
+    confirm_top: int = 0  # points of the grid trained again with confirm_seeds (0: no confirmation stage)
+    confirm_seeds: tuple[int, ...] = ()
 
     @property
     def varied(self) -> list[str]:
         return [name for name, _ in self.vary]
 
     @property
+    def points(self) -> int:
+        """Points of the grid (configurations, not counting seeds)."""
+        return math.prod(len(v) for _, v in self.vary)
+
+    @property
+    def confirm_size(self) -> int:
+        return self.confirm_top * len(self.confirm_seeds)
+
+    @property
     def size(self) -> int:
-        return math.prod(len(v) for _, v in self.vary) * len(self.seeds)
+        """Every run the sweep trains: the grid times its seeds, and the confirmation stage."""
+        return self.points * len(self.seeds) + self.confirm_size
 
 
 @dataclass(frozen=True)
 class Point:
-    """One planned run: the varied fields' values, its seed and its full config."""
+    """One planned run: the varied fields' values, its seed, its full config and its stage (grid or confirm)."""
 
     values: tuple[tuple[str, Any], ...]
     seed: int
     cfg: RunConfig
+    stage: str = "grid"
 
     def as_dict(self) -> dict[str, Any]:
         return {**dict(self.values), "seed": self.seed}
@@ -121,6 +141,32 @@ def _values(key: str, v: Any) -> tuple[Any, ...]:
     return tuple(v)
 
 
+def _seeds(key: str, v: Any) -> tuple[int, ...]:
+    seeds = _values(key, v)
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX for s in seeds):
+        raise SpecError(f"{key}: integers from 0 to {SEED_MAX}")
+    return tuple(dict.fromkeys(seeds))
+
+
+def _confirm(d: Any, seeds: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    """``(top, seeds)`` of the ``[confirm]`` table (``(0, ())`` without one)."""
+    if d is None:
+        return 0, ()
+    if not isinstance(d, dict):
+        raise SpecError("[confirm] must be a table with top and seeds")
+    unknown = set(d) - {"top", "seeds"}
+    if unknown:
+        raise SpecError(f"confirm: unknown keys {sorted(unknown)}; [confirm] has top and seeds")
+    top = d.get("top")
+    if not isinstance(top, int) or isinstance(top, bool) or top < 1:
+        raise SpecError("confirm.top: the number of best points to train again, an integer of at least 1")
+    more = _seeds("confirm.seeds", d.get("seeds"))
+    again = sorted(set(more) & set(seeds))
+    if again:
+        raise SpecError(f"confirm.seeds: {again} already trained in the grid; give other seeds")
+    return top, more
+
+
 def _field(where: str, key: str) -> str:
     if key not in RUN_FIELDS:
         hint = " (seeds are given by `seeds`)" if key == "seed" else ""
@@ -143,24 +189,27 @@ def parse_spec(text: str | bytes) -> SweepSpec:
         d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"not valid TOML: {e}") from None
-    unknown = set(d) - {"name", "preset", "seeds", "base", "vary", "description"}
+    unknown = set(d) - {"name", "preset", "seeds", "base", "vary", "confirm", "description"}
     if unknown:
-        raise SpecError(f"unknown keys {sorted(unknown)}; a spec has name, preset, seeds, [base] and [vary]")
+        raise SpecError(f"unknown keys {sorted(unknown)}; a spec has name, preset, seeds, [base], [vary] and "
+                        "[confirm]")
     name = d.get("name")
     if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
         raise SpecError("name: 1-64 letters, digits, '-' or '_'")
     pre = d.get("preset", "fast")
     if pre not in PRESETS:
         raise SpecError(f"preset: {pre!r} is not one of {', '.join(PRESETS)}")
-    seeds = _values("seeds", d.get("seeds", [0]))
-    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX for s in seeds):
-        raise SpecError(f"seeds: integers from 0 to {SEED_MAX}")
+    seeds = _seeds("seeds", d.get("seeds", [0]))
+    top, more = _confirm(d.get("confirm"), seeds)
     base, vary = d.get("base", {}), d.get("vary", {})
     if not isinstance(base, dict) or not isinstance(vary, dict):
         raise SpecError("[base] and [vary] must be tables")
-    spec = SweepSpec(name=name, preset=pre, seeds=tuple(dict.fromkeys(seeds)),
+    spec = SweepSpec(name=name, preset=pre, seeds=seeds,
                      base=tuple((_field("base", k), v) for k, v in base.items()),
-                     vary=tuple((_field("vary", k), _values(k, v)) for k, v in vary.items()))
+                     vary=tuple((_field("vary", k), _values(k, v)) for k, v in vary.items()),
+                     confirm_top=top, confirm_seeds=more)
+    if top > spec.points:
+        raise SpecError(f"confirm.top: {top}, but the grid has {spec.points} points")
     both = set(dict(spec.base)) & set(spec.varied)
     if both:
         raise SpecError(f"{sorted(both)} are both in [base] and [vary]")
@@ -169,25 +218,32 @@ def parse_spec(text: str | bytes) -> SweepSpec:
     return spec
 
 
+def _point(spec: SweepSpec, values: tuple[tuple[str, Any], ...], seed: int, stage: str) -> Point:
+    # TOML has no null: an empty string stands for "none" (e.g. no word2vec initialisation)
+    fields_ = {k: None if v == "" else v for k, v in {**dict(spec.base), **dict(values)}.items()}
+    fields_["seed"] = seed
+    cell = fields_.pop("cell", "lstm")
+    try:
+        cfg = preset(spec.preset, cell=cell, **fields_)
+    except (TypeError, ValueError) as e:
+        where = ", ".join(f"{k}={v!r}" for k, v in values) or "the base"
+        raise SpecError(f"{where}: {e}") from None
+    return Point(values, seed, cfg, stage)
+
+
 def plan(spec: SweepSpec) -> list[Point]:
-    """Every run of the sweep, in grid order (the last varied field fastest, then the seed).
+    """Every run of the grid, in grid order (the last varied field fastest, then the seed).
 
     Each config is the spec's preset with [base] and the point's values applied, so every value is
     checked against the config field's bounds; a value a field refuses raises :class:`SpecError`.
+    The confirmation stage is not in it: :func:`plan_confirm` plans it from the grid's results.
     """
     names = spec.varied
-    points = []
-    for combo in itertools.product(*(v for _, v in spec.vary)):
-        values = tuple(zip(names, combo, strict=True))
-        for seed in spec.seeds:
-            # TOML has no null: an empty string stands for "none" (e.g. no word2vec initialisation)
-            fields_ = {k: None if v == "" else v for k, v in {**dict(spec.base), **dict(values)}.items()}
-            fields_["seed"] = seed
-            cell = fields_.pop("cell", "lstm")
-            try:
-                cfg = preset(spec.preset, cell=cell, **fields_)
-            except (TypeError, ValueError) as e:
-                where = ", ".join(f"{k}={v!r}" for k, v in values) or "the base"
-                raise SpecError(f"{where}: {e}") from None
-            points.append(Point(values, seed, cfg))
-    return points
+    return [_point(spec, tuple(zip(names, combo, strict=True)), seed, "grid")
+            for combo in itertools.product(*(v for _, v in spec.vary)) for seed in spec.seeds]
+
+
+def plan_confirm(spec: SweepSpec, best: list[tuple[tuple[str, Any], ...]]) -> list[Point]:
+    """The confirmation stage's runs: each of ``best`` (a grid point's values, best first) with every confirm seed."""
+    return [_point(spec, values, seed, "confirm") for values in best[:spec.confirm_top]
+            for seed in spec.confirm_seeds]
