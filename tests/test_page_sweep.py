@@ -47,7 +47,7 @@ def text(at: AppTest) -> str:
 
 def test_the_page_plans_a_shipped_study_and_says_how_to_start(rnnlab_home):
     at = ok(open_page())
-    assert "16 runs" in text(at) and "then the best 3 of the 16 points" in text(at)  # the first study, planned
+    assert "**best-at-seed-size**: 48 runs" in text(at)  # the first study, planned
 
 
 def test_with_no_sweep_of_its_own_the_page_reads_the_published_studies(rnnlab_home):

@@ -165,9 +165,10 @@ def test_a_local_sweep_runs_two_at_a_time_tabulates_and_a_rerun_reuses_every_run
     planned = read_plan(sweep)
     children = [store.get(p["run_id"]) for p in planned]
     assert [c.status()["state"] for c in children] == ["finished"] * 4
-    sts = sorted((c.status() for c in children), key=lambda s: s["started"])
-    # two at a time: the second run started before the first one finished (each in its own process)
-    assert sts[1]["started"] < sts[0]["finished"]
+    sts = sorted((c.status() for c in children), key=lambda s: s["process"]["start"])
+    # two at a time: the second run's process was launched before the first run finished (on any number
+    # of cores: the executor launches both at once; whether they then overlap is the OS's business)
+    assert sts[1]["process"]["start"] < sts[0]["finished"]
     assert len({s["process"]["pid"] for s in sts}) == 4
     results = read_results(sweep)
     assert list(results["cell"]) == ["rnn", "rnn", "gru", "gru"] and list(results["seed"]) == [0, 1, 0, 1]
@@ -290,7 +291,7 @@ def test_the_shipped_studies_plan(rnnlab_home):
     root = Path(__file__).resolve().parent.parent / "studies"
     specs = {p.stem: parse_spec(p.read_text()) for p in sorted(root.glob("*.toml"))}
     assert {name: (len(plan(s)), s.size) for name, s in specs.items()} == {
-        "best-at-seed-size": (16, 16 + 3 * 2), "edge-of-chaos": (108, 108)}
+        "best-at-seed-size": (48, 48), "edge-of-chaos": (108, 108)}
 
 
 # -- the experiment through the same executor -------------------------------------------------------------------------
