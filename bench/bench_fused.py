@@ -1,6 +1,7 @@
 """Time a CPU training step of the fused models: padded+gather vs packed, 1 vs 2 threads, fixed vs bucketed.
 
-Usage: ``python bench/bench_fused.py [--cells lstm,gru,rnn] [--reviews N] [--repeat R] [--dry-run]``.
+Usage: ``python bench/bench_fused.py [--cells lstm,gru,rnn] [--reviews N] [--repeat R] [--bidirectional]
+[--dry-run]``.
 
 A training step is forward + backward + gradient clipping + Adam, on the seed's model (embedding
 100 over a 20,000-word vocabulary, hidden 50, batch 50). Review lengths are drawn from a
@@ -11,6 +12,10 @@ removal. Token ids are random (speed does not depend on them). Compared, for eac
   batch and a gather at ``lengths - 1`` vs a packed sequence;
 * (b) ``torch.set_num_threads(1)`` vs ``2``;
 * (c) the seed's fixed front padding to 500 tokens vs bucketed batches.
+
+With ``--bidirectional`` the model reads both ways and (a) compares the model's default on the CPU
+(each direction run apart over the dense batch, the backward one over each row reversed within
+its length) with a packed sequence; (c) is left out.
 
 Bucketed configurations time whole passes over the same batches (their lengths vary); fixed ones
 time ``--fixed-steps`` steps (every batch is ``(50, 500)``). Configurations are interleaved and
@@ -44,7 +49,7 @@ from core.models.rnn import SentimentRNN  # noqa: E402
 
 
 def train_step(model: SentimentRNN, opt: torch.optim.Optimizer, batch: Batch, use_lengths: bool,
-               packed: bool) -> None:
+               packed: bool | None) -> None:
     opt.zero_grad(set_to_none=True)
     logits = model(batch.tokens, batch.lengths if use_lengths else None, packed=packed)
     F.binary_cross_entropy_with_logits(logits, batch.labels).backward()
@@ -53,15 +58,15 @@ def train_step(model: SentimentRNN, opt: torch.optim.Optimizer, batch: Batch, us
 
 
 def train_pass(model: SentimentRNN, opt: torch.optim.Optimizer, batches: list[Batch], use_lengths: bool,
-               packed: bool) -> None:
+               packed: bool | None) -> None:
     for batch in batches:
         train_step(model, opt, batch, use_lengths, packed)
 
 
-def describe(batching: str, packed: bool, max_len: int) -> str:
+def describe(batching: str, packed: bool | None, max_len: int) -> str:
     if batching == "fixed":
         return f"fixed-{max_len} (read T-1)"
-    return f"bucketed {'packed' if packed else 'padded+gather'}"
+    return f"bucketed {'packed' if packed else 'directions apart' if packed is None else 'padded+gather'}"
 
 
 def timed(fn: Callable[[], None]) -> float:
@@ -78,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="interleaved repeats; the best is reported")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bidirectional", action="store_true",
+                        help="both directions: the default (directions apart) against packing")
     parser.add_argument("--dry-run", action="store_true", help="tiny sizes: a smoke test in seconds")
     args = parser.parse_args(argv)
     max_len, reviews = (40, 2 * BATCH) if args.dry_run else (MAX_LEN, args.reviews)
@@ -100,15 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
 
     # (batching, packed) -> bucketed batches read at lengths-1 or packed; fixed batches read at T-1
-    variants = [("bucket", False), ("bucket", True), ("fixed", False)]
-    rates: dict[tuple[str, str, bool, int], float] = {}
+    # (bidirectional: None = the model's default, each direction apart, against packing)
+    variants = ([("bucket", None), ("bucket", True)] if args.bidirectional
+                else [("bucket", False), ("bucket", True), ("fixed", False)])
+    rates: dict[tuple[str, str, bool | None, int], float] = {}
     for cell in cells:
         torch.manual_seed(args.seed)
-        model = SentimentRNN(ModelConfig(cell=cell, vocab_size=VOCAB)).train()
+        model = SentimentRNN(ModelConfig(cell=cell, vocab_size=VOCAB, bidirectional=args.bidirectional)).train()
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         configs = [(batching, packed, n) for n in threads for batching, packed in variants]
-        best: dict[tuple[str, bool, int], float] = {}
-        worst: dict[tuple[str, bool, int], float] = {}
+        best: dict[tuple[str, bool | None, int], float] = {}
+        worst: dict[tuple[str, bool | None, int], float] = {}
         for batching, packed, n in configs:  # warm-up: allocator, oneDNN primitives, Adam state
             torch.set_num_threads(n)
             first = (bucketed if batching == "bucket" else fixed)[0]
@@ -129,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\nratios (> 1: the first is faster)")
     for cell in cells:
+        if args.bidirectional:
+            for n in threads:
+                r = rates[(cell, "bucket", None, n)] / rates[(cell, "bucket", True, n)]
+                print(f"{cell:5s} threads={n}: {'bidirectional, directions apart / packed':44s} {r:6.2f}")
+            continue
         for n in threads:
             r = rates[(cell, "bucket", False, n)] / rates[(cell, "bucket", True, n)]
             print(f"{cell:5s} threads={n}: {'bucketed padded+gather / packed':36s} {r:6.2f}")

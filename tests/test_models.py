@@ -68,11 +68,12 @@ def assert_paths_agree(model: SentimentRNN, fused, transparent, tol: float) -> N
 
 
 # (cell, layers, bidirectional, batching): batching "front" = fixed front padding, no lengths;
-# "gather" / "packed" = end padding with lengths, the two fused strategies (bidirectional always packs)
+# "gather" / "packed" = end padding with lengths, the two fused strategies; "default" = end padding,
+# the model's own choice (one-layer bidirectional on the CPU: each direction apart over the dense batch)
 AGREEMENT_CASES = [
     (cell, layers, bidir, batching)
     for cell in CELLS for layers in (1, 2) for bidir in (False, True)
-    for batching in (("front", "packed") if bidir else ("front", "gather", "packed"))
+    for batching in (("front", "packed", "default") if bidir else ("front", "gather", "packed"))
 ]
 
 
@@ -84,7 +85,8 @@ def test_fused_and_transparent_paths_agree_on_logits_and_gradients(cell, layers,
     if batching == "front":
         x, lengths, packed = random_tokens(LENGTHS, front=True), None, None
     else:
-        x, lengths, packed = random_tokens(LENGTHS), torch.tensor(LENGTHS), batching == "packed"
+        x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+        packed = None if batching == "default" else batching == "packed"
     assert_paths_agree(model, lambda m: m(x, lengths, packed=packed),
                        lambda m: m.forward_transparent(x, lengths).logits, TOL[dtype])
 
@@ -120,6 +122,27 @@ def test_appending_end_padding_leaves_logits_unchanged(cell, bidirectional):
         for run in (lambda t: model(t, lengths, packed=False), lambda t: model(t, lengths, packed=True),
                     lambda t: model.forward_transparent(t, lengths).logits):
             torch.testing.assert_close(run(longer), run(x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_one_layer_bidirectional_model_runs_its_directions_apart_on_the_cpu_and_matches_packing(cell,
+                                                                                                  monkeypatch):
+    model = make_model(cell, 1, True, torch.float64)
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    packed, grads_packed = logits_and_grads(model, lambda m: m(x, lengths, packed=True))
+    import core.models.rnn as rnn
+
+    def no_packing(*args, **kwargs):
+        raise AssertionError("packed")
+
+    monkeypatch.setattr(rnn, "pack_padded_sequence", no_packing)
+    apart, grads_apart = logits_and_grads(model, lambda m: m(x, lengths))
+    assert rel_err(apart, packed) < 1e-12
+    assert all(rel_err(grads_apart[n], grads_packed[n]) < 1e-12 for n in grads_packed)
+    longer = torch.cat([x, torch.full((len(LENGTHS), 4), PAD)], dim=1)  # end padding changes nothing
+    torch.testing.assert_close(model(longer, lengths), model(x, lengths), rtol=1e-12, atol=1e-12)
+    with pytest.raises(AssertionError, match="packed"):  # two layers still pack
+        make_model(cell, 2, True, torch.float64)(x, lengths)
 
 
 def test_bidirectional_without_lengths_reads_backward_state_at_position_zero():

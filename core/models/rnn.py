@@ -73,6 +73,9 @@ class TransparentOutput:
     states: dict[tuple[int, int], dict[str, Tensor]] | None = None
 
 
+DENSE_MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")  # the fused modules whose directions can run apart
+
+
 def _as_lengths(lengths: Tensor | Sequence[int], batch: int, steps: int) -> Tensor:
     """Validated (B,) int64 lengths on the CPU (pack_padded_sequence wants them there anyway)."""
     lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()  # a sync point on GPU: one tiny copy
@@ -112,7 +115,8 @@ class SentimentRNN(nn.Module):
     packed : bool
         Unidirectional models on end-padded batches: pack the batch (True) or run on the padded
         batch and gather at ``lengths - 1`` (False, :data:`PACKED_DEFAULT`). Bidirectional models
-        always pack (the backward direction must start at each review's own last token).
+        start the backward direction at each review's own last token: one-layer ones on the CPU
+        run each direction apart over the dense batch, the others pack (see :meth:`encode`).
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -214,7 +218,10 @@ class SentimentRNN(nn.Module):
             Given: end-padded batches; read each row at ``lengths - 1``.
         packed : bool or None
             Unidirectional models with ``lengths``: pack the batch instead of gathering from the
-            padded run (same values). None uses ``self.packed``. Bidirectional models always pack.
+            padded run (same values). None uses ``self.packed``. Bidirectional models with
+            ``lengths`` pack, except one-layer ones on the CPU unless ``packed`` is True: there
+            each direction runs over the dense batch (:meth:`_directions_apart`, same values,
+            several times faster than a packed bidirectional run on a CPU).
         tbptt : int or None
             Truncated BPTT: run the fused module on chunks of ``tbptt`` steps and detach the
             carried state between chunks, so no gradient flows back further than the start of
@@ -226,6 +233,9 @@ class SentimentRNN(nn.Module):
         lens = None if lengths is None else _as_lengths(lengths, batch, steps)
         if tbptt is not None:
             out = self._run_tbptt(emb, tbptt)  # (B, T, H)
+        elif (lens is not None and self.num_directions == 2 and self.num_layers == 1 and packed is not True
+              and emb.device.type == "cpu" and getattr(self.rnn, "mode", None) in DENSE_MODES):
+            return self._directions_apart(emb, lens)
         elif lens is not None and (self.num_directions == 2 or (self.packed if packed is None else packed)):
             seq = pack_padded_sequence(emb, lens, batch_first=True, enforce_sorted=False)
             _, h_n = self.rnn(seq)
@@ -244,6 +254,38 @@ class SentimentRNN(nn.Module):
         if self.num_directions == 1:
             return fwd
         return torch.cat([fwd, out[:, 0, h:]], dim=-1)  # front-padded: backward read ends at 0
+
+    def _directions_apart(self, emb: Tensor, lens: Tensor) -> Tensor:
+        """A one-layer bidirectional model's ``(B, 2H)`` features from end-padded rows, each direction run densely.
+
+        Why: on a CPU a packed bidirectional run is several times slower than two dense one-way
+        runs (measured: LSTM 5x, GRU 3x at hidden 50, batches of 50). The forward direction runs
+        over the rows as they are and is read at each row's last token (it has not reached the
+        padding yet); the backward direction runs, as a forward recurrence with the module's
+        ``_reverse`` weights, over each row reversed within its length (padding left at the end),
+        and is read at the same place: after the row's first token. The same values as packing,
+        with the same parameters, so checkpoints and every other path are untouched.
+        """
+        batch, steps, width = emb.shape
+        at = torch.arange(steps)[None, :]
+        n = lens[:, None]
+        backwards = torch.where(at < n, n - 1 - at, at)  # (B, T): each row's real tokens in reverse order
+        reversed_rows = emb.gather(1, backwards[..., None].expand(-1, -1, width))
+        rows, last = torch.arange(batch), lens - 1
+        features = []
+        for direction, x in ((0, emb), (1, reversed_rows)):
+            h0 = emb.new_zeros(1, batch, self.hidden_size)
+            weights = list(self.weights(0, direction))
+            mode = self.rnn.mode
+            if mode == "LSTM":
+                out = torch.lstm(x, (h0, h0), weights, True, 1, 0.0, self.training, False, True)[0]
+            elif mode == "GRU":
+                out = torch.gru(x, h0, weights, True, 1, 0.0, self.training, False, True)[0]
+            else:
+                run = torch.rnn_tanh if mode == "RNN_TANH" else torch.rnn_relu
+                out = run(x, h0, weights, True, 1, 0.0, self.training, False, True)[0]
+            features.append(out[rows, last])
+        return torch.cat(features, dim=-1)
 
     def _run_tbptt(self, emb: Tensor, tbptt: int) -> Tensor:
         if self.num_directions != 1:
