@@ -44,3 +44,11 @@ def test_parallel_coordinates_draw_finished_runs_with_categories_as_ticks():
     assert [d.label for d in dims] == ["cell", "hidden size", "seed", "test accuracy"]
     assert list(dims[0].ticktext) == ["gru", "rnn"] and list(dims[0].values) == [1, 0]
     assert list(dims[-1].values) == [0.5, 0.9]  # the failed run is left out
+
+
+def test_parallel_coordinates_name_an_empty_value_none():
+    # embeddings = ["", "w2v-run"] in a spec: the empty value (no word2vec) reads back from CSV as missing
+    results = pd.DataFrame({"embeddings": [None, "w2v-run", None], "seed": [0, 0, 1],
+                            "state": ["finished"] * 3, "accuracy": [0.8, 0.9, 0.85]})
+    dims = sweep.parallel_coordinates(results, ["embeddings"], "accuracy").data[0].dimensions
+    assert list(dims[0].ticktext) == ["none", "w2v-run"] and list(dims[0].values) == [0, 1, 0]

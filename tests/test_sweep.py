@@ -17,6 +17,7 @@ from core.jobs.store import RunStore
 from core.sweep import executors
 from core.sweep.job import (
     best_points,
+    named_none,
     place_runs,
     published,
     read_plan,
@@ -222,6 +223,19 @@ def test_published_studies_are_read_with_their_spec_and_a_damaged_one_is_named(t
     (bad / "spec.toml").write_text("name = ")
     with pytest.raises(SpecError, match="not valid TOML"):
         read_published(bad)
+
+
+def test_an_empty_value_of_a_varied_field_comes_back_from_the_results_file_named_none(tmp_path):
+    table = pd.DataFrame({"embeddings": ["", "w2v-run", ""], "hidden_size": [4, 4, 8], "seed": [0, 0, 0],
+                          "note": ["", "", ""], "run_id": ["a", "b", "c"], "state": ["finished"] * 3})
+    table.to_csv(tmp_path / "results.csv", index=False)
+    back = pd.read_csv(tmp_path / "results.csv")
+    assert back["embeddings"].isna().sum() == 2  # what a CSV does to ""
+    named = named_none(back, ["embeddings", "hidden_size"])
+    assert list(named["embeddings"]) == ["none", "w2v-run", "none"] and list(named["hidden_size"]) == [4, 4, 8]
+    assert named["note"].isna().all()  # only the varied fields
+    only_none = named_none(back.assign(embeddings=float("nan")), ["embeddings"])
+    assert set(only_none["embeddings"]) == {"none"}
 
 
 def test_a_run_whose_process_dies_is_resumed_once_then_left_crashed(rnnlab_home, one_thread, monkeypatch):

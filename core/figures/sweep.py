@@ -20,8 +20,9 @@ from core.figures.style import HEIGHT, cell_colour, empty_figure, format_number,
 
 NAMES = {"accuracy": "test accuracy", "f1": "F1", "roc_auc": "ROC-AUC", "mse": "test MSE",
          "success": "solved (share of seeds)", "train_time_s": "training time (s)",
-         "best_val_loss": "validation loss", "best_epoch": "best epoch (by validation loss)",
+         "best_val_loss": "validation loss", "best_epoch": "epoch kept (lowest validation loss; 0 = the first)",
          "decay_k10": "decay at k=10", "decay_k50": "decay at k=50", "decay_k100": "decay at k=100"}
+NONE = "none"  # a varied field's empty value (e.g. no word2vec run): "" in the spec, blank in results.csv
 LOG_METRICS = ("mse", "train_time_s", "decay_k10", "decay_k50", "decay_k100")
 
 
@@ -70,9 +71,10 @@ def parallel_coordinates(results: pd.DataFrame, fields: Sequence[str], metric: s
             continue
         col = done[f]
         if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
-            labels = sorted(col.astype(str).unique())
+            text = col.map(lambda v: NONE if pd.isna(v) or v == "" else str(v))
+            labels = sorted(text.unique())
             code = {v: i for i, v in enumerate(labels)}
-            dims.append({"label": f.replace("_", " "), "values": col.astype(str).map(code).to_numpy(),
+            dims.append({"label": f.replace("_", " "), "values": text.map(code).to_numpy(),
                          "tickvals": list(range(len(labels))), "ticktext": labels})
         else:
             dims.append({"label": f.replace("_", " "), "values": col.to_numpy(dtype=float)})

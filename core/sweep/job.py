@@ -193,6 +193,17 @@ def read_results(run: Run) -> pd.DataFrame | None:
     return _read_table(results_path(run))
 
 
+def named_none(results: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
+    """``results`` with the empty value of each varied field (``""`` in a spec: none, e.g. no word2vec
+    run, which a CSV reads back as missing) written ``"none"``, so tables and figures can name it."""
+    out = results.copy()
+    for f in varied:
+        missing = out[f].isna() if f in out else None
+        if missing is not None and missing.any() and (missing.all() or not pd.api.types.is_numeric_dtype(out[f])):
+            out[f] = out[f].astype(object).where(out[f].notna(), "none")
+    return out
+
+
 def _read_table(path: Path) -> pd.DataFrame | None:
     if not _small_file(path):
         return None
