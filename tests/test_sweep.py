@@ -288,6 +288,61 @@ def test_a_returned_run_folder_cannot_write_outside_its_place(tmp_path):
     assert not (tmp_path / "escaped.txt").exists()
 
 
+# -- a Ray worker's reports to the driver, without a cluster ------------------------------------------------------
+class FakeQueue:
+    """What the executors use of ``ray.util.queue.Queue``; like it, an empty one has length 0 (reads false)."""
+
+    def __init__(self):
+        self.items: list = []
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def put(self, item) -> None:
+        self.items.append(item)
+
+    def qsize(self) -> int:
+        return len(self.items)
+
+    def get_nowait_batch(self, n: int) -> list:
+        out, self.items = self.items[:n], self.items[n:]
+        return out
+
+
+def test_a_ray_worker_reports_its_runs_start_and_progress_even_through_an_empty_queue(rnnlab_home, one_thread,
+                                                                                         monkeypatch):
+    monkeypatch.setattr(executors, "REPORT_S", 0.02)
+    spec = TINY.replace("train_steps = 12", "train_steps = 400").replace("seeds = [0, 1]", "seeds = [0]")
+    [run] = [r for r, _ in place_runs([plan(parse_spec(spec))[0].cfg], RunStore(), "t")]
+    updates = FakeQueue()
+    blob = executors.train_on_worker({"run_id": run.id, "config": run.file("config.json").read_bytes()}, updates)
+    assert blob  # the run folder, packed
+    whats = [what for rid, what, _ in updates.items if rid == run.id]
+    assert whats[0] == "started" and whats.count("started") == 1 and "progress" in whats
+    phases = [p.get("phase") for _, _, p in updates.items if isinstance(p, dict)]
+    assert "training" in phases or "finished" in phases
+
+
+def test_the_driver_copies_a_workers_reports_into_its_store_while_the_run_is_out(rnnlab_home):
+    store = RunStore()
+    [run] = [r for r, _ in place_runs([plan(parse_spec(TINY))[0].cfg], store, "t")]
+    assert run.status()["state"] == "queued"
+    updates = FakeQueue()
+    updates.put((run.id, "started", {"phase": "starting"}))
+    updates.put(("no-such-run", "progress", {"phase": "training"}))  # ignored
+    executors.RayExecutor._copy_updates(updates, store)
+    st = run.status()
+    assert st["state"] == "running" and st["started"] > 0 and st["progress"] == {"phase": "starting"}
+    updates.put((run.id, "progress", {"phase": "training", "epoch": 1, "epochs": 2}))
+    executors.RayExecutor._copy_updates(updates, store)
+    assert run.status()["progress"]["epoch"] == 1 and run.status()["state"] == "running"
+    run.update_status(state="finished", progress={"phase": "finished"})  # the folder came back
+    updates.put((run.id, "progress", {"phase": "training", "epoch": 1}))  # a report that arrived late
+    executors.RayExecutor._copy_updates(updates, store)
+    assert run.status()["state"] == "finished" and run.status()["progress"] == {"phase": "finished"}
+    assert updates.qsize() == 0
+
+
 # -- the command line -----------------------------------------------------------------------------------------------
 def test_sweep_dry_run_prints_the_plan_and_creates_nothing(rnnlab_home, tmp_path, capsys):
     spec = tmp_path / "tiny.toml"

@@ -15,6 +15,9 @@ as it ends. Both run each run with the one job runner (:func:`core.jobs.lifecycl
   trains it in a scratch store on the worker, and returns the run folder as a tar archive, which
   the driver unpacks beside the store and renames into place. A task whose worker dies is
   submitted again up to ``retries`` times, then the run is marked failed as crashed, saying so.
+  A submitted run reads ``queued`` until a worker starts it: the worker reports its start and
+  then its progress (epoch, phase) through a Ray queue, which the driver copies into the run's
+  status, so the dashboard follows a run on a cluster as it follows one here.
 
 What it is not: planning (``core.sweep.spec``), the sweep's results (``core.sweep.job``).
 """
@@ -26,6 +29,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +41,7 @@ from core.jobs.process import ProcessId
 from core.jobs.store import Run, RunStore
 
 POLL_S = 0.5
+REPORT_S = 2.0  # how often a Ray worker reports its run's progress to the driver
 RUNS_PER_GPU = 3
 MAX_FOLDER_BYTES = 2 * 2**30  # a run folder coming back from a worker (a checkpoint of a huge model stays under)
 Done = Callable[[Run, str], None]  # (run, note): note says "" or how it was retried / why it crashed
@@ -183,8 +188,30 @@ def replace_folder(store: RunStore, run: Run, blob: bytes) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def train_on_worker(payload: dict[str, Any]) -> bytes:
-    """A Ray task's body: the run in a scratch store of this worker, returned as :func:`pack_folder` bytes."""
+def _report(run: Run, updates: Any, stop: threading.Event) -> None:
+    """Put the scratch run's start and each new progress on ``updates`` until ``stop`` (best effort)."""
+    started, last = False, None
+    while True:
+        ended = stop.wait(REPORT_S)
+        try:
+            st = run.status()
+            if not started and st.get("state") == "running":
+                started = True
+                updates.put((run.id, "started", st.get("progress")))
+            elif started and st.get("progress") != last:
+                updates.put((run.id, "progress", st.get("progress")))
+            last = st.get("progress")
+        except Exception:  # noqa: BLE001 - a status read mid-write or a driver gone: the next round, or nothing
+            pass
+        if ended:
+            return
+
+
+def train_on_worker(payload: dict[str, Any], updates: Any = None) -> bytes:
+    """A Ray task's body: the run in a scratch store of this worker, returned as :func:`pack_folder` bytes.
+
+    ``updates`` (a ``ray.util.queue.Queue``) hears ``(run_id, "started" | "progress", progress)``.
+    """
     import torch
 
     with tempfile.TemporaryDirectory(prefix="rnnlab-worker-") as tmp:
@@ -196,12 +223,21 @@ def train_on_worker(payload: dict[str, Any]) -> bytes:
         (run.path / "config.json").write_bytes(payload["config"])
         run.write_status({"state": "queued", "process": None})
         threads = torch.get_num_threads()
+        stop = threading.Event()
+        # `is not None`: a Ray queue has a length, so an empty one reads false
+        reporter = (threading.Thread(target=_report, args=(run, updates, stop), daemon=True)
+                    if updates is not None else None)
+        if reporter is not None:
+            reporter.start()
         try:
             lifecycle.run_job(run, store)
         except Exception:  # noqa: BLE001 - a failed run comes back failed, with its error.log
             pass
         finally:
             torch.set_num_threads(threads)
+            stop.set()
+            if reporter is not None:
+                reporter.join(timeout=5)
         return pack_folder(run.path)
 
 
@@ -238,6 +274,10 @@ class RayExecutor:
         parallel = self.parallel or max(1, cpus)
         ctx.say(f"ray executor: {len(runs)} runs on a cluster of {cpus} CPUs, {parallel} at a time")
         task = ray.remote(train_on_worker)
+        from ray.util.queue import Queue
+
+        # zero CPUs: the queue must be placed even while every CPU of the cluster trains
+        updates = Queue(actor_options={"num_cpus": 0})
         pending, in_flight, tries = longest_first(runs, ctx.store), {}, {}
         try:
             while pending or in_flight:
@@ -246,12 +286,13 @@ class RayExecutor:
                     run = pending.pop(0)
                     gpu = 1 / RUNS_PER_GPU if _on_gpu(run) else 0
                     ref = task.options(num_cpus=_threads(run), num_gpus=gpu, max_retries=0).remote(
-                        self._payload(run, ctx.store))
+                        self._payload(run, ctx.store), updates)
                     in_flight[ref] = run
                     # the driver owns the run while a worker trains it: it reads crashed if the driver dies
-                    run.update_status(state="running", process=ProcessId.current().to_dict(), started=time.time(),
-                                      progress={"phase": "training on a Ray worker"})
+                    run.update_status(state="queued", process=ProcessId.current().to_dict(),
+                                      progress={"phase": "submitted to Ray, waiting for a worker"})
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S)
+                self._copy_updates(updates, ctx.store)
                 for ref in ready:
                     run = in_flight.pop(ref)
                     n = tries.get(run.id, 0)
@@ -276,6 +317,22 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
                 run.update_status(state="cancelled", finished=time.time(), progress={"phase": "cancelled"})
             raise
+        finally:
+            updates.shutdown()
+
+    @staticmethod
+    def _copy_updates(updates: Any, store: RunStore) -> None:
+        """The workers' reports into the runs' status: running from the moment a worker starts, then its progress."""
+        n = updates.qsize()
+        for run_id, what, progress in updates.get_nowait_batch(n) if n else []:
+            try:
+                run = store.get(run_id)
+                if run.status().get("state") not in ("queued", "running"):
+                    continue  # a report that arrived after the run came back
+                extra = {"state": "running", "started": time.time()} if what == "started" else {}
+                run.update_status(**extra, progress=progress if isinstance(progress, dict) else {})
+            except (KeyError, OSError, ValueError):
+                continue
 
 
 def executor(name: str, *, parallel: int | None = None, address: str | None = None, retries: int = 1) -> Any:
