@@ -27,7 +27,9 @@ CELL_COLOURS = {"rnn": "#D55E00", "lstm": "#0072B2", "gru": "#009E73", "hmm": "#
 NEGATIVE, POSITIVE = "#E69F00", "#0072B2"  # orange / blue: never red against green
 LABEL_COLOURS = {"neg": NEGATIVE, "pos": POSITIVE, "unlabelled": "#7f7f7f"}
 # distinct colours for runs drawn together (Plotly's qualitative "D3" set, reordered for contrast)
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+# runs in drawing order: the first three (blue, orange, purple) stay apart for the common colour-vision
+# deficiencies; red and green, which deuteranopes confuse, are not neighbours
+PALETTE = ("#1f77b4", "#ff7f0e", "#9467bd", "#2ca02c", "#8c564b", "#d62728", "#17becf", "#e377c2",
            "#bcbd22", "#7f7f7f")
 GREY = "#9a9a9a"  # what is shown but not the point: reference lines, tokens a model did not read
 HEIGHT = 360  # px: two charts fit side by side on a laptop screen
