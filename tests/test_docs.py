@@ -76,3 +76,22 @@ def test_the_lesson_preset_is_what_was_measured():
     measured = runs[runs["tag"] == "L7k-e3"].iloc[0]
     cfg = preset("lesson")
     assert measured["settings"] == f"limit={cfg.data.limit} epochs={cfg.train.epochs}" and cfg.train.record_gradients
+
+
+def test_the_readme_best_at_seed_size_table_is_the_published_study():
+    from core.sweep.job import named_none
+    from core.sweep.spec import parse_spec, plan
+
+    folder = ROOT / "docs" / "sweeps" / "best-at-seed-size"
+    spec = parse_spec((folder / "spec.toml").read_bytes())
+    results = pd.read_csv(folder / "results.csv")
+    assert len(results) == len(plan(spec)) == 48 and (results["state"] == "finished").all()
+    summary = named_none(pd.read_csv(folder / "summary.csv"), spec.varied)
+    assert len(summary) == 16 and set(summary["runs"]) == {3}
+    for r in summary.itertuples():
+        cells = readme_row(f"{r.cell.upper()} | {'random' if r.embeddings == 'none' else 'word2vec'} | "
+                           f"{'kept' if r.keep_negations else 'dropped'} | "
+                           f"{'both ways' if r.bidirectional else 'one way'} |")
+        assert cells[4:7] == [f"{r.accuracy_mean:.3f} ± {r.accuracy_std:.3f}", f"{r.f1_mean:.3f} ± {r.f1_std:.3f}",
+                              f"{r.roc_auc_mean:.3f} ± {r.roc_auc_std:.3f}"]
+        assert cells[7] == f"{r.train_time_s_mean:.0f} s" and cells[8] == f"{r.best_epoch_mean + 1:.1f}"

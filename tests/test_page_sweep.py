@@ -60,6 +60,11 @@ def test_with_no_sweep_of_its_own_the_page_reads_the_published_studies(rnnlab_ho
     assert len(summary) == 3 * 4 * 3 and set(summary["runs"]) == {3}
     titles = [c.proto.spec for c in at.get("plotly_chart")]
     assert any("blue vanishes" in t for t in titles)  # the phase diagram over radius x length
+    at.selectbox(key="sweep_run").set_value("docs:best-at-seed-size").run()
+    summary = next(d.value for d in ok(at).dataframe if "runs" in d.value.columns and "embeddings" in d.value.columns)
+    assert len(summary) == 16 and set(summary["runs"]) == {3}
+    assert summary["embeddings"].value_counts()["none"] == 8  # no word2vec run: named, not blank
+    assert any("parcoords" in c.proto.spec for c in at.get("plotly_chart"))
     at.text_area(key="sweep_spec").set_value('name = "x"\n[vary]\nhidden_size = [0]').run()
     assert "cannot be planned" in text(ok(at)) and "hidden_size=0" in text(at)
 
