@@ -78,9 +78,9 @@ def cluster(tmp_path_factory):
         subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
 
-def sweep(cluster, steps: int, cells: list[str]):
+def sweep(cluster, steps: int, cells: list[str], parallel: int = 2):
     spec = SPEC.format(steps=steps, cells=json.dumps(cells))
-    cfg = SweepConfig(spec=spec, executor="ray", address=cluster["address"], parallel=2, retries=1)
+    cfg = SweepConfig(spec=spec, executor="ray", address=cluster["address"], parallel=parallel, retries=1)
     return lifecycle.run_now("sweep", cfg, RunStore(), label="sweep-on-ray")
 
 
@@ -128,3 +128,36 @@ def test_a_run_whose_worker_is_killed_is_submitted_again_and_says_so(rnnlab_home
     results = read_results(run)
     assert (results["state"] == "finished").all()
     assert results["note"].fillna("").str.contains("retried 1 time after a crash").sum() == 1
+
+
+def test_a_run_waiting_for_a_worker_reads_queued_and_a_training_one_shows_its_workers_progress(rnnlab_home, cluster):
+    """Three runs in flight on two CPUs: one waits in Ray's queue, and reads so; the others report their epochs."""
+    seen: list[list[tuple[str, str]]] = []  # per look at the store: (state, phase) of every run
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            look = []
+            for run in RunStore().list():
+                if run.kind == "rnn":
+                    try:
+                        st = run.status()
+                    except (OSError, ValueError):
+                        continue
+                    look.append((st.get("state"), str((st.get("progress") or {}).get("phase", ""))))
+            seen.append(look)
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        run = sweep(cluster, 300, ["rnn", "gru", "lstm"], parallel=3)
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+    assert (read_results(run)["state"] == "finished").all()
+    waiting = "submitted to Ray, waiting for a worker"
+    assert any(sum(s == "running" for s, _ in look) == 2 and ("queued", waiting) in look for look in seen)
+    assert max(sum(s == "running" for s, _ in look) for look in seen) <= 2  # never more than the cluster's CPUs
+    phases = {p for look in seen for s, p in look if s == "running"}
+    assert phases - {waiting, ""}, phases  # the workers' own progress, copied into the driver's store
