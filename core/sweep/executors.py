@@ -42,6 +42,7 @@ from core.jobs.store import Run, RunStore
 
 POLL_S = 0.5
 REPORT_S = 2.0  # how often a Ray worker reports its run's progress to the driver
+START_POLL_S = 0.1  # how soon it tells the driver its run has started
 RUNS_PER_GPU = 3
 MAX_FOLDER_BYTES = 2 * 2**30  # a run folder coming back from a worker (a checkpoint of a huge model stays under)
 Done = Callable[[Run, str], None]  # (run, note): note says "" or how it was retried / why it crashed
@@ -192,7 +193,7 @@ def _report(run: Run, updates: Any, stop: threading.Event) -> None:
     """Put the scratch run's start and each new progress on ``updates`` until ``stop`` (best effort)."""
     started, last = False, None
     while True:
-        ended = stop.wait(REPORT_S)
+        ended = stop.wait(REPORT_S if started else START_POLL_S)  # the start is told at once, progress less often
         try:
             st = run.status()
             if not started and st.get("state") == "running":
