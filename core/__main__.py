@@ -503,7 +503,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Plan a sweep from its TOML spec; print the plan (``--dry-run``), or run it and print its summary."""
     from core.config import SweepConfig
-    from core.sweep.job import estimate, named_none, read_results, summarise
+    from core.sweep.job import estimate, read_results, summarise
     from core.sweep.spec import MAX_SPEC_BYTES, parse_spec, plan
 
     path = Path(args.spec)
@@ -546,7 +546,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if run is None:
         return 0
     results = read_results(run)
-    results = named_none(results, spec.varied) if results is not None else None
     summary = summarise(results, spec.varied) if results is not None else None
     if args.json:
         _print_json({"run_id": run.id, "kind": run.kind, "state": run.status()["state"],

@@ -20,7 +20,6 @@ from core.figures.style import format_number  # noqa: E402
 from core.jobs.store import DamagedRun  # noqa: E402
 from core.sweep.job import (  # noqa: E402
     estimate,
-    named_none,
     published,
     read_plan,
     read_published,
@@ -178,7 +177,6 @@ if results is None or results.empty:
     st.caption("Results appear here as runs end.")
     st.stop()
 varied = [f for f in shown.varied if f in results]
-results = named_none(results, varied)
 summary = summarise(results, varied)
 metrics = [m for m in figures.NAMES if f"{m}_mean" in summary and summary[f"{m}_mean"].notna().any()]
 

@@ -312,6 +312,7 @@ class FakeQueue:
 def test_a_ray_worker_reports_its_runs_start_and_progress_even_through_an_empty_queue(rnnlab_home, one_thread,
                                                                                          monkeypatch):
     monkeypatch.setattr(executors, "REPORT_S", 0.02)
+    monkeypatch.setattr(executors, "START_POLL_S", 0.005)  # a fast machine trains this run in well under a second
     spec = TINY.replace("train_steps = 12", "train_steps = 400").replace("seeds = [0, 1]", "seeds = [0]")
     [run] = [r for r, _ in place_runs([plan(parse_spec(spec))[0].cfg], RunStore(), "t")]
     updates = FakeQueue()

@@ -273,10 +273,10 @@ class SentimentRNN(nn.Module):
         reversed_rows = emb.gather(1, backwards[..., None].expand(-1, -1, width))
         rows, last = torch.arange(batch), lens - 1
         features = []
+        h0 = emb.new_zeros(1, batch, self.hidden_size)
+        mode = self.rnn.mode
         for direction, x in ((0, emb), (1, reversed_rows)):
-            h0 = emb.new_zeros(1, batch, self.hidden_size)
             weights = list(self.weights(0, direction))
-            mode = self.rnn.mode
             if mode == "LSTM":
                 out = torch.lstm(x, (h0, h0), weights, True, 1, 0.0, self.training, False, True)[0]
             elif mode == "GRU":

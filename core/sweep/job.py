@@ -189,8 +189,16 @@ def _small_file(path: Path) -> bool:
 
 
 def read_results(run: Run) -> pd.DataFrame | None:
-    """A sweep run's ``results.csv``; None before the first run ended, or when the file is damaged or too big."""
-    return _read_table(results_path(run))
+    """A sweep run's ``results.csv`` (empty values of its varied fields named, :func:`named_none`); None
+    before the first run ended, or when the file is damaged or too big."""
+    table = _read_table(results_path(run))
+    if table is None:
+        return None
+    try:
+        varied = spec_of(run).varied
+    except (OSError, ValueError, AttributeError):
+        varied = []
+    return named_none(table, varied)
 
 
 def named_none(results: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
@@ -234,7 +242,7 @@ def read_published(folder: Path) -> tuple[SweepSpec, pd.DataFrame]:
     table = _read_table(folder / RESULTS)
     if table is None:
         raise ValueError(f"{folder / RESULTS}: missing, too big, or not a sweep's results table")
-    return spec, table
+    return spec, named_none(table, spec.varied)
 
 
 def read_plan(run: Run) -> list[dict[str, Any]]:
