@@ -21,12 +21,15 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from core import __version__
 from core.cliargs import add_config_arguments, config_from_args, overrides_from_args
 from core.config import (
+    TEXT_TASK,
+    DataConfig,
     DataJobConfig,
     ExperimentConfig,
     HMMRunConfig,
@@ -36,6 +39,7 @@ from core.config import (
     config_to_dict,
     preset,
 )
+from core.jobs.names import CANCELLED, DAMAGED, DATA_FILE, FINISHED, JOB_LOG, WORD2VEC_FILE
 
 HMM_SKIP = ("data.limit",)  # `hmm --limit` is the HMM's own limit (HMMConfig.limit)
 
@@ -44,14 +48,14 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
-def _length_stats(path: str | None) -> dict[str, float]:
+def _length_stats(data: Any) -> dict[str, float]:
+    """Token counts per split under the seed's pipeline, of the whole splits (no validation rows carved out)."""
     import numpy as np
 
-    from core.config import DataConfig, TextConfig
+    from core.config import TextConfig
     from core.data.corpus import load_corpus
 
-    # statistics of the whole official splits: no validation reviews carved out
-    corpus = load_corpus(DataConfig(imdb_path=path, val_size=0), TextConfig())
+    corpus = load_corpus(replace(data, val_size=0), TextConfig())
     out = {}
     for name, split in corpus.splits.items():
         lens = split.lengths()
@@ -76,19 +80,25 @@ def _store(args: argparse.Namespace):
 def _start(kind: str, cfg: Any, args: argparse.Namespace, *, label: str | None = None,
            options: dict[str, Any] | None = None):
     """Create the run and run its job here, or launch it (``--background``); None for ``--dry-run``."""
+    from core.data.datasets import resolve_config
+    from core.data.imdb import DataError
     from core.jobs import lifecycle
 
-    if getattr(args, "dry_run", False):
+    if getattr(args, "dry_run", False):  # the config as the run would hold it: fitted to its dataset
+        try:
+            cfg = resolve_config(cfg)
+        except DataError as e:  # nothing is created: say what a real run would refuse, show the rest
+            _say(f"note: {e} The settings that depend on the dataset (val_size) stay unresolved.")
         _print_json({"kind": kind, **config_to_dict(cfg)})
         return None
     store = _store(args)
     if getattr(args, "background", False):
         run = lifecycle.submit(kind, cfg, store, label=label, lane="data" if kind == "data" else "train")
         _say(f"queued {kind} run {run.id}: `python -m core runs` shows its state; its output goes to "
-             f"{run.file('job.log')}")
+             f"{run.file(JOB_LOG)}")
         _print_id(args, run)
         return None
-    run = store.create(cfg, kind=kind, label=label)
+    run = lifecycle.create(kind, cfg, store, label=label)  # refused here, before any folder, if it cannot fit
     _say(f"{kind} run {run.id}")
     return lifecycle.run_job(run, store, lane="train" if getattr(args, "queue", False) else None, say=_say,
                              options=options)
@@ -117,7 +127,7 @@ def _ended(run: Any) -> int:
     """Say how the run ended; the exit status (0 finished or cancelled, 1 otherwise)."""
     state = run.status()["state"]
     _say(f"{state}: {run.id}")
-    return 0 if state in ("finished", "cancelled") else 1
+    return 0 if state in (FINISHED, CANCELLED) else 1
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -149,22 +159,9 @@ def cmd_data(args: argparse.Namespace) -> int:
                 print(f"{r['name']}: {what}")
         return 0
     if args.action == "info" and not sources.is_imdb(args.dataset):
-        import numpy as np
-
-        from core.config import DataConfig, TextConfig
-        from core.data.corpus import load_corpus
-
         info = sources.dataset_info(args.dataset)
-        if not args.no_stats:  # the seed pipeline's token counts, per split (no validation rows carved out)
-            corpus = load_corpus(DataConfig(dataset=args.dataset, val_size=0), TextConfig())
-            stats = {}
-            for name, split in corpus.splits.items():
-                lens = split.lengths()
-                if len(lens):
-                    stats[name] = {"mean": float(lens.mean()), "median": float(np.median(lens)),
-                                   "p95": float(np.percentile(lens, 95)), "max": int(lens.max()),
-                                   "truncated_at_max_len": int((lens >= TextConfig().max_len).sum())}
-            info["token_lengths_seed_pipeline"] = stats
+        if not args.no_stats:  # the seed pipeline's token counts, per split
+            info["token_lengths_seed_pipeline"] = _length_stats(DataConfig(dataset=args.dataset))
         show(info)
         return 0
     if args.action in ("download", "install"):
@@ -174,11 +171,11 @@ def cmd_data(args: argparse.Namespace) -> int:
         run = _start("data", cfg, args, label=f"data-{args.action}")
         if run is None:
             return 0
-        path = run.read_json("data.json")["path"]
+        path = run.read_json(DATA_FILE)["path"]
         return _finish(args, run, path, path=path)
     info = data.data_info(args.imdb)
     if not args.no_stats:
-        info["token_lengths_seed_pipeline"] = _length_stats(args.imdb)
+        info["token_lengths_seed_pipeline"] = _length_stats(DataConfig(imdb_path=args.imdb))
     show(info)
     return 0
 
@@ -205,7 +202,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = _train_config(args)
         if not args.dry_run and not args.background:
-            _say(f"training {cfg.model.cell} on {cfg.train.task} ({cfg.train.preset} preset)")
+            on = cfg.train.task if cfg.train.task != TEXT_TASK else (cfg.data.dataset or "imdb")
+            _say(f"training {cfg.model.cell} on {on} ({cfg.train.preset} preset)")
         run = _start("rnn", cfg, args, options={"progress_bar": True})
         if run is None:
             return 0
@@ -290,7 +288,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"{r['run_id']:44} {str(r['kind']):14} {str(r['model'])[:8]:8} {str(r['status']):9} {acc:>8} {f1:>6} "
               f"{tt:>8}  {r['label']}" + (f" [{r['quality']}]" if r["quality"] not in (None, "ok") else "")
               + (" (hidden)" if r["hidden"] else ""))
-        if r["status"] == "damaged":
+        if r["status"] == DAMAGED:
             print(f"    damaged: {r['error']} (`python -m core runs --delete {r['run_id']}` removes it)")
     return 0
 
@@ -327,28 +325,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_embeddings(args: argparse.Namespace) -> int:
-    from core.models.word2vec import load_vectors
+    from core.jobs.word2vec import load_vectors
 
     if args.action == "train":
         cfg = config_from_args(args, Word2VecRunConfig)
         run = _start("word2vec", cfg, args, label=f"word2vec-{cfg.word2vec.algo}")
         if run is None:
             return 0
-        info = run.read_json("word2vec.json") if run.file("word2vec.json").is_file() else {}
+        info = run.read_json(WORD2VEC_FILE) if run.file(WORD2VEC_FILE).is_file() else {}
         if info:
             _say(f"{info['vocab_size']} words, {info['corpus_tokens']} tokens, trained in "
                  f"{info['train_time_s']:.1f}s")
         return _finish(args, run, word2vec=info or None)
     if args.action == "import":  # a word2vec-format file becomes a finished word2vec run
-        from core.models.word2vec import import_vectors_run
+        from core.jobs.imports import import_vectors_run
 
         if not args.run_id:
             raise ValueError("usage: python -m core embeddings import PATH [--binary]")
         run = import_vectors_run(args.run_id, _store(args), binary=True if args.binary else None)
-        _say(f"imported {run.read_json('word2vec.json').get('vocab_size')} vectors as run {run.id}")
+        _say(f"imported {run.read_json(WORD2VEC_FILE).get('vocab_size')} vectors as run {run.id}")
         return _finish(args, run)
     if args.action == "export":
-        from core.models.word2vec import export_vectors_run
+        from core.jobs.word2vec import export_vectors_run
 
         if not args.run_id or not args.word:
             raise ValueError("usage: python -m core embeddings export RUN_ID PATH [--binary]")
@@ -371,9 +369,7 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
 
 
 def cmd_hmm(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from core.models.hmm import resolve_embeddings
+    from core.jobs.hmm import resolve_embeddings
 
     cfg = config_from_args(args, HMMRunConfig, skip=HMM_SKIP)
     cfg, w2v_first = resolve_embeddings(cfg, _store(args))
@@ -388,7 +384,7 @@ def cmd_hmm(args: argparse.Namespace) -> int:
             w2v = lifecycle.submit("word2vec", w2v_first, _store(args), label="word2vec-skipgram")
         else:
             w2v = _start("word2vec", w2v_first, args, label="word2vec-skipgram")
-            if w2v.status()["state"] != "finished":
+            if w2v.status()["state"] != FINISHED:
                 return _finish(args, w2v) if args.json else _ended(w2v)
         cfg = replace(cfg, hmm=replace(cfg.hmm, embeddings=w2v.id))
     run = _start("hmm", cfg, args, label="gmmhmm")
@@ -397,7 +393,7 @@ def cmd_hmm(args: argparse.Namespace) -> int:
     tm = run.test_metrics() or {}
     if tm:
         _say(f"test accuracy {tm['accuracy']:.4f}  F1 {tm['f1']:.4f}  fit time {tm['fit_time_s']:.1f}s  "
-             f"({tm['train_size']} of {tm['train_size_available']} training reviews)")
+             f"({tm['train_size']} of {tm['train_size_available']} training texts)")
     return _finish(args, run, test_metrics=run.test_metrics(), embeddings=cfg.hmm.embeddings)
 
 
@@ -441,7 +437,7 @@ def cmd_memory_horizon(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"run_id": run.id, "state": run.status()["state"], "settings": config_to_dict(settings),
                      "rows": [{k: v for k, v in r.items() if k != "history"} for r in rows]})
-        return 0 if run.status()["state"] in ("finished", "cancelled") else 1
+        return 0 if run.status()["state"] in (FINISHED, CANCELLED) else 1
     metric = "test MSE" if settings.task == "adding" else "test acc"
     print(f"{'model':6} {'T':>5} {'success':>8} {metric:>9} {'final loss':>10} {'steps to success':>16} "
           f"{'steps':>6} {'train s':>8}")
@@ -494,7 +490,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if run is None:
         return 0
     report = report_folder(run)
-    if args.out and run.status()["state"] == "finished":  # a copy where the user wants it (docs/ in this repo)
+    if args.out and run.status()["state"] == FINISHED:  # a copy where the user wants it (docs/ in this repo)
         shutil.copytree(report, args.out, dirs_exist_ok=True)
         report = Path(args.out)
     return _finish(args, run, report / "report.md", report=str(report / "report.md"))
@@ -560,7 +556,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     """Start the dashboard (``streamlit run dashboard/app.py`` with the project's Streamlit config)."""
     import shlex
 
-    from core.console import app_command, run_app
+    from core.app import app_command, run_app
 
     if args.dry_run:
         command = app_command(args.streamlit_args)
@@ -575,8 +571,8 @@ def cmd_app(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------ the parser
 JSON_HELP = "print the result as one JSON document on stdout (errors as {\"error\": ...})"
 RUNS_DIR_HELP = "where runs are stored (default $RNNLAB_HOME/runs)"
-TEXT_HELP = "the review; - reads it from standard input (UTF-8, 1 MB at most)"
-FILE_HELP = "read the review from a UTF-8 text file (1 MB at most)"
+TEXT_HELP = "the text; - reads it from standard input (UTF-8, 1 MB at most)"
+FILE_HELP = "read the text from a UTF-8 text file (1 MB at most)"
 
 
 class CLIError(Exception):
@@ -729,7 +725,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     if metrics.get("note"):
         _say(f"note: {metrics['note']}")
-    which = "reviews" if args.all else "test reviews"
+    which = "texts" if args.all else "test texts"
     print(f"{run.id} on {args.dataset} ({metrics['n']} {which}): accuracy {metrics['accuracy']:.4f}  "
           f"F1 {metrics['f1']:.4f}  (stored in the run's evaluations.json)")
     return 0
@@ -741,7 +737,7 @@ def _add_evaluate(sub: Any) -> None:
     ev.add_argument("--dataset", required=True, help="imdb, or a dataset added with `data add`")
     ev.add_argument("--imdb", help="IMDB's aclImdb_v1.tar.gz or aclImdb/ folder (for --dataset imdb)")
     ev.add_argument("--all", action="store_true",
-                    help="every labelled review of the dataset, not its test split only (a dataset kept for "
+                    help="every labelled text of the dataset, not its test split only (a dataset kept for "
                          "evaluation)")
     _json_flag(ev, "the metrics as JSON on stdout")
     ev.add_argument("--runs-dir", help=RUNS_DIR_HELP)
@@ -824,7 +820,7 @@ PASSES_UNKNOWN = {"app"}  # commands whose unknown arguments go elsewhere (to st
 
 
 def build_parser(prog: str = "python -m core") -> argparse.ArgumentParser:
-    p = CLIParser(prog=prog, description="RNN Lab: recurrent networks on IMDB reviews")
+    p = CLIParser(prog=prog, description="RNN Lab: recurrent networks on IMDB reviews and your own text datasets")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
                    help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -25,7 +25,12 @@ from functools import cache
 from typing import Any, TypeVar
 
 CELLS = ("rnn", "lstm", "gru")
-TASKS = ("imdb", "adding", "order")
+# Text classification, on IMDB or on any dataset added with `data add` (DataConfig.dataset). The name is
+# older than the other datasets; stored runs say it, so it stays.
+TEXT_TASK = "imdb"
+BUILTIN_DATASET = "imdb"  # the dataset a DataConfig's dataset None names; the others are added with `data add`
+SYNTHETIC_TASKS = ("adding", "order")  # long-range memory tasks on generated sequences (core.tasks.synthetic)
+TASKS = (TEXT_TASK, *SYNTHETIC_TASKS)
 PRESETS = ("seed", "fast", "lesson")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N" (see DEVICE_PATTERN)
 DEVICE_PATTERN = r"cuda:\d+"
@@ -33,6 +38,7 @@ COVARIANCE_TYPES = ("diag", "spherical", "full", "tied")
 ALGOS = ("cbow", "skipgram")
 EXECUTORS = ("local", "ray")  # where a sweep's or an experiment's trainings run (core.sweep.executors)
 HORIZON_LENGTHS = (10, 25, 50, 100, 200)
+ORDER_MIN_LEN = 6  # the temporal-order problem's shortest sequence: room for B, E and two symbols at distinct steps
 DATA_ACTIONS = ("download", "install")
 
 # What a field applies to, for the Train form: the IMDB task only, or the synthetic tasks only.
@@ -41,7 +47,7 @@ TEXT, SYNTHETIC = "text", "synthetic"
 # 24 GiB machine (a 500k-word vocabulary of 2048-wide vectors is 4 GiB, 16 GiB with Adam's state).
 SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
 REVIEWS_MAX = 100_000  # IMDB has 25,000 reviews per labelled split and 50,000 unlabelled ones
-# A limited split is a balanced sample, so it holds both labels only from two reviews on; with one, the
+# A limited split is a balanced sample, so it holds both labels only from two texts on; with one, the
 # training split has one label and the test split the other (a run "finishes" at accuracy 0).
 LIMIT_MIN = 2
 VOCAB_MAX = 500_000
@@ -206,22 +212,32 @@ class _Config:
 
 
 # -- a training run ---------------------------------------------------------------------------------------------
+VAL_SHARE = 0.1  # of the training rows, held out for checkpoint selection when DataConfig.val_size is none
+VAL_MAX = 2500  # ... at most: IMDB's 25,000 training reviews give the seed's 2,500
+
+
+def default_val_size(train_rows: int) -> int:
+    """The validation rows carved from ``train_rows`` training rows when ``DataConfig.val_size`` is none."""
+    return min(VAL_MAX, round(VAL_SHARE * train_rows))
+
+
 @dataclass(frozen=True)
 class DataConfig(_Config):
     imdb_path: str | None = param(None, "aclImdb_v1.tar.gz or an extracted aclImdb/ folder; none = $RNNLAB_IMDB, "
                                         "the cache, a download", flag="--imdb", applies=TEXT)
-    val_size: int = param(2500, "training reviews held out (seeded) to choose the best checkpoint", lo=0,
-                          hi=REVIEWS_MAX, main=True, applies=TEXT)
+    val_size: int | None = param(None, "training rows held out (seeded) to choose the best checkpoint; none = 10% "
+                                       "of them, at most 2,500 (IMDB: 2,500); a dataset's own validation split "
+                                       "is kept", lo=0, hi=REVIEWS_MAX, main=True, applies=TEXT)
     split_seed: int = param(0, "seed of the train/validation split", lo=0, hi=SEED_MAX, applies=TEXT)
-    limit: int | None = param(None, "at most N reviews per split, balanced by label (at least 2: one of each "
-                                    "label); none = all", lo=LIMIT_MIN, hi=REVIEWS_MAX, main=True, applies=TEXT)
+    limit: int | None = param(None, "at most N texts per split, balanced by class (at least one of each class); "
+                                    "none = all", lo=LIMIT_MIN, hi=REVIEWS_MAX, main=True, applies=TEXT)
     dataset: str | None = param(None, "a dataset added with `data add` (core.data.sources); none or 'imdb' = IMDB",
                                 pattern=r"[A-Za-z0-9_-]{1,64}", applies=TEXT)
 
 
 @dataclass(frozen=True)
 class TextConfig(_Config):
-    lowercase: bool = param(True, "lowercase every review first", applies=TEXT)
+    lowercase: bool = param(True, "lowercase every text first", applies=TEXT)
     expand_abbreviations: bool = param(True, 'expand chat abbreviations: "u" -> "you", "pls" -> "please"',
                                        applies=TEXT)
     strip_html: bool = param(True, "remove HTML tags (IMDB reviews contain <br />)", applies=TEXT)
@@ -234,8 +250,8 @@ class TextConfig(_Config):
     max_vocab: int | None = param(20000, "most frequent training words kept; none = all", lo=1, hi=VOCAB_MAX,
                                   applies=TEXT)
     min_freq: int = param(2, "words seen fewer times in training map to <unk>", lo=1, hi=REVIEWS_MAX, applies=TEXT)
-    max_len: int = param(500, "tokens kept per review", lo=1, hi=20_000, applies=TEXT)
-    truncate: str = param("pre", 'which end of a long review is cut: "pre" the start (the verdict is often last), '
+    max_len: int = param(500, "tokens kept per text", lo=1, hi=20_000, applies=TEXT)
+    truncate: str = param("pre", 'which end of a long text is cut: "pre" the start (the verdict is often last), '
                                  '"post" the end', choices=("pre", "post"), applies=TEXT)
 
 
@@ -261,16 +277,17 @@ class ModelConfig(_Config):
 
 @dataclass(frozen=True)
 class TrainConfig(_Config):
-    task: str = param("imdb", "imdb (sentiment) or a synthetic memory task: adding, order", choices=TASKS)
+    task: str = param(TEXT_TASK, "imdb: text classification (IMDB or DataConfig.dataset), or a synthetic memory "
+                                 "task: adding, order", choices=TASKS)
     preset: str = param("seed", "the preset the other settings start from", choices=PRESETS)
     epochs: int = param(5, "passes over the training split (a synthetic task: evaluations over its steps)", lo=1,
                         hi=1000, main=True)
-    batch_size: int = param(50, "reviews (or sequences) per optimiser step", lo=1, hi=BATCH_MAX, main=True)
+    batch_size: int = param(50, "texts (or sequences) per optimiser step", lo=1, hi=BATCH_MAX, main=True)
     lr: float = param(1e-3, "learning rate", lo=0, lo_open=True, hi=10, main=True)
     optimizer: str = param("adam", "adam, or plain sgd (the exploding-gradient demonstration)", choices=("adam", "sgd"))
     clip_norm: float | None = param(5.0, "global gradient-norm clipping threshold; none (or 0) = off", lo=0,
                                     lo_open=True, hi=1e6, flag="--clip")
-    batching: str = param("fixed", '"fixed": every review padded/cut to max_len at the front; "bucket": batches of '
+    batching: str = param("fixed", '"fixed": every text padded/cut to max_len at the front; "bucket": batches of '
                                    "similar lengths", choices=("fixed", "bucket"), applies=TEXT)
     seed: int = param(0, "seed of the initial weights and the shuffling", lo=0, hi=SEED_MAX)
     device: str = param("auto", "auto picks CUDA, then Apple MPS, then the CPU; or cpu, cuda, cuda:N, mps",
@@ -282,7 +299,7 @@ class TrainConfig(_Config):
                               lo=1, hi=100_000, main=True)
     record_gradients: bool = param(False, "record per-time-step gradient norms (core.analysis.gradients)", main=True)
     probe_every: int = param(100, "optimiser steps between gradient recordings", lo=1, hi=STEPS_MAX)
-    probe_size: int = param(64, "validation reviews (or sequences) in the fixed probe batch", lo=1, hi=BATCH_MAX)
+    probe_size: int = param(64, "validation texts (or sequences) in the fixed probe batch", lo=1, hi=BATCH_MAX)
     embeddings: str | None = param(None, "word2vec run whose vectors initialise the embedding layer", applies=TEXT)
     freeze_embeddings: bool = param(False, "keep the word2vec vectors fixed during training", applies=TEXT)
     seq_len: int = param(50, "sequence length T of the adding / temporal-order problem", lo=2, hi=SEQ_MAX, main=True,
@@ -356,10 +373,10 @@ class HMMConfig(_Config):
     tol: float = param(1e-4, "stop when the log-likelihood per token gains less than this", lo=0, hi=100)
     restarts: int = param(3, "fits from different random initialisations; the best is kept", lo=1, hi=100)
     min_covar: float = param(1e-3, "floor of every variance", lo=0, lo_open=True, hi=100)
-    seed: int = param(0, "seed of the initialisations and the review sample", lo=0, hi=SEED_MAX)
-    limit: int | None = param(None, "at most N training reviews (balanced by label); none = all", lo=1,
+    seed: int = param(0, "seed of the initialisations and the text sample", lo=0, hi=SEED_MAX)
+    limit: int | None = param(None, "at most N training texts (balanced by class); none = all", lo=1,
                               hi=REVIEWS_MAX)
-    test_limit: int | None = param(None, "at most N test reviews (balanced by label); none = the whole split", lo=1,
+    test_limit: int | None = param(None, "at most N test texts (balanced by class); none = the whole split", lo=1,
                                    hi=REVIEWS_MAX)
     embeddings: str | None = param(None, "the word2vec run whose vectors are used; none = the newest (trained if "
                                          "there is none)")
@@ -376,7 +393,7 @@ class Word2VecConfig(_Config):
     min_count: int = param(5, "words seen fewer times get no vector", lo=1, hi=REVIEWS_MAX)
     negative: int = param(5, "negative samples per positive pair", lo=1, hi=100)
     sample: float = param(1e-3, "down-sampling threshold of frequent words", lo=0, hi=1)
-    epochs: int = param(5, "passes over the reviews", lo=1, hi=1000)
+    epochs: int = param(5, "passes over the texts", lo=1, hi=1000)
     workers: int = param(1, "training threads (one: reproducible vectors, and the machine is shared)", lo=1,
                          hi=THREADS_MAX)
     seed: int = param(0, "seed of the initial vectors and the sampling", lo=0, hi=SEED_MAX)
@@ -386,7 +403,7 @@ class Word2VecConfig(_Config):
 class HorizonConfig(_Config):
     """One memory-horizon experiment: which models and lengths, and the training budget of each."""
 
-    task: str = param("adding", "the synthetic memory task", choices=("adding", "order"))
+    task: str = param("adding", "the synthetic memory task", choices=SYNTHETIC_TASKS)
     models: tuple[str, ...] = param(CELLS, "cell types, comma-separated", choices=CELLS)
     lengths: tuple[int, ...] = param(HORIZON_LENGTHS, "sequence lengths T, comma-separated", lo=2, hi=SEQ_MAX)
     steps: int = param(2000, "optimiser steps per model and length (the budget)", lo=1, hi=STEPS_MAX)
@@ -414,8 +431,6 @@ class HorizonConfig(_Config):
     def __post_init__(self) -> None:
         validate(self)
         if self.task == "order":
-            from core.tasks.synthetic import ORDER_MIN_LEN  # here: core.tasks imports this module
-
             if min(self.lengths) < ORDER_MIN_LEN:
                 raise ValueError(f"HorizonConfig.lengths = {self.lengths!r}: the temporal-order problem needs "
                                  f"lengths >= {ORDER_MIN_LEN}")
@@ -438,10 +453,10 @@ class ExperimentConfig(_Config):
                                                    lo=0, hi=SEED_MAX)
     cells: tuple[str, ...] = param(CELLS, "cell types of the main comparison, comma-separated", choices=CELLS)
     epochs: int | None = param(None, "passes over the training split; none = the preset's", lo=1, hi=1000)
-    limit: int | None = param(None, "at most N reviews per split (at least 2: one of each label); none = all",
+    limit: int | None = param(None, "at most N texts per split (at least one of each class); none = all",
                               lo=LIMIT_MIN, hi=REVIEWS_MAX)
-    val_size: int | None = param(None, "training reviews held out for checkpoint selection; none = the preset's",
-                                 lo=0, hi=REVIEWS_MAX)
+    val_size: int | None = param(None, "training texts held out for checkpoint selection; none = 10% of them, at "
+                                       "most 2,500", lo=0, hi=REVIEWS_MAX)
     hidden_size: int | None = param(None, "units in the recurrent state h; none = the preset's", lo=1, hi=WIDTH_MAX,
                                     flag="--hidden")
     device: str = param("auto", "auto picks CUDA, then Apple MPS, then the CPU; or cpu, cuda, cuda:N, mps",
@@ -450,11 +465,13 @@ class ExperimentConfig(_Config):
     bf16: bool = param(False, "bf16 autocast on a CUDA GPU")
     imdb_path: str | None = param(None, "aclImdb_v1.tar.gz or an extracted aclImdb/ folder; none = $RNNLAB_IMDB, "
                                         "the cache, a download", flag="--imdb")
+    dataset: str | None = param(None, "a dataset added with `data add`; none or 'imdb' = IMDB",
+                                pattern=r"[A-Za-z0-9_-]{1,64}")
     ablations: bool = param(True, "LSTM ablations: keep_negations, fixed vs bucketed batches, word2vec init")
     word2vec: bool = param(True, "train (or reuse) word2vec vectors for the initialisation arm")
     word2vec_algo: str = param("skipgram", "word2vec algorithm of the initialisation arm", choices=ALGOS)
     hmm: bool = param(True, "fit the GMM-HMM baseline")
-    hmm_limit: int | None = param(4000, "training reviews of the GMM-HMM (Baum-Welch is slow in hmmlearn); "
+    hmm_limit: int | None = param(4000, "training texts of the GMM-HMM (Baum-Welch is slow in hmmlearn); "
                                         "none = all", lo=1, hi=REVIEWS_MAX)
     horizon: bool = param(True, "run the memory-horizon experiment")
     horizon_lengths: tuple[int, ...] = param(HORIZON_LENGTHS, "memory-horizon sequence lengths T, comma-separated",

@@ -26,14 +26,35 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.config import BUILTIN_DATASET
+from core.data.sources import list_datasets
 from core.figures.style import figure_csv
 from core.jobs import labels
+from core.jobs.names import (
+    ANNOTATIONS_FILE,
+    CANCELLED,
+    CONFIG_FILE,
+    CRASHED,
+    DAMAGED,
+    EVALUATIONS_FILE,
+    FAILED,
+    FINISHED,
+    JOB_LOG,
+    METRICS_FILE,
+    QUEUED,
+    RUNNING,
+    STATUS_FILE,
+    TEST_METRICS_FILE,
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+)
 from core.jobs.store import DamagedRun, Run, RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # -- session-state keys ---------------------------------------------------------------------------------------
 DATASET_PATH = "rnnlab.dataset_path"  # IMDB path confirmed on the Overview page; None: $RNNLAB_IMDB / cache
+DATASET = "rnnlab.dataset"  # the dataset every page shows (one at a time), chosen on any of them, kept across pages
 LAUNCHED = "rnnlab.launched"  # ids of the runs started from this browser session, newest last
 LAUNCH_NONCE = "rnnlab.launch_nonce"  # changes after every launch: a stale second click is ignored
 LAST_LAUNCH = "rnnlab.last_launch"  # (time, config dicts) of the last launch: the same again at once is a double click
@@ -101,7 +122,7 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 def run_stamp(run: Run, *names: str) -> tuple[tuple[int, int], ...]:
     """Modification time and size of the run's files ``names`` (default: config, status, test metrics)."""
-    names = names or ("config.json", "status.json", "test_metrics.json")
+    names = names or (CONFIG_FILE, STATUS_FILE, TEST_METRICS_FILE)
     return tuple(_stamp(run.path / n) for n in names)
 
 
@@ -111,11 +132,11 @@ def _summary(path: str, stamp: tuple) -> dict[str, Any]:
 
 
 # the files Run.summary() reads: a change to any of them makes the row be read again
-SUMMARY_FILES = ("config.json", "status.json", "test_metrics.json", "vocab.json", "model.safetensors",
-                 "annotations.json")
+SUMMARY_FILES = (CONFIG_FILE, STATUS_FILE, TEST_METRICS_FILE, VOCAB_FILE, WEIGHTS_FILE,
+                 ANNOTATIONS_FILE)
 
-SUMMARY_COLUMNS = ["run_id", "label", "name", "note", "hidden", "quality", "annotation_warning", "classes", "kind",
-                   "model", "cell", "task", "preset", "layers", "bidirectional", "status", "error", "created",
+SUMMARY_COLUMNS = ["run_id", "dataset", "label", "name", "note", "hidden", "quality", "annotation_warning", "classes",
+                   "kind", "model", "cell", "task", "preset", "layers", "bidirectional", "status", "error", "created",
                    "test_accuracy", "precision", "recall", "f1", "roc_auc", "train_time_s", "samples_per_s",
                    "inference_samples_per_s", "params_seed_formula", "params_pytorch", "params_total"]
 
@@ -127,9 +148,9 @@ def evaluations(run_ids: list[str], rs: RunStore | None = None) -> pd.DataFrame:
     for run_id in run_ids:
         try:
             run = rs.get(run_id)
-            if not run.file("evaluations.json").is_file():
+            if not run.file(EVALUATIONS_FILE).is_file():
                 continue
-            body = run.read_json("evaluations.json")
+            body = run.read_json(EVALUATIONS_FILE)
         except (KeyError, OSError, ValueError):
             continue
         for dataset, m in (body.items() if isinstance(body, dict) else []):
@@ -159,19 +180,71 @@ def summaries(rs: RunStore | None = None) -> pd.DataFrame:
             row = dict(_summary(str(run.path), run_stamp(run, *SUMMARY_FILES)))
         except (OSError, ValueError):  # a folder half-written by another process: skip it this time
             continue
-        if row.get("status") in ("queued", "running"):
+        if row.get("status") in (QUEUED, RUNNING):
             try:
                 live = run.status()
                 row.update(status=live.get("state"), error=live.get("error"))
             except DamagedRun as e:  # damaged since it was cached
-                row.update(status="damaged", error=f"{e.file}: {e.reason}")
-            if row["status"] not in ("queued", "running"):  # crashed: the cached verdict was "not yet"
+                row.update(status=DAMAGED, error=f"{e.file}: {e.reason}")
+            if row["status"] not in (QUEUED, RUNNING):  # crashed: the cached verdict was "not yet"
                 row["quality"] = labels.quality(row["status"], None)
         row["label"] = row.get("label") or labels.run_label(row["run_id"], row.get("kind"))
         if row.get("quality") == labels.NEAR_CHANCE:  # flagged wherever the run appears: pickers, legends, tables
             row["label"] += CHANCE_MARK
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+# -- the dataset the pages show --------------------------------------------------------------------------------
+def dataset_options(table: pd.DataFrame | None = None) -> list[str]:
+    """The datasets a page may show: those with runs (the newest run's first), then IMDB and every added one."""
+    with_runs = [] if table is None or table.empty else list(dict.fromkeys(table["dataset"].dropna()))
+    known = [d["name"] for d in list_datasets() if not d.get("error")]
+    return list(dict.fromkeys([*with_runs, BUILTIN_DATASET, *known]))
+
+
+def current_dataset(table: pd.DataFrame | None = None) -> str:
+    """The dataset chosen on any page (:data:`DATASET`); before any choice, IMDB when it has runs or no other
+    dataset has, else the dataset of the newest run."""
+    chosen = st.session_state.get(DATASET)
+    if isinstance(chosen, str) and chosen:
+        return chosen
+    with_runs = [] if table is None or table.empty else list(dict.fromkeys(table["dataset"].dropna()))
+    return BUILTIN_DATASET if not with_runs or BUILTIN_DATASET in with_runs else with_runs[0]
+
+
+def choose_dataset(table: pd.DataFrame | None = None, *, key: str, label: str = "Dataset",
+                   container: Any = None) -> str:
+    """A dataset picker whose choice holds on every page (:data:`DATASET`); the chosen dataset's name.
+
+    Each page draws its own widget (``key``: unique on the page); a choice made on one page is the
+    default on the next, so a run on another dataset never pushes this one's runs out of view.
+    """
+    options = dataset_options(table)
+    chosen = current_dataset(table)
+    if chosen not in options:
+        options.append(chosen)
+    where = container if container is not None else st
+    if st.session_state.get(key) not in options or st.session_state.get(key) != chosen:
+        st.session_state[key] = chosen  # another page changed the choice since this one last drew
+
+    def remember() -> None:
+        st.session_state[DATASET] = st.session_state[key]
+
+    picked = where.selectbox(label, options, key=key, on_change=remember, format_func=dataset_label,
+                             help="the dataset this page shows; the choice holds on every page")
+    st.session_state[DATASET] = picked
+    return picked
+
+
+def dataset_label(name: str) -> str:
+    """How a dataset reads in a picker: IMDB by its full name, another by its own."""
+    return "IMDB movie reviews" if name == BUILTIN_DATASET else name
+
+
+def of_dataset(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The rows of a :func:`summaries` table of runs on ``dataset``."""
+    return table[table["dataset"] == dataset] if not table.empty else table
 
 
 def chartable(table: pd.DataFrame, show_all: bool = False) -> pd.DataFrame:
@@ -209,7 +282,7 @@ def metric_frames(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
     file shows the damage notice and gives empty frames.
     """
     try:
-        steps, epochs, skipped = _metric_frames(str(run.path), run_stamp(run, "metrics.jsonl"))
+        steps, epochs, skipped = _metric_frames(str(run.path), run_stamp(run, METRICS_FILE))
     except DamagedRun as e:
         damaged_notice(e)
         (steps, epochs), skipped = _frames([]), 0
@@ -226,7 +299,7 @@ def _test_metrics(path: str, stamp: tuple) -> dict[str, Any] | None:
 def test_metrics(run: Run) -> dict[str, Any] | None:
     """The run's test_metrics.json, validated; None when it has none, or (with the damage notice) a damaged one."""
     try:
-        return _test_metrics(str(run.path), run_stamp(run, "test_metrics.json"))
+        return _test_metrics(str(run.path), run_stamp(run, TEST_METRICS_FILE))
     except DamagedRun as e:
         damaged_notice(e)
         return None
@@ -243,7 +316,7 @@ def damaged_notice(damage: pd.DataFrame | DamagedRun | None, *, limit: int = 5) 
     if isinstance(damage, DamagedRun):
         lines = [f"`{damage.run_id}`: {damage.file}: {damage.reason}"]
     else:
-        rows = damage[damage["status"] == "damaged"]
+        rows = damage[damage["status"] == DAMAGED]
         lines = [f"`{r.run_id}`: {r.error}" for r in rows.itertuples()]
     if not lines:
         return
@@ -435,12 +508,12 @@ def show_chart(fig: Any, name: str, *, key: str | None = None, data: pd.DataFram
 
 
 # -- background jobs: every page polls runs only --------------------------------------------------------------
-JOB_STATES = {"queued": ("Waiting for its turn", ":material/schedule:"),
-              "running": ("Running", ":material/hourglass_top:"),
-              "finished": ("Finished", ":material/check_circle:"),
-              "failed": ("Failed", ":material/error:"),
-              "cancelled": ("Cancelled", ":material/cancel:"),
-              "crashed": ("Crashed: its process is gone", ":material/report:")}
+JOB_STATES = {QUEUED: ("Waiting for its turn", ":material/schedule:"),
+              RUNNING: ("Running", ":material/hourglass_top:"),
+              FINISHED: ("Finished", ":material/check_circle:"),
+              FAILED: ("Failed", ":material/error:"),
+              CANCELLED: ("Cancelled", ":material/cancel:"),
+              CRASHED: ("Crashed: its process is gone", ":material/report:")}
 
 
 def submit_job(key: str, kind: str, cfg: Any, *, label: str | None = None, lane: str | None = "train") -> Run:
@@ -472,7 +545,7 @@ def page_job(key: str, kind: str) -> Run | None:
             damaged_notice(e)
     for run in rs.list():
         try:
-            if run.kind == kind and run.status().get("state") in ("queued", "running"):
+            if run.kind == kind and run.status().get("state") in (QUEUED, RUNNING):
                 return run
         except (OSError, ValueError):  # a damaged run (DamagedRun is a ValueError) is not followed
             continue
@@ -502,23 +575,23 @@ def job_panel(run: Run, what: str, *, key: str) -> str:
     state_ = st_.get("state", "unknown")
     title, icon = JOB_STATES.get(state_, (state_, ":material/help:"))
     started = st_.get("started")
-    elapsed = (st_.get("finished") or time.time()) - started if isinstance(started, int | float) else None
+    elapsed = (st_.get(FINISHED) or time.time()) - started if isinstance(started, int | float) else None
     line = f"**{what}** (`{run.id}`): {title}" + (f" · {elapsed:.0f} s" if elapsed is not None else "")
-    detail = _progress_text(st_) if state_ in ("queued", "running") else ""
-    box = {"finished": st.success, "failed": st.error, "crashed": st.error}.get(state_, st.info)
+    detail = _progress_text(st_) if state_ in (QUEUED, RUNNING) else ""
+    box = {FINISHED: st.success, FAILED: st.error, CRASHED: st.error}.get(state_, st.info)
     box(line + (f" — {detail}" if detail else "") + (f"\n\n{st_['error']}" if st_.get("error") else ""), icon=icon)
     buttons = st.container(horizontal=True, gap="small")
-    if state_ in ("queued", "running"):
+    if state_ in (QUEUED, RUNNING):
         if buttons.button("Cancel", key=f"{key}.cancel.{run.id}", icon=":material/stop:"):
             lifecycle.cancel(run)
             st.toast("Asked the job to stop: it stops at its next check.")
-    elif state_ in ("crashed", "cancelled", "failed") and job_kind(run.kind).resumable:
+    elif state_ in (CRASHED, CANCELLED, FAILED) and job_kind(run.kind).resumable:
         if buttons.button("Resume", key=f"{key}.resume.{run.id}", icon=":material/play_arrow:",
                           help="continue from its last checkpoint (the end of its last complete epoch)"):
             lifecycle.resume(run, store())
-    log = read_tail(run.file("job.log"), 3000)
+    log = read_tail(run.file(JOB_LOG), 3000)
     if log:
-        with st.expander("Console output", expanded=state_ in ("failed", "crashed")):
+        with st.expander("Console output", expanded=state_ in (FAILED, CRASHED)):
             st.code(log, language=None)
     return state_
 
@@ -533,7 +606,7 @@ def follow_job(key: str, kind: str, what: str, *, poll_s: float = 2.0) -> Run | 
     if run is None:
         return None
     try:
-        live = run.status().get("state") in ("queued", "running")
+        live = run.status().get("state") in (QUEUED, RUNNING)
     except DamagedRun as e:  # damaged since page_job looked
         damaged_notice(e)
         return None
@@ -544,7 +617,7 @@ def follow_job(key: str, kind: str, what: str, *, poll_s: float = 2.0) -> Run | 
         except DamagedRun as e:  # damaged while it was polled
             damaged_notice(e)
             return
-        if live and state_ not in ("queued", "running"):
+        if live and state_ not in (QUEUED, RUNNING):
             st.rerun(scope="app")
 
     (st.fragment(run_every=poll_s) if live else st.fragment)(panel)()

@@ -19,6 +19,7 @@ from core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E4
 from core.config import TextConfig  # noqa: E402
 from core.data.text import StopwordsUnavailable, WordFate, reading  # noqa: E402
 from core.figures import classification  # noqa: E402
+from core.jobs.names import CANCELLED, FINISHED  # noqa: E402
 from dashboard import lessons, markup, state  # noqa: E402
 
 EXAMPLES = {
@@ -53,7 +54,7 @@ st.caption("Every finished model reads the same text through its own preprocessi
 table = state.summaries()
 state.damaged_notice(table)
 # every text-classification run (IMDB or a named dataset: the task is "imdb" for both) and every GMM-HMM
-usable = table[table["status"].isin(["finished", "cancelled"]) & (
+usable = table[table["status"].isin([FINISHED, CANCELLED]) & (
     ((table["kind"] == "rnn") & (table["task"] == "imdb")) | (table["kind"] == "hmm"))]
 if usable.empty:
     st.info("No trained sentiment model yet. Train an RNN, LSTM or GRU on IMDB (or on a dataset added with "

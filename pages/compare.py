@@ -16,8 +16,10 @@ import streamlit as st
 
 from core.figures import comparison
 from core.jobs.estimate import run_test_set, test_set_note
+from core.jobs.imports import import_run
+from core.jobs.names import CANCELLED, CONFIG_FILE, DAMAGED, FAILED, FINISHED, QUEUED, RUNNING, VOCAB_FILE, WEIGHTS_FILE
 from core.jobs.store import RunNotFound
-from core.models.checkpoint import CheckpointError, import_run
+from core.models.checkpoint import CheckpointError
 from dashboard import lessons, state
 
 MAX_DEFAULT = 6  # runs drawn by default: enough to compare, few enough to read
@@ -36,7 +38,7 @@ COLUMNS = {  # summary column -> table heading, number format, width
 }
 SHOWN = ["label", "quality", "status", "test_accuracy", "f1", "roc_auc", "mse", "success", "test_size", "train_time_s",
          "params_seed_formula", "params_pytorch"]  # the columns shown at first: they fit a laptop's screen
-QUALITY_MARKS = {"ok": "ok", "near chance": "≈ chance", "degenerate": "degenerate", "failed": "failed"}
+QUALITY_MARKS = {"ok": "ok", "near chance": "≈ chance", "degenerate": "degenerate", FAILED: FAILED}
 EPOCH_METRICS = ["val_accuracy", "val_loss", "train_loss", "train_accuracy", "epoch_time_s", "samples_per_s"]
 SYNTHETIC_COLUMNS = {"adding": ["mse", "success"], "order": ["success"]}  # test figures beyond the summary's
 BAR_METRICS = {"imdb": ("test_accuracy", "f1", "roc_auc"), "adding": ("mse",), "order": ("test_accuracy",)}
@@ -47,9 +49,9 @@ def import_form() -> None:
                 "be safetensors (never a pickle) and fit the model the config and vocabulary describe; everything is "
                 "checked before the run appears.")
     c1, c2, c3 = st.columns(3)
-    cfg = c1.file_uploader("config.json", type=["json"], key="import_config")
-    weights = c2.file_uploader("model.safetensors", type=["safetensors"], key="import_weights")
-    vocab = c3.file_uploader("vocab.json", type=["json"], key="import_vocab")
+    cfg = c1.file_uploader(CONFIG_FILE, type=["json"], key="import_config")
+    weights = c2.file_uploader(WEIGHTS_FILE, type=["safetensors"], key="import_weights")
+    vocab = c3.file_uploader(VOCAB_FILE, type=["json"], key="import_vocab")
     label = st.text_input("Name (optional: letters, digits, - and _)", key="import_label")
     if st.button("Import", key="import_run", disabled=not (cfg and weights and vocab), icon=":material/upload:"):
         try:
@@ -63,7 +65,7 @@ def import_form() -> None:
 
 def test_size(run_id: str, status: str) -> int | None:
     """How many test reviews (or sequences) the run's scores come from; None when it does not say."""
-    if status == "damaged":
+    if status == DAMAGED:
         return None
     try:
         tm = state.test_metrics(state.store().get(run_id)) or {}
@@ -91,7 +93,7 @@ lessons.show("compare.py")
 table = state.summaries()
 state.damaged_notice(table)
 # the runs that classify (studies and data jobs are not models), and damaged runs, to delete them
-table = table[table["kind"].isin(["rnn", "hmm"]) | (table["status"] == "damaged")]
+table = table[table["kind"].isin(["rnn", "hmm"]) | (table["status"] == DAMAGED)]
 if table.empty:
     st.info("No runs to compare yet. Train the three models on the **Train** page (or import a run below); they "
             "appear here as soon as they start.", icon=":material/info:")
@@ -148,9 +150,9 @@ if not scores.empty:
                  column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in ("accuracy", "f1")})
 
 # -- charts -----------------------------------------------------------------------------------------------------
-finished = view[view["status"].isin(["finished", "cancelled"])]
+finished = view[view["status"].isin([FINISHED, CANCELLED])]
 done = state.chartable(finished, show_all)
-left_out = finished["quality"].isin(["failed", "degenerate"]) & ~finished["run_id"].isin(done["run_id"])
+left_out = finished["quality"].isin([FAILED, "degenerate"]) & ~finished["run_id"].isin(done["run_id"])
 if finished.empty:
     st.info("No finished run for this task yet: the charts appear when one finishes (progress on the Train page).")
 elif done.empty:
@@ -214,7 +216,7 @@ if not done.empty:
 st.header("Manage runs")
 state.page_link("runs.py", "Runs: name, annotate, hide or delete runs", ":material/list:")
 with st.expander("Delete runs"):
-    removable = table[~table["status"].isin(["queued", "running"])]
+    removable = table[~table["status"].isin([QUEUED, RUNNING])]
     names = dict(zip(removable["run_id"], removable["label"] + " · " + removable["status"].astype(str), strict=True))
     doomed = st.multiselect("Runs to delete", list(names), key="compare_delete",
                             format_func=lambda r: f"{names[r]} ({r})")

@@ -18,8 +18,11 @@ import streamlit as st  # noqa: E402
 from core.config import DataConfig, TextConfig, Word2VecConfig, Word2VecRunConfig  # noqa: E402
 from core.figures import embeddings  # noqa: E402
 from core.jobs import estimate  # noqa: E402
+from core.jobs.imports import import_vectors_run  # noqa: E402
+from core.jobs.names import FINISHED, QUEUED, RUNNING, VECTORS_FILE, WORD2VEC_FILE, WORDS_FILE  # noqa: E402
 from core.jobs.store import DamagedRun  # noqa: E402
-from core.models.word2vec import WordVectors, import_vectors_run, load_vectors, word2vec_text  # noqa: E402
+from core.jobs.word2vec import load_vectors  # noqa: E402
+from core.models.word2vec import WordVectors, word2vec_text  # noqa: E402
 from dashboard import lessons, state  # noqa: E402
 
 POLL_S = 2.0
@@ -116,7 +119,7 @@ with st.expander("Train word2vec", expanded=False):
     st.caption(f"Expected time: **{guess.text()}**; {guess.basis}")
     with st.form("w2v_form", border=False):
         job = state.page_job(JOB, "word2vec")
-        running = job is not None and job.status().get("state") in ("queued", "running")
+        running = job is not None and job.status().get("state") in (QUEUED, RUNNING)
         submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:",
                                           disabled=not status["found"] or running)
     if submitted:
@@ -139,7 +142,7 @@ with st.expander("Import vectors (word2vec format)", expanded=False):
 # -- a trained run ---------------------------------------------------------------------------------------------------
 table = state.summaries()
 state.damaged_notice(table)
-runs = table[(table["kind"] == "word2vec") & (table["status"] == "finished")]
+runs = table[(table["kind"] == "word2vec") & (table["status"] == FINISHED)]
 if runs.empty:
     st.info("No word2vec run yet. Open **Train word2vec** above (the expected time shows under the settings) and "
             "press **Train**, or on the command line: `python -m core embeddings train --limit 5000`; or import "
@@ -153,12 +156,12 @@ state.select_new_result("w2v_run", JOB, "word2vec", list(labels))
 rid = st.selectbox("word2vec run", list(labels), key="w2v_run", format_func=lambda r: f"{labels[r]} ({r})")
 run = rs.get(rid)
 try:
-    wv = _vectors(rid, str(rs.root), state.run_stamp(run, "vectors.npy", "words.json"))
+    wv = _vectors(rid, str(rs.root), state.run_stamp(run, VECTORS_FILE, WORDS_FILE))
 except (ValueError, KeyError, OSError) as e:
     st.error(f"Cannot load the vectors: {e}")
     st.stop()
 try:
-    info = run.read_json("word2vec.json")  # validated (core.jobs.files)
+    info = run.read_json(WORD2VEC_FILE)  # validated (core.jobs.files)
 except DamagedRun as e:
     state.damaged_notice(e)
     info = {}

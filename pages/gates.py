@@ -18,6 +18,7 @@ from core.analysis.introspect import Introspection, introspect  # noqa: E402
 from core.analysis.predict import MAX_TEXT_CHARS, load_run  # noqa: E402
 from core.data.text import reading  # noqa: E402
 from core.figures import gates  # noqa: E402
+from core.jobs.names import CANCELLED, CONFIG_FILE, FINISHED, WEIGHTS_FILE  # noqa: E402
 from core.jobs.store import Run  # noqa: E402
 from dashboard import lessons, markup, state  # noqa: E402
 
@@ -33,7 +34,7 @@ def run_introspection(run: Run, text: str) -> Introspection:
 
     Kept in a cache bounded in bytes (``state.CACHE_BUDGETS``), keyed by a digest of the text.
     """
-    key = (str(run.path), state.run_stamp(run, "model.safetensors", "config.json"), text_key(text))
+    key = (str(run.path), state.run_stamp(run, WEIGHTS_FILE, CONFIG_FILE), text_key(text))
     return state.cached("gates.introspection", key, lambda: introspect(run, text),
                         spinner="Running the review through the model…")
 
@@ -104,7 +105,7 @@ st.caption("Pick a review, then two models: each reads it token by token. Every 
 
 table = state.summaries()
 state.damaged_notice(table)
-usable = table[(table["kind"] == "rnn") & (table["task"] == "imdb") & table["status"].isin(["finished", "cancelled"])]
+usable = table[(table["kind"] == "rnn") & (table["task"] == "imdb") & table["status"].isin([FINISHED, CANCELLED])]
 if usable.empty:
     st.info("No trained sentiment model yet. Train an RNN, LSTM or GRU on the IMDB task on the **Train** page; "
             "a finished run can be opened here, e.g. an LSTM and a GRU side by side on the same review.",

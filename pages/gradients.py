@@ -21,6 +21,7 @@ from core.config import CELLS, HorizonConfig  # noqa: E402
 from core.figures import gradients  # noqa: E402
 from core.figures.style import format_number, log_axis  # noqa: E402
 from core.jobs.estimate import horizon_seconds  # noqa: E402
+from core.jobs.names import CANCELLED, FINISHED, GRADIENTS_FILE, METRICS_FILE, QUEUED, RESULTS_FILE, RUNNING  # noqa: E402
 from core.jobs.store import DamagedRun, Run  # noqa: E402
 from core.tasks import synthetic  # noqa: E402
 from dashboard import lessons, state  # noqa: E402
@@ -35,12 +36,12 @@ HORIZON_JOB = "gradients.horizon_job"  # session key: {"proc": Popen, "log": pat
 
 @st.cache_data(show_spinner="Reading the gradient recordings…", max_entries=32)
 def _recording(path: str, stamp: tuple) -> GradientRecording:
-    return load_gradients(Path(path) / "gradients.npz")
+    return load_gradients(Path(path) / GRADIENTS_FILE)
 
 
 def recording(run: Run) -> GradientRecording:
     """The run's gradients.npz, read again only when the file changes (it grows while the run trains)."""
-    return _recording(str(run.path), state.run_stamp(run, "gradients.npz"))
+    return _recording(str(run.path), state.run_stamp(run, GRADIENTS_FILE))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -50,7 +51,7 @@ def _norms(path: str, stamp: tuple) -> pd.DataFrame:
 
 def step_norms(run: Run) -> pd.DataFrame:
     try:
-        return _norms(str(run.path), state.run_stamp(run, "metrics.jsonl"))
+        return _norms(str(run.path), state.run_stamp(run, METRICS_FILE))
     except DamagedRun as e:  # an unreadable metrics.jsonl: the notice, and no curve
         state.damaged_notice(e)
         return gradients.step_norms_frame([])
@@ -58,9 +59,9 @@ def step_norms(run: Run) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _horizon(path: str, stamp: tuple) -> tuple[dict, pd.DataFrame]:
-    if not (Path(path) / "results.json").is_file():  # no (model, T) finished yet
+    if not (Path(path) / RESULTS_FILE).is_file():  # no (model, T) finished yet
         return {}, pd.DataFrame()
-    body = Run(Path(path)).read_json("results.json")  # validated: DamagedRun otherwise
+    body = Run(Path(path)).read_json(RESULTS_FILE)  # validated: DamagedRun otherwise
     rows = [{k: v for k, v in r.items() if k != "history"} for r in body["rows"]]
     return body["settings"], pd.DataFrame(rows)
 
@@ -68,7 +69,7 @@ def _horizon(path: str, stamp: tuple) -> tuple[dict, pd.DataFrame]:
 def horizon_results(run: Run) -> tuple[dict, pd.DataFrame]:
     """The settings and result rows of a memory-horizon run (partial while it runs; none when damaged)."""
     try:
-        return _horizon(str(run.path), state.run_stamp(run, "results.json"))
+        return _horizon(str(run.path), state.run_stamp(run, RESULTS_FILE))
     except DamagedRun as e:
         state.damaged_notice(e)
         return {}, pd.DataFrame()
@@ -122,8 +123,8 @@ st.caption("Back-propagation through time multiplies one Jacobian per step (the 
 
 table = state.summaries()
 state.damaged_notice(table)
-rnn = table[(table["kind"] == "rnn") & table["status"].isin(["finished", "cancelled", "running", "queued"])]
-rnn = rnn.sort_values("status", key=lambda s: s.eq("queued"), kind="stable")  # runs with data first
+rnn = table[(table["kind"] == "rnn") & table["status"].isin([FINISHED, CANCELLED, RUNNING, QUEUED])]
+rnn = rnn.sort_values("status", key=lambda s: s.eq(QUEUED), kind="stable")  # runs with data first
 if rnn.empty:
     st.info("No runs yet. Train the three models on the **Train** page with **record gradients** ticked (the IMDB "
             "task, or the synthetic adding / order task, which needs no dataset); their gradients through time "
@@ -135,7 +136,7 @@ cells = dict(zip(rnn["run_id"], rnn["cell"], strict=True))
 
 # -- gradients through time ------------------------------------------------------------------------------------------
 st.header("Through time")
-recorded = [rid for rid in rnn["run_id"] if rs.get(rid).file("gradients.npz").is_file()]
+recorded = [rid for rid in rnn["run_id"] if rs.get(rid).file(GRADIENTS_FILE).is_file()]
 if not rnn.empty and not recorded:
     st.info("None of these runs recorded its gradients through time: tick **record gradients** on the Train page "
             "(the probe batch is recorded every `probe_every` steps).", icon=":material/info:")
@@ -284,7 +285,7 @@ with st.form("horizon_form"):
     h_lengths = c3.text_input("Lengths T (comma-separated)", "10,25,50,100", key="horizon_lengths")
     h_steps = c4.number_input("Steps per (model, T)", 10, 20000, 500, step=100, key="horizon_steps")
     job = state.page_job(HORIZON_JOB, "memory-horizon")
-    busy = job is not None and job.status().get("state") in ("queued", "running")
+    busy = job is not None and job.status().get("state") in (QUEUED, RUNNING)
     go = st.form_submit_button("Run the experiment", type="primary", icon=":material/play_arrow:",
                                disabled=busy or not h_models)
 try:  # the settings last applied (the form's values reach the page when it is submitted)

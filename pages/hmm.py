@@ -21,8 +21,9 @@ from core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E4
 from core.config import DataConfig, HMMConfig, HMMRunConfig, TextConfig  # noqa: E402
 from core.figures import comparison, hmm  # noqa: E402
 from core.jobs import estimate  # noqa: E402
+from core.jobs.hmm import resolve_embeddings  # noqa: E402
+from core.jobs.names import CANCELLED, FINISHED, HMM_ARRAYS_FILE, METRICS_FILE, QUEUED, RUNNING  # noqa: E402
 from core.jobs.store import Run  # noqa: E402
-from core.models.hmm import resolve_embeddings  # noqa: E402
 from dashboard import lessons, markup, state  # noqa: E402
 
 POLL_S = 2.0
@@ -108,7 +109,7 @@ st.caption(f"Expected time: **{guess.text()}**; {guess.basis} Every fit scores t
            "reviews) and the validation reviews, whatever N is.")
 with st.form("hmm_form", border=False):
     job = state.page_job(JOB, "hmm")
-    running = job is not None and job.status().get("state") in ("queued", "running")
+    running = job is not None and job.status().get("state") in (QUEUED, RUNNING)
     submitted = st.form_submit_button("Fit", type="primary", icon=":material/play_arrow:",
                                       disabled=not status["found"] or running)
 if submitted:
@@ -124,7 +125,7 @@ state.follow_job(JOB, "hmm", "GMM-HMM fit", poll_s=POLL_S)
 # -- the fitted models ----------------------------------------------------------------------------------------------
 table = state.summaries()
 state.damaged_notice(table)
-hmms = table[(table["kind"] == "hmm") & (table["status"] == "finished")]
+hmms = table[(table["kind"] == "hmm") & (table["status"] == FINISHED)]
 if hmms.empty:
     st.info("No GMM-HMM fitted yet. Choose M, k and N above (the expected time shows under them) and press **Fit**; "
             "or on the command line: `python -m core hmm --states 4 --mix 2 --limit 2000`.",
@@ -137,7 +138,7 @@ labels = {rid: f"gmmhmm M={c.get('states')} k={c.get('mix')} N={c.get('limit') o
 state.select_new_result("hmm_run", JOB, "hmm", list(labels))
 rid = st.selectbox("Model", list(labels), key="hmm_run", format_func=lambda r: f"{labels[r]} ({r})")
 run = rs.get(rid)
-stamp = state.run_stamp(run, "hmm.npz", "metrics.jsonl")
+stamp = state.run_stamp(run, HMM_ARRAYS_FILE, METRICS_FILE)
 tm = state.test_metrics(run) or {}
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Test accuracy", f"{tm['accuracy']:.4f}" if tm.get("accuracy") is not None else "–")
@@ -181,7 +182,7 @@ else:
 
 # -- beside the RNNs ------------------------------------------------------------------------------------------------
 st.subheader("Beside the RNNs")
-others = table[table["status"].isin(["finished", "cancelled"]) & (
+others = table[table["status"].isin([FINISHED, CANCELLED]) & (
     ((table["kind"] == "rnn") & (table["task"] == "imdb")) | (table["run_id"] == rid))].copy()
 names = {r: labels.get(r, lab) for r, lab in zip(others["run_id"], others["label"], strict=True)}
 with_sizes, differ = test_set_sizes(others, names)

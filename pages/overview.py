@@ -14,6 +14,7 @@ from core.data.imdb import ARCHIVE_NAME, ENV_VAR, IMDB_SIZE
 from core.data.sources import SPLITS, list_datasets
 from core.data.text import StopwordsUnavailable, download_stopwords, stopwords_found
 from core.figures import reviews
+from core.jobs.names import CRASHED, DAMAGED, DATA_FILE, FAILED, FINISHED, QUEUED, RUNNING
 from core.jobs.store import DamagedRun
 from core.paths import data_dir
 from dashboard import state
@@ -24,12 +25,12 @@ JOB = "overview.data_job"  # session key: the id of the download / install run s
 def data_job() -> object | None:
     """The newest download or install run (a run of kind ``data``), whoever started it; never a damaged one."""
     table = state.summaries()
-    found = table[(table["kind"] == "data") & (table["status"] != "damaged")]["run_id"]
+    found = table[(table["kind"] == "data") & (table["status"] != DAMAGED)]["run_id"]
     return state.page_job(JOB, "data") or (state.store().get(found.iloc[0]) if len(found) else None)
 
 
 def job_busy(run) -> bool:
-    return run is not None and run.status().get("state") in ("queued", "running")
+    return run is not None and run.status().get("state") in (QUEUED, RUNNING)
 
 
 def show_job(run) -> None:
@@ -39,21 +40,21 @@ def show_job(run) -> None:
     try:
         st_ = run.status()
         cfg = run.config_dict()
-        where = run.read_json("data.json").get("path", "") if run.file("data.json").is_file() else ""
+        where = run.read_json(DATA_FILE).get("path", "") if run.file(DATA_FILE).is_file() else ""
     except DamagedRun as e:
         state.damaged_notice(e)
         return
     action, state_ = cfg.get("action", "data job"), st_.get("state")
     prog = st_.get("progress") if isinstance(st_.get("progress"), dict) else {}
-    if state_ in ("queued", "running"):
+    if state_ in (QUEUED, RUNNING):
         done, total = prog.get("done") or 0, prog.get("total") or 0
         if action == "download" and isinstance(total, int) and total and isinstance(done, int):
             st.progress(min(done / total, 1.0), text=f"Downloading {done / 2**20:.1f} of {total / 2**20:.1f} MB")
         else:
-            st.progress(0.0 if state_ == "queued" else 0.5, text=f"{action}: {prog.get('phase') or state_}…")
-    elif state_ == "finished":
+            st.progress(0.0 if state_ == QUEUED else 0.5, text=f"{action}: {prog.get('phase') or state_}…")
+    elif state_ == FINISHED:
         st.success(f"{action.capitalize()} finished: {where}", icon=":material/check_circle:")
-    elif state_ in ("failed", "crashed"):
+    elif state_ in (FAILED, CRASHED):
         st.error(f"{action.capitalize()} failed: {st_.get('error') or 'no reason recorded'}", icon=":material/error:")
 
 
@@ -83,7 +84,7 @@ def active_data_runs() -> list[tuple[object, str]]:
     active = []
     for run in state.store().list():
         try:
-            if run.kind == "data" and (state_ := run.status().get("state")) in ("queued", "running"):
+            if run.kind == "data" and (state_ := run.status().get("state")) in (QUEUED, RUNNING):
                 active.append((run, state_))
         except (OSError, ValueError):  # a damaged run is listed (and explained) with the runs below
             continue
@@ -324,10 +325,10 @@ else:
     counts = table["status"].value_counts()
     cols = st.columns(4)
     cols[0].metric("Runs", len(table))
-    cols[1].metric("Finished", int(counts.get("finished", 0)))
-    cols[2].metric("Queued or running", int(counts.get("queued", 0) + counts.get("running", 0)))
-    cols[3].metric("Failed", int(counts.get("failed", 0) + counts.get("crashed", 0)))
-    done = table[(table["status"] == "finished") & table["test_accuracy"].notna()]
+    cols[1].metric("Finished", int(counts.get(FINISHED, 0)))
+    cols[2].metric("Queued or running", int(counts.get(QUEUED, 0) + counts.get(RUNNING, 0)))
+    cols[3].metric("Failed", int(counts.get(FAILED, 0) + counts.get(CRASHED, 0)))
+    done = table[(table["status"] == FINISHED) & table["test_accuracy"].notna()]
     if not done.empty:
         best = done.sort_values("test_accuracy", ascending=False).groupby(["task", "model"], sort=False).head(1)
         st.subheader("Best test accuracy per model")

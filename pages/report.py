@@ -15,8 +15,9 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import streamlit as st  # noqa: E402
 
 from core.config import ExperimentConfig  # noqa: E402
-from core.jobs.estimate import Estimate, experiment_seconds  # noqa: E402
-from core.report.experiment import report_folder  # noqa: E402
+from core.jobs.estimate import Estimate  # noqa: E402
+from core.jobs.names import FINISHED  # noqa: E402
+from core.report.experiment import experiment_seconds, report_folder  # noqa: E402
 from dashboard import state  # noqa: E402
 
 JOB = "report.job"  # session key: the id of the experiment run launched from this page
@@ -27,7 +28,7 @@ def report_dir() -> Path | None:
     """The report of the newest finished experiment run, if any."""
     for run in state.store().list():
         try:
-            if run.kind == "experiment" and run.status().get("state") == "finished":
+            if run.kind == "experiment" and run.status().get("state") == FINISHED:
                 return report_folder(run)
         except (OSError, ValueError):
             continue

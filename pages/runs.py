@@ -19,12 +19,13 @@ import pandas as pd
 import streamlit as st
 
 from core.jobs.files import MAX_NAME_CHARS, MAX_NOTE_CHARS
+from core.jobs.names import FAILED, QUEUED, RUNNING
 from core.jobs.store import RunNotFound
 from dashboard import state
 
 FLASH = "runs.flash"  # [(level, text)] said once, after the action that produced them
-ACTIVE = ("queued", "running")
-QUALITY_MARKS = {"ok": "ok", "near chance": "≈ chance", "degenerate": "degenerate", "failed": "failed"}
+ACTIVE = (QUEUED, RUNNING)
+QUALITY_MARKS = {"ok": "ok", "near chance": "≈ chance", "degenerate": "degenerate", FAILED: FAILED}
 COLUMNS = {  # column -> (heading, width)
     "label": ("run", "large"), "name": ("name", "medium"), "note": ("note", "medium"),
     "quality": ("quality", "small"), "status": ("status", "small"), "created": ("created", "small"),

@@ -17,6 +17,7 @@ import streamlit as st  # noqa: E402
 from core.config import EXECUTORS, SweepConfig  # noqa: E402
 from core.figures import sweep as figures  # noqa: E402
 from core.figures.style import format_number  # noqa: E402
+from core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED, QUEUED, RUNNING  # noqa: E402
 from core.jobs.store import DamagedRun  # noqa: E402
 from core.sweep.job import (  # noqa: E402
     estimate,
@@ -113,7 +114,7 @@ if spec is not None:
         address = c3.text_input("Ray cluster address", key="sweep_address", placeholder="none: a local Ray",
                                 help="host:port of a running cluster's head, or auto")
         job = state.page_job(JOB, "sweep")
-        busy = job is not None and job.status().get("state") in ("queued", "running")
+        busy = job is not None and job.status().get("state") in (QUEUED, RUNNING)
         go = st.form_submit_button("Start the sweep", type="primary", icon=":material/play_arrow:", disabled=busy)
     if go:
         try:
@@ -129,7 +130,7 @@ state.follow_job(JOB, "sweep", "Sweep", poll_s=POLL_S)
 # -- a sweep's progress and results -----------------------------------------------------------------------------------
 table = state.summaries()
 state.damaged_notice(table)
-sweeps = table[(table["kind"] == "sweep") & (table["status"] != "damaged")]
+sweeps = table[(table["kind"] == "sweep") & (table["status"] != DAMAGED)]
 labels = dict(zip(sweeps["run_id"], sweeps["label"], strict=True))
 docs = published(PUBLISHED)
 labels.update({DOCS + name: f"{name}: the results measured for the README" for name in docs})
@@ -161,10 +162,10 @@ else:
     counts = progress["counts"]
     cols = st.columns(5)
     cols[0].metric("Runs", progress["total"])
-    cols[1].metric("Queued", counts.get("queued", 0))
-    cols[2].metric("Running", counts.get("running", 0))
-    cols[3].metric("Finished", counts.get("finished", 0))
-    cols[4].metric("Failed or crashed", sum(counts.get(s, 0) for s in ("failed", "crashed", "cancelled", "missing")))
+    cols[1].metric("Queued", counts.get(QUEUED, 0))
+    cols[2].metric("Running", counts.get(RUNNING, 0))
+    cols[3].metric("Finished", counts.get(FINISHED, 0))
+    cols[4].metric("Failed or crashed", sum(counts.get(s, 0) for s in (FAILED, CRASHED, CANCELLED, "missing")))
     if progress["total"]:
         st.progress(progress["done"] / progress["total"],
                     text=f"{progress['done']} of {progress['total']} done · elapsed {minutes(progress['elapsed_s'])}"

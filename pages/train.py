@@ -20,6 +20,7 @@ from core.data.sources import list_datasets
 from core.data.text import stopwords_found
 from core.figures import training
 from core.jobs import lifecycle as jobs
+from core.jobs.names import CANCELLED, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, JOB_LOG, QUEUED, RUNNING
 from core.jobs.store import DamagedRun, RunNotFound
 from dashboard import forms, lessons, state
 
@@ -175,7 +176,7 @@ with st.form("train_form", border=True):
             draw_field(f, widget_key(preset_name, task, f.name))
     if task == "imdb":
         table = state.summaries()
-        w2v = table[(table["kind"] == "word2vec") & (table["status"] == "finished")]["run_id"].tolist()
+        w2v = table[(table["kind"] == "word2vec") & (table["status"] == FINISHED)]["run_id"].tolist()
         st.selectbox("Initialise the embeddings from a word2vec run", [""] + w2v, key="train_embeddings",
                      format_func=lambda r: r or "no (random initialisation)",
                      help="train word2vec vectors on the Embeddings page first" if not w2v else None)
@@ -206,24 +207,24 @@ def run_line(row: Any) -> None:
     c1, c2 = st.columns([5, 1])
     with c1:
         st.markdown(f"**{row.label}** · {row.task} · {row.preset} · `{row.run_id}` · *{st_.get('state')}*"
-                    + (f" — {prog['phase']}" if prog.get("phase") and st_.get("state") == "running" else ""))
-        if st_.get("state") == "running" and prog.get("epochs"):
+                    + (f" — {prog['phase']}" if prog.get("phase") and st_.get("state") == RUNNING else ""))
+        if st_.get("state") == RUNNING and prog.get("epochs"):
             epoch, epochs = int(prog.get("epoch", 0)), int(prog["epochs"])
             st.progress(min(epoch / epochs, 1.0), text=f"epoch {min(epoch + 1, epochs)} of {epochs}")
             batches = int(prog.get("batches") or 0)
             if batches:
                 batch = int(prog.get("batch", 0))
                 st.progress(min(batch / batches, 1.0), text=f"batch {batch} of {batches}")
-        elif st_.get("state") == "queued":
+        elif st_.get("state") == QUEUED:
             ahead = prog.get("ahead")
             st.caption("waiting for the runs ahead of it to finish" + (f" ({ahead} ahead)" if ahead else ""))
-        elif st_.get("state") in ("crashed", "cancelled", "failed") and run.file("checkpoint").is_dir():
+        elif st_.get("state") in (CRASHED, CANCELLED, FAILED) and run.file("checkpoint").is_dir():
             st.caption("Resume continues from the end of its last complete epoch.")
     with c2:
-        if st_.get("state") in ("queued", "running"):
+        if st_.get("state") in (QUEUED, RUNNING):
             st.button("Cancel", key=f"cancel.{row.run_id}", on_click=cancel, args=(row.run_id,),
                       icon=":material/stop:")
-        elif st_.get("state") in ("crashed", "cancelled", "failed") and run.file("checkpoint").is_dir():
+        elif st_.get("state") in (CRASHED, CANCELLED, FAILED) and run.file("checkpoint").is_dir():
             st.button("Resume", key=f"resume.{row.run_id}", on_click=resume, args=(row.run_id,),
                       icon=":material/play_arrow:")
 
@@ -245,16 +246,16 @@ def watch(run_id: str) -> None:
     st_ = run.status()
     steps, epochs = state.metric_frames(run)
     s = st_.get("state")
-    if s == "finished":
+    if s == FINISHED:
         st.success(f"Finished: {headline(state.test_metrics(run) or {})}. Compare it on the Compare page.",
                    icon=":material/check_circle:")
-    elif s in ("failed", "crashed"):
+    elif s in (FAILED, CRASHED):
         st.error(f"{s.capitalize()}: {st_.get('error') or 'no error recorded'}", icon=":material/error:")
-        log = state.read_tail(run.file("error.log")) or state.read_tail(run.file("job.log"))
+        log = state.read_tail(run.file(ERROR_LOG)) or state.read_tail(run.file(JOB_LOG))
         if log:
             with st.expander("Error log", expanded=True):
                 st.code(log, language=None)
-    elif s == "cancelled":
+    elif s == CANCELLED:
         st.info("Cancelled: the weights learned so far were kept and evaluated.", icon=":material/stop_circle:")
     c1, c2, c3 = st.columns(3)
     with c1:
@@ -264,8 +265,8 @@ def watch(run_id: str) -> None:
     with c3:
         clip = (run.config_dict().get("train") or {}).get("clip_norm")
         state.show_chart(training.grad_norm_curve(steps, clip), f"grad_norm_{run_id}", key="watch_grad_norm")
-    if s in ("queued", "running"):
-        log = state.read_tail(run.file("job.log"), 2000)
+    if s in (QUEUED, RUNNING):
+        log = state.read_tail(run.file(JOB_LOG), 2000)
         if log:
             with st.expander("Console output"):
                 st.code(log, language=None)
@@ -289,10 +290,10 @@ def progress(live: bool) -> None:
                 icon=":material/info:")
         return
     # the queue's order: the running run, then the queued ones as they were created
-    active = table[table["status"].isin(["queued", "running"])].assign(waiting=lambda d: d["status"] == "queued")
+    active = table[table["status"].isin([QUEUED, RUNNING])].assign(waiting=lambda d: d["status"] == QUEUED)
     active = active.sort_values(["waiting", "created"])
     mine = st.session_state.get(state.LAUNCHED, [])
-    recent = table[table["run_id"].isin(mine) & ~table["status"].isin(["queued", "running", "damaged"])]
+    recent = table[table["run_id"].isin(mine) & ~table["status"].isin([QUEUED, RUNNING, DAMAGED])]
     recent = recent.sort_values("created")
     if active.empty:
         st.caption("Nothing is training now.")
@@ -303,7 +304,7 @@ def progress(live: bool) -> None:
     options = list(dict.fromkeys([*active["run_id"], *recent["run_id"].iloc[::-1], *table["run_id"]]))
     labels = dict(zip(table["run_id"], table["label"], strict=True))
     ss = st.session_state
-    running = active[active["status"] == "running"]["run_id"]
+    running = active[active["status"] == RUNNING]["run_id"]
     training = running.iloc[0] if len(running) else ""
     if ss.get(PINNED) != training or ss.get("train_watch") not in options:
         # follow the run that trains now (else the latest started here); a choice holds until the next run starts
@@ -322,7 +323,7 @@ def progress(live: bool) -> None:
 
 
 st.header("Progress")
-if state.summaries()["status"].isin(["queued", "running"]).any():
+if state.summaries()["status"].isin([QUEUED, RUNNING]).any():
     st.fragment(run_every=POLL_S)(progress)(live=True)
 else:
     st.fragment(progress)(live=False)

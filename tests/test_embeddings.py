@@ -14,12 +14,12 @@ from core.config import DataConfig, ModelConfig, TextConfig, Word2VecConfig, Wor
 from core.data.text import Vocabulary
 from core.jobs import lifecycle
 from core.jobs.store import Run, RunStore
+from core.jobs.word2vec import load_vectors
 from core.models.rnn import SentimentRNN
 from core.models.word2vec import (
     WordVectors,
     fit_word2vec,
     init_embedding_layer,
-    load_vectors,
 )
 
 TOPIC_A = ["apple", "banana", "cherry", "grape", "melon"]
@@ -205,7 +205,7 @@ def test_the_lifecycle_heartbeat_keeps_a_long_word2vec_training_alive_and_stops_
     """gensim trains without the GIL: the heartbeat thread beats through a long epoch, then stops."""
     import time
 
-    from core.models import word2vec
+    from core.jobs import word2vec  # the job calls fit_word2vec from here
 
     root, archive, _ = w2v_home
     use_home(monkeypatch, root / "home")

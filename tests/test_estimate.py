@@ -7,6 +7,7 @@ import pytest
 from core.config import DataConfig, ExperimentConfig, HMMConfig, HMMRunConfig, Word2VecConfig, Word2VecRunConfig, preset
 from core.jobs import estimate
 from core.jobs.store import RunStore
+from core.report import experiment
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def finished(store, cfg, kind, test_metrics=None, **files):
 
 
 def hmm_run(store, *, fit=10.0, train=100, test=200, per_s=250.0, wall=None, limit=None, **hmm):
-    cfg = HMMRunConfig(data=DataConfig(limit=limit), hmm=HMMConfig(**hmm))
+    cfg = HMMRunConfig(data=DataConfig(limit=limit, val_size=2500), hmm=HMMConfig(**hmm))  # resolved, as stored
     val = min(2500, limit or 2500)
     wall = fit + (test + val) / per_s + 5.0 if wall is None else wall  # 5 s preparing
     return finished(store, cfg, "hmm", {"accuracy": 0.6, "fit_time_s": fit, "train_size": train, "test_size": test,
@@ -166,16 +167,16 @@ def test_training_falls_back_to_the_reference_for_the_default_sizes_only(store):
 
 def test_experiment_estimate_is_the_sum_of_its_parts(store):
     ec = ExperimentConfig(preset="fast", limit=1000, epochs=1)
-    est = estimate.experiment_seconds(ec, store)
+    est = experiment.experiment_seconds(ec, store)
     parts = dict(est.parts)
     assert est.seconds == pytest.approx(sum(parts.values()))
     assert set(parts) == {"7 trainings", "word2vec", "GMM-HMM", "memory horizon"} and est.unknown == ()
-    without = estimate.experiment_seconds(ExperimentConfig(preset="fast", limit=1000, epochs=1, hmm=False), store)
+    without = experiment.experiment_seconds(ExperimentConfig(preset="fast", limit=1000, epochs=1, hmm=False), store)
     assert without.seconds == pytest.approx(est.seconds - parts["GMM-HMM"])
 
 
 def test_experiment_names_the_parts_nothing_measured_and_leaves_them_out(store):
-    est = estimate.experiment_seconds(ExperimentConfig(preset="fast", hidden_size=64, horizon=False), store)
+    est = experiment.experiment_seconds(ExperimentConfig(preset="fast", hidden_size=64, horizon=False), store)
     assert set(dict(est.parts)) == {"word2vec", "GMM-HMM"}
     assert set(est.unknown) == {"LSTM training", "RNN training", "GRU training"}
     assert "not measured yet, so not counted" in est.basis and "(not measured yet)" in est.text()
@@ -195,11 +196,11 @@ def test_horizon_estimate_from_a_finished_study_covers_the_whole_budget(store):
 def test_experiment_counts_nothing_for_a_training_already_done(store):
     ec = ExperimentConfig(preset="fast", limit=1000, epochs=1, ablations=False, hmm=False, horizon=False,
                           cells=("lstm",))
-    before = estimate.experiment_seconds(ec, store)
+    before = experiment.experiment_seconds(ec, store)
     from core.report.experiment import planned_runs
 
     finished(store, planned_runs(ec)[0][1], "rnn", {"accuracy": 0.7})
-    after = estimate.experiment_seconds(ec, store)
+    after = experiment.experiment_seconds(ec, store)
     assert before.seconds > 0 and after.seconds is None and "reused" in after.basis
 
 

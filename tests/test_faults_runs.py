@@ -24,11 +24,13 @@ import pytest
 from core.__main__ import main
 from core.config import preset
 from core.data.text import Vocabulary
-from core.jobs import files, lifecycle, queue
+from core.jobs import lifecycle, queue
 from core.jobs.files import DamagedRun
+from core.jobs.imports import import_run
 from core.jobs.store import Run, RunStore
-from core.models.checkpoint import CheckpointError, import_run, load_model, save_weights
+from core.models.checkpoint import CheckpointError, load_model, save_weights
 from core.models.rnn import SentimentRNN
+from core.models.safetensors_header import TensorInfo, read_safetensors_header
 
 WORDS = ["<unk>", "<pad>", "good", "bad", "film"]
 
@@ -454,5 +456,5 @@ def test_importing_weights_whose_header_claims_a_gigabyte_is_refused(tmp_path, u
 def test_a_safetensors_header_is_read_without_the_tensor_data(tmp_path, upload):
     path = Path(tmp_path / "w.safetensors")
     path.write_bytes(upload["model.safetensors"])
-    header = files.read_safetensors_header(path)
-    assert header["embedding.weight"] == files.TensorInfo("F32", (5, 3))
+    header = read_safetensors_header(path)
+    assert header["embedding.weight"] == TensorInfo("F32", (5, 3))

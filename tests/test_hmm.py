@@ -12,8 +12,10 @@ import pytest
 from conftest import tiny_reviews, write_imdb_archive
 from fixtures_runs import nltk_data, use_home
 
+from core.analysis.predict import load_hmm_run
 from core.config import DataConfig, HMMConfig, HMMRunConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
 from core.jobs import lifecycle
+from core.jobs.hmm import resolve_embeddings
 from core.jobs.store import RunNotFound, RunStore
 from core.models.hmm import (
     HMMClassifier,
@@ -22,8 +24,6 @@ from core.models.hmm import (
     _floor_covars,
     _monitor_class,
     fit_class_model,
-    load_hmm_run,
-    resolve_embeddings,
 )
 
 SMALL = HMMConfig(states=2, mix=1, dim=2, n_iter=15, restarts=2)
@@ -259,13 +259,13 @@ def test_a_cancel_request_stops_the_fit_at_its_next_baum_welch_iteration(hmm_hom
     seen = []
     real_fit = HMMClassifier.fit
 
-    def fit_cancelled_at_iteration_2(self, seqs, labels, say=None, on_iteration=None):
+    def fit_cancelled_at_iteration_2(self, seqs, labels, n_classes=None, say=None, on_iteration=None):
         def hook(c, r, it, ll):
             if it == 2:
                 lifecycle.cancel(run)
             on_iteration(c, r, it, ll)
             seen.append(run.stored_status()["progress"])
-        return real_fit(self, seqs, labels, say=say, on_iteration=hook)
+        return real_fit(self, seqs, labels, n_classes, say=say, on_iteration=hook)
 
     monkeypatch.setattr(HMMClassifier, "fit", fit_cancelled_at_iteration_2)
     lifecycle.run_job(run, store)

@@ -13,6 +13,7 @@ import torch
 
 from core.analysis.predict import predict_runs
 from core.config import ModelConfig, preset
+from core.data.imdb import DatasetNotFound
 from core.jobs.lifecycle import run_job, run_now, submit
 from core.jobs.store import RunStore
 from core.models.checkpoint import CheckpointError, load_model, read_weights
@@ -50,13 +51,19 @@ def test_a_run_trains_evaluates_and_stores_everything(store, tiny_imdb_archive, 
 
 
 def test_a_failing_run_is_recorded_as_failed_with_its_error(store, tmp_path):
-    cfg = preset("fast", imdb_path=str(tmp_path / "nowhere.tar.gz"), **TINY)
-    with pytest.raises(Exception):  # noqa: B017 - the error type is the data module's
-        run_now("rnn", cfg, store)
+    run = store.create(preset("fast", imdb_path=str(tmp_path / "nowhere.tar.gz"), **TINY))  # made, then its data gone
+    with pytest.raises(DatasetNotFound):
+        run_job(run, store)
     [run] = store.list()
     st = run.status()
     assert st["state"] == "failed" and "nowhere" in st["error"]
     assert "Traceback" in run.file("error.log").read_text()
+
+
+def test_a_config_whose_dataset_is_missing_is_refused_before_a_run_is_made(store, tmp_path):
+    with pytest.raises(DatasetNotFound, match="nowhere"):
+        run_now("rnn", preset("fast", imdb_path=str(tmp_path / "nowhere.tar.gz"), **TINY), store)
+    assert store.list() == []
 
 
 def test_a_cancel_requested_before_start_ends_cancelled(store, tiny_imdb_archive):

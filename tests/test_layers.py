@@ -1,18 +1,24 @@
-"""Layers point one way: ``core`` never imports the screen, and its modules import each other without a cycle.
+"""Layers point one way, counting every import: no cycle, no upward arrow, no private name across packages.
 
 An AST scan of every ``.py`` under ``core/`` (not grep: a word in a docstring, a comment or a
-string is not an import). Two rules:
+string is not an import). Every import counts, the ones inside functions (and under ``if
+TYPE_CHECKING:``) too: an import moved into a function to dodge a cycle still points where it
+points. The rules:
 
-- no module of ``core`` imports ``dashboard``, ``pages`` or ``streamlit``, at module level or
-  inside a function (figures live in ``core.figures``, below both the report and the pages);
-- the module-level imports among ``core``'s modules form no cycle. Imports inside a function
-  (or under ``if TYPE_CHECKING:``) run later, so they may point anywhere in ``core``.
+- no module of ``core`` imports ``dashboard``, ``pages`` or ``streamlit`` (figures live in
+  ``core.figures``, below both the report and the pages);
+- the imports among ``core``'s modules form no cycle;
+- each import points to its own layer or a lower one (:data:`LAYERS`): the data never imports the
+  models, the models never the run store, the run store never a job, and so on;
+- no name starting with ``_`` is imported from another package of ``core`` (``core.data`` and
+  ``core.jobs`` are packages; the top-level modules form the package ``core``);
+- the states of a run and the names of its files are spelled once, in ``core/jobs/names.py``:
+  no other module that deals with runs, no dashboard module and no page writes them out.
 
 An import counts as an edge to the module it names: ``from core.tasks.base import TaskData`` points
 at ``core.tasks.base``, ``from core import atomic`` at ``core.atomic``, ``from core.tasks import
 prepare_task`` at ``core.tasks`` (its ``__init__``). The parent packages Python initialises on the
-way are not edges of their own: a package's ``__init__`` importing its submodules is no cycle until
-a submodule imports a name back from that ``__init__``.
+way are not edges of their own.
 """
 
 from __future__ import annotations
@@ -24,8 +30,34 @@ from pathlib import Path
 
 import pytest
 
+from core.jobs import names
+
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = ("dashboard", "pages", "streamlit")  # the screen: core must work without it
+
+# Lowest first. A module belongs to the layer of the longest prefix that names it. An import may point
+# to its own layer or a lower one, never higher.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("core", "core.config", "core.paths", "core.atomic", "core.device"),  # settings and small tools
+    ("core.data",),  # datasets, text pipeline, corpus, batching
+    ("core.models",),  # cells, classifiers, checkpoints, GMM-HMM, word2vec vectors
+    ("core.training",),  # the trainer and its callbacks
+    ("core.tasks",),  # what a model trains on
+    # the run store: names, files and their readers, processes, labels; reading and writing run folders
+    ("core.jobs.names", "core.jobs.process", "core.jobs.files", "core.jobs.labels", "core.jobs.store"),
+    ("core.analysis",),  # gradients through time, introspection, prediction, evaluation (read runs)
+    ("core.figures",),  # pure figure builders
+    ("core.jobs",),  # running work: the lifecycle, the queue, one module per kind of job, estimates
+    ("core.sweep",),  # grids of runs
+    ("core.report",),  # the seed experiment and exports
+    ("core.cliargs", "core.app", "core.__main__", "core.console"),  # the command line
+)
+# below the run store nothing knows of runs: a "vocab.json" there is a cache's file, not a run's
+RUN_UNAWARE = ("core.config", "core.paths", "core.atomic", "core.device", "core.data", "core.models",
+               "core.training", "core.tasks")
+# the spelled-out names: every state a run can be in and every file of a run folder
+STATE_NAMES = frozenset({*names.STATES, names.CRASHED, names.DAMAGED})
+FILE_NAMES = frozenset(v for k, v in vars(names).items() if k.endswith(("_FILE", "_LOG")))
 
 
 @dataclass(frozen=True)
@@ -34,6 +66,7 @@ class Import:
     target: str  # the imported module (or package), dotted and absolute
     line: int
     lazy: bool  # inside a function or under TYPE_CHECKING: not run when the module is imported
+    name: str | None = None  # the name taken from the target (``from X import name``); None for ``import X``
 
 
 def module_names(root: Path) -> dict[str, Path]:
@@ -73,7 +106,8 @@ def imports_of(name: str, path: Path, modules: set[str]) -> list[Import]:
                 base = _from_base(child, package)
                 for a in child.names:  # `from core import atomic` names a submodule, not an attribute
                     sub = f"{base}.{a.name}"
-                    found.append(Import(name, sub if sub in modules else base, child.lineno, lazy))
+                    found.append(Import(name, sub if sub in modules else base, child.lineno, lazy,
+                                        None if sub in modules else a.name))
             elif (isinstance(child, ast.Call) and child.args and isinstance(child.args[0], ast.Constant)
                   and isinstance(child.args[0].value, str)
                   and getattr(child.func, "attr", getattr(child.func, "id", None)) in ("import_module", "__import__")):
@@ -102,12 +136,51 @@ def forbidden_imports(found: list[Import]) -> list[Import]:
 
 
 def module_graph(modules: dict[str, Path], found: list[Import]) -> dict[str, set[str]]:
-    """Module-level import edges among ``core``'s modules (lazy imports and other packages left out)."""
+    """Import edges among ``core``'s modules, every import counted (other packages left out)."""
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for imp in found:
-        if not imp.lazy and imp.target in graph:
+        if imp.target in graph:
             graph[imp.module].add(imp.target)
     return graph
+
+
+def layer_of(module: str, layers: tuple[tuple[str, ...], ...] = LAYERS) -> int | None:
+    """The index of the layer whose longest prefix names ``module``; None when no layer does."""
+    best: tuple[int, int] | None = None
+    for i, prefixes in enumerate(layers):
+        for prefix in prefixes:
+            if module == prefix or (prefix != "core" and module.startswith(prefix + ".")):
+                if best is None or len(prefix) > best[1]:
+                    best = (i, len(prefix))
+    return None if best is None else best[0]
+
+
+def upward_imports(modules: dict[str, Path], found: list[Import],
+                   layers: tuple[tuple[str, ...], ...] = LAYERS) -> list[Import]:
+    """The imports among ``core``'s modules that point to a higher layer than their own."""
+    return [imp for imp in found if imp.target in modules
+            and layer_of(imp.target, layers) > layer_of(imp.module, layers)]
+
+
+def package_of(module: str) -> str:
+    """``core.jobs.store`` -> ``core.jobs``; a top-level module (``core.config``) and ``core`` itself -> ``core``."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 else "core"
+
+
+def private_imports(modules: dict[str, Path], found: list[Import]) -> list[Import]:
+    """``from <module> import _name`` where the module lies in another package of ``core`` than the importer."""
+    return [imp for imp in found if imp.target.split(".")[0] == "core" and imp.name is not None
+            and imp.name.startswith("_") and not imp.name.startswith("__")
+            and package_of(imp.target if imp.target in modules else imp.target + ".x") != package_of(imp.module)]
+
+
+def spelled_names(path: Path, words: frozenset[str]) -> list[tuple[int, str]]:
+    """(line, text) of every string constant in ``path`` equal to one of ``words`` (docstrings cannot be: they are
+    sentences)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return sorted((n.lineno, n.value) for n in ast.walk(tree)
+                  if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in words)
 
 
 def _components(graph: dict[str, set[str]]) -> Iterator[list[str]]:
@@ -172,23 +245,55 @@ def core_scan() -> tuple[dict[str, Path], list[Import]]:
     return scan(ROOT)
 
 
+def _where(modules: dict[str, Path], imp: Import) -> str:
+    return f"{modules[imp.module].relative_to(ROOT)}:{imp.line} imports {imp.target}" + (
+        f" ({imp.name})" if imp.name else "") + (" inside a function" if imp.lazy else "")
+
+
 def test_the_scan_sees_every_module_of_core_and_their_imports(core_scan):
     modules, found = core_scan
     assert {"core", "core.config", "core.figures.style", "core.report.experiment"} <= set(modules)
     assert len(modules) == len(list((ROOT / "core").rglob("*.py")))
     assert any(imp.module == "core.figures.comparison" and imp.target == "core.figures.style" for imp in found)
+    assert any(imp.lazy for imp in found)  # the command line imports its commands' modules when they run
+
+
+def test_every_module_of_core_has_a_layer(core_scan):
+    modules, _ = core_scan
+    assert [m for m in modules if layer_of(m) is None] == []
 
 
 def test_no_module_in_core_imports_the_dashboard_the_pages_or_streamlit(core_scan):
     modules, found = core_scan
-    bad = [f"{modules[imp.module].relative_to(ROOT)}:{imp.line} imports {imp.target}"
-           + (" (inside a function)" if imp.lazy else "") for imp in forbidden_imports(found)]
+    bad = [_where(modules, imp) for imp in forbidden_imports(found)]
     assert not bad, "core must not import the screen:\n" + "\n".join(bad)
 
 
-def test_core_modules_import_each_other_without_a_cycle_at_module_level(core_scan):
+def test_core_modules_import_each_other_without_a_cycle_counting_every_import(core_scan):
     found = cycles(module_graph(*core_scan))
-    assert not found, "module-level import cycles in core:\n" + "\n".join(" -> ".join(c) for c in found)
+    assert not found, "import cycles in core:\n" + "\n".join(" -> ".join(c) for c in found)
+
+
+def test_no_import_in_core_points_to_a_higher_layer(core_scan):
+    modules, found = core_scan
+    bad = [_where(modules, imp) for imp in upward_imports(modules, found)]
+    assert not bad, "imports that point up (see LAYERS):\n" + "\n".join(bad)
+
+
+def test_no_private_name_is_imported_from_another_package(core_scan):
+    modules, found = core_scan
+    bad = [_where(modules, imp) for imp in private_imports(modules, found)]
+    assert not bad, "private names imported across packages:\n" + "\n".join(bad)
+
+
+def test_run_states_and_run_file_names_are_spelled_only_in_core_jobs_names(core_scan):
+    modules, _ = core_scan
+    aware = [path for name, path in modules.items()
+             if name != "core.jobs.names" and not any(name == u or name.startswith(u + ".") for u in RUN_UNAWARE)]
+    screens = sorted((ROOT / "dashboard").glob("*.py")) + sorted((ROOT / "pages").glob("*.py"))
+    bad = [f"{path.relative_to(ROOT)}:{line} {text!r}" for path in aware + screens
+           for line, text in spelled_names(path, STATE_NAMES | FILE_NAMES)]
+    assert not bad, "use the constants of core.jobs.names:\n" + "\n".join(bad)
 
 
 # ---- the scan itself, on a small made-up package ----------------------------------------------------------------
@@ -200,7 +305,8 @@ def write_tree(root: Path, files: dict[str, str]) -> None:
         path.write_text(text)
 
 
-def test_the_scan_finds_a_module_level_cycle_but_not_a_lazy_one_nor_a_package_importing_its_own_parts(tmp_path):
+def test_the_scan_finds_a_cycle_made_through_an_import_inside_a_function_but_not_a_package_importing_its_parts(
+        tmp_path):
     write_tree(tmp_path, {
         "core/__init__.py": "",
         "core/tasks/__init__.py": "from core.tasks.synthetic import make\n\ndef prepare_task():\n    pass\n",
@@ -208,12 +314,54 @@ def test_the_scan_finds_a_module_level_cycle_but_not_a_lazy_one_nor_a_package_im
         "core/tasks/base.py": "X = 1\n",
         "core/jobs/__init__.py": "from core.jobs import store\n",  # a package importing its own submodule
         "core/jobs/store.py": "from core.jobs.lifecycle import run\n",
-        "core/jobs/lifecycle.py": "def run():\n    from core.jobs.store import Run  # lazy: not a cycle\n",
+        "core/jobs/lifecycle.py": "def run():\n    from core.jobs.store import Run  # in a function: still a cycle\n",
         "core/a.py": "from . import b\n",  # relative: core.b
         "core/b.py": "import core.a\n",
+        "core/c.py": "from core import a\n",  # into the a-b cycle, not on it
     })
     found = cycles(module_graph(*scan(tmp_path)))
-    assert sorted(found) == [["core.a", "core.b", "core.a"], ["core.tasks", "core.tasks.synthetic", "core.tasks"]]
+    assert sorted(found) == [["core.a", "core.b", "core.a"],
+                             ["core.jobs.lifecycle", "core.jobs.store", "core.jobs.lifecycle"],
+                             ["core.tasks", "core.tasks.synthetic", "core.tasks"]]
+
+
+def test_an_import_that_points_up_is_found_inside_a_function_too(tmp_path):
+    write_tree(tmp_path, {
+        "core/__init__.py": "",
+        "core/config.py": "X = 1\n",
+        "core/data/__init__.py": "",
+        "core/data/text.py": "from core.config import X\n",  # down: fine
+        "core/data/corpus.py": "def load():\n    from core.models.rnn import Net\n",  # up, hidden in a function
+        "core/models/__init__.py": "",
+        "core/models/rnn.py": "from core.data import text\n\nclass Net:\n    pass\n",
+    })
+    modules, found = scan(tmp_path)
+    layers = (("core", "core.config"), ("core.data",), ("core.models",))
+    assert [(i.module, i.target, i.lazy) for i in upward_imports(modules, found, layers)] == [
+        ("core.data.corpus", "core.models.rnn", True)]
+    assert layer_of("core.models.rnn", layers) == 2 and layer_of("core.config", layers) == 0
+    assert layer_of("core.jobs.store") < layer_of("core.analysis.predict") < layer_of("core.jobs.lifecycle")
+
+
+def test_a_private_name_is_refused_from_another_package_but_not_from_its_own(tmp_path):
+    write_tree(tmp_path, {
+        "core/__init__.py": "",
+        "core/data/__init__.py": "",
+        "core/data/imdb.py": "_KEY = 1\n",
+        "core/data/sources.py": "from core.data.imdb import _KEY\n",  # same package: its own business
+        "core/jobs/__init__.py": "",
+        "core/jobs/estimate.py": "def f():\n    from core.data.imdb import _KEY, __version__\n",
+    })
+    modules, found = scan(tmp_path)
+    assert [(i.module, i.name) for i in private_imports(modules, found)] == [("core.jobs.estimate", "_KEY")]
+
+
+def test_spelled_names_finds_string_constants_not_words_in_text(tmp_path):
+    path = tmp_path / "page.py"
+    path.write_text('"""Lists the finished runs."""\nDONE = "finished"\nif state in ("queued", "running"):\n'
+                    '    print(f"it {state} finished")\nNOTE = "the config.json file"\nF = "config.json"\n')
+    assert spelled_names(path, STATE_NAMES | FILE_NAMES) == [(2, "finished"), (3, "queued"), (3, "running"),
+                                                             (6, "config.json")]
 
 
 def test_the_scan_flags_the_screen_at_module_level_and_in_a_function_but_not_in_text(tmp_path):

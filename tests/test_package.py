@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import core
+from core import app as app_module
 from core import console
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,9 +61,9 @@ def no_server(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("a server was started")
 
-    monkeypatch.setattr(console, "run_app", refuse)
-    monkeypatch.setattr(console.subprocess, "call", refuse)
-    monkeypatch.setattr(console.os, "execv", refuse)
+    monkeypatch.setattr(app_module, "run_app", refuse)
+    monkeypatch.setattr(app_module.subprocess, "call", refuse)
+    monkeypatch.setattr(app_module.os, "execv", refuse)
 
 
 def test_app_help_starts_no_server(no_server, capsys):
@@ -83,5 +84,5 @@ def test_app_dry_run_gives_streamlit_the_projects_config_and_the_users_flags_las
 def test_app_from_a_checkout_uses_the_checkouts_config(no_server, capsys):
     assert console.main(["app", "--dry-run"]) == 0
     assert "--server.address=127.0.0.1" in capsys.readouterr().out
-    app, config = console.dashboard_files()
+    app, config = app_module.dashboard_files()
     assert config == ROOT / ".streamlit" / "config.toml" and app == ROOT / "dashboard" / "app.py"

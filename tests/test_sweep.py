@@ -386,11 +386,12 @@ def test_the_experiment_trains_two_at_a_time_to_the_same_results_as_one_after_an
     assert results[1] == results[2] and set(results[1]) == {"rnn", "lstm", "gru"}
 
 
-def test_runs_start_longest_first_by_their_measured_pace(rnnlab_home):
+def test_runs_start_longest_first_by_their_measured_pace(rnnlab_home, tiny_imdb_archive):
     from core.config import preset
 
     store = RunStore()
-    cfgs = {c: preset("fast", cell=c, epochs=1, limit=100) for c in ("rnn", "lstm", "gru")}
+    cfgs = {c: preset("fast", cell=c, epochs=1, limit=100, imdb_path=str(tiny_imdb_archive), val_size=2)
+            for c in ("rnn", "lstm", "gru")}
     runs = [r for r, _ in place_runs(list(cfgs.values()), store, "t")]
     # no finished run here: the reference rates (the GRU is the slowest cell, the RNN the fastest)
     assert [r.config().model.cell for r in executors.longest_first(runs, store)] == ["gru", "lstm", "rnn"]

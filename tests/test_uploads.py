@@ -18,9 +18,10 @@ import torch
 from core.config import DataJobConfig
 from core.data import imdb as data
 from core.jobs import lifecycle, queue
+from core.jobs.imports import import_run
 from core.jobs.process import ProcessId, start_time
 from core.jobs.store import Run, RunStore
-from core.models.checkpoint import CheckpointError, import_run
+from core.models.checkpoint import CheckpointError
 from core.paths import data_dir
 
 

@@ -14,17 +14,16 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import EMBEDDING_MAX, VOCAB_MAX, ModelConfig
 from core.data.text import Vocabulary
+from core.jobs.imports import import_vectors_run
 from core.jobs.store import RunStore
+from core.jobs.word2vec import export_vectors_run, load_vectors
 from core.models.rnn import SentimentRNN
 from core.models.word2vec import (
     Word2VecFormatError,
     WordVectors,
-    export_vectors_run,
     export_word2vec,
-    import_vectors_run,
     import_word2vec,
     init_embedding_layer,
-    load_vectors,
     word2vec_text,
 )
 
@@ -239,8 +238,8 @@ def test_an_imported_run_initialises_a_models_embedding_layer(tmp_path, wv):
     run = import_vectors_run(export_word2vec(wv, tmp_path / "v.txt"), store)
     vocab = Vocabulary(["<unk>", "<pad>", "film", "plot", "unseen"], [0, 0, 3, 2, 1])
     model = SentimentRNN(ModelConfig(cell="lstm", vocab_size=len(vocab), embedding_dim=wv.dim, hidden_size=4))
-    stats = init_embedding_layer(model, vocab, run.id, runs_dir=store.root)
-    assert stats["found"] == 2 and stats["missing"] == 1 and stats["run_id"] == run.id
+    stats = init_embedding_layer(model, vocab, load_vectors(run.id, store.root))
+    assert stats["found"] == 2 and stats["missing"] == 1
     w = model.embedding.weight.detach()
     assert torch.allclose(w[vocab.stoi["film"]], torch.from_numpy(wv.vector("film")))
 

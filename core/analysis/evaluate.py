@@ -1,6 +1,6 @@
 """Score a trained run on another dataset's test split: how far does a model travel?
 
-:func:`evaluate_run` encodes the test reviews of a dataset (IMDB, or one added with ``python -m core
+:func:`evaluate_run` encodes the test texts of a dataset (IMDB, or one added with ``python -m core
 data add``) exactly as the run's training batches were -- the run's text pipeline, vocabulary,
 ``max_len`` and batching -- and computes the same test metrics a run records, then stores them in
 the run's ``evaluations.json`` under the dataset's name. A model trained on IMDB can so be measured
@@ -17,29 +17,27 @@ import time
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from core import atomic
+from core.analysis.predict import LoadedRun, load_run
+from core.config import DataConfig
+from core.data.batching import encode_corpus, make_batches
+from core.data.datasets import config_dataset, load_frames
+from core.data.text import tokenize_corpus
+from core.jobs.names import EVALUATIONS_FILE
+from core.training.trainer import classification_metrics, multiclass_metrics
 
-IMDB_CLASSES = ["negative", "positive"]
-EVALUATIONS = "evaluations.json"
 EVAL_BATCH = 250
 
 
 def _test_split(dataset: str, imdb_path: str | None, every: bool = False) -> tuple[list[str], np.ndarray, list[str]]:
-    """Texts, integer labels and class names of ``dataset``'s test split (all of it when it has none, or ``every``)."""
-    from core.data.sources import dataset_classes, is_imdb, load_dataset
-
-    if is_imdb(dataset):
-        from core.data.imdb import load_imdb
-
-        df = load_imdb(imdb_path)
-        df = df[df["split"].isin(["train", "test"] if every else ["test"])]  # never the unlabelled reviews
-        return df["text"].tolist(), df["label"].to_numpy(dtype=np.int64), list(IMDB_CLASSES)
-    df = load_dataset(dataset)
-    test = df if every else df[df["split"] == "test"]
-    test = test if len(test) else df
-    return test["text"].tolist(), test["label"].to_numpy(dtype=np.int64), list(dataset_classes(dataset))
+    """Texts, integer labels and class names of ``dataset``'s test split (every labelled text with ``every``)."""
+    frames = load_frames(DataConfig(dataset=config_dataset(dataset), imdb_path=imdb_path, val_size=0))
+    parts = [frames[s] for s in (("train", "val", "test") if every else ("test",))]  # never the unlabelled texts
+    df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return df["text"].tolist(), df["label"].to_numpy(dtype=np.int64), list(frames["test"].attrs["classes"])
 
 
 def match_classes(run_classes: list[str], data_classes: list[str]) -> tuple[np.ndarray, str | None]:
@@ -54,21 +52,16 @@ def match_classes(run_classes: list[str], data_classes: list[str]) -> tuple[np.n
 
 
 def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None, every: bool = False) -> dict[str, Any]:
-    """The run's test metrics on ``dataset``'s test split (``every``: all its labelled reviews, for a dataset kept
+    """The run's test metrics on ``dataset``'s test split (``every``: all its labelled texts, for a dataset kept
     for evaluation only), stored in the run's ``evaluations.json`` under the dataset's name."""
-    from core.analysis.predict import load_run
-    from core.data.batching import encode_corpus, make_batches
-    from core.data.text import tokenize_corpus
-    from core.training.trainer import classification_metrics, multiclass_metrics
-
     lr = load_run(run)
-    if not hasattr(lr, "vocab") or not hasattr(lr, "model"):
+    if not isinstance(lr, LoadedRun):
         raise ValueError(f"run {run.id} is not a recurrent network's run: only those are evaluated here")
     t0 = time.perf_counter()
     texts, labels, data_classes = _test_split(dataset, imdb_path, every)
     if not texts:
-        raise ValueError(f"dataset {dataset!r} has no reviews to evaluate on")
-    run_classes = list(lr.classes) if lr.classes else list(IMDB_CLASSES)
+        raise ValueError(f"dataset {dataset!r} has no texts to evaluate on")
+    run_classes = list(lr.classes)
     mapping, note = match_classes(run_classes, data_classes)
     y = mapping[labels]
     cfg = lr.cfg
@@ -79,7 +72,7 @@ def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None, every:
     with torch.no_grad():
         for batch in make_batches(cfg.train.batching, encoded, np.arange(len(y)), EVAL_BATCH, cfg.text.max_len):
             outs.append(lr.model(batch.tokens, batch.lengths if use_lengths else None).float())
-            order.append(batch.labels.numpy())  # the batches carry each review's index as its "label"
+            order.append(batch.labels.numpy())  # the batches carry each text's index as its "label"
     logits = torch.cat(outs).numpy()
     idx = np.concatenate(order).astype(np.int64)
     y = y[idx]
@@ -92,9 +85,9 @@ def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None, every:
                     time.perf_counter() - t0, "evaluated": time.time()})
     if note:
         metrics["note"] = note
-    path = run.file(EVALUATIONS)
+    path = run.file(EVALUATIONS_FILE)
     try:
-        stored = run.read_json(EVALUATIONS) if path.is_file() else {}
+        stored = run.read_json(EVALUATIONS_FILE) if path.is_file() else {}
     except ValueError:
         stored = {}
     stored = stored if isinstance(stored, dict) else {}

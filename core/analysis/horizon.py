@@ -20,6 +20,7 @@ import torch
 
 from core.config import HorizonConfig, RunConfig, preset
 from core.device import flush_denormals
+from core.jobs.names import RESULTS_FILE
 from core.tasks.synthetic import prepare_synthetic, success_of, task_metrics
 
 # ---------------------------------------------------------------------------------- memory horizon
@@ -139,7 +140,7 @@ def horizon_job(ctx: Any, settings: HorizonConfig) -> None:
             row = train_one(settings, model, seq_len, grad_path, device, cancelled=lambda: ctx.cancel_requested)
             ctx.check_cancel()  # a (model, T) cut short is not a result
             rows.append(row)
-            run.write_json("results.json", {"settings": asdict(settings), "rows": rows})
+            run.write_json(RESULTS_FILE, {"settings": asdict(settings), "rows": rows})
             atomic.write_text(run.file("results.csv"), results_csv(rows))
     ctx.progress(done=len(pairs), total=len(pairs))
 
@@ -147,7 +148,7 @@ def horizon_job(ctx: Any, settings: HorizonConfig) -> None:
 def horizon_rows(run: Any) -> list[dict[str, Any]]:
     """A memory-horizon run's result rows (as many as it finished)."""
     try:
-        body = run.read_json("results.json")
+        body = run.read_json(RESULTS_FILE)
     except (OSError, ValueError):
         return []
     rows = body.get("rows", []) if isinstance(body, dict) else body

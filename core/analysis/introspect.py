@@ -50,8 +50,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.analysis.predict import LoadedRun, _notes, encode_text, load_run
+from core.analysis.predict import MAX_TEXT_CHARS, LoadedRun, encode_text, load_run, reading_notes
 from core.config import TextConfig
+from core.data.text import align_tokens
+from core.jobs.store import Run, RunStore
 from core.models.cells import Cell, StepDerivatives
 
 FATES = ("kept", "unknown", "stopword", "non_alnum", "truncated")
@@ -139,8 +141,6 @@ def analysed_text(text: str, cfg: TextConfig) -> tuple[str, list[str]]:
     After the ``MAX_TEXT_CHARS`` clip every prediction makes, the last (``cfg.truncate == "pre"``)
     or first ``WORDS_PER_TOKEN * cfg.max_len`` whitespace-separated words, joined by single spaces.
     """
-    from core.analysis.predict import MAX_TEXT_CHARS
-
     cap = WORDS_PER_TOKEN * cfg.max_len
     clipped = text[:MAX_TEXT_CHARS]
     if len(clipped) < 2 * cap:  # n words take at least 2n - 1 characters: no need to count them
@@ -158,9 +158,6 @@ def analysed_text(text: str, cfg: TextConfig) -> tuple[str, list[str]]:
 
 def words_of(text: str, lr: LoadedRun, unknown: np.ndarray, n_raw: int) -> list[WordRecord]:
     """Every word of ``text`` with its fate, its positions mapped into the model's (cut) token list."""
-    from core.analysis.predict import MAX_TEXT_CHARS
-    from core.data.text import align_tokens
-
     tcfg = lr.cfg.text
     # preprocess keeps the last max_len tokens ("pre") or the first ones ("post"): shift accordingly
     offset = max(0, n_raw - tcfg.max_len) if tcfg.truncate == "pre" else 0
@@ -315,8 +312,9 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
     run_np = running[real].numpy().astype(np.float32)
     unknown = enc.ids == 0
     tokens = enc.tokens if enc.tokens else ["<unk>"]
-    notes = cut_notes + _notes(len(enc.tokens), int(unknown.sum()) if enc.tokens else 0,
-                               enc.truncated and not cut_notes, enc.n_raw_tokens, lr.cfg.text, enc.clipped_chars)
+    notes = cut_notes + reading_notes(len(enc.tokens), int(unknown.sum()) if enc.tokens else 0,
+                                      enc.truncated and not cut_notes, enc.n_raw_tokens, lr.cfg.text,
+                                      enc.clipped_chars)
     if cut_notes:
         tcfg = lr.cfg.text
         notes.append(f"{enc.n_raw_tokens:,} tokens in the analysed words, {len(enc.tokens):,} read by the model"
@@ -330,14 +328,12 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
         hidden_size=model.hidden_size, tokens=tokens, ids=enc.ids.copy(), unknown=unknown,
         words=words_of(text, lr, unknown, enc.n_raw_tokens), states=states_np, running_logit=run_np,
         running_probability=_sigmoid(run_np), saliency=saliency[real].astype(np.float32),
-        logit=logit_f, probability=prob, label="positive" if prob >= 0.5 else "negative",
+        logit=logit_f, probability=prob, label=lr.classes[1] if prob >= 0.5 else lr.classes[0],
         truncated=enc.truncated or enc.clipped_chars or bool(cut_notes), n_raw_tokens=enc.n_raw_tokens,
         padding=enc.padding, notes=notes, elapsed_ms=(time.perf_counter() - t0) * 1e3)
 
 
 def _loaded(run: Any, runs_dir: Any) -> LoadedRun:
-    from core.jobs.store import Run, RunStore
-
     if isinstance(run, LoadedRun):
         return run
     if isinstance(run, str):

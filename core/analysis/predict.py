@@ -24,7 +24,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,8 +32,14 @@ import numpy as np
 import torch
 
 from core.analysis.cache import ByteLRU
-from core.config import RunConfig, TextConfig
+from core.config import TEXT_TASK, RunConfig, TextConfig
+from core.data.batching import bucket_batches, encode_corpus, fixed_batches
+from core.data.datasets import IMDB_CLASSES, dataset_classes
+from core.data.text import UNKNOWN, preprocess, reading
+from core.jobs.names import CLASSES_FILE, HMM_ARRAYS_FILE, WEIGHTS_FILE
 from core.jobs.store import Run, RunStore
+from core.models.checkpoint import load_model
+from core.models.hmm import HMMClassifier, LoadedHMM, classify_text
 
 MAX_TEXT_CHARS = 1_000_000  # longer input is cut before preprocessing (and reported); read_text's byte cap
 # loaded models and vocabularies kept in memory (least recently used dropped first): a default LSTM
@@ -47,7 +53,7 @@ class LoadedRun:
     cfg: RunConfig
     model: torch.nn.Module
     vocab: Any  # core.data.text.Vocabulary
-    classes: list[str] | None = None  # a named dataset's class names (label i is classes[i]); None for IMDB
+    classes: list[str] = field(default_factory=lambda: list(IMDB_CLASSES))  # in label order (IMDB's by default)
 
 
 @dataclass
@@ -70,43 +76,48 @@ _MODELS = ByteLRU(MODEL_CACHE_BYTES)
 def _load(path: str) -> Any:
     run = Run(Path(path))
     if run.kind == "hmm":
-        from core.models.hmm import load_hmm_run
-
         return load_hmm_run(run)
     if run.kind != "rnn":
         raise ValueError(f"run {run.id} is a {run.kind!r} run: it does not classify text")
-    from core.models.checkpoint import load_model
-
     cfg = run.config()
-    if cfg.train.task != "imdb":
+    if cfg.train.task != TEXT_TASK:
         raise ValueError(f"run {run.id} was trained on the {cfg.train.task!r} task, not on text")
-    if not run.file("model.safetensors").is_file():
+    if not run.file(WEIGHTS_FILE).is_file():
         raise ValueError(f"run {run.id} has no trained weights yet (status: {run.status().get('state')})")
-    classes = _run_classes(run, cfg)
-    model_cfg = run.model_config()
-    if classes is not None:  # the stored config says one output; a K-class run trained K
-        model_cfg = replace(model_cfg, output_size=1 if len(classes) == 2 else len(classes))
-    model = load_model(model_cfg, run.file("model.safetensors"))
+    classes = run_classes(run, cfg.data.dataset)
+    # the stored config says one output; a K-class run trained K
+    model_cfg = replace(run.model_config(), output_size=1 if len(classes) == 2 else len(classes))
+    model = load_model(model_cfg, run.file(WEIGHTS_FILE))
     return LoadedRun(run.id, cfg, model, run.vocabulary(), classes)
 
 
-def _run_classes(run: Run, cfg: RunConfig) -> list[str] | None:
-    """The class names a run trained on: its ``classes.json`` (written by the job), else its dataset's entry."""
-    from core.data.sources import is_imdb, read_entry
+def run_classes(run: Run, dataset: str | None) -> list[str]:
+    """The class names a text run (an RNN or a GMM-HMM) trained on: its ``classes.json`` (written by the job),
+    else its dataset's (a run stored before every run kept its classes)."""
+    if run.file(CLASSES_FILE).is_file():
+        return run.read_json(CLASSES_FILE)  # checked: two or more distinct names (core.jobs.files)
+    return dataset_classes(dataset)
 
-    if run.file("classes.json").is_file():
-        classes = run.read_json("classes.json")
-        if (not isinstance(classes, list) or not 2 <= len(classes) <= 1000
-                or not all(isinstance(c, str) for c in classes)):
-            raise ValueError(f"run {run.id} is damaged: classes.json: expected a list of two or more class names")
-        return classes
-    if is_imdb(cfg.data.dataset):
-        return None
-    return list(read_entry(cfg.data.dataset)["classes"])
+
+def load_hmm_run(run: Run) -> LoadedHMM:
+    """A fitted ``hmm`` run's classifier, vocabulary and token vectors (``hmm.npz`` read without pickle)."""
+    if run.kind != "hmm":
+        raise ValueError(f"run {run.id} is not an hmm run")
+    if not run.file(HMM_ARRAYS_FILE).is_file():
+        raise ValueError(f"hmm run {run.id} has no fitted parameters yet (status: {run.status().get('state')})")
+    job = run.job_config()
+    with np.load(run.file(HMM_ARRAYS_FILE), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    clf = HMMClassifier.from_arrays(job.hmm, arrays)
+    classes = run_classes(run, job.data.dataset)
+    if len(classes) != len(clf.models):
+        raise ValueError(f"run {run.id} is damaged: {len(clf.models)} class models for {len(classes)} classes")
+    return LoadedHMM(run.id, job.hmm, job.text, clf, run.vocabulary(), arrays["token_vectors"].astype(np.float32),
+                     arrays["has_vector"].astype(bool), classes)
 
 
 def _weights_file(run: Run) -> Path:
-    return run.file("hmm.npz") if run.kind == "hmm" else run.file("model.safetensors")
+    return run.file(HMM_ARRAYS_FILE) if run.kind == "hmm" else run.file(WEIGHTS_FILE)
 
 
 def load_run(run: Run) -> Any:
@@ -118,8 +129,6 @@ def load_run(run: Run) -> Any:
 
 
 def _tokens(text: str, cfg: TextConfig) -> tuple[list[str], bool]:
-    from core.data.text import preprocess
-
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, got {type(text).__name__}")
     return preprocess(text[:MAX_TEXT_CHARS], cfg), len(text) > MAX_TEXT_CHARS
@@ -134,8 +143,6 @@ def cut(tokens: list[str], cfg: TextConfig) -> list[str]:
 
 def encode_text(lr: LoadedRun, text: str) -> EncodedText:
     """Tokens, ids and the model input for one text, exactly as the run's batches were built."""
-    from core.data.batching import bucket_batches, encode_corpus, fixed_batches
-
     tcfg = lr.cfg.text
     raw, clipped = _tokens(text, tcfg)
     tokens = cut(raw, tcfg)
@@ -153,8 +160,6 @@ def encode_text(lr: LoadedRun, text: str) -> EncodedText:
 def _reading(text: str, cfg: TextConfig, unknown: list[bool]) -> list[dict[str, Any]]:
     """``core.data.text.reading`` of ``text`` as the model read it, as dicts: its read tokens flagged in
     ``unknown`` (one flag per token the model read, in order) are marked unknown."""
-    from core.data.text import UNKNOWN, reading
-
     flags = iter(unknown)
     out = []
     for f in reading(text[:MAX_TEXT_CHARS], cfg):
@@ -164,7 +169,7 @@ def _reading(text: str, cfg: TextConfig, unknown: list[bool]) -> list[dict[str, 
     return out
 
 
-def _notes(n_tokens: int, unknown: int, truncated: bool, n_raw: int, cfg: TextConfig, clipped: bool,
+def reading_notes(n_tokens: int, unknown: int, truncated: bool, n_raw: int, cfg: TextConfig, clipped: bool,
            what: str = "<unk>") -> list[str]:
     notes = []
     if not n_tokens:
@@ -187,28 +192,26 @@ def classify(lr: Any, text: str) -> dict[str, Any]:
     """Probability, label, the tokens used and the reading of every word, for one text and one loaded run.
 
     ``probability`` is p(label 1) for a two-class run (IMDB: p(positive)) and the predicted class's
-    probability for a K-class one. A run on a named dataset adds ``classes`` and ``probabilities``
-    (one per class name) and its ``label`` is one of its class names.
+    probability for a K-class one; ``classes`` and ``probabilities`` (one per class name) say the rest,
+    and ``label`` is one of the class names.
     """
     t0 = time.perf_counter()
     if not isinstance(lr, LoadedRun):
         return _classify_hmm(lr, text, t0)
     enc = encode_text(lr, text)
     out = lr.model(enc.x, enc.lengths)
-    extra: dict[str, Any] = {}
-    if lr.classes is not None and len(lr.classes) > 2:  # K logits: softmax over the classes
+    names = list(lr.classes)
+    if len(names) > 2:  # K logits: softmax over the classes
         probs = torch.softmax(out.reshape(-1).double(), dim=0).tolist()
         best = int(np.argmax(probs))
-        prob, label, logit = probs[best], lr.classes[best], float(out.reshape(-1)[best])
-        extra = {"classes": list(lr.classes), "probabilities": dict(zip(lr.classes, probs, strict=True)),
-                 "logits": [float(v) for v in out.reshape(-1)]}
+        prob, label, logit = probs[best], names[best], float(out.reshape(-1)[best])
+        extra = {"probabilities": dict(zip(names, probs, strict=True)), "logits": [float(v) for v in out.reshape(-1)]}
     else:
         logit = float(out)
         prob = 1.0 / (1.0 + math.exp(-logit)) if logit >= 0 else math.exp(logit) / (1.0 + math.exp(logit))
-        names = lr.classes or ["negative", "positive"]
         label = names[1] if prob >= 0.5 else names[0]
-        if lr.classes is not None:
-            extra = {"classes": list(names), "probabilities": {names[0]: 1.0 - prob, names[1]: prob}}
+        extra = {"probabilities": {names[0]: 1.0 - prob, names[1]: prob}}
+    extra["classes"] = names
     unknown = int((enc.ids == 0).sum()) if enc.tokens else 0
     flags = [bool(i == 0) for i in enc.ids] if enc.tokens else []
     return {"run_id": lr.run_id, "kind": "rnn", "model": lr.cfg.model.cell, "probability": prob,
@@ -216,24 +219,22 @@ def classify(lr: Any, text: str) -> dict[str, Any]:
             "unknown": flags, "reading": _reading(text, lr.cfg.text, flags), "text_config": asdict(lr.cfg.text),
             "n_tokens": len(enc.tokens), "unknown_tokens": unknown, "n_raw_tokens": enc.n_raw_tokens,
             "max_len": lr.cfg.text.max_len, "truncated": enc.truncated or enc.clipped_chars,
-            "notes": _notes(len(enc.tokens), unknown, enc.truncated, enc.n_raw_tokens, lr.cfg.text,
+            "notes": reading_notes(len(enc.tokens), unknown, enc.truncated, enc.n_raw_tokens, lr.cfg.text,
                             enc.clipped_chars),
             "latency_ms": (time.perf_counter() - t0) * 1e3}
 
 
-def _classify_hmm(lh: Any, text: str, t0: float) -> dict[str, Any]:
-    from core.models.hmm import classify_text
-
+def _classify_hmm(lh: LoadedHMM, text: str, t0: float) -> dict[str, Any]:
     raw, clipped = _tokens(text, lh.text)
     tokens = cut(raw, lh.text)
     out = classify_text(lh, tokens)
     flags = [not u for u in out["used"]]
     unknown = sum(flags)
-    prob = out["probability"]
-    notes = _notes(len(tokens), unknown, len(raw) > lh.text.max_len, len(raw), lh.text, clipped,
+    notes = reading_notes(len(tokens), unknown, len(raw) > lh.text.max_len, len(raw), lh.text, clipped,
                    what="words without a vector: it has nothing to score")
-    return {"run_id": lh.run_id, "kind": "hmm", "model": "gmmhmm", "probability": prob,
-            "label": "positive" if prob >= 0.5 else "negative", "logit": out["logit"], "tokens": tokens,
+    return {"run_id": lh.run_id, "kind": "hmm", "model": "gmmhmm", "probability": out["probability"],
+            "label": out["label"], "logit": out["logit"], "classes": list(lh.classes),
+            "probabilities": out["probabilities"], "tokens": tokens,
             "unknown": flags, "reading": _reading(text, lh.text, flags), "text_config": asdict(lh.text),
             "n_tokens": len(tokens), "unknown_tokens": unknown,
             "n_raw_tokens": len(raw), "max_len": lh.text.max_len, "truncated": len(raw) > lh.text.max_len or clipped,

@@ -21,6 +21,9 @@ import numpy as np
 
 from core import atomic
 from core.config import DataConfig, TextConfig
+from core.data.batching import encode_corpus
+from core.data.datasets import dataset_name, load_frames, resolve_data, source_key
+from core.data.text import PIPELINE_VERSION, Vocabulary, tokenize_corpus
 from core.paths import data_dir
 
 SPLITS = ("train", "val", "test")
@@ -29,7 +32,7 @@ SPLITS = ("train", "val", "test")
 @dataclass
 class EncodedSplit:
     ids: list[np.ndarray]  # one int64 array of token ids per review
-    labels: np.ndarray  # (N,) float32 0/1 (a named dataset: 0..K-1)
+    labels: np.ndarray  # (N,) float32 class ids 0..K-1
     review_ids: np.ndarray  # (N,) the archive's review ids, to find the text again
     ratings: np.ndarray  # (N,) 1-10 stars
 
@@ -42,18 +45,16 @@ class EncodedSplit:
 
 @dataclass
 class Corpus:
-    vocab: object  # core.data.text.Vocabulary
+    vocab: Vocabulary
     splits: dict[str, EncodedSplit]
     key: str
-    classes: list[str] | None = None  # a named dataset's class names (label i is classes[i]); None for IMDB
+    classes: list[str]  # the dataset's class names: label i is classes[i] (IMDB: negative, positive)
 
 
 def _cache_key(source_key: str, data: DataConfig, text: TextConfig) -> str:
-    from core.data.text import PIPELINE_VERSION
-
     # the Parquet cache's name already changes with the source's contents (core.data.imdb)
     d = {"source": source_key, "val_size": data.val_size, "split_seed": data.split_seed, "limit": data.limit,
-         "text": asdict(text), "pipeline": PIPELINE_VERSION, "format": 1}
+         "text": asdict(text), "pipeline": PIPELINE_VERSION, "format": 2}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -68,16 +69,13 @@ def _save(path: Path, corpus: Corpus) -> None:
         arrays[f"{name}_ratings"] = s.ratings
     path.mkdir(parents=True, exist_ok=True)
     corpus.vocab.save(path / "vocab.json")
-    if corpus.classes is not None:
-        atomic.write_json(path / "classes.json", corpus.classes)
+    atomic.write_json(path / "classes.json", corpus.classes)
     with atomic.atomic_path(path / "encoded.npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
 
 
 def _load(path: Path, key: str) -> Corpus:
-    from core.data.text import Vocabulary
-
     vocab = Vocabulary.load(path / "vocab.json")
     z = np.load(path / "encoded.npz", allow_pickle=False)
     splits = {}
@@ -85,48 +83,33 @@ def _load(path: Path, key: str) -> Corpus:
         flat, off = z[f"{name}_flat"].astype(np.int64), z[f"{name}_offsets"]
         ids = [flat[off[i]:off[i + 1]] for i in range(len(off) - 1)]
         splits[name] = EncodedSplit(ids, z[f"{name}_labels"], z[f"{name}_review_ids"], z[f"{name}_ratings"])
-    classes = None
-    if (path / "classes.json").is_file():
-        classes = json.loads((path / "classes.json").read_text(encoding="utf-8"))
-        if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
-            raise ValueError("classes.json is damaged")
+    classes = json.loads((path / "classes.json").read_text(encoding="utf-8"))
+    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise ValueError("classes.json is damaged")
     return Corpus(vocab, splits, key, classes)
 
 
 def load_corpus(data: DataConfig, text: TextConfig, progress: Callable[[str], None] | None = None) -> Corpus:
-    """Encoded train / val / test splits and the training vocabulary, from cache when possible."""
-    from core.data.batching import encode_corpus
-    from core.data.imdb import cache_path, load_imdb, locate_imdb, split_frame
-    from core.data.sources import cache_path as dataset_cache_path
-    from core.data.sources import is_imdb, load_dataset, read_entry, split_dataset
-    from core.data.text import Vocabulary, tokenize_corpus
+    """Encoded train / val / test splits and the training vocabulary, from cache when possible.
 
+    ``data`` names the dataset (:mod:`core.data.datasets`); a ``val_size`` of none is fitted to it first.
+    """
     say = progress or (lambda msg: None)
-    named = not is_imdb(data.dataset)
-    if named:  # a dataset added with `data add`: its Parquet cache's name changes with its source too
-        source_key = dataset_cache_path(read_entry(data.dataset)).name
-    else:
-        source_key = cache_path(locate_imdb(data.imdb_path)).name
-    key = _cache_key(source_key, data, text)
+    if data.val_size is None:
+        data = resolve_data(data)
+    key = _cache_key(source_key(data), data, text)
     path = data_dir() / "encoded" / key
-    if (path / "encoded.npz").is_file() and (path / "vocab.json").is_file() and (
-            not named or (path / "classes.json").is_file()):
+    if (path / "encoded.npz").is_file() and (path / "vocab.json").is_file() and (path / "classes.json").is_file():
         try:
             return _load(path, key)
         except (OSError, ValueError, KeyError):
             say("encoded cache unreadable: rebuilding it")
-    classes = None
-    if named:
-        say(f"loading dataset {data.dataset}")
-        df = load_dataset(data.dataset)
-        classes = list(df.attrs["classes"])
-        frames = split_dataset(df, data)
-    else:
-        say("loading IMDB")
-        frames = split_frame(load_imdb(data.imdb_path), data)
+    say(f"loading {dataset_name(data.dataset)}")
+    frames = load_frames(data)
+    classes = list(frames["train"].attrs["classes"])
     tokens = {}
     for name in SPLITS:
-        say(f"preprocessing {name} ({len(frames[name])} reviews)")
+        say(f"preprocessing {name} ({len(frames[name])} texts)")
         tokens[name] = tokenize_corpus(frames[name]["text"].tolist(), text)
     # the vocabulary sees the training split only: validation and test words it never met map to <unk>
     vocab = Vocabulary.build(tokens["train"], max_size=text.max_vocab, min_freq=text.min_freq)

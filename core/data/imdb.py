@@ -83,7 +83,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -93,7 +93,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.config import DataConfig
+from core.config import DataConfig, default_val_size
 from core.paths import data_dir
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -125,7 +125,7 @@ UPLOAD_PREFIX = ".upload-"  # staged uploads: data_dir()/.upload-<hex>.tar.gz
 STALE_UPLOAD_S = 600.0  # a staged upload no install refers to is removed once this old
 
 CACHE_VERSION = 2  # bump when the parsed columns change: old caches are then ignored
-_META_KEY = b"rnnlab.imdb"
+META_KEY = b"rnnlab.imdb"
 _CHUNK = 1 << 20
 
 # (folder, sub-folder) -> (split, label); any leading folders (normally "aclImdb/") are allowed
@@ -797,10 +797,10 @@ def cache_path(source: Path) -> Path:
     return _cache_dir() / f"imdb-{_source_tag(source)}-{_fingerprint(source)}.parquet"
 
 
-def _write_cache(table: pa.Table, target: Path, meta: dict[str, Any]) -> None:
+def write_cache(table: pa.Table, target: Path, meta: dict[str, Any]) -> None:
     """Write to a temporary name and rename; remove older caches of the same source."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
+    table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
     tmp = _tmp_path(target)
     try:
         # one row group per chunk of the text column: the writer holds one chunk's pages, not the column's
@@ -861,7 +861,7 @@ def _read_cache(cache: Path, columns: list[str] | None = None) -> tuple[pa.Table
 def _checked_cache_header(pfile: pq.ParquetFile) -> dict[str, Any]:
     """The cache's metadata, once its version, columns and claimed size are right (nothing big is read)."""
     schema = pfile.schema_arrow
-    meta = json.loads((schema.metadata or {})[_META_KEY])
+    meta = json.loads((schema.metadata or {})[META_KEY])
     if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION:
         raise BadCache(f"it is not a version-{CACHE_VERSION} RNN Lab cache")
     if schema.remove_metadata() != _SCHEMA:
@@ -951,7 +951,7 @@ def load_imdb(
         del parsed
         meta = {"version": CACHE_VERSION, "source": str(source), "kind": kind, **meta}
         try:
-            _write_cache(table, cache, meta)
+            write_cache(table, cache, meta)
         except OSError as e:  # a read-only home still gets its data, just not cached
             warnings.warn(f"could not write the IMDB cache {cache}: {e}", RuntimeWarning, stacklevel=2)
     df = table.to_pandas()  # pandas' Arrow-backed strings: the text is not copied again
@@ -1133,13 +1133,13 @@ def install_archive(
     source_path = target.resolve()
     meta = {"version": CACHE_VERSION, "source": str(source_path), "kind": "archive", **meta}
     try:
-        _write_cache(table, cache_path(source_path), meta)
+        write_cache(table, cache_path(source_path), meta)
     except OSError as e:
         warnings.warn(f"could not write the IMDB cache: {e}", RuntimeWarning, stacklevel=2)
     return target
 
 
-def _balanced_take(df: pd.DataFrame, n: int, rng: np.random.Generator) -> np.ndarray:
+def balanced_take(df: pd.DataFrame, n: int, rng: np.random.Generator) -> np.ndarray:
     """Row positions of a seeded sample of ``n`` rows split evenly over labels (in label order)."""
     labels = np.sort(df["label"].unique())
     picks = []
@@ -1153,20 +1153,22 @@ def _balanced_take(df: pd.DataFrame, n: int, rng: np.random.Generator) -> np.nda
 def split_frame(df: pd.DataFrame, cfg: DataConfig) -> dict[str, pd.DataFrame]:
     """Frames 'train', 'val', 'test', 'unsup' from a :func:`load_imdb` frame.
 
-    'val' is ``cfg.val_size`` reviews carved from train, half of each label (the odd one
-    negative), chosen with ``cfg.split_seed``; 'train' is the rest. 'test' is the official test
-    split untouched. With ``cfg.limit`` every frame is then cut to at most that many reviews,
-    balanced by label and seeded, so a limited 'val' is a subset of the full one. Rows are
-    sorted by (label, id); the split column of 'val' still reads 'train'. The result depends
-    only on the reviews and ``cfg``, not on the input's row order.
+    'val' is ``cfg.val_size`` reviews (none: :func:`~core.config.default_val_size` of them) carved
+    from train, half of each label (the odd one negative), chosen with ``cfg.split_seed``; 'train' is
+    the rest. 'test' is the official test split untouched. With ``cfg.limit`` every frame is then cut
+    to at most that many reviews, balanced by label and seeded, so a limited 'val' is a subset of the
+    full one. Rows are sorted by (label, id); the split column of 'val' still reads 'train'. The result
+    depends only on the reviews and ``cfg``, not on the input's row order.
     """
-    if cfg.val_size < 0:
+    if cfg.val_size is not None and cfg.val_size < 0:
         raise ValueError(f"val_size must be >= 0, got {cfg.val_size}")
     if cfg.limit is not None and cfg.limit < 0:
         raise ValueError(f"limit must be >= 0 or None, got {cfg.limit}")
     # sort first so the result does not depend on the input's row order
     df = df.sort_values(["split", "label", "id"], kind="stable", ignore_index=True)
     train = df[df["split"] == "train"].reset_index(drop=True)
+    if cfg.val_size is None:  # a share of the training reviews (IMDB's 25,000: the seed's 2,500)
+        cfg = replace(cfg, val_size=default_val_size(len(train)))
     per_label = train["label"].value_counts()
     need = {0: cfg.val_size - cfg.val_size // 2, 1: cfg.val_size // 2}
     short = [
@@ -1177,7 +1179,7 @@ def split_frame(df: pd.DataFrame, cfg: DataConfig) -> dict[str, pd.DataFrame]:
     if short:
         raise ValueError(f"val_size={cfg.val_size} leaves no training reviews ({'; '.join(short)})")
     rng = np.random.default_rng(cfg.split_seed)
-    val_pos = _balanced_take(train, cfg.val_size, rng) if cfg.val_size else np.array([], dtype=np.int64)
+    val_pos = balanced_take(train, cfg.val_size, rng) if cfg.val_size else np.array([], dtype=np.int64)
     in_val = np.zeros(len(train), dtype=bool)
     in_val[val_pos] = True
     out = {
@@ -1192,7 +1194,7 @@ def split_frame(df: pd.DataFrame, cfg: DataConfig) -> dict[str, pd.DataFrame]:
             if len(frame) > cfg.limit:
                 # one generator per split, so limiting one split never shifts another's sample
                 sub_rng = np.random.default_rng([cfg.split_seed, i + 1])
-                out[name] = frame.iloc[_balanced_take(frame, cfg.limit, sub_rng)]
+                out[name] = frame.iloc[balanced_take(frame, cfg.limit, sub_rng)]
     result = {name: frame.reset_index(drop=True) for name, frame in out.items()}
     for frame in result.values():
         frame.attrs = dict(df.attrs)
@@ -1257,24 +1259,3 @@ def data_info(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         "total": len(df),
         "stats": df.attrs["stats"],
     }
-
-
-def data_job(ctx: Any, cfg: Any) -> None:
-    """Download the official archive or install one into the cache (the ``data`` kind of job).
-
-    ``cfg`` is a :class:`~core.config.DataJobConfig`. Progress (bytes, or the phase of the
-    validation) goes to the run's status; the installed path to ``data.json``. A staged upload
-    (``cfg.move``) is removed whatever happens, so nothing is left behind.
-    """
-    try:
-        if cfg.action == "download":
-            path = download_imdb(progress=lambda done, total: ctx.progress(phase="downloading", done=done, total=total))
-        else:
-            if not cfg.archive:
-                raise ValueError("install needs the archive to install")
-            path = install_archive(cfg.archive, move=cfg.move, progress=lambda phase: ctx.progress(phase=phase))
-    finally:
-        if cfg.move and cfg.archive:
-            Path(cfg.archive).unlink(missing_ok=True)
-    ctx.run.write_json("data.json", {"action": cfg.action, "path": str(path)})
-    ctx.say(f"{'installed' if cfg.action == 'install' else 'downloaded'} to {path}")

@@ -4,13 +4,15 @@ What it is: a dataset is rows of text + label (+ an optional split and id). Two 
 
 * a table file -- CSV, TSV, JSONL or Parquet (told by its suffix; ``sep`` overrides the CSV
   delimiter) -- with named text and label columns and an optional split column whose values are
-  ``train``, ``validation``/``val``/``valid``/``dev`` or ``test``;
+  ``train``, ``validation``/``val``/``valid``/``dev``, ``test`` or ``unsup``/``unsupervised``/
+  ``unlabelled`` (texts without a label: word2vec reads them, as it reads IMDB's 50,000);
 * a folder of one sub-folder per class holding ``.txt`` files (the aclImdb shape generalised),
-  optionally under ``train/`` and ``test/`` (and ``val/``) folders;
+  optionally under ``train/`` and ``test/`` (and ``val/``) folders, and ``unsup/`` holding unlabelled
+  ``.txt`` files;
 * a folder written by Hugging Face ``datasets`` (``save_to_disk``: a ``Dataset`` or a ``DatasetDict``
-  whose train / validation / test splits are used; other splits, such as IMDB's ``unsupervised``, are
-  skipped), read with ``datasets.load_from_disk`` -- an optional dependency (``pip install datasets``).
-  ``ClassLabel`` labels keep their names.
+  whose train / validation / test / unsupervised splits are used, others skipped), read with
+  ``datasets.load_from_disk`` -- an optional dependency (``pip install datasets``). ``ClassLabel``
+  labels keep their names.
 
 Labels may be strings or integers, two classes or more; they become integers ``0..K-1`` in the
 order of the sorted class names (numerically when every label is an integer). A source without
@@ -18,15 +20,16 @@ splits gets a seeded, stratified train/test split (:data:`TEST_FRACTION`); valid
 from train by ``DataConfig.val_size`` as for IMDB (:func:`split_dataset`).
 
 Each source is parsed once into ``data_dir()/cache/dataset-<name>-<fingerprint>.parquet`` with
-the columns ``split`` ('train', 'val', 'test'), ``id`` (the row's number in the source), ``label``
-(int64 0..K-1) and ``text``; the class names and counts are in the file's metadata. Named datasets
-are small JSON files under ``$RNNLAB_HOME/datasets/`` (:func:`add_dataset`, :func:`list_datasets`).
-``imdb`` is the built-in name (:mod:`core.data.imdb`), never registered here.
+the columns ``split`` ('train', 'val', 'test', 'unsup'), ``id`` (the row's number in the source),
+``label`` (int64 0..K-1; -1 for an unlabelled text) and ``text``; the class names and counts are in the
+file's metadata. Named datasets are small JSON files under ``$RNNLAB_HOME/datasets/``
+(:func:`add_dataset`, :func:`list_datasets`). ``imdb`` is the built-in name (:mod:`core.data.imdb`),
+never registered here.
 
 Bad input (every error is a :class:`~core.data.imdb.DataError` naming the file, row or column; no
 cache or registry file is written for a source that fails; writes are atomic): a missing column,
-an empty text, an empty label cell, a single class, a ragged CSV row, bytes that are not UTF-8, an
-unknown split value, one text over :data:`MAX_TEXT_BYTES`, a source over :data:`MAX_SOURCE_BYTES`
+an empty text, an empty label cell (but for an unlabelled row), a single class, a ragged CSV row, bytes
+that are not UTF-8, an unknown split value, one text over :data:`MAX_TEXT_BYTES`, a source over :data:`MAX_SOURCE_BYTES`
 or :data:`MAX_ROWS`.
 
 What it is not: tokenising (``core.data.text``), encoding (``core.data.corpus``), the IMDB archive
@@ -42,6 +45,7 @@ import json
 import os
 import re
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,17 +55,28 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core import atomic
-from core.config import DataConfig
-from core.data.imdb import _META_KEY as _IMDB_META_KEY
-from core.data.imdb import MAX_REVIEW_BYTES, DataError, DatasetNotFound, OverLimit, _balanced_take, _write_cache
+from core.config import BUILTIN_DATASET, DataConfig, default_val_size
+from core.data.imdb import (
+    MAX_REVIEW_BYTES,
+    META_KEY,
+    DataError,
+    DatasetNotFound,
+    OverLimit,
+    balanced_take,
+    dataset_status,
+    write_cache,
+)
 from core.paths import data_dir, rnnlab_home
 
-BUILTIN = "imdb"
+BUILTIN = BUILTIN_DATASET
 NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "folder", "hf")
 HF_SPLIT = "__split__"  # the key under which a Hugging Face DatasetDict's split name reaches the table reader
-SPLIT_NAMES = {"train": "train", "validation": "val", "val": "val", "valid": "val", "dev": "val", "test": "test"}
-SPLITS = ("train", "val", "test")  # row order of the cache
+SPLIT_NAMES = {"train": "train", "validation": "val", "val": "val", "valid": "val", "dev": "val", "test": "test",
+               "unsup": "unsup", "unsupervised": "unsup", "unlabelled": "unsup", "unlabeled": "unsup"}
+SPLITS = ("train", "val", "test", "unsup")  # row order of the cache
+UNSUP = "unsup"  # unlabelled texts: their label is -1 (word2vec reads them; no classifier does)
+UNLABELLED = "unlabelled"  # how the counts name them
 TEST_FRACTION = 0.2  # of each class, held out as test when the source has no splits
 SPLIT_SEED = 0  # that split's seed: fixed, so a dataset's test split never moves
 
@@ -70,7 +85,6 @@ MAX_SOURCE_BYTES = 512 * 2**20  # the file, or all .txt files of a folder togeth
 MAX_ROWS = 1_000_000
 MAX_CLASSES = 1000
 CACHE_VERSION = 1
-_META_KEY = _IMDB_META_KEY  # the key core.data.imdb._write_cache stores the metadata under
 _SCHEMA = pa.schema([("split", pa.string()), ("id", pa.int64()), ("label", pa.int64()), ("text", pa.large_string())])
 
 
@@ -324,12 +338,15 @@ def _read_table_source(path: Path, fmt: str, text_col: str, label_col: str, spli
         total += size
         if total > MAX_SOURCE_BYTES:
             raise OverLimit(f"{path}: the texts come to over {MAX_SOURCE_BYTES:,} bytes (MAX_SOURCE_BYTES)")
-        label = _cell(row.get(label_col), f"label ({label_col!r})", where)
-        if label is None:
-            raise SourceError(f"{where}: the label column {label_col!r} is empty")
         split = None
         if split_col:
             split = _split_name(_cell(row.get(split_col), f"split ({split_col!r})", where), where, split_col)
+        if split == UNSUP:  # an unlabelled text: whatever its label cell holds is not a class
+            out.append((split, n, None, text))
+            continue
+        label = _cell(row.get(label_col), f"label ({label_col!r})", where)
+        if label is None:
+            raise SourceError(f"{where}: the label column {label_col!r} is empty")
         out.append((split, n, label.strip(), text))
     return out
 
@@ -338,12 +355,13 @@ def _split_name(value: str | None, where: str, col: str) -> str:
     name = SPLIT_NAMES.get((value or "").strip().lower())
     if name is None:
         raise SourceError(f"{where}: the split column {col!r} holds {value!r}; expected train, validation "
-                          "(or val), or test")
+                          "(or val), test, or unsup (unlabelled texts)")
     return name
 
 
-def _read_folder_source(root: Path) -> list[tuple[str | None, int, str, str]]:
-    """(split or None, id, label, text) per .txt file of ``root/[split/]<class>/``."""
+def _read_folder_source(root: Path) -> list[tuple[str | None, int, str | None, str]]:
+    """(split or None, id, label, text) per .txt file of ``root/[split/]<class>/`` (and of ``root/unsup/``,
+    unlabelled: label None)."""
     subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     split_dirs = [p for p in subs if p.name.lower() in SPLIT_NAMES]
     if split_dirs and len(split_dirs) != len(subs):
@@ -354,7 +372,9 @@ def _read_folder_source(root: Path) -> list[tuple[str | None, int, str, str]]:
     out, total, n = [], 0, 0
     for split, folder in groups:
         classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if not classes:
+        if split == UNSUP:  # unlabelled texts: the .txt files of the folder itself, no classes
+            classes = [folder]
+        elif not classes:
             raise SourceError(f"{folder} holds no class folders (expected one sub-folder of .txt files per class)")
         for cls in classes:
             for f in sorted(cls.iterdir()):
@@ -377,7 +397,7 @@ def _read_folder_source(root: Path) -> list[tuple[str | None, int, str, str]]:
                 text = _decode(data, str(f))
                 if not text.strip():
                     raise SourceError(f"{f} is empty: every text needs words")
-                out.append((split, n, cls.name, text))
+                out.append((split, n, None if split == UNSUP else cls.name, text))
     if not out:
         raise SourceError(f"{root} holds no .txt files in its class folders")
     return out
@@ -411,14 +431,16 @@ def parse_source(path: Path, fmt: str, options: dict[str, Any]) -> tuple[pa.Tabl
                                   options.get("split_col"), options.get("sep"))
     if not rows:
         raise SourceError(f"{path} holds no rows")
-    classes = _class_order([r[2] for r in rows])
+    classes = _class_order([r[2] for r in rows if r[2] is not None])
+    if not classes:
+        raise SourceError(f"{path}: no labelled rows (only unlabelled ones)")
     if len(classes) < 2:
         raise SourceError(f"{path}: every row has the label {classes[0]!r}; a classifier needs two classes or more")
     if len(classes) > MAX_CLASSES:
         raise OverLimit(f"{path}: {len(classes):,} classes, more than {MAX_CLASSES} (MAX_CLASSES): is the label "
                         "column the right one?")
     code = {c: i for i, c in enumerate(classes)}
-    labels = np.array([code[r[2]] for r in rows], dtype=np.int64)
+    labels = np.array([-1 if r[2] is None else code[r[2]] for r in rows], dtype=np.int64)
     splits = np.array([r[0] or "" for r in rows], dtype=object)
     if not any(r[0] for r in rows):
         splits = np.where(_stratified_test(labels, len(classes)), "test", "train").astype(object)
@@ -431,7 +453,9 @@ def parse_source(path: Path, fmt: str, options: dict[str, Any]) -> tuple[pa.Tabl
                       "label": pa.array(labels[order]),
                       "text": pa.array([rows[i][3] for i in order], pa.large_string())}, schema=_SCHEMA)
     counts = {s: {c: int(((splits == s) & (labels == i)).sum()) for i, c in enumerate(classes)}
-              for s in SPLITS if (splits == s).any()}
+              for s in SPLITS if s != UNSUP and (splits == s).any()}
+    if (splits == UNSUP).any():
+        counts[UNSUP] = {UNLABELLED: int((splits == UNSUP).sum())}
     return table, {"classes": classes, "counts": counts, "total": len(rows)}
 
 
@@ -475,13 +499,13 @@ def _read_cache(path: Path) -> tuple[pa.Table, dict[str, Any]] | None:
         return None
     try:
         table = pq.read_table(path)
-        meta = json.loads(table.schema.metadata[_META_KEY])
+        meta = json.loads(table.schema.metadata[META_KEY])
         table = table.replace_schema_metadata(None)
         if table.schema != _SCHEMA:
             raise ValueError("unexpected columns")
         k = len(meta["classes"])
         labels = table.column("label").to_numpy()
-        if len(labels) != meta["total"] or (len(labels) and (labels.min() < 0 or labels.max() >= k)):
+        if len(labels) != meta["total"] or (len(labels) and (labels.min() < -1 or labels.max() >= k)):
             raise ValueError("labels or row count do not match the metadata")
     except (OSError, KeyError, ValueError, TypeError, pa.ArrowException) as e:
         warnings.warn(f"the dataset cache {path} is not usable ({e}); parsing the source again", RuntimeWarning,
@@ -519,7 +543,7 @@ def load_dataset(name: str) -> pd.DataFrame:
 
 def _store_cache(table: pa.Table, cache: Path, meta: dict[str, Any]) -> None:
     try:
-        _write_cache(table, cache, {"version": CACHE_VERSION, **meta})  # atomic; removes older caches of the name
+        write_cache(table, cache, {"version": CACHE_VERSION, **meta})  # atomic; removes older caches of the name
     except OSError as e:
         warnings.warn(f"could not write the dataset cache {cache}: {e}", RuntimeWarning, stacklevel=3)
 
@@ -614,8 +638,6 @@ def add_uploaded_dataset(content: bytes | bytearray | memoryview, filename: str,
 
 def list_datasets() -> list[dict[str, Any]]:
     """IMDB (when a source is found) and every registered dataset, with classes and counts."""
-    from core.data.imdb import dataset_status
-
     out = []
     status = dataset_status()
     if status["found"]:
@@ -639,16 +661,18 @@ def dataset_info(name: str) -> dict[str, Any]:
 
 
 def split_dataset(df: pd.DataFrame, cfg: DataConfig) -> dict[str, pd.DataFrame]:
-    """Frames 'train', 'val', 'test' from a :func:`load_dataset` frame.
+    """Frames 'train', 'val', 'test' and 'unsup' (unlabelled texts, often none) from a :func:`load_dataset` frame.
 
     A source with its own validation rows keeps them as 'val'; otherwise 'val' is ``cfg.val_size``
     rows carved from train, spread evenly over the classes, chosen with ``cfg.split_seed``. With
     ``cfg.limit`` each frame is then cut to at most that many rows, balanced and seeded.
     """
-    if cfg.val_size < 0:
+    if cfg.val_size is not None and cfg.val_size < 0:
         raise ValueError(f"val_size must be >= 0, got {cfg.val_size}")
     df = df.sort_values(["split", "label", "id"], kind="stable", ignore_index=True)
     train = df[df["split"] == "train"].reset_index(drop=True)
+    if cfg.val_size is None:  # a share of the training rows (see core.data.datasets.resolve_data)
+        cfg = replace(cfg, val_size=default_val_size(len(train)))
     given_val = df[df["split"] == "val"]
     if len(given_val):
         out = {"train": train, "val": given_val}
@@ -663,9 +687,10 @@ def split_dataset(df: pd.DataFrame, cfg: DataConfig) -> dict[str, pd.DataFrame]:
         rng = np.random.default_rng(cfg.split_seed)
         in_val = np.zeros(len(train), dtype=bool)
         if cfg.val_size:
-            in_val[_balanced_take(train, cfg.val_size, rng)] = True
+            in_val[balanced_take(train, cfg.val_size, rng)] = True
         out = {"train": train[~in_val], "val": train[in_val]}
     out["test"] = df[df["split"] == "test"]
+    out["unsup"] = df[df["split"] == "unsup"]  # unlabelled texts (word2vec reads them); none in most sources
     k_all = len(df.attrs.get("classes") or []) or int(df["label"].max()) + 1
     if cfg.limit is not None and cfg.limit < k_all:
         raise ValueError(f"limit={cfg.limit} is below the dataset's {k_all} classes: a limited split needs at least "
@@ -674,7 +699,7 @@ def split_dataset(df: pd.DataFrame, cfg: DataConfig) -> dict[str, pd.DataFrame]:
         for i, name in enumerate(out):
             if len(out[name]) > cfg.limit:
                 sub_rng = np.random.default_rng([cfg.split_seed, i + 1])
-                out[name] = out[name].iloc[_balanced_take(out[name], cfg.limit, sub_rng)]
+                out[name] = out[name].iloc[balanced_take(out[name], cfg.limit, sub_rng)]
     result = {name: frame.reset_index(drop=True) for name, frame in out.items()}
     for frame in result.values():
         frame.attrs = dict(df.attrs)

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from core import atomic
-from core.config import TextConfig
+from core.config import VOCAB_MAX, TextConfig
 
 STAGES: tuple[str, ...] = (
     "lowercase",
@@ -71,6 +71,8 @@ PIPELINE_VERSION = 1
 
 UNK, PAD = "<unk>", "<pad>"
 UNK_ID, PAD_ID = 0, 1
+VOCAB_FORMAT = "rnnlab-vocabulary"  # the "format" of every vocabulary file
+VOCAB_LEN_MAX = VOCAB_MAX + 2  # the words and <unk>, <pad> (ModelConfig.vocab_size's bound)
 
 # Common chat abbreviations -> expansion (lowercase, letters and spaces only). Ambiguous short
 # forms are left out on purpose: "n" (and / the letter), "2" and "4" (numbers), "y" (a stop word),
@@ -588,6 +590,54 @@ def tokenize_corpus(
 
 
 # -- the vocabulary --------------------------------------------------------------------------------
+def _show(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def vocabulary_problem(d: Any) -> str | None:
+    """Why ``d`` (a vocabulary file's JSON) is not an RNN Lab vocabulary; None when it is one.
+
+    What :meth:`Vocabulary.from_dict` needs, checked without building anything: the format, a list of
+    words starting with ``<unk>``, ``<pad>``, no word twice, at most :data:`VOCAB_LEN_MAX` entries, one
+    non-negative count per word. The run store reads every ``vocab.json`` through it.
+    """
+    if not isinstance(d, dict):
+        return f"expected a JSON object, got {type(d).__name__}"
+    missing = [k for k in ("format", "itos", "counts") if k not in d]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if d["format"] != VOCAB_FORMAT:
+        return f"format: expected one of ({VOCAB_FORMAT!r},), got {_show(d['format'])}"
+    version = d.get("version")
+    if version is not None and not (_is_count(version) and version >= 1):
+        return f"version: expected an integer >= 1, got {_show(version)}"
+    for key in ("total_tokens", "total_types"):
+        if d.get(key) is not None and not _is_count(d[key]):
+            return f"{key}: expected an integer >= 0, got {_show(d[key])}"
+    itos, counts = d["itos"], d["counts"]
+    for key, value, ok, what in (("itos", itos, lambda w: isinstance(w, str), "a string"),
+                                 ("counts", counts, _is_count, "an integer >= 0")):
+        if not isinstance(value, list):
+            return f"{key}: expected a list, got {_show(value)}"
+        bad = next((i for i, v in enumerate(value) if not ok(v)), None)
+        if bad is not None:
+            return f"{key}: item {bad}: expected {what}, got {_show(value[bad])}"
+    if len(itos) > VOCAB_LEN_MAX:
+        return f"{len(itos):,} entries, more than the {VOCAB_LEN_MAX:,} a vocabulary may hold"
+    if itos[:2] != [UNK, PAD]:
+        return f"must start with {UNK!r}, {PAD!r}, not {_show(itos[:2])}"
+    if len(counts) != len(itos):
+        return f"{len(itos)} words but {len(counts)} counts"
+    if len(set(itos)) != len(itos):
+        return "a word appears twice"
+    return None
+
+
 class Vocabulary:
     """Token <-> id maps built from the training split.
 
@@ -655,12 +705,12 @@ class Vocabulary:
         return [self.itos[int(i)] for i in ids]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": "rnnlab-vocabulary", "version": 1, "itos": self.itos, "counts": self.counts,
+        return {"format": VOCAB_FORMAT, "version": 1, "itos": self.itos, "counts": self.counts,
                 "total_tokens": self.total_tokens, "total_types": self.total_types}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Vocabulary:
-        if not isinstance(d, dict) or d.get("format") != "rnnlab-vocabulary":
+        if not isinstance(d, dict) or d.get("format") != VOCAB_FORMAT:
             raise ValueError("not an RNN Lab vocabulary file")
         itos, counts = d.get("itos"), d.get("counts")
         if not isinstance(itos, list) or not all(isinstance(w, str) for w in itos):

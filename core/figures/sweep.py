@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.figures.style import HEIGHT, cell_colour, empty_figure, format_number, log_axis, run_colour, style
+from core.jobs.names import FINISHED
 
 NAMES = {"accuracy": "test accuracy", "f1": "F1", "roc_auc": "ROC-AUC", "mse": "test MSE",
          "success": "solved (share of seeds)", "train_time_s": "training time (s)",
@@ -62,7 +63,7 @@ def metric_vs_field(summary: pd.DataFrame, field: str, metric: str, by: str | No
 
 def parallel_coordinates(results: pd.DataFrame, fields: Sequence[str], metric: str) -> go.Figure:
     """Every finished run as a line through its varied fields' values to ``metric`` (coloured by it)."""
-    done = results[results.get("state", pd.Series(dtype=str)) == "finished"] if "state" in results else results
+    done = results[results.get("state", pd.Series(dtype=str)) == FINISHED] if "state" in results else results
     if done.empty or metric not in done or done[metric].notna().sum() == 0:
         return empty_figure(f"No finished run with a {metric_name(metric)} yet")
     dims = []

@@ -21,19 +21,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.config import (
+    TEXT_TASK,
     DataConfig,
-    ExperimentConfig,
     HMMConfig,
     HMMRunConfig,
     HorizonConfig,
     RunConfig,
-    TextConfig,
     Word2VecConfig,
     Word2VecRunConfig,
+    default_val_size,
 )
+from core.data.datasets import (
+    IMDB_CLASSES,
+    IMDB_SIZES,
+    DatasetInfo,
+    dataset_info,
+    dataset_name,
+    largest_val_size,
+)
+from core.data.imdb import DataError
+from core.jobs.names import FINISHED, RESULTS_FILE, WORD2VEC_FILE
 
-# IMDB's labelled splits and its unlabelled reviews (core.data.imdb)
-IMDB_TRAIN, IMDB_TEST, IMDB_UNSUP = 25_000, 25_000, 50_000
 MAX_RUNS = 20  # the newest finished runs of a kind measured: recent enough to be this machine's speed
 MAX_SECONDS = 30 * 86_400.0  # a run that reports more than a month, or a rate implying it, is not believed
 MAX_COUNT = 10**10  # reviews, tokens, samples
@@ -130,7 +138,7 @@ def _finished(store: Any, kind: str) -> list[tuple[dict[str, Any], dict[str, Any
             break
         try:
             cfg = run.config_dict()
-            if cfg.get("kind", "rnn") != kind or cfg.get("imported") or run.status().get("state") != "finished":
+            if cfg.get("kind", "rnn") != kind or cfg.get("imported") or run.status().get("state") != FINISHED:
                 continue
             out.append((cfg, run.test_metrics() or {}, run))
         except (OSError, ValueError, KeyError, TypeError):  # DamagedRun is a ValueError
@@ -170,7 +178,7 @@ def _sub(cfg: dict[str, Any], part: str) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
@@ -179,18 +187,36 @@ def _capped(n: int, *limits: int | None) -> int:
     return min([n] + [x for x in limits if x is not None])
 
 
-def train_reviews(data: DataConfig) -> int:
-    """Training reviews a job on IMDB reads: the training split less the validation reviews, cut to ``limit``."""
-    return max(1, _capped(IMDB_TRAIN - data.val_size, data.limit))
+@dataclass(frozen=True)
+class Sizes:
+    """The rows a job on a dataset reads, as an estimate needs them: how many, and what one is called."""
+
+    train: int  # training rows less the validation rows, cut to the limit
+    val: int
+    test: int
+    unsup: int  # unlabelled texts (word2vec reads them)
+    noun: str  # "reviews" (IMDB) or "texts"
+    dataset: str
 
 
-def validation_reviews(data: DataConfig) -> int:
-    return _capped(data.val_size, data.limit)
-
-
-def test_reviews(data: DataConfig, test_limit: int | None = None) -> int:
-    """Test reviews a job on IMDB scores: the whole test split (25,000) unless ``limit`` or ``test_limit`` cut it."""
-    return _capped(IMDB_TEST, data.limit, test_limit)
+def split_sizes(data: DataConfig, test_limit: int | None = None) -> Sizes:
+    """How many texts of each split a job with ``data`` reads, from the dataset's own counts
+    (:func:`core.data.datasets.dataset_info`: cheap, no text read). A dataset that cannot be read counts as
+    IMDB's published sizes (the estimate is then IMDB's); the job itself will say what is wrong."""
+    try:
+        info = dataset_info(data.dataset, data.imdb_path)
+    except (DataError, OSError, ValueError):
+        info = DatasetInfo(dataset_name(data.dataset), IMDB_CLASSES, IMDB_SIZES["train"], IMDB_SIZES["test"], 0,
+                           IMDB_SIZES["unsup"], counted=False)
+    if info.val:
+        val = info.val
+        train = info.train_rows
+    else:
+        val = data.val_size if data.val_size is not None else min(default_val_size(info.train_rows),
+                                                                   largest_val_size(info.train))
+        train = max(0, info.train_rows - val)
+    return Sizes(max(1, _capped(train, data.limit)), _capped(val, data.limit),
+                 _capped(info.test, data.limit, test_limit), _capped(info.unsup, data.limit), info.noun, info.name)
 
 
 # -- the GMM-HMM -----------------------------------------------------------------------------------------------------
@@ -218,7 +244,7 @@ def hmm_rates(store: Any) -> tuple[dict[str, float], int]:
         score.append(1.0 / per_s)
         wall = _num(tm, "wall_time_s", hi=MAX_SECONDS)
         data = _sub(cfg, "data")
-        val = _capped(int(_num(data, "val_size") or 0), int(_num(data, "limit", 1) or IMDB_TRAIN))
+        val = _capped(int(_num(data, "val_size") or 0), int(_num(data, "limit", 1) or MAX_COUNT))
         if wall is not None:
             prep.append(max(0.0, wall - fit_s - (n_test + val) / per_s))
     if not fit:
@@ -226,26 +252,37 @@ def hmm_rates(store: Any) -> tuple[dict[str, float], int]:
     return {"fit": _median(fit), "score": _median(score), "prepare": _median(prep) or 0.0}, len(fit)
 
 
+def _classes(data: DataConfig) -> int:
+    try:
+        return len(dataset_info(data.dataset, data.imdb_path).classes)
+    except (DataError, OSError, ValueError):
+        return 2
+
+
 def hmm_seconds(cfg: HMMRunConfig, store: Any) -> Estimate:
-    """The wall time of a GMM-HMM fit: fitting (per training review, times states x mix x restarts x iterations),
-    scoring (per test and validation review: the whole 25,000-review test split unless limited) and preparation."""
+    """The wall time of a GMM-HMM fit: fitting (per training text, times states x mix x restarts x iterations),
+    scoring (per test and validation text, per class model: the whole test split unless limited) and preparation."""
     rates, n = hmm_rates(store)
     if n:
-        source = f"from {_plural(n, 'finished GMM-HMM run')}"
+        source = f"from {plural(n, 'finished GMM-HMM run')}"
     else:
         rates = {"fit": REFERENCE_HMM_FIT_S_PER_REVIEW, "score": REFERENCE_HMM_SCORE_S_PER_REVIEW,
                  "prepare": REFERENCE_HMM_PREPARE_S}
         source = f"No GMM-HMM has finished here yet: {REFERENCE_NOTE}"
     h = cfg.hmm
-    n_train = _capped(train_reviews(cfg.data), h.limit)
-    n_test, n_val = test_reviews(cfg.data, h.test_limit), validation_reviews(cfg.data)
+    sizes = split_sizes(cfg.data, h.test_limit)
+    n_train, n_test, n_val, noun = _capped(sizes.train, h.limit), sizes.test, sizes.val, sizes.noun
     work = _hmm_work(h)
+    # fitting: one model per class (the rates were measured on two classes, each fitted on its share of the texts);
+    # scoring: every text under every class model
+    classes = _classes(cfg.data)
     fitting = n_train * work * rates["fit"]
-    scoring = (n_test + n_val) * rates["score"]
+    scoring = (n_test + n_val) * rates["score"] * classes / 2
     parts = (("fitting", fitting), ("scoring", scoring), ("preparing", rates["prepare"]))
-    basis = (f"{source}: {rates['fit']:.3g} s per training review fitting (at M=4, k=2, 3 restarts, 20 iterations; "
-             f"this fit: {_plural(n_train, 'review')}, {work:.3g}x that work), {rates['score'] * 1000:.3g} ms per "
-             f"review scoring ({n_test:,} test + {n_val:,} validation reviews).")
+    basis = (f"{source}: {rates['fit']:.3g} s per training text fitting (at M=4, k=2, 3 restarts, 20 iterations; "
+             f"this fit: {n_train:,} {noun} of {sizes.dataset}, {work:.3g}x that work), {rates['score'] * 1000:.3g} "
+             f"ms per text scoring with two class models ({n_test:,} test + {n_val:,} validation {noun}, "
+             f"{classes} class models).")
     return Estimate(fitting + scoring + rates["prepare"], basis, parts)
 
 
@@ -269,7 +306,7 @@ def word2vec_rates(store: Any, algo: str) -> tuple[dict[str, float], int]:
         if w.get("algo") != algo:
             continue
         try:
-            info = run.read_json("word2vec.json")
+            info = run.read_json(WORD2VEC_FILE)
         except (OSError, ValueError):
             continue
         t = _num(info, "train_time_s", hi=MAX_SECONDS, positive=True)
@@ -299,18 +336,19 @@ def word2vec_seconds(cfg: Word2VecRunConfig, store: Any) -> Estimate:
     w = cfg.word2vec
     rates, n = word2vec_rates(store, w.algo)
     if n:
-        source = f"from {_plural(n, f'finished {w.algo} word2vec run')}"
+        source = f"from {plural(n, f'finished {w.algo} word2vec run')}"
     else:
         rates = {"train": REFERENCE_W2V_S_PER_TOKEN_EPOCH[w.algo], "prepare_fixed": REFERENCE_W2V_PREPARE_S,
                  "prepare": REFERENCE_W2V_PREPARE_S_PER_REVIEW, "tokens": REFERENCE_TOKENS_PER_REVIEW}
         source = f"No {w.algo} word2vec run has finished here yet: {REFERENCE_NOTE}"
-    reviews = train_reviews(cfg.data) + _capped(IMDB_UNSUP, cfg.data.limit)
-    tokens = reviews * rates["tokens"]
+    sizes = split_sizes(cfg.data)
+    texts = sizes.train + sizes.unsup
+    tokens = texts * rates["tokens"]
     training = tokens * w.epochs * _w2v_work(w) * rates["train"]
-    preparing = rates["prepare_fixed"] + reviews * rates["prepare"]
+    preparing = rates["prepare_fixed"] + texts * rates["prepare"]
     basis = (f"{source}: {rates['train'] * 1e6:.3g} µs per token and epoch at the default settings (this run: "
-             f"about {tokens:,.0f} tokens from {reviews:,} reviews, {w.epochs} epochs), preprocessing "
-             f"{rates['prepare_fixed']:.3g} s plus {rates['prepare'] * 1000:.2g} ms per review.")
+             f"about {tokens:,.0f} tokens from {texts:,} {sizes.noun} of {sizes.dataset}, {w.epochs} epochs), "
+             f"preprocessing {rates['prepare_fixed']:.3g} s plus {rates['prepare'] * 1000:.2g} ms per text.")
     return Estimate(training + preparing, basis, (("preprocessing", preparing), ("training", training)))
 
 
@@ -320,13 +358,14 @@ def _rnn_key(d: dict[str, Any]) -> tuple:
     m, t, x = _sub(d, "model"), _sub(d, "train"), _sub(d, "text")
     return (t.get("task"), m.get("cell"), m.get("hidden_size"), m.get("embedding_dim"), m.get("num_layers"),
             m.get("bidirectional"), t.get("batching"), t.get("batch_size"), t.get("device"), t.get("tbptt"),
-            x.get("max_len") if t.get("task") == "imdb" else t.get("seq_len"))
+            x.get("max_len") if t.get("task") == TEXT_TASK else t.get("seq_len"))
 
 
 def _samples(cfg: RunConfig) -> tuple[int, int]:
     """(training samples over all epochs, test samples) of an RNN run."""
-    if cfg.train.task == "imdb":
-        return train_reviews(cfg.data) * cfg.train.epochs, test_reviews(cfg.data)
+    if cfg.train.task == TEXT_TASK:
+        sizes = split_sizes(cfg.data)
+        return sizes.train * cfg.train.epochs, sizes.test
     return cfg.train.train_steps * cfg.train.batch_size, 0
 
 
@@ -352,7 +391,7 @@ def training_seconds(cfg: RunConfig, store: Any) -> Estimate:
             over.append(max(0.0, wall - t - ((n or 0) / inf if inf else 0.0)))
     what = f"{cfg.model.cell.upper()} ({cfg.train.task}, hidden {cfg.model.hidden_size}, {cfg.train.batching} batches)"
     if train:
-        source = f"from {_plural(len(train), f'finished {what} run')}"
+        source = f"from {plural(len(train), f'finished {what} run')}"
         per_sample, per_test, other = _median(train), _median(test) or 0.0, _median(over) or 0.0
     else:
         per_s = _reference_rnn_rate(cfg)
@@ -364,8 +403,9 @@ def training_seconds(cfg: RunConfig, store: Any) -> Estimate:
         other = REFERENCE_RNN_PREPARE_S
     samples, tests = _samples(cfg)
     training, testing = samples * per_sample, tests * per_test
-    basis = (f"{source}: {1 / per_sample:,.0f} training samples per second ({samples:,} samples"
-             + (f", then {tests:,} test reviews" if tests else "") + ").")
+    on = f" of {dataset_name(cfg.data.dataset)}" if cfg.train.task == TEXT_TASK else ""
+    basis = (f"{source}: {1 / per_sample:,.0f} training samples per second ({samples:,} samples{on}"
+             + (f", then {tests:,} test {'reviews' if on == ' of imdb' else 'texts'}" if tests else "") + ").")
     return Estimate(training + testing + other, basis, (("training", training), ("testing", testing),
                                                         ("preparing", other)))
 
@@ -394,20 +434,20 @@ def _reference_rnn_rate(cfg: RunConfig) -> float | None:
     sizes = {**{k: getattr(cfg.model, k) for k in ("hidden_size", "embedding_dim", "num_layers")},
              "bidirectional": False, "batch_size": cfg.train.batch_size, "max_len": cfg.text.max_len,
              "tbptt": cfg.train.tbptt}
-    if cfg.train.task != "imdb" or sizes != REFERENCE_RNN_SIZES or cfg.train.device not in ("auto", "cpu"):
+    if cfg.train.task != TEXT_TASK or sizes != REFERENCE_RNN_SIZES or cfg.train.device not in ("auto", "cpu"):
         return None
     rate = REFERENCE_RNN_SAMPLES_PER_S.get(cfg.train.batching, {}).get(cfg.model.cell)
     # reading both directions runs the recurrence twice, and the recurrence is most of the step's time
     return rate / 2 if rate and cfg.model.bidirectional else rate
 
 
-# -- the memory-horizon study and the seed experiment -----------------------------------------------------------------
+# -- the memory-horizon study -----------------------------------------------------------------
 def horizon_seconds(cfg: HorizonConfig, store: Any) -> Estimate:
     """The memory-horizon study's wall time, from finished studies: seconds per optimiser step and time step."""
     rates = []
     for _, _, run in _finished(store, "memory-horizon"):
         try:
-            rows = run.read_json("results.json").get("rows", [])
+            rows = run.read_json(RESULTS_FILE).get("rows", [])
         except (OSError, ValueError, AttributeError):
             continue
         work = sum((_num(r, "steps") or 0) * (_num(r, "seq_len", 1) or 0) for r in rows)
@@ -415,7 +455,7 @@ def horizon_seconds(cfg: HorizonConfig, store: Any) -> Estimate:
         if work > 0 and t > 0:
             rates.append(t / work)
     if rates:
-        rate, source = _median(rates), f"from {_plural(len(rates), 'finished memory-horizon study')}"
+        rate, source = _median(rates), f"from {plural(len(rates), 'finished memory-horizon study')}"
     else:
         rate = REFERENCE_HORIZON_S_PER_STEP_T
         source = f"No memory-horizon study has finished here yet: {REFERENCE_NOTE}"
@@ -424,63 +464,6 @@ def horizon_seconds(cfg: HorizonConfig, store: Any) -> Estimate:
     s = work * rate
     return Estimate(s, f"{source}: {rate * 1000:.2g} ms per optimiser step and time step, at most the whole budget "
                        f"({cfg.steps:,} steps per model and length).", (("memory horizon", s),))
-
-
-def experiment_seconds(ec: ExperimentConfig, store: Any) -> Estimate:
-    """The seed experiment's wall time: the sum of its trainings, word2vec, the GMM-HMM and the memory-horizon
-    study; a part that a finished run already holds is reused and costs nothing."""
-    from core.report.experiment import _data, planned_runs, word2vec_runs
-
-    parts: list[tuple[str, float]] = []
-    unknown: list[str] = []
-    reused = 0
-
-    def add(name: str, kind: str, cfg: Any, est: Estimate) -> None:
-        nonlocal reused
-        if store.find_finished(kind, cfg) is not None:
-            reused += 1
-            return
-        if est.seconds is None:
-            unknown.extend(est.unknown or (name,))
-        else:
-            parts.append((name, est.seconds))
-
-    plan = planned_runs(ec)
-    if ec.ablations and ec.word2vec:  # the arm's LSTMs train as fast as their base: the vectors' id does not matter
-        plan += word2vec_runs(ec, "pending")
-    trainings = 0.0
-    for _, cfg in plan:
-        est = training_seconds(cfg, store)
-        if store.find_finished("rnn", cfg) is not None:
-            reused += 1
-        elif est.seconds is None:
-            unknown.append(f"{cfg.model.cell.upper()} training")
-        else:
-            trainings += est.seconds
-    if trainings:
-        parts.append((_plural(len(plan), "training"), trainings))
-    if ec.ablations and ec.word2vec:
-        w2v = Word2VecRunConfig(data=_data(ec), text=TextConfig(), word2vec=Word2VecConfig(algo=ec.word2vec_algo))
-        add("word2vec", "word2vec", w2v, word2vec_seconds(w2v, store))
-    if ec.hmm:
-        limit = ec.hmm_limit if ec.limit is None else min(ec.hmm_limit or ec.limit, ec.limit)
-        h = HMMRunConfig(data=_data(ec), text=TextConfig(), hmm=HMMConfig(limit=limit))
-        parts.append(("GMM-HMM", hmm_seconds(h, store).seconds or 0.0))
-    if ec.horizon:
-        hz = HorizonConfig(lengths=ec.horizon_lengths, steps=ec.horizon_steps, device=ec.device)
-        est = horizon_seconds(hz, store)
-        if est.seconds is None:
-            unknown.append("the memory-horizon study")
-        else:
-            parts.append(("memory horizon", est.seconds))
-    unknown = list(dict.fromkeys(unknown))
-    total = sum(s for _, s in parts)
-    basis = "the sum of its parts, each measured from finished runs of its kind"
-    if reused:
-        basis += f"; {_plural(reused, 'part')} already done here and reused"
-    if unknown:
-        basis += f"; not measured yet, so not counted: {', '.join(unknown)}"
-    return Estimate(total if parts else None, basis + ".", tuple(parts), tuple(unknown))
 
 
 # -- comparisons: which test set each score comes from ----------------------------------------------------------------

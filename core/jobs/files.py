@@ -12,8 +12,8 @@ hidden flag) is not a result: a bad one is ignored with a warning (:func:`read_a
 a reason to call the run damaged.
 
 What it is not: it writes nothing (``core.jobs.store`` and ``core.atomic`` write) and decides
-nothing about a run's lifecycle; it imports neither torch nor the models (the safetensors header
-is parsed by hand: 8 bytes of length, then JSON, no tensor data).
+nothing about a run's lifecycle; it imports neither torch nor the models (a model's
+safetensors header is read by :mod:`core.models.safetensors_header`: no tensor data, no torch).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import dataclasses
 import json
 import math
 import os
-import struct
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,34 +31,47 @@ from typing import Any
 
 from core.config import (
     JOB_CONFIGS,
-    VOCAB_MAX,
     config_from_dict,
     split_optional,
     type_hints,
     validate,
 )
+from core.data.text import Vocabulary, vocabulary_problem
+from core.jobs.names import (
+    ANNOTATIONS_FILE,
+    CLASSES_FILE,
+    CONFIG_FILE,
+    DATA_FILE,
+    EMBEDDINGS_FILE,
+    FINISHED,
+    HMM_FILE,
+    RESULTS_FILE,
+    STATES,
+    STATUS_FILE,
+    TEST_METRICS_FILE,
+    VOCAB_FILE,
+    WORD2VEC_FILE,
+)
 
-STATES = ("queued", "running", "finished", "failed", "cancelled")
 META_KEYS = ("kind", "label", "created", "imported")
 
 # Size caps: far above what RNN Lab writes, low enough that reading one never strains the machine.
 MiB = 2**20
 MAX_BYTES = {
-    "config.json": 1 * MiB,  # ~2 KB written
-    "status.json": 1 * MiB,  # ~1 KB written
-    "test_metrics.json": 32 * MiB,  # the ROC curve of 50,000 reviews is ~2 MB
-    "vocab.json": 64 * MiB,  # 500,000 words (VOCAB_MAX) of ~20 bytes with their counts
-    "results.json": 32 * MiB,  # a memory-horizon study with its per-evaluation histories
-    "hmm.json": 32 * MiB,  # every restart's log-likelihood per iteration
-    "word2vec.json": 4 * MiB,
-    "embeddings.json": 1 * MiB,
-    "data.json": 1 * MiB,
-    "annotations.json": 64 * 1024,  # a name of 80 characters and a note of 2,000: ~10 KB at most
+    CONFIG_FILE: 1 * MiB,  # ~2 KB written
+    STATUS_FILE: 1 * MiB,  # ~1 KB written
+    TEST_METRICS_FILE: 32 * MiB,  # the ROC curve of 50,000 reviews is ~2 MB
+    VOCAB_FILE: 64 * MiB,  # 500,000 words (VOCAB_MAX) of ~20 bytes with their counts
+    RESULTS_FILE: 32 * MiB,  # a memory-horizon study with its per-evaluation histories
+    HMM_FILE: 32 * MiB,  # every restart's log-likelihood per iteration
+    WORD2VEC_FILE: 4 * MiB,
+    EMBEDDINGS_FILE: 1 * MiB,
+    DATA_FILE: 1 * MiB,
+    ANNOTATIONS_FILE: 64 * 1024,  # a name of 80 characters and a note of 2,000: ~10 KB at most
 }
 MAX_OTHER_JSON_BYTES = 16 * MiB  # a JSON file of a run without a schema here
 MAX_METRICS_BYTES = 256 * MiB  # metrics.jsonl: records past this are not read (reported as unread bytes)
 MAX_METRICS_LINE_BYTES = 1 * MiB  # one record is ~300 bytes
-MAX_SAFETENSORS_HEADER_BYTES = 1 * MiB  # a model's header names ~20 tensors in a few KB
 MAX_PROBLEMS_SHOWN = 8
 
 
@@ -209,7 +221,7 @@ PROGRESS = obj({"phase": optional(text), "ahead": COUNT, "epoch": COUNT, "epochs
                 "restarts": COUNT, "iteration": COUNT, "iterations": COUNT,
                 "log_likelihood": optional(number())})
 TIME = optional(number(finite=True))
-STATUS = obj({"state": one_of(*STATES), "process": PROCESS, "heartbeat": TIME, "started": TIME, "finished": TIME,
+STATUS = obj({"state": one_of(*STATES), "process": PROCESS, "heartbeat": TIME, "started": TIME, FINISHED: TIME,
               "queued_at": TIME, "resumed_at": TIME, "error": optional(text), "progress": PROGRESS,
               "imported": boolean}, required=("state",))
 
@@ -408,40 +420,15 @@ def read_metrics(run_id: str, path: Path, kind: str | None = None) -> MetricsRea
 
 
 # -- vocab.json ---------------------------------------------------------------------------------------------------
-VOCAB_LEN_MAX = VOCAB_MAX + 2  # the words and <unk>, <pad> (ModelConfig.vocab_size's bound)
-
-
-def read_vocabulary(run_id: str, path: Path) -> Any:
-    """``vocab.json`` as a :class:`core.data.text.Vocabulary`, after checking its shape and size."""
-    from core.data.text import Vocabulary
-
+def read_vocabulary(run_id: str, path: Path) -> Vocabulary:
+    """``vocab.json`` as a :class:`core.data.text.Vocabulary`, after checking its shape and size
+    (:func:`core.data.text.vocabulary_problem`, where vocabularies are defined)."""
     d = read_json_file(run_id, path)
-    _checked(run_id, path.name, d, vocabulary_check)
+    _checked(run_id, path.name, d, vocabulary_problem)
     try:
         return Vocabulary.from_dict(d)
     except (KeyError, TypeError, ValueError) as e:  # what the checks above let through, should any
         raise DamagedRun(run_id, path.name, str(e)) from None
-
-
-def vocabulary_check(d: Any) -> str | None:
-    """Why ``d`` is not an RNN Lab vocabulary (None when it is one)."""
-    from core.data.text import PAD, UNK
-
-    why = obj({"format": one_of("rnnlab-vocabulary"), "version": integer(1), "itos": list_of(text),
-               "counts": list_of(integer(0)), "total_tokens": integer(0), "total_types": integer(0)},
-              required=("format", "itos", "counts"))(d)
-    if why:
-        return why
-    itos = d["itos"]
-    if len(itos) > VOCAB_LEN_MAX:
-        return f"{len(itos):,} entries, more than the {VOCAB_LEN_MAX:,} a vocabulary may hold"
-    if itos[:2] != [UNK, PAD]:
-        return f"must start with {UNK!r}, {PAD!r}, not {_show(itos[:2])}"
-    if len(d["counts"]) != len(itos):
-        return f"{len(itos)} words but {len(d['counts'])} counts"
-    if len(set(itos)) != len(itos):
-        return "a word appears twice"
-    return None
 
 
 # -- the other JSON files of a run ---------------------------------------------------------------------------------
@@ -452,46 +439,59 @@ HORIZON_ROW = obj({"task": optional(text), "model": text, "seq_len": integer(1),
                        obj({}, values=anything))), "gradients": optional(text)},
                  # what the Gradients page draws and tabulates
                  required=("model", "seq_len", "success", "test_metric", "steps", "grad_ratio_first_step"))
+MAX_CLASSES = 1000  # core.data.sources.MAX_CLASSES
+
+
+def class_names(x: Any) -> str | None:
+    """``classes.json``: two or more distinct class names, in label order."""
+    why = list_of(text)(x)
+    if why:
+        return why
+    if not 2 <= len(x) <= MAX_CLASSES or len(set(x)) != len(x):
+        return f"expected 2 to {MAX_CLASSES} distinct class names, got {len(x)}"
+    return None
+
+
 SCHEMAS: dict[str, Check] = {
-    "results.json": obj({"settings": obj({}, values=anything), "rows": list_of(HORIZON_ROW)},
+    CLASSES_FILE: class_names,
+    RESULTS_FILE: obj({"settings": obj({}, values=anything), "rows": list_of(HORIZON_ROW)},
                         required=("settings", "rows")),
-    "hmm.json": obj({"config": obj({}, values=anything), "pca": obj({}, values=anything),
+    HMM_FILE: obj({"config": obj({}, values=anything), "pca": obj({}, values=anything),
                      "fits": obj({}, values=obj({"best_restart": COUNT, "fit_time_s": METRIC,
                                                 "restarts": list_of(obj({}, values=anything))}))},
                     required=("config",)),
-    "word2vec.json": obj({"loss_per_epoch": list_of(METRIC), "epoch_times_s": list_of(METRIC),
+    WORD2VEC_FILE: obj({"loss_per_epoch": list_of(METRIC), "epoch_times_s": list_of(METRIC),
                           "train_time_s": METRIC, "vocab_size": COUNT, "corpus_tokens": COUNT, "sentences": COUNT,
                           "reviews_train": COUNT, "reviews_unsup": COUNT, "preprocess_time_s": METRIC}),
-    "embeddings.json": obj({"found": COUNT, "missing": COUNT, "coverage": METRIC, "run_id": optional(text),
+    EMBEDDINGS_FILE: obj({"found": COUNT, "missing": COUNT, "coverage": METRIC, "run_id": optional(text),
                             "frozen": optional(boolean)}),
-    "data.json": obj({"action": text, "path": text}, required=("path",)),
+    DATA_FILE: obj({"action": text, "path": text}, required=("path",)),
 }
 
 
 def read_run_json(run_id: str, path: Path) -> Any:
     """A JSON file of a run, checked against its schema when it has one here (any JSON value otherwise)."""
-    if path.name == "test_metrics.json":
+    if path.name == TEST_METRICS_FILE:
         tm = read_test_metrics(run_id, path)
         if tm is None:
             raise DamagedRun(run_id, path.name, "missing")
         return tm
-    if path.name == "status.json":
+    if path.name == STATUS_FILE:
         st = read_status(run_id, path)
         if st is None:
             raise DamagedRun(run_id, path.name, "missing")
         return st
-    if path.name == "config.json":
+    if path.name == CONFIG_FILE:
         return read_config(run_id, path)[0]
-    if path.name == "vocab.json":
+    if path.name == VOCAB_FILE:
         value = read_json_file(run_id, path)
-        return _checked(run_id, path.name, value, vocabulary_check)
+        return _checked(run_id, path.name, value, vocabulary_problem)
     value = read_json_file(run_id, path)
     check = SCHEMAS.get(path.name)
     return _checked(run_id, path.name, value, check) if check else value
 
 
 # -- annotations.json: what a user wrote about a run -----------------------------------------------------------
-ANNOTATIONS = "annotations.json"
 MAX_NAME_CHARS = 80
 MAX_NOTE_CHARS = 2000
 
@@ -537,71 +537,3 @@ def read_annotations(run_id: str, path: Path) -> tuple[Annotations, str | None]:
     if why:
         return Annotations(), f"{path.name}: {why}; its name and note are ignored"
     return Annotations(name=d.get("name", ""), note=d.get("note", ""), hidden=d.get("hidden", False)), None
-
-
-# -- model.safetensors: the header only ----------------------------------------------------------------------------
-DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-               "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    dtype: str  # safetensors' name: "F32"
-    shape: tuple[int, ...]
-
-
-class HeaderError(ValueError):
-    """A safetensors header that cannot be read or does not hang together."""
-
-
-def parse_safetensors_header(head: bytes, file_size: int) -> dict[str, TensorInfo]:
-    """Tensor names, dtypes and shapes from a safetensors file's first bytes (at least 8 + header length).
-
-    ``file_size``: the whole file's length, to tell a truncated file. Checks that every tensor's
-    bytes fit its shape and dtype and lie inside the file. Raises :class:`HeaderError`.
-    """
-    if len(head) < 8:
-        raise HeaderError(f"{file_size} bytes: too short to be safetensors")
-    (n,) = struct.unpack("<Q", head[:8])
-    if n > MAX_SAFETENSORS_HEADER_BYTES:
-        raise HeaderError(f"its header claims {n:,} bytes, more than the {MAX_SAFETENSORS_HEADER_BYTES:,} allowed")
-    if len(head) < 8 + n or file_size < 8 + n:
-        raise HeaderError(f"truncated: its header needs {8 + n:,} bytes, the file has {file_size:,}")
-    try:
-        header = json.loads(head[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise HeaderError(f"its header is not JSON ({e})") from None
-    if not isinstance(header, dict):
-        raise HeaderError("its header is not a JSON object")
-    out: dict[str, TensorInfo] = {}
-    end_max = 0
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        if not (isinstance(t, dict) and t.get("dtype") in DTYPE_BYTES and isinstance(t.get("shape"), list)
-                and all(_is_int(s) and s >= 0 for s in t["shape"]) and isinstance(t.get("data_offsets"), list)
-                and len(t["data_offsets"]) == 2 and all(_is_int(o) and o >= 0 for o in t["data_offsets"])):
-            raise HeaderError(f"tensor {name!r}: its entry is malformed")
-        begin, end = t["data_offsets"]
-        need = math.prod(t["shape"]) * DTYPE_BYTES[t["dtype"]]
-        if end - begin != need:
-            raise HeaderError(f"tensor {name!r}: {end - begin} bytes for a {t['dtype']} {tuple(t['shape'])}")
-        end_max = max(end_max, end)
-        out[name] = TensorInfo(t["dtype"], tuple(t["shape"]))
-    if 8 + n + end_max > file_size:
-        raise HeaderError(f"truncated: its tensors need {8 + n + end_max:,} bytes, the file has {file_size:,}")
-    return out
-
-
-def read_safetensors_header(path: Path) -> dict[str, TensorInfo]:
-    """The tensors a safetensors file declares, reading only its header. Raises :class:`HeaderError`."""
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(8)
-            if len(head) == 8:
-                n = struct.unpack("<Q", head)[0]
-                head += f.read(min(n, MAX_SAFETENSORS_HEADER_BYTES))
-    except OSError as e:
-        raise HeaderError(f"cannot be read ({e.strerror or e})") from None
-    return parse_safetensors_header(head, size)

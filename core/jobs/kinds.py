@@ -1,11 +1,14 @@
 """The kinds of job a run can be, and where each kind's work is done.
 
 A kind names its config dataclass (``core.config.JOB_CONFIGS``) and its job function, a plain
-``fn(ctx, cfg)`` living beside the code it drives (the trainer's in ``core.training.job``, the
-GMM-HMM's in ``core.models.hmm``...). The function gets a :class:`~core.jobs.lifecycle.JobContext`:
-it reports progress, checks for cancel requests (``ctx.check_cancel()`` raises :class:`Cancelled`),
-writes its results into ``ctx.run``'s folder and returns; the lifecycle does the rest. Adding a
-kind of job is one line here and one entry in ``JOB_CONFIGS``.
+``fn(ctx, cfg)``: the trainings, the GMM-HMM, word2vec and data installs in ``core.jobs`` beside the
+lifecycle (``core.jobs.rnn``, ``core.jobs.hmm``...), the studies elsewhere (``core.analysis.horizon``
+trains on generated data; the seed experiment and sweeps run other jobs). The function gets a
+:class:`~core.jobs.lifecycle.JobContext`: it reports progress, checks for cancel requests
+(``ctx.check_cancel()`` raises :class:`Cancelled`), writes its results into ``ctx.run``'s folder and
+returns; the lifecycle does the rest. Adding a kind of job is one line here and one entry in
+``JOB_CONFIGS``. The functions are named as strings, imported when a job of the kind runs: a kind
+may live above this module (a sweep runs trainings), and a command that runs none imports none.
 """
 
 from __future__ import annotations
@@ -34,14 +37,14 @@ class JobKind:
 
 
 KINDS = {k.name: k for k in (
-    JobKind("rnn", "core.training.job:train_job", resumable=True, description="train and test a recurrent network"),
-    JobKind("hmm", "core.models.hmm:hmm_job", description="fit and test the GMM-HMM baseline"),
-    JobKind("word2vec", "core.models.word2vec:word2vec_job", description="train word2vec vectors"),
+    JobKind("rnn", "core.jobs.rnn:train_job", resumable=True, description="train and test a recurrent network"),
+    JobKind("hmm", "core.jobs.hmm:hmm_job", description="fit and test the GMM-HMM baseline"),
+    JobKind("word2vec", "core.jobs.word2vec:word2vec_job", description="train word2vec vectors"),
     JobKind("memory-horizon", "core.analysis.horizon:horizon_job",
             description="train each cell on a long-range memory task at each length"),
     JobKind("experiment", "core.report.experiment:experiment_job",
             description="the seed comparison end to end, with its report"),
-    JobKind("data", "core.data.imdb:data_job", description="download or install the IMDB archive"),
+    JobKind("data", "core.jobs.data:data_job", description="download or install the IMDB archive"),
     JobKind("sweep", "core.sweep.job:sweep_job", description="a grid of training runs, here or on a Ray cluster"),
 )}
 

@@ -18,8 +18,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.config import (
+    BUILTIN_DATASET,
     SYNTHETIC,
     TEXT,
+    TEXT_TASK,
     DataJobConfig,
     ExperimentConfig,
     HMMConfig,
@@ -31,20 +33,24 @@ from core.config import (
     Word2VecRunConfig,
     preset,
 )
+from core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED
 
 SEP = " · "
+IMDB_NOUN = "reviews"  # what one of IMDB's texts is called
 MAX_OPTIONS = 6  # options named in a label; more are counted ("+2 more")
 
-# the qualities, from worst to best; None: nothing to judge yet (queued, running, never evaluated)
-FAILED, DEGENERATE, NEAR_CHANCE, OK = "failed", "degenerate", "near chance", "ok"
+# the qualities, from worst to best; None: nothing to judge yet (queued, running, never evaluated). The worst
+# is named as the state it mostly comes from: FAILED.
+DEGENERATE, NEAR_CHANCE, OK = "degenerate", "near chance", "ok"
 QUALITIES = (FAILED, DEGENERATE, NEAR_CHANCE, OK)
 HIDDEN_BY_DEFAULT = (FAILED, DEGENERATE)  # what charts leave out unless asked
 CHANCE_SE = 2.0  # "near chance": within this many binomial standard errors of 1/K
 
 # fields a label never names: shown otherwise (cell, preset, task, reviews, epochs, dataset), set by the
 # code, or about the machine rather than the model
+# (val_size: a run's config holds it resolved, from the dataset's size, whether the user chose it or not)
 NOT_OPTIONS = {"cell", "preset", "task", "epochs", "limit", "dataset", "imdb_path", "device", "threads",
-               "vocab_size", "output_size", "input_size", "flush_denormals", "train_steps", "seq_len"}
+               "vocab_size", "output_size", "input_size", "flush_denormals", "train_steps", "seq_len", "val_size"}
 # how an option reads in a label: booleans (when on, when off), other values a prefix
 SWITCHES = {
     "keep_negations": ("keep negations", "negations dropped"), "remove_stopwords": ("stop words removed",
@@ -67,10 +73,6 @@ NONE_READS = {"clip_norm": "no clip", "max_vocab": "all words", "tbptt": "full B
 def short_id(run_id: str) -> str:
     """The random end of a run id (``8ec553`` of ``20261201-124605-931-lstm-8ec553``)."""
     return run_id.rsplit("-", 1)[-1]
-
-
-def _count(n: int | None, noun: str) -> str:
-    return f"all {noun}" if n is None else f"{n:,} {noun}"
 
 
 def _number(x: Any) -> str:
@@ -115,7 +117,7 @@ def changed_options(cfg: Any, base: Any) -> list[str]:
 
     Only fields that apply to the run's task are named (a text option means nothing to a synthetic task).
     """
-    synthetic = isinstance(cfg, RunConfig) and cfg.train.task != "imdb"
+    synthetic = isinstance(cfg, RunConfig) and cfg.train.task != TEXT_TASK
     ours, theirs = _flat(cfg), _flat(base)
     words = []
     for name, (value, meta) in ours.items():
@@ -132,33 +134,38 @@ def _options(words: list[str]) -> list[str]:
     return words[:MAX_OPTIONS] + ([f"+{more} more"] if more > 0 else [])
 
 
-def describe(kind: str, cfg: Any, given: str | None = None) -> str:
+def describe(kind: str, cfg: Any, given: str | None = None, trained_on: int | None = None) -> str:
     """What a run is, from its kind and resolved config (without the id's suffix or a user's name).
 
     ``given``: the label the run was created with (``explode-vanishing``, ``gmmhmm``), which leads;
-    ``cfg``: the kind's config dataclass, or None when it cannot be read (only the kind is told).
+    ``cfg``: the kind's config dataclass, or None when it cannot be read (only the kind is told);
+    ``trained_on``: how many training texts the run read (its test metrics' ``train_size``), when known.
+    A dataset other than IMDB is named, and the texts counted as the run read them: a limit of 7,000
+    on a dataset of 160 training texts reads "160 texts" once the run has said so, "up to 7,000 texts" before.
     """
     if isinstance(cfg, RunConfig):
-        return SEP.join(([given] if given else []) + _describe_rnn(cfg))
+        return SEP.join(([given] if given else []) + _describe_rnn(cfg, trained_on))
     head = given or {"hmm": "GMM-HMM", "memory-horizon": "memory horizon", "experiment": "seed experiment"}.get(
         kind, kind)
     parts: list[str] = []
     if isinstance(cfg, HMMRunConfig):
-        h = cfg.hmm
-        parts = [f"{h.states} states", f"{h.mix} mix", _count(h.limit or cfg.data.limit, _noun(cfg.data.dataset)),
+        h, d = cfg.hmm, cfg.data
+        parts = [f"{h.states} states", f"{h.mix} mix", *_dataset(d.dataset),
+                 _count(h.limit or d.limit, d.dataset, trained_on),
                  *_options(changed_options(h, HMMConfig(limit=h.limit, states=h.states, mix=h.mix))
                            + changed_options(cfg.text, TextConfig()))]
     elif isinstance(cfg, Word2VecRunConfig):
-        w = cfg.word2vec
-        parts = [w.algo, f"{w.dim}d", f"{w.epochs} ep", _count(cfg.data.limit, _noun(cfg.data.dataset)),
+        w, d = cfg.word2vec, cfg.data
+        parts = [w.algo, f"{w.dim}d", f"{w.epochs} ep", *_dataset(d.dataset), _count(d.limit, d.dataset),
                  *_options(changed_options(w, Word2VecConfig(algo=w.algo, dim=w.dim, epochs=w.epochs))
                            + changed_options(cfg.text, TextConfig()))]
     elif isinstance(cfg, HorizonConfig):
         lengths = f"T {min(cfg.lengths)}–{max(cfg.lengths)}" if len(cfg.lengths) > 1 else f"T {cfg.lengths[0]}"
         parts = [cfg.task, ",".join(cfg.models), lengths, f"{cfg.steps:,} steps"]
     elif isinstance(cfg, ExperimentConfig):
-        parts = [cfg.preset, "seed" + "s" * (len(cfg.seeds) > 1) + " " + ",".join(map(str, cfg.seeds)),
-                 f"{cfg.epochs} ep" if cfg.epochs else "preset epochs", _count(cfg.limit, "reviews")]
+        parts = [cfg.preset, *_dataset(cfg.dataset), "seed" + "s" * (len(cfg.seeds) > 1) + " "
+                 + ",".join(map(str, cfg.seeds)), f"{cfg.epochs} ep" if cfg.epochs else "preset epochs",
+                 _count(cfg.limit, cfg.dataset)]
     elif isinstance(cfg, DataJobConfig):
         parts = [cfg.action] + ([cfg.archive.replace("\\", "/").rsplit("/", 1)[-1]] if cfg.archive else [])
     if given and parts and parts[0] in given:  # "word2vec-skipgram · skipgram": said once
@@ -166,28 +173,43 @@ def describe(kind: str, cfg: Any, given: str | None = None) -> str:
     return SEP.join([head, *parts])
 
 
-def _noun(dataset: str | None) -> str:
-    return "reviews" if dataset in (None, "imdb") else "texts"
+def _is_imdb(dataset: str | None) -> bool:
+    return dataset in (None, BUILTIN_DATASET)
 
 
-def _describe_rnn(cfg: RunConfig) -> list[str]:
+def _dataset(dataset: str | None) -> list[str]:
+    """The dataset's name, for a run on another dataset than IMDB (IMDB goes without saying)."""
+    return [] if _is_imdb(dataset) else [dataset]
+
+
+def _count(limit: int | None, dataset: str | None, trained_on: int | None = None) -> str:
+    """The texts a run reads: IMDB's limit is exact (its splits are larger than any limit a run keeps); another
+    dataset's is a cap until the run said how many it read."""
+    if _is_imdb(dataset):
+        return f"all {IMDB_NOUN}" if limit is None else f"{limit:,} {IMDB_NOUN}"
+    if trained_on is not None and (limit is None or trained_on <= limit):
+        return f"{trained_on:,} texts"
+    return "all texts" if limit is None else f"up to {limit:,} texts"
+
+
+def _describe_rnn(cfg: RunConfig, trained_on: int | None = None) -> list[str]:
     t, d = cfg.train, cfg.data
     base = preset(t.preset, cell=cfg.model.cell)
-    if t.task != "imdb":
+    if t.task != TEXT_TASK:
         core = [cfg.model.cell, t.task, t.preset, f"T {t.seq_len}", f"{t.train_steps:,} steps"]
     else:
-        core = [cfg.model.cell, t.preset, *([d.dataset] if d.dataset not in (None, "imdb") else []),
-                _count(d.limit, _noun(d.dataset)), f"{t.epochs} ep"]
+        core = [cfg.model.cell, t.preset, *_dataset(d.dataset), _count(d.limit, d.dataset, trained_on),
+                f"{t.epochs} ep"]
     return core + _options(changed_options(cfg, base))
 
 
 def run_label(run_id: str, kind: str | None, cfg: Any = None, *, given: str | None = None,
-              name: str | None = None) -> str:
+              name: str | None = None, trained_on: int | None = None) -> str:
     """The label a run is shown by: the user's ``name`` first, then :func:`describe`, then the id's suffix.
 
     The suffix keeps two runs apart that differ only in what a label leaves out (a seed, nothing at all).
     """
-    what = describe(kind or "run", cfg, given) if kind or cfg is not None else (given or "run")
+    what = describe(kind or "run", cfg, given, trained_on) if kind or cfg is not None else (given or "run")
     return SEP.join([*([name] if name else []), what, short_id(run_id)])
 
 
@@ -217,7 +239,7 @@ def _is_number(x: Any) -> bool:
 
 
 def quality(state: str | None, metrics: Mapping[str, Any] | None, *, kind: str | None = "rnn",
-            task: str | None = "imdb", imported: bool = False) -> str | None:
+            task: str | None = TEXT_TASK, imported: bool = False) -> str | None:
     """How far a run's test figures can be trusted: ``failed``, ``degenerate``, ``near chance``, ``ok``, or None.
 
     - ``failed``: the run failed, crashed or is damaged;
@@ -232,14 +254,14 @@ def quality(state: str | None, metrics: Mapping[str, Any] | None, *, kind: str |
     ``metrics``: ``test_metrics.json``'s content (``accuracy``, ``roc_auc``, ``n`` or ``test_size``,
     ``classes``, ``confusion_matrix`` or ``class_confusion_matrix``).
     """
-    if state in ("failed", "crashed", "damaged"):
+    if state in (FAILED, CRASHED, DAMAGED):
         return FAILED
-    if state not in ("finished", "cancelled"):
+    if state not in (FINISHED, CANCELLED):
         return None
     if kind not in ("rnn", "hmm"):
-        return OK if state == "finished" else None
+        return OK if state == FINISHED else None
     if metrics is None:
-        return None if imported or state == "cancelled" else DEGENERATE
+        return None if imported or state == CANCELLED else DEGENERATE
     if task == "adding":
         return OK if _is_number(metrics.get("mse")) else DEGENERATE
     acc = metrics.get("accuracy")
@@ -247,7 +269,7 @@ def quality(state: str | None, metrics: Mapping[str, Any] | None, *, kind: str |
         return DEGENERATE
     names = metrics.get("classes")
     k = len(names) if isinstance(names, list) and len(names) >= 2 else 2
-    if task == "imdb" and k == 2 and not _is_number(metrics.get("roc_auc")):
+    if task == TEXT_TASK and k == 2 and not _is_number(metrics.get("roc_auc")):
         return DEGENERATE
     matrix = metrics.get("class_confusion_matrix") or metrics.get("confusion_matrix")
     if predicted_classes(matrix) == 1:

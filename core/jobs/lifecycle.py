@@ -32,10 +32,12 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from core.data.datasets import resolve_config
 from core.jobs import queue
 from core.jobs.kinds import Cancelled, job_kind
+from core.jobs.names import ACTIVE, CANCEL_FILE, CANCELLED, ERROR_LOG, FAILED, FINISHED, JOB_LOG, QUEUED, RUNNING
 from core.jobs.process import ProcessId, terminate
-from core.jobs.store import ACTIVE, Run, RunStore
+from core.jobs.store import Run, RunStore
 
 HEARTBEAT_EVERY_S = 5.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -86,18 +88,20 @@ class JobContext:
 
     # -- child runs ---------------------------------------------------------------------
     def child(self, kind: str, cfg: Any, *, label: str | None = None, reuse: bool = True) -> Run:
-        """Run a job of ``kind`` inside this one (a study's trainings): reused when a finished run has ``cfg``.
+        """Run a job of ``kind`` inside this one (a study's trainings): reused when a finished run has ``cfg``
+        (fitted to its dataset first, as :func:`create` does).
 
         The child is an ordinary run with its own lifecycle and heartbeat; cancelling this job
         cancels the child too.
         """
+        cfg = resolve_config(cfg)
         if reuse:
             done = self.store.find_finished(kind, cfg)
             if done is not None:
                 self.say(f"reusing {kind} run {done.id}")
                 return done
         self.check_cancel()
-        child = self.store.create(cfg, kind=kind, label=label)
+        child = create(kind, cfg, self.store, label=label)
         self.say(f"{kind} run {child.id}")
         return run_job(child, self.store, say=self._say, parent=self)
 
@@ -122,10 +126,22 @@ def _heartbeat_thread(ctx: JobContext, every_s: float = HEARTBEAT_EVERY_S):
         thread.join()
 
 
+def create(kind: str, cfg: Any, store: RunStore, *, label: str | None = None,
+           extra: dict[str, Any] | None = None) -> Run:
+    """A new run of ``kind`` for ``cfg``, its data part fitted to its dataset first
+    (:func:`core.data.datasets.resolve_config`): the one way a job's run is made.
+
+    A setting the dataset cannot satisfy (a validation split larger than its training rows, a limit
+    below its classes) or a dataset that cannot be found raises here, before any folder exists, so a
+    refused config never leaves a failed run behind; the run's ``config.json`` says what the job uses.
+    """
+    return store.create(resolve_config(cfg), kind=kind, label=label, extra=extra)
+
+
 def claim(run: Run, proc: ProcessId | None = None) -> None:
     """Record ``proc`` (default: this process) as the run's owner, keeping it ``queued``."""
     proc = proc or ProcessId.current()
-    run.update_status(state="queued", process=proc.to_dict(), queued_at=time.time())
+    run.update_status(state=QUEUED, process=proc.to_dict(), queued_at=time.time())
 
 
 def run_job(run: Run, store: RunStore | None = None, *, lane: str | None = None, resume: bool = False,
@@ -146,28 +162,28 @@ def run_job(run: Run, store: RunStore | None = None, *, lane: str | None = None,
         raise ValueError(f"{run.kind} runs cannot be resumed: start a new one")
     ctx = JobContext(run, store, resume=resume, say=say, parent=parent)
     with ctx._lock:
-        run.update_status(state="queued", process=ProcessId.current().to_dict(), error=None,
+        run.update_status(state=QUEUED, process=ProcessId.current().to_dict(), error=None,
                           **({"resumed_at": time.time()} if resume else {}))
     interrupted = False
     with _heartbeat_thread(ctx, heartbeat_s):
         try:
-            waiting = (queue.turn(store, run, lane, on_wait=lambda ahead: ctx.progress(phase="queued", ahead=ahead))
+            waiting = (queue.turn(store, run, lane, on_wait=lambda ahead: ctx.progress(phase=QUEUED, ahead=ahead))
                        if lane else nullcontext())
             with waiting:
                 ctx.check_cancel()
-                ctx.update(state="running", started=time.time(), progress={"phase": "starting"})
+                ctx.update(state=RUNNING, started=time.time(), progress={"phase": "starting"})
                 kind.run(ctx, run.job_config(), **(options or {}))
             # a job that did all its work has finished, even if a cancel request arrived after its last check
-            ctx.update(state="finished", finished=time.time(), progress={"phase": "finished"})
+            ctx.update(state=FINISHED, finished=time.time(), progress={"phase": FINISHED})
         except (Cancelled, KeyboardInterrupt) as e:
             interrupted = isinstance(e, KeyboardInterrupt)
-            ctx.update(state="cancelled", finished=time.time(),
-                       error="interrupted" if interrupted else None, progress={"phase": "cancelled"})
+            ctx.update(state=CANCELLED, finished=time.time(),
+                       error="interrupted" if interrupted else None, progress={"phase": CANCELLED})
         except BaseException as e:
-            ctx.update(state="failed", error=f"{type(e).__name__}: {e}", finished=time.time(),
-                       progress={"phase": "failed"})
+            ctx.update(state=FAILED, error=f"{type(e).__name__}: {e}", finished=time.time(),
+                       progress={"phase": FAILED})
             try:
-                run.file("error.log").write_text(traceback.format_exc(), encoding="utf-8")
+                run.file(ERROR_LOG).write_text(traceback.format_exc(), encoding="utf-8")
             except OSError:
                 pass
             raise
@@ -192,13 +208,13 @@ def launch(run: Run, store: RunStore | None = None, *, lane: str | None = "train
         cmd += ["--lane", lane]
     if resume:
         cmd.append("--resume")
-    with open(run.file("job.log"), "a") as log:
+    with open(run.file(JOB_LOG), "a") as log:
         try:
             proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True,
                                     env=dict(os.environ, RNNLAB_RUNS_DIR=str(store.root)))
         except OSError as e:
-            run.update_status(state="failed", error=f"could not start the job: {e}", finished=time.time())
+            run.update_status(state=FAILED, error=f"could not start the job: {e}", finished=time.time())
             if lane:
                 queue.leave(store, run, lane)
             raise
@@ -210,7 +226,7 @@ def submit(kind: str, cfg: Any, store: RunStore | None = None, *, label: str | N
            lane: str | None = "train") -> Run:
     """Create a run of ``kind`` for ``cfg`` and launch it: what the pages call."""
     store = store or RunStore()
-    return launch(store.create(cfg, kind=kind, label=label), store, lane=lane)
+    return launch(create(kind, cfg, store, label=label), store, lane=lane)
 
 
 def run_now(kind: str, cfg: Any, store: RunStore | None = None, *, label: str | None = None,
@@ -218,7 +234,7 @@ def run_now(kind: str, cfg: Any, store: RunStore | None = None, *, label: str | 
             options: dict[str, Any] | None = None) -> Run:
     """Create a run of ``kind`` for ``cfg`` and run it in this process: what the CLI's commands call."""
     store = store or RunStore()
-    return run_job(store.create(cfg, kind=kind, label=label), store, lane=lane, say=say, options=options)
+    return run_job(create(kind, cfg, store, label=label), store, lane=lane, say=say, options=options)
 
 
 def cancel(run: Run, *, force: bool = False) -> bool:
@@ -240,12 +256,12 @@ def resume(run: Run, store: RunStore | None = None, *, background: bool = True, 
     state = run.status().get("state")
     if state in ACTIVE:
         raise ValueError(f"run {run.id} is {state}: only a crashed, failed or cancelled run can be resumed")
-    if state == "finished":
+    if state == FINISHED:
         raise ValueError(f"run {run.id} has finished: there is nothing to resume")
     if not job_kind(run.kind).resumable:
         raise ValueError(f"{run.kind} runs cannot be resumed: start a new one")
-    run.file("cancel").unlink(missing_ok=True)
-    run.update_status(state="queued", process=None, error=None, finished=None)
+    run.file(CANCEL_FILE).unlink(missing_ok=True)
+    run.update_status(state=QUEUED, process=None, error=None, finished=None)
     if background:
         return launch(run, store, lane=lane, resume=True)
     return run_job(run, store, lane=lane, resume=True, say=say)

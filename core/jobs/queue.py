@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.jobs.kinds import Cancelled
+from core.jobs.names import QUEUED, RUNNING
 from core.jobs.process import alive
 from core.jobs.store import Run, RunStore
 
@@ -62,7 +63,7 @@ def _holder_alive(store: RunStore, ticket: Path) -> bool:
     if not run.path.is_dir():
         return False
     st = run.stored_status()
-    if st.get("state") not in ("queued", "running"):
+    if st.get("state") not in (QUEUED, RUNNING):
         return False
     proc = run.process()
     if proc is None:  # launched a moment ago: its process is being started

@@ -41,13 +41,30 @@ from pathlib import Path
 from typing import Any
 
 from core import atomic
-from core.config import JOB_CONFIGS, ModelConfig, RunConfig
+from core.config import BUILTIN_DATASET, JOB_CONFIGS, TEXT_TASK, ModelConfig, RunConfig, config_to_dict
 from core.jobs import files, labels
-from core.jobs.files import META_KEYS, STATES, DamagedRun  # noqa: F401 - re-exported: the store's vocabulary
+from core.jobs.files import META_KEYS, DamagedRun  # noqa: F401 - re-exported: the store's vocabulary
+from core.jobs.names import (  # noqa: F401 - ACTIVE and STATES re-exported: the store's vocabulary
+    ACTIVE,
+    ANNOTATIONS_FILE,
+    CANCEL_FILE,
+    CONFIG_FILE,
+    CRASHED,
+    DAMAGED,
+    FINISHED,
+    METRICS_FILE,
+    QUEUED,
+    STATES,
+    STATUS_FILE,
+    TEST_METRICS_FILE,
+    UNKNOWN,
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+)
 from core.jobs.process import ProcessId, alive
+from core.models.safetensors_header import HeaderError, read_safetensors_header
 from core.paths import runs_dir
 
-ACTIVE = ("queued", "running")
 HEARTBEAT_TIMEOUT_S = 60.0  # a run on another host silent for this long is shown as crashed
 UNCLAIMED_TIMEOUT_S = 60.0  # a queued run that no process has claimed for this long never started
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -80,17 +97,17 @@ class Run:
     # Every reader below goes through core.jobs.files: a file that fails its checks raises DamagedRun.
     def config_dict(self) -> dict[str, Any]:
         """``config.json`` as stored, validated: the kind's config fields plus ``kind``, ``label``, ``created``."""
-        return files.read_config(self.id, self.path / "config.json")[0]
+        return files.read_config(self.id, self.path / CONFIG_FILE)[0]
 
     @property
     def kind(self) -> str:
         """The run's kind, from ``config.json`` (only the kind is checked: a job whose config is
         otherwise damaged still reaches its lifecycle, which records the damage as its failure)."""
-        return files.read_kind(self.id, self.path / "config.json")
+        return files.read_kind(self.id, self.path / CONFIG_FILE)
 
     def job_config(self) -> Any:
         """The run's config as its kind's dataclass (``core.config.JOB_CONFIGS``), validated."""
-        return files.read_config(self.id, self.path / "config.json")[1]
+        return files.read_config(self.id, self.path / CONFIG_FILE)[1]
 
     def config(self) -> RunConfig:
         """An RNN run's :class:`~core.config.RunConfig`."""
@@ -101,7 +118,7 @@ class Run:
 
     def vocabulary(self) -> Any:
         """The run's :class:`~core.data.text.Vocabulary` (``vocab.json``), validated."""
-        return files.read_vocabulary(self.id, self.path / "vocab.json")
+        return files.read_vocabulary(self.id, self.path / VOCAB_FILE)
 
     def model_config(self) -> ModelConfig:
         """The model an RNN run trained: its config, with the vocabulary's size for text tasks.
@@ -116,11 +133,11 @@ class Run:
             return cfg.model
         words = len(self.vocabulary())
         try:
-            rows = files.read_safetensors_header(self.path / "model.safetensors").get("embedding.weight")
-        except files.HeaderError:  # no weights yet, or damaged ones: loading them says so
+            rows = read_safetensors_header(self.path / WEIGHTS_FILE).get("embedding.weight")
+        except HeaderError:  # no weights yet, or damaged ones: loading them says so
             rows = None
         if rows is not None and rows.shape[:1] != (words,):
-            raise files.DamagedRun(self.id, "vocab.json", f"{words:,} entries, but the embedding in "
+            raise files.DamagedRun(self.id, VOCAB_FILE, f"{words:,} entries, but the embedding in "
                                                           f"model.safetensors has {rows.shape[0]:,} rows")
         return replace(cfg.model, vocab_size=words)
 
@@ -132,7 +149,7 @@ class Run:
         next write); readers that show a run use :meth:`status`, which reports the damage.
         """
         try:
-            return files.read_status(self.id, self.path / "status.json") or {}
+            return files.read_status(self.id, self.path / STATUS_FILE) or {}
         except files.DamagedRun:
             return {}
 
@@ -145,14 +162,14 @@ class Run:
 
         ``{"state": "unknown"}`` before any status was written; :class:`DamagedRun` for a damaged one.
         """
-        st = files.read_status(self.id, self.path / "status.json")
+        st = files.read_status(self.id, self.path / STATUS_FILE)
         if st is None:
-            return {"state": "unknown"}
+            return {"state": UNKNOWN}
         if st.get("state") in ACTIVE:
             why = self._why_crashed(st)
             if why:
                 st["stored_state"] = st["state"]
-                st["state"] = "crashed"
+                st["state"] = CRASHED
                 st["error"] = st.get("error") or why
         return st
 
@@ -175,7 +192,7 @@ class Run:
     def write_status(self, st: dict[str, Any]) -> dict[str, Any]:
         """Replace status.json (the lifecycle's job; stamps the heartbeat)."""
         st = {**st, "heartbeat": time.time()}
-        atomic.write_json(self.path / "status.json", st)
+        atomic.write_json(self.path / STATUS_FILE, st)
         return st
 
     def update_status(self, **fields: Any) -> dict[str, Any]:
@@ -184,11 +201,11 @@ class Run:
 
     # -- cancel -------------------------------------------------------------------------
     def request_cancel(self) -> None:
-        (self.path / "cancel").touch()
+        (self.path / CANCEL_FILE).touch()
 
     @property
     def cancel_requested(self) -> bool:
-        return (self.path / "cancel").exists()
+        return (self.path / CANCEL_FILE).exists()
 
     # -- metrics ------------------------------------------------------------------------
     def append_metrics(self, records: list[dict[str, Any]]) -> None:
@@ -196,7 +213,7 @@ class Run:
         if not records:
             return
         lines = "".join(json.dumps(r, allow_nan=True) + "\n" for r in records)
-        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
+        with open(self.path / METRICS_FILE, "a", encoding="utf-8") as f:
             f.write(lines)
 
     def metrics(self, kind: str | None = None) -> list[dict[str, Any]]:
@@ -205,7 +222,7 @@ class Run:
 
     def metrics_read(self, kind: str | None = None) -> files.MetricsRead:
         """The metric records with how many lines were skipped and why (:func:`core.jobs.files.read_metrics`)."""
-        return files.read_metrics(self.id, self.path / "metrics.jsonl", kind)
+        return files.read_metrics(self.id, self.path / METRICS_FILE, kind)
 
     def cut_metrics(self, last_epoch: int) -> int:
         """Keep only the records of epochs up to ``last_epoch`` (-1: none); returns how many were dropped.
@@ -213,7 +230,7 @@ class Run:
         A resumed training continues after its last checkpointed epoch: the steps it logged after
         that checkpoint would otherwise appear twice. Bad lines go too. The file is rewritten atomically.
         """
-        path = self.path / "metrics.jsonl"
+        path = self.path / METRICS_FILE
         if not path.exists():
             return 0
         kept, dropped = [], 0
@@ -230,7 +247,7 @@ class Run:
     # -- annotations --------------------------------------------------------------------
     def annotations(self) -> files.Annotations:
         """The run's name, note and hidden flag (``annotations.json``); empty when it has none or a bad one."""
-        return files.read_annotations(self.id, self.path / files.ANNOTATIONS)[0]
+        return files.read_annotations(self.id, self.path / ANNOTATIONS_FILE)[0]
 
     def annotated(self, *, name: str | None = None, note: str | None = None,
                   hidden: bool | None = None) -> files.Annotations:
@@ -257,15 +274,15 @@ class Run:
         sees the old annotations or the new ones.
         """
         new = self.annotated(name=name, note=note, hidden=hidden)
-        if not (self.path / "config.json").is_file():  # deleted meanwhile: do not make a stray folder
+        if not (self.path / CONFIG_FILE).is_file():  # deleted meanwhile: do not make a stray folder
             raise RunNotFound(f"no run {self.id!r} in {self.path.parent}")
-        atomic.write_json(self.path / files.ANNOTATIONS, new.to_dict())
+        atomic.write_json(self.path / ANNOTATIONS_FILE, new.to_dict())
         return new
 
     # -- results ------------------------------------------------------------------------
     def test_metrics(self) -> dict[str, Any] | None:
         """``test_metrics.json`` validated; None when the run has none (yet)."""
-        return files.read_test_metrics(self.id, self.path / "test_metrics.json")
+        return files.read_test_metrics(self.id, self.path / TEST_METRICS_FILE)
 
     def write_json(self, name: str, obj: Any) -> None:
         atomic.write_json(self.path / name, obj)
@@ -289,7 +306,7 @@ class Run:
         and the header of model.safetensors (intact, one embedding row per vocabulary entry).
         """
         try:
-            cfg, job_cfg = files.read_config(self.id, self.path / "config.json")
+            cfg, job_cfg = files.read_config(self.id, self.path / CONFIG_FILE)
             st = self.status()
             stored_tm = self.test_metrics()
             self._check_model_files()
@@ -299,11 +316,13 @@ class Run:
         model = cfg.get("model", {}) if isinstance(cfg.get("model"), dict) else {}
         train = cfg.get("train", {}) if isinstance(cfg.get("train"), dict) else {}
         kind = cfg.get("kind", "rnn")
-        ann, warning = files.read_annotations(self.id, self.path / files.ANNOTATIONS)
+        ann, warning = files.read_annotations(self.id, self.path / ANNOTATIONS_FILE)
         classes = tm.get("classes")
         return {
             "run_id": self.id,
-            "label": labels.run_label(self.id, kind, job_cfg, given=cfg.get("label"), name=ann.name or None),
+            "dataset": run_dataset(cfg),
+            "label": labels.run_label(self.id, kind, job_cfg, given=cfg.get("label"), name=ann.name or None,
+                                      trained_on=_count(tm.get("train_size"))),
             "name": ann.name,
             "note": ann.note,
             "hidden": ann.hidden,
@@ -336,11 +355,11 @@ class Run:
 
     def _check_model_files(self) -> None:
         """DamagedRun when the weights' header is unreadable or the vocabulary does not fit them (cheap: no tensors)."""
-        weights, vocab = self.path / "model.safetensors", self.path / "vocab.json"
+        weights, vocab = self.path / WEIGHTS_FILE, self.path / VOCAB_FILE
         if weights.exists():
             try:
-                files.read_safetensors_header(weights)
-            except files.HeaderError as e:
+                read_safetensors_header(weights)
+            except HeaderError as e:
                 raise files.DamagedRun(self.id, weights.name, str(e)) from None
         if vocab.exists():
             cfg = self.job_config()
@@ -352,22 +371,43 @@ class Run:
     def _damaged_row(self, e: files.DamagedRun) -> dict[str, Any]:
         """The table row of a damaged run: what can still be told (its kind and label, if readable) and why."""
         try:
-            meta = files.read_json_file(self.id, self.path / "config.json")
+            meta = files.read_json_file(self.id, self.path / CONFIG_FILE)
             meta = meta if files.CONFIG_META(meta) is None else {}
         except files.DamagedRun:
             meta = {}
         row = dict.fromkeys(SUMMARY_KEYS)
-        ann, warning = files.read_annotations(self.id, self.path / files.ANNOTATIONS)
+        ann, warning = files.read_annotations(self.id, self.path / ANNOTATIONS_FILE)
         kind = meta.get("kind", "rnn" if meta else None)
-        row.update(run_id=self.id, kind=kind, model=meta.get("label"), created=meta.get("created"), status="damaged",
+        row.update(run_id=self.id, kind=kind, model=meta.get("label"), created=meta.get("created"), status=DAMAGED,
                    error=f"{e.file}: {e.reason}", name=ann.name, note=ann.note, hidden=ann.hidden,
-                   annotation_warning=warning, quality=labels.quality("damaged", None),
+                   annotation_warning=warning, quality=labels.quality(DAMAGED, None),
                    label=labels.run_label(self.id, kind, None, given=meta.get("label"), name=ann.name or None))
         return row
 
 
-SUMMARY_KEYS = ("run_id", "label", "name", "note", "hidden", "quality", "annotation_warning", "classes", "kind",
-                "model", "cell", "task", "preset", "layers", "bidirectional", "status", "error", "created",
+def run_dataset(cfg: dict[str, Any]) -> str | None:
+    """The dataset a run read, by name (``imdb`` for IMDB), from its stored config; None for a run that reads none
+    (a synthetic task, a memory-horizon study, a data job, a sweep) or vectors imported from elsewhere."""
+    kind = cfg.get("kind", "rnn")
+    if kind == "experiment":
+        part = cfg
+    elif kind in ("rnn", "hmm", "word2vec") and not (kind == "word2vec" and cfg.get("imported")):
+        train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+        if train.get("task", TEXT_TASK) != TEXT_TASK:
+            return None
+        part = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
+    else:
+        return None
+    name = part.get("dataset")
+    return name if isinstance(name, str) and name else BUILTIN_DATASET
+
+
+def _count(x: Any) -> int | None:
+    return x if isinstance(x, int) and not isinstance(x, bool) and x >= 0 else None
+
+
+SUMMARY_KEYS = ("run_id", "dataset", "label", "name", "note", "hidden", "quality", "annotation_warning", "classes",
+                "kind", "model", "cell", "task", "preset", "layers", "bidirectional", "status", "error", "created",
                 "test_accuracy", "precision", "recall", "f1", "roc_auc", "train_time_s", "samples_per_s",
                 "inference_samples_per_s", "params_pytorch", "params_seed_formula", "params_total")
 
@@ -375,7 +415,7 @@ SUMMARY_KEYS = ("run_id", "label", "name", "note", "hidden", "quality", "annotat
 def _created(run: Run) -> float:
     """When the run was created (its config's ``created``); 0 when that cannot be read."""
     try:
-        d = files.read_json_file(run.id, run.path / "config.json")
+        d = files.read_json_file(run.id, run.path / CONFIG_FILE)
     except DamagedRun:
         return 0.0
     c = d.get("created") if isinstance(d, dict) else None
@@ -384,7 +424,7 @@ def _created(run: Run) -> float:
 
 def _is_run_folder(path: Path) -> bool:
     try:
-        return not path.name.startswith(".") and (path / "config.json").is_file()
+        return not path.name.startswith(".") and (path / CONFIG_FILE).is_file()
     except OSError:  # a folder we may not look into is still one we list: it reads as damaged
         return not path.name.startswith(".") and path.is_dir()
 
@@ -403,8 +443,6 @@ class RunStore:
         to the one that class describes. No process owns the run yet: the launcher (or
         :func:`core.jobs.lifecycle.run_job`) claims it.
         """
-        from core.config import config_to_dict
-
         if kind is None:
             kind = next((k for k, cls in JOB_CONFIGS.items() if type(cfg) is cls), None)
             if kind is None:
@@ -420,8 +458,8 @@ class RunStore:
         path.mkdir()
         run = Run(path)
         body = {**config_to_dict(cfg), **(extra or {}), "kind": kind, "label": label, "created": now / 1e9}
-        run.write_json("config.json", body)
-        run.write_status({"state": "queued", "process": None})
+        run.write_json(CONFIG_FILE, body)
+        run.write_status({"state": QUEUED, "process": None})
         return run
 
     def list(self) -> list[Run]:
@@ -440,7 +478,7 @@ class RunStore:
         if not isinstance(run_id, str) or not _ID_RE.match(run_id) or ".." in run_id:
             raise RunNotFound(f"invalid run id {run_id!r}")
         path = self.root / run_id
-        if (path / "config.json").is_file():
+        if (path / CONFIG_FILE).is_file():
             return Run(path)
         if prefix:
             matches = [r for r in self.list() if r.id.startswith(run_id)]
@@ -456,13 +494,11 @@ class RunStore:
 
         Imported runs were not made from their config here, so they never stand in for a run that asks for one.
         """
-        from core.config import config_to_dict
-
         want = config_to_dict(cfg)
         for run in self.list():
             try:
                 d = run.config_dict()
-                if (d.get("kind", "rnn") == kind and not d.get("imported") and run.status().get("state") == "finished"
+                if (d.get("kind", "rnn") == kind and not d.get("imported") and run.status().get("state") == FINISHED
                         and {k: v for k, v in d.items() if k not in META_KEYS} == want):
                     return run
             except (OSError, ValueError):
@@ -478,7 +514,7 @@ class RunStore:
         try:
             state = run.status().get("state")
         except DamagedRun:
-            state = "damaged"
+            state = DAMAGED
         if state in ACTIVE:
             raise ValueError(f"run {run.id} is {state}: cancel it before deleting")
         shutil.rmtree(run.path)

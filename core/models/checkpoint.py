@@ -25,6 +25,9 @@ from safetensors.torch import load_file, save_file
 
 from core import atomic
 from core.config import ModelConfig
+from core.models.cells import cell_def
+from core.models.rnn import SentimentRNN
+from core.models.safetensors_header import HeaderError, read_safetensors_header
 
 
 class CheckpointError(ValueError):
@@ -37,7 +40,7 @@ def save_weights(model: torch.nn.Module, path: str | Path) -> None:
         save_file(state, str(tmp))
 
 
-def _refuse_pickle(path: Path) -> None:
+def refuse_pickle(path: Path) -> None:
     """Raise :class:`CheckpointError` when ``path`` cannot be read or starts like a pickle."""
     try:
         with open(path, "rb") as f:
@@ -55,7 +58,7 @@ def _refuse_pickle(path: Path) -> None:
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
-    _refuse_pickle(path)
+    refuse_pickle(path)
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
@@ -74,8 +77,6 @@ def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     module's ``weight_ih`` ``(G H, n_k)``, ``weight_hh`` ``(G H, H)``, ``bias_ih``/``bias_hh`` ``(G H,)``
     with ``n_0`` the input width and ``n_k = D H`` above, and the output layer ``(O, D H)``, ``(O,)``.
     """
-    from core.models.cells import cell_def
-
     g, h, d = cell_def(cfg.cell).blocks, cfg.hidden_size, 2 if cfg.bidirectional else 1
     shapes: dict[str, tuple[int, ...]] = {}
     if cfg.input_size is None:
@@ -94,8 +95,8 @@ def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 
 def weights_problems(cfg: ModelConfig, tensors: dict[str, Any], dtype: str = "F32") -> list[str]:
-    """Every way the tensors a safetensors header declares (:class:`core.jobs.files.TensorInfo`) differ from
-    what ``cfg`` implies: missing and unexpected names, shapes, dtypes."""
+    """Every way the tensors a safetensors header declares (:class:`~core.models.safetensors_header.TensorInfo`)
+    differ from what ``cfg`` implies: missing and unexpected names, shapes, dtypes."""
     want = expected_shapes(cfg)
     problems = []
     missing = [k for k in want if k not in tensors]
@@ -118,8 +119,6 @@ def weights_problems(cfg: ModelConfig, tensors: dict[str, Any], dtype: str = "F3
 
 
 def _header(path: Path) -> dict[str, Any]:
-    from core.jobs.files import HeaderError, read_safetensors_header
-
     try:
         return read_safetensors_header(path)
     except HeaderError as e:
@@ -133,10 +132,8 @@ def load_model(cfg: ModelConfig, path: str | Path) -> torch.nn.Module:
     config implies *before* anything is built or read: a config claiming a huge model beside
     small weights costs nothing. Every mismatch is reported at once.
     """
-    from core.models.rnn import SentimentRNN
-
     path = Path(path)
-    _refuse_pickle(path)
+    refuse_pickle(path)
     problems = weights_problems(cfg, _header(path))
     if problems:
         raise CheckpointError(f"{path.name} does not fit the config: " + "; ".join(problems))
@@ -152,136 +149,6 @@ def load_model(cfg: ModelConfig, path: str | Path) -> torch.nn.Module:
     model.load_state_dict(state)
     model.eval()
     return model
-
-
-MAX_IMPORT_JSON_BYTES = 64 * 2**20  # a 20,000-word vocabulary is ~1 MB; this only stops absurd files
-
-
-def _json_upload(data: bytes | str, name: str) -> dict:
-    if len(data) > MAX_IMPORT_JSON_BYTES:
-        raise CheckpointError(f"{name} is {len(data)} bytes: far too large for an RNN Lab {name}")
-    try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise CheckpointError(f"{name} is not valid JSON: {e}") from e
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{name} must hold a JSON object")
-    return obj
-
-
-def _import_problems(config: bytes | str, weights: bytes, vocab: bytes | str) -> tuple[list[str], Any, Any]:
-    """Everything wrong with an upload, checked without building anything: (problems, run config, vocabulary).
-
-    The config against its fields' bounds, the vocabulary's shape, the weights' header (names,
-    shapes, dtypes, no tensor data) against the shapes the config implies and the vocabulary's length.
-    """
-    from dataclasses import replace
-
-    from core.config import RunConfig, config_from_dict
-    from core.data.text import Vocabulary
-    from core.jobs.files import (
-        MAX_SAFETENSORS_HEADER_BYTES,
-        HeaderError,
-        config_problems,
-        parse_safetensors_header,
-        vocabulary_check,
-    )
-
-    problems: list[str] = []
-    cfg = voc = header = None
-    try:
-        body = _json_upload(config, "config.json")
-        sections = {k: v for k, v in body.items() if k in ("data", "text", "model", "train")}
-        found = config_problems(RunConfig, sections, sections_required=False)
-        problems += [f"config.json: {p}" for p in found]
-        if not found:
-            cfg = config_from_dict(RunConfig, sections)
-            if cfg.train.task != "imdb":
-                problems.append(f"config.json: only text (imdb) runs can be imported; this one was trained on "
-                                f"{cfg.train.task!r}")
-                cfg = None
-    except CheckpointError as e:
-        problems.append(str(e))
-    try:
-        d = _json_upload(vocab, "vocab.json")
-        why = vocabulary_check(d)
-        if why:
-            problems.append(f"vocab.json is not an RNN Lab vocabulary: {why}")
-        else:
-            voc = Vocabulary.from_dict(d)
-    except CheckpointError as e:
-        problems.append(str(e))
-    try:
-        header = parse_safetensors_header(bytes(weights[:8 + MAX_SAFETENSORS_HEADER_BYTES]), len(weights))
-    except HeaderError as e:
-        problems.append(f"model.safetensors is not a valid safetensors file: {e}")
-    emb = header.get("embedding.weight") if header is not None else None
-    if emb is not None and voc is not None and emb.shape[:1] != (len(voc),):
-        problems.append(f"vocab.json has {len(voc):,} entries, but the embedding in model.safetensors has "
-                        f"{emb.shape[0]:,} rows (the config expects one row per entry)")
-    if header is not None and cfg is not None:
-        # what the model really is: a text classifier with one logit. Its embedding's rows are judged
-        # against the vocabulary above; here every other dimension against the config.
-        rows = emb.shape[0] if emb is not None and len(emb.shape) == 2 else (len(voc) if voc is not None else 2)
-        try:
-            model_cfg = replace(cfg.model, input_size=None, output_size=1, vocab_size=rows)
-        except ValueError as e:
-            problems.append(f"model.safetensors: an embedding of {rows:,} rows: {e}")
-        else:
-            problems += [f"model.safetensors: {p}" for p in weights_problems(model_cfg, header)]
-    return problems, cfg, voc
-
-
-def import_run(store, config: bytes | str, weights: bytes, vocab: bytes | str, *, label: str | None = None):
-    """Add a run trained elsewhere from its ``config.json``, ``model.safetensors`` and ``vocab.json``.
-
-    Everything is validated before anything is built or written, and every problem is reported
-    at once: the config must be an RNN Lab run config (unknown fields refused, every value within
-    its bounds) of a text task, the vocabulary an RNN Lab vocabulary, and the weights safetensors
-    (never a pickle) whose header declares exactly the tensors the config and vocabulary imply
-    (names, shapes, dtypes; read without the tensor data); then the weights are loaded into the
-    model and must be finite. The folder is assembled beside the store and renamed into it, so a
-    half-imported run is never listed. The run is ``finished`` with ``imported: true`` and has no
-    test metrics until evaluated. Raises :class:`CheckpointError` listing what does not fit.
-    ``store`` is a ``core.jobs.store.RunStore``.
-    """
-    import shutil
-    import time
-    from dataclasses import replace
-
-    from core.jobs.store import Run, new_run_id
-
-    if label is not None and not label.replace("-", "").replace("_", "").isalnum():
-        raise CheckpointError(f"label {label!r} may hold only letters, digits, '-' and '_'")
-    head = bytes(weights[:9])  # refuse a pickle before anything parses it (see _refuse_pickle)
-    if head[8:9] != b"{" and (head[:2] == b"PK" or head[:1] == b"\x80"):
-        raise CheckpointError("model.safetensors is a pickle/torch.save file; only safetensors checkpoints "
-                              "are accepted")
-    problems, cfg, voc = _import_problems(config, weights, vocab)
-    if problems:
-        raise CheckpointError("cannot import: " + "; ".join(problems))
-    cfg = replace(cfg, model=replace(cfg.model, input_size=None, output_size=1))
-    model_cfg = replace(cfg.model, vocab_size=len(voc))
-
-    store.root.mkdir(parents=True, exist_ok=True)
-    now = time.time_ns()
-    run_id = new_run_id(label or cfg.model.cell, now)
-    staging = store.root.parent / f".import-{run_id}"
-    staging.mkdir(parents=True)
-    try:
-        (staging / "model.safetensors").write_bytes(weights)
-        load_model(model_cfg, staging / "model.safetensors")  # the tensors themselves: finite, as declared
-        run = Run(staging)
-        voc.save(run.file("vocab.json"))
-        run.write_status({"state": "finished", "process": None, "imported": True, "finished": time.time()})
-        run.write_json("config.json", {**cfg.to_dict(), "kind": "rnn", "label": label, "created": now / 1e9,
-                                       "imported": True})
-        target = store.root / run_id
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return Run(target)
 
 
 # ---------------------------------------------------------------------------------- training state
@@ -384,7 +251,7 @@ def _check(path: Path, ok: bool, why: str) -> None:
 
 
 def _read_training_file(path: Path, with_tensors: bool) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    _refuse_pickle(path)
+    refuse_pickle(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}

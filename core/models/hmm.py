@@ -3,11 +3,11 @@
 Each review becomes a sequence of per-token vectors (word2vec vectors, :mod:`core.models.word2vec`,
 projected on their first ``d`` principal axes). For each class an ``hmmlearn.hmm.GMMHMM``
 (``M`` hidden states, a ``k``-component Gaussian mixture per state) is fitted with Baum-Welch;
-a review goes to the class whose model gives the larger *length-normalised* log-likelihood
-(log-likelihood per token, so long and short reviews are compared on one scale). The
-decision value ``logit = ll_pos / T - ll_neg / T`` plays the role of an RNN's logit, so the
-test metrics come from :func:`core.training.trainer.classification_metrics` like every other run's.
-Viterbi decoding gives each token's hidden state under either model.
+a text goes to the class whose model gives the largest *length-normalised* log-likelihood
+(log-likelihood per token, so long and short texts are compared on one scale). With two classes
+the decision value ``logit = ll_1 / T - ll_0 / T`` plays the role of an RNN's logit; with K the
+per-token log-likelihoods play the role of its K logits. Viterbi decoding gives each token's
+hidden state under each class model.
 
 hmmlearn's known failure modes are guarded against:
 
@@ -24,9 +24,9 @@ hmmlearn's known failure modes are guarded against:
 The log-likelihood of every iteration of every restart is kept; the restart with the best
 final log-likelihood wins; :class:`HMMFitError` is raised when every restart fails.
 
-:func:`hmm_job` does the IMDB experiment as a run of kind ``hmm`` (parameters
-in ``hmm.npz``, loaded with ``allow_pickle=False``, plus ``hmm.json`` and the run's
-``vocab.json``); :func:`load_hmm_run` and :func:`classify_text` serve live classification.
+What it is not: the ``hmm`` kind of job that fits it on a dataset and stores it in a run
+(:mod:`core.jobs.hmm`), nor reading a stored run back (:mod:`core.analysis.predict`);
+:func:`classify_text` serves live classification with a loaded one.
 """
 
 from __future__ import annotations
@@ -36,14 +36,15 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from core.config import HMMConfig, HMMRunConfig, TextConfig, Word2VecRunConfig
+from core import atomic
+from core.config import HMMConfig, TextConfig
 
-CLASSES = (0, 1)  # negative, positive
+MAX_CLASSES = 1000  # class models in one classifier (core.data.sources.MAX_CLASSES)
 
 
 class HMMFitError(RuntimeError):
@@ -217,18 +218,27 @@ PARAM_NAMES = ("startprob_", "transmat_", "weights_", "means_", "covars_")
 
 
 class HMMClassifier:
-    """One GMM-HMM per class; decides by the larger log-likelihood per token."""
+    """One GMM-HMM per class (classes ``0 .. K-1``); decides by the largest log-likelihood per token."""
 
     def __init__(self, cfg: HMMConfig, models: dict[int, Any] | None = None):
         self.cfg = cfg
         self.models: dict[int, Any] = dict(models or {})
         self.fits: dict[int, ClassModel] = {}
 
-    def fit(self, seqs: Sequence[np.ndarray], labels: Sequence[int], say: Callable[[str], None] | None = None,
+    @property
+    def classes(self) -> list[int]:
+        return sorted(self.models)
+
+    def fit(self, seqs: Sequence[np.ndarray], labels: Sequence[int], n_classes: int | None = None,
+            say: Callable[[str], None] | None = None,
             on_iteration: Callable[[int, int, int, float], None] | None = None) -> HMMClassifier:
-        """Fit one model per class; ``on_iteration(class, restart, iteration, log_likelihood)``."""
+        """Fit one model per class ``0 .. n_classes - 1`` (default: the largest label + 1);
+        ``on_iteration(class, restart, iteration, log_likelihood)``. A class without a sequence raises ValueError."""
         labels = np.asarray(labels).astype(int)
-        for c in CLASSES:
+        k = n_classes if n_classes is not None else int(labels.max()) + 1 if len(labels) else 0
+        if k < 2:
+            raise ValueError(f"a classifier needs two classes or more, got {k}")
+        for c in range(k):
             if say:
                 say(f"class {c}: fitting on {int((labels == c).sum())} sequences")
             hook = None if on_iteration is None else (lambda r, it, ll, c=c: on_iteration(c, r, it, ll))
@@ -239,48 +249,57 @@ class HMMClassifier:
         return self
 
     def log_likelihoods(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
-        """``(N, 2)`` log-likelihood per token under each class model; 0 for an empty sequence."""
-        out = np.zeros((len(seqs), len(CLASSES)))
-        for j, c in enumerate(CLASSES):
+        """``(N, K)`` log-likelihood per token under each class model; 0 for an empty sequence."""
+        out = np.zeros((len(seqs), len(self.models)))
+        for j, c in enumerate(self.classes):
             m = self.models[c]
             for i, s in enumerate(seqs):
                 if len(s):
                     out[i, j] = m.score(np.asarray(s, dtype=float)) / len(s)
         return out
 
-    def decision(self, seqs: Sequence[np.ndarray], progress: Callable[[int, int], None] | None = None,
-                 chunk: int = 500) -> np.ndarray:
-        """``(N,)`` positive-minus-negative log-likelihood per token: > 0 means positive.
-
-        ``progress(done, total)`` is called after every ``chunk`` sequences.
-        """
-        out = np.zeros(len(seqs))
+    def scores(self, seqs: Sequence[np.ndarray], progress: Callable[[int, int], None] | None = None,
+               chunk: int = 500) -> np.ndarray:
+        """:meth:`log_likelihoods` in chunks, ``progress(done, total)`` after each."""
+        out = np.zeros((len(seqs), len(self.models)))
         for start in range(0, len(seqs), chunk):
-            ll = self.log_likelihoods(seqs[start:start + chunk])
-            out[start:start + chunk] = ll[:, 1] - ll[:, 0]
+            out[start:start + chunk] = self.log_likelihoods(seqs[start:start + chunk])
             if progress is not None:
                 progress(min(start + chunk, len(seqs)), len(seqs))
         return out
 
+    def decision(self, seqs: Sequence[np.ndarray], progress: Callable[[int, int], None] | None = None,
+                 chunk: int = 500) -> np.ndarray:
+        """Two classes: ``(N,)`` class-1-minus-class-0 log-likelihood per token (> 0 means class 1);
+        more: the ``(N, K)`` log-likelihoods per token themselves."""
+        ll = self.scores(seqs, progress, chunk)
+        return ll[:, 1] - ll[:, 0] if ll.shape[1] == 2 else ll
+
     def predict(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
-        return (self.decision(seqs) > 0).astype(int)
+        return self.log_likelihoods(seqs).argmax(axis=1)
 
     def viterbi(self, seq: np.ndarray) -> dict[int, np.ndarray]:
         """Each class model's most likely hidden state per token (empty for an empty sequence)."""
         if not len(seq):
-            return {c: np.zeros(0, dtype=int) for c in CLASSES}
-        return {c: self.models[c].decode(np.asarray(seq, dtype=float), algorithm="viterbi")[1] for c in CLASSES}
+            return {c: np.zeros(0, dtype=int) for c in self.classes}
+        return {c: self.models[c].decode(np.asarray(seq, dtype=float), algorithm="viterbi")[1] for c in self.classes}
 
     # -- parameters as plain arrays (no pickle) ---------------------------------------------------------
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {f"class{c}_{name.rstrip('_')}": np.asarray(getattr(self.models[c], name))
-                for c in CLASSES for name in PARAM_NAMES}
+                for c in self.classes for name in PARAM_NAMES}
 
     @classmethod
     def from_arrays(cls, cfg: HMMConfig, arrays: dict[str, np.ndarray]) -> HMMClassifier:
+        """The classifier :meth:`to_arrays` wrote: one model per ``class<c>_*`` group, ``c`` from 0 up."""
+        k = 0
+        while f"class{k}_startprob" in arrays:
+            k += 1
+        if not 2 <= k <= MAX_CLASSES:
+            raise ValueError(f"the parameters hold {k} class models; expected 2 to {MAX_CLASSES}")
         Model = _guarded_class()
         models = {}
-        for c in CLASSES:
+        for c in range(k):
             m = Model(n_components=cfg.states, n_mix=cfg.mix, covariance_type=cfg.covariance_type,
                       min_covar=cfg.min_covar)
             for name in PARAM_NAMES:
@@ -324,135 +343,18 @@ def sequences(ids_list: Sequence[np.ndarray], table: np.ndarray, has: np.ndarray
     return [table[ids[has[ids]]] for ids in ids_list]
 
 
-def _balanced(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    """Indices of at most ``n`` items, half of each label (seeded), in their original order."""
+def balanced_sample(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """Indices of at most ``n`` items spread evenly over the labels (seeded), in their original order."""
     if n is None or n >= len(labels):
         return np.arange(len(labels))
     rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
     take = []
-    for c, k in ((0, n - n // 2), (1, n // 2)):
+    for i, c in enumerate(classes):
+        quota = n // len(classes) + (1 if i < n % len(classes) else 0)
         idx = np.flatnonzero(labels == c)
-        take.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
+        take.append(rng.choice(idx, size=min(quota, len(idx)), replace=False))
     return np.sort(np.concatenate(take))
-
-
-# -- the IMDB experiment, as a job ------------------------------------------------------------------------
-def newest_word2vec(store: Any) -> str | None:
-    """The newest finished word2vec run with vectors, if the store holds one."""
-    for run in store.list():
-        try:
-            if (run.kind == "word2vec" and run.status().get("state") == "finished"
-                    and run.file("vectors.npy").is_file()):
-                return run.id
-        except (OSError, ValueError):
-            continue
-    return None
-
-
-def resolve_embeddings(cfg: HMMRunConfig, store: Any) -> tuple[HMMRunConfig, Word2VecRunConfig | None]:
-    """``cfg`` with the word2vec run it will read named, and the word2vec job to run first if there is none.
-
-    Without ``cfg.hmm.embeddings`` the newest finished word2vec run is used; when the store holds
-    none, the second value is the skip-gram job to train first (on at most ``cfg.hmm.limit``
-    training and unlabelled reviews), whose run id the caller puts into ``cfg.hmm.embeddings``.
-    A run's config is resolved before it is created, so it says which vectors the fit read.
-    """
-    if cfg.hmm.embeddings:
-        return replace(cfg, hmm=replace(cfg.hmm, embeddings=store.get(cfg.hmm.embeddings).id)), None
-    newest = newest_word2vec(store)
-    if newest is not None:
-        return replace(cfg, hmm=replace(cfg.hmm, embeddings=newest)), None
-    return cfg, Word2VecRunConfig(data=replace(cfg.data, limit=cfg.hmm.limit), text=cfg.text)
-
-
-def hmm_job(ctx: Any, cfg: HMMRunConfig) -> None:
-    """Fit the two class models on IMDB training reviews and evaluate on the test split (the ``hmm`` kind).
-
-    The reviews are the encoded corpus the RNN runs use (:func:`core.data.corpus.load_corpus`: the
-    same preprocessing, vocabulary and ``max_len``); the vectors are those of the word2vec run
-    ``cfg.hmm.embeddings`` names (see :func:`resolve_embeddings`).
-    """
-    from core.data.corpus import load_corpus
-    from core.models.word2vec import load_vectors
-    from core.training.trainer import classification_metrics
-
-    run, hcfg = ctx.run, cfg.hmm
-    if not hcfg.embeddings:
-        raise ValueError("the GMM-HMM needs a word2vec run (hmm.embeddings): train one first")
-    t0 = time.time()
-    ctx.progress(phase="preparing data")
-    corpus = load_corpus(cfg.data, cfg.text, progress=ctx.say)
-    vocab = corpus.vocab
-    wv = load_vectors(hcfg.embeddings, ctx.store.root)
-    table, has, pinfo = token_vectors(vocab, wv, hcfg.dim)
-    tr, te = corpus.splits["train"], corpus.splits["test"]
-    tr_idx = _balanced(tr.labels.astype(int), hcfg.limit, hcfg.seed)
-    te_idx = _balanced(te.labels.astype(int), hcfg.test_limit, hcfg.seed + 1)
-    train_seqs = sequences([tr.ids[i] for i in tr_idx], table, has)
-    test_seqs = sequences([te.ids[i] for i in te_idx], table, has)
-    y_train, y_test = tr.labels[tr_idx].astype(int), te.labels[te_idx]
-    ctx.say(f"{len(train_seqs)} training reviews ({sum(map(len, train_seqs))} tokens with vectors), "
-            f"{len(test_seqs)} test reviews; PCA to {hcfg.dim} dims keeps {pinfo['explained_variance']:.1%}")
-    ctx.check_cancel()
-    ctx.progress(phase="fitting")
-    clf = HMMClassifier(hcfg)
-
-    def beat(c: int, r: int, it: int, ll: float) -> None:  # every Baum-Welch iteration: progress and cancel
-        ctx.progress(phase="fitting", **{"class": c}, restart=r, restarts=hcfg.restarts, iteration=it,
-                     iterations=hcfg.n_iter, log_likelihood=ll)
-        ctx.check_cancel()
-
-    def scoring(what: str) -> Callable[[int, int], None]:
-        def report(done: int, total: int) -> None:
-            ctx.progress(phase=what, done=done, total=total)
-            ctx.check_cancel()
-        return report
-
-    t_fit, cpu_fit = time.perf_counter(), time.process_time()
-    clf.fit(train_seqs, y_train, say=ctx.say, on_iteration=beat)
-    fit_time, fit_cpu = time.perf_counter() - t_fit, time.process_time() - cpu_fit
-    t_inf = time.perf_counter()
-    logits = clf.decision(test_seqs, scoring("testing"))
-    inf_time = time.perf_counter() - t_inf
-    metrics = classification_metrics(logits, y_test)
-    empty = int(sum(1 for s in test_seqs if not len(s)))
-    # The rule above compares raw per-token likelihoods, so a class model that fits all text
-    # better wins too often. How much a bias costs shows by moving the threshold to the one
-    # that is best on the validation reviews (never the test ones): reported, not used.
-    va = corpus.splits["val"]
-    if len(va):
-        val_dec = clf.decision(sequences(va.ids, table, has), scoring("validation threshold"))
-        thr = best_threshold(val_dec, va.labels.astype(int))
-        shifted = classification_metrics(logits - thr, y_test)
-        metrics.update({"val_threshold": thr, "accuracy_at_val_threshold": shifted["accuracy"],
-                        "f1_at_val_threshold": shifted["f1"]})
-    metrics.update({
-        "fit_time_s": fit_time, "train_time_s": fit_time, "fit_cpu_time_s": fit_cpu,
-        "wall_time_s": time.time() - t0,
-        "inference_samples_per_s": len(test_seqs) / max(inf_time, 1e-9),
-        "train_size": int(len(train_seqs)), "train_size_available": int(len(tr)),
-        "subsampled": bool(len(train_seqs) < len(tr)), "test_size": int(len(test_seqs)),
-        "test_size_available": int(len(te)), "train_tokens": int(sum(map(len, train_seqs))),
-        "test_reviews_without_vectors": empty, "pca_explained_variance": pinfo["explained_variance"],
-        "states": hcfg.states, "mix": hcfg.mix, "dim": hcfg.dim, "covariance_type": hcfg.covariance_type,
-        "word2vec_run": hcfg.embeddings,
-    })
-    vocab.save(run.file("vocab.json"))
-    save_arrays(run.file("hmm.npz"), {**clf.to_arrays(), "token_vectors": table, "has_vector": has})
-    run.write_json("hmm.json", {
-        "config": asdict(hcfg), "pca": pinfo,
-        "fits": {str(c): {"best_restart": f.best_restart, "fit_time_s": f.fit_time_s, "restarts": f.restarts}
-                 for c, f in clf.fits.items()}})
-    # one metrics record per Baum-Welch iteration of the kept restarts (the dashboard's training curve)
-    recs = []
-    for c, f in clf.fits.items():
-        best = next(r for r in f.restarts if r["restart"] == f.best_restart)
-        tokens = max(1, sum(len(s) for s, y in zip(train_seqs, y_train, strict=True) if y == c))
-        recs += [{"kind": "em", "class": c, "iteration": i, "log_likelihood": ll,
-                  "log_likelihood_per_token": ll / tokens} for i, ll in enumerate(best["log_likelihood"])]
-    run.cut_metrics(-1)
-    run.append_metrics(recs)
-    run.write_json("test_metrics.json", metrics)
 
 
 def best_threshold(decision: np.ndarray, labels: np.ndarray) -> float:
@@ -468,13 +370,11 @@ def best_threshold(decision: np.ndarray, labels: np.ndarray) -> float:
 
 def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez`` of plain numeric arrays, written atomically (read back with ``allow_pickle=False``)."""
-    from core import atomic
-
     with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
-# -- loading a stored run and classifying text ------------------------------------------------------
+# -- classifying text with a fitted run ---------------------------------------------------------------
 @dataclass
 class LoadedHMM:
     run_id: str
@@ -484,40 +384,29 @@ class LoadedHMM:
     vocab: Any
     table: np.ndarray  # (V, d) token vectors
     has: np.ndarray  # (V,) bool
-
-
-def load_hmm_run(run: Any) -> LoadedHMM:
-    if run.kind != "hmm":
-        raise ValueError(f"run {run.id} is not an hmm run")
-    if not run.file("hmm.npz").is_file():
-        raise ValueError(f"hmm run {run.id} has no fitted parameters yet (status: {run.status().get('state')})")
-    job = run.job_config()
-    cfg = job.hmm
-    with np.load(run.file("hmm.npz"), allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    clf = HMMClassifier.from_arrays(cfg, arrays)
-    return LoadedHMM(run.id, cfg, job.text, clf, run.vocabulary(),
-                     arrays["token_vectors"].astype(np.float32), arrays["has_vector"].astype(bool))
+    classes: list[str]  # the class names, in label order (IMDB: negative, positive)
 
 
 def classify_text(lh: LoadedHMM, tokens: Sequence[str]) -> dict[str, Any]:
-    """Decision, probability and each token's Viterbi state, for already preprocessed ``tokens``.
+    """Decision, probabilities and each token's Viterbi state, for already preprocessed ``tokens``.
 
-    ``probability`` is the logistic function of the per-token log-likelihood difference: a
-    monotone score (0.5 = undecided), not a calibrated probability.
+    ``probabilities``: the softmax of the per-token log-likelihoods, one per class, and ``label`` the
+    most likely class; with two classes ``logit`` is their difference and ``probability`` the second
+    class's (its logistic function). Monotone scores (equal: undecided), not calibrated probabilities.
     """
     ids = np.array(lh.vocab.encode(tokens), dtype=np.int64)
     used = lh.has[ids] if len(ids) else np.zeros(0, dtype=bool)
     seq = lh.table[ids[used]] if len(ids) else np.zeros((0, lh.table.shape[1]), dtype=np.float32)
-    ll = lh.classifier.log_likelihoods([seq])[0]
-    logit = float(ll[1] - ll[0])
+    ll = lh.classifier.log_likelihoods([seq])[0]  # (K,)
     states = lh.classifier.viterbi(seq)
-    prob = 1.0 / (1.0 + math.exp(-logit)) if logit >= 0 else math.exp(logit) / (1.0 + math.exp(logit))
-    return {"logit": logit, "probability": prob, "used": used.tolist(),
-            "log_likelihood_per_token": {"negative": float(ll[0]), "positive": float(ll[1])},
-            "viterbi_states": {"negative": states[0].tolist(), "positive": states[1].tolist()}}
-
-
-def read_fit_record(run: Any) -> dict[str, Any]:
-    """The stored ``hmm.json`` (config, PCA, every restart's log-likelihood per iteration)."""
-    return run.read_json("hmm.json")  # checked against its schema (core.jobs.files)
+    shifted = np.exp(ll - ll.max())
+    probs = shifted / shifted.sum()
+    # two classes: the second when its score is at least the first's (an RNN's p >= 0.5), as a tie must go somewhere
+    best = (1 if ll[1] >= ll[0] else 0) if len(ll) == 2 else int(np.argmax(ll))
+    logit = float(ll[1] - ll[0]) if len(ll) == 2 else float(ll[best])
+    names = lh.classes
+    return {"logit": logit, "probability": float(probs[1] if len(ll) == 2 else probs[best]),
+            "label": names[best], "probabilities": {n: float(q) for n, q in zip(names, probs, strict=True)},
+            "used": used.tolist(),
+            "log_likelihood_per_token": {n: float(v) for n, v in zip(names, ll, strict=True)},
+            "viterbi_states": {names[c]: states[c].tolist() for c in range(len(names))}}

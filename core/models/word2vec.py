@@ -3,20 +3,17 @@
 * :func:`fit_word2vec` trains gensim's ``Word2Vec`` (CBOW or skip-gram) on token lists and
   returns plain :class:`WordVectors` (a word list and a float32 matrix): nothing of gensim
   escapes this module, and nothing is pickled.
-* :func:`word2vec_job` does it on the IMDB training and unlabelled reviews, with the run's
-  text pipeline (:func:`core.data.text.tokenize_corpus`), and stores the result as a run of kind
-  ``word2vec``: ``vectors.npy`` (loaded with ``allow_pickle=False``), ``words.json`` and
-  ``word2vec.json`` (settings, loss per epoch, timings).
+* :meth:`WordVectors.save` and :meth:`WordVectors.load` store them as ``vectors.npy`` (loaded with
+  ``allow_pickle=False``) and ``words.json``; the ``word2vec`` job (:mod:`core.jobs.word2vec`) trains
+  them on a dataset's texts into a run folder.
 * :func:`init_embedding_layer` copies the vectors into a :class:`~core.models.rnn.SentimentRNN`'s
   embedding layer, row by row through the model's vocabulary, frozen or trainable.
 * :meth:`WordVectors.neighbours` and :meth:`WordVectors.projection_2d` (PCA) feed the dashboard.
 * :func:`export_word2vec` and :func:`import_word2vec` write and read the word2vec text and binary
   formats (gensim's ``save_word2vec_format`` / ``load_word2vec_format``), within bounds checked
-  before anything is allocated; :func:`import_vectors_run` stores published vectors as a finished
-  ``word2vec`` run that everything reading word2vec runs can use.
+  before anything is allocated (:mod:`core.jobs.imports` stores such a file as a ``word2vec`` run).
 
-The test split is never read here: the vectors see the training reviews (less the validation
-reviews carved from them) and the unlabelled ones only.
+What it is not: reading or writing run folders (``core.jobs``), choosing the texts (the job does).
 """
 
 from __future__ import annotations
@@ -32,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from core import atomic
-from core.config import EMBEDDING_MAX, VOCAB_MAX, Word2VecConfig, Word2VecRunConfig
+from core.config import EMBEDDING_MAX, VOCAB_MAX, Word2VecConfig
+from core.data.text import PAD_ID
 
 MAX_WORDS_FILE_BYTES = 64 * 2**20  # words.json of 500,000 words is ~10 MB
 MAX_WORD2VEC_FILE_BYTES = 2**30  # a word2vec file read at most (GloVe's 400,000 x 300 text file is ~1.0e9 bytes)
@@ -214,83 +212,22 @@ def fit_word2vec(sentences: Sequence[Sequence[str]], cfg: Word2VecConfig = Word2
     return vectors, info
 
 
-def word2vec_job(ctx: Any, cfg: Word2VecRunConfig) -> None:
-    """Train on the IMDB training + unlabelled reviews into ``ctx.run``'s folder (the ``word2vec`` kind).
-
-    ``cfg.data.limit`` caps each split (training and unlabelled) at that many reviews. Writes
-    ``vectors.npy``, ``words.json``, ``word2vec.json`` (settings, loss per epoch, timings) and one
-    metrics record per epoch. gensim trains without the GIL, so the lifecycle's heartbeat thread
-    keeps beating through epochs that outlast the store's crash timeout.
-    """
-    from core.data.imdb import load_imdb, split_frame
-    from core.data.text import tokenize_corpus
-
-    run, w = ctx.run, cfg.word2vec
-    t0 = time.perf_counter()
-    ctx.progress(phase="loading IMDB")
-    frames = split_frame(load_imdb(cfg.data.imdb_path), cfg.data)
-    texts = frames["train"]["text"].tolist() + frames["unsup"]["text"].tolist()
-    ctx.say(f"preprocessing {len(frames['train'])} training and {len(frames['unsup'])} unlabelled reviews")
-    ctx.progress(phase=f"preprocessing {len(texts)} reviews")
-    sentences = tokenize_corpus(texts, cfg.text)
-    prep_time = time.perf_counter() - t0
-    ctx.check_cancel()
-    run.cut_metrics(-1)
-
-    def on_epoch(epoch: int, loss: float) -> None:
-        ctx.say(f"epoch {epoch}/{w.epochs}: loss {loss:.4g}")
-        ctx.progress(phase="training", epoch=epoch, epochs=w.epochs)
-        run.append_metrics([{"kind": "epoch", "epoch": epoch - 1, "loss": loss}])
-        ctx.check_cancel()
-
-    ctx.say(f"training {w.algo} word2vec (dim {w.dim}, {w.epochs} epochs)")
-    vectors, info = fit_word2vec(sentences, w, on_epoch)
-    vectors.save(run.path)
-    info.update({"reviews_train": len(frames["train"]), "reviews_unsup": len(frames["unsup"]),
-                 "preprocess_time_s": prep_time})
-    run.write_json("word2vec.json", info)
-
-
-# -- loading and using stored vectors ---------------------------------------------------------------
-def default_runs_dir() -> Path:
-    """``$RNNLAB_RUNS_DIR`` (set for launched jobs) or ``$RNNLAB_HOME/runs``."""
-    from core.paths import runs_dir
-
-    env = os.environ.get("RNNLAB_RUNS_DIR")
-    return Path(env) if env else runs_dir()
-
-
-def load_vectors(run_id: str, runs_dir: str | os.PathLike | None = None) -> WordVectors:
-    """The vectors of a stored ``word2vec`` run."""
-    from core.jobs.store import RunStore
-
-    run = RunStore(runs_dir or default_runs_dir()).get(run_id)
-    if run.kind != "word2vec":
-        raise ValueError(f"run {run.id} is a {run.kind!r} run, not a word2vec run")
-    if not run.file("vectors.npy").is_file():
-        raise ValueError(f"word2vec run {run.id} has no vectors (status: {run.status().get('state')})")
-    return WordVectors.load(run.path)
-
-
-def init_embedding_layer(model: Any, vocab: Any, run_id: str | WordVectors, freeze: bool = False,
-                         runs_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+# -- initialising a model's embedding ------------------------------------------------------------------
+def init_embedding_layer(model: Any, vocab: Any, wv: WordVectors, freeze: bool = False) -> dict[str, Any]:
     """Copy word2vec vectors into ``model.embedding``, row by row through ``vocab``.
 
     Rows of words that have a vector get it; the others (and ``<unk>``) keep their random
     initialisation, rescaled to the vectors' standard deviation so both kinds of row start on
     one scale; ``<pad>`` stays zero. ``freeze`` stops the layer training (the trainer only
-    optimises parameters that require gradients). ``run_id`` may also be :class:`WordVectors`.
-    Returns ``{"found", "missing", "coverage", "run_id", "frozen"}``; coverage is the share of
+    optimises parameters that require gradients).
+    Returns ``{"found", "missing", "coverage", "frozen"}``; coverage is the share of
     the vocabulary's words (specials excluded) that got a vector.
     """
     import torch
 
-    from core.data.text import PAD_ID
-
     emb = getattr(model, "embedding", None)
     if emb is None:
         raise ValueError("this model has no embedding layer (real-valued inputs)")
-    wv = run_id if isinstance(run_id, WordVectors) else load_vectors(run_id, runs_dir)
     rows, dim = emb.weight.shape
     if wv.dim != dim:
         raise ValueError(f"word2vec vectors have {wv.dim} dimensions but the model's embedding has {dim}: "
@@ -308,8 +245,8 @@ def init_embedding_layer(model: Any, vocab: Any, run_id: str | WordVectors, free
         w[PAD_ID].zero_()
     emb.weight.requires_grad_(not freeze)
     words = max(rows - 2, 0)
-    return {"run_id": run_id if isinstance(run_id, str) else None, "found": len(ids), "missing": words - len(ids),
-            "coverage": len(ids) / words if words else 0.0, "frozen": freeze}
+    return {"found": len(ids), "missing": words - len(ids), "coverage": len(ids) / words if words else 0.0,
+            "frozen": freeze}
 
 
 # -- the word2vec exchange format (text and binary) -------------------------------------------------
@@ -420,10 +357,11 @@ def import_word2vec(path: str | os.PathLike, binary: bool | None = None, *,
     failure is a :class:`Word2VecFormatError` naming the file and what is wrong. The words keep
     the file's order; there are no counts (the format has none).
     """
-    return _read_word2vec(Path(path), binary, max_bytes)[0]
+    return read_word2vec_file(Path(path), binary, max_bytes)[0]
 
 
-def _read_word2vec(path: Path, binary: bool | None, max_bytes: int) -> tuple[WordVectors, bool]:
+def read_word2vec_file(path: Path, binary: bool | None, max_bytes: int = MAX_WORD2VEC_FILE_BYTES
+                       ) -> tuple[WordVectors, bool]:
     """:func:`import_word2vec`'s work: the vectors and whether the file was binary."""
     from gensim.models import KeyedVectors
 
@@ -475,62 +413,6 @@ def _read_word2vec(path: Path, binary: bool | None, max_bytes: int) -> tuple[Wor
             raise Word2VecFormatError(f"{path.name}: {size - used:,} bytes beyond {words:,} words of {dims} "
                                       f"dimensions: the header's word count or dimension is wrong")
     return WordVectors(found, vectors), binary
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def import_vectors_run(path: str | os.PathLike, store: Any, *, label: str | None = None,
-                       binary: bool | None = None, source: str | None = None) -> Any:
-    """Store the word2vec file at ``path`` as a finished ``word2vec`` run of ``store`` (a ``RunStore``); returns it.
-
-    The file is read and checked first (:func:`import_word2vec`): a bad file creates nothing. The
-    run is made by :meth:`~core.jobs.store.RunStore.create` (its config a
-    :class:`~core.config.Word2VecRunConfig` whose ``dim`` is the vectors' and ``min_count`` 1:
-    every word of the file has a vector; ``imported: true``) in a folder beside the store and
-    renamed into it complete, so no half-imported run is ever listed. It holds ``vectors.npy``,
-    ``words.json`` and ``word2vec.json``, which says where the vectors came from (``source``:
-    file name, format, size, SHA-256; ``source`` overrides the name shown, e.g. an upload's).
-    The Train page, the HMM and the Embeddings page then use it like a trained run.
-    """
-    import secrets
-    import shutil
-
-    from core.jobs.store import Run, RunStore
-
-    if label is not None and not label.replace("-", "").replace("_", "").isalnum():
-        raise ValueError(f"label {label!r} may hold only letters, digits, '-' and '_'")
-    path = Path(path)
-    wv, was_binary = _read_word2vec(path, binary, MAX_WORD2VEC_FILE_BYTES)
-    cfg = Word2VecRunConfig(word2vec=Word2VecConfig(dim=wv.dim, min_count=1))
-    store.root.mkdir(parents=True, exist_ok=True)
-    staging = RunStore(store.root.parent / f".import-word2vec-{secrets.token_hex(4)}")
-    try:
-        run = staging.create(cfg, label=label or "word2vec-imported", extra={"imported": True})
-        wv.save(run.path)
-        run.write_json("word2vec.json", {
-            "imported": True, "vocab_size": len(wv), "dim": wv.dim,
-            "source": {"file": source or path.name, "format": "word2vec binary" if was_binary else "word2vec text",
-                       "bytes": path.stat().st_size, "sha256": _file_sha256(path)}})
-        run.write_status({"state": "finished", "process": None, "imported": True, "finished": time.time()})
-        target = store.root / run.id
-        run.path.rename(target)
-    finally:
-        shutil.rmtree(staging.root, ignore_errors=True)
-    return Run(target)
-
-
-def export_vectors_run(run_id: str, path: str | os.PathLike, *, binary: bool = False,
-                       runs_dir: str | os.PathLike | None = None) -> Path:
-    """The vectors of the ``word2vec`` run ``run_id`` written to ``path`` in the word2vec format."""
-    return export_word2vec(load_vectors(run_id, runs_dir), path, binary=binary)
 
 
 def word2vec_text(wv: WordVectors) -> bytes:

@@ -1,4 +1,4 @@
-"""The seed report's comparison end to end: ``python -m core experiment seed``.
+"""The seed report's comparison end to end, on IMDB or any dataset: ``python -m core experiment seed``.
 
 Trains RNN, LSTM and GRU with the chosen preset over one or more seeds (gradients recorded),
 the ablations on the LSTM (the seed's stop words against ``keep_negations``, fixed padding
@@ -7,8 +7,8 @@ memory-horizon experiment, and writes a report folder: ``report.md``, CSV tables
 figures drawn by the same Plotly builders the dashboard uses.
 
 Resumable: a finished run whose configuration equals the one wanted is reused, so rerunning
-the command only does what is missing. Not here: the training itself (``core.training.job``), the
-figures (``core.figures``).
+the command only does what is missing. :func:`experiment_seconds` estimates the whole before it starts.
+Not here: the training itself (``core.jobs.rnn``), the figures (``core.figures``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.analysis.gradients import load_gradients
+from core.analysis.horizon import horizon_rows
 from core.config import (
     DataConfig,
     ExperimentConfig,
@@ -33,15 +35,30 @@ from core.config import (
     Word2VecRunConfig,
     preset,
 )
+from core.data.datasets import config_dataset, dataset_name
 from core.device import describe_device
-from core.jobs.store import Run
+from core.figures import comparison, gradients
+from core.jobs.estimate import (
+    Estimate,
+    hmm_seconds,
+    horizon_seconds,
+    plural,
+    training_seconds,
+    word2vec_seconds,
+)
+from core.jobs.hmm import resolve_embeddings
+from core.jobs.names import FINISHED, GRADIENTS_FILE, REPORT_DIR, WORD2VEC_FILE
+from core.jobs.store import Run, RunStore
+from core.sweep.job import execute_runs
+from core.tasks.synthetic import ADDING_SUCCESS_MSE
 
 WORD2VEC_GROUP = "embeddings: word2vec init"
 
 
 def _overrides(ec: ExperimentConfig) -> dict[str, Any]:
     o = {"epochs": ec.epochs, "limit": ec.limit, "val_size": ec.val_size, "hidden_size": ec.hidden_size,
-         "device": ec.device, "threads": ec.threads, "imdb_path": ec.imdb_path, "bf16": ec.bf16 or None}
+         "device": ec.device, "threads": ec.threads, "imdb_path": ec.imdb_path, "bf16": ec.bf16 or None,
+         "dataset": config_dataset(ec.dataset)}
     return {k: v for k, v in o.items() if v is not None}
 
 
@@ -70,6 +87,63 @@ def _ablation_bases(ec: ExperimentConfig) -> list[RunConfig]:
     """The ablations' reference: the ``fast`` LSTM, one per ablation seed."""
     seeds = ec.seeds if ec.ablation_seeds is None else ec.ablation_seeds
     return [preset("fast", cell="lstm", seed=seed, **_overrides(ec)) for seed in seeds]
+
+
+# -- the estimate, before anything starts ------------------------------------------------------------------------
+def experiment_seconds(ec: ExperimentConfig, store: RunStore) -> Estimate:
+    """The seed experiment's wall time: the sum of its trainings, word2vec, the GMM-HMM and the memory-horizon
+    study; a part that a finished run already holds is reused and costs nothing."""
+    parts: list[tuple[str, float]] = []
+    unknown: list[str] = []
+    reused = 0
+
+    def add(name: str, kind: str, cfg: Any, est: Estimate) -> None:
+        nonlocal reused
+        if store.find_finished(kind, cfg) is not None:
+            reused += 1
+            return
+        if est.seconds is None:
+            unknown.extend(est.unknown or (name,))
+        else:
+            parts.append((name, est.seconds))
+
+    plan = planned_runs(ec)
+    if ec.ablations and ec.word2vec:  # the arm's LSTMs train as fast as their base: the vectors' id does not matter
+        plan += word2vec_runs(ec, "pending")
+    trainings = 0.0
+    for _, cfg in plan:
+        est = training_seconds(cfg, store)
+        if store.find_finished("rnn", cfg) is not None:
+            reused += 1
+        elif est.seconds is None:
+            unknown.append(f"{cfg.model.cell.upper()} training")
+        else:
+            trainings += est.seconds
+    if trainings:
+        parts.append((plural(len(plan), "training"), trainings))
+    if ec.ablations and ec.word2vec:
+        w2v = Word2VecRunConfig(data=experiment_data(ec), text=TextConfig(),
+                                word2vec=Word2VecConfig(algo=ec.word2vec_algo))
+        add("word2vec", "word2vec", w2v, word2vec_seconds(w2v, store))
+    if ec.hmm:
+        limit = ec.hmm_limit if ec.limit is None else min(ec.hmm_limit or ec.limit, ec.limit)
+        h = HMMRunConfig(data=experiment_data(ec), text=TextConfig(), hmm=HMMConfig(limit=limit))
+        parts.append(("GMM-HMM", hmm_seconds(h, store).seconds or 0.0))
+    if ec.horizon:
+        hz = HorizonConfig(lengths=ec.horizon_lengths, steps=ec.horizon_steps, device=ec.device)
+        est = horizon_seconds(hz, store)
+        if est.seconds is None:
+            unknown.append("the memory-horizon study")
+        else:
+            parts.append(("memory horizon", est.seconds))
+    unknown = list(dict.fromkeys(unknown))
+    total = sum(s for _, s in parts)
+    basis = "the sum of its parts, each measured from finished runs of its kind"
+    if reused:
+        basis += f"; {plural(reused, 'part')} already done here and reused"
+    if unknown:
+        basis += f"; not measured yet, so not counted: {', '.join(unknown)}"
+    return Estimate(total if parts else None, basis + ".", tuple(parts), tuple(unknown))
 
 
 def _row(group: str, run: Run) -> dict[str, Any]:
@@ -133,7 +207,6 @@ def _md_table(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
     return "\n".join(lines)
 
 
-REPORT = "report"  # the report's folder inside the experiment's run
 
 
 def experiment_job(ctx: Any, ec: ExperimentConfig) -> None:
@@ -144,7 +217,7 @@ def experiment_job(ctx: Any, ec: ExperimentConfig) -> None:
     and reused when a finished run has exactly the same resolved config, so an interrupted
     experiment resumes where it stopped.
     """
-    out = ctx.run.path / REPORT
+    out = ctx.run.path / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     done = _train_all(ctx, planned_runs(ec), ec)
@@ -175,7 +248,7 @@ def experiment_job(ctx: Any, ec: ExperimentConfig) -> None:
 
 def report_folder(run: Run) -> Path:
     """Where an experiment run keeps its report (``report.md`` with CSV and PNG files beside it)."""
-    return run.path / REPORT
+    return run.path / REPORT_DIR
 
 
 def _train_all(ctx: Any, plan: list[tuple[str, RunConfig]], ec: ExperimentConfig) -> list[tuple[str, Run]]:
@@ -187,38 +260,34 @@ def _train_all(ctx: Any, plan: list[tuple[str, RunConfig]], ec: ExperimentConfig
             ctx.progress(phase=f"run {i + 1} of {len(plan)}: {cfg.model.cell} ({group}, seed {cfg.train.seed})")
             done.append((group, ctx.child("rnn", cfg)))
         return done
-    from core.sweep.job import execute_runs
-
     ctx.progress(phase=f"{len(plan)} runs, {ec.parallel} at a time ({ec.executor})")
     placed = execute_runs(ctx, [cfg for _, cfg in plan], label=None, executor_name=ec.executor,
                           parallel=ec.parallel, address=ec.address)
-    unfinished = [(run.id, run.status().get("state")) for run, _ in placed if run.status().get("state") != "finished"]
+    unfinished = [(run.id, run.status().get("state")) for run, _ in placed if run.status().get("state") != FINISHED]
     if unfinished:
         raise RuntimeError(f"{len(unfinished)} of the experiment's trainings did not finish: "
                            + ", ".join(f"{i} ({s})" for i, s in unfinished))
     return [(group, run) for (group, _), (run, _) in zip(plan, placed, strict=True)]
 
 
-def _data(ec: ExperimentConfig) -> DataConfig:
-    return DataConfig(imdb_path=ec.imdb_path, limit=ec.limit,
-                      **({"val_size": ec.val_size} if ec.val_size is not None else {}))
+def experiment_data(ec: ExperimentConfig) -> DataConfig:
+    """The data of the experiment's word2vec and GMM-HMM runs (its trainings' are the same)."""
+    return DataConfig(imdb_path=ec.imdb_path, limit=ec.limit, val_size=ec.val_size, dataset=config_dataset(ec.dataset))
 
 
 def _word2vec(ctx: Any, ec: ExperimentConfig) -> dict[str, Any]:
     """A finished word2vec run on this data (reused), else a new one; its id and training time."""
     ctx.progress(phase=f"word2vec ({ec.word2vec_algo})")
-    cfg = Word2VecRunConfig(data=_data(ec), text=TextConfig(), word2vec=Word2VecConfig(algo=ec.word2vec_algo))
+    cfg = Word2VecRunConfig(data=experiment_data(ec), text=TextConfig(), word2vec=Word2VecConfig(algo=ec.word2vec_algo))
     run = ctx.child("word2vec", cfg, label=f"word2vec-{ec.word2vec_algo}")
-    info = run.read_json("word2vec.json") if run.file("word2vec.json").is_file() else {}
+    info = run.read_json(WORD2VEC_FILE) if run.file(WORD2VEC_FILE).is_file() else {}
     return {"run_id": run.id, "algo": ec.word2vec_algo, "train_time_s": info.get("train_time_s")}
 
 
 def _hmm(ctx: Any, ec: ExperimentConfig, word2vec_run: str | None) -> dict[str, Any]:
     """The GMM-HMM with exactly this experiment's settings (states, mixtures, size, data), reused or fitted."""
-    from core.models.hmm import resolve_embeddings
-
     limit = ec.hmm_limit if ec.limit is None else min(ec.hmm_limit or ec.limit, ec.limit)
-    cfg = HMMRunConfig(data=_data(ec), text=TextConfig(), hmm=HMMConfig(limit=limit, embeddings=word2vec_run))
+    cfg = HMMRunConfig(data=experiment_data(ec), text=TextConfig(), hmm=HMMConfig(limit=limit, embeddings=word2vec_run))
     cfg, w2v_first = resolve_embeddings(cfg, ctx.store)
     if w2v_first is not None:
         w2v = ctx.child("word2vec", w2v_first, label="word2vec-skipgram")
@@ -231,8 +300,6 @@ def _hmm(ctx: Any, ec: ExperimentConfig, word2vec_run: str | None) -> dict[str, 
 
 
 def _horizon(ctx: Any, ec: ExperimentConfig) -> tuple[pd.DataFrame, Run]:
-    from core.analysis.horizon import horizon_rows
-
     ctx.progress(phase="memory horizon")
     settings = HorizonConfig(lengths=ec.horizon_lengths, steps=ec.horizon_steps, device=ec.device)
     run = ctx.child("memory-horizon", settings, label=f"memory-horizon-{settings.task}")
@@ -243,24 +310,17 @@ def _horizon(ctx: Any, ec: ExperimentConfig) -> tuple[pd.DataFrame, Run]:
 def _run_seconds(run: Run) -> float:
     """How long a finished run took, start to finish (0 when its status lacks the times)."""
     st = run.status()
-    started, finished = st.get("started"), st.get("finished")
+    started, finished = st.get("started"), st.get(FINISHED)
     return float(finished - started) if started and finished else 0.0
 
 def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFrame | None,
              out: Path) -> dict[str, str]:
-    from core.analysis.gradients import load_gradients
-
-    try:
-        from core.figures import comparison, gradients
-    except ImportError as e:  # a training-only install (a GPU box without plotly): tables still written
-        comparison = gradients = None
-        missing = f"(figure not rendered: {e.name or 'plotting library'} not installed)"
     figs: dict[str, str] = {}
     table = main.assign(run=main["model"] + " s" + main["seed"].astype(str), test_accuracy=main["accuracy"])
-    figs["metrics"] = _png(comparison.metric_bars(table), out / "test_metrics.png") if comparison else missing
+    figs["metrics"] = _png(comparison.metric_bars(table), out / "test_metrics.png")
     curves, cells = {}, {}
     for group, run in done:
-        path = run.file("gradients.npz")
+        path = run.file(GRADIENTS_FILE)
         if group != "main" or not path.is_file():
             continue
         rec = load_gradients(path)
@@ -269,19 +329,13 @@ def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFr
         cells[name] = run.config().model.cell
     if curves:
         pd.DataFrame({k: pd.Series(v) for k, v in curves.items()}).rename_axis("k").to_csv(out / "gradient_decay.csv")
-        figs["gradients"] = _png(gradients.decay_lines(curves, cells=cells, normalise=True),
-                                 out / "gradient_decay.png") if gradients else missing
+        figs["gradients"] = _png(gradients.decay_lines(curves, cells=cells, normalise=True), out / "gradient_decay.png")
     if horizon is not None and len(horizon):
         horizon.to_csv(out / "memory_horizon.csv", index=False)
-        if gradients:
-            from core.tasks.synthetic import ADDING_SUCCESS_MSE
-
-            fig = gradients.horizon_figure(horizon.rename(columns={"model": "cell"}), "test_metric",
-                                           ADDING_SUCCESS_MSE, higher_is_better=False, y="test MSE",
-                                           title="Memory horizon (adding problem): held-out MSE")
-            figs["horizon"] = _png(fig, out / "memory_horizon.png")
-        else:
-            figs["horizon"] = missing
+        fig = gradients.horizon_figure(horizon.rename(columns={"model": "cell"}), "test_metric",
+                                       ADDING_SUCCESS_MSE, higher_is_better=False, y="test MSE",
+                                       title="Memory horizon (adding problem): held-out MSE")
+        figs["horizon"] = _png(fig, out / "memory_horizon.png")
     return figs
 
 
@@ -307,14 +361,16 @@ def _where(ec: ExperimentConfig, rows: pd.DataFrame) -> str:
 
 def _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizon, figures, timing,
                   w2v=None) -> None:
+    name = dataset_name(ec.dataset)
+    noun = "reviews" if name == "imdb" else "texts"
     parts = [
-        "# RNN Lab: the seed report's comparison",
+        f"# RNN Lab: the seed report's comparison on {name}",
         "",
         f"Produced by `python -m core experiment seed` in {timing['elapsed_s'] / 60:.1f} minutes (runs reused where "
         f"finished; the {timing['runs']} runs behind this report took {timing['run_time_s'] / 60:.1f} minutes "
         f"start to finish) on {_where(ec, main)}{' with bf16 autocast' if ec.bf16 else ''}. "
         f"Preset `{ec.preset}`; seeds {list(ec.seeds)}; "
-        + (f"limit {ec.limit} reviews per split; " if ec.limit else "the full IMDB splits; ")
+        + (f"limit {ec.limit} {noun} per split of {name}; " if ec.limit else f"the full {name} splits; ")
         + f"epochs {ec.epochs or 5}.",
         "",
         "## Accuracy, F1 and training time",
@@ -341,9 +397,9 @@ def _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizo
     if len(ablation_summary):
         parts += ["## Ablations (LSTM, `fast` preset)", "",
                   "`batching: bucket` is the reference: the `fast` preset as it is. `batching: fixed 500` pads "
-                  "every review to 500 tokens as the seed does; `stop words: keep negations` keeps not/no/nor "
+                  f"every text to 500 tokens as the seed does; `stop words: keep negations` keeps not/no/nor "
                   "and the n't forms; `embeddings: word2vec init` starts the embedding layer from word2vec "
-                  "vectors trained on the training and unlabelled reviews.", "",
+                  f"vectors trained on the training (and any unlabelled) {noun} of {name}.", "",
                   _summary_md(ablation_summary, "group"), ""]
         if w2v:
             t = w2v.get("train_time_s")

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from core.jobs.files import DamagedRun
+from core.jobs.names import CANCELLED, CRASHED, FAILED, FINISHED, GRADIENTS_FILE
 from core.jobs.store import Run
 
 FORMATS = ("tensorboard", "mlflow")
@@ -189,13 +190,13 @@ def read_run(run: Run) -> RunExport:
     notes = []
     if read.skipped:
         notes.append(f"metrics.jsonl: {read.skipped} bad line(s) skipped ({'; '.join(read.reasons[:3])})")
-    grads = run.file("gradients.npz")
+    grads = run.file(GRADIENTS_FILE)
     if grads.is_file():
         series.update(gradient_decay_series(run.id, grads))
     test = {f"test/{k}": x for k, v in tm.items() if (x := _number(v)) is not None}
     params = {**flatten_config(config_to_dict(cfg)), "kind": meta.get("kind", "rnn")}
     return RunExport(run_id=run.id, kind=meta.get("kind", "rnn"), label=meta.get("label"), state=status["state"],
-                     created=meta.get("created"), finished=status.get("finished"), params=params, series=series,
+                     created=meta.get("created"), finished=status.get(FINISHED), params=params, series=series,
                      test=test, notes=notes)
 
 
@@ -262,7 +263,7 @@ def export_tensorboard(runs: list[Run], target: str, *, say: Say = _silent) -> d
 
 
 # ---------------------------------------------------------------------------------- MLflow
-MLFLOW_STATUS = {"finished": "FINISHED", "cancelled": "KILLED", "failed": "FAILED", "crashed": "FAILED"}
+MLFLOW_STATUS = {FINISHED: "FINISHED", CANCELLED: "KILLED", FAILED: "FAILED", CRASHED: "FAILED"}
 
 
 def _artifact_location(uri: str) -> str | None:

@@ -36,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from core.jobs import lifecycle
+from core.jobs.estimate import training_seconds_each
 from core.jobs.kinds import Cancelled, job_kind
+from core.jobs.names import CANCELLED, CONFIG_FILE, CRASHED, FAILED, QUEUED, RUNNING
 from core.jobs.process import ProcessId
 from core.jobs.store import Run, RunStore
 
@@ -89,8 +91,6 @@ def longest_first(runs: list[Run], store: RunStore) -> list[Run]:
     would run alone at the end): the seed experiment's GRU, LSTM and RNN on two cores finish in
     about the LSTM's and the RNN's time together instead of the RNN's and the GRU's.
     """
-    from core.jobs.estimate import training_seconds_each
-
     try:
         seconds = training_seconds_each([run.config() for run in runs], store)
     except (OSError, ValueError, TypeError):  # a config that cannot be read: keep the plan's order
@@ -121,21 +121,21 @@ class LocalExecutor:
                     active[run.id] = run
                 for run_id, run in list(active.items()):
                     state = run.status().get("state")
-                    if state in ("queued", "running"):
+                    if state in (QUEUED, RUNNING):
                         continue
                     del active[run_id]
                     n = tries.get(run_id, 0)
-                    if state == "crashed" and n < self.retries:
+                    if state == CRASHED and n < self.retries:
                         tries[run_id] = n + 1
                         ctx.say(f"run {run_id} crashed: retry {n + 1} of {self.retries}")
                         if job_kind(run.kind).resumable:
                             lifecycle.resume(run, ctx.store, lane=None)  # from its last checkpoint
                         else:
-                            run.update_status(state="queued", process=None, error=None)
+                            run.update_status(state=QUEUED, process=None, error=None)
                             lifecycle.launch(run, ctx.store, lane=None)
                         active[run_id] = run
                         continue
-                    done(run, _retried(n) if state != "crashed" else f"crashed {n + 1} times, not retried again")
+                    done(run, _retried(n) if state != CRASHED else f"crashed {n + 1} times, not retried again")
                 time.sleep(POLL_S)
         except (Cancelled, KeyboardInterrupt):
             for run in active.values():
@@ -196,7 +196,7 @@ def _report(run: Run, updates: Any, stop: threading.Event) -> None:
         ended = stop.wait(REPORT_S if started else START_POLL_S)  # the start is told at once, progress less often
         try:
             st = run.status()
-            if not started and st.get("state") == "running":
+            if not started and st.get("state") == RUNNING:
                 started = True
                 updates.put((run.id, "started", st.get("progress")))
             elif started and st.get("progress") != last:
@@ -221,8 +221,8 @@ def train_on_worker(payload: dict[str, Any], updates: Any = None) -> bytes:
             unpack_folder(blob, store.root / run_id)
         run = Run(store.root / payload["run_id"])
         run.path.mkdir(parents=True)
-        (run.path / "config.json").write_bytes(payload["config"])
-        run.write_status({"state": "queued", "process": None})
+        (run.path / CONFIG_FILE).write_bytes(payload["config"])
+        run.write_status({"state": QUEUED, "process": None})
         threads = torch.get_num_threads()
         stop = threading.Event()
         # `is not None`: a Ray queue has a length, so an empty one reads false
@@ -267,7 +267,7 @@ class RayExecutor:
         w2v = (run.config_dict().get("train") or {}).get("embeddings")
         if w2v:
             needs[w2v] = pack_folder(store.get(w2v).path)
-        return {"run_id": run.id, "config": run.file("config.json").read_bytes(), "needs": needs}
+        return {"run_id": run.id, "config": run.file(CONFIG_FILE).read_bytes(), "needs": needs}
 
     def execute(self, ctx: Any, runs: list[Run], done: Done) -> None:
         ray = self._connect()
@@ -290,7 +290,7 @@ class RayExecutor:
                         self._payload(run, ctx.store), updates)
                     in_flight[ref] = run
                     # the driver owns the run while a worker trains it: it reads crashed if the driver dies
-                    run.update_status(state="queued", process=ProcessId.current().to_dict(),
+                    run.update_status(state=QUEUED, process=ProcessId.current().to_dict(),
                                       progress={"phase": "submitted to Ray, waiting for a worker"})
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S)
                 self._copy_updates(updates, ctx.store)
@@ -306,7 +306,7 @@ class RayExecutor:
                             ctx.say(f"run {run.id}: its worker died ({type(e).__name__}); retry {n + 1}")
                             pending.insert(0, run)
                             continue
-                        run.update_status(state="failed", finished=time.time(), progress={"phase": "crashed"},
+                        run.update_status(state=FAILED, finished=time.time(), progress={"phase": CRASHED},
                                           error=f"crashed: its Ray worker died {n + 1} times ({type(e).__name__}); "
                                                 "not retried again")
                         done(run, f"crashed {n + 1} times on Ray workers, not retried again")
@@ -316,7 +316,7 @@ class RayExecutor:
         except (Cancelled, KeyboardInterrupt):
             for ref, run in in_flight.items():
                 ray.cancel(ref, force=True)
-                run.update_status(state="cancelled", finished=time.time(), progress={"phase": "cancelled"})
+                run.update_status(state=CANCELLED, finished=time.time(), progress={"phase": CANCELLED})
             raise
         finally:
             updates.shutdown()
@@ -328,9 +328,9 @@ class RayExecutor:
         for run_id, what, progress in updates.get_nowait_batch(n) if n else []:
             try:
                 run = store.get(run_id)
-                if run.status().get("state") not in ("queued", "running"):
+                if run.status().get("state") not in (QUEUED, RUNNING):
                     continue  # a report that arrived after the run came back
-                extra = {"state": "running", "started": time.time()} if what == "started" else {}
+                extra = {"state": RUNNING, "started": time.time()} if what == "started" else {}
                 run.update_status(**extra, progress=progress if isinstance(progress, dict) else {})
             except (KeyError, OSError, ValueError):
                 continue

@@ -24,9 +24,13 @@ from typing import Any
 import pandas as pd
 
 from core import atomic
+from core.analysis.gradients import decay_ratios, load_gradients
 from core.config import RunConfig, SweepConfig, config_to_dict
+from core.data.datasets import resolve_config
 from core.jobs import lifecycle
+from core.jobs.estimate import training_seconds_each
 from core.jobs.files import META_KEYS
+from core.jobs.names import CANCEL_FILE, CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED, GRADIENTS_FILE, QUEUED, RUNNING
 from core.jobs.store import Run, RunStore
 from core.sweep.executors import executor
 from core.sweep.spec import Point, SweepSpec, parse_spec, plan, plan_confirm
@@ -63,20 +67,21 @@ def place_runs(cfgs: list[RunConfig], store: RunStore, label: str | None) -> lis
     known = existing_runs(store)
     taken: set[str] = set()
     out = []
+    cfgs = [resolve_config(cfg) for cfg in cfgs]  # as lifecycle.create would: fitted to the dataset, compared so
     for cfg in cfgs:
         runs = [r for r in known.get(_key(config_to_dict(cfg)), []) if r.id not in taken]
         states = {r.id: _state(r) for r in runs}
-        finished = [r for r in runs if states[r.id] == "finished"]
+        finished = [r for r in runs if states[r.id] == FINISHED]
         if finished:
             run, reused = finished[0], True
         else:
-            idle = [r for r in runs if states[r.id] in ("crashed", "cancelled", "failed", "queued-idle")]
+            idle = [r for r in runs if states[r.id] in (CRASHED, CANCELLED, FAILED, "queued-idle")]
             if idle:
                 run = idle[0]
-                run.file("cancel").unlink(missing_ok=True)
-                run.update_status(state="queued", process=None, error=None, finished=None)
+                run.file(CANCEL_FILE).unlink(missing_ok=True)
+                run.update_status(state=QUEUED, process=None, error=None, finished=None)
             else:
-                run = store.create(cfg, kind="rnn", label=label)
+                run = lifecycle.create("rnn", cfg, store, label=label)
             lifecycle.claim(run)
             reused = False
         taken.add(run.id)
@@ -103,8 +108,8 @@ def _state(run: Run) -> str:
     try:
         st = run.status()
     except ValueError:
-        return "damaged"
-    if st.get("state") == "queued" and not st.get("process"):
+        return DAMAGED
+    if st.get("state") == QUEUED and not st.get("process"):
         return "queued-idle"  # created by a sweep that stopped before claiming it
     return str(st.get("state"))
 
@@ -116,7 +121,7 @@ def run_row(point: Point, run: Run, note: str = "", reused: bool = False) -> dic
         row["state"] = run.status().get("state")
         tm = run.test_metrics() or {}
     except (OSError, ValueError):
-        row["state"], tm = "damaged", {}
+        row["state"], tm = DAMAGED, {}
     for m in METRICS:
         v = tm.get(m)
         row[m] = float(v) if isinstance(v, int | float) and not isinstance(v, bool) else (
@@ -128,12 +133,10 @@ def run_row(point: Point, run: Run, note: str = "", reused: bool = False) -> dic
 def _decay(run: Run) -> dict[str, float | None]:
     """The median ``||dL/dh_{T-k}|| / ||dL/dh_T||`` over the probe at the end of training, at each k."""
     out: dict[str, float | None] = {f"decay_k{k}": None for k in DECAY_KS}
-    path = run.file("gradients.npz")
+    path = run.file(GRADIENTS_FILE)
     if not path.is_file():
         return out
     try:
-        from core.analysis.gradients import decay_ratios, load_gradients
-
         ratios = decay_ratios(load_gradients(path), DECAY_KS)
     except (OSError, ValueError, KeyError, IndexError):
         return out
@@ -145,7 +148,7 @@ def _decay(run: Run) -> dict[str, float | None]:
 
 def summarise(results: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
     """Mean and standard deviation over seeds of every figure, per point of the grid (finished runs only)."""
-    done = results[results["state"] == "finished"]
+    done = results[results["state"] == FINISHED]
     metrics = [m for m in SUMMARY_METRICS if m in done and done[m].notna().any()]
     if done.empty or not metrics:
         return pd.DataFrame(columns=[*varied, "runs"])
@@ -167,7 +170,7 @@ def best_points(grid: list[tuple[tuple[tuple[str, Any], ...], dict[str, Any]]],
     losses: dict[tuple[tuple[str, Any], ...], list[float | None]] = {}
     for values, row in grid:
         v = row.get("best_val_loss")
-        ok = row.get("state") == "finished" and isinstance(v, int | float) and math.isfinite(v)
+        ok = row.get("state") == FINISHED and isinstance(v, int | float) and math.isfinite(v)
         losses.setdefault(values, []).append(float(v) if ok else None)
     scores = [(sum(ls) / len(ls), values) for values, ls in losses.items() if None not in ls]
     scores.sort(key=lambda s: s[0])
@@ -316,7 +319,7 @@ def sweep_job(ctx: Any, cfg: SweepConfig) -> None:
     summary = summarise(table, spec.varied)
     with atomic.atomic_path(out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False)
-    failed = int((table["state"] != "finished").sum())
+    failed = int((table["state"] != FINISHED).sum())
     ctx.say(f"sweep {spec.name}: {len(table) - failed} of {len(table)} runs finished in {time.time() - t0:.0f} s")
 
 
@@ -327,8 +330,6 @@ def estimate(points: list[Point], store: RunStore, confirm_runs: int = 0) -> dic
     grid's mean run each. ``{"seconds": float | None, "measured": points with an estimate,
     "unknown": points without, "confirm": confirm_runs}``.
     """
-    from core.jobs.estimate import training_seconds_each
-
     known = [v for v in training_seconds_each([p.cfg for p in points], store) if v is not None]
     seconds = sum(known) * (1 + confirm_runs / len(known)) if known else None
     return {"seconds": seconds, "measured": len(known), "unknown": len(points) - len(known), "confirm": confirm_runs}
@@ -350,20 +351,20 @@ def sweep_progress(run: Run, store: RunStore) -> dict[str, Any]:
         except (KeyError, ValueError, OSError):
             state = "missing"
         counts[state] = counts.get(state, 0) + 1
-        if state not in ("queued", "running") and not p.get("reused"):
+        if state not in (QUEUED, RUNNING) and not p.get("reused"):
             trained_done += 1
     st = run.status()
     later = 0
-    if st.get("state") in ("queued", "running"):  # runs not planned yet (the confirmation stage) wait like queued ones
+    if st.get("state") in (QUEUED, RUNNING):  # runs not planned yet (the confirmation stage) wait like queued ones
         try:
             later = max(spec_of(run).size - len(planned), 0)
         except (OSError, ValueError, AttributeError):
             later = 0
     if later:
-        counts["queued"] = counts.get("queued", 0) + later
+        counts[QUEUED] = counts.get(QUEUED, 0) + later
     started = st.get("started")
-    elapsed = (st.get("finished") or time.time()) - started if isinstance(started, int | float) else None
-    remaining = counts.get("queued", 0) + counts.get("running", 0)
+    elapsed = (st.get(FINISHED) or time.time()) - started if isinstance(started, int | float) else None
+    remaining = counts.get(QUEUED, 0) + counts.get(RUNNING, 0)
     eta = elapsed / trained_done * remaining if elapsed and trained_done and remaining else (0.0 if not remaining
                                                                                              else None)
     total = len(planned) + later

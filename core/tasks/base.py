@@ -1,6 +1,6 @@
 """The one shape every task hands the trainer: :class:`TaskData`.
 
-``imdb`` is sentiment classification of movie reviews; the synthetic long-range memory tasks
+``imdb`` is text classification (IMDB or a dataset added with ``data add``); the synthetic long-range memory tasks
 (``adding``, ``order``) live in ``core.tasks.synthetic`` and return the same shape, so the trainer,
 the job runner and the dashboard treat every task alike.
 """
@@ -27,4 +27,4 @@ class TaskData:
     use_lengths: bool = False  # read each sequence's state at its own last token
     # (outputs, targets) -> test figures for tasks that are not binary classification (core.tasks.synthetic)
     objective_metrics: Callable[[Any, Any], dict[str, Any]] | None = None
-    classes: list[str] | None = None  # a named dataset's class names, in label order (core.data.sources)
+    classes: list[str] | None = None  # a text task's class names, in label order; None for the synthetic tasks

@@ -11,16 +11,15 @@ from typing import Any
 import torch
 
 from core.config import RunConfig
+from core.data.batching import DeviceSplit, bucket_batches, make_batches
+from core.data.corpus import load_corpus
 from core.tasks.base import TaskData
-from core.training.trainer import Objective
+from core.training.trainer import Objective, multiclass_metrics
 
 
 def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None,
                  device: torch.device | str = "cpu") -> TaskData:
     """Text batches; on a GPU the whole encoded corpus is uploaded once and batches are cut there."""
-    from core.data.batching import DeviceSplit, bucket_batches, make_batches
-    from core.data.corpus import load_corpus
-
     corpus = load_corpus(cfg.data, cfg.text, progress)
     tr, va, te = (corpus.splits[s] for s in ("train", "val", "test"))
     t, bs = cfg.train, cfg.train.batch_size
@@ -45,13 +44,11 @@ def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None,
         ids = [va.ids[i] for i in probe_idx.tolist()]
         probe = next(iter(bucket_batches(ids, va.labels[probe_idx.numpy()], len(ids), shuffle=False)))
     classes = corpus.classes
-    k = len(classes) if classes else 2
+    k = len(classes)
     # two classes: one logit and the binary objective, as for IMDB; more: one logit per class
     model_cfg = replace(cfg.model, vocab_size=len(corpus.vocab), input_size=None, output_size=1 if k == 2 else k)
     metrics = None
     if k > 2:
-        from core.training.trainer import multiclass_metrics
-
         metrics = lambda out, y: multiclass_metrics(out, y, classes)  # noqa: E731
     return TaskData(model_cfg=model_cfg, train_batches=train, val_batches=lambda: val(0), test_batches=lambda: test(0),
                     objective=Objective("bce" if k == 2 else "ce"), train_size=len(tr), vocab=corpus.vocab,

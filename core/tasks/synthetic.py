@@ -36,19 +36,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.config import RunConfig
+from core.config import ORDER_MIN_LEN, SYNTHETIC_TASKS, RunConfig
 from core.data.batching import Batch
 from core.tasks.base import TaskData
 from core.training.trainer import Objective
 
-SYNTHETIC_TASKS = ("adding", "order")
 ADDING_INPUTS = 2
 ADDING_SUCCESS_MSE = 0.04
 ADDING_MEAN_PREDICTOR_MSE = 2 / 12  # Var(U1 + U2) for two independent U(0, 1)
 ORDER_SYMBOLS = ("a", "b", "c", "d", "X", "Y", "B", "E")  # distractors, the two relevant symbols, markers
 ORDER_CLASSES = 4  # XX, XY, YX, YY
 ORDER_SUCCESS_ACCURACY = 0.95
-ORDER_MIN_LEN = 6  # room for B, E and two relevant symbols at distinct steps
 
 VAL_SIZE = 1000  # held-out sequences for checkpoint selection and steps-to-success
 TEST_SIZE = 2000  # held-out sequences for the final figures

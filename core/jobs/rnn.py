@@ -1,11 +1,11 @@
-"""An RNN run as a job: prepare the task, train with callbacks that write the run folder, test.
+"""The ``rnn`` kind of job, a training run: prepare the task, train with callbacks that write the run folder, test.
 
 :func:`train_job` is the ``rnn`` kind's job function (``core.jobs.kinds``); the lifecycle around
 it (claim, heartbeat, queue, final state) is ``core.jobs.lifecycle``'s. What it writes:
 ``metrics.jsonl`` (every step and epoch, :class:`RunWriter`), ``checkpoint/last.safetensors`` and
 ``checkpoint/best.safetensors`` at every epoch's end (the whole training state: a crash loses at
 most the epoch in progress), ``vocab.json``, ``model.safetensors`` (the best weights),
-``gradients.npz`` when recording, ``classes.json`` for a named dataset's runs, ``embeddings.json``
+``gradients.npz`` when recording, ``classes.json`` (a text task's class names), ``embeddings.json``
 for word2vec-initialised runs and ``test_metrics.json``. With ``ctx.resume`` it continues from ``checkpoint/last``, with
 ``metrics.jsonl`` cut back to that epoch, and ends with the weights an uninterrupted run has.
 
@@ -21,12 +21,27 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.analysis.gradients import GradientRecorder
 from core.config import RunConfig
 from core.device import flush_denormals, resolve_device
 from core.jobs.kinds import Cancelled
+from core.jobs.lifecycle import JobContext
+from core.jobs.names import (
+    CHECKPOINT_DIR,
+    CLASSES_FILE,
+    EMBEDDINGS_FILE,
+    GRADIENTS_FILE,
+    TEST_METRICS_FILE,
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+)
+from core.jobs.word2vec import load_vectors
+from core.models.checkpoint import save_weights
+from core.models.rnn import SentimentRNN, param_counts
+from core.models.word2vec import init_embedding_layer
+from core.tasks import prepare_task
+from core.training.checkpointing import LAST, Checkpointer, load_training_state
 from core.training.trainer import Trainer, TrainResult, classification_metrics
-
-CHECKPOINTS = "checkpoint"
 
 
 class RunWriter:
@@ -93,20 +108,14 @@ def _count_batches(batches_fn, epoch: int = 0) -> int:
     return len(b) if hasattr(b, "__len__") else sum(1 for _ in batches_fn(epoch))
 
 
-def train_job(ctx: Any, cfg: RunConfig, *, extra_callbacks: list[Any] | None = None,
+def train_job(ctx: JobContext, cfg: RunConfig, *, extra_callbacks: list[Any] | None = None,
               progress_bar: bool = False) -> None:
     """Train and test the run ``ctx.run`` describes (the ``rnn`` kind); see the module docstring."""
     with flush_denormals(cfg.train.flush_denormals):
         _train(ctx, cfg, extra_callbacks or [], progress_bar)
 
 
-def _train(ctx: Any, cfg: RunConfig, extra_callbacks: list[Any], progress_bar: bool) -> None:
-    from core.analysis.gradients import GradientRecorder
-    from core.models.checkpoint import save_weights
-    from core.models.rnn import SentimentRNN, param_counts
-    from core.tasks import prepare_task
-    from core.training.checkpointing import LAST, Checkpointer, load_training_state
-
+def _train(ctx: JobContext, cfg: RunConfig, extra_callbacks: list[Any], progress_bar: bool) -> None:
     run, t = ctx.run, cfg.train
     t0 = time.time()
     ctx.progress(phase="preparing data")
@@ -118,15 +127,15 @@ def _train(ctx: Any, cfg: RunConfig, extra_callbacks: list[Any], progress_bar: b
     task = prepare_task(cfg, progress=lambda msg: ctx.progress(phase=msg), device=device)
     ctx.check_cancel()
     model_cfg = task.model_cfg
-    classes = task.classes  # a named dataset's class names (None for IMDB and the synthetic tasks)
+    classes = task.classes  # the dataset's class names (None for the synthetic tasks)
     if classes:
-        run.write_json("classes.json", list(classes))  # what predict reads to name its answers
+        run.write_json(CLASSES_FILE, list(classes))  # what predict reads to name its answers
     if task.vocab is not None:
-        task.vocab.save(run.file("vocab.json"))
+        task.vocab.save(run.file(VOCAB_FILE))
     torch.manual_seed(t.seed)  # the same initial weights whatever data preparation consumed
     model = SentimentRNN(model_cfg)
     state = None
-    last = run.file(CHECKPOINTS) / LAST
+    last = run.file(CHECKPOINT_DIR) / LAST
     if ctx.resume and last.is_file():
         state = load_training_state(last)
         dropped = run.cut_metrics(state.epoch)
@@ -134,20 +143,18 @@ def _train(ctx: Any, cfg: RunConfig, extra_callbacks: list[Any], progress_bar: b
     else:
         run.cut_metrics(-1)  # a rerun from scratch starts a fresh log
         if t.embeddings:
-            from core.models.word2vec import init_embedding_layer
-
             # how many of the vocabulary's words got a vector: part of the run's record
-            run.write_json("embeddings.json", init_embedding_layer(model, task.vocab, t.embeddings,
-                                                                   freeze=t.freeze_embeddings,
-                                                                   runs_dir=ctx.store.root))
+            wv = load_vectors(t.embeddings, ctx.store.root)
+            run.write_json(EMBEDDINGS_FILE, {"run_id": t.embeddings, **init_embedding_layer(
+                model, task.vocab, wv, freeze=t.freeze_embeddings)})
     steps_per_epoch = _count_batches(task.train_batches)
     callbacks: list[Any] = [RunWriter(ctx, steps_per_epoch)]
     if progress_bar:
         callbacks.append(ProgressBar(steps_per_epoch))
     if t.record_gradients and task.probe is not None:
-        callbacks.append(GradientRecorder(run.file("gradients.npz"), task.probe, every=t.probe_every,
+        callbacks.append(GradientRecorder(run.file(GRADIENTS_FILE), task.probe, every=t.probe_every,
                                           use_lengths=task.use_lengths))
-    callbacks.append(Checkpointer(run.file(CHECKPOINTS)))
+    callbacks.append(Checkpointer(run.file(CHECKPOINT_DIR)))
     callbacks += extra_callbacks
     trainer = Trainer(model, t, task.train_batches, task.val_batches, objective=task.objective, device=device,
                       callbacks=callbacks, use_lengths=task.use_lengths)
@@ -156,7 +163,7 @@ def _train(ctx: Any, cfg: RunConfig, extra_callbacks: list[Any], progress_bar: b
     ctx.progress(phase="training", epoch=trainer.epoch, epochs=t.epochs, batch=0, batches=steps_per_epoch)
     result = trainer.fit()
 
-    save_weights(model.cpu(), run.file("model.safetensors"))
+    save_weights(model.cpu(), run.file(WEIGHTS_FILE))
     model.to(device)
     ctx.progress(phase="testing")
     t_inf = time.perf_counter()
@@ -185,6 +192,6 @@ def _train(ctx: Any, cfg: RunConfig, extra_callbacks: list[Any], progress_bar: b
         "params_total": counts.get("total"), "train_size": task.train_size, "stopped_early": result.stopped,
         "resumed": state is not None,
     })
-    run.write_json("test_metrics.json", metrics)
+    run.write_json(TEST_METRICS_FILE, metrics)
     if result.stopped:  # the weights and test figures so far are kept; the run reads as cancelled
         raise Cancelled("cancelled during training")
