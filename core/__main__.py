@@ -32,6 +32,7 @@ from core.config import (
     DataConfig,
     DataJobConfig,
     ExperimentConfig,
+    ExplosionConfig,
     HMMRunConfig,
     HorizonConfig,
     RunConfig,
@@ -454,10 +455,10 @@ def cmd_explode(args: argparse.Namespace) -> int:
     from core.analysis.horizon import explosion_configs, explosion_summary
     from core.jobs.lifecycle import run_now
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    given = {"steps": args.steps, "seq_len": args.seq_len, "radius": args.radius, "clip": args.clip, "lr": args.lr}
-    configs = explosion_configs(**{k: v for k, v in given.items() if v is not None})  # its defaults otherwise
+    cfg = ExplosionConfig(**overrides_from_args(args, ExplosionConfig))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    configs = explosion_configs(cfg)
     names = [n for n in (args.configs.split(",") if args.configs else configs) if n]
     unknown = set(names) - set(configs)
     if unknown:
@@ -605,12 +606,6 @@ def _job_flags(p: argparse.ArgumentParser) -> None:
     _json_flag(p)
 
 
-def _defaults(fn: Any) -> dict[str, Any]:
-    import inspect
-
-    return {k: p.default for k, p in inspect.signature(fn).parameters.items()}
-
-
 def _add_data(sub: Any) -> None:
     d = sub.add_parser("data", help="datasets: IMDB's info, download and install; add, list and describe others")
     d.add_argument("action", choices=["info", "download", "install", "add", "list"], help="what to do: %(choices)s")
@@ -754,18 +749,9 @@ def _add_memory_horizon(sub: Any) -> None:
 
 
 def _add_explode(sub: Any) -> None:
-    from core.analysis.horizon import explosion_configs
-
     ex = sub.add_parser("explode", help="exploding gradients of a vanilla RNN on the adding problem, and clipping")
     ex.add_argument("--configs", help="comma-separated: exploding, clipped, reference (default all)")
-    demo = _defaults(explosion_configs)  # the demo's own defaults, shown in the help
-    ex.add_argument("--steps", type=int, help=f"optimiser steps (default {demo['steps']})")
-    ex.add_argument("--seq-len", type=int, help=f"sequence length T (default {demo['seq_len']})")
-    ex.add_argument("--radius", type=float,
-                    help=f"initial spectral radius of the recurrent weights (default {demo['radius']})")
-    ex.add_argument("--clip", type=float, help=f"the clipped configuration's threshold (default {demo['clip']})")
-    ex.add_argument("--lr", type=float, help=f"plain SGD's learning rate (default {demo['lr']})")
-    ex.add_argument("--threads", type=int, help="torch threads on the CPU")
+    add_config_arguments(ex, ExplosionConfig)
     _json_flag(ex)
     ex.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     ex.set_defaults(func=cmd_explode)

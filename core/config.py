@@ -443,6 +443,20 @@ class HorizonConfig(_Config):
 
 
 @dataclass(frozen=True)
+class ExplosionConfig(_Config):
+    """The exploding-gradient demonstration: a vanilla RNN on the adding problem with plain SGD, three ways
+    (:func:`core.analysis.horizon.explosion_configs`). Its defaults explode on any machine (the reasons there)."""
+
+    steps: int = param(300, "optimiser steps of each run", lo=1, hi=STEPS_MAX)
+    seq_len: int = param(50, "sequence length T of the adding problem", lo=2, hi=SEQ_MAX)
+    radius: float = param(4.0, "initial spectral radius of the recurrent weights (exploding and clipped runs)", lo=0,
+                          lo_open=True, hi=100)
+    clip: float = param(1.0, "the clipped run's gradient-norm threshold", lo=0, lo_open=True, hi=1e6)
+    lr: float = param(0.05, "plain SGD's learning rate", lo=0, lo_open=True, hi=10)
+    threads: int | None = param(None, "torch threads on the CPU; none = leave as is", lo=1, hi=THREADS_MAX)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig(_Config):
     """The seed report's comparison end to end (:mod:`core.report.experiment`)."""
 

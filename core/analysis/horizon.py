@@ -12,13 +12,13 @@ import csv
 import io
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from core.config import HorizonConfig, RunConfig, preset
+from core.config import ExplosionConfig, HorizonConfig, RunConfig, preset
 from core.device import flush_denormals
 from core.jobs.names import RESULTS_FILE
 from core.tasks.synthetic import prepare_synthetic, success_of, task_metrics
@@ -157,9 +157,11 @@ def horizon_rows(run: Any) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------------------- exploding gradients
 
-def explosion_configs(steps: int = 300, seq_len: int = 50, radius: float = 4.0, clip: float = 1.0,
-                      lr: float = 0.05) -> dict[str, RunConfig]:
+def explosion_configs(cfg: ExplosionConfig | None = None, **fields: Any) -> dict[str, RunConfig]:
     """Named runs of a vanilla RNN on the adding problem whose gradients explode, with and without clipping.
+
+    ``cfg`` (or its fields by name: ``steps``, ``seq_len``, ``radius``, ``clip``, ``lr``) is an
+    :class:`~core.config.ExplosionConfig`, its defaults the ones argued below.
 
     All three train with plain SGD (``lr``), where an update is the gradient itself: the case
     clipping exists for. (Adam divides each update by a running RMS of past gradients, so its
@@ -199,11 +201,12 @@ def explosion_configs(steps: int = 300, seq_len: int = 50, radius: float = 4.0, 
     at most ``lr * clip`` (its weights move at most ``steps * lr * clip`` in all) and loses no
     step; clipping bounds the damage, it does not repair the initialisation (docs/gradients.md).
     """
-    common = {"task": "adding", "seq_len": seq_len, "train_steps": steps, "epochs": 1, "record_gradients": True,
-              "probe_every": max(steps // 5, 1), "optimizer": "sgd", "lr": lr, "threads": 1}
+    c = replace(cfg or ExplosionConfig(), **fields)
+    common = {"task": "adding", "seq_len": c.seq_len, "train_steps": c.steps, "epochs": 1, "record_gradients": True,
+              "probe_every": max(c.steps // 5, 1), "optimizer": "sgd", "lr": c.lr, "threads": c.threads or 1}
     return {
-        "exploding": preset("seed", cell="rnn", recurrent_init_radius=radius, clip_norm=None, **common),
-        "clipped": preset("seed", cell="rnn", recurrent_init_radius=radius, clip_norm=clip, **common),
+        "exploding": preset("seed", cell="rnn", recurrent_init_radius=c.radius, clip_norm=None, **common),
+        "clipped": preset("seed", cell="rnn", recurrent_init_radius=c.radius, clip_norm=c.clip, **common),
         "reference": preset("seed", cell="rnn", clip_norm=None, **common),
     }
 
