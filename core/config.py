@@ -221,6 +221,14 @@ def default_val_size(train_rows: int) -> int:
     return min(VAL_MAX, round(VAL_SHARE * train_rows))
 
 
+SMALL_CORPUS = 1000  # texts: word2vec keeps every word of a smaller corpus (default_min_count)
+
+
+def default_min_count(texts: int) -> int:
+    """word2vec's ``min_count`` when none is given: gensim's 5, or 1 on a corpus of under :data:`SMALL_CORPUS` texts."""
+    return 1 if texts < SMALL_CORPUS else 5
+
+
 @dataclass(frozen=True)
 class DataConfig(_Config):
     imdb_path: str | None = param(None, "aclImdb_v1.tar.gz or an extracted aclImdb/ folder; none = $RNNLAB_IMDB, "
@@ -390,7 +398,9 @@ class Word2VecConfig(_Config):
     dim: int = param(100, "vector size (the seed's embedding size, so the vectors fit embedding_dim)", lo=1,
                      hi=EMBEDDING_MAX)
     window: int = param(5, "context words on each side", lo=1, hi=100)
-    min_count: int = param(5, "words seen fewer times get no vector", lo=1, hi=REVIEWS_MAX)
+    min_count: int | None = param(None, "words seen fewer times get no vector; none = 5 (gensim's), or 1 for a corpus "
+                                        "of under 1,000 texts, where few words occur five times", lo=1,
+                                  hi=REVIEWS_MAX)
     negative: int = param(5, "negative samples per positive pair", lo=1, hi=100)
     sample: float = param(1e-3, "down-sampling threshold of frequent words", lo=0, hi=1)
     epochs: int = param(5, "passes over the texts", lo=1, hi=1000)

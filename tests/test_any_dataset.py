@@ -25,6 +25,7 @@ from core.config import (
     TextConfig,
     Word2VecConfig,
     Word2VecRunConfig,
+    default_min_count,
     default_val_size,
     preset,
 )
@@ -201,11 +202,13 @@ def test_word2vec_trains_on_the_datasets_own_texts_and_its_unlabelled_ones_with_
     assert run.summary()["dataset"] == "withunsup"
 
 
-def test_embeddings_train_on_a_named_dataset_from_the_command_line(gadgets, capsys):
-    assert main(["embeddings", "train", "--dataset", gadgets, "--dim", "8", "--min-count", "1", "--epochs", "1",
-                 "--no-stopwords"]) == 0
+def test_embeddings_train_on_a_small_dataset_with_the_default_min_count_fitted_to_it(gadgets, capsys):
+    assert main(["embeddings", "train", "--dataset", gadgets, "--dim", "8", "--epochs", "1", "--no-stopwords"]) == 0
     [run] = RunStore().list()
-    assert run.job_config().data.dataset == gadgets and "gizmotron" in load_vectors(run.id)
+    cfg = run.job_config()
+    assert cfg.data.dataset == gadgets and cfg.word2vec.min_count == 1  # 160 texts: every word kept
+    assert "gizmotron" in load_vectors(run.id) and run.read_json("word2vec.json")["min_count"] == 1
+    assert default_min_count(22_500 + 50_000) == 5 and default_min_count(999) == 1  # IMDB keeps gensim's 5
 
 
 # -- the GMM-HMM -----------------------------------------------------------------------------------------------------
@@ -275,3 +278,14 @@ def test_estimates_come_from_the_datasets_own_size(gadgets):
 def test_dataset_info_counts_without_reading_a_text(gadgets):
     info = dataset_info(gadgets)
     assert info == DatasetInfo("gadgets", ("neg", "pos"), (80, 80), 40, 0, 0)
+
+
+def test_a_gmm_hmm_that_cannot_fit_its_dataset_or_its_vectors_is_refused_before_a_run_is_made(topics):
+    store = RunStore()
+    with pytest.raises(DoesNotFit, match="hmm.limit=2 is below the 3 classes of dataset topics"):
+        lifecycle.run_now("hmm", HMMRunConfig(data=DataConfig(dataset=topics), hmm=HMMConfig(limit=2)), store)
+    w2v = lifecycle.run_now("word2vec", Word2VecRunConfig(data=DataConfig(dataset=topics), text=TEXT,
+                                                          word2vec=SMALL_W2V), store)
+    with pytest.raises(ValueError, match=f"hmm.dim=12 is more than the 8 dimensions of word2vec run {w2v.id}; use 8"):
+        resolve_embeddings(HMMRunConfig(data=DataConfig(dataset=topics), hmm=HMMConfig(dim=12)), store)
+    assert [r.kind for r in store.list()] == ["word2vec"]

@@ -230,7 +230,7 @@ def test_a_hugging_face_dataset_dict_keeps_its_splits_and_class_label_names(rnnl
     rows = {cls: sentences(cls, 20) for cls in ("sports", "cooking")}
     train = [(s, 0) for s in rows["cooking"][:15]] + [(s, 1) for s in rows["sports"][:15]]
     test = [(s, 0) for s in rows["cooking"][15:]] + [(s, 1) for s in rows["sports"][15:]]
-    unsup = [("no label here", -1)] * 4  # like IMDB's 'unsupervised' split: skipped
+    unsup = [("no label here", -1)] * 4  # like IMDB's 'unsupervised' split: unlabelled texts, word2vec's
     path = save_hf(tmp_path / "hf", {"train": train, "test": test, "unsupervised": unsup}, names=["cooking", "sports"])
 
     rc, out, err = cli(capsys, "data", "add", str(path), "--name", "hfsc", "--text-col", "review",
@@ -238,9 +238,11 @@ def test_a_hugging_face_dataset_dict_keeps_its_splits_and_class_label_names(rnnl
     assert rc == 0, err
     entry = json.loads(out)
     assert entry["format"] == "hf" and entry["classes"] == ["cooking", "sports"]
-    assert entry["counts"] == {"train": {"cooking": 15, "sports": 15}, "test": {"cooking": 5, "sports": 5}}
+    assert entry["counts"] == {"train": {"cooking": 15, "sports": 15}, "test": {"cooking": 5, "sports": 5},
+                               "unsup": {"unlabelled": 4}}
     df = sources.load_dataset("hfsc")
     assert set(df[df["split"] == "test"]["text"]) == {t for t, _ in test}
+    assert (df[df["split"] == "unsup"]["label"] == -1).all() and (df[df["split"] == "unsup"]["text"]).size == 4
 
     rc, out, err = cli(capsys, "train", "--dataset", "hfsc", *TRAIN)
     assert rc == 0, err

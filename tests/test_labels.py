@@ -44,7 +44,9 @@ def test_a_user_name_comes_first_and_the_given_label_leads_the_description():
 
 
 def test_another_dataset_and_a_synthetic_task_are_named():
-    assert describe("rnn", preset("seed", dataset="news", limit=500)) == "lstm · seed · news · 500 texts · 5 ep"
+    assert describe("rnn", preset("seed", dataset="news", limit=500)) == "lstm · seed · news · up to 500 texts · 5 ep"
+    assert describe("rnn", preset("seed", dataset="news", limit=500), trained_on=120).startswith(
+        "lstm · seed · news · 120 texts")
     synthetic = describe("rnn", preset("seed", cell="gru", task="adding", seq_len=100, train_steps=300))
     assert synthetic == "gru · adding · seed · T 100 · 300 steps"  # no reviews, no epochs, no text options
 
@@ -54,7 +56,7 @@ def test_text_options_are_left_out_of_a_synthetic_label():
 
 
 def test_many_options_are_counted_after_the_first_few():
-    cfg = preset("seed", hidden_size=8, embedding_dim=8, max_len=40, batch_size=4, val_size=2, lr=0.01, seed=3)
+    cfg = preset("seed", hidden_size=8, embedding_dim=8, max_len=40, batch_size=4, dropout=0.2, lr=0.01, seed=3)
     assert describe("rnn", cfg).endswith("· +1 more")
 
 

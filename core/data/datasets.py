@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.config import TEXT_TASK, DataConfig, default_val_size
+from core.config import TEXT_TASK, DataConfig, default_min_count, default_val_size
 from core.data import imdb, sources
 
 BUILTIN = sources.BUILTIN  # "imdb"
@@ -149,7 +149,8 @@ def resolve_config(cfg: Any) -> Any:
     """A job's config with its data part fitted to its dataset (:func:`resolve_data`); other configs unchanged.
 
     Every config with a ``data`` part is fitted (a training on a text, the GMM-HMM, word2vec); a training on
-    a synthetic task reads no dataset and is left as it is.
+    a synthetic task reads no dataset and is left as it is. word2vec's ``min_count`` none becomes a number
+    from the corpus's size; a GMM-HMM's text limits below the dataset's classes are refused.
     """
     data = getattr(cfg, "data", None)
     if not isinstance(data, DataConfig):
@@ -157,7 +158,22 @@ def resolve_config(cfg: Any) -> Any:
     train = getattr(cfg, "train", None)
     if train is not None and getattr(train, "task", None) not in (None, TEXT_TASK):
         return cfg
-    return replace(cfg, data=resolve_data(data))
+    fitted = resolve_data(data)
+    info = dataset_info(data.dataset, data.imdb_path)
+    w2v = getattr(cfg, "word2vec", None)  # word2vec keeps every word of a small corpus (core.config.default_min_count)
+    if w2v is not None and w2v.min_count is None:
+        texts = min(info.train_rows, data.limit or info.train_rows) + min(info.unsup, data.limit or info.unsup)
+        cfg = replace(cfg, word2vec=replace(w2v, min_count=default_min_count(texts)))
+    hmm = getattr(cfg, "hmm", None)  # the GMM-HMM samples its texts evenly over the classes: one of each at least
+    if hmm is not None:
+        k = len(info.classes)
+        for name in ("limit", "test_limit"):
+            value = getattr(hmm, name)
+            if value is not None and value < k:
+                raise DoesNotFit(f"hmm.{name}={value} is below the {k} classes of dataset "
+                                 f"{dataset_name(data.dataset)}: the GMM-HMM needs texts of every class; use "
+                                 f"{k} or more")
+    return replace(cfg, data=fitted)
 
 
 # -- reading ---------------------------------------------------------------------------------------------------

@@ -37,11 +37,22 @@ def resolve_embeddings(cfg: HMMRunConfig, store: RunStore) -> tuple[HMMRunConfig
     run id the caller puts into ``cfg.hmm.embeddings``.
     """
     if cfg.hmm.embeddings:
-        return replace(cfg, hmm=replace(cfg.hmm, embeddings=store.get(cfg.hmm.embeddings).id)), None
-    found = vectors_runs(store, cfg.data.dataset)
-    if found:
-        return replace(cfg, hmm=replace(cfg.hmm, embeddings=found[0])), None
-    return cfg, Word2VecRunConfig(data=replace(cfg.data, limit=cfg.hmm.limit), text=cfg.text)
+        run_id = store.get(cfg.hmm.embeddings).id
+    else:
+        found = vectors_runs(store, cfg.data.dataset)
+        if not found:
+            first = Word2VecRunConfig(data=replace(cfg.data, limit=cfg.hmm.limit), text=cfg.text)
+            _check_dim(cfg, first.word2vec.dim, "the skip-gram vectors it would train first")
+            return cfg, first
+        run_id = found[0]
+    _check_dim(cfg, store.get(run_id).job_config().word2vec.dim, f"word2vec run {run_id}")
+    return replace(cfg, hmm=replace(cfg.hmm, embeddings=run_id)), None
+
+
+def _check_dim(cfg: HMMRunConfig, dim: int, what: str) -> None:
+    """The PCA keeps at most as many dimensions as the vectors have: refuse a larger ``hmm.dim`` before the fit."""
+    if cfg.hmm.dim > dim:
+        raise ValueError(f"hmm.dim={cfg.hmm.dim} is more than the {dim} dimensions of {what}; use {dim} or fewer")
 
 
 def hmm_job(ctx: JobContext, cfg: HMMRunConfig) -> None:

@@ -48,9 +48,10 @@ CHANCE_SE = 2.0  # "near chance": within this many binomial standard errors of 1
 
 # fields a label never names: shown otherwise (cell, preset, task, reviews, epochs, dataset), set by the
 # code, or about the machine rather than the model
-# (val_size: a run's config holds it resolved, from the dataset's size, whether the user chose it or not)
+# (val_size, min_count: a run's config holds them resolved, from the dataset's size, whether the user chose them)
 NOT_OPTIONS = {"cell", "preset", "task", "epochs", "limit", "dataset", "imdb_path", "device", "threads",
-               "vocab_size", "output_size", "input_size", "flush_denormals", "train_steps", "seq_len", "val_size"}
+               "vocab_size", "output_size", "input_size", "flush_denormals", "train_steps", "seq_len", "val_size",
+               "min_count"}
 # how an option reads in a label: booleans (when on, when off), other values a prefix
 SWITCHES = {
     "keep_negations": ("keep negations", "negations dropped"), "remove_stopwords": ("stop words removed",

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from core import atomic
-from core.config import EMBEDDING_MAX, VOCAB_MAX, Word2VecConfig
+from core.config import EMBEDDING_MAX, VOCAB_MAX, Word2VecConfig, default_min_count
 from core.data.text import PAD_ID
 
 MAX_WORDS_FILE_BYTES = 64 * 2**20  # words.json of 500,000 words is ~10 MB
@@ -194,20 +194,28 @@ def fit_word2vec(sentences: Sequence[Sequence[str]], cfg: Word2VecConfig = Word2
     sentences = [list(s) for s in sentences if len(s)]
     if not sentences:
         raise ValueError("word2vec needs at least one non-empty sentence")
+    min_count = cfg.min_count if cfg.min_count is not None else default_min_count(len(sentences))
+    too_small = (f"no word occurs min_count={min_count} times in the {len(sentences):,} texts: the corpus is too "
+                 f"small for it; lower min_count")
     log = EpochLog()
     t0 = time.perf_counter()
-    model = Word2Vec(sentences=sentences, vector_size=cfg.dim, window=cfg.window, min_count=cfg.min_count,
-                     sg=1 if cfg.algo == "skipgram" else 0, negative=cfg.negative, sample=cfg.sample,
-                     epochs=cfg.epochs, workers=cfg.workers, seed=cfg.seed, compute_loss=True, callbacks=[log])
+    try:
+        model = Word2Vec(sentences=sentences, vector_size=cfg.dim, window=cfg.window, min_count=min_count,
+                         sg=1 if cfg.algo == "skipgram" else 0, negative=cfg.negative, sample=cfg.sample,
+                         epochs=cfg.epochs, workers=cfg.workers, seed=cfg.seed, compute_loss=True, callbacks=[log])
+    except RuntimeError as e:  # gensim's "you must first build vocabulary": no word kept
+        if "vocabulary" in str(e):
+            raise ValueError(too_small) from None
+        raise
     train_time = time.perf_counter() - t0
     kv = model.wv
     if len(kv.index_to_key) == 0:
-        raise ValueError(f"no word occurs min_count={cfg.min_count} times: the corpus is too small")
+        raise ValueError(too_small)
     words = list(kv.index_to_key)  # most frequent first (sorted_vocab)
     counts = [int(kv.get_vecattr(w, "count")) for w in words]
     vectors = WordVectors(words, np.array(kv.vectors, dtype=np.float32), counts)
     info = {"loss_per_epoch": log.losses, "epoch_times_s": log.times, "train_time_s": train_time,
-            "vocab_size": len(words), "corpus_tokens": int(sum(len(s) for s in sentences)),
+            "min_count": min_count, "vocab_size": len(words), "corpus_tokens": int(sum(len(s) for s in sentences)),
             "sentences": len(sentences)}
     return vectors, info
 
