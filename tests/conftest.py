@@ -1,10 +1,13 @@
-"""Shared fixtures: one torch thread for every test, an isolated RNN Lab home, tiny IMDB-shaped datasets."""
+"""Shared fixtures: one torch thread for every test, an isolated RNN Lab home, tiny IMDB-shaped datasets,
+and NLTK's English stop-word list from ``tests/data`` for the whole session."""
 
 from __future__ import annotations
 
 import io
+import shutil
 import sys
 import tarfile
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -164,3 +167,30 @@ def _single_threaded_test(_single_threaded_session):
 @pytest.fixture
 def one_thread(_single_threaded_test):
     """One torch thread: every test has it now (the autouse fixtures above); kept for the modules that name it."""
+
+
+# ---------------------------------------------------------------------------------- NLTK's stop-word list
+# The default text pipeline removes NLTK's English stop words, a corpus that pip does not install. The suite
+# brings its own copy (NLTK's file, byte for byte), so it runs the same whether or not a machine has the list,
+# and reads the same list everywhere. Tests of a machine without the list hide it themselves
+# (test_page_setup.py, test_text.py).
+NLTK_DATA = Path(__file__).resolve().parent / "data" / "nltk_data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``NLTK_DATA`` names a private copy of ``tests/data/nltk_data`` for the session and every process it starts.
+
+    Set here, before any test module is imported: NLTK reads ``NLTK_DATA`` once, when it is first imported, and
+    test modules may read it at import (``fixtures_runs.nltk_data``). A copy rather than the checkout itself
+    because NLTK 3.10 refuses data that other accounts could write, and a checkout made under umask 002 (a common
+    default) has group-writable files and folders; the copy is 0644/0755 whatever the checkout's modes.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="rnnlab-nltk-"))  # private to this account (0700)
+    data = folder / "nltk_data"
+    shutil.copytree(NLTK_DATA, data)
+    for path in [data, *data.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NLTK_DATA", str(data))  # os.environ: subprocesses (python -m core job ...) inherit it
+    config.add_cleanup(mp.undo)
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))

@@ -16,7 +16,6 @@ import pytest
 from conftest import tiny_reviews, write_imdb_archive
 
 # where this repository's development machines keep NLTK's corpora; $NLTK_DATA wins when set
-DEFAULT_NLTK_DATA = "/work/shared/nltk_data"
 TINY = dict(epochs=1, hidden_size=8, embedding_dim=8, max_len=40, batch_size=4, val_size=2, threads=1)
 
 
@@ -28,8 +27,8 @@ class TrainedHome:
 
 
 def nltk_data() -> str | None:
-    """The NLTK data folder to use: ``$NLTK_DATA``, else the development machines' copy if present."""
-    return os.environ.get("NLTK_DATA") or (DEFAULT_NLTK_DATA if Path(DEFAULT_NLTK_DATA).is_dir() else None)
+    """The NLTK data folder the suite uses: ``$NLTK_DATA``, a session copy of tests/data/nltk_data (conftest.py)."""
+    return os.environ.get("NLTK_DATA")
 
 
 def use_home(mp: pytest.MonkeyPatch, home: Path, imdb: Path | None = None) -> None:

@@ -95,3 +95,18 @@ def test_the_readme_best_at_seed_size_table_is_the_published_study():
         assert cells[4:7] == [f"{r.accuracy_mean:.3f} ± {r.accuracy_std:.3f}", f"{r.f1_mean:.3f} ± {r.f1_std:.3f}",
                               f"{r.roc_auc_mean:.3f} ± {r.roc_auc_std:.3f}"]
         assert cells[7] == f"{r.train_time_s_mean:.0f} s" and cells[8] == f"{r.best_epoch_mean + 1:.1f}"
+
+
+def test_the_readme_own_data_table_is_the_committed_measurement():
+    measured = (ROOT / "docs" / "own-data" / "runs.md").read_text(encoding="utf-8")
+    rows = [line for line in measured.splitlines() if line.startswith("| ")]
+    assert len(rows) >= 7  # the header and six commands
+    missing = [row for row in rows if row not in README.splitlines()]
+    assert not missing, "README rows that differ from docs/own-data/runs.md:\n" + "\n".join(missing)
+
+
+def test_the_committed_product_reviews_are_the_test_fixture(tmp_path):
+    from fixtures_reviews import write_product_reviews
+
+    assert (ROOT / "docs" / "own-data" / "products.csv").read_bytes() == \
+        write_product_reviews(tmp_path / "products.csv").read_bytes()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_reviews, write_imdb_archive
-from fixtures_runs import nltk_data, tiny_config, use_home
+from fixtures_runs import tiny_config, use_home
 
 from core.config import DataConfig, ModelConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
 from core.data.text import Vocabulary
@@ -119,7 +119,7 @@ def w2v_home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         use_home(mp, root / "home")
         data = DataConfig(imdb_path=str(archive), val_size=2)
-        text = TextConfig(remove_stopwords=bool(nltk_data()))  # without NLTK's list: no stop-word stage
+        text = TextConfig()
         run = lifecycle.run_now("word2vec", Word2VecRunConfig(data=data, text=text, word2vec=TINY_W2V),
                                 RunStore(root / "home" / "runs"), label="word2vec-skipgram")
     return root, archive, run.id
@@ -133,7 +133,7 @@ def test_the_word2vec_job_stores_a_word2vec_run_from_train_and_unlabelled_review
     assert run.kind == "word2vec" and st["state"] == "finished" and st["progress"] == {"phase": "finished"}
     assert run.config_dict()["label"] == "word2vec-skipgram"
     assert run.job_config() == Word2VecRunConfig(data=DataConfig(imdb_path=str(archive), val_size=2),
-                                                 text=TextConfig(remove_stopwords=bool(nltk_data())),
+                                                 text=TextConfig(),
                                                  word2vec=TINY_W2V)
     info = run.read_json("word2vec.json")
     assert info["reviews_train"] == 10 and info["reviews_unsup"] == 6  # 12 training reviews less 2 for validation
@@ -211,7 +211,7 @@ def test_the_lifecycle_heartbeat_keeps_a_long_word2vec_training_alive_and_stops_
     use_home(monkeypatch, root / "home")
     store = RunStore(tmp_path / "runs")
     run = store.create(Word2VecRunConfig(data=DataConfig(imdb_path=str(archive), val_size=2),
-                                         text=TextConfig(remove_stopwords=bool(nltk_data())), word2vec=TINY_W2V),
+                                         text=TextConfig(), word2vec=TINY_W2V),
                        kind="word2vec")
     real_fit = word2vec.fit_word2vec
     events = []  # ("job", progress written) or ("beat", progress kept), in the order they were written

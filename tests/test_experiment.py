@@ -1,9 +1,10 @@
 """`python -m core experiment seed`, limited to tiny data: the experiment run, its report and tables, and reuse."""
 
 import os
+import shutil
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,25 +19,50 @@ ARGS = ["--limit", "16", "--val-size", "4", "--epochs", "1", "--hidden", "4", "-
         "--horizon-steps", "20", "--hmm-limit", "16"]
 
 
+def run_experiment(archive: Path, home: Path, out: Path, *more: str) -> subprocess.CompletedProcess:
+    """`python -m core experiment seed` on ``archive`` with ``home`` as RNNLAB_HOME, the report copied to ``out``."""
+    env = {**os.environ, "RNNLAB_HOME": str(home)}
+    env.pop("RNNLAB_RUNS_DIR", None)
+    return subprocess.run([sys.executable, "-m", "core", "experiment", "seed", "--imdb", str(archive), "--out",
+                           str(out), *ARGS, *more], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    archive: Path
+    home: Path  # the RNNLAB_HOME the first run filled
+    out: Path  # its --out copy of the report
+    process: subprocess.CompletedProcess  # the first run, as it finished
+
+
 @pytest.fixture(scope="module")
-def experiment(tmp_path_factory):
+def seeded(tmp_path_factory) -> Seeded:
+    """The experiment run once, in a fresh home, for the whole module (its trainings are the expensive part).
+
+    Never changed afterwards, so every test sees the first run whatever ran before it: a test that runs the
+    experiment again does so in a copy of the home (``rerun``).
+    """
     tmp = tmp_path_factory.mktemp("experiment")
     archive = write_imdb_archive(tmp / "aclImdb_v1.tar.gz", tiny_reviews(per_class=8, unsup=10))
-    env = {**os.environ, "RNNLAB_HOME": str(tmp / "home"), "NLTK_DATA": os.environ.get("NLTK_DATA", "")}
-    env.pop("RNNLAB_RUNS_DIR", None)
-    out = tmp / "report"
+    home, out = tmp / "home", tmp / "report"
+    return Seeded(archive, home, out, run_experiment(archive, home, out))
+
+
+@pytest.fixture
+def rerun(seeded, tmp_path):
+    """``(run, store)``: ``run(*more)`` runs the experiment again over a copy of the seeded home, ``store`` its runs."""
+    assert seeded.process.returncode == 0, "the first run failed:\n" + seeded.process.stderr[-3000:]
+    home = tmp_path / "home"
+    shutil.copytree(seeded.home, home)
 
     def run(*more):
-        return subprocess.run([sys.executable, "-m", "core", "experiment", "seed", "--imdb", str(archive), "--out",
-                               str(out), *ARGS, *more], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=600)
+        return run_experiment(seeded.archive, home, tmp_path / "report", *more)
 
-    return run, out, RunStore(tmp / "home" / "runs")
+    return run, RunStore(home / "runs")
 
 
-def test_the_limited_experiment_writes_the_report_and_its_tables(experiment):
-    run, out, store = experiment
-    p = run()
+def test_the_limited_experiment_writes_the_report_and_its_tables(seeded):
+    p, out, store = seeded.process, seeded.out, RunStore(seeded.home / "runs")
     assert p.returncode == 0, p.stderr[-3000:]
     # the experiment is a run of its own; every training, the vectors, the HMM and the study are its children
     [xp] = [r for r in store.list() if r.kind == "experiment"]
@@ -83,8 +109,8 @@ def test_the_limited_experiment_writes_the_report_and_its_tables(experiment):
     assert "on CPU, 1 thread per run" in report  # where the runs trained, not this process's settings
 
 
-def test_rerunning_the_experiment_reuses_every_finished_run(experiment):
-    run, out, store = experiment
+def test_rerunning_the_experiment_reuses_every_finished_run(rerun):
+    run, store = rerun
     before = {r.id for r in store.list()}
     p = run()
     assert p.returncode == 0, p.stderr[-3000:]
@@ -98,8 +124,8 @@ def test_rerunning_the_experiment_reuses_every_finished_run(experiment):
     assert (report_folder(new) / "report.md").is_file()
 
 
-def test_an_hmm_of_other_settings_is_not_reused_but_the_rest_is(experiment):
-    run, out, store = experiment
+def test_an_hmm_of_other_settings_is_not_reused_but_the_rest_is(rerun):
+    run, store = rerun
     [old_hmm] = [r for r in store.list() if r.kind == "hmm"]
     before = {r.id for r in store.list()}
     p = run("--hmm-limit", "8")

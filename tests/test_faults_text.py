@@ -228,8 +228,6 @@ def test_an_empty_review_gets_an_answer_with_a_note(runs, lstm):
 
 
 def test_a_review_of_only_stop_words_gets_an_answer_with_a_note(runs, lstm):
-    if not nltk_data():
-        pytest.skip("NLTK's stop-word list is not installed: the runs keep stop words")
     out = introspect(lstm, "the and of it was is " * 50, runs_dir=runs)
     assert {w.fate for w in out.words} == {"stopword"} and any("no tokens left" in n for n in out.notes)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import tiny_reviews, write_imdb_archive
-from fixtures_runs import nltk_data, use_home
+from fixtures_runs import use_home
 
 from core.analysis.predict import load_hmm_run
 from core.config import DataConfig, HMMConfig, HMMRunConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
@@ -154,7 +154,7 @@ def build_hmm_home(root: Path) -> HMMHome:
         use_home(mp, home)
         store = RunStore(home / "runs")
         # max_len 40 like the tiny RNN runs (tests/fixtures_runs.py), so long texts are cut alike
-        text = TextConfig(max_len=40, remove_stopwords=bool(nltk_data()))  # no NLTK list: no stop-word stage
+        text = TextConfig(max_len=40)
         w2v = lifecycle.run_now("word2vec", Word2VecRunConfig(data=data, text=text, word2vec=Word2VecConfig(
             dim=8, min_count=1, epochs=3)), store, label="word2vec-skipgram")
         cfg, first = resolve_embeddings(HMMRunConfig(data=data, text=text, hmm=FIT), store)  # names w2v's run
@@ -181,7 +181,7 @@ def test_the_hmm_run_is_stored_like_an_rnn_run(hmm_home):
     # the one config record reads back as the job's dataclass, resolved: it names the vectors the fit read
     job = run.job_config()
     assert job == HMMRunConfig(data=DataConfig(imdb_path=str(hmm_home.archive), val_size=2),
-                               text=TextConfig(max_len=40, remove_stopwords=bool(nltk_data())),
+                               text=TextConfig(max_len=40),
                                hmm=replace(FIT, embeddings=hmm_home.word2vec_id))
     with pytest.raises(ValueError, match="not a recurrent network"):
         run.config()
@@ -241,8 +241,9 @@ def test_resolve_embeddings_names_the_newest_finished_word2vec_run_or_the_one_to
 
 def test_an_hmm_job_without_word2vec_vectors_fails_clearly_and_is_recorded(tmp_path):
     store = RunStore(tmp_path / "runs")
+    run = store.create(HMMRunConfig(), kind="hmm", label="gmmhmm")  # made without resolve_embeddings naming vectors
     with pytest.raises(ValueError, match="needs a word2vec run"):
-        lifecycle.run_now("hmm", HMMRunConfig(), store, label="gmmhmm")
+        lifecycle.run_job(run, store)
     [run] = store.list()
     st = run.status()
     assert run.kind == "hmm" and st["state"] == "failed" and "needs a word2vec run" in st["error"]

@@ -29,9 +29,8 @@ def _stop_words(monkeypatch):
 def loaded(cell: str, preset_name: str = "fast", seed: int = 0, **overrides) -> LoadedRun:
     """A random-weight model (eval mode) over a small vocabulary, as a loaded run."""
     vocab = Vocabulary(["<unk>", "<pad>", *WORDS], [0, 0, *range(len(WORDS), 0, -1)])
-    text = {} if nltk_data() else {"remove_stopwords": False}
     cfg = preset(preset_name, cell=cell, vocab_size=len(vocab), embedding_dim=12, hidden_size=7, max_len=30,
-                 **{**text, **overrides})
+                 **overrides)
     torch.manual_seed(seed)
     model = SentimentRNN(cfg.model).eval()
     with torch.no_grad():  # larger recurrent weights: saturating gates make a stricter comparison
@@ -109,8 +108,7 @@ def test_words_map_back_to_the_raw_text_with_their_fates():
     fates = {w.word: w.fate for w in out.words}
     assert fates["good"] == "kept" and fates["film!!!"] == "kept" and fates["bad"] == "kept"
     assert fates["😀"] == "non_alnum" and fates["zorblax,"] == "unknown"
-    if nltk_data():
-        assert fates["the"] == "stopword"
+    assert fates["the"] == "stopword"
     for w in out.words:
         assert [out.tokens[p] for p in w.positions] == list(w.tokens)
     w34 = next(w for w in out.words if w.word == "w3-w4")

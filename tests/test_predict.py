@@ -49,8 +49,6 @@ EDGE_CASES = {
 @pytest.mark.parametrize("case", list(EDGE_CASES))
 def test_every_edge_case_gets_an_answer_from_every_run(trained_home, hmm_home, case):
     text, note = EDGE_CASES[case]
-    if case == "stop words only" and not nltk_data():
-        pytest.skip("NLTK's stop-word list is not installed: the runs keep stop words")
     results = predict_runs(_rnn_ids(trained_home), text, runs_dir=trained_home.home / "runs")
     assert [r["run_id"] for r in results] == _rnn_ids(trained_home)
     results += predict_runs([hmm_home.hmm_id], text, runs_dir=hmm_home.home / "runs")
@@ -178,8 +176,6 @@ def test_every_answer_reads_every_word_and_its_read_words_are_the_tokens_the_mod
 
 
 def test_a_negation_is_in_the_reading_as_a_stop_word(trained_home):
-    if not nltk_data():
-        pytest.skip("needs NLTK's stop-word list")
     [r] = predict_runs([trained_home.run_ids["gru"]], "not good at all", runs_dir=trained_home.home / "runs")
     assert [(f["word"], f["reason"]) for f in r["reading"]][0] == ("not", "stop word")
     assert "not" not in r["tokens"]

@@ -14,8 +14,6 @@ from core.data.text import REMOVED, STOP_WORD, TRUNCATED, UNKNOWN, WordFate, pre
 
 @pytest.fixture(autouse=True)
 def _stop_words(monkeypatch):
-    if not nltk_data():
-        pytest.skip("NLTK's stop-word list is not installed")
     monkeypatch.setenv("NLTK_DATA", nltk_data())
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -29,27 +28,18 @@ from core.data.text import (
     tokenize_corpus,
 )
 
-# Where this repository's development machines keep NLTK's corpora; $NLTK_DATA wins when set.
-DEFAULT_NLTK_DATA = "/work/shared/nltk_data"
-
 NO_STOP = TextConfig(remove_stopwords=False)
 ALL_OFF = TextConfig(**{s: False for s in STAGES})
 
 
 @pytest.fixture
 def nltk_list(monkeypatch: pytest.MonkeyPatch) -> tuple[str, ...]:
-    """NLTK's real English list, found through NLTK_DATA; the test is skipped, with a reason, without it."""
+    """NLTK's real English list, found through NLTK_DATA: the suite's copy (tests/conftest.py), on every machine."""
     import nltk
 
-    if not os.environ.get("NLTK_DATA"):
-        monkeypatch.setenv("NLTK_DATA", DEFAULT_NLTK_DATA)
-    # tests never reach the network: a missing list must not trigger a download
+    # tests never reach the network: a missing list must fail the test, not trigger a download
     monkeypatch.setattr(nltk, "download", lambda *a, **k: False)
-    try:
-        return text.nltk_stopword_list()
-    except StopwordsUnavailable as e:
-        pytest.skip(f"NLTK English stop words not installed (set NLTK_DATA, or run "
-                    f"`python -m nltk.downloader stopwords`): {e}")
+    return text.nltk_stopword_list()
 
 
 # -- the stages one by one -------------------------------------------------------------------------

@@ -321,7 +321,7 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
                      + ("" if enc.truncated else f": fewer than max_len ({tcfg.max_len:,}), so a prediction "
                         "over the whole text (Classify, `python -m core predict`) may differ"))
     if model.num_directions == 2:
-        notes.append("bidirectional model: the running probability at t has read the review's future")
+        notes.append("bidirectional model: the running probability at t has read the text's future")
     prob = float(_sigmoid(np.array(logit_f)))
     return Introspection(
         run_id=lr.run_id, cell=model.cell, num_layers=model.num_layers, num_directions=model.num_directions,

@@ -299,12 +299,22 @@ def download_stopwords() -> str:
                 f"{', '.join(_search_paths())} (or set NLTK_DATA to a folder holding it), or train without "
                 "removing stop words (`--no-stopwords`; on the Train page, untick *remove stopwords*)."
             ) from None
+        _not_group_writable(Path(folder) / "corpora")  # NLTK 3.10 refuses what a umask of 002 would write
         _LIST_CACHE.clear()
         found = stopwords_found()
         if ok and found:
             return found
     raise StopwordsUnavailable("None of NLTK's data folders (" + ", ".join(_search_paths()) + ") can be written: "
                                "set NLTK_DATA to a folder you own, then download again.")
+
+
+def _not_group_writable(root: Path) -> None:
+    """Take group and world write permission off ``root`` and everything below it (what can be changed)."""
+    for path in [root, *root.rglob("*")] if root.exists() else []:
+        try:
+            path.chmod(path.stat().st_mode & ~0o022)
+        except OSError:  # not ours: NLTK will say what it refuses
+            continue
 
 
 def _joined(word: str) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.config import (
+    BUILTIN_DATASET,
     TEXT_TASK,
     DataConfig,
     HMMConfig,
@@ -508,7 +509,8 @@ def test_set_note(sets: dict[str, TestSet]) -> str | None:
 
     def describe(ts: TestSet, names: list[str]) -> str:
         who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-        size = f"{ts.size:,} reviews" if ts.size is not None else "an unknown number of reviews"
+        noun = "reviews" if ts.dataset == BUILTIN_DATASET else "texts"
+        size = f"{ts.size:,} {noun}" if ts.size is not None else f"an unknown number of {noun}"
         where = f" of {ts.dataset}" if len(datasets) > 1 else ""
         how = f", {ts.sample}" if len({t.size for t in groups}) == 1 else ""
         return f"{who} on {size}{where}{how}"

@@ -37,7 +37,6 @@ from core.config import (
 )
 from core.data.datasets import config_dataset, dataset_name
 from core.device import describe_device
-from core.figures import comparison, gradients
 from core.jobs.estimate import (
     Estimate,
     hmm_seconds,
@@ -315,9 +314,14 @@ def _run_seconds(run: Run) -> float:
 
 def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFrame | None,
              out: Path) -> dict[str, str]:
+    try:  # plotly is optional on a training-only install (a GPU box): the report keeps its tables without it
+        from core.figures import comparison, gradients
+    except ImportError as e:
+        comparison = gradients = None
+        missing = f"(figure not rendered: {e.name or 'plotting library'} not installed)"
     figs: dict[str, str] = {}
     table = main.assign(run=main["model"] + " s" + main["seed"].astype(str), test_accuracy=main["accuracy"])
-    figs["metrics"] = _png(comparison.metric_bars(table), out / "test_metrics.png")
+    figs["metrics"] = _png(comparison.metric_bars(table), out / "test_metrics.png") if comparison else missing
     curves, cells = {}, {}
     for group, run in done:
         path = run.file(GRADIENTS_FILE)
@@ -329,13 +333,17 @@ def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFr
         cells[name] = run.config().model.cell
     if curves:
         pd.DataFrame({k: pd.Series(v) for k, v in curves.items()}).rename_axis("k").to_csv(out / "gradient_decay.csv")
-        figs["gradients"] = _png(gradients.decay_lines(curves, cells=cells, normalise=True), out / "gradient_decay.png")
+        figs["gradients"] = _png(gradients.decay_lines(curves, cells=cells, normalise=True),
+                                 out / "gradient_decay.png") if gradients else missing
     if horizon is not None and len(horizon):
         horizon.to_csv(out / "memory_horizon.csv", index=False)
-        fig = gradients.horizon_figure(horizon.rename(columns={"model": "cell"}), "test_metric",
-                                       ADDING_SUCCESS_MSE, higher_is_better=False, y="test MSE",
-                                       title="Memory horizon (adding problem): held-out MSE")
-        figs["horizon"] = _png(fig, out / "memory_horizon.png")
+        if gradients:
+            fig = gradients.horizon_figure(horizon.rename(columns={"model": "cell"}), "test_metric",
+                                           ADDING_SUCCESS_MSE, higher_is_better=False, y="test MSE",
+                                           title="Memory horizon (adding problem): held-out MSE")
+            figs["horizon"] = _png(fig, out / "memory_horizon.png")
+        else:
+            figs["horizon"] = missing
     return figs
 
 
@@ -391,7 +399,7 @@ def _write_report(ec, out, main, main_summary, ablation_summary, hmm_row, horizo
         parts += ["## GMM-HMM baseline", "", _md_table(pd.DataFrame([hmm_row])), ""]
     if "gradients" in figures:
         parts += ["## How the gradient decays through time", "",
-                  "||dL/dh_{T-k}|| / ||dL/dh_T||, mean over the probe reviews, at the end of training "
+                  f"||dL/dh_{{T-k}}|| / ||dL/dh_T||, mean over the probe {noun}, at the end of training "
                   "([gradient_decay.csv](gradient_decay.csv)).", "",
                   _figure("gradient decay", figures["gradients"]), ""]
     if len(ablation_summary):
