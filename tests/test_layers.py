@@ -377,3 +377,11 @@ def test_the_scan_flags_the_screen_at_module_level_and_in_a_function_but_not_in_
     bad = {(imp.module, imp.target, imp.lazy) for imp in forbidden_imports(scan(tmp_path)[1])}
     assert bad == {("core.page", "streamlit", False), ("core.report", "dashboard", True),
                    ("core.dynamic", "pages.train", True), ("core.typed", "streamlit", True)}
+
+
+def test_config_imports_the_standard_library_only(core_scan):
+    import sys
+
+    _, found = core_scan
+    imported = {imp.target.split(".")[0] for imp in found if imp.module == "core.config"}
+    assert imported and imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
