@@ -413,11 +413,11 @@ def cmd_introspect(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(out.to_dict())
         return 0
-    print(f"{out.run_id} ({out.cell}): {out.label}  p(positive)={out.probability:.4f}  "
+    print(f"{out.run_id} ({out.cell}): {out.label}  p({out.probability_of})={out.probability:.4f}  "
           f"{len(out.tokens)} tokens  {out.elapsed_ms:.1f} ms")
     for note in out.notes:
         print(f"  note: {note}")
-    print(f"{'token':20} {'p(pos) so far':>13} {'saliency':>9}")
+    print(f"{'token':20} {'p so far':>13} {'saliency':>9}")
     for i, tok in enumerate(out.tokens):
         mark = " (unknown)" if out.unknown[i] else ""
         print(f"{tok[:20]:20} {out.running_probability[i]:13.4f} {out.saliency[i]:9.4f}{mark}")

@@ -16,6 +16,7 @@ import pytest
 
 from core.__main__ import main
 from core.analysis.evaluate import evaluate_run
+from core.analysis.introspect import introspect
 from core.analysis.predict import predict_runs
 from core.config import (
     DataConfig,
@@ -289,3 +290,16 @@ def test_a_gmm_hmm_that_cannot_fit_its_dataset_or_its_vectors_is_refused_before_
     with pytest.raises(ValueError, match=f"hmm.dim=12 is more than the 8 dimensions of word2vec run {w2v.id}; use 8"):
         resolve_embeddings(HMMRunConfig(data=DataConfig(dataset=topics), hmm=HMMConfig(dim=12)), store)
     assert [r.kind for r in store.list()] == ["word2vec"]
+
+
+def test_introspection_of_a_three_class_run_follows_its_predicted_class_on_both_paths(topics):
+    store = RunStore()
+    run = lifecycle.run_now("rnn", preset("fast", cell="lstm", dataset=topics, epochs=2, hidden_size=8,
+                                          embedding_dim=8, remove_stopwords=False), store)
+    fast = introspect(run.id, "football goal team coach", runs_dir=store.root)
+    slow = introspect(run.id, "football goal team coach", runs_dir=store.root, fast=False)
+    [answer] = predict_runs([run.id], "football goal team coach", store.root)
+    assert fast.label == slow.label == fast.probability_of == answer["label"]
+    assert fast.probability == pytest.approx(answer["probability"], abs=1e-5)
+    assert fast.running_probability[-1] == pytest.approx(fast.probability, abs=1e-5)
+    np.testing.assert_allclose(fast.saliency, slow.saliency, rtol=1e-4, atol=1e-6)

@@ -79,7 +79,12 @@ class WordRecord:
 
 @dataclass
 class Introspection:
-    """Everything about one prediction, as numpy arrays over the ``T`` tokens the model read."""
+    """Everything about one prediction, as numpy arrays over the ``T`` tokens the model read.
+
+    A two-class run has one logit (the second class's against the first's); a K-class run's logit,
+    probabilities and saliency are its predicted class's (``label``), the running probability that
+    class's softmax share at every step.
+    """
 
     run_id: str | None
     cell: str
@@ -93,7 +98,7 @@ class Introspection:
     # states[(layer, direction)][name] -> (T, H) float32; names as in the module docstring
     states: dict[tuple[int, int], dict[str, np.ndarray]]
     running_logit: np.ndarray  # (T,)
-    running_probability: np.ndarray  # (T,) sigmoid of running_logit
+    running_probability: np.ndarray  # (T,) sigmoid of running_logit (K classes: the label's softmax share)
     saliency: np.ndarray  # (T,) || grad * embedding || per token
     logit: float
     probability: float
@@ -103,6 +108,7 @@ class Introspection:
     padding: int  # <pad> steps the model read before the first token (fixed batching)
     notes: list[str] = field(default_factory=list)
     elapsed_ms: float = 0.0  # time taken, loading the run excluded
+    probability_of: str = "positive"  # the class ``probability`` is of: the second class, or K classes' label
 
     @property
     def state_names(self) -> list[str]:
@@ -126,6 +132,7 @@ class Introspection:
             "states": {key(k): {n: a.tolist() for n, a in v.items()} for k, v in self.states.items()},
             "running_logit": self.running_logit.tolist(), "running_probability": self.running_probability.tolist(),
             "saliency": self.saliency.tolist(), "logit": self.logit, "probability": self.probability,
+            "probability_of": self.probability_of,
             "label": self.label, "truncated": self.truncated, "n_raw_tokens": self.n_raw_tokens,
             "padding": self.padding, "notes": self.notes, "elapsed_ms": self.elapsed_ms,
         }
@@ -175,9 +182,10 @@ def words_of(text: str, lr: LoadedRun, unknown: np.ndarray, n_raw: int) -> list[
     return out
 
 
-def _fast_one_layer(model: Any, emb: torch.Tensor, out: torch.Tensor
+def _fast_one_layer(model: Any, emb: torch.Tensor, out: torch.Tensor, row: int = 0
                     ) -> tuple[dict[tuple[int, int], dict[str, np.ndarray]], np.ndarray]:
-    """Every gate and state of a one-layer model at all ``T`` steps, and ``dlogit / dx_t`` ``(T, E)``.
+    """Every gate and state of a one-layer model at all ``T`` steps, and ``dlogit / dx_t`` ``(T, E)`` of the
+    output layer's logit ``row`` (the one logit of a two-class model; a class of a K-class one).
 
     ``emb`` (T, E) the inputs, ``out`` (T, D*H) the fused module's outputs. Each step's gates are a
     function of ``x_t`` and ``h_{t-1}``, both known, so one batch of steps (time as the batch, in
@@ -188,7 +196,7 @@ def _fast_one_layer(model: Any, emb: torch.Tensor, out: torch.Tensor
     direction reads its steps in loop order. The states keep the fused ``hidden`` as it is.
     """
     cell, h_size = model.cell_def, model.hidden_size
-    fc_w = model.fc.weight.detach()[0].double().numpy()  # (D*H,)
+    fc_w = model.fc.weight.detach()[row].double().numpy()  # (D*H,)
     states: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     grad = np.zeros(emb.shape, dtype=np.float64)
     for d in range(model.num_directions):
@@ -293,12 +301,18 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
             # encode()'s features for one unpadded review (fixed batches: read at T-1, after the padding)
             fwd = out[:, -1, :h]
             features = fwd if model.num_directions == 1 else torch.cat([fwd, out[:, 0, h:]], dim=-1)
-            logit = model.head(features)  # (1,)
+            logits = model.head(features)  # (1,), or (1, K) for K classes
+            # K classes: the predicted class's logit is the one followed (its probability, its saliency)
+            cls = int(logits.detach()[0].argmax()) if logits.dim() == 2 else None
+            logit = logits[:, cls] if cls is not None else logits  # (1,)
             grad = None if fast else torch.autograd.grad(logit.sum(), emb)[0][0].numpy()  # (T_in, E)
         with torch.no_grad():
-            running = model.running_logits(out)[0]  # (T_in,)
+            running = model.running_logits(out)[0]  # (T_in,) or (T_in, K)
+            if cls is not None:
+                running_prob = torch.softmax(running.double(), dim=-1)[:, cls].float()
+                running = running[:, cls]
             if fast:
-                states, grad = _fast_one_layer(model, emb[0], out[0])
+                states, grad = _fast_one_layer(model, emb[0], out[0], row=cls or 0)
             else:
                 res = model.forward_transparent(x, return_states=True)
                 states = {k: {n: v[0].numpy() for n, v in rec.items()} for k, rec in res.states.items()}
@@ -322,15 +336,21 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
                         "over the whole text (Classify, `python -m core predict`) may differ"))
     if model.num_directions == 2:
         notes.append("bidirectional model: the running probability at t has read the text's future")
-    prob = float(_sigmoid(np.array(logit_f)))
+    if cls is None:
+        prob, label = float(_sigmoid(np.array(logit_f))), lr.classes[1] if logit_f >= 0 else lr.classes[0]
+        running_p = _sigmoid(run_np)
+    else:
+        prob = float(torch.softmax(logits.detach()[0].double(), dim=0)[cls])
+        label, running_p = lr.classes[cls], running_prob[real].numpy().astype(np.float32)
     return Introspection(
         run_id=lr.run_id, cell=model.cell, num_layers=model.num_layers, num_directions=model.num_directions,
         hidden_size=model.hidden_size, tokens=tokens, ids=enc.ids.copy(), unknown=unknown,
         words=words_of(text, lr, unknown, enc.n_raw_tokens), states=states_np, running_logit=run_np,
-        running_probability=_sigmoid(run_np), saliency=saliency[real].astype(np.float32),
-        logit=logit_f, probability=prob, label=lr.classes[1] if prob >= 0.5 else lr.classes[0],
+        running_probability=running_p, saliency=saliency[real].astype(np.float32),
+        logit=logit_f, probability=prob, label=label,
         truncated=enc.truncated or enc.clipped_chars or bool(cut_notes), n_raw_tokens=enc.n_raw_tokens,
-        padding=enc.padding, notes=notes, elapsed_ms=(time.perf_counter() - t0) * 1e3)
+        padding=enc.padding, notes=notes, elapsed_ms=(time.perf_counter() - t0) * 1e3,
+        probability_of=lr.classes[1] if cls is None else label)
 
 
 def _loaded(run: Any, runs_dir: Any) -> LoadedRun:
