@@ -4,11 +4,14 @@ What it is: loaders over the run store and the dataset, cached with ``st.cache_d
 the files' modification times and sizes (an unchanged file is never read twice, a changed one
 always is), so a page stays fast with many runs and a poll sees fresh numbers;
 ``st.cache_resource`` only for read-only shared objects (the reviews frame, the device line,
-the PNG exporter); the ``st.session_state`` keys the pages use; :func:`show_chart`, which draws
-a Plotly figure with a CSV download of its data and PNG and SVG downloads.
+the PNG exporter); the ``st.session_state`` keys the pages use; the dataset every page shows, one at
+a time (:func:`choose_dataset`: a picker on each page whose choice holds on all of them, and
+:func:`of_dataset` to keep a run table's rows on it); launching runs, with what a refused launch
+raises (:data:`LAUNCH_ERRORS`) said on the page (:func:`launch_job`); :func:`show_chart`, which
+draws a Plotly figure with a CSV download of its data and PNG and SVG downloads.
 
 What it is not: training, fitting or writing run files (``core``), chart building
-(``core.figures``), page layout (``pages/``).
+(``core.figures``), the forms (``dashboard.forms`` and ``dashboard.widgets``), page layout (``pages/``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.config import BUILTIN_DATASET
+from core.config import BUILTIN_DATASET, DataConfig
+from core.data.datasets import config_dataset, dataset_info, resolve_config
+from core.data.imdb import DataError
 from core.data.sources import list_datasets
 from core.figures.style import figure_csv
 from core.jobs import labels
@@ -58,6 +63,9 @@ DATASET = "rnnlab.dataset"  # the dataset every page shows (one at a time), chos
 LAUNCHED = "rnnlab.launched"  # ids of the runs started from this browser session, newest last
 LAUNCH_NONCE = "rnnlab.launch_nonce"  # changes after every launch: a stale second click is ignored
 LAST_LAUNCH = "rnnlab.last_launch"  # (time, config dicts) of the last launch: the same again at once is a double click
+# what a launch raises when it is refused before any run exists: a setting the dataset cannot fit (DoesNotFit, a
+# ValueError), any other bad setting (ValueError), a dataset that cannot be found (DataError), an unwritable store
+LAUNCH_ERRORS = (ValueError, DataError, OSError)
 
 
 def dataset_path() -> str | None:
@@ -82,12 +90,16 @@ def launch_once(cfgs: list[Any], nonce: str) -> list[str]:
     with every launch, so a second click queued on the same form does nothing), and the very
     same configs launched again within 5 s count as a double click. Launched ids are added to
     ``LAUNCHED``. Training itself runs in ``python -m core job`` processes (``core.jobs.lifecycle``).
+    Every config is fitted to its dataset first (:func:`core.data.datasets.resolve_config`): one that
+    cannot fit raises :data:`LAUNCH_ERRORS` before any run is created or the click is spent.
     """
     from core.jobs import lifecycle as jobs
 
     ss = st.session_state
     if nonce != ss.get(LAUNCH_NONCE):
         return []
+    # fitted to their dataset before anything is recorded: a setting that cannot fit raises here, and no run exists
+    cfgs = [resolve_config(c) for c in cfgs]
     dicts = [c.to_dict() for c in cfgs]
     last = ss.get(LAST_LAUNCH)
     if last and last[1] == dicts and time.time() - last[0] < 5:
@@ -196,50 +208,100 @@ def summaries(rs: RunStore | None = None) -> pd.DataFrame:
 
 
 # -- the dataset the pages show --------------------------------------------------------------------------------
+def _runs_datasets(table: pd.DataFrame | None) -> list[str]:
+    """The datasets the runs of a :func:`summaries` table read, the newest run's first."""
+    return [] if table is None or table.empty else list(dict.fromkeys(table["dataset"].dropna()))
+
+
 def dataset_options(table: pd.DataFrame | None = None) -> list[str]:
-    """The datasets a page may show: those with runs (the newest run's first), then IMDB and every added one."""
-    with_runs = [] if table is None or table.empty else list(dict.fromkeys(table["dataset"].dropna()))
-    known = [d["name"] for d in list_datasets() if not d.get("error")]
-    return list(dict.fromkeys([*with_runs, BUILTIN_DATASET, *known]))
+    """The datasets a page may show, in a stable order: IMDB, every added one (as registered), then any dataset
+    that only runs still name (its entry removed since). A run never reorders them."""
+    try:
+        known = [d["name"] for d in list_datasets() if not d.get("error")]
+    except (OSError, ValueError):  # an unreadable datasets folder: IMDB and the runs' datasets are still offered
+        known = []
+    return list(dict.fromkeys([BUILTIN_DATASET, *known, *_runs_datasets(table)]))
 
 
 def current_dataset(table: pd.DataFrame | None = None) -> str:
-    """The dataset chosen on any page (:data:`DATASET`); before any choice, IMDB when it has runs or no other
-    dataset has, else the dataset of the newest run."""
+    """The dataset the pages show (:data:`DATASET`, chosen on any page); before any choice, IMDB when it has runs
+    or no other dataset has, else the dataset of the newest run. A dataset that is gone (no entry, no run) is
+    forgotten."""
     chosen = st.session_state.get(DATASET)
-    if isinstance(chosen, str) and chosen:
+    if isinstance(chosen, str) and chosen and chosen in dataset_options(table):
         return chosen
-    with_runs = [] if table is None or table.empty else list(dict.fromkeys(table["dataset"].dropna()))
+    with_runs = _runs_datasets(table)
     return BUILTIN_DATASET if not with_runs or BUILTIN_DATASET in with_runs else with_runs[0]
 
 
 def choose_dataset(table: pd.DataFrame | None = None, *, key: str, label: str = "Dataset",
-                   container: Any = None) -> str:
+                   options: list[str] | None = None, format_func: Any = None, container: Any = None,
+                   help: str | None = None) -> str:
     """A dataset picker whose choice holds on every page (:data:`DATASET`); the chosen dataset's name.
 
-    Each page draws its own widget (``key``: unique on the page); a choice made on one page is the
-    default on the next, so a run on another dataset never pushes this one's runs out of view.
+    Each page draws its own widget (``key``: unique on the page) and shows what was chosen on any
+    other page; choosing here changes it for all of them. The first default (see
+    :func:`current_dataset`) is kept for the session, so a run on another dataset never pushes this
+    one's runs out of view. ``options``: a page's own list (the Train page offers the datasets it can
+    train on); when the current dataset is not among them the first is shown and the choice made
+    elsewhere is left alone until the user picks here.
     """
-    options = dataset_options(table)
+    options = list(options) if options is not None else dataset_options(table)
     chosen = current_dataset(table)
-    if chosen not in options:
-        options.append(chosen)
-    where = container if container is not None else st
-    if st.session_state.get(key) not in options or st.session_state.get(key) != chosen:
-        st.session_state[key] = chosen  # another page changed the choice since this one last drew
+    shown = chosen if chosen in options else options[0]
+    if st.session_state.get(key) != shown:
+        st.session_state[key] = shown  # another page changed the choice since this one last drew
 
     def remember() -> None:
         st.session_state[DATASET] = st.session_state[key]
 
-    picked = where.selectbox(label, options, key=key, on_change=remember, format_func=dataset_label,
-                             help="the dataset this page shows; the choice holds on every page")
-    st.session_state[DATASET] = picked
+    where = container if container is not None else st
+    picked = where.selectbox(label, options, key=key, on_change=remember, format_func=format_func or dataset_label,
+                             help=help or "the dataset this page shows; the choice holds on every page")
+    if chosen in options:
+        st.session_state[DATASET] = picked  # the first default, kept: a newer run elsewhere does not move it
     return picked
+
+
+def reset_stale(key: str, options: list[Any], default: Any) -> None:
+    """Put the widget ``key`` back to ``default`` when it holds something no longer among ``options`` (a run picked
+    while another dataset was shown, or deleted since). Called before the widget is drawn; a multiselect is reset
+    when any of its picks is gone. Set, not forgotten: the browser then shows the default too."""
+    ss = st.session_state
+    if key not in ss:
+        return
+    value = ss[key]
+    picks = value if isinstance(value, list | tuple) else [value]
+    if any(v not in options for v in picks if v is not None):
+        ss[key] = default
 
 
 def dataset_label(name: str) -> str:
     """How a dataset reads in a picker: IMDB by its full name, another by its own."""
     return "IMDB movie reviews" if name == BUILTIN_DATASET else name
+
+
+def dataset_noun(name: str | None, one: bool = False) -> str:
+    """What a dataset's rows are called in a sentence: IMDB's are reviews, another's texts (``one``: singular)."""
+    noun = "review" if name in (None, BUILTIN_DATASET) else "text"
+    return noun if one else noun + "s"
+
+
+def data_config(dataset: str, **fields: Any) -> DataConfig:
+    """The data part of a job on ``dataset``: IMDB stored as none (found through the path given on the Overview
+    page, ``$RNNLAB_IMDB`` or the cache), another dataset by its name; ``fields``: the rest (``limit``...)."""
+    named = config_dataset(dataset)
+    return DataConfig(dataset=named, imdb_path=None if named else dataset_path(), **fields)
+
+
+def dataset_problem(name: str) -> str | None:
+    """Why ``name`` cannot be read now (IMDB not found, an added dataset's entry gone or damaged), in a sentence;
+    None when it can. Cheap: sizes only, no text is read."""
+    try:
+        dataset_info(name, dataset_path() if config_dataset(name) is None else None)
+    except (DataError, OSError, ValueError) as e:
+        return f"The dataset {dataset_label(name)} is not available: {str(e).rstrip('.')}."
+    return None
 
 
 def of_dataset(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
@@ -400,6 +462,51 @@ def word_counts(source: str, cache_name: str, split: str, sample: int, text_cfg:
     return pd.DataFrame(rows, columns=["group", "word", "count"])
 
 
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=2)
+def _dataset_frame(name: str, cache_name: str) -> pd.DataFrame:
+    from core.data.sources import load_dataset
+
+    return load_dataset(name)
+
+
+def dataset_frame(name: str) -> pd.DataFrame:
+    """Every row of a dataset added with ``data add`` (shared, read-only), cached until its parsed cache changes;
+    ``attrs`` holds its ``classes`` and ``source``. Raises ``DataError`` when it cannot be loaded."""
+    from core.data.sources import cache_path, read_entry
+
+    return _dataset_frame(name, cache_path(read_entry(name)).name)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _test_texts(name: str, stamp: str) -> pd.DataFrame:
+    if config_dataset(name) is None:
+        from core.data.imdb import LABEL_NAMES
+
+        status = dataset_status()
+        df, names = _reviews(status["source"], Path(status["cache"]).name), LABEL_NAMES
+    else:
+        df = dataset_frame(name)
+        names = dict(enumerate(df.attrs["classes"]))
+    part = df[df["split"] == "test"]
+    return pd.DataFrame({"text": part["text"].to_numpy(), "label": part["label"].map(names).to_numpy()})
+
+
+def test_texts(name: str) -> pd.DataFrame:
+    """The test split of a dataset (columns ``text`` and ``label``, the class's name); empty when the dataset
+    cannot be read (IMDB not found, an added dataset gone)."""
+    try:
+        if config_dataset(name) is None:
+            status = dataset_status()
+            if not status["found"]:
+                return pd.DataFrame(columns=["text", "label"])
+            return _test_texts(name, f"{status['source']}:{Path(status['cache']).name}")
+        from core.data.sources import cache_path, read_entry
+
+        return _test_texts(name, cache_path(read_entry(name)).name)
+    except (DataError, OSError, ValueError, KeyError):
+        return pd.DataFrame(columns=["text", "label"])
+
+
 # -- caches bounded in bytes ------------------------------------------------------------------------------
 # Budgets of the process-wide caches of results computed from live text, all sessions together. One
 # introspection weighs 0.1-3 MB: a long review is analysed only up to 8 words per token the model reads
@@ -517,12 +624,25 @@ JOB_STATES = {QUEUED: ("Waiting for its turn", ":material/schedule:"),
 
 
 def submit_job(key: str, kind: str, cfg: Any, *, label: str | None = None, lane: str | None = "train") -> Run:
-    """Launch a run of ``kind`` in its own process and remember it as this page's job (``key``)."""
+    """Launch a run of ``kind`` in its own process and remember it as this page's job (``key``).
+
+    Raises :data:`LAUNCH_ERRORS` (a setting the dataset cannot fit, a dataset that cannot be found, a run
+    store that cannot be written) before any run exists; :func:`launch_job` says so on the page instead.
+    """
     from core.jobs import lifecycle
 
     run = lifecycle.submit(kind, cfg, store(), label=label, lane=lane)
     st.session_state[key] = run.id
     return run
+
+
+def launch_job(key: str, kind: str, cfg: Any, *, label: str | None = None, lane: str | None = "train") -> Run | None:
+    """:func:`submit_job`, or ``None`` with the reason shown (``st.error``, never a traceback) when it is refused."""
+    try:
+        return submit_job(key, kind, cfg, label=label, lane=lane)
+    except LAUNCH_ERRORS as e:
+        st.error(f"Not started: {e}", icon=":material/error:")
+        return None
 
 
 def page_job(key: str, kind: str) -> Run | None:

@@ -1,6 +1,6 @@
-"""Classify: type or paste a text and see every trained model's verdict at once -- the RNNs (IMDB or any dataset
-added with `data add`, named by its own classes) and the GMM-HMM -- with every word and what each model read of it,
-and what a keep-negations pipeline would read instead."""
+"""Classify: type or paste a text and see the verdict of every model trained on the chosen dataset at once -- the
+RNNs (on IMDB or any dataset added with `data add`, named by its own classes) and the GMM-HMM -- with every word and
+what each model read of it, and what a keep-negations pipeline would read instead."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E402
-from core.config import TextConfig  # noqa: E402
+from core.config import TEXT_TASK, TextConfig  # noqa: E402
 from core.data.text import StopwordsUnavailable, WordFate, reading  # noqa: E402
 from core.figures import classification  # noqa: E402
 from core.jobs.names import CANCELLED, FINISHED  # noqa: E402
@@ -39,27 +39,22 @@ def set_text(example: str) -> None:
     st.session_state[TEXT] = EXAMPLES[example]
 
 
-def dataset_of(run_id: str) -> str:
-    """The dataset a run trained on ("imdb" for IMDB and the GMM-HMM; "?" when its config is unreadable)."""
-    try:
-        return rs.get(run_id).config().data.dataset or "imdb"
-    except Exception:  # a damaged run: classifying it says why, below
-        return "?"
-
-
 st.title("Classify")
 lessons.show("classify.py")
-st.caption("Every finished model reads the same text through its own preprocessing and vocabulary.")
-
 table = state.summaries()
+dataset = state.choose_dataset(table, key="classify_dataset")
+st.caption(f"Every finished model trained on {state.dataset_label(dataset)} reads the same text through its own "
+           "preprocessing and vocabulary.")
+
 state.damaged_notice(table)
-# every text-classification run (IMDB or a named dataset: the task is "imdb" for both) and every GMM-HMM
+# the dataset's text-classification runs and GMM-HMMs
 usable = table[table["status"].isin([FINISHED, CANCELLED]) & (
-    ((table["kind"] == "rnn") & (table["task"] == "imdb")) | (table["kind"] == "hmm"))]
+    ((table["kind"] == "rnn") & (table["task"] == TEXT_TASK)) | (table["kind"] == "hmm"))]
+usable = state.of_dataset(usable, dataset)
 if usable.empty:
-    st.info("No trained sentiment model yet. Train an RNN, LSTM or GRU on IMDB (or on a dataset added with "
-            "`python -m core data add`) on the **Train** page, or fit the GMM-HMM on the **HMM** page; every "
-            "finished one answers here.", icon=":material/info:")
+    st.info(f"No trained model on {state.dataset_label(dataset)} yet. Train an RNN, LSTM or GRU on it on the "
+            "**Train** page (datasets of your own are added on the Overview page), or fit the GMM-HMM on the **HMM** "
+            "page; every finished one answers here. Or choose another dataset above.", icon=":material/info:")
     state.page_link("train.py", "Train", ":material/model_training:")
     st.stop()
 
@@ -71,10 +66,8 @@ for name in EXAMPLES:
 text = st.text_area("Text", key=TEXT, height=140, max_chars=MAX_TEXT_CHARS)
 
 rs = state.store()
-datasets = {rid: "imdb" if kind == "hmm" else dataset_of(rid) for rid, kind in zip(usable["run_id"], usable["kind"],
-                                                                                   strict=True)}
-labels = {rid: lab if datasets[rid] == "imdb" else f"{lab} · {datasets[rid]}"
-          for rid, lab in zip(usable["run_id"], usable["label"], strict=True)}
+labels = dict(zip(usable["run_id"], usable["label"], strict=True))
+state.reset_stale("classify_runs", list(labels), list(labels))  # runs of the dataset shown before: all of these
 picked = st.multiselect("Models", list(labels), default=list(labels), key="classify_runs",
                         format_func=lambda r: f"{labels[r]} ({r})")
 results, failures = [], []
@@ -86,7 +79,7 @@ for rid in picked:
         continue
     binary = len(out.get("classes") or [0, 0]) == 2
     confidence = max(out["probability"], 1 - out["probability"]) if binary else out["probability"]
-    results.append({**out, "run": labels[rid], "dataset": datasets[rid], "confidence": confidence})
+    results.append({**out, "run": labels[rid], "confidence": confidence})
 for msg in failures:
     st.warning(f"Could not use {msg}", icon=":material/warning:")
 if not results:
@@ -95,8 +88,7 @@ if not results:
 
 frame = pd.DataFrame(results)
 state.show_chart(classification.probability_bars(frame), "classify_probabilities")
-shown = frame[["run", "model", "dataset", "label", "confidence", "n_tokens", "unknown_tokens", "truncated",
-               "latency_ms"]]
+shown = frame[["run", "model", "label", "confidence", "n_tokens", "unknown_tokens", "truncated", "latency_ms"]]
 st.dataframe(shown, hide_index=True, key="classify_table", column_config={
     "label": st.column_config.TextColumn("predicted class"),
     "confidence": st.column_config.ProgressColumn("P(predicted class)", min_value=0.0, max_value=1.0, format="%.3f"),

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 import pandas as pd
 import streamlit as st
 
+from core.config import BUILTIN_DATASET, SYNTHETIC_TASKS, TEXT_TASK
 from core.figures import comparison
 from core.jobs.estimate import run_test_set, test_set_note
 from core.jobs.imports import import_run
@@ -41,7 +42,9 @@ SHOWN = ["label", "quality", "status", "test_accuracy", "f1", "roc_auc", "mse", 
 QUALITY_MARKS = {"ok": "ok", "near chance": "≈ chance", "degenerate": "degenerate", FAILED: FAILED}
 EPOCH_METRICS = ["val_accuracy", "val_loss", "train_loss", "train_accuracy", "epoch_time_s", "samples_per_s"]
 SYNTHETIC_COLUMNS = {"adding": ["mse", "success"], "order": ["success"]}  # test figures beyond the summary's
-BAR_METRICS = {"imdb": ("test_accuracy", "f1", "roc_auc"), "adding": ("mse",), "order": ("test_accuracy",)}
+BAR_METRICS = {TEXT_TASK: ("test_accuracy", "f1", "roc_auc"), "adding": ("mse",), "order": ("test_accuracy",)}
+TASK_NAMES = {TEXT_TASK: "text classification", "adding": "adding problem (synthetic)",
+              "order": "temporal order (synthetic)"}
 
 
 def import_form() -> None:
@@ -64,7 +67,7 @@ def import_form() -> None:
 
 
 def test_size(run_id: str, status: str) -> int | None:
-    """How many test reviews (or sequences) the run's scores come from; None when it does not say."""
+    """How many test texts (or sequences) the run's scores come from; None when it does not say."""
     if status == DAMAGED:
         return None
     try:
@@ -93,8 +96,8 @@ lessons.show("compare.py")
 table = state.summaries()
 state.damaged_notice(table)
 # the runs that classify (studies and data jobs are not models), and damaged runs, to delete them
-table = table[table["kind"].isin(["rnn", "hmm"]) | (table["status"] == DAMAGED)]
-if table.empty:
+models = table[table["kind"].isin(["rnn", "hmm"]) | (table["status"] == DAMAGED)]
+if models.empty:
     st.info("No runs to compare yet. Train the three models on the **Train** page (or import a run below); they "
             "appear here as soon as they start.", icon=":material/info:")
     state.page_link("train.py", "Train", ":material/model_training:")
@@ -102,27 +105,39 @@ if table.empty:
         import_form()
     st.stop()
 
-tasks = sorted(table["task"].dropna().unique(), key=lambda t: (t != "imdb", t))
-c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
-task = c1.selectbox("Task", tasks, key="compare_task") if len(tasks) > 1 else (tasks[0] if tasks else None)
-show_all = c2.toggle("Show hidden, failed and degenerate runs", key="compare_show_all",
+# one dataset at a time (the choice every page shares); the synthetic tasks, which read none, each on their own
+synthetic = [t for t in SYNTHETIC_TASKS if (models["task"] == t).any()]
+c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
+task = (c1.selectbox("Task", [TEXT_TASK, *synthetic], key="compare_task", format_func=TASK_NAMES.get,
+                     help="text classification: the runs on the dataset chosen beside it; a synthetic task's runs "
+                          "read no dataset") if synthetic else TEXT_TASK)
+dataset = state.choose_dataset(table, key="compare_dataset", container=c2) if task == TEXT_TASK else None
+show_all = c3.toggle("Show hidden, failed and degenerate runs", key="compare_show_all",
                      help="off: runs hidden on the Runs page are left out, and failed runs and degenerate ones "
-                          "(no accuracy, or one predicted class for every review) are listed but not drawn")
-view = table[table["task"] == task] if task else table
+                          "(no accuracy, or one predicted class for every text) are listed but not drawn")
+scoped = models[models["task"] == task]
+scoped = state.of_dataset(scoped, dataset) if dataset else scoped
+view = scoped
+what = state.dataset_label(dataset) if dataset else TASK_NAMES[task]
+noun = state.dataset_noun(dataset) if dataset else "sequences"
+scope = task + ("" if dataset in (None, BUILTIN_DATASET) else f".{dataset}")  # widget keys per dataset and task
 hidden = view["hidden"].fillna(False).astype(bool)
 if not show_all:
     view = view[~hidden]
 rs = state.store()
-# how many test reviews (or sequences) each score comes from: scores on different test sets are not alike
+# how many test texts (or sequences) each score comes from: scores on different test sets are not alike
 view = view.assign(test_size=[test_size(rid, status) for rid, status in zip(view["run_id"], view["status"],
                                                                             strict=True)])
 if task in SYNTHETIC_COLUMNS:  # the synthetic tasks' own test figures
     extra = [state.test_metrics(rs.get(rid)) or {} for rid in view["run_id"]]
     view = view.assign(**{c: [tm.get(c) for tm in extra] for c in SYNTHETIC_COLUMNS[task]})
+if view.empty and not hidden.any():
+    st.info(f"No runs on {what} yet: train some on the **Train** page, or choose another dataset above.",
+            icon=":material/info:")
 
 # -- the table ------------------------------------------------------------------------------------------------
 not_here = {"precision", "recall", "f1", "roc_auc"} | ({"test_accuracy"} if task == "adding" else set())
-available = [c for c in COLUMNS if c in view and (task == "imdb" or c not in not_here)]
+available = [c for c in COLUMNS if c in view and (task == TEXT_TASK or c not in not_here)]
 picked_columns = st.multiselect("Columns", available, default=[c for c in SHOWN if c in available],
                                 key=f"compare_columns.{task}", format_func=lambda c: COLUMNS[c][0])
 shown = view[available].assign(quality=view["quality"].map(QUALITY_MARKS))
@@ -136,7 +151,7 @@ if (shown["quality"] == "≈ chance").any():
     notes.append("≈ chance: the accuracy lies within two binomial standard errors of guessing (1/K for K classes) "
                  "on this test set: it shows no learning yet.")
 st.caption(" ".join(notes + ["Recurrent parameters: the seed report counts one bias per gate, G(n+m+1)m; PyTorch "
-                             "keeps two (b_ih and b_hh), G(n+m+2)m. Samples/s: training reviews per second."]))
+                             f"keeps two (b_ih and b_hh), G(n+m+2)m. Samples/s: training {noun} per second."]))
 st.download_button("Export the table (CSV)", data=view.to_csv(index=False).encode("utf-8"), file_name="runs.csv",
                    mime="text/csv", key="compare_csv", icon=":material/download:", on_click="ignore")
 
@@ -154,17 +169,17 @@ finished = view[view["status"].isin([FINISHED, CANCELLED])]
 done = state.chartable(finished, show_all)
 left_out = finished["quality"].isin([FAILED, "degenerate"]) & ~finished["run_id"].isin(done["run_id"])
 if finished.empty:
-    st.info("No finished run for this task yet: the charts appear when one finishes (progress on the Train page).")
+    st.info(f"No finished run on {what} yet: the charts appear when one finishes (progress on the Train page).")
 elif done.empty:
-    st.info("Every finished run of this task is degenerate (no accuracy, or one class predicted for every review): "
+    st.info(f"Every finished run on {what} is degenerate (no accuracy, or one class predicted for every text): "
             "turn on **Show hidden, failed and degenerate runs** to draw them anyway.", icon=":material/info:")
 if not done.empty:
     if left_out.any():
         st.caption(f"Not drawn: {int(left_out.sum())} degenerate run{'s' * int(left_out.sum() > 1)} (no accuracy, or "
-                   "one class predicted for every review); the toggle above draws them.")
+                   "one class predicted for every text); the toggle above draws them.")
     labels = dict(zip(done["run_id"], done["label"], strict=True))
     picked = st.multiselect("Runs to draw", list(labels), default=list(labels)[:MAX_DEFAULT],
-                            key=f"compare_runs.{task}" + (".all" if show_all else ""),
+                            key=f"compare_runs.{scope}" + (".all" if show_all else ""),
                             format_func=lambda r: f"{labels[r]} ({r})")  # a near-chance run's label says so
     chosen = done[done["run_id"].isin(picked)].assign(run=lambda d: d["label"])
     runs = {rid: rs.get(rid) for rid in picked}
@@ -216,8 +231,11 @@ if not done.empty:
 st.header("Manage runs")
 state.page_link("runs.py", "Runs: name, annotate, hide or delete runs", ":material/list:")
 with st.expander("Delete runs"):
-    removable = table[~table["status"].isin([QUEUED, RUNNING])]
+    # this dataset's (or task's) runs, and the damaged ones, which read as none
+    removable = pd.concat([scoped, models[models["status"] == DAMAGED]]).drop_duplicates("run_id")
+    removable = removable[~removable["status"].isin([QUEUED, RUNNING])]
     names = dict(zip(removable["run_id"], removable["label"] + " · " + removable["status"].astype(str), strict=True))
+    state.reset_stale("compare_delete", list(names), [])  # runs of the dataset shown before
     doomed = st.multiselect("Runs to delete", list(names), key="compare_delete",
                             format_func=lambda r: f"{names[r]} ({r})")
     sure = st.checkbox("I understand the selected runs' files are deleted for good", key="compare_delete_sure")

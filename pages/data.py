@@ -97,7 +97,8 @@ def describe(name: str) -> str:
     return f"{name} ({len(entry.get('classes') or [])} classes: {', '.join(entry.get('classes') or [])[:60]})"
 
 
-dataset = st.selectbox("Dataset", choices, key="data_dataset", format_func=describe)
+dataset = state.choose_dataset(state.summaries(), key="data_dataset", options=choices, format_func=describe,
+                               help="the dataset this page browses, and the one every page shows")
 if not status["found"]:
     st.caption("IMDB is not installed: the Overview page gets it.")
 

@@ -1,5 +1,6 @@
-"""Embeddings: train word2vec (CBOW or skip-gram, in its own process), import published vectors (word2vec format)
-or open a stored run; a word's nearest neighbours, a 2D map of chosen words, and the vectors as a word2vec file."""
+"""Embeddings: train word2vec on the chosen dataset (CBOW or skip-gram, in its own process), import published vectors
+(word2vec format) or open a stored run (trained on that dataset, or imported); a word's nearest neighbours, a 2D map
+of chosen words, and the vectors as a word2vec file."""
 
 from __future__ import annotations
 
@@ -15,15 +16,15 @@ import tempfile  # noqa: E402
 
 import streamlit as st  # noqa: E402
 
-from core.config import DataConfig, TextConfig, Word2VecConfig, Word2VecRunConfig  # noqa: E402
+from core.config import BUILTIN_DATASET, DataConfig, TextConfig, Word2VecConfig, Word2VecRunConfig  # noqa: E402
 from core.figures import embeddings  # noqa: E402
 from core.jobs import estimate  # noqa: E402
 from core.jobs.imports import import_vectors_run  # noqa: E402
-from core.jobs.names import FINISHED, QUEUED, RUNNING, VECTORS_FILE, WORD2VEC_FILE, WORDS_FILE  # noqa: E402
+from core.jobs.names import QUEUED, RUNNING, VECTORS_FILE, WORD2VEC_FILE, WORDS_FILE  # noqa: E402
 from core.jobs.store import DamagedRun  # noqa: E402
-from core.jobs.word2vec import load_vectors  # noqa: E402
+from core.jobs.word2vec import load_vectors, vectors_runs  # noqa: E402
 from core.models.word2vec import WordVectors, word2vec_text  # noqa: E402
-from dashboard import lessons, state  # noqa: E402
+from dashboard import forms, lessons, state, widgets  # noqa: E402
 
 POLL_S = 2.0
 JOB = "embeddings.job"  # session key: the id of the run launched from this page
@@ -32,26 +33,32 @@ UPLOAD_MAX_MB = 512  # a word2vec upload at most (GloVe's 400,000 x 100 text fil
 
 
 SMALL_CORPUS_TOKENS = 1_000_000  # below this, neighbours mostly reflect frequency and shared contexts
+MAIN = ("algo", "dim", "epochs", "window", "min_count", "limit")  # shown up front; the others under More settings
 
 
-def training_config(algo: str, dim: int, epochs: int, window: int, min_count: int,
-                    limit: int | None) -> Word2VecRunConfig:
-    return Word2VecRunConfig(data=DataConfig(imdb_path=state.dataset_path(), limit=limit), text=TextConfig(),
-                             word2vec=Word2VecConfig(algo=algo, dim=dim, epochs=epochs, window=window,
-                                                     min_count=min_count))
+def form_fields() -> list[forms.Field]:
+    """The training form: every word2vec setting, and the dataset's limit (texts per split)."""
+    return (forms.config_fields(Word2VecConfig, section="word2vec")
+            + forms.config_fields(DataConfig, forms.STARTING["word2vec"], section="data", names=["limit"]))
 
 
-def launch_training(algo: str, dim: int, epochs: int, window: int, min_count: int, limit: int | None) -> None:
-    """Queue word2vec training as a run of its own process; the page only polls the run store."""
-    cfg = training_config(algo, dim, epochs, window, min_count, limit)
-    state.submit_job(JOB, "word2vec", cfg, label=f"word2vec-{algo}")
+def training_config(values: dict, dataset: str) -> Word2VecRunConfig:
+    """The word2vec job the form describes on ``dataset``; ``ValueError`` says what is wrong."""
+    values = forms.parse_values(form_fields(), values)
+    limit = values.pop("limit")
+    return Word2VecRunConfig(data=state.data_config(dataset, limit=limit), text=TextConfig(),
+                             word2vec=Word2VecConfig(**values))
+
+
+def launch_training(cfg: Word2VecRunConfig) -> None:
+    """Queue word2vec training as a run of its own process (or say why not); the page only polls the run store."""
+    state.launch_job(JOB, "word2vec", cfg, label=f"word2vec-{cfg.word2vec.algo}")
 
 
 @st.cache_data(show_spinner=False, ttl=30, max_entries=64)
-def training_estimate(algo: str, dim: int, epochs: int, window: int, min_count: int, limit: int | None,
-                      root: str) -> estimate.Estimate:
+def training_estimate(cfg: Word2VecRunConfig, root: str) -> estimate.Estimate:
     """How long the training will take, from the finished word2vec runs' rates (or the reference ones)."""
-    return estimate.word2vec_seconds(training_config(algo, dim, epochs, window, min_count, limit), state.store())
+    return estimate.word2vec_seconds(cfg, state.store())
 
 
 def small_corpus_warning(info: dict) -> str | None:
@@ -63,7 +70,7 @@ def small_corpus_warning(info: dict) -> str | None:
     return (f"These vectors were trained on {tokens:,} tokens, under the {SMALL_CORPUS_TOKENS:,} below which "
             "word2vec's neighbours mean little: on a small corpus they mostly reflect how frequent words are and "
             "which contexts they share, so opposites such as “good” and “terrible”, used in the same places, "
-            "come out close. Train on more reviews (0 reviews per split = all of them) before reading meaning "
+            "come out close. Train on more texts (an empty limit reads all of them) before reading meaning "
             "into them.")
 
 
@@ -95,38 +102,36 @@ def _vectors(run_id: str, runs_dir: str, stamp: tuple) -> WordVectors:
 
 st.title("Embeddings")
 lessons.show("embeddings.py")
-st.caption("word2vec vectors learned from the training and unlabelled reviews (never the test split). A run here "
-           "can initialise an RNN's embedding layer on the Train page.")
+table = state.summaries()
+dataset = state.choose_dataset(table, key="w2v_dataset")
+noun = state.dataset_noun(dataset)
+st.caption(f"word2vec vectors learned from the training and unlabelled {noun} of {state.dataset_label(dataset)} "
+           "(never the test split), and vectors imported from elsewhere. A run here can initialise an RNN's "
+           "embedding layer on the Train page.")
 
 # -- train -----------------------------------------------------------------------------------------------------------
-status = state.dataset_status()
+problem = state.dataset_problem(dataset)
 with st.expander("Train word2vec", expanded=False):
     # live widgets, not inside the form: the estimate below follows them before anything is launched
-    c1, c2, c3, c4, c5, c6 = st.columns(6)
-    algo = c1.radio("Algorithm", ["skipgram", "cbow"], key="w2v_algo",
-                    format_func=lambda a: {"skipgram": "skip-gram", "cbow": "CBOW"}[a])
-    dim = c2.number_input("Dimensions", 2, 600, 100, key="w2v_dim", help="100 fits the models' embedding size")
-    epochs = c3.number_input("Epochs", 1, 50, 5, key="w2v_epochs")
-    window = c4.number_input("Window", 1, 20, 5, key="w2v_window")
-    min_count = c5.number_input("Min count", 1, 100, 5, key="w2v_min_count")
-    limit = c6.number_input("Reviews per split", 0, 50000, 5000, step=1000, key="w2v_limit",
-                            help="0: all 25,000 training and 50,000 unlabelled reviews")
+    raw = widgets.draw_fields(form_fields(), "w2v_", main=MAIN, columns=6, labels={"limit": f"{noun} per split"})
     try:
-        guess = training_estimate(algo, int(dim), int(epochs), int(window), int(min_count), int(limit) or None,
-                                  str(state.store().root))
+        w2v_cfg = training_config(raw, dataset)
+        guess = training_estimate(w2v_cfg, str(state.store().root))
     except (OSError, ValueError) as e:  # settings no config accepts: the launch says why
-        guess = estimate.Estimate(None, f"no estimate: {e}")
+        w2v_cfg, guess = None, estimate.Estimate(None, f"no estimate: {e}")
     st.caption(f"Expected time: **{guess.text()}**; {guess.basis}")
     with st.form("w2v_form", border=False):
         job = state.page_job(JOB, "word2vec")
         running = job is not None and job.status().get("state") in (QUEUED, RUNNING)
         submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:",
-                                          disabled=not status["found"] or running)
+                                          disabled=problem is not None or running)
     if submitted:
-        launch_training(algo, int(dim), int(epochs), int(window), int(min_count), int(limit) or None)
-    if not status["found"]:
-        st.warning("The IMDB dataset is not available: get it on the Overview page to train vectors.",
-                   icon=":material/warning:")
+        if w2v_cfg is None:
+            st.error(f"Not started: {guess.basis.removeprefix('no estimate: ')}", icon=":material/error:")
+        else:
+            launch_training(w2v_cfg)
+    if problem:
+        st.warning(f"{problem} Get it on the Overview page to train vectors.", icon=":material/warning:")
 state.follow_job(JOB, "word2vec", "Word2vec training", poll_s=POLL_S)
 
 with st.expander("Import vectors (word2vec format)", expanded=False):
@@ -142,16 +147,18 @@ with st.expander("Import vectors (word2vec format)", expanded=False):
 # -- a trained run ---------------------------------------------------------------------------------------------------
 table = state.summaries()
 state.damaged_notice(table)
-runs = table[(table["kind"] == "word2vec") & (table["status"] == FINISHED)]
+rs = state.store()
+runs = table[(table["kind"] == "word2vec") & table["run_id"].isin(vectors_runs(rs, dataset))]  # trained on it, imported
 if runs.empty:
-    st.info("No word2vec run yet. Open **Train word2vec** above (the expected time shows under the settings) and "
-            "press **Train**, or on the command line: `python -m core embeddings train --limit 5000`; or import "
-            "published vectors under **Import vectors** above.",
+    st.info(f"No word2vec run on {state.dataset_label(dataset)} yet. Open **Train word2vec** above (the expected "
+            "time shows under the settings) and press **Train**, or on the command line: `python -m core embeddings "
+            "train --limit 5000`; or import published vectors under **Import vectors** above.",
             icon=":material/info:")
     st.stop()
 
-rs = state.store()
-labels = dict(zip(runs["run_id"], runs["label"], strict=True))
+labels = dict(zip(runs["run_id"], runs["label"] + runs["dataset"].map(lambda d: "" if isinstance(d, str)
+                                                                        else " · imported"), strict=True))
+state.reset_stale("w2v_run", list(labels), list(labels)[0])  # vectors of the dataset shown before
 state.select_new_result("w2v_run", JOB, "word2vec", list(labels))
 rid = st.selectbox("word2vec run", list(labels), key="w2v_run", format_func=lambda r: f"{labels[r]} ({r})")
 run = rs.get(rid)
@@ -194,7 +201,9 @@ with right:
     state.show_chart(embeddings.loss_per_epoch(info.get("loss_per_epoch") or []), f"w2v_loss_{rid}", key="w2v_loss")
 
 st.subheader("A map of words")
-chosen_text = st.text_input("Words to place (comma-separated)", DEFAULT_WORDS, key="w2v_words")
+imdb = dataset == BUILTIN_DATASET  # IMDB's words make a good first map; another dataset's most frequent ones do
+chosen_text = st.text_input("Words to place (comma-separated)", DEFAULT_WORDS if imdb else "",
+                            key="w2v_words" if imdb else f"w2v_words.{dataset}")
 chosen = [w.strip().lower() for w in chosen_text.split(",") if w.strip()]
 context = st.slider("Also show the most frequent words", 0, 500, 100, step=50, key="w2v_context",
                     help="the map's axes are fitted on every word shown")

@@ -1,5 +1,5 @@
-"""Gates: one review, token by token, inside two models -- every gate and state, the running sentiment
-probability, and which words the prediction leaned on (saliency)."""
+"""Gates: one text of the chosen dataset, token by token, inside two models trained on it -- every gate and state,
+the running probability, and which words the prediction leaned on (saliency)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/gates.py`)
     sys.path.insert(0, str(ROOT))
 
-import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from core.analysis.cache import text_key  # noqa: E402
 from core.analysis.introspect import Introspection, introspect  # noqa: E402
 from core.analysis.predict import MAX_TEXT_CHARS, load_run  # noqa: E402
+from core.config import TEXT_TASK  # noqa: E402
 from core.data.text import reading  # noqa: E402
 from core.figures import gates  # noqa: E402
 from core.jobs.names import CANCELLED, CONFIG_FILE, FINISHED, WEIGHTS_FILE  # noqa: E402
@@ -25,8 +25,8 @@ from dashboard import lessons, markup, state  # noqa: E402
 DEFAULT_TEXT = ("I expected a dull remake, but the film surprised me: the cast is wonderful and the story, "
                 "although slow at first, becomes gripping. Not perfect, still highly recommended.")
 MAX_UNITS = 64  # units drawn per gate: enough to see patterns, few enough to hover
-SORTS = {"none": "unit number", "variance": "variance over the review",
-         "correlation": "correlation with P(positive)"}
+SORTS = {"none": "unit number", "variance": "variance over the text",
+         "correlation": "correlation with the running probability"}
 
 
 def run_introspection(run: Run, text: str) -> Introspection:
@@ -36,16 +36,9 @@ def run_introspection(run: Run, text: str) -> Introspection:
     """
     key = (str(run.path), state.run_stamp(run, WEIGHTS_FILE, CONFIG_FILE), text_key(text))
     return state.cached("gates.introspection", key, lambda: introspect(run, text),
-                        spinner="Running the review through the model…")
+                        spinner="Running the text through the model…")
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def test_reviews(source: str, cache_name: str) -> pd.DataFrame:
-    from core.data.imdb import LABEL_NAMES
-
-    df = state.reviews({"source": source, "cache": cache_name})
-    part = df[df["split"] == "test"]
-    return pd.DataFrame({"text": part["text"].to_numpy(), "label": part["label"].map(LABEL_NAMES).to_numpy()})
 
 
 def show_reading(run: Run, text: str) -> None:
@@ -68,7 +61,8 @@ def show_run(run_id: str, label: str, text: str, col: int) -> None:
         st.error(f"Cannot look inside {label}: {e}", icon=":material/error:")
         return
     st.metric(f"{label} says", f"{res.label} ({res.probability:.3f})",
-              help="P(positive): the sigmoid of the logit after the last token")
+              help=f"P({res.probability_of}) after the last token: the sigmoid of a two-class model's logit, a "
+                   "K-class model's softmax share of the class it predicts")
     for note in res.notes:
         st.caption(f"⚠ {note}")
     layer, direction = 0, 0
@@ -80,8 +74,8 @@ def show_run(run_id: str, label: str, text: str, col: int) -> None:
     chosen = st.multiselect("Gates and states", names, default=names, key=f"gates_states_{col}_{res.cell}",
                             format_func=lambda n: gates.STATE_NAMES.get(n, n))
     sort = st.selectbox("Sort units by", list(SORTS), key=f"gates_sort_{col}", format_func=SORTS.get,
-                        help="variance: the units that change most over this review on top; correlation: the units "
-                             "that rise with the running P(positive) on top, those that fall with it at the bottom")
+                        help="variance: the units that change most over this text on top; correlation: the units "
+                             "that rise with the running probability on top, those that fall with it at the bottom")
     states = {n: res.state(n, layer, direction) for n in chosen}
     orders = {n: gates.unit_order(v, sort, res.running_probability) for n, v in states.items()}
     fig = gates.gates_figure(res.tokens, states, res.running_probability, max_units=MAX_UNITS, orders=orders,
@@ -101,32 +95,35 @@ def show_run(run_id: str, label: str, text: str, col: int) -> None:
 
 st.title("Gates")
 lessons.show("gates.py")
-st.caption("Pick a review, then two models: each reads it token by token. Every chart exports as PNG and CSV.")
-
 table = state.summaries()
+dataset = state.choose_dataset(table, key="gates_dataset")
+one = state.dataset_noun(dataset, one=True)
+st.caption(f"Pick a {one}, then two models trained on {state.dataset_label(dataset)}: each reads it token by token. "
+           "Every chart exports as PNG and CSV.")
+
 state.damaged_notice(table)
-usable = table[(table["kind"] == "rnn") & (table["task"] == "imdb") & table["status"].isin([FINISHED, CANCELLED])]
+usable = table[(table["kind"] == "rnn") & (table["task"] == TEXT_TASK) & table["status"].isin([FINISHED, CANCELLED])]
+usable = state.of_dataset(usable, dataset)
 if usable.empty:
-    st.info("No trained sentiment model yet. Train an RNN, LSTM or GRU on the IMDB task on the **Train** page; "
-            "a finished run can be opened here, e.g. an LSTM and a GRU side by side on the same review.",
-            icon=":material/info:")
+    st.info(f"No trained model on {state.dataset_label(dataset)} yet. Train an RNN, LSTM or GRU on it on the "
+            "**Train** page (or choose another dataset above); a finished run can be opened here, e.g. an LSTM and a "
+            "GRU side by side on the same text.", icon=":material/info:")
     state.page_link("train.py", "Train", ":material/model_training:")
     st.stop()
 
-# -- the review ---------------------------------------------------------------------------------------------------
-status = state.dataset_status()
-sources = ["Type a review"] + (["A test review"] if status["found"] else [])
-source = st.radio("Review", sources, horizontal=True, key="gates_source")
-if source == "A test review":
-    reviews = test_reviews(status["source"], Path(status["cache"]).name)
-    i = st.number_input(f"Test review (0 – {len(reviews) - 1})", 0, len(reviews) - 1, 0, key="gates_review")
-    text = str(reviews["text"].iloc[int(i)])
-    st.caption(f"True label: **{reviews['label'].iloc[int(i)]}**")
-    with st.expander("The review"):
+# -- the text -----------------------------------------------------------------------------------------------------
+tests = state.test_texts(dataset)
+sources = [f"Type a {one}"] + ([f"A test {one}"] if not tests.empty else [])
+source = st.radio(one.capitalize(), sources, horizontal=True, key="gates_source")
+if source != sources[0]:
+    i = st.number_input(f"Test {one} (0 – {len(tests) - 1})", 0, len(tests) - 1, 0, key="gates_review")
+    text = str(tests["text"].iloc[int(i)])
+    st.caption(f"True label: **{tests['label'].iloc[int(i)]}**")
+    with st.expander(f"The {one}"):
         st.text(text)
 else:
-    if not status["found"]:
-        st.caption("The dataset is not available, so test reviews cannot be picked; type any text.")
+    if tests.empty:
+        st.caption(f"The dataset is not available, so test {one}s cannot be picked; type any text.")
     text = st.text_area("Text", DEFAULT_TEXT, key="gates_text", height=110, max_chars=MAX_TEXT_CHARS)
 
 # -- two runs side by side ----------------------------------------------------------------------------------------
@@ -138,6 +135,7 @@ second = next((r for r in by_cell["gru"] + by_cell["rnn"] + ids if r != first), 
 cols = st.columns(2 if second else 1)
 for col, default in enumerate([first, second][:len(cols)]):
     with cols[col]:
+        state.reset_stale(f"gates_run_{col}", ids, default)  # a run of the dataset shown before
         rid = st.selectbox("Model", ids, index=ids.index(default), key=f"gates_run_{col}",
                            format_func=lambda r: f"{labels[r]} ({r})")
         show_run(rid, labels[rid], text, col)

@@ -17,18 +17,19 @@ import streamlit as st  # noqa: E402
 
 from core.analysis import horizon  # noqa: E402
 from core.analysis.gradients import GradientRecording, decay_ratios, load_gradients  # noqa: E402
-from core.config import CELLS, HorizonConfig  # noqa: E402
+from core.config import HorizonConfig  # noqa: E402
 from core.figures import gradients  # noqa: E402
 from core.figures.style import format_number, log_axis  # noqa: E402
 from core.jobs.estimate import horizon_seconds  # noqa: E402
 from core.jobs.names import CANCELLED, FINISHED, GRADIENTS_FILE, METRICS_FILE, QUEUED, RESULTS_FILE, RUNNING  # noqa: E402
 from core.jobs.store import DamagedRun, Run  # noqa: E402
 from core.tasks import synthetic  # noqa: E402
-from dashboard import lessons, state  # noqa: E402
+from dashboard import forms, lessons, state, widgets  # noqa: E402
 
 MAX_DEFAULT = 3  # runs drawn together by default: one per cell type
-PROBE_ROWS = 24  # probe reviews in the heatmap by default (the user may show them all)
-HEAT_ROWS = {"reviews": "each probe review, at the moment chosen", "recordings": "each recording (probe mean)"}
+PROBE_ROWS = 24  # probe texts (or sequences) in the heatmap by default (the user may show them all)
+HEAT_ROWS = {"reviews": "each probe text, at the moment chosen", "recordings": "each recording (probe mean)"}
+HORIZON_MAIN = ("task", "models", "lengths", "steps")  # the study's settings shown up front; the others under More
 POLL_S = 2.0
 EXPLODE_NOTE = "gradients.explode_note"
 HORIZON_JOB = "gradients.horizon_job"  # session key: {"proc": Popen, "log": path, "started": time, "args": [...]}
@@ -75,9 +76,16 @@ def horizon_results(run: Run) -> tuple[dict, pd.DataFrame]:
         return {}, pd.DataFrame()
 
 
+def horizon_config(raw: dict) -> HorizonConfig:
+    """The study the form describes, its lengths in increasing order; ``ValueError`` says what is wrong."""
+    values = forms.parse_values(forms.config_fields(HorizonConfig), raw)
+    values["lengths"] = tuple(sorted(set(values["lengths"] or ())))
+    return HorizonConfig(**values)
+
+
 def launch_horizon(cfg: HorizonConfig) -> None:
-    """Queue the study as a run of its own process; the page only polls the run store."""
-    state.submit_job(HORIZON_JOB, "memory-horizon", cfg, label=f"memory-horizon-{cfg.task}")
+    """Queue the study as a run of its own process (or say why not); the page only polls the run store."""
+    state.launch_job(HORIZON_JOB, "memory-horizon", cfg, label=f"memory-horizon-{cfg.task}")
 
 
 def start_explosion() -> None:
@@ -94,15 +102,15 @@ def heat_rows(rec: GradientRecording, rows_by: str, moment: float, layer: int, d
               count: int) -> tuple[np.ndarray, list, str, str, str]:
     """What one run's heatmap draws: ``(values (rows, K), row labels, row axis title, title, blank meaning)``.
 
-    A recording without the per-review arrays (``dh``) falls back to one row per recording.
+    A recording without the per-text arrays (``dh``) falls back to one row per recording.
     """
     if rows_by == "reviews" and "dh" in rec.arrays:
         i = gradients.recording_index(rec.step, moment)
         values, names = gradients.probe_rows(rec["dh"][i, layer, direction], rec.lengths, count)
-        return (values, names, "probe review", f"||dL/dh_t|| per probe review at step {int(rec.step[i])}",
-                "beyond the review's length (no token that far back)")
+        return (values, names, "probe text", f"||dL/dh_t|| per probe text at step {int(rec.step[i])}",
+                "beyond the text's length (no token that far back)")
     return (rec["dh_mean"][:, layer, direction], [int(s) for s in rec.step], "optimiser step",
-            "mean ||dL/dh_t|| over the probe batch", "no probe review is that long")
+            "mean ||dL/dh_t|| over the probe batch", "no probe text is that long")
 
 
 def log10_range(*arrays) -> tuple[float, float] | None:
@@ -123,16 +131,21 @@ st.caption("Back-propagation through time multiplies one Jacobian per step (the 
 
 table = state.summaries()
 state.damaged_notice(table)
+dataset = state.choose_dataset(table, key="grad_dataset")
+# the chosen dataset's trainings, then those of the synthetic tasks (which read no dataset: the explosion
+# demonstration's among them); a run on another dataset is never offered
 rnn = table[(table["kind"] == "rnn") & table["status"].isin([FINISHED, CANCELLED, RUNNING, QUEUED])]
+rnn = pd.concat([state.of_dataset(rnn, dataset), rnn[rnn["task"].isin(synthetic.SYNTHETIC_TASKS)]])
 rnn = rnn.sort_values("status", key=lambda s: s.eq(QUEUED), kind="stable")  # runs with data first
 if rnn.empty:
-    st.info("No runs yet. Train the three models on the **Train** page with **record gradients** ticked (the IMDB "
-            "task, or the synthetic adding / order task, which needs no dataset); their gradients through time "
-            "appear here while they train.", icon=":material/info:")
+    st.info(f"No runs on {state.dataset_label(dataset)} yet. Train the three models on the **Train** page with "
+            "**record gradients** ticked (on this dataset, or on the synthetic adding / order task, which needs "
+            "no dataset); their gradients through time appear here while they train.", icon=":material/info:")
     state.page_link("train.py", "Train", ":material/model_training:")
 rs = state.store()
-labels = {r.run_id: f"{r.label} · {r.task}" for r in rnn.itertuples()}
+labels = {r.run_id: f"{r.label} · {r.dataset if isinstance(r.dataset, str) else r.task}" for r in rnn.itertuples()}
 cells = dict(zip(rnn["run_id"], rnn["cell"], strict=True))
+on_dataset = set(state.of_dataset(rnn, dataset)["run_id"])
 
 # -- gradients through time ------------------------------------------------------------------------------------------
 st.header("Through time")
@@ -141,8 +154,11 @@ if not rnn.empty and not recorded:
     st.info("None of these runs recorded its gradients through time: tick **record gradients** on the Train page "
             "(the probe batch is recorded every `probe_every` steps).", icon=":material/info:")
 if recorded:
-    default = list(dict.fromkeys(next((r for r in recorded if cells[r] == c), recorded[0]) for c in ("rnn", "lstm",
-                                                                                                   "gru")))
+    # by default one run per cell type, the chosen dataset's newest (the synthetic tasks' when it recorded none)
+    preferred = [r for r in recorded if r in on_dataset] or recorded
+    default = list(dict.fromkeys(next((r for r in preferred if cells[r] == c), preferred[0]) for c in ("rnn", "lstm",
+                                                                                                     "gru")))
+    state.reset_stale("grad_runs", recorded, default[:MAX_DEFAULT])  # runs of the dataset shown before: the default
     picked = st.multiselect("Runs", recorded, default=default[:MAX_DEFAULT], key="grad_runs",
                             format_func=lambda r: f"{labels[r]} ({r})")
     recs = {}
@@ -167,17 +183,19 @@ if recorded:
             direction = c5.selectbox("Direction", range(n_dirs), key="grad_direction",
                                      format_func=lambda i: ("forward", "backward")[i])
         h1, h2, h3, h4 = st.columns([2, 2, 2, 1])
+        state.reset_stale("grad_heat_run", list(recs), list(recs)[0])
         heat_run = h1.selectbox("Heatmap of", list(recs), key="grad_heat_run", format_func=lambda r: labels[r])
+        state.reset_stale("grad_heat_second", [None] + [r for r in recs if r != heat_run], None)
         second = h2.selectbox("Beside it", [None] + [r for r in recs if r != heat_run], key="grad_heat_second",
                               format_func=lambda r: "nothing" if r is None else labels[r],
                               help="a second run's heatmap on the same colour scale (pick it under Runs first)")
         rows_by = h3.selectbox("Rows", list(HEAT_ROWS), key="grad_heat_rows", format_func=HEAT_ROWS.get)
         shown = [heat_run] + ([second] if second else [])
         probe_size = max(len(recs[r].lengths) for r in shown)
-        count = h4.number_input("Reviews", 1, max(probe_size, 1), min(PROBE_ROWS, max(probe_size, 1)),
+        count = h4.number_input("Probe texts", 1, max(probe_size, 1), min(PROBE_ROWS, max(probe_size, 1)),
                                 key="grad_heat_count", disabled=rows_by != "reviews",
-                                help=f"probe reviews drawn, spread from the shortest to the longest (all: "
-                                     f"{probe_size})")
+                                help=f"probe texts (or sequences) drawn, spread from the shortest to the longest "
+                                     f"(all: {probe_size})")
         heats = {rid: heat_rows(recs[rid], rows_by, moment, layer, direction, int(count)) for rid in shown}
         scale = log10_range(*(h[0] for h in heats.values()))
         for i, (rid, col) in enumerate(zip(shown, st.columns(len(shown)), strict=True)):
@@ -188,8 +206,8 @@ if recorded:
                                  f"gradient_heatmap_{rid}", key=f"grad_heatmap_{i}")
         st.caption("Colour: log10 of the gradient norm (yellow large, purple small"
                    + (", one scale for both runs" if second else "") + "). White: no value -- "
-                   + ("beyond that review's length: a review of T tokens has no token k ≥ T steps back. "
-                      if rows_by == "reviews" else "no probe review is that long. ")
+                   + ("beyond that text's length: a text of T tokens has no token k ≥ T steps back. "
+                      if rows_by == "reviews" else "no probe text is that long. ")
                    + "Grey: the gradient underflowed to exactly 0 (below float32's smallest number), a real "
                      "vanishing, not a missing value.")
         curves, products, at = {}, {}, {}
@@ -211,20 +229,21 @@ if recorded:
                                                    title="Jacobian product Π ||∂s_k/∂s_{k-1}|| (eq. 6)",
                                                    y="Π_{j<k} ||J_{T-j}||"),
                              "jacobian_product", key="grad_jacobian")
-        st.caption("Curves are means over the probe reviews that reach each distance (fewer and fewer at large k). "
+        st.caption("Curves are means over the probe texts that reach each distance (fewer and fewer at large k). "
                    "The Jacobian product bounds ||∂s_T/∂s_{T-k}|| from above; the LSTM's state includes its cell.")
         ratios = [{"run": labels[rid], "k": k,
                    "median ||dL/dh_{T-k}|| / ||dL/dh_T||": format_number(v["median"], 2, zero="underflow"),
-                   "reviews": v["n"]}
+                   "probe texts": v["n"]}
                   for rid, r in recs.items() for k, v in decay_ratios(r, (10, 50, 100), record=at[rid], layer=layer,
                                                                    direction=direction).items()
-                  if v["n"]]  # only the distances some probe review reaches
+                  if v["n"]]  # only the distances some probe text reaches
         if ratios:
             st.dataframe(pd.DataFrame(ratios), hide_index=True, key="grad_ratios")
 
 # -- per-parameter gradient norms ------------------------------------------------------------------------------------
 st.header("Per-parameter gradient norms and clipping")
 if not rnn.empty:
+    state.reset_stale("grad_norm_run", list(labels), list(labels)[0])
     rid = st.selectbox("Run", list(labels), key="grad_norm_run", format_func=lambda r: f"{labels[r]} ({r})")
     run = rs.get(rid)
     frame = step_norms(run)
@@ -252,6 +271,7 @@ if note := st.session_state.pop(EXPLODE_NOTE, None):
     st.success(note, icon=":material/check_circle:")
 if not rnn.empty:
     default = [r for r in labels if str(labels[r]).startswith("explode-")]
+    state.reset_stale("grad_explode_runs", list(labels), default[:3])
     overlay = st.multiselect("Runs to overlay", list(labels), default=default[:3], key="grad_explode_runs",
                              format_func=lambda r: f"{labels[r]} ({r})")
     frames = {labels[r]: step_norms(rs.get(r)) for r in overlay}
@@ -278,30 +298,22 @@ st.header("Memory horizon")
 st.markdown("Train RNN, LSTM and GRU on a long-range task at growing sequence lengths T: where does each stop "
             "learning? (Hochreiter & Schmidhuber's adding and temporal-order problems; no dataset needed.) "
             "Each (model, T) trains until it first solves the task or its step budget runs out.")
+horizon_fields = forms.config_fields(HorizonConfig, forms.STARTING["horizon"], section="memory horizon")
 with st.form("horizon_form"):
-    c1, c2, c3, c4 = st.columns([1, 2, 2, 1])
-    h_task = c1.selectbox("Task", synthetic.SYNTHETIC_TASKS, key="horizon_task")
-    h_models = c2.multiselect("Models", list(CELLS), default=list(CELLS), key="horizon_models")
-    h_lengths = c3.text_input("Lengths T (comma-separated)", "10,25,50,100", key="horizon_lengths")
-    h_steps = c4.number_input("Steps per (model, T)", 10, 20000, 500, step=100, key="horizon_steps")
+    raw = widgets.draw_fields(horizon_fields, "horizon_", main=HORIZON_MAIN, labels={"steps": "steps per (model, T)"})
     job = state.page_job(HORIZON_JOB, "memory-horizon")
     busy = job is not None and job.status().get("state") in (QUEUED, RUNNING)
     go = st.form_submit_button("Run the experiment", type="primary", icon=":material/play_arrow:",
-                               disabled=busy or not h_models)
+                               disabled=busy or not raw.get("models"))
 try:  # the settings last applied (the form's values reach the page when it is submitted)
-    shown_cfg = HorizonConfig(task=h_task, models=tuple(h_models) or CELLS, steps=int(h_steps), threads=1,
-                              lengths=tuple(sorted({int(n) for n in h_lengths.replace(" ", "").split(",") if n})))
-    guess = horizon_seconds(shown_cfg, state.store())
+    h_cfg, problem = horizon_config(raw), None
+    guess = horizon_seconds(h_cfg, state.store())
     st.caption(f"Expected time: at most {guess.text().removeprefix('about ')}. {guess.basis}")
-except ValueError:
-    pass  # the form says what is wrong when it is submitted
+except ValueError as e:
+    h_cfg, problem = None, e  # said when the form is submitted
 if go:
-    try:
-        lengths = sorted({int(n) for n in h_lengths.replace(" ", "").split(",") if n})
-        h_cfg = HorizonConfig(task=h_task, models=tuple(h_models), lengths=tuple(lengths), steps=int(h_steps),
-                              threads=1)
-    except ValueError as e:
-        st.error(f"Not started: {e}")
+    if h_cfg is None:
+        st.error(f"Not started: {problem}", icon=":material/error:")
     else:
         launch_horizon(h_cfg)
 state.follow_job(HORIZON_JOB, "memory-horizon", "Memory-horizon study (results appear below as each (model, T) "

@@ -168,14 +168,15 @@ def add_dataset(path: str | None, upload, name: str, options: dict[str, str | No
     counts = ", ".join(f"{split} {sum(c.values()):,}" for split, c in entry["counts"].items())
     st.session_state[ADDED] = (f"Added **{entry['name']}**: {len(entry['classes'])} classes "
                                f"({', '.join(entry['classes'][:8])}{' …' if len(entry['classes']) > 8 else ''}); "
-                               f"{counts}. Choose it under *Dataset* on the Train page.")
+                               f"{counts}. Choose it under *Dataset* on the Train page or any page that shows runs.")
     st.rerun()
 
 
 st.title("RNN Lab")
-st.markdown("Train a vanilla **RNN**, an **LSTM** and a **GRU** on IMDB movie reviews, watch them learn, and "
-            "compare them. Three steps: get the data (below), train on the **Train** page, compare on the "
-            "**Compare** page. The synthetic tasks (`adding`, `order`) need no data at all.")
+st.markdown("Train a vanilla **RNN**, an **LSTM** and a **GRU** on IMDB movie reviews or a labelled dataset of "
+            "your own, watch them learn, and compare them. Three steps: get the data (below), train on the "
+            "**Train** page, compare on the **Compare** page. The pages show one dataset at a time, chosen on any "
+            "of them. The synthetic tasks (`adding`, `order`) need no data at all.")
 
 # -- dataset ----------------------------------------------------------------------------------------------
 st.header("Dataset")
@@ -318,27 +319,38 @@ table = state.summaries()
 state.damaged_notice(table)
 if table.empty:
     st.info("No runs yet. Train the three models on the **Train** page (its default `lesson` preset took about two "
-            "minutes for all three on a 2-core CPU when measured), then compare them on the **Compare** page.",
-            icon=":material/info:")
+            "minutes for all three on IMDB on a 2-core CPU when measured), then compare them on the **Compare** "
+            "page.", icon=":material/info:")
     state.page_link("train.py", "Train", ":material/model_training:")
 else:
-    counts = table["status"].value_counts()
-    cols = st.columns(4)
-    cols[0].metric("Runs", len(table))
-    cols[1].metric("Finished", int(counts.get(FINISHED, 0)))
-    cols[2].metric("Queued or running", int(counts.get(QUEUED, 0) + counts.get(RUNNING, 0)))
-    cols[3].metric("Failed", int(counts.get(FAILED, 0) + counts.get(CRASHED, 0)))
-    done = table[(table["status"] == FINISHED) & table["test_accuracy"].notna()]
-    if not done.empty:
-        best = done.sort_values("test_accuracy", ascending=False).groupby(["task", "model"], sort=False).head(1)
-        st.subheader("Best test accuracy per model")
-        st.dataframe(best[["model", "task", "preset", "test_accuracy", "f1", "train_time_s", "run_id"]],
-                     hide_index=True, key="best_runs",
-                     column_config={"test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.4f"),
-                                    "f1": st.column_config.NumberColumn("F1", format="%.4f"),
-                                    "train_time_s": st.column_config.NumberColumn("train time (s)", format="%.1f")})
-    st.caption(f"Latest: `{table['run_id'].iloc[0]}` ({table['status'].iloc[0]}), "
-               f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(table['created'].fillna(0).iloc[0]))}")
+    dataset = state.choose_dataset(table, key="overview_dataset", label="Runs on the dataset")
+    view = state.of_dataset(table, dataset)
+    elsewhere = len(table) - len(view)
+    if elsewhere:
+        st.caption(f"{elsewhere} other run{'s' * (elsewhere > 1)} (other datasets, synthetic tasks, studies, data "
+                   "jobs) are counted under their own dataset, or on the **Runs** page.")
+    if view.empty:
+        st.info(f"No runs on {state.dataset_label(dataset)} yet: train on it on the **Train** page, or choose "
+                "another dataset above.", icon=":material/info:")
+    else:
+        counts = view["status"].value_counts()
+        cols = st.columns(4)
+        cols[0].metric("Runs", len(view))
+        cols[1].metric("Finished", int(counts.get(FINISHED, 0)))
+        cols[2].metric("Queued or running", int(counts.get(QUEUED, 0) + counts.get(RUNNING, 0)))
+        cols[3].metric("Failed", int(counts.get(FAILED, 0) + counts.get(CRASHED, 0)))
+        done = view[(view["status"] == FINISHED) & view["test_accuracy"].notna()]
+        if not done.empty:
+            best = done.sort_values("test_accuracy", ascending=False).groupby(["kind", "model"], sort=False).head(1)
+            st.subheader(f"Best test accuracy per model on {state.dataset_label(dataset)}")
+            st.dataframe(best[["model", "preset", "test_accuracy", "f1", "train_time_s", "run_id"]],
+                         hide_index=True, key="best_runs",
+                         column_config={"test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.4f"),
+                                        "f1": st.column_config.NumberColumn("F1", format="%.4f"),
+                                        "train_time_s": st.column_config.NumberColumn("train time (s)",
+                                                                                      format="%.1f")})
+        st.caption(f"Latest on {state.dataset_label(dataset)}: `{view['run_id'].iloc[0]}` ({view['status'].iloc[0]}), "
+                   f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(view['created'].fillna(0).iloc[0]))}")
     c1, c2 = st.columns(2)
     with c1:
         state.page_link("train.py", "Train more", ":material/model_training:")

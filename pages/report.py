@@ -1,4 +1,5 @@
-"""Report: generate the seed comparison's report (`python -m core experiment seed`) and download it."""
+"""Report: generate the seed comparison's report on the chosen dataset (`python -m core experiment seed`) and
+download it."""
 
 from __future__ import annotations
 
@@ -12,25 +13,27 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/report.py`)
     sys.path.insert(0, str(ROOT))
 
+import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from core.config import ExperimentConfig  # noqa: E402
 from core.jobs.estimate import Estimate  # noqa: E402
 from core.jobs.names import FINISHED  # noqa: E402
 from core.report.experiment import experiment_seconds, report_folder  # noqa: E402
-from dashboard import state  # noqa: E402
+from dashboard import forms, state, widgets  # noqa: E402
 
 JOB = "report.job"  # session key: the id of the experiment run launched from this page
 POLL_S = 3.0
+MAIN = ("preset", "limit", "epochs", "seeds", "horizon", "hmm", "ablations", "word2vec")  # up front; the rest: More
 
 
-def report_dir() -> Path | None:
-    """The report of the newest finished experiment run, if any."""
-    for run in state.store().list():
+def report_dir(table: pd.DataFrame, dataset: str) -> Path | None:
+    """The report of the newest finished experiment on ``dataset``, if any."""
+    done = state.of_dataset(table[(table["kind"] == "experiment") & (table["status"] == FINISHED)], dataset)
+    for run_id in done["run_id"]:
         try:
-            if run.kind == "experiment" and run.status().get("state") == FINISHED:
-                return report_folder(run)
-        except (OSError, ValueError):
+            return report_folder(state.store().get(run_id))
+        except (OSError, ValueError, KeyError):
             continue
     return None
 
@@ -60,26 +63,25 @@ def without_file_links(block: str, folder: Path) -> str:
 
 
 st.title("Report")
-state.damaged_notice(state.summaries())
-st.caption("The seed report's comparison end to end: RNN, LSTM and GRU, the GMM-HMM baseline, gradient decay, "
-           "the preprocessing, batching and word2vec ablations and the memory-horizon experiment, as Markdown with PNG "
-           "figures and CSV tables. Finished runs with the same settings are reused.")
+table = state.summaries()
+state.damaged_notice(table)
+dataset = state.choose_dataset(table, key="report_dataset")
+noun = state.dataset_noun(dataset)
+st.caption(f"The seed report's comparison end to end, on {state.dataset_label(dataset)}: RNN, LSTM and GRU, the "
+           "GMM-HMM baseline, gradient decay, the preprocessing, batching and word2vec ablations and the "
+           "memory-horizon experiment, as Markdown with PNG figures and CSV tables. Finished runs with the same "
+           "settings are reused.")
 
 # live widgets, not inside the form: the estimate below follows them before anything is launched
-c1, c2, c3, c4 = st.columns(4)
-preset_name = c1.selectbox("Preset", ["fast", "seed"], help="`seed`: fixed padding to 500 (slow on a CPU)")
-limit = c2.number_input("Reviews per split (0 = all)", min_value=0, value=2000, step=500)
-epochs = c3.number_input("Epochs", min_value=1, max_value=20, value=5)
-seeds = c4.text_input("Seeds", value="0", help="comma-separated; mean and spread over seeds")
-horizon = st.checkbox("Memory-horizon experiment (adding problem)", value=True)
-hmm = st.checkbox("GMM-HMM baseline", value=True)
-ablations = st.checkbox("LSTM ablations: stop words, padding, word2vec initialisation", value=True)
-word2vec = st.checkbox("Word2vec arm (trains vectors on the training and unlabelled reviews first)", value=True)
+fields = forms.config_fields(ExperimentConfig, forms.STARTING["report"], section="experiment",
+                            skip=("imdb_path", "dataset"))
+raw = widgets.draw_fields(fields, "report_", main=MAIN, labels={
+    "limit": f"{noun} per split", "horizon": "memory-horizon experiment (adding problem)",
+    "hmm": "GMM-HMM baseline", "ablations": "LSTM ablations: stop words, padding, word2vec initialisation",
+    "word2vec": f"word2vec arm (vectors trained on the training and unlabelled {noun} first)"})
 try:
-    cfg = ExperimentConfig(preset=preset_name, epochs=int(epochs), limit=int(limit) or None,
-                           seeds=tuple(int(x) for x in seeds.replace(" ", "").split(",") if x),
-                           horizon=horizon, hmm=hmm, ablations=ablations, word2vec=ablations and word2vec,
-                           imdb_path=state.dataset_path())
+    data = state.data_config(dataset)
+    cfg = ExperimentConfig(**forms.parse_values(fields, raw), imdb_path=data.imdb_path, dataset=data.dataset)
 except ValueError as e:
     cfg, problem = None, e
 else:
@@ -94,11 +96,11 @@ if go:
     if cfg is None:
         st.error(f"Not started: {problem}")
     else:
-        state.submit_job(JOB, "experiment", cfg, label="experiment-seed")
+        state.launch_job(JOB, "experiment", cfg, label="experiment-seed")
 
 state.follow_job(JOB, "experiment", "The seed comparison", poll_s=POLL_S)
 
-folder = report_dir()
+folder = report_dir(table, dataset)
 if folder is not None and (folder / "report.md").is_file():
     st.download_button("Download the report (zip)", zipped(folder), file_name="rnnlab-report.zip",
                        mime="application/zip", icon=":material/download:")
@@ -117,6 +119,7 @@ if folder is not None and (folder / "report.md").is_file():
         row.download_button(f.name, f.read_bytes(), file_name=f.name, mime="text/csv", key=f"report_file.{f.name}",
                             on_click="ignore", icon=":material/download:")
 else:
-    st.info("No report yet: choose the settings above and generate one. It trains what is missing in its own "
+    st.info(f"No report on {state.dataset_label(dataset)} yet: choose the settings above and generate one. It "
+            "trains what is missing in its own "
             "process; this page shows its progress and the report when it is ready. The same report comes from "
             "`python -m core experiment seed`.", icon=":material/description:")

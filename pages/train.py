@@ -15,59 +15,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 import streamlit as st
 
-from core.config import CELLS, PRESETS, TASKS, preset
+from core.config import BUILTIN_DATASET, CELLS, PRESETS, TASKS, TEXT_TASK, preset
 from core.data.sources import list_datasets
 from core.data.text import stopwords_found
 from core.figures import training
 from core.jobs import lifecycle as jobs
 from core.jobs.names import CANCELLED, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, JOB_LOG, QUEUED, RUNNING
 from core.jobs.store import DamagedRun, RunNotFound
-from dashboard import forms, lessons, state
+from core.jobs.word2vec import vectors_runs
+from dashboard import forms, lessons, state, widgets
 
 POLL_S = 1.5  # seconds between progress polls while something trains
 TASK_NAMES = {"imdb": "text classification", "adding": "adding problem (synthetic)",
               "order": "temporal order (synthetic)"}
-PRESET_HELP = ("`lesson` (the default): `fast` on 7,000 reviews per split for 3 epochs, gradients recorded: the "
-               "gated cells clearly beat the RNN in about 2 minutes for all three on a 2-core CPU. "
-               "`seed`: the seed report's settings (every review padded or cut to 500 tokens). "
+PRESET_HELP = ("`lesson` (the default): `fast` on at most 7,000 texts per split for 3 epochs, gradients recorded: "
+               "on IMDB the gated cells clearly beat the RNN in about 2 minutes for all three on a 2-core CPU. "
+               "`seed`: the seed report's settings (every text padded or cut to 500 tokens). "
                "`fast`: the same model over length-bucketed batches, one CPU thread: much faster on a CPU.")
 NOTE = "train.note"  # the outcome of the last start, shown once
 
 
-def widget_key(preset_name: str, task: str, name: str) -> str:
-    # the preset and task are part of the key: switching either resets the form to its defaults
-    return f"hp.{preset_name}.{task}.{name}"
-
-
-def draw_field(f: forms.Field, key: str) -> None:
-    label = f.name.replace("_", " ")
-    if f.kind == "bool":
-        st.checkbox(label, value=bool(f.default), key=key, help=f.help or None)
-    elif f.kind == "choice":
-        st.selectbox(label, f.choices, index=f.choices.index(f.default) if f.default in f.choices else 0, key=key,
-                     help=f.help or None)
-    elif f.kind in ("int", "float"):
-        is_int = f.kind == "int"
-        number = int if is_int else float
-        minimum = None if f.minimum is None else number(f.minimum)
-        maximum = None if f.maximum is None else number(f.maximum)
-        default = f.default if f.default is None else number(f.default)
-        step = 1 if is_int else (1e-4 if f.name == "lr" else 0.1)
-        st.number_input(label, value=default, min_value=minimum, max_value=maximum, step=step, key=key,
-                        help=f.help or None, format=None if is_int else "%g",
-                        placeholder="off / all" if f.optional else None)
-    else:
-        st.text_input(label, value=f.default or "", key=key, help=f.help or None)
+def form_prefix(preset_name: str, task: str) -> str:
+    # the preset and task are part of the keys: switching either resets the form to its defaults
+    return f"hp.{preset_name}.{task}."
 
 
 def form_values(fields: list[forms.Field], preset_name: str, task: str) -> dict[str, Any]:
-    values = {}
-    for f in fields:
-        v = st.session_state.get(widget_key(preset_name, task, f.name), f.default)
-        if f.kind == "text" and v == "" and f.optional:
-            v = None
-        values[f.name] = v
-    return values
+    """What the form holds now, as config values."""
+    return forms.parse_values(fields, widgets.field_values(fields, form_prefix(preset_name, task)))
 
 
 def launch(preset_name: str, task: str, nonce: str) -> None:
@@ -83,12 +58,16 @@ def launch(preset_name: str, task: str, nonce: str) -> None:
     except (TypeError, ValueError) as e:
         ss[NOTE] = ("error", f"Not started: {e}")
         return
-    if cfgs[0].train.task == "imdb" and cfgs[0].text.remove_stopwords and stopwords_found() is None:
+    if cfgs[0].train.task == TEXT_TASK and cfgs[0].text.remove_stopwords and stopwords_found() is None:
         ss[NOTE] = ("error", "Not started: NLTK's English stop-word list is not installed, and these settings remove "
                              "stop words. Download it on the Overview page (one click), or untick *remove "
                              "stopwords* under More settings.")
         return
-    ids = state.launch_once(cfgs, nonce)
+    try:
+        ids = state.launch_once(cfgs, nonce)
+    except state.LAUNCH_ERRORS as e:  # a setting the dataset cannot fit, a dataset gone: refused, no run made
+        ss[NOTE] = ("error", f"Not started: {e}")
+        return
     if not ids:
         return
     ss[NOTE] = ("success", f"Started {len(ids)} run{'s' * (len(ids) > 1)}: {', '.join(ids)}. They train one at a "
@@ -120,7 +99,7 @@ def _estimate(cfgs: tuple[Any, ...], root: str) -> list[Any]:
 
 
 def show_estimate(preset_name: str, cells: tuple[str, ...], task: str, dataset: str, fields: list[Any]) -> None:
-    """The expected time of the runs the form would start (as last applied), from the pace of finished runs."""
+    """The expected time of the runs the form would start (its settings now), from the pace of finished runs."""
     from core.jobs.estimate import duration
 
     try:
@@ -149,15 +128,22 @@ cells = c1.multiselect("Cell types (one run each)", CELLS, default=list(CELLS), 
 preset_name = c2.selectbox("Preset", PRESETS, index=PRESETS.index("lesson"), key="train_preset", help=PRESET_HELP)
 task = c3.selectbox("Task", TASKS, key="train_task", format_func=TASK_NAMES.get)
 
-dataset = "imdb"
-if task == "imdb":
+dataset = BUILTIN_DATASET
+if task == TEXT_TASK:
     named = {d["name"]: d for d in list_datasets() if not d.get("builtin") and not d.get("error")}
-    dataset = st.selectbox("Dataset", ["imdb", *named], key="train_dataset",
-                           format_func=lambda n: "IMDB movie reviews (positive / negative)" if n == "imdb" else
-                           f"{n} ({', '.join(named[n]['classes'][:6])}{' …' if len(named[n]['classes']) > 6 else ''})",
-                           help="add your own on the Overview page, or with `python -m core data add`")
+
+    def describe(name: str) -> str:
+        if name == BUILTIN_DATASET:
+            return "IMDB movie reviews (positive / negative)"
+        classes = named[name]["classes"]
+        return f"{name} ({', '.join(classes[:6])}{' …' if len(classes) > 6 else ''})"
+
+    dataset = state.choose_dataset(state.summaries(), key="train_dataset", options=[BUILTIN_DATASET, *named],
+                                   format_func=describe,
+                                   help="the dataset to train on, and the one every page shows; add your own on the "
+                                        "Overview page, or with `python -m core data add`")
 can_start, why_not = bool(cells), "" if cells else "Choose at least one cell type."
-if task == "imdb" and dataset == "imdb" and not status["found"]:
+if task == TEXT_TASK and dataset == BUILTIN_DATASET and not status["found"]:
     can_start, why_not = False, ("The IMDB dataset is not available: get it on the Overview page (path, upload or "
                                  "download), or train on a synthetic task, which needs no data.")
 if why_not:
@@ -166,32 +152,26 @@ if why_not:
 defaults = preset(preset_name, cell=cells[0] if cells else "lstm", task=task)
 fields = forms.form_fields(defaults, task)
 show_estimate(preset_name, tuple(cells), task, dataset, fields)
-with st.form("train_form", border=True):
-    st.markdown(f"**Hyperparameters** — defaults are the `{preset_name}` preset's. Empty boxes mean *off* "
-                "(tbptt: full backpropagation) or *all* (limit: every review).")
-    main = [f for f in fields if f.main]
-    cols = st.columns(4)
-    for i, f in enumerate(main):
-        with cols[i % 4]:
-            draw_field(f, widget_key(preset_name, task, f.name))
-    if task == "imdb":
-        table = state.summaries()
-        w2v = table[(table["kind"] == "word2vec") & (table["status"] == FINISHED)]["run_id"].tolist()
+# live widgets, not a form: the estimate above follows every setting before anything is launched
+with st.container(border=True):
+    st.markdown(f"**Hyperparameters** — defaults are the `{preset_name}` preset's. Empty boxes mean *none*: off "
+                "(tbptt: full backpropagation)"
+                + (f", all (limit: every {state.dataset_noun(dataset, one=True)}) or fitted to the dataset (val "
+                   "size: 10% of its training rows, at most 2,500)." if task == TEXT_TASK else "."))
+    main = [f.name for f in fields if f.main]
+    widgets.draw_fields(fields, form_prefix(preset_name, task), main=main, more=None)
+    if task == TEXT_TASK:
+        w2v = vectors_runs(state.store(), dataset)
+        state.reset_stale("train_embeddings", ["", *w2v], "")  # vectors of the dataset chosen before
         st.selectbox("Initialise the embeddings from a word2vec run", [""] + w2v, key="train_embeddings",
                      format_func=lambda r: r or "no (random initialisation)",
-                     help="train word2vec vectors on the Embeddings page first" if not w2v else None)
-    with st.expander("More settings"):
-        for section in forms.SECTIONS:
-            more = [f for f in fields if not f.main and f.section == section]
-            if not more:
-                continue
-            st.markdown(f"*{section}*")
-            cols = st.columns(4)
-            for i, f in enumerate(more):
-                with cols[i % 4]:
-                    draw_field(f, widget_key(preset_name, task, f.name))
-    st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", disabled=not can_start,
-                          on_click=launch, args=(preset_name, task, st.session_state[state.LAUNCH_NONCE]))
+                     help=f"vectors trained on {state.dataset_label(dataset)}, or imported"
+                          + ("; train word2vec vectors on the Embeddings page first" if not w2v else ""))
+    widgets.draw_fields([f for f in fields if not f.main], form_prefix(preset_name, task), main=[],
+                        more="More settings")
+    st.button("Start training", key="train_start", type="primary", icon=":material/play_arrow:",
+              disabled=not can_start, on_click=launch,
+              args=(preset_name, task, st.session_state[state.LAUNCH_NONCE]))
 
 note = st.session_state.pop(NOTE, None)
 if note:
@@ -284,9 +264,9 @@ def progress(live: bool) -> None:
     state.damaged_notice(table)
     table = table[table["kind"] == "rnn"]
     if table.empty:
-        st.info("Nothing trained yet. Press **Start training**: with the `lesson` preset (the default: 7,000 "
-                "reviews, 3 epochs, gradients recorded) all three cells trained in 98-122 s on a 2-core CPU when "
-                "measured (`docs/lesson/`), and the LSTM and GRU beat the RNN by 7 to 11 points.",
+        st.info("Nothing trained yet. Press **Start training**: with the `lesson` preset (the default: at most 7,000 "
+                "texts per split, 3 epochs, gradients recorded) all three cells trained on IMDB in 98-122 s on a "
+                "2-core CPU when measured (`docs/lesson/`), and the LSTM and GRU beat the RNN by 7 to 11 points.",
                 icon=":material/info:")
         return
     # the queue's order: the running run, then the queued ones as they were created

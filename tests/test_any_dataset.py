@@ -303,3 +303,9 @@ def test_introspection_of_a_three_class_run_follows_its_predicted_class_on_both_
     assert fast.probability == pytest.approx(answer["probability"], abs=1e-5)
     assert fast.running_probability[-1] == pytest.approx(fast.probability, abs=1e-5)
     np.testing.assert_allclose(fast.saliency, slow.saliency, rtol=1e-4, atol=1e-6)
+
+
+def test_an_estimate_on_a_dataset_that_cannot_be_read_is_unknown_and_says_why(rnnlab_home):
+    est = estimate.training_seconds(preset("fast", dataset="nowhere"), RunStore())
+    assert est.seconds is None and "no dataset named 'nowhere'" in est.basis
+    assert estimate.word2vec_seconds(Word2VecRunConfig(data=DataConfig(dataset="nowhere")), RunStore()).seconds is None

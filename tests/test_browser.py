@@ -6,8 +6,8 @@ finishes and shows up on the Compare page. A screenshot of every page goes to
 ``test-artifacts/screenshots/``. (The README's screenshots come from real runs:
 tests/test_browser_lesson.py retakes them with ``RNNLAB_DOCS_SCREENSHOTS=1``.)
 
-Skipped, with the reason, when Chromium (``/usr/bin/chromium``), the ``playwright`` package or
-NLTK's stop-word list is missing.
+Skipped, with the reason, when Chromium (``/usr/bin/chromium``) or the ``playwright`` package is
+missing.
 """
 
 from __future__ import annotations
@@ -49,8 +49,6 @@ def skip_reason() -> str | None:
         return f"Chromium is not installed at {CHROMIUM} (Debian: apt-get install chromium)"
     if importlib.util.find_spec("playwright") is None:
         return "the playwright package is not installed (pip install playwright)"
-    if not nltk_data():
-        return "NLTK's stop-word list is not installed (set NLTK_DATA), and the default training needs it"
     return None
 
 

@@ -16,6 +16,9 @@ def test_em_frame_and_curves_give_one_line_per_class_model():
     fig = hmm.em_curves(frame)
     assert [tr.name for tr in fig.data] == ["negative model", "positive model"]
     assert list(fig.data[0].x) == [1, 2, 3]
+    named = hmm.em_frame(recs + [{"kind": "em", "class": 2, "iteration": 0, "log_likelihood": -9.0,
+                                  "log_likelihood_per_token": -0.9}], classes=("cooking", "sports", "weather"))
+    assert set(named["model"]) == {"cooking", "sports", "weather"}  # a dataset's own class names
 
 
 def test_transition_heatmaps_and_stationary_bars_show_each_class_model():

@@ -1,4 +1,6 @@
-"""The Train page's form: fields per task with the preset's defaults, and the configs a filled form gives."""
+"""The forms without Streamlit: the Train page's fields per task with the preset's defaults and the configs a filled
+form gives; any config's fields (the HMM, word2vec, memory-horizon and experiment forms) with their metadata, and
+the widgets' values read back as config values."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from core.config import RunConfig, preset
+from core.config import ExperimentConfig, HMMConfig, HorizonConfig, RunConfig, Word2VecConfig, preset
 from dashboard import forms
 
 
@@ -93,3 +95,73 @@ def test_a_synthetic_run_ignores_the_dataset_and_word2vec_choices():
 def test_a_bad_form_is_refused(cells, values):
     with pytest.raises(ValueError):
         forms.configs_from_form("seed", cells, "imdb", values)
+
+
+# -- any config's form -------------------------------------------------------------------------------------------
+JOB_FORMS = [HMMConfig, Word2VecConfig, HorizonConfig, ExperimentConfig]
+
+
+@pytest.mark.parametrize("cls", JOB_FORMS)
+def test_any_configs_fields_become_form_fields_with_their_metadata_and_defaults(cls):
+    fields = forms.config_fields(cls)
+    declared = [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+    assert [f.name for f in fields] == [f.name for f in declared]
+    for field, f in zip(fields, declared, strict=True):
+        meta = f.metadata
+        assert (field.default, field.help, field.minimum, field.maximum) == (f.default, meta["help"], meta["min"],
+                                                                             meta["max"])
+        assert field.choices == tuple(meta["choices"] or ())
+
+
+def test_tuples_become_a_multiple_choice_or_a_list_of_numbers():
+    fields = {f.name: f for f in forms.config_fields(HorizonConfig)}
+    assert (fields["models"].kind, fields["models"].choices) == ("choices", ("rnn", "lstm", "gru"))
+    assert (fields["lengths"].kind, fields["lengths"].number) == ("numbers", "int")
+    assert fields["lengths"].text(fields["lengths"].default) == "10, 25, 50, 100, 200"
+    assert (fields["clip_norm"].kind, fields["clip_norm"].optional) == ("float", True)
+    assert fields["device"].kind == "choice" and fields["stop_on_success"].kind == "bool"
+    seeds = {f.name: f for f in forms.config_fields(ExperimentConfig)}["ablation_seeds"]
+    assert (seeds.kind, seeds.optional) == ("numbers", True)
+
+
+def test_a_form_can_name_its_fields_and_leave_out_those_its_page_sets():
+    fields = forms.config_fields(HMMConfig, names=["mix", "states"])
+    assert [f.name for f in fields] == ["mix", "states"]
+    assert "embeddings" not in {f.name for f in forms.config_fields(HMMConfig, skip=("embeddings",))}
+    assert forms.config_fields(HMMConfig, HMMConfig(states=7), names=["states"])[0].default == 7
+    with pytest.raises(ValueError, match="no field 'nope'"):
+        forms.config_fields(HMMConfig, names=["nope"])
+
+
+@pytest.mark.parametrize("cls", JOB_FORMS)
+def test_the_defaults_as_the_widgets_hold_them_read_back_as_the_default_config(cls):
+    fields = forms.config_fields(cls)
+    shown = {f.name: f.text(f.default) if f.kind in ("numbers", "text") else
+             list(f.default) if f.kind == "choices" else f.default for f in fields}
+    assert cls(**forms.parse_values(fields, shown)) == cls()
+
+
+def test_widget_values_are_parsed_into_config_values_or_refused_by_name():
+    fields = {f.name: f for f in forms.config_fields(HorizonConfig)}
+    assert forms.parse_value(fields["lengths"], "30, 10 ,50") == (30, 10, 50)
+    assert forms.parse_value(fields["models"], ["gru"]) == ("gru",)
+    assert forms.parse_value(fields["steps"], 12.0) == 12
+    with pytest.raises(ValueError, match="lengths: 'ten' is not a whole number"):
+        forms.parse_value(fields["lengths"], "ten")
+    with pytest.raises(ValueError, match="lengths: give at least one number"):
+        forms.parse_value(fields["lengths"], " ")
+    seeds = {f.name: f for f in forms.config_fields(ExperimentConfig)}
+    assert forms.parse_value(seeds["ablation_seeds"], "") is None and forms.parse_value(seeds["address"], " ") is None
+
+
+def test_a_float_steps_by_the_power_of_ten_of_its_default():
+    fields = {f.name: f for f in forms.config_fields(HMMConfig)}
+    assert (fields["tol"].step, fields["min_covar"].step, fields["states"].step) == (1e-4, 1e-3, 1)
+    assert {f.name: f for f in forms.form_fields(preset("seed"))}["dropout"].step == 0.1
+
+
+def test_the_form_stores_imdb_as_none_and_another_dataset_by_name():
+    [imdb] = forms.configs_from_form("seed", ["lstm"], "imdb", {}, imdb_path="/a.tar.gz", dataset="imdb")
+    [named] = forms.configs_from_form("seed", ["lstm"], "imdb", {}, imdb_path="/a.tar.gz", dataset="topics")
+    assert (imdb.data.dataset, imdb.data.imdb_path) == (None, "/a.tar.gz")
+    assert (named.data.dataset, named.data.imdb_path) == ("topics", None)

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fixtures_runs import nltk_data, use_home
+from fixtures_runs import use_home
 from streamlit.testing.v1 import AppTest
 from test_datasets import WORDS, sentences, write_csv
 
@@ -102,7 +102,6 @@ def test_a_dataset_whose_source_vanished_is_explained_not_a_traceback(topics_onl
     assert any("cannot be loaded" in e.value and "does not exist" in e.value for e in at.error)
 
 
-@pytest.mark.skipif(not nltk_data(), reason="needs NLTK's stop-word list")
 def test_every_word_is_shown_with_why_it_is_not_read_and_keep_negations_is_compared(topics_only):
     at = open_page()
     at.radio(key="data_text_source").set_value("my own text").run()

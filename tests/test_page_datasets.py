@@ -88,7 +88,7 @@ def test_the_train_page_trains_on_a_chosen_dataset(rnnlab_home, topics_csv, monk
         at.multiselect(key="train_cells").set_value(["lstm"])
         preset = at.selectbox(key="train_preset").value
         at.number_input(key=f"hp.{preset}.imdb.val_size").set_value(6)
-        submit = next(b for b in at.get("form_submit_button") if b.proto.label == "Start training")
+        submit = next(b for b in at.button if b.proto.label == "Start training")
         ok(submit.click().run())
         [job] = launched
         cfg = job["run"].config()

@@ -36,21 +36,33 @@ def test_no_page_promises_a_time_it_did_not_measure(page):
     assert not re.search(r"(about|take[s]?|takes about) (a|one|\d+) minutes?", source), page
 
 
+def estimate_caption(at) -> str:
+    return next(c.value for c in at.caption if c.value.startswith("Expected time"))
+
+
 def test_hmm_page_shows_the_expected_time_before_the_fit_and_follows_the_settings(home):  # noqa: F811
     at = ok(open_page("hmm.py"))
-    first = next(c.value for c in at.caption if c.value.startswith("Expected time"))
-    assert "1 finished GMM-HMM run" in first and "scoring" in first and "25,000 test" in first
-    at.number_input(key="hmm_limit").set_value(20000).run()
-    second = next(c.value for c in ok(at).caption if c.value.startswith("Expected time"))
-    assert second != first and "20,000 reviews" in second
+    at.number_input(key="hmm_dim").set_value(2).run()  # the fixture's vectors have 8 dimensions
+    first = estimate_caption(ok(at))
+    # the dataset's own sizes: the tiny archive's 12 test reviews, its 11 training reviews (one held out)
+    assert "1 finished GMM-HMM run" in first and "scoring" in first and "12 test" in first and "11 reviews" in first
+    at.number_input(key="hmm_limit").set_value(4).run()
+    second = estimate_caption(ok(at))
+    assert second != first and "4 reviews of imdb" in second
     assert "about a minute" not in text(at)
+
+
+def test_hmm_page_says_why_there_is_no_estimate_for_more_dimensions_than_the_vectors_have(home):  # noqa: F811
+    at = ok(open_page("hmm.py"))
+    assert at.number_input(key="hmm_dim").value == 12  # the config's default, above the fixture's 8 dimensions
+    assert "no estimate: hmm.dim=12 is more than the 8 dimensions" in estimate_caption(at)
 
 
 def test_hmm_page_estimate_falls_back_to_the_reference_without_fits(home):  # noqa: F811
     RunStore(home.home / "runs").delete(home.ids["hmm"])
     at = ok(open_page("hmm.py"))
-    guess = next(c.value for c in at.caption if c.value.startswith("Expected time"))
-    assert "reference rate measured on another machine" in guess
+    at.number_input(key="hmm_dim").set_value(2).run()
+    assert "reference rate measured on another machine" in estimate_caption(ok(at))
 
 
 def test_hmm_page_says_when_the_scores_beside_the_rnns_come_from_different_test_sets(home):  # noqa: F811
@@ -68,6 +80,7 @@ def test_hmm_fit_still_queues_the_fit_with_the_live_settings(home, launched):  #
     at = ok(open_page("hmm.py"))
     at.number_input(key="hmm_states").set_value(3)
     at.number_input(key="hmm_limit").set_value(200)
+    at.number_input(key="hmm_dim").set_value(2)
     at.get("form_submit_button")[0].click().run()
     ok(at)
     (fit,) = [x["run"] for x in launched]
@@ -76,10 +89,11 @@ def test_hmm_fit_still_queues_the_fit_with_the_live_settings(home, launched):  #
 
 def test_embeddings_page_shows_the_expected_time_and_warns_about_a_small_corpus(home):  # noqa: F811
     at = ok(open_page("embeddings.py"))
-    guess = next(c.value for c in at.caption if c.value.startswith("Expected time"))
-    assert "finished skipgram word2vec run" in guess
-    at.number_input(key="w2v_limit").set_value(0).run()  # all the reviews: more than 5,000 per split
-    assert "72,500 reviews" in next(c.value for c in ok(at).caption if c.value.startswith("Expected time"))
+    guess = estimate_caption(at)
+    # the dataset's own sizes: the tiny archive's 11 training reviews (one held out) and 4 unlabelled ones
+    assert "finished skipgram word2vec run" in guess and "15 reviews of imdb" in guess
+    at.number_input(key="w2v_limit").set_value(2).run()  # two per split
+    assert "4 reviews of imdb" in estimate_caption(ok(at))
     warning = next(w.value for w in at.warning if "tokens" in w.value)
     assert "under the 1,000,000" in warning and "“good” and “terrible”" in warning
 

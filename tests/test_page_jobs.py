@@ -66,7 +66,7 @@ def test_embeddings_from_train_to_the_new_vectors_shown(home, run_in_process):  
 
 def test_hmm_from_fit_to_the_fitted_model_shown(home, run_in_process):  # noqa: F811
     at = ok(open_page("hmm.py"))
-    for key, value in (("hmm_states", 2), ("hmm_mix", 1), ("hmm_limit", 10), ("hmm_dim", 2), ("hmm_iter", 2)):
+    for key, value in (("hmm_states", 2), ("hmm_mix", 1), ("hmm_limit", 10), ("hmm_dim", 2), ("hmm_n_iter", 2)):
         at.number_input(key=key).set_value(value)
     at.get("form_submit_button")[0].click().run()
     [run] = run_in_process

@@ -317,7 +317,7 @@ def test_start_launches_one_job_per_cell_type_with_the_form_values_and_only_once
     at.number_input(key="hp.lesson.imdb.hidden_size").set_value(8)
     at.number_input(key="hp.lesson.imdb.limit").set_value(40)
     at.checkbox(key="hp.lesson.imdb.keep_negations").check()
-    submit = next(b for b in at.get("form_submit_button") if b.proto.label == "Start training")
+    submit = next(b for b in at.button if b.proto.label == "Start training")
     ok(submit.click().run())
     runs = [x["run"] for x in fake_launch]
     assert [r.kind for r in runs] == ["rnn", "rnn"] and {x["lane"] for x in fake_launch} == {"train"}
@@ -329,7 +329,7 @@ def test_start_launches_one_job_per_cell_type_with_the_form_values_and_only_once
     assert "Started 2 runs" in text(at)
     assert len([b for b in at.button if b.proto.label == "Cancel"]) == 2  # both wait in the queue
     # a second click straight away (a double click) starts nothing more
-    submit = next(b for b in at.get("form_submit_button") if b.proto.label == "Start training")
+    submit = next(b for b in at.button if b.proto.label == "Start training")
     ok(submit.click().run())
     assert len(fake_launch) == 2
 
@@ -383,7 +383,7 @@ def test_without_the_dataset_imdb_cannot_start_but_the_synthetic_tasks_are_offer
     at = ok(open_page("train.py"))
     assert set(at.selectbox(key="train_task").options) >= {"text classification", "adding problem (synthetic)",
                                                            "temporal order (synthetic)"}
-    submit = next(b for b in at.get("form_submit_button") if b.proto.label == "Start training")
+    submit = next(b for b in at.button if b.proto.label == "Start training")
     assert submit.proto.disabled and "not available" in text(at)
     at.selectbox(key="train_task").select("adding").run()
     ok(at)
@@ -473,7 +473,7 @@ def test_compare_leaves_hidden_failed_and_degenerate_runs_out_of_the_charts_by_d
     RunStore(home / "runs").get(ids["rnn"]).annotate(hidden=True)
     at = ok(open_page("compare.py"))
     assert ids["rnn"] not in set(rows(at, "params_pytorch")["run_id"]) and "1 hidden run not listed" in text(at)
-    assert not at.get("plotly_chart") and "Every finished run of this task is degenerate" in text(at)
+    assert not at.get("plotly_chart") and "Every finished run on IMDB movie reviews is degenerate" in text(at)
     ok(at.toggle(key="compare_show_all").set_value(True).run())
     assert len(rows(at, "params_pytorch")) == 4 and len(chart(at, "ROC curves")["data"]) == 1 + 3
 

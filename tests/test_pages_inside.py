@@ -32,6 +32,7 @@ from core.config import (
     Word2VecConfig,
     Word2VecRunConfig,
 )
+from core.data.datasets import resolve_config
 from core.jobs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,9 +129,10 @@ def test_every_inside_page_renders_with_runs_and_every_chart_exports_csv(home, p
     assert not at.error
 
 
-NEXT_STEP = {"gradients.py": "record gradients", "gates.py": "No trained sentiment model yet",
-             "classify.py": "No trained sentiment model yet", "hmm.py": "No GMM-HMM fitted yet",
-             "embeddings.py": "No word2vec run yet"}
+NEXT_STEP = {"gradients.py": "record gradients", "gates.py": "No trained model on IMDB movie reviews yet",
+             "classify.py": "No trained model on IMDB movie reviews yet",
+             "hmm.py": "No GMM-HMM fitted on IMDB movie reviews yet",
+             "embeddings.py": "No word2vec run on IMDB movie reviews yet"}
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -162,7 +164,7 @@ def heatmaps(at: AppTest) -> list[dict]:
 def test_gradients_heatmap_shows_as_many_probe_reviews_as_asked_and_says_what_white_and_grey_mean(home):
     at = ok(open_page("gradients.py"))
     (heat,) = heatmaps(at)
-    assert "per probe review at step" in heat["layout"]["title"]["text"]
+    assert "per probe text at step" in heat["layout"]["title"]["text"]
     probe = 8  # the fixture's probe_size
     assert at.number_input(key="grad_heat_count").value == probe  # fewer than the default: all of them
     assert len(heat["data"][0]["y"]) == probe and all(" · T=" in y for y in heat["data"][0]["y"])
@@ -266,7 +268,8 @@ def test_gradients_page_runs_the_memory_horizon_as_a_run_of_its_own(home, launch
     at.text_input(key="horizon_lengths").set_value("30, 10")
     run_the_horizon_form(at)
     run = only_launch(launched, "memory-horizon")
-    assert run.job_config() == HorizonConfig(task="order", models=CELLS, lengths=(10, 30), steps=500, threads=1)
+    # every other setting the config's default (the form is generated from it): steps, threads...
+    assert run.job_config() == HorizonConfig(task="order", models=CELLS, lengths=(10, 30), steps=500)  # STARTING
     assert run.config_dict()["label"] == "memory-horizon-order"
     assert at.session_state["gradients.horizon_job"] == run.id
     assert "Memory-horizon study" in text(at) and "Waiting for its turn" in text(at)
@@ -409,6 +412,7 @@ def test_hmm_page_follows_the_review_and_the_chosen_viterbi_path(home):
 def fit_hmm(at: AppTest, states: int, limit: int) -> AppTest:
     at.number_input(key="hmm_states").set_value(states)
     at.number_input(key="hmm_limit").set_value(limit)
+    at.number_input(key="hmm_dim").set_value(2)  # the fixture's vectors have 8 dimensions: the default 12 is refused
     at.get("form_submit_button")[0].click().run()
     return ok(at)
 
@@ -417,9 +421,9 @@ def test_hmm_fit_button_queues_an_hmm_run_on_the_newest_word2vec_vectors(home, l
     at = fit_hmm(ok(open_page("hmm.py")), states=3, limit=200)
     run = only_launch(launched, "hmm")
     assert run.config_dict()["label"] == "gmmhmm"
-    assert run.job_config() == HMMRunConfig(data=DataConfig(), text=TextConfig(),
-                                            hmm=HMMConfig(states=3, mix=2, limit=200, dim=12, n_iter=20,
-                                                          embeddings=home.ids["word2vec"]))
+    assert run.job_config() == resolve_config(HMMRunConfig(data=DataConfig(), text=TextConfig(),
+                                                           hmm=HMMConfig(states=3, limit=200, dim=2,
+                                                                         embeddings=home.ids["word2vec"])))
     assert "GMM-HMM fit" in text(at) and "Waiting for its turn" in text(at)
     assert ok(at.run()).get("form_submit_button")[0].proto.disabled  # one fit at a time from this page
     at.button(key=f"hmm.job.cancel.{run.id}").click().run()
@@ -433,7 +437,7 @@ def test_hmm_fit_without_word2vec_vectors_queues_them_first_and_the_fit_reads_th
     assert [(x["run"].kind, x["lane"]) for x in launched] == [("word2vec", "train"), ("hmm", "train")]
     w2v, fit = (x["run"] for x in launched)
     assert w2v.config_dict()["label"] == "word2vec-skipgram"
-    assert w2v.job_config() == Word2VecRunConfig(data=DataConfig(limit=200), text=TextConfig())
+    assert w2v.job_config() == resolve_config(Word2VecRunConfig(data=DataConfig(limit=200), text=TextConfig()))
     assert fit.job_config().hmm.embeddings == w2v.id  # queued after the vectors it reads
     assert "Word2vec vectors for the fit" in text(at) and "GMM-HMM fit" in text(at)
 
@@ -456,13 +460,14 @@ def test_embeddings_page_warns_about_a_word_without_a_vector(home):
 
 def test_embeddings_train_button_queues_a_word2vec_run(home, launched):
     at = ok(open_page("embeddings.py"))
-    at.radio(key="w2v_algo").set_value("cbow")
+    at.selectbox(key="w2v_algo").set_value("cbow")
     at.get("form_submit_button")[0].click().run()
     ok(at)
     run = only_launch(launched, "word2vec")
     assert run.config_dict()["label"] == "word2vec-cbow"
-    assert run.job_config() == Word2VecRunConfig(data=DataConfig(limit=5000), text=TextConfig(),
-                                                 word2vec=Word2VecConfig(algo="cbow"))
+    # the form's defaults are the config's: every text, gensim's settings (min_count fitted to the corpus)
+    assert run.job_config() == resolve_config(Word2VecRunConfig(data=DataConfig(limit=5000), text=TextConfig(),
+                                                                word2vec=Word2VecConfig(algo="cbow")))
     assert "Word2vec training" in text(at) and "Waiting for its turn" in text(at)
 
 
@@ -473,7 +478,7 @@ def open_report() -> AppTest:
 
 def test_report_page_without_a_report_says_how_to_make_one(rnnlab_home):
     at = ok(open_report())
-    assert any("No report yet" in i.value for i in at.info)
+    assert any("No report on IMDB movie reviews yet" in i.value for i in at.info)
 
 
 def experiment_run(store: RunStore, state: str, report: str):
@@ -505,8 +510,9 @@ def test_report_page_queues_the_experiment_as_a_run_with_the_form_settings(rnnla
     ok(at)
     run = only_launch(launched, "experiment")
     assert run.config_dict()["label"] == "experiment-seed"
-    assert run.job_config() == ExperimentConfig(preset="fast", epochs=5, limit=2000, seeds=(0, 1), horizon=True,
-                                                hmm=True, ablations=False, word2vec=False)
+    # every other setting the config's default (the form is generated from it)
+    assert run.job_config() == ExperimentConfig(preset="fast", limit=2000, seeds=(0, 1), horizon=True, hmm=True,
+                                                ablations=False)
     assert "The seed comparison" in text(at) and "Waiting for its turn" in text(at)
 
 

@@ -284,7 +284,7 @@ def test_the_embeddings_page_imports_an_upload_as_a_run_and_offers_its_export(rn
                                                                               wv):
     raw = export_word2vec(wv, tmp_path / "vectors.txt").read_bytes()
     at = embeddings_page(monkeypatch, FakeUpload("my vectors.txt", raw))
-    assert any("No word2vec run yet" in i.value for i in at.info)
+    assert any("No word2vec run on IMDB movie reviews yet" in i.value for i in at.info)
     at.button(key="w2v_import").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Imported my vectors.txt" in s.value for s in at.success)

@@ -2,8 +2,8 @@
 model's transition matrix and stationary distribution.
 
 What it is: pure builders from an hmm run's ``em`` metric records and the fitted matrices to
-Plotly figures; one colour per class (negative orange, positive blue: told apart by colour-blind
-readers too).
+Plotly figures; one colour per class (IMDB's negative orange and positive blue: told apart by
+colour-blind readers too; another dataset's classes take the run colours).
 
 What it is not: fitting or loading the models (``core.models.hmm``), the Markov-chain maths
 (``core.analysis.markov``), the tokens coloured by Viterbi state (HTML, ``dashboard.markup``),
@@ -22,13 +22,21 @@ from plotly.subplots import make_subplots
 
 from core.figures.style import NEGATIVE, POSITIVE, empty_figure, run_colour, style
 
-CLASS_NAMES = {0: "negative", 1: "positive", "0": "negative", "1": "positive"}
-CLASS_COLOURS = {"negative": NEGATIVE, "positive": POSITIVE}
+IMDB_CLASSES = ("negative", "positive")  # a run stored before runs kept their class names is IMDB's
+CLASS_COLOURS = {"negative": NEGATIVE, "positive": POSITIVE}  # IMDB's; other classes take the run colours
 
 
-def em_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """An hmm run's ``"em"`` metric records -> columns ``model, iteration, log_likelihood_per_token``."""
-    rows = [{"model": CLASS_NAMES.get(r.get("class"), str(r.get("class"))), "iteration": r.get("iteration"),
+def _class_name(c: Any, classes: Sequence[str]) -> str:
+    """Class ``c`` (its index, as a record stores it) by name; an index out of range, or a name, as it is."""
+    if isinstance(c, str) and c.isdigit():
+        c = int(c)
+    return classes[c] if isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(classes) else str(c)
+
+
+def em_frame(records: Sequence[Mapping[str, Any]], classes: Sequence[str] = IMDB_CLASSES) -> pd.DataFrame:
+    """An hmm run's ``"em"`` metric records -> columns ``model, iteration, log_likelihood_per_token``, each class
+    model named by ``classes`` (the run's class names, in label order)."""
+    rows = [{"model": _class_name(r.get("class"), classes), "iteration": r.get("iteration"),
              "log_likelihood": r.get("log_likelihood"), "log_likelihood_per_token": r.get("log_likelihood_per_token")}
             for r in records if r.get("kind") == "em"]
     return pd.DataFrame(rows, columns=["model", "iteration", "log_likelihood", "log_likelihood_per_token"])

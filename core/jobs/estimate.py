@@ -202,12 +202,15 @@ class Sizes:
 
 def split_sizes(data: DataConfig, test_limit: int | None = None) -> Sizes:
     """How many texts of each split a job with ``data`` reads, from the dataset's own counts
-    (:func:`core.data.datasets.dataset_info`: cheap, no text read). A dataset that cannot be read counts as
-    IMDB's published sizes (the estimate is then IMDB's); the job itself will say what is wrong."""
+    (:func:`core.data.datasets.dataset_info`: cheap, no text read). IMDB not found yet counts as its
+    published sizes (it is the one dataset whose sizes are known before it is here); another dataset that
+    cannot be read raises :class:`~core.data.imdb.DataError`, and the estimates say they have none."""
     try:
         info = dataset_info(data.dataset, data.imdb_path)
-    except (DataError, OSError, ValueError):
-        info = DatasetInfo(dataset_name(data.dataset), IMDB_CLASSES, IMDB_SIZES["train"], IMDB_SIZES["test"], 0,
+    except DataError:
+        if dataset_name(data.dataset) != BUILTIN_DATASET:
+            raise
+        info = DatasetInfo(BUILTIN_DATASET, IMDB_CLASSES, IMDB_SIZES["train"], IMDB_SIZES["test"], 0,
                            IMDB_SIZES["unsup"], counted=False)
     if info.val:
         val = info.val
@@ -271,7 +274,10 @@ def hmm_seconds(cfg: HMMRunConfig, store: Any) -> Estimate:
                  "prepare": REFERENCE_HMM_PREPARE_S}
         source = f"No GMM-HMM has finished here yet: {REFERENCE_NOTE}"
     h = cfg.hmm
-    sizes = split_sizes(cfg.data, h.test_limit)
+    try:
+        sizes = split_sizes(cfg.data, h.test_limit)
+    except DataError as e:
+        return Estimate(None, f"No estimate: {e}", unknown=("the GMM-HMM",))
     n_train, n_test, n_val, noun = _capped(sizes.train, h.limit), sizes.test, sizes.val, sizes.noun
     work = _hmm_work(h)
     # fitting: one model per class (the rates were measured on two classes, each fitted on its share of the texts);
@@ -342,7 +348,10 @@ def word2vec_seconds(cfg: Word2VecRunConfig, store: Any) -> Estimate:
         rates = {"train": REFERENCE_W2V_S_PER_TOKEN_EPOCH[w.algo], "prepare_fixed": REFERENCE_W2V_PREPARE_S,
                  "prepare": REFERENCE_W2V_PREPARE_S_PER_REVIEW, "tokens": REFERENCE_TOKENS_PER_REVIEW}
         source = f"No {w.algo} word2vec run has finished here yet: {REFERENCE_NOTE}"
-    sizes = split_sizes(cfg.data)
+    try:
+        sizes = split_sizes(cfg.data)
+    except DataError as e:
+        return Estimate(None, f"No estimate: {e}", unknown=("word2vec",))
     texts = sizes.train + sizes.unsup
     tokens = texts * rates["tokens"]
     training = tokens * w.epochs * _w2v_work(w) * rates["train"]
@@ -373,6 +382,10 @@ def _samples(cfg: RunConfig) -> tuple[int, int]:
 def training_seconds(cfg: RunConfig, store: Any) -> Estimate:
     """The wall time of an RNN training, from finished runs with the same task, cell, sizes, batching and device:
     training samples (reviews x epochs) at their samples per second, and the test pass at their test rate."""
+    try:
+        samples, tests = _samples(cfg)
+    except DataError as e:  # a dataset that cannot be read: its size is unknown, and so is the time
+        return Estimate(None, f"No estimate: {e}", unknown=(f"the {cfg.model.cell.upper()} training",))
     want = _rnn_key(cfg.to_dict())
     train, test, over = [], [], []
     for d, tm, _ in _finished(store, "rnn"):
@@ -402,7 +415,6 @@ def training_seconds(cfg: RunConfig, store: Any) -> Estimate:
         source = f"No {what} run with these sizes has finished here yet: {REFERENCE_NOTE}"
         per_sample, per_test = 1.0 / per_s, 1.0 / (per_s * REFERENCE_RNN_TEST_SPEEDUP)
         other = REFERENCE_RNN_PREPARE_S
-    samples, tests = _samples(cfg)
     training, testing = samples * per_sample, tests * per_test
     on = f" of {dataset_name(cfg.data.dataset)}" if cfg.train.task == TEXT_TASK else ""
     basis = (f"{source}: {1 / per_sample:,.0f} training samples per second ({samples:,} samples{on}"

@@ -81,20 +81,21 @@ def load_vectors(run_id: str, runs_dir: str | os.PathLike | None = None) -> Word
 
 
 def vectors_runs(store: RunStore, dataset: str | None = None) -> list[str]:
-    """The finished word2vec runs with vectors, newest first: those trained on ``dataset`` (``None`` or ``imdb``:
-    IMDB) and every imported one (vectors from elsewhere belong to no dataset)."""
+    """The finished word2vec runs with vectors that suit ``dataset`` (``None`` or ``imdb``: IMDB): those trained on
+    it, newest first, then every imported one (vectors from elsewhere belong to no dataset), newest first."""
     want = dataset_name(dataset)
-    out = []
+    own, imported = [], []
     for run in store.list():
         try:
             if run.kind != KIND or run.status().get("state") != FINISHED or not run.file(VECTORS_FILE).is_file():
                 continue
-            d = run.config_dict()
-            if d.get("imported") or dataset_name(run.job_config().data.dataset) == want:
-                out.append(run.id)
+            if run.config_dict().get("imported"):
+                imported.append(run.id)
+            elif dataset_name(run.job_config().data.dataset) == want:
+                own.append(run.id)
         except (OSError, ValueError):
             continue
-    return out
+    return own + imported
 
 
 def export_vectors_run(run_id: str, path: str | os.PathLike, *, binary: bool = False,
