@@ -18,10 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from core import atomic
+from core.analysis.gradients import GradientRecorder, decay_ratios, load_gradients
 from core.config import ExplosionConfig, HorizonConfig, RunConfig, preset
-from core.device import flush_denormals
+from core.device import flush_denormals, resolve_device
 from core.jobs.names import RESULTS_FILE
+from core.models.rnn import SentimentRNN
 from core.tasks.synthetic import prepare_synthetic, success_of, task_metrics
+from core.training.trainer import Trainer
 
 # ---------------------------------------------------------------------------------- memory horizon
 
@@ -63,9 +67,6 @@ def train_one(settings: HorizonConfig, model: str, seq_len: int, gradients_path:
 
     ``cancelled``: polled every step; when it turns true training stops and :class:`Cancelled` is raised.
     """
-    from core.analysis.gradients import GradientRecorder, decay_ratios, load_gradients
-    from core.models.rnn import SentimentRNN
-    from core.training.trainer import Trainer
 
     cfg = settings.run_config(model, seq_len)
     task = prepare_synthetic(cfg)
@@ -119,8 +120,6 @@ def horizon_job(ctx: Any, settings: HorizonConfig) -> None:
     floats are flushed to zero meanwhile: a vanishing gradient at T = 200 is otherwise computed
     in denormal arithmetic, many times slower on a CPU. A cancel stops the (model, T) in progress.
     """
-    from core import atomic
-    from core.device import resolve_device
 
     run = ctx.run
     if settings.threads:

@@ -53,9 +53,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.config import config_to_dict
 from core.jobs.files import DamagedRun
 from core.jobs.names import CANCELLED, CRASHED, FAILED, FINISHED, GRADIENTS_FILE
-from core.jobs.store import Run
+from core.jobs.store import Run, RunStore
 
 FORMATS = ("tensorboard", "mlflow")
 DEFAULT_EXPERIMENT = "rnnlab"
@@ -154,7 +155,7 @@ def metric_series(records: Iterable[dict[str, Any]]) -> Series:
 
 def gradient_decay_series(run_id: str, path: Path) -> Series:
     """One decay curve per recording of ``gradients.npz``: median ``||dL/dh_{T-k}|| / ||dL/dh_T||`` against ``k``."""
-    from core.analysis.gradients import decay_ratios, load_gradients
+    from core.analysis.gradients import decay_ratios, load_gradients  # here: the CLI's parser imports this module
 
     try:
         rec = load_gradients(path)
@@ -179,7 +180,6 @@ def gradient_decay_series(run_id: str, path: Path) -> Series:
 
 def read_run(run: Run) -> RunExport:
     """Read and check what ``run`` exports; :class:`DamagedRun` when one of its files fails its checks."""
-    from core.config import config_to_dict
 
     meta = run.config_dict()
     cfg = run.job_config()
@@ -409,7 +409,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     Every id is looked up before anything is written: an unknown one raises
     :class:`~core.jobs.store.RunNotFound` and nothing is exported.
     """
-    from core.jobs.store import RunStore
 
     to, target = args.to
     if to not in FORMATS:
