@@ -9,8 +9,11 @@ LSTM and a GRU, each trained for one epoch (hidden size 8) on that archive with
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import tiny_reviews, write_imdb_archive
@@ -71,3 +74,14 @@ def build_trained_home(root: Path) -> TrainedHome:
             run_job(failed, store)
         ids["failed"] = failed.id
     return TrainedHome(home, archive, ids)
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 60.0, poll_s: float = 0.05, what: str = "it") -> Any:
+    """``predicate()``'s first true value, polled every ``poll_s``; AssertionError after ``timeout_s``."""
+    end = time.time() + timeout_s
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll_s)
+    raise AssertionError(f"timed out waiting for {what}")

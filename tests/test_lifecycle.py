@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures_runs import wait_for
 from safetensors.torch import load_file
 
 from core.config import DataJobConfig, HorizonConfig, preset
@@ -26,16 +27,6 @@ HORIZON = HorizonConfig(models=("rnn",), lengths=(4,), steps=4, evals=2, probe_s
 @pytest.fixture
 def store(rnnlab_home):
     return RunStore(rnnlab_home / "runs")
-
-
-def wait_for(predicate, timeout_s: float = 60.0, poll_s: float = 0.05):
-    end = time.time() + timeout_s
-    while time.time() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll_s)
-    raise AssertionError("timed out waiting")
 
 
 def slow_job(ctx, cfg, *, seconds: float = 0.5, fail: bool = False) -> None:

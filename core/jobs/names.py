@@ -28,6 +28,7 @@ USABLE = (FINISHED, CANCELLED)  # may hold results to show (a cancelled training
 CONFIG_FILE = "config.json"  # the resolved config, with kind, label and creation time; written once
 STATUS_FILE = "status.json"  # state, owning process, heartbeat, progress, error
 CANCEL_FILE = "cancel"  # present when someone asked the job to stop
+OWNER_LOCK = ".owner.lock"  # held (flock) by the process that owns the run while it runs the job
 METRICS_FILE = "metrics.jsonl"  # one record per step and epoch (or EM iteration)
 TEST_METRICS_FILE = "test_metrics.json"  # the figures on the test split
 ANNOTATIONS_FILE = "annotations.json"  # a user's name, note and hidden flag

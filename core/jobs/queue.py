@@ -5,7 +5,8 @@ named ``<launch time in ns>-<run id>``: the launcher takes the ticket *before* i
 process, so the order is the order of the launches, not of the processes' start-up (three runs
 launched in one second train in that order). A job runs when its ticket is the oldest one whose
 run is still alive; tickets of runs whose process is gone (crashed, killed, cancelled while
-waiting) are removed by whoever finds them, so a dead job never blocks the ones behind it.
+waiting) or whose heartbeat went stale (any host: older than the store's bound, or from the future)
+are removed by whoever finds them, so a dead job never blocks the ones behind it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from pathlib import Path
 
 from core.jobs.kinds import Cancelled
 from core.jobs.names import QUEUED, RUNNING
-from core.jobs.process import alive
-from core.jobs.store import Run, RunStore
+from core.jobs.store import Run, RunStore, crash_reason
 
 POLL_S = 0.2
 UNCLAIMED_GRACE_S = 30.0  # a ticket whose run has no process yet: the launcher is still starting it
@@ -58,6 +58,8 @@ def leave(store: RunStore, run: Run, lane: str) -> None:
 
 
 def _holder_alive(store: RunStore, ticket: Path) -> bool:
+    """Whether the ticket's run still waits or runs: its status read as the store reads it (a run of any host
+    whose heartbeat went stale, or lies in the future, has crashed and gives its place up)."""
     run_id = ticket.name.split("-", 1)[-1]
     run = Run(store.root / run_id)
     if not run.path.is_dir():
@@ -65,13 +67,14 @@ def _holder_alive(store: RunStore, ticket: Path) -> bool:
     st = run.stored_status()
     if st.get("state") not in (QUEUED, RUNNING):
         return False
-    proc = run.process()
-    if proc is None:  # launched a moment ago: its process is being started
+    if crash_reason(st) is not None:
+        return False
+    if run.process() is None:  # launched a moment ago: its process is being started
         try:
             return time.time() - ticket.stat().st_mtime < UNCLAIMED_GRACE_S
         except OSError:
             return False
-    return alive(proc) is not False
+    return True
 
 
 def head(store: RunStore, lane: str) -> str | None:

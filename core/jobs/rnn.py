@@ -108,6 +108,23 @@ def _count_batches(batches_fn, epoch: int = 0) -> int:
     return len(b) if hasattr(b, "__len__") else sum(1 for _ in batches_fn(epoch))
 
 
+def dataset_change(run: Any, classes: Any, vocab: Any) -> str | None:
+    """What the dataset gives now that differs from what ``run`` recorded when it trained: its class names
+    (``classes.json``) or its vocabulary (``vocab.json``); None when both still match (or were never recorded)."""
+    if classes and run.file(CLASSES_FILE).is_file():
+        before = list(run.read_json(CLASSES_FILE))
+        if before != list(classes):
+            return (f"the run's classes are {', '.join(map(str, before))}; the dataset's are now "
+                    f"{', '.join(map(str, classes))}")
+    if vocab is not None and run.file(VOCAB_FILE).is_file():
+        before = run.vocabulary()
+        if before.itos != vocab.itos:
+            other = sum(a != b for a, b in zip(before.itos, vocab.itos, strict=False))
+            return (f"the run's vocabulary has {len(before):,} words; the dataset's gives {len(vocab):,} now"
+                    + (f", {other:,} of them in other places" if other else ""))
+    return None
+
+
 def train_job(ctx: JobContext, cfg: RunConfig, *, extra_callbacks: list[Any] | None = None,
               progress_bar: bool = False) -> None:
     """Train and test the run ``ctx.run`` describes (the ``rnn`` kind); see the module docstring."""
@@ -128,6 +145,12 @@ def _train(ctx: JobContext, cfg: RunConfig, extra_callbacks: list[Any], progress
     ctx.check_cancel()
     model_cfg = task.model_cfg
     classes = task.classes  # the dataset's class names (None for the synthetic tasks)
+    if ctx.resume:  # before a file of the run is written: a resumed run keeps the data it trained on
+        changed = dataset_change(run, classes, task.vocab)
+        if changed:
+            on = cfg.data.dataset or "imdb"
+            raise ValueError(f"run {run.id} cannot be resumed: dataset {on} changed since it trained ({changed}); "
+                             "its files are as they were: restore the dataset, or start a new run")
     if classes:
         run.write_json(CLASSES_FILE, list(classes))  # what predict reads to name its answers
     if task.vocab is not None:

@@ -19,7 +19,12 @@ A run folder holds:
 - ``annotations.json``: what a user wrote about the run (a name, a note, hidden or not), the one file
   that changes after the run ended (:meth:`Run.annotate`); a bad one is ignored, never "damaged".
 
-A stored state of ``queued`` or ``running`` whose process is gone reads as ``crashed``.
+- ``.owner.lock``: the lock the owning process holds while it runs the job (:meth:`Run.owned`): one
+  owner at a time, released by the kernel when that process ends, however it ends.
+
+A stored state of ``queued`` or ``running`` whose process is gone, or whose heartbeat is older than
+:data:`HEARTBEAT_TIMEOUT_S` or further ahead of this machine's clock than :data:`HEARTBEAT_SKEW_S`
+(whatever host wrote it), reads as ``crashed`` (:func:`crash_reason`).
 Every file is read through its validating reader (``core.jobs.files``): a damaged one raises
 :class:`~core.jobs.files.DamagedRun` ("run ID is damaged: FILE: why"); :meth:`RunStore.list` lists a
 damaged run and :meth:`Run.summary` gives it a row with status ``damaged``, so one bad folder never
@@ -36,6 +41,8 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,11 +55,14 @@ from core.jobs.names import (  # noqa: F401 - ACTIVE and STATES re-exported: the
     ACTIVE,
     ANNOTATIONS_FILE,
     CANCEL_FILE,
+    CHECKPOINT_DIR,
     CONFIG_FILE,
     CRASHED,
     DAMAGED,
+    EVALUATIONS_FILE,
     FINISHED,
     METRICS_FILE,
+    OWNER_LOCK,
     QUEUED,
     STATES,
     STATUS_FILE,
@@ -61,18 +71,29 @@ from core.jobs.names import (  # noqa: F401 - ACTIVE and STATES re-exported: the
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
-from core.jobs.process import ProcessId, alive
+from core.jobs.process import Hold, LockHeld, ProcessId, alive, exclusive
 from core.models.safetensors_header import HeaderError, read_safetensors_header
 from core.paths import runs_dir
+from core.training.checkpointing import remove_partial_writes
 
-HEARTBEAT_TIMEOUT_S = 60.0  # a run on another host silent for this long is shown as crashed
+HEARTBEAT_TIMEOUT_S = 60.0  # an owned run silent this long reads as crashed, whatever host it names (12 missed beats)
+HEARTBEAT_SKEW_S = 30.0  # a heartbeat further ahead of this machine's clock than this is stale too: a clock gone wrong
 UNCLAIMED_TIMEOUT_S = 60.0  # a queued run that no process has claimed for this long never started
+ONE_OWNER = "a run has one owner at a time, so nothing was changed"  # the end of every refusal to share a run
+OWNER_EXIT_S = 3.0  # how long a claim waits for the lock of an owner that reads as gone (its exit finishing)
+# files that processes other than the owner write into a run folder (the launcher's claim, a user's note, an
+# evaluation): their temporaries are left to their writers unless older than this many seconds
+SHARED_FILES = {STATUS_FILE: 60.0, ANNOTATIONS_FILE: 60.0, EVALUATIONS_FILE: 60.0}
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 class RunNotFound(KeyError):
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return str(self.args[0])
+
+
+class RunBusy(ValueError):
+    """Another process owns the run (holds its lock): nothing was changed."""
 
 
 def new_run_id(name: str, now_ns: int | None = None) -> str:
@@ -166,28 +187,12 @@ class Run:
         if st is None:
             return {"state": UNKNOWN}
         if st.get("state") in ACTIVE:
-            why = self._why_crashed(st)
+            why = crash_reason(st)
             if why:
                 st["stored_state"] = st["state"]
                 st["state"] = CRASHED
                 st["error"] = st.get("error") or why
         return st
-
-    @staticmethod
-    def _why_crashed(st: dict[str, Any]) -> str | None:
-        proc = ProcessId.from_dict(st.get("process"))
-        beat = st.get("heartbeat")
-        silent = time.time() - float(beat) if isinstance(beat, int | float) else float("inf")
-        if proc is None:
-            if silent > UNCLAIMED_TIMEOUT_S:
-                return "no process ever took this run (it was never started, or its launch failed)"
-            return None
-        state = alive(proc)
-        if state is False:
-            return "the job's process stopped without finishing (crashed or killed)"
-        if state is None and silent > HEARTBEAT_TIMEOUT_S:  # another host: only the heartbeat tells
-            return f"no heartbeat from {proc.host} for {silent:.0f} s"
-        return None
 
     def write_status(self, st: dict[str, Any]) -> dict[str, Any]:
         """Replace status.json (the lifecycle's job; stamps the heartbeat)."""
@@ -198,6 +203,43 @@ class Run:
     def update_status(self, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` into status.json and refresh the heartbeat."""
         return self.write_status({**self.stored_status(), **fields})
+
+    # -- ownership ----------------------------------------------------------------------
+    @contextmanager
+    def owned(self) -> Iterator[Hold]:
+        """Own the run for the block: its lock, held by this process (this thread), or :class:`RunBusy`.
+
+        What makes a claim exclusive: whoever writes the run's state or runs its job holds this. A
+        lock handed over by a launcher is taken up; within one thread it nests (resume, then launch).
+        """
+        if not (self.path / CONFIG_FILE).is_file():  # no lock file may make a stray folder
+            raise RunNotFound(f"no run {self.id!r} in {self.path.parent}")
+        # a killed owner reads as gone a moment before the kernel has closed its files (the last of its threads
+        # still exiting): wait that moment out, but refuse at once while the recorded owner lives
+        wait_s = OWNER_EXIT_S if alive(self.process()) is False else 0.0
+        try:
+            with exclusive(self.path / OWNER_LOCK, wait_s) as hold:
+                yield hold
+        except LockHeld:
+            raise RunBusy(f"run {self.id} is already being run by {self.owner_text()}; {ONE_OWNER}") from None
+
+    def owner_text(self) -> str:
+        """Who the status says owns the run, for a message."""
+        proc = self.process()
+        if proc is None:
+            return "another process"
+        return f"process {proc.pid}" + ("" if proc.local else f" on {proc.host}")
+
+    def remove_partial_writes(self) -> list[Path]:
+        """Remove what writes cut short by a crash left in the run folder (its own temporaries only).
+
+        For the owner, before its job writes again: :mod:`core.atomic`'s temporaries and the
+        safetensors library's, in the run folder and its subfolders; any other file stays.
+        """
+        removed = remove_partial_writes(self.path, shared=SHARED_FILES)
+        for sub in sorted(p for p in self.path.iterdir() if p.is_dir() and not p.is_symlink()):
+            removed += remove_partial_writes(sub, shared=SHARED_FILES if sub.name != CHECKPOINT_DIR else None)
+        return removed
 
     # -- cancel -------------------------------------------------------------------------
     def request_cancel(self) -> None:
@@ -354,7 +396,13 @@ class Run:
         }
 
     def _check_model_files(self) -> None:
-        """DamagedRun when the weights' header is unreadable or the vocabulary does not fit them (cheap: no tensors)."""
+        """DamagedRun when the weights' header is unreadable or the vocabulary does not fit them (cheap: no tensors).
+
+        The header only, never the digest written with the weights (``core.models.checkpoint.DIGEST_KEY``): the
+        list reads every run, and hashing every run's weights each time would read them all from disk (a default
+        LSTM's 8 MB: ~5 ms of SHA-256 each, warm). A flipped bit is told where the weights are loaded (predict,
+        introspect, evaluate, the pages) or exported, and the run then reads as damaged there, with the reason.
+        """
         weights, vocab = self.path / WEIGHTS_FILE, self.path / VOCAB_FILE
         if weights.exists():
             try:
@@ -400,6 +448,31 @@ def run_dataset(cfg: dict[str, Any]) -> str | None:
         return None
     name = part.get("dataset")
     return name if isinstance(name, str) and name else BUILTIN_DATASET
+
+
+def crash_reason(st: dict[str, Any]) -> str | None:
+    """Why a stored status of ``queued`` or ``running`` no longer means a live job; None while it does.
+
+    Its process is gone (pid, start time and command line no longer match); or its heartbeat,
+    whatever host wrote it, is older than :data:`HEARTBEAT_TIMEOUT_S` or further ahead of this
+    machine's clock than :data:`HEARTBEAT_SKEW_S`; or no process ever claimed it.
+    """
+    proc = ProcessId.from_dict(st.get("process"))
+    beat = st.get("heartbeat")
+    silent = time.time() - float(beat) if isinstance(beat, int | float) else float("inf")
+    writer = "" if proc is None or proc.local else f" from {proc.host}"
+    if silent < -HEARTBEAT_SKEW_S:  # a beat from the future never ages: it would read as live forever
+        return (f"its heartbeat{writer} is {-silent:.0f} s ahead of this machine's clock (more than "
+                f"{HEARTBEAT_SKEW_S:.0f} s): a wrong clock, so it cannot tell whether the job still runs")
+    if proc is None:
+        if silent > UNCLAIMED_TIMEOUT_S:
+            return "no process ever took this run (it was never started, or its launch failed)"
+        return None
+    if alive(proc) is False:
+        return "the job's process stopped without finishing (crashed or killed)"
+    if silent > HEARTBEAT_TIMEOUT_S:
+        return f"no heartbeat{writer} for {silent:.0f} s"
+    return None
 
 
 def _count(x: Any) -> int | None:
@@ -508,7 +581,8 @@ class RunStore:
     def delete(self, run_id: str) -> Run:
         """Delete a run that no live process owns (finished, failed, cancelled, crashed, damaged).
 
-        A run whose status.json is damaged names no process we could trust: it can be deleted.
+        A run whose status.json is damaged names no process we could trust: it can be deleted, unless a
+        process holds its lock (:class:`RunBusy`).
         """
         run = self.get(run_id)
         try:
@@ -517,7 +591,8 @@ class RunStore:
             state = DAMAGED
         if state in ACTIVE:
             raise ValueError(f"run {run.id} is {state}: cancel it before deleting")
-        shutil.rmtree(run.path)
+        with run.owned():  # never under a process that still holds it (a live job whose heartbeat went quiet)
+            shutil.rmtree(run.path)
         return run
 
     def summaries(self) -> list[dict[str, Any]]:

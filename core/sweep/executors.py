@@ -8,7 +8,9 @@ as it ends. Both run each run with the one job runner (:func:`core.jobs.lifecycl
   no queue lane) for up to ``parallel`` runs at once: by default one per core for one-thread
   runs, or three per GPU when the runs train on CUDA (a small recurrent network leaves a GPU
   mostly idle; packing keeps it busy). A run whose process dies is resumed from its last
-  checkpoint up to ``retries`` times, then left ``crashed``.
+  checkpoint up to ``retries`` times, then left ``crashed``. The workers end with the sweep's
+  process (a kill -9 of the sweep included: Linux's parent-death signal), so a restarted sweep
+  never finds them training beside it.
 * :class:`RayExecutor` submits each run as a Ray task declaring its CPUs (its torch threads) and
   a fraction of a GPU, so a cluster of any size schedules them. No shared filesystem is needed:
   the task gets the run's ``config.json`` (plus the word2vec run it initialises from, if any),
@@ -17,7 +19,13 @@ as it ends. Both run each run with the one job runner (:func:`core.jobs.lifecycl
   submitted again up to ``retries`` times, then the run is marked failed as crashed, saying so.
   A submitted run reads ``queued`` until a worker starts it: the worker reports its start and
   then its progress (epoch, phase) through a Ray queue, which the driver copies into the run's
-  status, so the dashboard follows a run on a cluster as it follows one here.
+  status, so the dashboard follows a run on a cluster as it follows one here. The driver holds a
+  run's lock while a worker trains it, so nothing here starts it meanwhile.
+
+Both keep the heartbeats of the runs they have claimed but not started yet (:class:`Beats`), and
+neither ever starts a run that another live process owns: such a run (another sweep's worker, a
+run resumed by hand) is waited for, done when it finishes there, and taken up (:func:`take_up`)
+if it ends crashed or cancelled -- one training per run, however many sweeps overlap.
 
 What it is not: planning (``core.sweep.spec``), the sweep's results (``core.sweep.job``).
 """
@@ -32,15 +40,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from core.jobs import lifecycle
 from core.jobs.estimate import training_seconds_each
 from core.jobs.kinds import Cancelled, job_kind
-from core.jobs.names import CANCELLED, CONFIG_FILE, CRASHED, FAILED, QUEUED, RUNNING
+from core.jobs.names import CANCEL_FILE, CANCELLED, CONFIG_FILE, CRASHED, FAILED, FINISHED, QUEUED, RUNNING
 from core.jobs.process import ProcessId
-from core.jobs.store import Run, RunStore
+from core.jobs.store import Run, RunBusy, RunStore
 
 POLL_S = 0.5
 REPORT_S = 2.0  # how often a Ray worker reports its run's progress to the driver
@@ -99,8 +108,86 @@ def longest_first(runs: list[Run], store: RunStore) -> list[Run]:
     return [runs[i] for i in order]
 
 
+def owned_elsewhere(run: Run) -> bool:
+    """Whether another live process owns ``run`` now (a worker of another sweep, or a sweep that claimed it)."""
+    try:
+        st = run.status()
+    except (OSError, ValueError):
+        return False
+    proc = ProcessId.from_dict(st.get("process"))
+    return st.get("state") in (QUEUED, RUNNING) and proc is not None and proc != ProcessId.current()
+
+
+def take_up(run: Run) -> bool:
+    """Claim an unfinished run (crashed, cancelled, failed, or queued by nobody) for this process, its cancel
+    request and error cleared; False when it is not unfinished, or another process holds it this moment."""
+    try:
+        with run.owned():
+            st = run.status()
+            idle = st.get("state") == QUEUED and not st.get("process")
+            if not idle and st.get("state") not in (CRASHED, CANCELLED, FAILED):
+                return False
+            run.file(CANCEL_FILE).unlink(missing_ok=True)
+            run.update_status(state=QUEUED, process=None, error=None, finished=None)
+            lifecycle.claim(run)
+    except (OSError, ValueError):  # RunBusy (someone resumes it), a damaged status: not ours to take
+        return False
+    return True
+
+
+def _started_before(run: Run) -> bool:
+    """Whether the run trained before (a run taken up): it continues from its checkpoint."""
+    return run.stored_status().get("started") is not None
+
+
+class Beats:
+    """The heartbeats of the runs a sweep has claimed but no worker runs yet: they must not read as crashed."""
+
+    def __init__(self, every_s: float = lifecycle.HEARTBEAT_EVERY_S):
+        self.every_s = every_s
+        self.last: dict[str, float] = {}
+
+    def beat(self, runs: Any) -> None:
+        """Refresh each of ``runs`` this process still owns whose last beat is ``every_s`` old."""
+        now, me = time.time(), ProcessId.current()
+        for run in runs:
+            if now - self.last.get(run.id, 0.0) < self.every_s:
+                continue
+            self.last[run.id] = now
+            try:
+                if run.process() == me and run.stored_status().get("state") in (QUEUED, RUNNING):
+                    run.update_status()
+            except OSError:  # a full disk: the next round
+                continue
+
+
+def collect_waiting(waiting: dict[str, Run], pending: list[Run], tries: dict[str, int], retries: int,
+                    done: Done) -> None:
+    """Of the runs other processes owned, those that have ended: done when finished, else taken up (back to
+    ``pending``, at most ``retries + 1`` times each)."""
+    for run_id, run in list(waiting.items()):
+        if owned_elsewhere(run):
+            continue
+        del waiting[run_id]
+        state = run.status().get("state")
+        tries[run_id] = tries.get(run_id, 0) + 1
+        if state == FINISHED:
+            done(run, "trained by another process")
+        elif tries[run_id] > retries + 1:
+            done(run, f"{state} in another process; not taken up again")
+        elif state == QUEUED or take_up(run):
+            pending.insert(0, run)
+        else:  # held by another process this moment (resuming it): look again
+            waiting[run_id] = run
+
+
 class LocalExecutor:
-    """Up to ``parallel`` runs at once on this machine, each in its own ``python -m core job`` process."""
+    """Up to ``parallel`` runs at once on this machine, each in its own ``python -m core job`` process.
+
+    A run that another live process owns is waited for, never launched twice: it is done when it
+    finishes there, and taken up (continued from its checkpoint) if it ends crashed or cancelled.
+    The workers end with this process (:func:`core.jobs.lifecycle.launch` from inside a job).
+    """
 
     name = "local"
 
@@ -109,38 +196,75 @@ class LocalExecutor:
         self.retries = retries
 
     def execute(self, ctx: Any, runs: list[Run], done: Done) -> None:
-        pending, active, tries = longest_first(runs, ctx.store), {}, {}
+        pending, active, waiting, tries = longest_first(runs, ctx.store), {}, {}, {}
         parallel = self.parallel or default_parallel(runs)
+        beats = Beats()
         ctx.say(f"local executor: {len(runs)} runs, {parallel} at a time")
         try:
-            while pending or active:
+            while pending or active or waiting:
                 ctx.check_cancel()
+                beats.beat(pending)
                 while pending and len(active) < parallel:
                     run = pending.pop(0)
-                    lifecycle.launch(run, ctx.store, lane=None)
-                    active[run.id] = run
-                for run_id, run in list(active.items()):
-                    state = run.status().get("state")
-                    if state in (QUEUED, RUNNING):
-                        continue
-                    del active[run_id]
-                    n = tries.get(run_id, 0)
-                    if state == CRASHED and n < self.retries:
-                        tries[run_id] = n + 1
-                        ctx.say(f"run {run_id} crashed: retry {n + 1} of {self.retries}")
-                        if job_kind(run.kind).resumable:
-                            lifecycle.resume(run, ctx.store, lane=None)  # from its last checkpoint
-                        else:
-                            run.update_status(state=QUEUED, process=None, error=None)
-                            lifecycle.launch(run, ctx.store, lane=None)
-                        active[run_id] = run
-                        continue
-                    done(run, _retried(n) if state != CRASHED else f"crashed {n + 1} times, not retried again")
+                    if self._start(ctx, run):
+                        active[run.id] = run
+                    else:
+                        waiting[run.id] = run
+                collect_waiting(waiting, pending, tries, self.retries, done)
+                self._collect_active(ctx, active, waiting, tries, done)
                 time.sleep(POLL_S)
         except (Cancelled, KeyboardInterrupt):
             for run in active.values():
                 lifecycle.cancel(run)
             raise
+
+    @staticmethod
+    def _start(ctx: Any, run: Run) -> bool:
+        """Launch ``run``'s job; False when another process owns it (it is then waited for)."""
+        if owned_elsewhere(run):
+            return False
+        try:
+            lifecycle.launch(run, ctx.store, lane=None, resume=_started_before(run))
+        except ValueError:  # RunBusy, or claimed by another sweep meanwhile: its owner trains it
+            return False
+        return True
+
+    def _collect_active(self, ctx: Any, active: dict[str, Run], waiting: dict[str, Run], tries: dict[str, int],
+                        done: Done) -> None:
+        """Runs launched here that have ended: done, or resumed after a crash up to ``retries`` times."""
+        for run_id, run in list(active.items()):
+            state = run.status().get("state")
+            if state in (QUEUED, RUNNING):
+                continue
+            del active[run_id]
+            n = tries.get(run_id, 0)
+            if state == CRASHED and n < self.retries:
+                tries[run_id] = n + 1
+                ctx.say(f"run {run_id} crashed: retry {n + 1} of {self.retries}")
+                try:
+                    if job_kind(run.kind).resumable:
+                        lifecycle.resume(run, ctx.store, lane=None)  # from its last checkpoint
+                    else:
+                        run.update_status(state=QUEUED, process=None, error=None, started=None)
+                        lifecycle.launch(run, ctx.store, lane=None)
+                except ValueError:  # another process took it up meanwhile: wait for it there
+                    waiting[run_id] = run
+                    continue
+                active[run_id] = run
+                continue
+            done(run, _retried(n) if state != CRASHED else f"crashed {n + 1} times, not retried again")
+
+
+def _hold(run: Run) -> ExitStack | None:
+    """``run``'s lock, held until the returned stack is closed; None when another process owns the run."""
+    if owned_elsewhere(run):
+        return None
+    stack = ExitStack()
+    try:
+        stack.enter_context(run.owned())
+    except RunBusy:
+        return None
+    return stack
 
 
 def _retried(n: int) -> str:
@@ -279,12 +403,20 @@ class RayExecutor:
 
         # zero CPUs: the queue must be placed even while every CPU of the cluster trains
         updates = Queue(actor_options={"num_cpus": 0})
-        pending, in_flight, tries = longest_first(runs, ctx.store), {}, {}
+        pending, in_flight, waiting, tries = longest_first(runs, ctx.store), {}, {}, {}
+        holds: dict[str, ExitStack] = {}  # the lock of each run out on a worker: no one else may start it here
+        beats = Beats()
         try:
-            while pending or in_flight:
+            while pending or in_flight or waiting:
                 ctx.check_cancel()
+                beats.beat([*pending, *in_flight.values()])
                 while pending and len(in_flight) < parallel:
                     run = pending.pop(0)
+                    held = _hold(run)
+                    if held is None:  # another process owns it: waited for
+                        waiting[run.id] = run
+                        continue
+                    holds[run.id] = held
                     gpu = 1 / RUNS_PER_GPU if _on_gpu(run) else 0
                     ref = task.options(num_cpus=_threads(run), num_gpus=gpu, max_retries=0).remote(
                         self._payload(run, ctx.store), updates)
@@ -292,10 +424,16 @@ class RayExecutor:
                     # the driver owns the run while a worker trains it: it reads crashed if the driver dies
                     run.update_status(state=QUEUED, process=ProcessId.current().to_dict(),
                                       progress={"phase": "submitted to Ray, waiting for a worker"})
-                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S)
+                if in_flight:
+                    ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S)
+                else:  # only runs of other processes left: look again in a while
+                    ready = []
+                    time.sleep(POLL_S)
                 self._copy_updates(updates, ctx.store)
+                collect_waiting(waiting, pending, tries, self.retries, done)
                 for ref in ready:
                     run = in_flight.pop(ref)
+                    holds.pop(run.id).close()
                     n = tries.get(run.id, 0)
                     try:
                         blob = ray.get(ref)
@@ -319,6 +457,8 @@ class RayExecutor:
                 run.update_status(state=CANCELLED, finished=time.time(), progress={"phase": CANCELLED})
             raise
         finally:
+            for held in holds.values():
+                held.close()
             updates.shutdown()
 
     @staticmethod

@@ -4,20 +4,25 @@ What it is: :func:`sweep_job` parses the spec held in its :class:`~core.config.S
 it (:mod:`core.sweep.spec`), and for every point reuses a finished run with exactly that config,
 or takes up an unfinished one left by an interrupted sweep (crashed, cancelled, failed or never
 started), or creates a new one -- so every planned run is in the store, ``queued``, before the
-first starts, and a sweep run again resumes. The executor (:mod:`core.sweep.executors`) runs
-the rest; as each ends, ``sweep/results.csv`` in the sweep's run folder gains its row (the
-varied fields, the seed, the run's state and test figures, its gradient decay at k = 10, 50,
-100), and at the end ``sweep/summary.csv`` holds mean and standard deviation over the seeds.
+first starts, and a sweep run again resumes. A run that another live process owns is never
+duplicated: it is placed as it is and waited for. One sweep of a spec trains on a store at a time
+(:func:`sole_driver`): a second waits for the first, then reuses its runs. The executor
+(:mod:`core.sweep.executors`) runs the rest; as each ends, ``sweep/results.csv`` in the sweep's
+run folder gains its row (the varied fields, the seed, the run's state and test figures, its
+gradient decay at k = 10, 50, 100), and at the end ``sweep/summary.csv`` holds mean and standard
+deviation over the seeds.
 
 What it is not: the spec's grammar (``core.sweep.spec``), where runs execute (``core.sweep.executors``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +35,10 @@ from core.data.datasets import resolve_config
 from core.jobs import lifecycle
 from core.jobs.estimate import training_seconds_each
 from core.jobs.files import META_KEYS
-from core.jobs.names import CANCEL_FILE, CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED, GRADIENTS_FILE, QUEUED, RUNNING
+from core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED, GRADIENTS_FILE, QUEUED, RUNNING
+from core.jobs.process import LockHeld, exclusive
 from core.jobs.store import Run, RunStore
-from core.sweep.executors import executor
+from core.sweep.executors import executor, take_up
 from core.sweep.spec import Point, SweepSpec, parse_spec, plan, plan_confirm
 
 FOLDER = "sweep"
@@ -40,6 +46,7 @@ RESULTS = "results.csv"  # in FOLDER of a sweep's run, or beside spec.toml in a 
 DECAY_KS = (10, 50, 100)
 METRICS = ("accuracy", "f1", "roc_auc", "mse", "success", "train_time_s", "best_val_loss", "best_epoch")
 SUMMARY_METRICS = (*METRICS, *(f"decay_k{k}" for k in DECAY_KS))
+WAIT_POLL_S = 0.5  # how often a second sweep of one spec looks whether the first has ended
 
 
 def _key(d: dict[str, Any]) -> str:
@@ -60,9 +67,13 @@ def existing_runs(store: RunStore) -> dict[str, list[Run]]:
 
 
 def place_runs(cfgs: list[RunConfig], store: RunStore, label: str | None) -> list[tuple[Run, bool]]:
-    """``(run, reused)`` for every config: a finished run reused, an unfinished one taken up, or a new one.
+    """``(run, reused)`` for every config: a finished run reused, a live one waited for, an unfinished one taken
+    up, or a new one.
 
-    Each run not reused is claimed by this process, so it reads ``queued`` until an executor starts it.
+    A run that another live process owns (another sweep's worker, or a sweep that claimed it) is
+    placed as it is, never duplicated: the executor waits for it and takes it up only if it ends
+    unfinished. Each run taken up or made here is claimed by this process, so it reads ``queued``
+    until an executor starts it.
     """
     known = existing_runs(store)
     taken: set[str] = set()
@@ -71,18 +82,19 @@ def place_runs(cfgs: list[RunConfig], store: RunStore, label: str | None) -> lis
     for cfg in cfgs:
         runs = [r for r in known.get(_key(config_to_dict(cfg)), []) if r.id not in taken]
         states = {r.id: _state(r) for r in runs}
-        finished = [r for r in runs if states[r.id] == FINISHED]
-        if finished:
-            run, reused = finished[0], True
+        by_state = {state: [r for r in runs if states[r.id] == state] for state in set(states.values())}
+        if by_state.get(FINISHED):
+            run, reused = by_state[FINISHED][0], True
+        elif by_state.get(RUNNING) or by_state.get(QUEUED):  # a live owner has it: wait for it, never train a twin
+            run, reused = (by_state.get(RUNNING) or by_state[QUEUED])[0], False
         else:
             idle = [r for r in runs if states[r.id] in (CRASHED, CANCELLED, FAILED, "queued-idle")]
-            if idle:
+            run = next((r for r in idle if take_up(r)), None)
+            if run is None and idle:  # each is being resumed by another process this moment: wait for it
                 run = idle[0]
-                run.file(CANCEL_FILE).unlink(missing_ok=True)
-                run.update_status(state=QUEUED, process=None, error=None, finished=None)
-            else:
+            if run is None:
                 run = lifecycle.create("rnn", cfg, store, label=label)
-            lifecycle.claim(run)
+                lifecycle.claim(run)
             reused = False
         taken.add(run.id)
         out.append((run, reused))
@@ -266,10 +278,44 @@ def spec_of(run: Run) -> SweepSpec:
     return parse_spec(run.job_config().spec)
 
 
+@contextmanager
+def sole_driver(ctx: Any, points: list[Point], poll_s: float = WAIT_POLL_S) -> Iterator[None]:
+    """Be the only sweep placing and training these points on this store, for the block.
+
+    A lock per planned grid (``<runs>/.sweeps/<digest>.lock``), held by the sweep's process: a second
+    sweep of the same spec waits here (its status says so; a cancel ends the wait) until the first has
+    ended, then reuses what it trained. The kernel drops the lock of a sweep killed with -9.
+    """
+    digest = hashlib.sha256(json.dumps(sorted(_key(config_to_dict(p.cfg)) for p in points)).encode()).hexdigest()
+    folder = ctx.store.root / ".sweeps"
+    folder.mkdir(parents=True, exist_ok=True)
+    held, told = ExitStack(), False
+    while True:
+        try:
+            held.enter_context(exclusive(folder / f"{digest[:32]}.lock"))
+            break
+        except LockHeld:
+            if not told:
+                ctx.say("another sweep of this spec is running on this store: waiting for it to end, then reusing "
+                        "its runs")
+                ctx.progress(phase="waiting for another sweep of this spec")
+                told = True
+            ctx.check_cancel()
+            time.sleep(poll_s)
+    with held:
+        yield
+
+
 def sweep_job(ctx: Any, cfg: SweepConfig) -> None:
-    """Plan, place, execute and tabulate the sweep (the ``sweep`` kind)."""
+    """Plan, place, execute and tabulate the sweep (the ``sweep`` kind), as the only sweep of its spec here."""
     spec = parse_spec(cfg.spec)
     points = plan(spec)
+    with sole_driver(ctx, points):
+        _sweep(ctx, cfg, spec, points)
+
+
+def _sweep(ctx: Any, cfg: SweepConfig, spec: SweepSpec, points: list[Point]) -> None:
+    """Place, execute and tabulate the planned ``points`` (the grid, then the confirmation stage)."""
     out = ctx.run.path / FOLDER
     out.mkdir(parents=True, exist_ok=True)
     placed: list[tuple[Point, Run, bool]] = []

@@ -6,7 +6,9 @@
 atomically). A run killed at any point loses at most the epoch in progress: build the same model
 and trainer, ``trainer.load_state_dict(load_training_state(folder / LAST))`` and ``fit()``; on the
 CPU the run then ends exactly as an uninterrupted one. :func:`resume_point` says which epoch and
-step ``last`` holds, so the caller can cut its own logs back to it.
+step ``last`` holds, so the caller can cut its own logs back to it. A writer killed mid-save leaves
+two temporaries per file (ours and the safetensors library's own); :func:`remove_partial_writes`
+clears exactly those from a folder before a training starts there again.
 
 Not here: the file format (``core.models.checkpoint``), run folders and their logs
 (``core.training.job``), the trainer itself (``core.training.trainer``).
@@ -14,10 +16,13 @@ Not here: the file format (``core.models.checkpoint``), run folders and their lo
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core import atomic
 from core.models.checkpoint import (
     CheckpointError,
     TrainingState,
@@ -27,10 +32,13 @@ from core.models.checkpoint import (
 )
 
 __all__ = ["BEST", "LAST", "CheckpointError", "Checkpointer", "ResumePoint", "TrainingState", "load_training_state",
-           "resume_point", "save_training_state"]
+           "remove_partial_writes", "resume_point", "save_training_state"]
 
 LAST = "last.safetensors"  # the state after the latest complete epoch
 BEST = "best.safetensors"  # the state after the best epoch so far by validation loss
+# safetensors (0.6+) writes a file through a temporary of its own beside it, named by Rust's tempfile crate:
+# ".tmp" and six letters or digits, mode 0600. A kill mid-save leaves it (as large as the file) next to ours.
+SAFETENSORS_TEMPORARY = re.compile(r"^\.tmp[A-Za-z0-9]{6}$")
 
 
 class Checkpointer:
@@ -78,3 +86,26 @@ def resume_point(folder: str | Path) -> ResumePoint | None:
         return None
     header = read_training_header(path)
     return ResumePoint(path=path, epoch=header["epoch"], step=header["step"])
+
+
+def remove_partial_writes(folder: str | Path, *, shared: dict[str, float] | None = None) -> list[Path]:
+    """Remove what interrupted saves left in ``folder``: :mod:`core.atomic`'s temporaries and safetensors' own.
+
+    For the process that owns the folder, before it writes there again: no save of its own is under
+    way. ``shared`` as :func:`core.atomic.remove_temporaries` takes it (files other processes write).
+    Returns the paths removed; any other file is left alone.
+    """
+    removed = atomic.remove_temporaries(folder, shared=shared)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return removed
+    for name in names:
+        path = Path(folder) / name
+        if SAFETENSORS_TEMPORARY.match(name) and path.is_file() and not path.is_symlink():
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(path)
+    return removed
