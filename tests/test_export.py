@@ -208,7 +208,7 @@ def test_a_damaged_run_is_skipped_with_a_message_and_the_others_exported(home, t
     assert [p.name for p in (tmp_path / "tb").iterdir()] == [ids["rnn"]]
     # damaged gradients: the whole run is skipped, named with its file
     said: list[str] = []
-    grad = tmp_path / "grad"
+    grad = tmp_path / "store" / ids["grad"]  # in a store of its own: an export never writes into a run's store
     shutil.copytree(root / "runs" / ids["grad"], grad)
     (grad / "gradients.npz").write_bytes(b"not a zip")
     from core.jobs.store import Run

@@ -32,13 +32,13 @@ import numpy as np
 import torch
 
 from core.analysis.cache import ByteLRU
-from core.config import TEXT_TASK, RunConfig, TextConfig
+from core.config import TEXT_TASK, ModelConfig, RunConfig, TextConfig
 from core.data.batching import bucket_batches, encode_corpus, fixed_batches
 from core.data.datasets import IMDB_CLASSES, dataset_classes
 from core.data.text import UNKNOWN, preprocess, reading
 from core.jobs.names import CLASSES_FILE, HMM_ARRAYS_FILE, WEIGHTS_FILE
-from core.jobs.store import Run, RunStore
-from core.models.checkpoint import load_model
+from core.jobs.store import DamagedRun, Run, RunStore
+from core.models.checkpoint import CheckpointError, load_model
 from core.models.hmm import HMMClassifier, LoadedHMM, classify_text
 
 MAX_TEXT_CHARS = 1_000_000  # longer input is cut before preprocessing (and reported); read_text's byte cap
@@ -87,8 +87,21 @@ def _load(path: str) -> Any:
     classes = run_classes(run, cfg.data.dataset)
     # the stored config says one output; a K-class run trained K
     model_cfg = replace(run.model_config(), output_size=1 if len(classes) == 2 else len(classes))
-    model = load_model(model_cfg, run.file(WEIGHTS_FILE))
-    return LoadedRun(run.id, cfg, model, run.vocabulary(), classes)
+    return LoadedRun(run.id, cfg, _run_model(run, model_cfg), run.vocabulary(), classes)
+
+
+class DamagedWeights(DamagedRun, CheckpointError):
+    """A run whose weights file fails its checks: the run is damaged (``run ID is damaged: model.safetensors: why``),
+    and it is still the :class:`~core.models.checkpoint.CheckpointError` that callers of a load already catch."""
+
+
+def _run_model(run: Run, model_cfg: ModelConfig) -> torch.nn.Module:
+    """The run's model with its weights; a weights file that fails its checks (its digest included) makes the run
+    damaged, named the way every damaged file is."""
+    try:
+        return load_model(model_cfg, run.file(WEIGHTS_FILE))
+    except CheckpointError as e:
+        raise DamagedWeights(run.id, WEIGHTS_FILE, str(e).removeprefix(f"{WEIGHTS_FILE} ")) from None
 
 
 def run_classes(run: Run, dataset: str | None) -> list[str]:

@@ -9,19 +9,28 @@ returns) is one safetensors file: every tensor (weights, best weights, optimiser
 states) is a tensor of the file, every scalar (epoch, step, the per-epoch records, the
 optimiser's hyperparameters, numpy's and Python's RNG states) is in one JSON string of the
 header's metadata. Not here: when to write one (``core.training.checkpointer``), run folders.
+
+Integrity. Every file written here carries a SHA-256 of its contents in its header's metadata
+(:data:`DIGEST_KEY`, :func:`tensors_digest`: each tensor's name, dtype, shape and bytes in name
+order, and a training state's JSON scalars too), and every reader that reads the tensors checks it:
+a flipped bit or an edit is refused as :class:`CheckpointError` naming the file, never loaded as a
+quietly different model. A file written before digests existed (none in its metadata) still loads.
+Reading only a header (:func:`read_training_header`, the run list's checks) cannot tell.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from core import atomic
 from core.config import ModelConfig
@@ -34,10 +43,40 @@ class CheckpointError(ValueError):
     """A checkpoint that is not safetensors, or does not fit its config."""
 
 
+DIGEST_KEY = "rnnlab.sha256"  # the header metadata key of the contents' SHA-256 (hex)
+
+
+def tensors_digest(names: Iterable[str], tensor: Callable[[str], torch.Tensor], extra: str = "") -> str:
+    """The SHA-256 (hex) of the tensors ``names`` (each fetched by ``tensor(name)``, one at a time): each one's
+    name, dtype, shape and bytes, in name order.
+
+    Names, dtypes and shapes are hashed with the bytes, so a renamed or reshaped tensor changes the digest
+    as a flipped bit does; ``extra`` (a training state's JSON scalars) is hashed after them.
+    """
+    h = hashlib.sha256()
+    for name in sorted(names):
+        t = tensor(name)
+        h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        # the raw bytes whatever the dtype (bfloat16 has no numpy twin): little-endian, as safetensors stores them
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    h.update(extra.encode())
+    return h.hexdigest()
+
+
+def _check_digest(path: Path, metadata: dict[str, str], digest: str) -> None:
+    """Raise :class:`CheckpointError` when ``path`` records a digest and ``digest`` is not it (none recorded: an
+    older file, accepted)."""
+    want = metadata.get(DIGEST_KEY)
+    if want is not None and want != digest:
+        raise CheckpointError(f"{path.name} changed after it was written (a flipped bit or an edit): the SHA-256 of "
+                              f"its contents is {digest[:12]}..., the digest written with them {want[:12]}...")
+
+
 def save_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Write ``model``'s weights as safetensors, atomically, with their SHA-256 in the header (:data:`DIGEST_KEY`)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic.atomic_path(path) as tmp:
-        save_file(state, str(tmp))
+        save_file(state, str(tmp), metadata={DIGEST_KEY: tensors_digest(state, state.__getitem__)})
 
 
 def refuse_pickle(path: Path) -> None:
@@ -57,12 +96,37 @@ def refuse_pickle(path: Path) -> None:
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a weights file, checked against the digest written with them (when it has one)."""
     path = Path(path)
     refuse_pickle(path)
     try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path.name} is not a valid safetensors file: {e}") from e
+    _check_digest(path, metadata, tensors_digest(tensors, tensors.__getitem__))
+    return tensors
+
+
+def verify_digest(path: str | Path) -> None:
+    """Check a file written here (weights or a training state) against its digest, one tensor in memory at a time.
+
+    For those who pass a file on without loading it (an export): :class:`CheckpointError` when it is not
+    safetensors or its contents changed after they were written; a file without a digest passes.
+    """
+    path = Path(path)
+    refuse_pickle(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            if DIGEST_KEY not in metadata:
+                return  # written before digests: nothing to compare with
+            extra = metadata.get("state", "") if metadata.get("format") == TRAINING_STATE_FORMAT else ""
+            digest = tensors_digest(f.keys(), f.get_tensor, extra=extra)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path.name} is not a valid safetensors file: {e}") from e
+    _check_digest(path, metadata, digest)
 
 
 # safetensors' dtype names of the dtypes a model's weights may have
@@ -201,8 +265,11 @@ def save_training_state(path: str | Path, state: TrainingState) -> None:
               "result": {k: state.result[k] for k in RESULT_KEYS},
               "optimizer": {"param_groups": state.optimizer["param_groups"], "state": optimizer_numbers},
               "cuda_devices": len(state.cuda_rng), "numpy_rng": state.numpy_rng, "python_rng": state.python_rng}
-    metadata = {"format": TRAINING_STATE_FORMAT, "state": json.dumps(header, allow_nan=True)}
+    text = json.dumps(header, allow_nan=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    # the digest covers the scalars too: a changed epoch or RNG state resumes as wrongly as a changed weight
+    metadata = {"format": TRAINING_STATE_FORMAT, "state": text,
+                DIGEST_KEY: tensors_digest(tensors, tensors.__getitem__, extra=text)}
     with atomic.atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
@@ -212,10 +279,11 @@ def load_training_state(path: str | Path) -> TrainingState:
 
     Raises :class:`CheckpointError` for a pickle (refused before anything parses it), a
     truncated or damaged file, a safetensors file that is not a training state (model weights,
-    say), another format version, or contents that do not hang together.
+    say), another format version, contents that do not hang together, or contents that changed
+    after they were written (the digest in its header; a file without one is accepted).
     """
     path = Path(path)
-    header, tensors = _read_training_file(path, with_tensors=True)
+    header, tensors, metadata = _read_training_file(path, with_tensors=True)
     groups: dict[str, dict[str, torch.Tensor]] = {g: {} for g in _TENSOR_GROUPS}
     for name, value in tensors.items():
         group, _, rest = name.partition(".")
@@ -234,6 +302,8 @@ def load_training_state(path: str | Path) -> TrainingState:
     cuda_rng = [rng.pop(f"cuda.{i}", None) for i in range(header["cuda_devices"])]
     _check(path, not rng and all(s is not None and s.dtype == torch.uint8 for s in cuda_rng),
            "CUDA RNG states do not match their count")
+    # last: contents that do not hang together are named as such; contents that do, but changed, are caught here
+    _check_digest(path, metadata, tensors_digest(tensors, tensors.__getitem__, extra=metadata["state"]))
     return TrainingState(epoch=header["epoch"], step=header["step"], model=model, best_model=best,
                          optimizer=_optimizer_state(path, header["optimizer"], groups["optimizer"]),
                          result=header["result"], torch_rng=torch_rng, cuda_rng=cuda_rng,
@@ -242,7 +312,7 @@ def load_training_state(path: str | Path) -> TrainingState:
 
 def read_training_header(path: str | Path) -> dict[str, Any]:
     """The validated scalars of a training-state file (``epoch``, ``step``, ``result``, ...), without its tensors."""
-    return _read_training_file(Path(path), with_tensors=False)[0]
+    return _read_training_file(Path(path), with_tensors=False)[0]  # a header alone cannot be held to the digest
 
 
 def _check(path: Path, ok: bool, why: str) -> None:
@@ -250,7 +320,9 @@ def _check(path: Path, ok: bool, why: str) -> None:
         raise CheckpointError(f"{path.name} is not a valid training state: {why}")
 
 
-def _read_training_file(path: Path, with_tensors: bool) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def _read_training_file(path: Path, with_tensors: bool
+                        ) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, str]]:
+    """The checked header, the tensors (``with_tensors``) and the raw metadata of a training-state file."""
     refuse_pickle(path)
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -266,7 +338,7 @@ def _read_training_file(path: Path, with_tensors: bool) -> tuple[dict[str, Any],
     except ValueError as e:
         raise CheckpointError(f"{path.name} is not a valid training state: its header is not JSON: {e}") from e
     _check_header(path, header)
-    return header, tensors
+    return header, tensors, metadata
 
 
 def _is_int(x: Any) -> bool:

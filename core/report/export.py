@@ -27,8 +27,20 @@ size, and ``model.safetensors`` already holds the best weights. Exporting a run 
 earlier export: the TensorBoard subfolder is rewritten, the earlier MLflow run (found by its
 ``rnnlab.run_id`` tag) is deleted.
 
-A damaged run (a file that fails its checks, :class:`~core.jobs.files.DamagedRun`) is skipped with
-a message; the others are exported. ``tensorboard`` and ``mlflow`` (``mlflow-skinny``, with
+An export writes only what it owns, and every target is checked before anything is written
+(:class:`ExportRefused`, one line): never into a run store or any folder inside it (resolved through
+symlinks); a TensorBoard subfolder that already exists is replaced only when it is this project's
+export of that run (its :data:`EXPORT_MARKER` names the run, and it holds nothing else but event
+files), else the whole export is refused; a ``sqlite:`` target must be an SQLite database (or a new or
+empty file) in an existing folder; an MLflow server must answer within ``timeout_s``
+(:data:`MLFLOW_TIMEOUT_S`), and each request of the export is bounded by it, tried
+1 + :data:`MLFLOW_RETRIES` times (MLflow's own settings, set for the export only).
+
+A damaged run is skipped with a message and the others exported: one the run list shows as damaged
+(:meth:`~core.jobs.store.Run.summary`, the same judgment), one whose weights (and, with
+``with_checkpoints``, training states) no longer match the digest written with them (read in full
+here, unlike the list: :func:`core.models.checkpoint.verify_digest`), or one with another file that
+fails its checks (:class:`~core.jobs.files.DamagedRun`). ``tensorboard`` and ``mlflow`` (``mlflow-skinny``, with
 ``sqlalchemy`` and ``alembic`` for a ``sqlite:`` store) are optional: they are imported here only,
 and a missing one is one line naming the package to install. The ``export`` command's arguments and
 body are :func:`add_export_arguments` and :func:`cmd_export`; the CLI registers them.
@@ -42,30 +54,43 @@ import importlib
 import json
 import math
 import os
+import secrets
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from core.config import config_to_dict
 from core.jobs.files import DamagedRun
-from core.jobs.names import CANCELLED, CRASHED, FAILED, FINISHED, GRADIENTS_FILE
+from core.jobs.names import CANCELLED, CHECKPOINT_DIR, CRASHED, DAMAGED, FAILED, FINISHED, GRADIENTS_FILE, WEIGHTS_FILE
 from core.jobs.store import Run, RunStore
+from core.models.checkpoint import CheckpointError, verify_digest
+from core.paths import runs_dir
 
 FORMATS = ("tensorboard", "mlflow")
 DEFAULT_EXPERIMENT = "rnnlab"
 EPOCH_FIELDS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "epoch_time_s", "samples_per_s", "loss")
 EM_FIELDS = ("log_likelihood", "log_likelihood_per_token")
-SKIPPED_BY_DEFAULT = ("checkpoint",)  # run-folder entries left out of MLflow's artifacts unless asked
+SKIPPED_BY_DEFAULT = (CHECKPOINT_DIR,)  # run-folder entries left out of MLflow's artifacts unless asked
 MLFLOW_BATCH = 1000  # MLflow's limit on metrics per log_batch call
 MLFLOW_PARAMS_BATCH = 100  # ... and on params per call
 MLFLOW_PARAM_LENGTH = 6000  # MLflow 2.x / 3.x; older releases allowed 500 (read from mlflow when it says)
+EXPORT_MARKER = "rnnlab-export.json"  # in each TensorBoard run folder written here: the run it is the export of
+EVENT_FILE_PREFIX = "events.out.tfevents."  # TensorBoard's event files, the only other files such a folder holds
+MLFLOW_TIMEOUT_S = 15  # seconds an MLflow server has to accept a connection, and again to answer each request
+MLFLOW_RETRIES = 2  # a failed request is tried again this many times, 0 s then 2 s apart (MLflow's default is
+# 7 retries with growing pauses, ~4 minutes against a server that refuses, and 120 s per silent request)
+MLFLOW_MAX_TIMEOUT_S = 600
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 Say = Callable[[str], None]
 Series = dict[str, list[tuple[int, float]]]
@@ -77,6 +102,10 @@ def _silent(msg: str) -> None:
 
 class MissingDependency(ImportError):
     """An optional package the export needs is not installed; the message names it."""
+
+
+class ExportRefused(ValueError):
+    """A target the export must not write to, or cannot: refused before anything is written; the message says why."""
 
 
 def _require(module: str, package: str, what: str) -> Any:
@@ -178,9 +207,37 @@ def gradient_decay_series(run_id: str, path: Path) -> Series:
     return series
 
 
-def read_run(run: Run) -> RunExport:
-    """Read and check what ``run`` exports; :class:`DamagedRun` when one of its files fails its checks."""
+def check_as_listed(run: Run) -> None:
+    """:class:`DamagedRun` when the run list shows ``run`` as damaged: an export skips what the list calls damaged,
+    by the list's own judgment (:meth:`~core.jobs.store.Run.summary`), whatever checks it holds."""
+    row = run.summary()
+    if row["status"] == DAMAGED:
+        file, _, reason = str(row["error"]).partition(": ")
+        raise DamagedRun(run.id, file, reason)
 
+
+def check_digests(run: Run, with_checkpoints: bool = False) -> None:
+    """:class:`DamagedRun` when a weights file the export passes on (``model.safetensors``, and the training states
+    of ``checkpoint/`` when they go too) changed after it was written: its digest, over every byte of it."""
+    paths = [run.file(WEIGHTS_FILE)]
+    if with_checkpoints:
+        paths += sorted(run.file(CHECKPOINT_DIR).glob("*.safetensors"))
+    for path in paths:
+        if not path.is_file():
+            continue
+        try:
+            verify_digest(path)
+        except CheckpointError as e:
+            name = path.relative_to(run.path).as_posix()
+            raise DamagedRun(run.id, name, str(e).removeprefix(f"{path.name} ")) from None
+
+
+def read_run(run: Run, *, with_checkpoints: bool = False) -> RunExport:
+    """Read and check what ``run`` exports; :class:`DamagedRun` when the run list shows it damaged, when a weights
+    file no longer matches its digest (``with_checkpoints``: its training states too) or when one of the files
+    read here fails its checks."""
+    check_as_listed(run)
+    check_digests(run, with_checkpoints)
     meta = run.config_dict()
     cfg = run.job_config()
     status = run.status()
@@ -200,11 +257,13 @@ def read_run(run: Run) -> RunExport:
                      test=test, notes=notes)
 
 
-def _read_all(runs: list[Run], say: Say, skipped: list[dict[str, str]]) -> list[tuple[Run, RunExport]]:
+def _read_all(runs: list[Run], say: Say, skipped: list[dict[str, str]],
+              with_checkpoints: bool = False) -> list[tuple[Run, RunExport]]:
+    """Each run's export, read and checked; a damaged run is said, recorded in ``skipped`` and left out."""
     out = []
     for run in runs:
         try:
-            out.append((run, read_run(run)))
+            out.append((run, read_run(run, with_checkpoints=with_checkpoints)))
         except DamagedRun as e:
             say(f"skipped {run.id}: {e}")
             skipped.append({"run_id": run.id, "reason": str(e)})
@@ -218,17 +277,95 @@ def _points(ex: RunExport) -> int:
     return sum(len(v) for v in ex.series.values()) + len(ex.test)
 
 
+# ---------------------------------------------------------------------------------- where an export may write
+def run_stores(runs: list[Run]) -> set[Path]:
+    """The run stores an export never writes into, resolved: the folders holding ``runs``, and the default store."""
+    return {p.resolve() for p in (*(run.path.parent for run in runs), runs_dir())}
+
+
+def refuse_inside_a_store(target: Path, stores: set[Path], what: str) -> None:
+    """:class:`ExportRefused` when ``target`` (resolved through symlinks) is a run store or lies inside one: an export
+    there would mix with the runs or replace one (a run's id is the name of its export's folder)."""
+    where = target.resolve()
+    for store in sorted(stores):
+        if where == store or store in where.parents:
+            where_it_is = "is the run store" if where == store else f"is inside the run store {store}"
+            raise ExportRefused(f"{what} {target} {where_it_is}: an export never writes into the run store; "
+                                f"choose a folder outside it")
+
+
+def _marked_run(marker: Path) -> str | None:
+    """The run id an :data:`EXPORT_MARKER` file names; None when it is not one this module wrote."""
+    try:
+        with open(marker, "rb") as f:
+            data = json.loads(f.read(4097)[:4096])
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(data, dict) and data.get("format") == "tensorboard" and isinstance(data.get("run_id"), str)
+    return data["run_id"] if ok else None
+
+
+def why_not_replaceable(dest: Path, run_id: str) -> str | None:
+    """Why the export of ``run_id`` may not take the place of ``dest``; None when it may: nothing there, an empty
+    folder, or this module's earlier export of that very run (the marker names it) holding nothing else."""
+    if dest.is_symlink():
+        return f"{dest} is a symbolic link"
+    if not dest.exists():
+        return None
+    if not dest.is_dir():
+        return f"{dest} is a file"
+    entries = sorted(dest.iterdir())
+    if not entries:
+        return None
+    if _marked_run(dest / EXPORT_MARKER) != run_id:
+        return f"{dest} is not RNN Lab's export of run {run_id} (no {EXPORT_MARKER} naming it)"
+    others = [p.name for p in entries if p.name != EXPORT_MARKER and not (
+        p.name.startswith(EVENT_FILE_PREFIX) and p.is_file() and not p.is_symlink())]
+    if others:
+        return f"{dest} holds files an export did not write ({', '.join(others[:3])})"
+    return None
+
+
+def check_tensorboard_target(root: Path, runs: list[Run]) -> None:
+    """Refuse, before anything is written, a folder in a run store, a file, or a run's subfolder the export does
+    not own (:func:`why_not_replaceable`): nothing is ever removed that an export did not write."""
+    refuse_inside_a_store(root, run_stores(runs), "the TensorBoard folder")
+    if root.exists() and not root.is_dir():
+        raise ExportRefused(f"the TensorBoard folder {root} is a file, not a folder")
+    problems = list(dict.fromkeys(why for run in runs if (why := why_not_replaceable(root / run.id, run.id))))
+    if problems:
+        raise ExportRefused("nothing exported: " + "; ".join(problems) + ". An export replaces only its own "
+                            "earlier export of the same run: move these away or export to another folder")
+
+
+def _put_in_place(tmp: Path, dest: Path, run_id: str) -> None:
+    """Rename the finished export ``tmp`` to ``dest``; an earlier export there, checked again to be this run's,
+    is moved aside first and removed only once the new one is in place."""
+    why = why_not_replaceable(dest, run_id)
+    if why:  # changed since the command began
+        raise ExportRefused(f"nothing exported for run {run_id}: {why}")
+    old = dest.with_name(f".{dest.name}.old-{secrets.token_hex(4)}") if dest.exists() else None
+    if old is not None:
+        dest.rename(old)
+    tmp.rename(dest)
+    if old is not None:
+        shutil.rmtree(old)
+
+
 # ---------------------------------------------------------------------------------- TensorBoard
 def export_tensorboard(runs: list[Run], target: str, *, say: Say = _silent) -> dict[str, Any]:
     """One subfolder of ``target`` per run (its id): scalars, hparams with the test metrics, decay curves.
 
-    A run exported before has its subfolder replaced (written beside it, then renamed into place).
+    Refused with :class:`ExportRefused` before anything is written when ``target`` is in a run store or a run's
+    subfolder exists and is not this module's export of that run (:func:`check_tensorboard_target`). A run
+    exported before has its subfolder replaced (written beside it, then renamed into place).
     """
     _require("tensorboard", "tensorboard", "exporting to TensorBoard")
     tb = _require("torch.utils.tensorboard", "tensorboard", "exporting to TensorBoard")
     from torch.utils.tensorboard.summary import hparams
 
     root = Path(target)
+    check_tensorboard_target(root, runs)
     root.mkdir(parents=True, exist_ok=True)
     skipped: list[dict[str, str]] = []
     exported = []
@@ -249,10 +386,10 @@ def export_tensorboard(runs: list[Run], target: str, *, say: Say = _silent) -> d
                     writer.add_scalar(tag, value, global_step=0)
             finally:
                 writer.close()
+            (tmp / EXPORT_MARKER).write_text(json.dumps({"format": "tensorboard", "run_id": run.id,
+                                                         "exported": time.time()}), encoding="utf-8")
             dest = root / run.id
-            if dest.exists():
-                shutil.rmtree(dest)
-            tmp.rename(dest)
+            _put_in_place(tmp, dest, run.id)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp)
@@ -284,29 +421,148 @@ def _is_file_store(uri: str) -> bool:
     return uri.startswith("file:") or "://" not in uri and not uri.startswith(("sqlite:", "databricks", "http"))
 
 
-@contextmanager
-def _file_store_allowed(uri: str) -> Iterator[None]:
-    """Let MLflow 3 open a folder store when the target names one (it refuses them unless
-    ``MLFLOW_ALLOW_FILE_STORE=true``: the folder backend is in maintenance mode there)."""
-    if not _is_file_store(uri) or os.environ.get("MLFLOW_ALLOW_FILE_STORE"):
-        yield
+def _is_http(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def _file_store_path(uri: str) -> Path:
+    """The folder of a folder store: a ``file:`` URI's path, or the path given."""
+    return Path(unquote(urlparse(uri).path)) if uri.startswith("file:") else Path(uri)
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///PATH`` URI (query string dropped); None for an in-memory one."""
+    rest = uri.removeprefix("sqlite:///").partition("?")[0] if uri.startswith("sqlite:///") else ""
+    return None if rest in ("", ":memory:") else Path(rest)
+
+
+def check_sqlite_target(uri: str, stores: set[Path]) -> None:
+    """:class:`ExportRefused`, at once, for a ``sqlite:`` target that cannot work or is not the export's to write:
+    in a run store, a folder, a file that is not an SQLite database or is a damaged one, another application's
+    database, a missing folder, or one that cannot be written (MLflow would retry for minutes, or add its
+    tables, and then print SQLAlchemy's error, which names none of these)."""
+    db = _sqlite_path(uri)
+    if db is None:
         return
-    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    refuse_inside_a_store(db, stores, "the MLflow database")
+    if db.is_dir():
+        raise ExportRefused(f"{uri}: {db} is a folder, not an SQLite database file; name a file in it")
+    if db.exists():
+        try:
+            with open(db, "rb") as f:
+                head = f.read(len(SQLITE_MAGIC))
+        except OSError as e:
+            raise ExportRefused(f"{uri}: {db} cannot be read ({e.strerror or e})") from None
+        if head and head != SQLITE_MAGIC:
+            raise ExportRefused(f"{uri}: {db} is not an SQLite database (it does not start with 'SQLite format 3'); "
+                                f"name a new file or an MLflow database")
+        foreign = _foreign_tables(uri, db) if head else []
+        if foreign:
+            raise ExportRefused(f"{uri}: {db} is another application's database (it holds {', '.join(foreign[:3])} "
+                                f"and no MLflow tables): MLflow would add its tables to it; name a new file")
+        if not os.access(db, os.W_OK):
+            raise ExportRefused(f"{uri}: {db} cannot be written (permission denied)")
+    elif not db.parent.is_dir():
+        raise ExportRefused(f"{uri}: the folder {db.parent} does not exist")
+    if not os.access(db.parent, os.W_OK | os.X_OK):  # SQLite writes its journal beside the database
+        raise ExportRefused(f"{uri}: the folder {db.parent} cannot be written (permission denied)")
+
+
+def _foreign_tables(uri: str, db: Path) -> list[str]:
+    """The tables of an SQLite database that is not MLflow's (it has tables, none named ``experiments``); [] for an
+    MLflow database or an empty one. :class:`ExportRefused` for one SQLite cannot read (a damaged file)."""
+    try:
+        with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as con:
+            tables = sorted(r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    except sqlite3.Error as e:
+        raise ExportRefused(f"{uri}: {db} cannot be read as an SQLite database ({e})") from None
+    return [] if not tables or "experiments" in tables else tables
+
+
+def _root_cause(e: BaseException) -> str:
+    """The innermost reason of a network error (``Connection refused``), not the layers of wrappers around it."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [e]
+    while todo:
+        x = todo.pop()
+        if x is None or any(x is y for y in seen):
+            continue
+        seen.append(x)
+        todo += [x.__cause__, x.__context__, *(a for a in (getattr(x, "reason", None), *x.args)
+                                                 if isinstance(a, BaseException))]
+    for x in reversed(seen):
+        if isinstance(x, OSError) and x.strerror:
+            return x.strerror
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def check_server_answers(uri: str, timeout_s: int) -> None:
+    """:class:`ExportRefused` when the MLflow server at ``uri`` refuses connections or stays silent for
+    ``timeout_s``: said within that time, before MLflow's own requests (and their retries) begin."""
+    requests = _require("requests", "requests", "exporting to an MLflow server")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # verify=False: a probe that sends nothing and trusts no answer
+            requests.get(uri.rstrip("/") + "/health", timeout=timeout_s, verify=False, allow_redirects=False)
+    except requests.exceptions.Timeout:
+        raise ExportRefused(f"the MLflow server at {uri} did not answer within {timeout_s} s") from None
+    except requests.exceptions.RequestException as e:
+        raise ExportRefused(f"cannot reach the MLflow server at {uri}: {_root_cause(e)}") from None
+
+
+def check_mlflow_target(uri: str, runs: list[Run], timeout_s: int) -> None:
+    """Refuse, before MLflow opens it, a store that must not or cannot be written: one in a run store, a
+    ``sqlite:`` target that is not a database (:func:`check_sqlite_target`), a server that does not answer."""
+    stores = run_stores(runs)
+    if uri.startswith("sqlite:"):
+        check_sqlite_target(uri, stores)
+    elif _is_file_store(uri):
+        refuse_inside_a_store(_file_store_path(uri), stores, "the MLflow folder store")
+    elif _is_http(uri):
+        check_server_answers(uri, timeout_s)
+
+
+def mlflow_environ(uri: str, timeout_s: int) -> dict[str, str]:
+    """MLflow's settings for one export: each HTTP request bounded by ``timeout_s`` (to connect, and to answer) and
+    tried 1 + :data:`MLFLOW_RETRIES` times, 0 s then 2 s apart; and a folder store allowed (MLflow 3 refuses one
+    unless ``MLFLOW_ALLOW_FILE_STORE=true``: reading it back needs the same setting), unless already set."""
+    env = {"MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(MLFLOW_RETRIES),
+           "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0"}
+    if _is_file_store(uri) and not os.environ.get("MLFLOW_ALLOW_FILE_STORE"):
+        env["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    return env
+
+
+@contextmanager
+def scoped_environ(values: dict[str, str]) -> Iterator[None]:
+    """Set ``values`` in the environment for the block only (MLflow reads its settings there at each request), and
+    put back what was there before, so the process's later work sees its own settings."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def export_mlflow(runs: list[Run], target: str, *, experiment: str = DEFAULT_EXPERIMENT,
-                  with_checkpoints: bool = False, say: Say = _silent) -> dict[str, Any]:
+                  with_checkpoints: bool = False, timeout_s: int = MLFLOW_TIMEOUT_S,
+                  say: Say = _silent) -> dict[str, Any]:
     """One MLflow run per run in ``experiment`` of the tracking store ``target``: params, metrics, tags, artifacts.
 
-    An earlier export of the same run (an MLflow run of the experiment tagged with its id) is deleted first.
-    A folder store (``file:`` URI or a path) is opened with ``MLFLOW_ALLOW_FILE_STORE=true`` for the export:
-    MLflow 3 refuses one otherwise (reading it back needs the same setting).
+    The target is checked first (:func:`check_mlflow_target`: :class:`ExportRefused`, nothing written). An earlier
+    export of the same run (an MLflow run of the experiment tagged with its id) is deleted first. MLflow's
+    settings for the export (:func:`mlflow_environ`: HTTP timeouts and retries, a folder store allowed) hold
+    for the export only.
     """
-    with _file_store_allowed(target):
+    if not (isinstance(timeout_s, int) and 1 <= timeout_s <= MLFLOW_MAX_TIMEOUT_S):
+        raise ValueError(f"--timeout {timeout_s!r}: expected whole seconds in [1, {MLFLOW_MAX_TIMEOUT_S}]")
+    check_mlflow_target(target, runs, timeout_s)
+    with scoped_environ(mlflow_environ(target, timeout_s)):
         return _export_mlflow(runs, target, experiment=experiment, with_checkpoints=with_checkpoints, say=say)
 
 
@@ -328,7 +584,7 @@ def _export_mlflow(runs: list[Run], target: str, *, experiment: str, with_checkp
         experiment, artifact_location=_artifact_location(target))
     skipped: list[dict[str, str]] = []
     exported = []
-    for run, ex in _read_all(runs, say, skipped):
+    for run, ex in _read_all(runs, say, skipped, with_checkpoints):
         for old in client.search_runs([exp_id], filter_string=f"tags.`rnnlab.run_id` = '{run.id}'"):
             client.delete_run(old.info.run_id)
             say(f"{run.id}: replaced its earlier export (MLflow run {old.info.run_id})")
@@ -379,7 +635,7 @@ def _export_mlflow(runs: list[Run], target: str, *, experiment: str, with_checkp
 def export_runs(runs: list[Run], to: str, target: str, *, say: Say = _silent, **options: Any) -> dict[str, Any]:
     """Export ``runs`` to ``to`` (``tensorboard``: a folder; ``mlflow``: a tracking URI) at ``target``.
 
-    ``options``: ``experiment`` and ``with_checkpoints`` for MLflow. Returns what was exported and
+    ``options``: ``experiment``, ``with_checkpoints`` and ``timeout_s`` for MLflow. Returns what was exported and
     what was skipped (``{"exported": [...], "skipped": [{"run_id", "reason"}], ...}``).
     """
     if to == "tensorboard":
@@ -399,6 +655,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"mlflow: the experiment's name (default {DEFAULT_EXPERIMENT})")
     parser.add_argument("--with-checkpoints", action="store_true",
                         help="mlflow: also upload checkpoint/ (the training states for resuming)")
+    parser.add_argument("--timeout", type=int, default=MLFLOW_TIMEOUT_S, metavar="SECONDS",
+                        help=f"mlflow over HTTP: seconds a server has to connect and to answer each request "
+                             f"(default {MLFLOW_TIMEOUT_S}; each request is tried {1 + MLFLOW_RETRIES} times)")
     parser.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")
     parser.add_argument("--json", action="store_true", help="print what was exported and skipped as JSON")
 
@@ -415,7 +674,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown export format {to!r}; expected one of {FORMATS}")
     store = RunStore(args.runs_dir)
     runs = [store.get(run_id) for run_id in args.run_ids]
-    options = {"experiment": args.experiment, "with_checkpoints": args.with_checkpoints} if to == "mlflow" else {}
+    options = {"experiment": args.experiment, "with_checkpoints": args.with_checkpoints,
+               "timeout_s": args.timeout} if to == "mlflow" else {}
 
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
