@@ -11,7 +11,7 @@ import pytest
 
 from core.__main__ import main
 from core.config import DataConfig
-from core.data import sources
+from core.data import readers, sources
 
 WORDS = {
     "sports": ["football", "match", "goal", "team", "score", "player", "league", "coach"],
@@ -190,7 +190,7 @@ def _bad_sources(tmp: Path) -> list[tuple[str, Path, dict, str]]:
 def test_bad_input_gives_a_clear_message_and_writes_no_cache(rnnlab_home, tmp_path, monkeypatch, capsys, case):
     what, path, opts, message = _bad_sources(tmp_path)[case]
     if "_limit" in opts:
-        monkeypatch.setattr(sources, "MAX_SOURCE_BYTES", opts.pop("_limit"))
+        monkeypatch.setattr(readers, "MAX_SOURCE_BYTES", opts.pop("_limit"))  # the readers' bound
     args = ["data", "add", str(path), "--name", "bad"] + [a for k, v in opts.items()
                                                            for a in (f"--{k.replace('_', '-')}", v)]
     rc, out, err = cli(capsys, *args)

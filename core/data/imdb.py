@@ -797,9 +797,39 @@ def cache_path(source: Path) -> Path:
     return _cache_dir() / f"imdb-{_source_tag(source)}-{_fingerprint(source)}.parquet"
 
 
+STALE_TMP_S = 3600.0  # a cache temporary nobody has written to for an hour belongs to a writer that was killed
+CACHE_TMP_PATTERN = re.compile(r"\..+\.parquet\.\d+\.[0-9a-f]{8}\.tmp")  # _tmp_path's names for a .parquet cache
+
+
+def remove_stale_files(folder: Path, pattern: re.Pattern[str], min_age_s: float = STALE_TMP_S) -> list[Path]:
+    """Remove the files of ``folder`` whose whole name matches ``pattern`` and that are older than ``min_age_s``.
+
+    For the temporaries a killed writer leaves behind (a ``data add`` killed while writing its
+    cache left 3.5-14 MB for good): only our own temporary names, and only old ones, since a file
+    being written right now is touched at every write. Returns the removed files.
+    """
+    removed, now = [], time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # no folder yet, or not ours to list
+        return removed
+    for entry in entries:
+        try:
+            if not pattern.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+                continue
+            if now - entry.stat(follow_symlinks=False).st_mtime < min_age_s:
+                continue
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:  # gone already, or not ours to remove
+            continue
+    return removed
+
+
 def write_cache(table: pa.Table, target: Path, meta: dict[str, Any]) -> None:
-    """Write to a temporary name and rename; remove older caches of the same source."""
+    """Write to a temporary name and rename; remove older caches of the same source, and stale temporaries."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_files(target.parent, CACHE_TMP_PATTERN)
     table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
     tmp = _tmp_path(target)
     try:

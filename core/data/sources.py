@@ -27,23 +27,24 @@ file's metadata. Named datasets are small JSON files under ``$RNNLAB_HOME/datase
 never registered here.
 
 Bad input (every error is a :class:`~core.data.imdb.DataError` naming the file, row or column; no
-cache or registry file is written for a source that fails; writes are atomic): a missing column,
-an empty text, an empty label cell (but for an unlabelled row), a single class, a ragged CSV row, bytes
-that are not UTF-8, an unknown split value, one text over :data:`MAX_TEXT_BYTES`, a source over :data:`MAX_SOURCE_BYTES`
-or :data:`MAX_ROWS`.
+cache or registry file is written for a source that fails; writes are atomic): what the readers
+refuse (:mod:`core.data.readers`: a missing column, an empty text or label, a ragged CSV row, bytes
+that are not UTF-8, an unknown split value, a source or text over its bound, a file that is not a
+regular one, a link leading out of a folder), and here a single class, over :data:`MAX_CLASSES`
+classes, or no train or test rows. A killed upload's staged file is removed once
+:data:`~core.data.imdb.STALE_TMP_S` old.
 
-What it is not: tokenising (``core.data.text``), encoding (``core.data.corpus``), the IMDB archive
-reader (``core.data.imdb``).
+What it is not: reading a source's rows within bounds (``core.data.readers``), tokenising
+(``core.data.text``), encoding (``core.data.corpus``), the IMDB archive reader (``core.data.imdb``).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import re
+import secrets
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -55,41 +56,39 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core import atomic
-from core.config import BUILTIN_DATASET, DataConfig, default_val_size
+from core.config import BUILTIN_DATASET, DataConfig, default_val_size, first_few
 from core.data.imdb import (
-    MAX_REVIEW_BYTES,
     META_KEY,
     DataError,
     DatasetNotFound,
     OverLimit,
     balanced_take,
     dataset_status,
+    remove_stale_files,
     write_cache,
+)
+from core.data.readers import (  # noqa: F401 - MAX_TEXT_BYTES re-exported: the bound a dataset's texts have
+    MAX_SOURCE_BYTES,
+    MAX_TEXT_BYTES,
+    UNSUP,
+    SourceError,
+    detect_format,
+    read_folder_source,
+    read_table_source,
 )
 from core.paths import data_dir, rnnlab_home
 
 BUILTIN = BUILTIN_DATASET
 NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "folder", "hf")
-HF_SPLIT = "__split__"  # the key under which a Hugging Face DatasetDict's split name reaches the table reader
-SPLIT_NAMES = {"train": "train", "validation": "val", "val": "val", "valid": "val", "dev": "val", "test": "test",
-               "unsup": "unsup", "unsupervised": "unsup", "unlabelled": "unsup", "unlabeled": "unsup"}
 SPLITS = ("train", "val", "test", "unsup")  # row order of the cache
-UNSUP = "unsup"  # unlabelled texts: their label is -1 (word2vec reads them; no classifier does)
 UNLABELLED = "unlabelled"  # how the counts name them
 TEST_FRACTION = 0.2  # of each class, held out as test when the source has no splits
 SPLIT_SEED = 0  # that split's seed: fixed, so a dataset's test split never moves
 
-MAX_TEXT_BYTES = MAX_REVIEW_BYTES  # one text
-MAX_SOURCE_BYTES = 512 * 2**20  # the file, or all .txt files of a folder together
-MAX_ROWS = 1_000_000
 MAX_CLASSES = 1000
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: sources are read with the bounds above (a cache parsed before them is parsed again)
 _SCHEMA = pa.schema([("split", pa.string()), ("id", pa.int64()), ("label", pa.int64()), ("text", pa.large_string())])
-
-
-class SourceError(DataError):
-    """The source cannot be read as a labelled text dataset; the message names the file, row or column."""
 
 
 # --------------------------------------------------------------------------- names and registry
@@ -147,262 +146,6 @@ def _entries() -> list[dict[str, Any]]:
     return out
 
 
-# --------------------------------------------------------------------------- reading a source
-
-
-def detect_format(path: Path) -> str:
-    if path.is_dir():
-        # save_to_disk writes dataset_dict.json (a DatasetDict) or state.json (one Dataset)
-        return "hf" if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file() else "folder"
-    suffix = path.suffix.lower()
-    kinds = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-             ".parquet": "parquet", ".pq": "parquet"}
-    if suffix not in kinds:
-        raise SourceError(f"{path}: cannot tell the format from its suffix {suffix!r}; expected a folder or one of "
-                          ".csv, .tsv, .jsonl, .parquet")
-    return kinds[suffix]
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > MAX_SOURCE_BYTES:
-            raise OverLimit(f"{path} is {size:,} bytes; nothing over {MAX_SOURCE_BYTES:,} bytes (MAX_SOURCE_BYTES) "
-                            "is read")
-        with path.open("rb") as f:
-            data = f.read(MAX_SOURCE_BYTES + 1)
-    except OSError as e:
-        raise SourceError(f"cannot read {path}: {e.strerror or e}") from e
-    if len(data) > MAX_SOURCE_BYTES:
-        raise OverLimit(f"{path} is over {MAX_SOURCE_BYTES:,} bytes (MAX_SOURCE_BYTES); nothing was read")
-    return data
-
-
-def _decode(data: bytes, where: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise SourceError(f"{where} is not UTF-8 text: byte 0x{data[e.start]:02x} at offset {e.start} (line {line}); "
-                          "save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") from None
-
-
-def _records_csv(path: Path, sep: str) -> tuple[list[str], list[tuple[int, list[Any]]]]:
-    text = _decode(_read_bytes(path), str(path))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise SourceError(f"{path} is empty: expected a header row naming the columns")
-        header = [h.strip() for h in header]
-        rows = []
-        for row in reader:
-            if not row:  # a blank line
-                continue
-            if len(row) != len(header):
-                raise SourceError(f"{path}, line {reader.line_num}: {len(row)} fields, but the header has "
-                                  f"{len(header)} (a ragged row: check the separator {sep!r} and the quoting)")
-            rows.append((reader.line_num, row))
-            if len(rows) > MAX_ROWS:
-                raise OverLimit(f"{path} has more than {MAX_ROWS:,} rows (MAX_ROWS)")
-    except csv.Error as e:
-        raise SourceError(f"{path}, line {reader.line_num}: not valid CSV ({e})") from e
-    return header, rows
-
-
-def _records_jsonl(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
-    text = _decode(_read_bytes(path), str(path))
-    rows, keys = [], {}
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as e:
-            raise SourceError(f"{path}, line {n}: not valid JSON ({e})") from e
-        if not isinstance(obj, dict):
-            raise SourceError(f"{path}, line {n}: expected a JSON object, got {type(obj).__name__}")
-        keys.update(dict.fromkeys(obj))
-        rows.append((n, obj))
-        if len(rows) > MAX_ROWS:
-            raise OverLimit(f"{path} has more than {MAX_ROWS:,} rows (MAX_ROWS)")
-    return list(keys), rows
-
-
-def _records_parquet(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
-    try:
-        size = path.stat().st_size
-        if size > MAX_SOURCE_BYTES:
-            raise OverLimit(f"{path} is {size:,} bytes; nothing over {MAX_SOURCE_BYTES:,} bytes (MAX_SOURCE_BYTES) "
-                            "is read")
-        meta = pq.read_metadata(path)
-        if meta.num_rows > MAX_ROWS:
-            raise OverLimit(f"{path} has {meta.num_rows:,} rows, more than {MAX_ROWS:,} (MAX_ROWS)")
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as e:
-        raise SourceError(f"cannot read {path} as Parquet: {e}") from e
-    return table.column_names, [(i + 1, r) for i, r in enumerate(table.to_pylist())]
-
-
-def _folder_bytes(root: Path) -> int:
-    try:
-        return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(root) for f in files)
-    except OSError as e:
-        raise SourceError(f"cannot read {e.filename or root}: {e.strerror or e}") from e
-
-
-def _records_hf(path: Path, label_col: str) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
-    """The rows of a folder saved by Hugging Face ``datasets``; a DatasetDict's split name under :data:`HF_SPLIT`."""
-    size = _folder_bytes(path)
-    if size > MAX_SOURCE_BYTES:
-        raise OverLimit(f"{path} holds {size:,} bytes; nothing over {MAX_SOURCE_BYTES:,} bytes (MAX_SOURCE_BYTES) "
-                        "is read")
-    try:
-        import datasets
-    except ImportError:
-        raise SourceError(f"{path} was saved by Hugging Face datasets; reading it needs that optional package: "
-                          "`pip install datasets`") from None
-    try:
-        loaded = datasets.load_from_disk(str(path))
-    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as e:
-        raise SourceError(f"cannot read {path} as a Hugging Face dataset: {e}") from e
-    parts = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
-    parts = [(name, ds) for name, ds in parts if name is None or name.lower() in SPLIT_NAMES]
-    if not parts:
-        raise SourceError(f"{path}: none of its splits ({', '.join(loaded)}) is train, validation or test")
-    if sum(ds.num_rows for _, ds in parts) > MAX_ROWS:
-        raise OverLimit(f"{path} has more than {MAX_ROWS:,} rows (MAX_ROWS)")
-    header, rows = list(parts[0][1].column_names), []
-    for name, ds in parts:
-        feature = ds.features.get(label_col)
-        names = feature.names if isinstance(feature, datasets.ClassLabel) else None
-        for row in ds.to_list():
-            if names is not None and isinstance(row.get(label_col), int) and 0 <= row[label_col] < len(names):
-                row[label_col] = names[row[label_col]]
-            if name is not None:
-                row[HF_SPLIT] = name
-            rows.append((len(rows) + 1, row))
-    if parts[0][0] is not None:
-        header.append(HF_SPLIT)
-    return header, rows
-
-
-def _cell(value: Any, what: str, where: str) -> str | None:
-    """A text or label cell as a string; None when empty."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | np.integer | float):
-        raise SourceError(f"{where}: the {what} is a {type(value).__name__}; expected a string or an integer")
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise SourceError(f"{where}: the {what} {value!r} is not an integer or a string")
-        value = int(value)
-    value = str(value)
-    return value if value.strip() else None
-
-
-def _read_table_source(path: Path, fmt: str, text_col: str, label_col: str, split_col: str | None,
-                       sep: str | None) -> list[tuple[str | None, int, str, str]]:
-    """(split or None, id, label, text) per row."""
-    if fmt in ("csv", "tsv"):
-        header, raw = _records_csv(path, sep or ("\t" if fmt == "tsv" else ","))
-        index = {c: i for i, c in enumerate(header)}
-        rows = [(n, {c: r[i] for c, i in index.items()}) for n, r in raw]
-        row_word = "line"
-    elif fmt == "jsonl":
-        header, rows = _records_jsonl(path)
-        row_word = "line"
-    elif fmt == "hf":
-        header, rows = _records_hf(path, label_col)
-        row_word = "row"
-        split_col = split_col or (HF_SPLIT if HF_SPLIT in header else None)
-    else:
-        header, rows = _records_parquet(path)
-        row_word = "row"
-    wanted = [("text", text_col), ("label", label_col)] + ([("split", split_col)] if split_col else [])
-    missing = [f"{role} column {col!r}" for role, col in wanted if col not in header]
-    if missing:
-        raise SourceError(f"{path}: no {' and no '.join(missing)}; its columns are {', '.join(map(repr, header))} "
-                          "(choose them with --text-col, --label-col, --split-col)")
-    out, total = [], 0
-    for n, row in rows:
-        where = f"{path}, {row_word} {n}"
-        if text_col not in row or label_col not in row:  # JSONL: each object has its own keys
-            raise SourceError(f"{where}: no {text_col!r} or {label_col!r} field")
-        text = _cell(row.get(text_col), f"text ({text_col!r})", where)
-        if text is None:
-            raise SourceError(f"{where}: the text column {text_col!r} is empty")
-        size = len(text.encode("utf-8"))
-        if size > MAX_TEXT_BYTES:
-            raise OverLimit(f"{where}: the text is {size:,} bytes, over {MAX_TEXT_BYTES:,} (MAX_TEXT_BYTES)")
-        total += size
-        if total > MAX_SOURCE_BYTES:
-            raise OverLimit(f"{path}: the texts come to over {MAX_SOURCE_BYTES:,} bytes (MAX_SOURCE_BYTES)")
-        split = None
-        if split_col:
-            split = _split_name(_cell(row.get(split_col), f"split ({split_col!r})", where), where, split_col)
-        if split == UNSUP:  # an unlabelled text: whatever its label cell holds is not a class
-            out.append((split, n, None, text))
-            continue
-        label = _cell(row.get(label_col), f"label ({label_col!r})", where)
-        if label is None:
-            raise SourceError(f"{where}: the label column {label_col!r} is empty")
-        out.append((split, n, label.strip(), text))
-    return out
-
-
-def _split_name(value: str | None, where: str, col: str) -> str:
-    name = SPLIT_NAMES.get((value or "").strip().lower())
-    if name is None:
-        raise SourceError(f"{where}: the split column {col!r} holds {value!r}; expected train, validation "
-                          "(or val), test, or unsup (unlabelled texts)")
-    return name
-
-
-def _read_folder_source(root: Path) -> list[tuple[str | None, int, str | None, str]]:
-    """(split or None, id, label, text) per .txt file of ``root/[split/]<class>/`` (and of ``root/unsup/``,
-    unlabelled: label None)."""
-    subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    split_dirs = [p for p in subs if p.name.lower() in SPLIT_NAMES]
-    if split_dirs and len(split_dirs) != len(subs):
-        others = [p.name for p in subs if p not in split_dirs]
-        raise SourceError(f"{root} mixes split folders ({', '.join(p.name for p in split_dirs)}) with other folders "
-                          f"({', '.join(others)}): put every class folder under train/ and test/, or none")
-    groups = [(SPLIT_NAMES[p.name.lower()], p) for p in split_dirs] if split_dirs else [(None, root)]
-    out, total, n = [], 0, 0
-    for split, folder in groups:
-        classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if split == UNSUP:  # unlabelled texts: the .txt files of the folder itself, no classes
-            classes = [folder]
-        elif not classes:
-            raise SourceError(f"{folder} holds no class folders (expected one sub-folder of .txt files per class)")
-        for cls in classes:
-            for f in sorted(cls.iterdir()):
-                if f.suffix.lower() != ".txt" or not f.is_file():
-                    continue
-                n += 1
-                if n > MAX_ROWS:
-                    raise OverLimit(f"{root} holds more than {MAX_ROWS:,} .txt files (MAX_ROWS)")
-                size = f.stat().st_size
-                if size > MAX_TEXT_BYTES:
-                    raise OverLimit(f"{f} is {size:,} bytes, over {MAX_TEXT_BYTES:,} (MAX_TEXT_BYTES)")
-                total += size
-                if total > MAX_SOURCE_BYTES:
-                    raise OverLimit(f"{root}: the .txt files come to over {MAX_SOURCE_BYTES:,} bytes "
-                                    "(MAX_SOURCE_BYTES)")
-                try:
-                    data = f.read_bytes()
-                except OSError as e:
-                    raise SourceError(f"cannot read {f}: {e.strerror or e}") from e
-                text = _decode(data, str(f))
-                if not text.strip():
-                    raise SourceError(f"{f} is empty: every text needs words")
-                out.append((split, n, None if split == UNSUP else cls.name, text))
-    if not out:
-        raise SourceError(f"{root} holds no .txt files in its class folders")
-    return out
-
-
 def _class_order(labels: list[str]) -> list[str]:
     names = sorted(set(labels))
     if all(re.fullmatch(r"-?\d+", x) for x in names):
@@ -425,9 +168,9 @@ def _stratified_test(labels: np.ndarray, k: int) -> np.ndarray:
 def parse_source(path: Path, fmt: str, options: dict[str, Any]) -> tuple[pa.Table, dict[str, Any]]:
     """The cache table and its metadata (classes, counts) of a source; raises :class:`SourceError`."""
     if fmt == "folder":
-        rows = _read_folder_source(path)
+        rows = read_folder_source(path)
     else:
-        rows = _read_table_source(path, fmt, options.get("text_col") or "text", options.get("label_col") or "label",
+        rows = read_table_source(path, fmt, options.get("text_col") or "text", options.get("label_col") or "label",
                                   options.get("split_col"), options.get("sep"))
     if not rows:
         raise SourceError(f"{path} holds no rows")
@@ -534,8 +277,12 @@ def load_dataset(name: str) -> pd.DataFrame:
     if hit is None:
         table, meta = parse_source(Path(entry["source"]), entry["format"], entry["options"])
         if meta["classes"] != entry["classes"]:
-            raise SourceError(f"the source of dataset {name!r} now has the classes {meta['classes']}, not "
-                              f"{entry['classes']}; add it again (under a new name to keep older runs readable)")
+            was, now = entry["classes"], meta["classes"]  # name what changed: the lists may be 1,000 long
+            had, has = set(was), set(now)
+            new, gone = [c for c in now if c not in had], [c for c in was if c not in has]
+            raise SourceError(f"the source of dataset {name!r} now has {len(now):,} classes, not {len(was):,} (new: "
+                              f"{first_few(new) or 'none'}; gone: {first_few(gone) or 'none'}); add it again (under a "
+                              "new name to keep older runs readable)")
         _store_cache(table, cache, meta)
         hit = table, meta
     return _frame(*hit, entry, cache)
@@ -598,6 +345,9 @@ def add_dataset(path: str | os.PathLike[str], name: str, *, text_col: str | None
 
 
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
+UPLOAD_STAGE_PREFIX = ".upload-"  # an upload being parsed: uploads_dir()/.upload-<name>.<pid>.<hex><suffix>
+# the staged names, this version's and the earlier .upload-<name><suffix>: removed once STALE_TMP_S old
+STAGED_UPLOAD_PATTERN = re.compile(rf"\.upload-{NAME_PATTERN}(\.\d+\.[0-9a-f]{{8}})?\.(csv|tsv|jsonl|parquet)")
 
 
 def uploads_dir() -> Path:
@@ -622,7 +372,9 @@ def add_uploaded_dataset(content: bytes | bytearray | memoryview, filename: str,
         raise OverLimit(f"{filename} is {len(content):,} bytes; nothing over {MAX_SOURCE_BYTES:,} bytes "
                         "(MAX_SOURCE_BYTES) is read")
     final = uploads_dir() / f"{name}{suffix}"
-    staged = uploads_dir() / f".upload-{name}{suffix}"
+    # a name of its own (two uploads of one name never share it), the suffix last: the format is told by it
+    staged = uploads_dir() / f"{UPLOAD_STAGE_PREFIX}{name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}"
+    remove_stale_files(uploads_dir(), STAGED_UPLOAD_PATTERN)  # left by an upload whose process was killed
     try:
         uploads_dir().mkdir(parents=True, exist_ok=True)
         staged.write_bytes(content)
@@ -683,7 +435,7 @@ def split_dataset(df: pd.DataFrame, cfg: DataConfig) -> dict[str, pd.DataFrame]:
         short = [f"{df.attrs['classes'][lab] if df.attrs.get('classes') else lab}: {n} wanted, "
                  f"{per_label.get(lab, 0)} there" for lab, n in need.items() if n and n >= per_label.get(lab, 0)]
         if short:
-            raise ValueError(f"val_size={cfg.val_size} leaves no training rows ({'; '.join(short)})")
+            raise ValueError(f"val_size={cfg.val_size} leaves no training rows ({first_few(short, str, sep='; ')})")
         rng = np.random.default_rng(cfg.split_seed)
         in_val = np.zeros(len(train), dtype=bool)
         if cfg.val_size:

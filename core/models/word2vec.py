@@ -35,6 +35,12 @@ from core.data.text import PAD_ID
 MAX_WORDS_FILE_BYTES = 64 * 2**20  # words.json of 500,000 words is ~10 MB
 MAX_WORD2VEC_FILE_BYTES = 2**30  # a word2vec file read at most (GloVe's 400,000 x 300 text file is ~1.0e9 bytes)
 MAX_WORD2VEC_HEADER_BYTES = 64  # "<words> <dims>\n"
+# one word, in bytes: the word2vec C tool keeps words under 100 bytes (MAX_STRING) and GloVe's under 1,000
+# (MAX_STRING_LENGTH); 4 KiB leaves room for tools that do not truncate. gensim's binary reader copies its
+# 100 KB chunk again for every chunk a word spans, so a 200 MB word took minutes: it never sees one now
+MAX_WORD_BYTES = 4096
+MAX_VALUE_CHARS = 64  # one value of a text file ("-1.2345678901234567e-308" is 24)
+SCAN_CHUNK_BYTES = 2**20  # what the word scan of a binary file reads at a time
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".lz4", ".zst", ".zip")  # gensim's reader would inflate these
 
 
@@ -312,6 +318,20 @@ def _read_header(path: Path) -> tuple[int, int, int]:
     return words, dims, end + 1
 
 
+def _first_word_end(path: Path, start: int) -> None:
+    """Refuse a file whose first word runs past :data:`MAX_WORD_BYTES`, from a bounded read, before its format is told.
+
+    Both formats start an entry with ``word`` and a space; a longer first word would otherwise pass
+    for raw float bytes and send a text file to gensim's binary reader.
+    """
+    with open(path, "rb") as f:
+        f.seek(start)
+        head = f.read(MAX_WORD_BYTES + 2)  # the word, its space, and a line break the C tool may put first
+    if len(head) == MAX_WORD_BYTES + 2 and head.find(b" ") < 0:
+        raise Word2VecFormatError(f"{path.name}: its first word runs past {MAX_WORD_BYTES:,} bytes (MAX_WORD_BYTES) "
+                                  f"with no space after it: not a word2vec file")
+
+
 def _looks_binary(path: Path, start: int, dims: int) -> bool:
     """Whether the first entry after the header is raw float32 bytes rather than ``word v1 ... vd`` text."""
     with open(path, "rb") as f:
@@ -327,16 +347,31 @@ def _looks_binary(path: Path, start: int, dims: int) -> bool:
     return False
 
 
+def _text_line_cap(dims: int) -> int:
+    """The longest line a text file may hold: a word of :data:`MAX_WORD_BYTES`, ``dims`` values and the spaces."""
+    return MAX_WORD_BYTES + dims * (MAX_VALUE_CHARS + 1) + 2
+
+
 def _check_text_lines(path: Path, start: int, words: int, dims: int) -> None:
-    """One pass over a text file: each of the ``words`` lines a UTF-8 word and ``dims`` values, nothing after."""
+    """One pass over a text file: each of the ``words`` lines a UTF-8 word and ``dims`` values, nothing after.
+
+    Each line is read with a bound (:func:`_text_line_cap`): a longer one is refused unread.
+    """
+    cap = _text_line_cap(dims)
     with open(path, "rb") as f:
         f.seek(start)
         for i in range(words):
-            line = f.readline()
+            line = f.readline(cap + 1)
             where = f"{path.name}, line {i + 2:,}"
             if not line:
                 raise Word2VecFormatError(f"{path.name} is truncated: its header declares {words:,} words but it ends "
                                           f"after {i:,}")
+            word_end = line.find(b" ", 0, MAX_WORD_BYTES + 1)
+            if word_end < 0 and len(line) > MAX_WORD_BYTES:
+                raise Word2VecFormatError(f"{where}: the word runs past {MAX_WORD_BYTES:,} bytes (MAX_WORD_BYTES)")
+            if len(line) > cap:
+                raise Word2VecFormatError(f"{where}: the line runs past {cap:,} bytes: {dims} values take at most "
+                                          f"{MAX_VALUE_CHARS} characters each")
             parts = line.rstrip().split(b" ")
             try:
                 parts[0].decode("utf-8")
@@ -353,14 +388,40 @@ def _check_text_lines(path: Path, start: int, words: int, dims: int) -> None:
             raise Word2VecFormatError(f"{path.name} holds more lines than the {words:,} words its header declares")
 
 
+def _check_binary_words(path: Path, start: int, words: int, dims: int) -> None:
+    """One pass over a binary file's words, each within :data:`MAX_WORD_BYTES`, read in bounded chunks.
+
+    An entry is ``word``, a space and ``4 * dims`` bytes (the C tool puts a line break before the
+    next word, which gensim skips); the vectors are stepped over, never read here.
+    """
+    window = MAX_WORD_BYTES + 2  # the word, its space, and one line break before it
+    with open(path, "rb") as f:
+        buf, buf_at, entry = b"", start, start  # the chunk in hand, its offset in the file, the next entry's
+        for i in range(words):
+            rel = entry - buf_at
+            if rel < 0 or rel + window > len(buf):  # the entry's word may run past the chunk: read from it on
+                f.seek(entry)
+                buf, buf_at, rel = f.read(max(SCAN_CHUNK_BYTES, window)), entry, 0
+            space = buf.find(b" ", rel, rel + window)
+            if space < 0:
+                if rel + window > len(buf):
+                    raise Word2VecFormatError(f"{path.name} is truncated: it ends inside word {i + 1:,} of the "
+                                              f"{words:,} its header declares")
+                raise Word2VecFormatError(f"{path.name}: word {i + 1:,} (at byte {entry:,}) runs past "
+                                          f"{MAX_WORD_BYTES:,} bytes (MAX_WORD_BYTES)")
+            entry = buf_at + space + 1 + 4 * dims
+
+
 def import_word2vec(path: str | os.PathLike, binary: bool | None = None, *,
                     max_bytes: int = MAX_WORD2VEC_FILE_BYTES) -> WordVectors:
     """Read a word2vec file (text or binary; ``binary=None``: told from its content) as :class:`WordVectors`.
 
     Checked before gensim allocates anything: the file's size (``max_bytes``), its header
     ``"<words> <dims>"`` (at most ``core.config.VOCAB_MAX`` words and ``EMBEDDING_MAX``
-    dimensions) and that the file is large enough to hold what the header declares; a text file's
-    lines are checked too (UTF-8 words, ``dims`` values each). After reading: no word twice,
+    dimensions), that the file is large enough to hold what the header declares, and every word
+    within :data:`MAX_WORD_BYTES` (from bounded reads: gensim's binary reader is quadratic in a
+    word's length); a text file's lines are checked too (UTF-8 words, ``dims`` values each, each
+    line read with a bound). After reading: no word twice,
     every value finite, a binary file's bytes all accounted for. Nothing is unpickled. Every
     failure is a :class:`Word2VecFormatError` naming the file and what is wrong. The words keep
     the file's order; there are no counts (the format has none).
@@ -386,6 +447,7 @@ def read_word2vec_file(path: Path, binary: bool | None, max_bytes: int = MAX_WOR
         raise Word2VecFormatError(f"{path.name} has {size:,} bytes; RNN Lab reads word2vec files of at most "
                                   f"{max_bytes:,} bytes")
     words, dims, start = _read_header(path)
+    _first_word_end(path, start)
     if binary is None:
         binary = _looks_binary(path, start, dims)
     # the least each entry takes: "w " + 4 bytes a value (binary), "w" + " 0" a value + a line end (text)
@@ -394,7 +456,9 @@ def read_word2vec_file(path: Path, binary: bool | None, max_bytes: int = MAX_WOR
         raise Word2VecFormatError(f"{path.name} is truncated or its header is wrong: {words:,} words of {dims} "
                                   f"dimensions take at least {least:,} bytes in the {'binary' if binary else 'text'} "
                                   f"format, and the file has {size:,}")
-    if not binary:
+    if binary:
+        _check_binary_words(path, start, words, dims)
+    else:
         _check_text_lines(path, start, words, dims)
     try:
         kv = KeyedVectors.load_word2vec_format(str(path), binary=binary, unicode_errors="strict")

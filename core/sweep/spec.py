@@ -1,6 +1,8 @@
 """A sweep's spec: a base preset, the fields to vary and the seeds, read from TOML and planned into run configs.
 
-What it is: :func:`parse_spec` reads a spec (TOML text, bounded) into a :class:`SweepSpec`, and
+What it is: :func:`read_spec_file` reads a spec file (a regular file, with the size cap), :func:`parse_spec`
+reads a spec (TOML text, bounded in size and nesting; every range's numbers finite and its count
+bounded before a value is made) into a :class:`SweepSpec`, and
 :func:`plan` expands it into the Cartesian product of the varied fields times the seeds, one
 :class:`~core.config.RunConfig` per point, each built by :func:`core.config.preset` and so checked
 by the config's own bounds. A spec::
@@ -33,9 +35,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from core.config import PRESETS, SEED_MAX, DataConfig, ModelConfig, RunConfig, TextConfig, TrainConfig, preset
@@ -43,6 +48,8 @@ from core.config import PRESETS, SEED_MAX, DataConfig, ModelConfig, RunConfig, T
 MAX_SPEC_BYTES = 64 * 1024
 MAX_RUNS = 2000  # planned runs in one sweep: far above the studies, low enough to plan in a blink
 MAX_VALUES = 100  # values of one varied field
+MAX_SPEC_DEPTH = 8  # arrays and inline tables open at once (a spec needs 2: [vary] and a range's table)
+MAX_RANGE_NUMBER = 1e15  # a range's start, stop and step, in size: far above any field's bounds, exact as a float
 NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 # the fields a spec may set or vary: every field of a training run's config except where its data comes from
 RUN_FIELDS = {f.name for cls in (DataConfig, TextConfig, ModelConfig, TrainConfig) for f in fields(cls)} - {
@@ -95,49 +102,80 @@ class Point:
         return {**dict(self.values), "seed": self.seed}
 
 
-def _range(key: str, r: dict[str, Any]) -> tuple[Any, ...]:
+def _number(where: str, x: Any) -> int | float:
+    """A range's start, stop or step: a finite number of at most :data:`MAX_RANGE_NUMBER` in size."""
+    if not isinstance(x, int | float) or isinstance(x, bool):
+        raise SpecError(f"{where}: a number, not {x!r}")
+    # compared before any arithmetic: a float infinity or NaN, or an integer too large for a float, never reaches it
+    if (isinstance(x, float) and not math.isfinite(x)) or abs(x) > MAX_RANGE_NUMBER:
+        raise SpecError(f"{where}: {x!r} is not a finite number of at most {MAX_RANGE_NUMBER:.0e} in size")
+    return x
+
+
+def _range(where: str, r: dict[str, Any]) -> tuple[Any, ...]:
     """``{start, stop, step}`` (inclusive) or ``{start, stop, num[, scale = "linear" | "log"]}``."""
     unknown = set(r) - {"start", "stop", "step", "num", "scale", "values"}
     if unknown:
-        raise SpecError(f"vary.{key}: unknown keys {sorted(unknown)} (a range has start, stop and step or num)")
+        raise SpecError(f"{where}: unknown keys {sorted(unknown)} (a range has start, stop and step or num)")
     if "values" in r:
-        return _values(key, r["values"])
-    start, stop = r.get("start"), r.get("stop")
-    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (start, stop)):
-        raise SpecError(f"vary.{key}: a range needs numbers start and stop")
+        return _values(where, r["values"])
+    if "start" not in r or "stop" not in r:
+        raise SpecError(f"{where}: a range needs numbers start and stop")
+    start, stop = _number(f"{where}.start", r["start"]), _number(f"{where}.stop", r["stop"])
     ints = isinstance(start, int) and isinstance(stop, int)
-    if "num" in r:
-        num, scale = r["num"], r.get("scale", "linear")
-        if not isinstance(num, int) or not 1 <= num <= MAX_VALUES:
-            raise SpecError(f"vary.{key}: num must be an integer from 1 to {MAX_VALUES}")
-        if scale not in ("linear", "log"):
-            raise SpecError(f"vary.{key}: scale must be linear or log")
-        if scale == "log" and (start <= 0 or stop <= 0):
-            raise SpecError(f"vary.{key}: a log range needs start and stop above 0")
-        t = [i / (num - 1) if num > 1 else 0.0 for i in range(num)]
-        vals = [start * (stop / start) ** x for x in t] if scale == "log" else [start + (stop - start) * x for x in t]
-        vals = [round(v) if ints else round(v, 12) for v in vals]
+    vals = _spaced(where, r, start, stop, ints) if "num" in r else _stepped(where, r, start, stop, ints)
+    return _values(where, list(dict.fromkeys(vals)))
+
+
+def _spaced(where: str, r: dict[str, Any], start: int | float, stop: int | float, ints: bool) -> list[Any]:
+    """``num`` values from ``start`` to ``stop``, evenly spaced on a linear or a log scale."""
+    num, scale = r["num"], r.get("scale", "linear")
+    if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= MAX_VALUES:
+        raise SpecError(f"{where}.num: an integer from 1 to {MAX_VALUES}")
+    if scale not in ("linear", "log"):
+        raise SpecError(f"{where}.scale: scale must be linear or log")
+    t = [i / (num - 1) if num > 1 else 0.0 for i in range(num)]
+    if scale == "log":
+        if start <= 0 or stop <= 0:
+            raise SpecError(f"{where}: a log range needs start and stop above 0")
+        ratio = stop / start
+        if math.isfinite(ratio):
+            vals = [start * ratio ** x for x in t]
+        else:  # 1e15 / 5e-324 overflows to infinity: go through the logarithms, which stay small
+            lo, hi = math.log(start), math.log(stop)
+            vals = [math.exp(lo + (hi - lo) * x) for x in t]
     else:
-        step = r.get("step", 1)
-        if not isinstance(step, int | float) or isinstance(step, bool) or step <= 0:
-            raise SpecError(f"vary.{key}: step must be a number above 0")
-        n = math.floor((stop - start) / step + 1e-9) + 1
-        if n < 1 or n > MAX_VALUES:
-            raise SpecError(f"vary.{key}: the range has {max(n, 0)} values; 1 to {MAX_VALUES} allowed")
-        vals = [start + i * step for i in range(n)]
-        vals = [v if ints and isinstance(step, int) else round(float(v), 12) for v in vals]
-    return _values(key, list(dict.fromkeys(vals)))
+        vals = [start + (stop - start) * x for x in t]
+    return [round(v) if ints else round(v, 12) for v in vals]
 
 
-def _values(key: str, v: Any) -> tuple[Any, ...]:
+def _stepped(where: str, r: dict[str, Any], start: int | float, stop: int | float, ints: bool) -> list[Any]:
+    """``start``, ``start + step``, ... up to ``stop``: the count bounded before any value is made."""
+    step = _number(f"{where}.step", r.get("step", 1))
+    if step <= 0:
+        raise SpecError(f"{where}.step: a number above 0, not {step!r}")
+    exact = ints and isinstance(step, int)
+    # a float quotient is finite here (start, stop and step are), but a tiny step makes it huge or infinite:
+    # the count is bounded before it becomes an integer, and long before any value is made
+    steps = (stop - start) // step if exact else (stop - start) / step
+    n = (steps if exact else math.floor(steps + 1e-9)) + 1 if math.isfinite(steps) and steps <= MAX_VALUES else None
+    if n is None or not 1 <= n <= MAX_VALUES:
+        count = f"over {MAX_VALUES}" if n is None or n > MAX_VALUES else "no"
+        raise SpecError(f"{where}: from {start!r} to {stop!r} in steps of {step!r} makes {count} values; 1 to "
+                        f"{MAX_VALUES} allowed")
+    vals = [start + i * step for i in range(n)]
+    return [v if exact else round(float(v), 12) for v in vals]
+
+
+def _values(where: str, v: Any) -> tuple[Any, ...]:
     if isinstance(v, dict):
-        return _range(key, v)
+        return _range(where, v)
     if not isinstance(v, list) or not v:
-        raise SpecError(f"vary.{key}: give a non-empty list of values or a range {{start, stop, step | num}}")
+        raise SpecError(f"{where}: give a non-empty list of values or a range {{start, stop, step | num}}")
     if len(v) > MAX_VALUES:
-        raise SpecError(f"vary.{key}: {len(v)} values, more than {MAX_VALUES}")
+        raise SpecError(f"{where}: {len(v)} values, more than {MAX_VALUES}")
     if any(isinstance(x, dict | list) for x in v):
-        raise SpecError(f"vary.{key}: values must be numbers, strings or booleans")
+        raise SpecError(f"{where}: values must be numbers, strings or booleans")
     return tuple(v)
 
 
@@ -174,6 +212,108 @@ def _field(where: str, key: str) -> str:
     return key
 
 
+def _deepest_line(text: str) -> int | None:
+    """The line where arrays and inline tables first nest deeper than :data:`MAX_SPEC_DEPTH`; None if they never do.
+
+    tomllib parses nested arrays and inline tables by recursion, so 20,000 ``[`` end in a
+    RecursionError: this scan counts the brackets and braces outside strings and comments first,
+    without recursing (TOML's four kinds of string: basic and multi-line basic ones with escapes,
+    literal and multi-line literal ones without).
+    """
+    if text.count("[") + text.count("{") <= MAX_SPEC_DEPTH:  # cannot nest deeper: nothing to scan
+        return None
+    depth, line, i, n = 0, 1, 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "\"'":
+            i, line = _skip_string(text, i, line)
+            continue
+        if c == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if c == "\n":
+            line += 1
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_SPEC_DEPTH:
+                return line
+        elif c in "]}":
+            depth -= 1
+        i += 1
+    return None
+
+
+def _skip_string(text: str, i: int, line: int) -> tuple[int, int]:
+    """The index just past the TOML string starting at ``text[i]``, and the line it ends on."""
+    quote = text[i]
+    multi = text.startswith(quote * 3, i)
+    i += 3 if multi else 1
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and quote == '"':  # an escape: the next character is part of the string
+            line += text[i + 1:i + 2] == "\n"
+            i += 2
+            continue
+        if c == "\n":
+            if not multi:  # a one-line string ends here (tomllib refuses it)
+                return i, line
+            line += 1
+        elif c == quote and not multi:
+            return i + 1, line
+        elif c == quote and text.startswith(quote * 3, i):
+            run = len(text[i:i + 5]) - len(text[i:i + 5].lstrip(quote))  # up to 2 quotes end the content first
+            return i + run, line
+        i += 1
+    return i, line
+
+
+def read_spec_file(path: str | os.PathLike[str]) -> str:
+    """The text of a spec file: a regular file of at most :data:`MAX_SPEC_BYTES`, read with that bound.
+
+    A FIFO, a device (``/dev/zero``, even behind a symlink) or a file of ``/proc`` or ``/sys`` is
+    refused before it is opened; it is opened without blocking (a FIFO swapped in after the check
+    cannot hang the read) and checked again once open. Raises :class:`SpecError` naming the path.
+    """
+    path = Path(path)
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise SpecError(f"{path}: not a regular file (a folder, FIFO or device); a spec is a short TOML file")
+        if Path(os.path.realpath(path)).parts[1:2] in (("proc",), ("sys",)):
+            raise SpecError(f"{path}: a file of /proc or /sys, not a spec")
+        if st.st_size > MAX_SPEC_BYTES:
+            raise SpecError(f"{path}: {st.st_size:,} bytes, over {MAX_SPEC_BYTES:,}; a spec is a short TOML file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise SpecError(f"{path}: not a regular file once opened; a spec is a short TOML file")
+            data = f.read(MAX_SPEC_BYTES + 1)
+    except OSError as e:
+        raise SpecError(f"cannot read the spec {path}: {e.strerror or e}") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"{path}: over {MAX_SPEC_BYTES:,} bytes; a spec is a short TOML file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text (byte {e.start})") from None
+
+
+def _toml(text: str) -> dict[str, Any]:
+    """The TOML document, its nesting bounded before tomllib recurses; every failure a :class:`SpecError`."""
+    deep = _deepest_line(text)
+    if deep is not None:
+        raise SpecError(f"line {deep}: arrays and tables nested more than {MAX_SPEC_DEPTH} deep; a spec needs 2")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"not valid TOML: {e}") from None
+    except ValueError as e:  # an integer literal of more than 4,300 digits: int() refuses it inside tomllib
+        raise SpecError(f"not valid TOML: {e}") from None
+    except RecursionError:  # the scan above keeps this from happening; should it not, still one clear line
+        raise SpecError(f"arrays and tables nested too deep (more than {MAX_SPEC_DEPTH}); a spec needs 2") from None
+
+
 def parse_spec(text: str | bytes) -> SweepSpec:
     """A :class:`SweepSpec` from TOML text; :class:`SpecError` naming the key for anything wrong."""
     if isinstance(text, bytes):
@@ -183,12 +323,9 @@ def parse_spec(text: str | bytes) -> SweepSpec:
             text = text.decode("utf-8")
         except UnicodeDecodeError as e:
             raise SpecError(f"the spec is not UTF-8 text ({e})") from None
-    if len(text.encode("utf-8")) > MAX_SPEC_BYTES:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
         raise SpecError(f"the spec is over {MAX_SPEC_BYTES:,} bytes")
-    try:
-        d = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"not valid TOML: {e}") from None
+    d = _toml(text)
     unknown = set(d) - {"name", "preset", "seeds", "base", "vary", "confirm", "description"}
     if unknown:
         raise SpecError(f"unknown keys {sorted(unknown)}; a spec has name, preset, seeds, [base], [vary] and "
@@ -206,7 +343,7 @@ def parse_spec(text: str | bytes) -> SweepSpec:
         raise SpecError("[base] and [vary] must be tables")
     spec = SweepSpec(name=name, preset=pre, seeds=seeds,
                      base=tuple((_field("base", k), v) for k, v in base.items()),
-                     vary=tuple((_field("vary", k), _values(k, v)) for k, v in vary.items()),
+                     vary=tuple((_field("vary", k), _values(f"vary.{k}", v)) for k, v in vary.items()),
                      confirm_top=top, confirm_seeds=more)
     if top > spec.points:
         raise SpecError(f"confirm.top: {top}, but the grid has {spec.points} points")
@@ -225,7 +362,7 @@ def _point(spec: SweepSpec, values: tuple[tuple[str, Any], ...], seed: int, stag
     cell = fields_.pop("cell", "lstm")
     try:
         cfg = preset(spec.preset, cell=cell, **fields_)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:  # OverflowError: an infinity where a field wants an int
         where = ", ".join(f"{k}={v!r}" for k, v in values) or "the base"
         raise SpecError(f"{where}: {e}") from None
     return Point(values, seed, cfg, stage)
