@@ -11,8 +11,11 @@ Each prints a clear one-line error (exit status 1) for bad input instead of a tr
 
 Every command takes ``--json``: its result (the run id(s) and what it prints today) as one JSON document on
 stdout, progress and notes on stderr; an error is ``{"error": "..."}`` on stdout with a non-zero exit status,
-a usage error included. ``--version`` prints ``core.__version__``. The parser is one ``_add_<command>``
-function per subcommand, listed in ``COMMANDS``.
+a usage error included. Text a user supplied (run names, class names, words, texts) reaches the terminal through
+:func:`terminal_text`, without the escape sequences and control characters a terminal would act on (JSON escapes
+them itself); a reader that goes away (``| head``) ends the command quietly (:func:`stdout_closed`).
+``--version`` prints ``core.__version__``. The parser is one ``_add_<command>`` function per subcommand, listed
+in ``COMMANDS``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +33,7 @@ from typing import Any
 from core import __version__
 from core.cliargs import add_config_arguments, config_from_args, overrides_from_args
 from core.config import (
+    SHOWN_ITEMS,
     TEXT_TASK,
     DataConfig,
     DataJobConfig,
@@ -38,6 +44,7 @@ from core.config import (
     RunConfig,
     Word2VecRunConfig,
     config_to_dict,
+    first_few,
     preset,
 )
 from core.jobs.names import CANCELLED, DAMAGED, DATA_FILE, FINISHED, JOB_LOG, WORD2VEC_FILE
@@ -45,7 +52,46 @@ from core.jobs.names import CANCELLED, DAMAGED, DATA_FILE, FINISHED, JOB_LOG, WO
 HMM_SKIP = ("data.limit",)  # `hmm --limit` is the HMM's own limit (HMMConfig.limit)
 
 
+# What a terminal acts on instead of showing (colours, cursor moves, a cleared screen, the window's title, links,
+# the clipboard): ESC sequences and their 8-bit C1 forms. A string sequence is removed with its payload up to its
+# terminator; an unterminated one loses its ESC and shows the rest as text.
+TERMINAL_SEQUENCES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: parameters, intermediates, one final byte
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f]).*?(?:\x07|\x1b\\|\x9c)"  # OSC, DCS, SOS, PM, APC: up to BEL or ST
+    r"|\x1b[ -/]*[0-~]?",  # every other escape, a lone ESC included
+    re.DOTALL)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
+PIPE_CLOSED_STATUS = 128 + getattr(signal, "SIGPIPE", 13)  # what a shell shows for a command a closed pipe ended
+
+
+def terminal_text(text: Any, *, lines: bool = False) -> str:
+    """``text`` as the terminal should show it: without escape sequences and control characters.
+
+    For anything a user supplied that a human-readable line prints (a run's name or label, a class name, a
+    word, a note, an error that quotes a file). ``lines``: keep newlines and tabs (a message of several
+    lines); otherwise each becomes a space, so one field cannot start a line of its own.
+    """
+    clean = CONTROL_CHARACTERS.sub("", TERMINAL_SEQUENCES.sub("", str(text)))
+    return clean if lines else clean.replace("\n", " ").replace("\t", " ")
+
+
+def shortened(value: Any, n: int = SHOWN_ITEMS) -> Any:
+    """``value`` with every list and dict cut to its first ``n`` entries and a count of the rest, at every depth.
+
+    For human-readable lines (``--json`` prints everything): the counts of a 999-class dataset are a line
+    of a few hundred characters, not of 25 KB.
+    """
+    if isinstance(value, dict):
+        out = {k: shortened(v, n) for k, v in list(value.items())[:n]}
+        return {**out, "...": f"{len(value) - n:,} more"} if len(value) > n else out
+    if isinstance(value, list | tuple):
+        out = [shortened(v, n) for v in value[:n]]
+        return [*out, f"... {len(value) - n:,} more"] if len(value) > n else out
+    return value
+
+
 def _print_json(obj: Any) -> None:
+    # json.dumps escapes every control character (ensure_ascii: all of non-ASCII too): nothing raw reaches a terminal
     print(json.dumps(obj, indent=2, default=str))
 
 
@@ -69,7 +115,7 @@ def _length_stats(data: Any) -> dict[str, float]:
 
 
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(terminal_text(msg, lines=True), file=sys.stderr, flush=True)
 
 
 def _store(args: argparse.Namespace):
@@ -120,7 +166,7 @@ def _finish(args: argparse.Namespace, run: Any, text: Any = None, **results: Any
     if getattr(args, "json", False):
         _print_json({"run_id": run.id, "kind": run.kind, "state": run.status()["state"], **results})
     else:
-        print(run.id if text is None else text)
+        print(run.id if text is None else terminal_text(text))
     return _ended(run)
 
 
@@ -139,8 +185,9 @@ def cmd_data(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(info)
         else:
-            for k, v in info.items():
-                print(f"{k}: {json.dumps(v, default=str) if isinstance(v, dict | list) else v}")
+            for k, v in info.items():  # json.dumps escapes control characters in class names; a string is cleaned
+                shown = json.dumps(shortened(v), default=str) if isinstance(v, dict | list) else terminal_text(v)
+                print(f"{k}: {shown}")
 
     if args.action == "add":
         if not args.archive or not args.name:
@@ -156,8 +203,9 @@ def cmd_data(args: argparse.Namespace) -> int:
         else:
             for r in rows:
                 counts = {s: sum(c.values()) for s, c in (r.get("counts") or {}).items()}
-                what = r.get("error") or f"{r.get('format')}  classes={','.join(r.get('classes') or [])}  {counts}"
-                print(f"{r['name']}: {what}")
+                classes = first_few(r.get("classes") or [], str, sep=",")  # 1,000 classes would fill a screen
+                what = r.get("error") or f"{r.get('format')}  classes={classes}  {counts}"
+                print(terminal_text(f"{r['name']}: {what}"))  # class names come from the user's file
         return 0
     if args.action == "info" and not sources.is_imdb(args.dataset):
         info = sources.dataset_info(args.dataset)
@@ -224,6 +272,9 @@ def cmd_job(args: argparse.Namespace) -> int:
     store = _store(args)
     run = store.get(args.run_id)
     lifecycle.install_sigterm_handler()
+    if not lifecycle.follow_launcher():  # a sweep's worker whose sweep ended while it started: nothing to do
+        raise ValueError(f"run {run.id}: the job that launched it has ended, so it was not started")
+    # run_job refuses, before writing anything, a run another process owns or one that is not queued
     _say(f"{run.kind} run {run.id} (pid {os.getpid()})")
     lifecycle.run_job(run, store, lane=args.lane, resume=args.resume, say=_say)
     if args.json:
@@ -239,6 +290,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         from core.jobs import lifecycle
 
         run = store.get(args.cancel, prefix=args.prefix)
+        why = lifecycle.cancel_refusal(run)
+        if why:  # an ended run: say so, write nothing
+            raise ValueError(why)
         signalled = lifecycle.cancel(run, force=args.force)
         if args.json:
             _print_json({"run_id": run.id, "cancel_requested": True, "sigterm_sent": bool(signalled)})
@@ -268,7 +322,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             ann = run.annotate(**change)
             done.append({"run_id": run.id, **ann.to_dict()})
             if not args.json:
-                what = ", ".join(f"{k} {v!r}" if k != "hidden" else ("hidden" if v else "shown")
+                what = ", ".join(f"{k} {terminal_text(v)!r}" if k != "hidden" else ("hidden" if v else "shown")
                                  for k, v in change.items())
                 print(f"{run.id}: {what}")
         if args.json:
@@ -286,11 +340,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
         acc = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
         f1 = f"{r['f1']:.3f}" if r["f1"] is not None else "-"
         tt = f"{r['train_time_s']:.1f}" if r["train_time_s"] is not None else "-"
-        print(f"{r['run_id']:44} {str(r['kind']):14} {str(r['model'])[:8]:8} {str(r['status']):9} {acc:>8} {f1:>6} "
-              f"{tt:>8}  {r['label']}" + (f" [{r['quality']}]" if r["quality"] not in (None, "ok") else "")
-              + (" (hidden)" if r["hidden"] else ""))
+        # a run's name (in its label) is the user's text, and a damaged run's files may hold anything
+        line = (f"{r['run_id']:44} {str(r['kind']):14} {str(r['model'])[:8]:8} {str(r['status']):9} {acc:>8} "
+                f"{f1:>6} {tt:>8}  {r['label']}" + (f" [{r['quality']}]" if r["quality"] not in (None, "ok") else "")
+                + (" (hidden)" if r["hidden"] else ""))
+        print(terminal_text(line))
         if r["status"] == DAMAGED:
-            print(f"    damaged: {r['error']} (`python -m core runs --delete {r['run_id']}` removes it)")
+            print(terminal_text(f"    damaged: {r['error']} (`python -m core runs --delete {r['run_id']}` removes it)"))
     return 0
 
 
@@ -321,7 +377,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         # several classes: the probability of the predicted one; two: of the second class (IMDB: positive)
         classes = r.get("classes") or ["negative", "positive"]
         which = f"p({r['label']})" if len(classes) > 2 else f"p({classes[1]})"
-        print(f"{r['run_id']}: {r['label']}  {which}={r['probability']:.4f}  tokens={r['n_tokens']}{note}")
+        print(terminal_text(f"{r['run_id']}: {r['label']}  {which}={r['probability']:.4f}  tokens={r['n_tokens']}"
+                            f"{note}"))  # the class names are the dataset's, as its file wrote them
     return 0
 
 
@@ -355,7 +412,7 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
         if args.json:
             _print_json({"run_id": args.run_id, "path": str(path), "binary": args.binary})
         else:
-            print(path)
+            print(terminal_text(path))
         return 0
     if not args.run_id or not args.word:
         raise ValueError("usage: python -m core embeddings neighbours RUN_ID WORD")
@@ -364,8 +421,8 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([{"word": w, "similarity": s} for w, s in pairs])
     else:
-        for w, s in pairs:
-            print(f"{s:.4f}  {w}")
+        for w, s in pairs:  # an imported vector file's words are anyone's bytes
+            print(f"{s:.4f}  {terminal_text(w)}")
     return 0
 
 
@@ -413,17 +470,17 @@ def cmd_introspect(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(out.to_dict())
         return 0
-    print(f"{out.run_id} ({out.cell}): {out.label}  p({out.probability_of})={out.probability:.4f}  "
-          f"{len(out.tokens)} tokens  {out.elapsed_ms:.1f} ms")
+    print(terminal_text(f"{out.run_id} ({out.cell}): {out.label}  p({out.probability_of})={out.probability:.4f}  "
+                        f"{len(out.tokens)} tokens  {out.elapsed_ms:.1f} ms"))
     for note in out.notes:
-        print(f"  note: {note}")
+        print(terminal_text(f"  note: {note}"))
     print(f"{'token':20} {'p so far':>13} {'saliency':>9}")
-    for i, tok in enumerate(out.tokens):
+    for i, tok in enumerate(out.tokens):  # the words of the user's text, echoed back
         mark = " (unknown)" if out.unknown[i] else ""
-        print(f"{tok[:20]:20} {out.running_probability[i]:13.4f} {out.saliency[i]:9.4f}{mark}")
+        print(f"{terminal_text(tok)[:20]:20} {out.running_probability[i]:13.4f} {out.saliency[i]:9.4f}{mark}")
     dropped = [f"{w.word} ({w.fate})" for w in out.words if w.fate not in ("kept", "unknown")]
     if dropped:
-        print("not read: " + ", ".join(dropped))
+        print(terminal_text("not read: " + ", ".join(dropped)))
     return 0
 
 
@@ -501,17 +558,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Plan a sweep from its TOML spec; print the plan (``--dry-run``), or run it and print its summary."""
     from core.config import SweepConfig
     from core.sweep.job import estimate, read_results, summarise
-    from core.sweep.spec import MAX_SPEC_BYTES, parse_spec, plan
+    from core.sweep.spec import SpecError, parse_spec, plan, read_spec_file
 
-    path = Path(args.spec)
+    text = read_spec_file(args.spec)  # a regular file, read with the spec's size cap: never /dev/zero or a FIFO
     try:
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise ValueError(f"{path}: over {MAX_SPEC_BYTES:,} bytes; a spec is a short TOML file")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"cannot read the spec {path}: {getattr(e, 'strerror', None) or e}") from None
-    spec = parse_spec(text)
-    points = plan(spec)
+        spec = parse_spec(text)
+        points = plan(spec)
+    except SpecError as e:  # the spec's own message names the key or the line: this names the file
+        raise SpecError(f"{args.spec}: {e}") from None
     cfg = SweepConfig(**{**overrides_from_args(args, SweepConfig, skip=("spec",)), "spec": text})
     if args.dry_run:
         guess = estimate(points, _store(args), spec.confirm_size)
@@ -564,7 +618,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         if args.json:
             _print_json({"command": command})
         else:
-            print(shlex.join(command))
+            print(terminal_text(shlex.join(command)))
         return 0
     return run_app(args.streamlit_args)
 
@@ -721,8 +775,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if metrics.get("note"):
         _say(f"note: {metrics['note']}")
     which = "texts" if args.all else "test texts"
-    print(f"{run.id} on {args.dataset} ({metrics['n']} {which}): accuracy {metrics['accuracy']:.4f}  "
-          f"F1 {metrics['f1']:.4f}  (stored in the run's evaluations.json)")
+    print(terminal_text(f"{run.id} on {args.dataset} ({metrics['n']} {which}): accuracy {metrics['accuracy']:.4f}  "
+                        f"F1 {metrics['f1']:.4f}  (stored in the run's evaluations.json)"))
     return 0
 
 
@@ -821,7 +875,39 @@ def _wants_json(argv: list[str]) -> bool:
     return "--json" in args
 
 
+def stdout_closed() -> int:
+    """End a command whose reader went away (``| head``): quietly, with :data:`PIPE_CLOSED_STATUS`.
+
+    Python ignores SIGPIPE, so a write to a closed pipe raises ``BrokenPipeError``; as Python's documentation
+    advises, standard output is pointed at the null device, so the interpreter's own flush at exit has nowhere
+    to fail either.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture): nothing is flushed at exit
+        return PIPE_CLOSED_STATUS
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+    return PIPE_CLOSED_STATUS
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m core") -> int:
+    """Run one command line (``python -m core`` and ``rnnlab``); its exit status."""
+    try:
+        try:
+            return _run(argv, prog)
+        finally:  # output still buffered meets a closed pipe here, inside this handler, not at the interpreter's exit
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        return stdout_closed()
+
+
+def _run(argv: list[str] | None, prog: str) -> int:
+    """Parse the command line and run its command; bad input ends in one clear line, never a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(argv)
     parser = build_parser(prog)
@@ -833,7 +919,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m core") -> int:
             args.streamlit_args = unknown
     except CLIError as e:  # a usage error: argparse's usage and message, or {"error": ...} with --json
         e.parser.print_usage(sys.stderr)
-        print(f"{e.parser.prog}: error: {e}", file=sys.stderr)
+        print(terminal_text(f"{e.parser.prog}: error: {e}", lines=True), file=sys.stderr)  # it quotes the arguments
         if as_json:
             _print_json({"error": f"{e.parser.prog}: {e}"})
             return 2
@@ -845,10 +931,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m core") -> int:
         if as_json:
             _print_json({"error": "interrupted"})
         return 130
+    except BrokenPipeError:  # the reader went away: not an error to report (main ends quietly)
+        raise
     except Exception as e:  # bad input ends in one clear line; RNNLAB_DEBUG=1 shows the traceback
         if os.environ.get("RNNLAB_DEBUG"):
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {terminal_text(e, lines=True)}", file=sys.stderr)  # it may quote a file, a name, a text
         if as_json:
             _print_json({"error": str(e)})
         return 1

@@ -20,6 +20,7 @@ import dataclasses
 import re
 import types
 import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from typing import Any, TypeVar
@@ -110,6 +111,30 @@ def _number(x: float) -> str:
     return str(x) if isinstance(x, int) else f"{x:g}"
 
 
+# -- values in messages: a long list is summarised, so an error about 999 classes is still one readable line ------
+SHOWN_ITEMS = 5  # the items of a long list a message names before it counts the rest
+SHOWN_CHARS = 60  # the characters of one item a message shows
+
+
+def first_few(items: Iterable[Any], show: Callable[[Any], str] = repr, n: int = SHOWN_ITEMS, sep: str = ", ") -> str:
+    """The first ``n`` items, each cut to :data:`SHOWN_CHARS`, then how many more: a list for an error message.
+
+    ``['neg', 'pos']`` -> ``"'neg', 'pos'"``; 999 class names -> ``"'c000', 'c001', 'c002', 'c003', 'c004' and 994
+    more"``. For the messages that name the classes, columns or values of a user's data or settings.
+    """
+    items = list(items)
+    shown = sep.join(t if len(t := show(x)) <= SHOWN_CHARS else t[:SHOWN_CHARS - 1] + "…" for x in items[:n])
+    return shown if len(items) <= n else f"{shown} and {len(items) - n:,} more"
+
+
+def shown_value(value: Any) -> str:
+    """``value`` as a message shows it: a tuple or list by its first few items (:func:`first_few`), else its repr,
+    cut to :data:`SHOWN_CHARS`."""
+    if isinstance(value, tuple | list):
+        return f"({first_few(value)})" if isinstance(value, tuple) else f"[{first_few(value)}]"
+    return first_few([value])
+
+
 def allowed(f: dataclasses.Field, hint: Any) -> str:
     """What a field accepts, in words: ``an int in [1, 4096]``, ``None or one of 'pre', 'post'``."""
     meta, (optional, kind) = f.metadata, split_optional(hint)
@@ -142,6 +167,14 @@ def _item_ok(value: Any, kind: Any, meta: Any) -> bool:
     return hi is None or (value < hi if meta.get("max_open") else value <= hi)
 
 
+def _first_wrong(value: Any, kind: Any, meta: Any) -> str:
+    """`` (item i: v)`` for the first wrong item of a tuple field's value; "" when there is none to point at."""
+    if typing.get_origin(kind) is not tuple or not isinstance(value, tuple):
+        return ""
+    item = typing.get_args(kind)[0]
+    return next((f" (item {i}: {shown_value(v)})" for i, v in enumerate(value) if not _item_ok(v, item, meta)), "")
+
+
 def validate(cfg: Any) -> None:
     """Check every field of a config against its annotation and metadata; ``ValueError`` names what is wrong.
 
@@ -161,8 +194,9 @@ def validate(cfg: Any) -> None:
             ok = isinstance(value, tuple) and bool(value) and all(_item_ok(v, item, f.metadata) for v in value)
         else:
             ok = _item_ok(value, kind, f.metadata)
-        if not ok:
-            raise ValueError(f"{cls.__name__}.{f.name} = {value!r}: expected {allowed(f, hint)}")
+        if not ok:  # a long tuple is named by its first items and the first one that is wrong
+            raise ValueError(f"{cls.__name__}.{f.name} = {shown_value(value)}{_first_wrong(value, kind, f.metadata)}: "
+                             f"expected {allowed(f, hint)}")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -185,7 +219,7 @@ def config_from_dict(cls: type[C], d: Any) -> C:
         raise ValueError(f"{cls.__name__}: expected a JSON object, got {type(d).__name__}")
     unknown = set(d) - {f.name for f in fields(cls)}
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        raise ValueError(f"unknown {cls.__name__} fields: {first_few(sorted(unknown))}")
     kwargs = {}
     for name, value in d.items():
         kind = split_optional(type_hints(cls)[name])[1]

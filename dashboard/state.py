@@ -33,7 +33,7 @@ from core.config import BUILTIN_DATASET, DataConfig
 from core.data.datasets import config_dataset, dataset_info, resolve_config
 from core.data.imdb import DataError
 from core.data.sources import list_datasets
-from core.figures.style import figure_csv
+from core.figures.style import figure_csv, table_csv
 from core.jobs import labels
 from core.jobs.names import (
     ANNOTATIONS_FILE,
@@ -604,7 +604,8 @@ def show_chart(fig: Any, name: str, *, key: str | None = None, data: pd.DataFram
     st.plotly_chart(fig, key=f"chart.{key}",
                     config={"displaylogo": False, "toImageButtonOptions": {"filename": name, "scale": 2}})
     row = st.container(horizontal=True, gap="small")
-    csv = (lambda: data.to_csv(index=False).encode()) if data is not None else (lambda: figure_csv(fig))
+    # every CSV goes through table_csv: a class or run name like =HYPERLINK(...) must stay text in a spreadsheet
+    csv = (lambda: table_csv(data)) if data is not None else (lambda: figure_csv(fig))
     row.download_button("CSV", data=csv, file_name=f"{name}.csv", mime="text/csv",
                         key=f"csv.{key}", on_click="ignore", icon=":material/download:", type="tertiary")
     if png_export_available():

@@ -16,6 +16,7 @@ import streamlit as st
 
 from core.config import BUILTIN_DATASET, SYNTHETIC_TASKS, TEXT_TASK
 from core.figures import comparison
+from core.figures.style import table_csv
 from core.jobs.estimate import run_test_set, test_set_note
 from core.jobs.imports import import_run
 from core.jobs.names import CANCELLED, CONFIG_FILE, DAMAGED, FAILED, FINISHED, QUEUED, RUNNING, VOCAB_FILE, WEIGHTS_FILE
@@ -152,7 +153,7 @@ if (shown["quality"] == "≈ chance").any():
                  "on this test set: it shows no learning yet.")
 st.caption(" ".join(notes + ["Recurrent parameters: the seed report counts one bias per gate, G(n+m+1)m; PyTorch "
                              f"keeps two (b_ih and b_hh), G(n+m+2)m. Samples/s: training {noun} per second."]))
-st.download_button("Export the table (CSV)", data=view.to_csv(index=False).encode("utf-8"), file_name="runs.csv",
+st.download_button("Export the table (CSV)", data=table_csv(view), file_name="runs.csv",
                    mime="text/csv", key="compare_csv", icon=":material/download:", on_click="ignore")
 
 # -- scores on other datasets (python -m core evaluate) -----------------------------------------------------------

@@ -22,7 +22,7 @@ import torch
 
 from core import atomic
 from core.analysis.predict import LoadedRun, load_run
-from core.config import DataConfig
+from core.config import DataConfig, first_few
 from core.data.batching import encode_corpus, make_batches
 from core.data.datasets import config_dataset, load_frames
 from core.data.text import tokenize_corpus
@@ -48,7 +48,13 @@ def match_classes(run_classes: list[str], data_classes: list[str]) -> tuple[np.n
         note = (f"classes matched by position: {data_classes[0]!r} -> {run_classes[0]!r}, "
                 f"{data_classes[1]!r} -> {run_classes[1]!r}")
         return np.array([0, 1]), note
-    raise ValueError(f"the run's classes {run_classes} do not match the dataset's {data_classes}")
+    # both lists may be 1,000 long: name a few, and the classes that differ
+    theirs, ours = set(run_classes), set(data_classes)
+    lacks = [c for c in data_classes if c not in theirs]
+    differ = (f"the run has no {first_few(lacks)}" if lacks else
+              f"the dataset has no {first_few(c for c in run_classes if c not in ours)}")
+    raise ValueError(f"the run's {len(run_classes):,} classes ({first_few(run_classes)}) do not match the dataset's "
+                     f"{len(data_classes):,} ({first_few(data_classes)}): {differ}")
 
 
 def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None, every: bool = False) -> dict[str, Any]:

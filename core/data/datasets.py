@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.config import TEXT_TASK, DataConfig, default_min_count, default_val_size
+from core.config import TEXT_TASK, DataConfig, default_min_count, default_val_size, first_few
 from core.data import imdb, sources
 
 BUILTIN = sources.BUILTIN  # "imdb"
@@ -137,7 +137,7 @@ def resolve_data(data: DataConfig) -> DataConfig:
     if data.val_size is None:
         return replace(data, val_size=min(default_val_size(info.train_rows), most))
     if data.val_size > most:
-        per_class = ", ".join(f"{c} {n:,}" for c, n in zip(info.classes, info.train, strict=True))
+        per_class = first_few(zip(info.classes, info.train, strict=True), lambda cn: f"{cn[0]} {cn[1]:,}")
         default = min(default_val_size(info.train_rows), most)
         raise DoesNotFit(f"val_size={data.val_size} does not fit {what}: its {info.train_rows:,} training "
                          f"{info.noun} ({per_class}) leave room for at most {most:,} validation {info.noun}; "

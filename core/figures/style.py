@@ -3,7 +3,9 @@
 What it is: the colours (per cell type, per label, per run), the common layout (:func:`style`),
 the blank figure that says why it is blank (:func:`empty_figure`), a run's legend name, and
 :func:`figure_data` / :func:`figure_csv`, which turn any figure back into the table its CSV
-export holds, so no figure builder writes its own export. Every topic module beside this one
+export holds, so no figure builder writes its own export. :func:`table_csv` is the one writer of every CSV a
+user downloads (a chart's, a page's table): a cell that a spreadsheet would run as a formula is written
+as text (:func:`spreadsheet_cell`). Every topic module beside this one
 reuses ``style``, ``run_colour`` and ``CELL_COLOURS``, so every page and the report look alike.
 Every log axis goes through :func:`log_axis` (labels at powers of ten only), and numbers that may
 be tiny, huge or underflowed are written by :func:`format_number` and :func:`format_log10`.
@@ -15,6 +17,7 @@ runs or files.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -199,6 +202,48 @@ def figure_data(fig: go.Figure) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (OWASP's CSV injection
+# rule): `=HYPERLINK(...)` as a class name would become a link, `=cmd|' /C calc'!A0` a command.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# text that is a plain decimal number ("-1", "+0.5", "-2e-3"): a spreadsheet reads it as that number, never runs it
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """``value`` as a CSV cell that a spreadsheet shows as written and never runs.
+
+    Text starting like a formula (:data:`FORMULA_STARTS`) gets a leading single quote, which spreadsheets
+    take as "this is text". Numbers are left as they are, and so is text that is a plain decimal number
+    (a class named ``-1``): a negative number is a number, not a formula, and stays one when read back.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _is_text_column(column: pd.Series) -> bool:
+    """Whether a column may hold text: numbers, booleans and dates are written as what they are."""
+    return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+                or pd.api.types.is_datetime64_any_dtype(column))
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` with every text cell, column name and index label passed through :func:`spreadsheet_cell`."""
+    out = table.copy()
+    for i in range(out.shape[1]):  # by position: two columns may share a name
+        if _is_text_column(out.iloc[:, i]):
+            out.isetitem(i, out.iloc[:, i].astype(object).map(spreadsheet_cell))
+    out.columns = out.columns.map(spreadsheet_cell)
+    if not isinstance(out.index, pd.MultiIndex):
+        out.index = out.index.map(spreadsheet_cell)
+    return out
+
+
+def table_csv(table: pd.DataFrame, *, index: bool = False) -> bytes:
+    """``table`` as UTF-8 CSV bytes for a download: the one CSV writer of what a user opens in a spreadsheet."""
+    return spreadsheet_safe(table).to_csv(index=index).encode("utf-8")
+
+
 def figure_csv(fig: go.Figure) -> bytes:
-    """:func:`figure_data` as UTF-8 CSV bytes (for a download button)."""
-    return figure_data(fig).to_csv(index=False).encode("utf-8")
+    """:func:`figure_data` as UTF-8 CSV bytes (for a download button), written by :func:`table_csv`."""
+    return table_csv(figure_data(fig))
