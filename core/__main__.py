@@ -455,8 +455,9 @@ def cmd_hmm(args: argparse.Namespace) -> int:
     return _finish(args, run, test_metrics=run.test_metrics(), embeddings=cfg.hmm.embeddings)
 
 
-def cmd_introspect(args: argparse.Namespace) -> int:
-    from core.analysis.introspect import introspect
+def _one_text(args: argparse.Namespace) -> str:
+    """The one text of ``introspect`` and ``attribute``: the argument, ``--file PATH`` or ``-`` (standard input);
+    what reading it noted (a cut, a replaced byte) goes to stderr."""
     from core.analysis.predict import read_text
 
     if (args.text is None) == (args.file is None):
@@ -466,6 +467,13 @@ def cmd_introspect(args: argparse.Namespace) -> int:
     text, notes = read_text(source) if args.file is not None or source == "-" else (source, [])
     for note in notes:
         _say(f"note: {note}")
+    return text
+
+
+def cmd_introspect(args: argparse.Namespace) -> int:
+    from core.analysis.introspect import introspect
+
+    text = _one_text(args)
     out = introspect(args.run_id, text, runs_dir=args.runs_dir)
     if args.json:
         _print_json(out.to_dict())
@@ -481,6 +489,68 @@ def cmd_introspect(args: argparse.Namespace) -> int:
     dropped = [f"{w.word} ({w.fate})" for w in out.words if w.fate not in ("kept", "unknown")]
     if dropped:
         print(terminal_text("not read: " + ", ".join(dropped)))
+    return 0
+
+
+def cmd_attribute(args: argparse.Namespace) -> int:
+    from core.analysis.attribution import attribute
+
+    text = _one_text(args)
+    out = attribute(args.run_id, text, steps=args.steps, baseline=args.baseline, refine=not args.no_refine,
+                    runs_dir=args.runs_dir)
+    if args.json:
+        _print_json(out.to_dict())
+        return 0
+    print(terminal_text(f"{out.run_id} ({out.cell}): {out.label} ({out.probability:.4f})  {len(out.tokens)} tokens  "
+                        f"{out.elapsed_ms:.1f} ms; positive values push towards {out.toward}"))
+    print(f"completeness: {out.completeness()}")
+    for note in out.notes:
+        print(terminal_text(f"  note: {note}"))
+    print(f"{'token':20} {'integrated grad':>15} {'grad x input':>13}")
+    for i, tok in enumerate(out.tokens):  # the words of the user's text, echoed back
+        mark = " (unknown)" if out.unknown[i] else ""
+        print(f"{terminal_text(tok)[:20]:20} {out.integrated_gradients[i]:15.4f} {out.gradient_x_input[i]:13.4f}{mark}")
+    return 0
+
+
+def cmd_neurons(args: argparse.Namespace) -> int:
+    from core.analysis.neurons import NeuronSearchConfig, pattern_units, unit_contexts
+
+    given = {k: getattr(args, k) for k in ("sample", "top", "contexts", "window") if getattr(args, k) is not None}
+    cfg = NeuronSearchConfig(**given, whole_split=args.whole_split)  # checks the bounds
+    if args.unit is not None:
+        if args.states is not None:
+            raise ValueError("--states goes with --pattern or --words: a unit names its own state (L:D:U:STATE)")
+        out = unit_contexts(args.run_id, args.unit, cfg, runs_dir=args.runs_dir)
+    else:
+        pattern = args.pattern if args.pattern is not None else args.words.split(",")
+        states = None if args.states is None else [s.strip() for s in args.states.split(",") if s.strip()]
+        out = pattern_units(args.run_id, pattern, cfg, states=states, runs_dir=args.runs_dir)
+    if args.json:
+        _print_json(out.to_dict())
+        return 0
+    read = f"{out.texts:,} of {out.split_texts:,} test texts, {out.tokens:,} tokens, {out.elapsed_s:.1f} s"
+    if args.unit is not None:
+        print(terminal_text(f"{out.run_id} unit {out.unit} ({read}): mean {out.mean:.4f}, std {out.std:.4f}"))
+    else:
+        print(terminal_text(f"{out.run_id}: units that track {out.pattern} ({read}; {out.matches:,} tokens match: "
+                            f"{', '.join(out.words[:12])}{' ...' if len(out.words) > 12 else ''})"))
+    for note in out.notes:
+        print(terminal_text(f"  note: {note}"))
+
+    def show(contexts: list[Any], indent: str) -> None:
+        for c in contexts:  # the dataset's words and class names: cleaned for the terminal
+            print(terminal_text(f"{indent}{c.activation:8.4f}  {c.label[:12]:12}  text {c.text:<6} {c.snippet()}"))
+
+    if args.unit is not None:
+        for title, contexts in (("highest", out.highest), ("lowest", out.lowest)):
+            print(f"{title} (one token per text):")
+            show(contexts, "  ")
+        return 0
+    print(f"{'unit':24} {'r':>8} {'mean at match':>14} {'elsewhere':>10}")
+    for u in out.units:
+        print(f"{str(u.unit):24} {u.r:8.4f} {u.mean_match:14.4f} {u.mean_other:10.4f}")
+        show(u.contexts, "    ")
     return 0
 
 
@@ -754,14 +824,69 @@ def _add_hmm(sub: Any) -> None:
     hm.set_defaults(func=cmd_hmm)
 
 
+def _run_and_text(parser: argparse.ArgumentParser, run_help: str) -> None:
+    """A run id and one text, as :func:`_one_text` reads it."""
+    parser.add_argument("run_id", help=run_help)
+    parser.add_argument("text", nargs="?", help=TEXT_HELP)
+    parser.add_argument("--file", metavar="PATH", help=FILE_HELP)
+
+
 def _add_introspect(sub: Any) -> None:
     ins = sub.add_parser("introspect", help="per token: running probability, saliency (--json: every gate)")
-    ins.add_argument("run_id", help="the run to look inside")
-    ins.add_argument("text", nargs="?", help=TEXT_HELP)
-    ins.add_argument("--file", metavar="PATH", help=FILE_HELP)
+    _run_and_text(ins, "the run to look inside")
     _json_flag(ins, "everything, gates and states included, as JSON on stdout")
     ins.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     ins.set_defaults(func=cmd_introspect)
+
+
+def _add_attribute(sub: Any) -> None:
+    # the numbers are core.analysis.attribution's DEFAULT_STEPS, MAX_STEPS and BASELINES, which check them; written
+    # out so that building the parser does not import torch (tests/test_attribution.py compares them)
+    at = sub.add_parser("attribute", help="which words decided: per token, integrated gradients and gradient x "
+                                          "input of the prediction, with the completeness check")
+    _run_and_text(at, "the run whose prediction to explain")
+    at.add_argument("--steps", type=int, default=50,
+                    help="integration points (Gauss-Legendre) from the baseline to the text, first try: more narrow "
+                         "the completeness gap, each costs a pass over the text (default: %(default)s; 1 to 200)")
+    at.add_argument("--no-refine", action="store_true",
+                    help="exactly --steps points: by default, while the completeness check fails, the steps double "
+                         "(up to 100,000 token passes and 800 steps: 200 steps over 500 tokens)")
+    at.add_argument("--baseline", choices=("unk", "pad"), default="unk",
+                    help="every token's embedding replaced by <unk>'s learned vector or by <pad>'s zero one "
+                         "(default: %(default)s)")
+    _json_flag(at, "every token's and word's attributions and the completeness check as JSON on stdout")
+    at.add_argument("--runs-dir", help=RUNS_DIR_HELP)
+    at.set_defaults(func=cmd_attribute)
+
+
+def _add_neurons(sub: Any) -> None:
+    # bounds and defaults are core.analysis.neurons.NeuronSearchConfig's, which checks them; written out so that
+    # building the parser does not import torch (tests/test_neurons.py compares them)
+    ne = sub.add_parser("neurons", help="which units track what, over the test split: a unit's top contexts, or the "
+                                        "units that correlate with a word pattern")
+    ne.add_argument("run_id", help="the trained run to search")
+    what = ne.add_mutually_exclusive_group(required=True)
+    what.add_argument("--unit", metavar="L:D:U[:STATE]",
+                      help="a unit: layer, direction (0 forward, 1 backward) and unit, from 0, and a state the cell "
+                           "records (default hidden; h, c, cell, input_gate, forget_gate, ...): where it is highest "
+                           "and lowest")
+    what.add_argument("--pattern", choices=("negations", "but", "exclamation"),
+                      help="the units that correlate with these tokens (point-biserial r), searched on the tokens "
+                           "the model reads: a pattern the run's pipeline removes is refused with the reason")
+    what.add_argument("--words", metavar="W1,W2", help="as --pattern, for a comma-separated word list (200 at most)")
+    ne.add_argument("--states", metavar="S1,S2",
+                    help="--pattern, --words: the states searched (default every one the cell records)")
+    ne.add_argument("--sample", type=int, help="test texts read, drawn at random with a fixed seed (default 2000; "
+                                               "1 to 100000; all of them when the split has fewer)")
+    ne.add_argument("--top", type=int, help="--unit: contexts listed, highest and lowest; --pattern: units listed "
+                                            "(default 10; 1 to 100)")
+    ne.add_argument("--contexts", type=int, help="--pattern, --words: contexts shown per unit (default 5; 1 to 50)")
+    ne.add_argument("--window", type=int, help="tokens shown on each side of a context's token (default 5; 0 to 50)")
+    ne.add_argument("--whole-split", action="store_true",
+                    help="read the dataset's whole test split, not the part the run's --limit kept")
+    _json_flag(ne, "the unit's contexts, or the units with their correlations and contexts, as JSON on stdout")
+    ne.add_argument("--runs-dir", help=RUNS_DIR_HELP)
+    ne.set_defaults(func=cmd_neurons)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -855,7 +980,8 @@ def _add_export(sub: Any) -> None:
 
 
 COMMANDS = [_add_data, _add_train, _add_job, _add_runs, _add_predict, _add_evaluate, _add_embeddings, _add_hmm,
-            _add_introspect, _add_memory_horizon, _add_explode, _add_experiment, _add_sweep, _add_export, _add_app]
+            _add_introspect, _add_attribute, _add_neurons, _add_memory_horizon, _add_explode, _add_experiment,
+            _add_sweep, _add_export, _add_app]
 PASSES_UNKNOWN = {"app"}  # commands whose unknown arguments go elsewhere (to streamlit)
 
 

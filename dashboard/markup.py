@@ -4,7 +4,8 @@ What it is: pure functions returning HTML strings for ``st.html`` -- every piece
 is escaped, so a review's own ``<br />`` or ``<script>`` shows as text. Words a stage removed
 (or rewrote) are struck through in red in the text before it; words it produced are green in
 the text after it (built on ``core.data.text.stage_diff``). The tokens a model read appear as
-chips: shaded by saliency (Gates page), greyed when read only as ``<unk>`` (Classify page), or
+chips: shaded by saliency (Gates page) or by a signed attribution, blue for and orange against
+(:func:`attribution_html`, Gates and Classify pages), greyed when read only as ``<unk>`` (Classify page), or
 coloured by their Viterbi state (HMM page). Every word of a text with what the model read of it
 (:func:`reading_html`, built on ``core.data.text.reading``): read words plain, the others marked
 by reason -- stop word, unknown, cut by ``max_len``, removed -- each with its own line style and an
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from core.data.text import REMOVED, STOP_WORD, TRUNCATED, UNKNOWN, WordFate, stage_diff
-from core.figures.style import GREY, PALETTE
+from core.figures.style import GREY, NEGATIVE, PALETTE, POSITIVE
 
 REMOVED_STYLE = "background:#fde0e0;color:#a40000;text-decoration:line-through;border-radius:3px;padding:0 2px"
 ADDED_STYLE = "background:#e0f5e0;color:#0a6b0a;border-radius:3px;padding:0 2px"
@@ -109,6 +110,42 @@ def saliency_html(items: Sequence[tuple[str, str, float | None]]) -> str:
             tip = html.escape(FATE_NAMES.get(fate, fate))
             parts.append(f'<span title="{tip}" style="{TOKEN_STYLE};color:{GREY}{strike}">{w}</span>')
     return f'<div style="{TOKEN_BOX_STYLE}">{" ".join(parts)}</div>'
+
+
+def _diverging(value: float, top: float) -> str:
+    """Blue towards the class, orange against it, opacity growing with ``|value| / top`` (colour-blind safe)."""
+    colour = POSITIVE if value > 0 else NEGATIVE  # "#rrggbb"
+    rgb = ",".join(str(int(colour[i:i + 2], 16)) for i in (1, 3, 5))
+    return f"rgba({rgb},{0.05 + 0.6 * min(abs(value) / top, 1.0):.2f})"  # at most 0.65: black text stays legible
+
+
+def attribution_html(items: Sequence[tuple[str, str, float | None]], toward: str, against: str) -> str:
+    """The text's words shaded by a signed attribution (``Attribution.word_attributions``), with its key.
+
+    Blue pushes the prediction towards ``toward``, orange towards ``against``; the opacity is ``|value|``
+    scaled to the largest in this text (so one text's shades compare, two texts' do not: the tooltip has
+    the number). Words the model did not read, or read only as ``<unk>``, are grey as in
+    :func:`saliency_html`. All text is escaped.
+    """
+    finite = [abs(v) for _, _, v in items if v is not None and math.isfinite(v)]
+    top = max(finite) if finite and max(finite) > 0 else 1.0
+    parts = []
+    for word, fate, v in items:
+        w = html.escape(word)
+        if v is not None and math.isfinite(v) and fate in ("kept", "unknown"):
+            side = toward if v > 0 else against
+            tip = html.escape(f"{v:+.3g}: towards {side}" + (" (read as <unk>)" if fate == "unknown" else ""))
+            extra = f";color:{GREY}" if fate == "unknown" else ""
+            parts.append(f'<span title="{tip}" style="{TOKEN_STYLE};background:{_diverging(v, top)}{extra}">{w}</span>')
+        else:
+            strike = ";text-decoration:line-through" if fate in ("stopword", "non_alnum", "truncated") else ""
+            tip = html.escape(FATE_NAMES.get(fate, fate))
+            parts.append(f'<span title="{tip}" style="{TOKEN_STYLE};color:{GREY}{strike}">{w}</span>')
+    key = (f'<div style="font-size:0.8rem;margin-bottom:2px">'
+           f'<span style="{TOKEN_STYLE};background:{_diverging(1, 1)}">towards {html.escape(toward)}</span> '
+           f'<span style="{TOKEN_STYLE};background:{_diverging(-1, 1)}">towards {html.escape(against)}</span> '
+           f'darker = more (of the largest |value| in this text: {top:.3g})</div>')
+    return f'{key}<div style="{TOKEN_BOX_STYLE}">{" ".join(parts)}</div>'
 
 
 def tokens_html(tokens: Sequence[str], unknown: Sequence[bool] | None = None) -> str:
@@ -284,3 +321,24 @@ def comparison_html(a: Sequence[WordFate], b: Sequence[WordFate], a_label: str, 
             f'<div style="font-size:0.85rem;margin-top:6px">{html.escape(b_label)} '
             f"({html.escape(reading_summary(b))})</div>{reading_html(b, changed)}"
             f'<div style="font-size:0.85rem;margin-top:4px">{"<br>".join(lines)}</div>')
+
+
+# ---- where a unit peaks: one line per context of a neuron search ----------------------------------------------------
+PEAK_STYLE = f"{HIGHLIGHT_STYLE};font-weight:600;padding:0 2px"  # the token a context is about
+
+
+def contexts_html(contexts: Sequence[Any], what: str = "activation") -> str:
+    """One line per context of a neuron search (``core.analysis.neurons.Context``: ``activation``, ``token``,
+    ``left``, ``right``, ``label``, ``text``): its value, the text's class and index, then the tokens the model
+    read around it, the context's own token outlined (its value in the tooltip). All text is escaped."""
+    if not contexts:
+        return f'<div style="{TOKEN_BOX_STYLE};color:{GREY}">(no context)</div>'
+    lines = []
+    for c in contexts:
+        head = html.escape(f"{c.activation:+.3f} · {c.label} · text {c.text}")
+        tip = html.escape(f"{what} {c.activation:.4g} at token {c.token!r}")
+        words = [*map(html.escape, c.left), f'<span title="{tip}" style="{PEAK_STYLE}">{html.escape(c.token)}</span>',
+                 *map(html.escape, c.right)]
+        lines.append(f'<div style="{WORD_STYLE}"><span style="color:{GREY};font-size:0.8rem">{head}</span> '
+                     f'{" ".join(words)}</div>')
+    return f'<div style="{TOKEN_BOX_STYLE}">{"".join(lines)}</div>'

@@ -62,7 +62,11 @@ DATASET_PATH = "rnnlab.dataset_path"  # IMDB path confirmed on the Overview page
 DATASET = "rnnlab.dataset"  # the dataset every page shows (one at a time), chosen on any of them, kept across pages
 LAUNCHED = "rnnlab.launched"  # ids of the runs started from this browser session, newest last
 LAUNCH_NONCE = "rnnlab.launch_nonce"  # changes after every launch: a stale second click is ignored
-LAST_LAUNCH = "rnnlab.last_launch"  # (time, config dicts) of the last launch: the same again at once is a double click
+LAST_LAUNCH = "rnnlab.last_launch"  # (time, config dicts, run ids) of the last launch: the same again soon is asked
+REPEAT_LAUNCH = "rnnlab.repeat_launch"  # (configs, ids launched before, when) held back until the user says yes
+# the very same configs launched again within this many seconds are held back and asked about: Enter pressed in a
+# number box, or a second click, must not queue a second identical set of runs without a word
+RELAUNCH_WINDOW_S = 30.0
 # what a launch raises when it is refused before any run exists: a setting the dataset cannot fit (DoesNotFit, a
 # ValueError), any other bad setting (ValueError), a dataset that cannot be found (DataError), an unwritable store
 LAUNCH_ERRORS = (ValueError, DataError, OSError)
@@ -83,15 +87,17 @@ def init_launch_nonce() -> str:
     return st.session_state.setdefault(LAUNCH_NONCE, secrets.token_hex(8))
 
 
-def launch_once(cfgs: list[Any], nonce: str) -> list[str]:
+def launch_once(cfgs: list[Any], nonce: str, *, again: bool = False) -> list[str]:
     """Launch one training job per config, unless this click was already served; the new run ids.
 
     A click is served once: the nonce it was rendered with must be the current one (it changes
-    with every launch, so a second click queued on the same form does nothing), and the very
-    same configs launched again within 5 s count as a double click. Launched ids are added to
-    ``LAUNCHED``. Training itself runs in ``python -m core job`` processes (``core.jobs.lifecycle``).
-    Every config is fitted to its dataset first (:func:`core.data.datasets.resolve_config`): one that
-    cannot fit raises :data:`LAUNCH_ERRORS` before any run is created or the click is spent.
+    with every launch, so a second click queued on the same form does nothing). The very same
+    resolved configs as the last launch, within :data:`RELAUNCH_WINDOW_S`, are not launched: they
+    wait in :data:`REPEAT_LAUNCH` for the page to ask, and go with ``again=True`` once the user says
+    so. Launched ids are added to ``LAUNCHED``. Training itself runs in ``python -m core job``
+    processes (``core.jobs.lifecycle``). Every config is fitted to its dataset first
+    (:func:`core.data.datasets.resolve_config`): one that cannot fit raises :data:`LAUNCH_ERRORS`
+    before any run is created or the click is spent.
     """
     from core.jobs import lifecycle as jobs
 
@@ -102,12 +108,14 @@ def launch_once(cfgs: list[Any], nonce: str) -> list[str]:
     cfgs = [resolve_config(c) for c in cfgs]
     dicts = [c.to_dict() for c in cfgs]
     last = ss.get(LAST_LAUNCH)
-    if last and last[1] == dicts and time.time() - last[0] < 5:
+    ss.pop(REPEAT_LAUNCH, None)  # a new launch answers any question still open
+    if not again and last and last[1] == dicts and time.time() - last[0] < RELAUNCH_WINDOW_S:
+        ss[REPEAT_LAUNCH] = (cfgs, last[2], last[0])
         return []
     ss[LAUNCH_NONCE] = secrets.token_hex(8)  # before launching: a click arriving meanwhile is stale
-    ss[LAST_LAUNCH] = (time.time(), dicts)
     rs = store()
     ids = [jobs.submit("rnn", cfg, rs).id for cfg in cfgs]
+    ss[LAST_LAUNCH] = (time.time(), dicts, ids)
     ss[LAUNCHED] = [*ss.get(LAUNCHED, []), *ids]
     return ids
 
@@ -205,6 +213,19 @@ def summaries(rs: RunStore | None = None) -> pd.DataFrame:
             row["label"] += CHANCE_MARK
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def estimate_stamp(dataset: str | None, imdb_path: str | None = None, table: pd.DataFrame | None = None) -> tuple:
+    """What an estimate depends on besides its configs, for a cache key: the ids of the store's finished runs (a run
+    that finishes, or is deleted, makes it measured again) and the sizes of ``dataset`` (read again once its archive
+    is parsed or its entry changes; a dataset that cannot be read: why). Cheap: rows cached, sizes read no text."""
+    table = summaries() if table is None else table
+    finished = tuple(sorted(table.loc[table["status"] == FINISHED, "run_id"])) if not table.empty else ()
+    try:
+        sizes: Any = dataset_info(dataset, imdb_path if config_dataset(dataset) is None else None)
+    except (DataError, OSError, ValueError) as e:
+        sizes = str(e)
+    return finished, sizes
 
 
 # -- the dataset the pages show --------------------------------------------------------------------------------
@@ -407,6 +428,13 @@ def dataset_status() -> dict[str, Any]:
     from core.data.imdb import dataset_status as status
 
     return status(dataset_path())
+
+
+# What the first read of the full IMDB archive into its cache takes, as the pages say it. Measured on 7 December 2026
+# on this project's 2-core machine with other work running beside it (load average 6-9): the Data page's first visit
+# under AppTest, the Overview rendered before it as a user would, 9, 17, 18, 19, 22 and 27 s (the parse itself 10.6 s
+# of it, bench/bench_data.py, and 5.1-5.5 s when the machine was idle, README); a first visit from the cache 2.6-3.6 s.
+FIRST_READ = "about 10-30 s on a 2-core CPU, the longer the more other work runs beside it"
 
 
 @st.cache_resource(show_spinner="Loading the reviews…", max_entries=2)

@@ -15,11 +15,14 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
+from core.analysis.attribution import DEFAULT_STEPS, Attribution, attribute  # noqa: E402
+from core.analysis.cache import text_key  # noqa: E402
 from core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E402
 from core.config import TEXT_TASK, TextConfig  # noqa: E402
 from core.data.text import StopwordsUnavailable, WordFate, reading  # noqa: E402
 from core.figures import classification  # noqa: E402
-from core.jobs.names import CANCELLED, FINISHED  # noqa: E402
+from core.jobs.names import CANCELLED, CONFIG_FILE, FINISHED, WEIGHTS_FILE  # noqa: E402
+from core.jobs.store import Run  # noqa: E402
 from dashboard import lessons, markup, state  # noqa: E402
 
 EXAMPLES = {
@@ -37,6 +40,29 @@ TEXT = "classify_text"
 
 def set_text(example: str) -> None:
     st.session_state[TEXT] = EXAMPLES[example]
+
+
+def run_attribution(run: Run, text: str) -> Attribution:
+    """Integrated gradients and gradient x input of ``text`` under ``run``, cached as the Gates page caches them."""
+    key = ("attribution", str(run.path), state.run_stamp(run, WEIGHTS_FILE, CONFIG_FILE), text_key(text),
+           DEFAULT_STEPS)
+    return state.cached("gates.introspection", key, lambda: attribute(run, text, steps=DEFAULT_STEPS),
+                        spinner="Integrating the gradients from the baseline to the text…")
+
+
+def show_attribution(run: Run, text: str) -> None:
+    """Which words decided this model's verdict (integrated gradients, and gradient x input beside them)."""
+    try:
+        res = run_attribution(run, text)
+    except (ValueError, KeyError, OSError, RuntimeError) as e:
+        st.caption(f"Which words decided cannot be shown: {e}")
+        return
+    check = res.completeness()
+    st.markdown("**Which words decided** (integrated gradients from a text of as many `<unk>`)")
+    st.caption(("✓ " if res.complete else "⚠ ") + check[0].upper() + check[1:] + ".")
+    st.html(markup.attribution_html(res.word_attributions(), res.toward, res.against))
+    st.caption("Gradient x input, the same at one point of the path (no completeness):")
+    st.html(markup.attribution_html(res.word_attributions("gradient_x_input"), res.toward, res.against))
 
 
 st.title("Classify")
@@ -109,6 +135,9 @@ st.html(markup.reading_legend_html())
 compare = st.toggle("Compare with keep negations", key="classify_negations",
                     help="the same text through each run's own pipeline with keep_negations switched: which words "
                          "would be read (no model is asked)")
+attributions = st.toggle("Which words decided", value=True, key="classify_attribution",
+                         help=f"per word, its share of each network's logit (integrated gradients, {DEFAULT_STEPS} "
+                              "steps): one forward and backward pass per step over the text, per model")
 for r in results:
     fates = [WordFate(**f) for f in r["reading"]]
     with st.expander(f"{r['run']} — {r['label']} ({r['confidence']:.3f}), {r['n_tokens']} tokens read"):
@@ -118,6 +147,8 @@ for r in results:
             st.caption(f"⚠ {note}")
         if r["kind"] == "hmm":
             st.caption("Words marked unknown have no word2vec vector: the HMM skips them.")
+        elif attributions:
+            show_attribution(rs.get(r["run_id"]), text)
         if compare:
             cfg = TextConfig(**r["text_config"])
             flipped = replace(cfg, keep_negations=not cfg.keep_negations)

@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from core.analysis import horizon  # noqa: E402
-from core.analysis.gradients import GradientRecording, decay_ratios, load_gradients  # noqa: E402
+from core.analysis.gradients import GradientRecording, decay_ratios, load_gradients, product_curves  # noqa: E402
 from core.config import HorizonConfig  # noqa: E402
 from core.figures import gradients  # noqa: E402
 from core.figures.style import format_number, log_axis  # noqa: E402
@@ -210,27 +210,44 @@ if recorded:
                       if rows_by == "reviews" else "no probe text is that long. ")
                    + "Grey: the gradient underflowed to exactly 0 (below float32's smallest number), a real "
                      "vanishing, not a missing value.")
-        curves, products, at = {}, {}, {}
+        curves, products, at, texts, kinds = {}, {}, {}, set(), set()
         for rid, r in recs.items():
             i = gradients.recording_index(r.step, moment)
             name = f"{labels[rid]} @ step {int(r.step[i])}"
             at[rid] = i
             cells[name] = cells[rid]
             curves[name] = r["dh_mean"][i, layer, direction]
-            if "jac_prod_mean" in r.arrays:
-                products[name] = r["jac_prod_mean"][i, layer, direction]
+            product = product_curves(r, record=i, layer=layer, direction=direction)
+            if product is not None:  # the product's norm and its bound over the same texts
+                products[name] = (product.norm, product.bound)
+                texts.add(product.texts)
+                kinds.add(product.kind)
+            elif "jac_prod_mean" in r.arrays:  # a recording from before the product's norm was kept: the bound
+                products[name] = (None, r["jac_prod_mean"][i, layer, direction])
+                kinds.add(r.meta.get("jacobian_norm") or "spectral")
+        norm = next(iter(kinds)) if len(kinds) == 1 else "each run's own norm (" + ", ".join(sorted(kinds)) + ")"
         left, right = st.columns(2)
         with left:
             state.show_chart(gradients.decay_lines(curves, cells=cells, normalise=normalise,
                                                    title="||dL/dh_t|| against distance from the end"),
                              "gradient_decay", key="grad_decay")
         with right:
-            state.show_chart(gradients.decay_lines(products, cells=cells, normalise=False,
-                                                   title="Jacobian product Π ||∂s_k/∂s_{k-1}|| (eq. 6)",
-                                                   y="Π_{j<k} ||J_{T-j}||"),
+            state.show_chart(gradients.jacobian_product_lines(products, cells=cells, norm=norm),
                              "jacobian_product", key="grad_jacobian")
-        st.caption("Curves are means over the probe texts that reach each distance (fewer and fewer at large k). "
-                   "The Jacobian product bounds ||∂s_T/∂s_{T-k}|| from above; the LSTM's state includes its cell.")
+        which = gradients.NORM_NAMES.get(norm, norm)
+        over = (f"the {next(iter(texts))} longest probe texts" if len(texts) == 1
+                else "each run's longest probe texts" if texts else "the probe texts")
+        st.caption("Left: means over the probe texts that reach each distance (fewer and fewer at large k). "
+                   f"Right, solid: the norm of the Jacobian product itself, ||∂s_T/∂s_{{T-k}}|| ({which}), the "
+                   "per-step Jacobians multiplied out: how much back-propagation can stretch or shrink a gradient "
+                   "over k steps. Dashed: the product of the per-step norms, Π ||∂s_t/∂s_{t-1}|| (the seed's eq. 6), "
+                   "an upper bound on it that counts every step's largest stretch as if each step stretched the same "
+                   "direction: a high dashed curve is a loose bound, not an exploding gradient. Both are means over "
+                   f"{over}; the LSTM's state "
+                   "includes its cell; at k = 0 the product is the identity"
+                   + (", whose Frobenius norm √S lies above the bound's 1." if "frobenius" in kinds else "."))
+        for line in gradients.jacobian_product_text(products):
+            st.markdown(line)
         ratios = [{"run": labels[rid], "k": k,
                    "median ||dL/dh_{T-k}|| / ||dL/dh_T||": format_number(v["median"], 2, zero="underflow"),
                    "probe texts": v["n"]}
@@ -321,8 +338,9 @@ state.follow_job(HORIZON_JOB, "memory-horizon", "Memory-horizon study (results a
 
 horizons = table[table["kind"] == "memory-horizon"]
 if horizons.empty:
+    # no second figure here: the expected time above is the one for the settings this page would run
     st.caption("No memory-horizon experiment yet: start one above, or `python -m core memory-horizon --steps 500` "
-               f"on the command line (with the defaults, {horizon_seconds(HorizonConfig(), state.store()).text()}).")
+               "on the command line (`--dry-run` says what it would run).")
 else:
     h_labels = dict(zip(horizons["run_id"], horizons["label"] + " · " + horizons["status"].astype(str), strict=True))
     hid = st.selectbox("Experiment", list(h_labels), key="horizon_run", format_func=lambda r: f"{h_labels[r]} ({r})")

@@ -196,7 +196,7 @@ if status["found"]:
             st.caption(f"Parsed once into `{status['cache']}`; later loads read this cache.")
     else:
         st.info("Not parsed yet: the first load (Data page, or the first training run) parses it into a cache "
-                "(about 5-15 s for the full archive on a 2-core CPU).")
+                f"(the Data page's first visit: {state.FIRST_READ}).")
 else:
     st.warning("The IMDB dataset is not available yet. The synthetic tasks still train; to train on reviews, "
                "get the data in one of the three ways below.", icon=":material/warning:")

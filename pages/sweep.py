@@ -209,15 +209,18 @@ if metrics and varied:
 decays = [k for k in (10, 50, 100) if f"decay_k{k}_mean" in summary and summary[f"decay_k{k}_mean"].notna().any()]
 numeric = [f for f in varied if f != "cell" and pd.api.types.is_numeric_dtype(summary[f])]
 if decays and len(numeric) >= 2:
-    st.subheader("Vanishing and exploding gradients")
+    st.subheader("Vanishing and growing gradients")
     c1, c2, c3 = st.columns(3)
-    k = c1.selectbox("k steps back", decays, key="sweep_k", index=len(decays) - 1)
     x = c2.selectbox("Across", numeric, key="sweep_x",
                      index=numeric.index("recurrent_init_radius") if "recurrent_init_radius" in numeric else 0)
     y = c3.selectbox("Down", [f for f in numeric if f != x], key="sweep_y")
+    k = c1.selectbox("k steps back", decays, key="sweep_k",  # opens where both sides show, if any k has both
+                     index=decays.index(figures.phase_default_k(summary, decays, x, y)))
     state.show_chart(figures.decay_phase(summary, x, y, k=k), f"sweep_decay_k{k}", key="sweep_phase")
-    st.caption("Each cell: the median over the probe reviews of ||dL/dh_{T-k}|| / ||dL/dh_T|| at the end of "
-               "training, averaged over seeds. Blue: the gradient shrinks on its way back (vanishing); red: it grows "
-               "(exploding); blank: no sequence is longer than k. See **Theory** for why.")
+    st.caption("Each cell: the median over the probe texts of ||dL/dh_{T-k}|| / ||dL/dh_T|| at the end of "
+               "training, averaged over seeds (the number written in it). Blue: the gradient shrinks on its way "
+               "back (vanishing); red: it grows; white: unchanged. Each side of white darkens to its own extreme, "
+               "so a small growth still shows: read how much from the number, not the shade. Settings that no run "
+               "could look k steps back from are left out and named under the chart. See **Theory** for why.")
 with st.expander("Every run"):
     st.dataframe(results, hide_index=True, key="sweep_results")

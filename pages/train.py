@@ -8,6 +8,7 @@ another user's visit neither stops it nor starts it twice. This page only polls 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from core.data.sources import list_datasets
 from core.data.text import stopwords_found
 from core.figures import training
 from core.jobs import lifecycle as jobs
+from core.jobs.estimate import duration, plural, training_seconds
 from core.jobs.names import CANCELLED, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, JOB_LOG, QUEUED, RUNNING
 from core.jobs.store import DamagedRun, RunNotFound
 from core.jobs.word2vec import vectors_runs
@@ -68,10 +70,40 @@ def launch(preset_name: str, task: str, nonce: str) -> None:
     except state.LAUNCH_ERRORS as e:  # a setting the dataset cannot fit, a dataset gone: refused, no run made
         ss[NOTE] = ("error", f"Not started: {e}")
         return
-    if not ids:
+    started(ids)
+
+
+def started(ids: list[str]) -> None:
+    """Say which runs were queued (nothing when none was: a stale click, or a repeat the page now asks about)."""
+    if ids:
+        st.session_state[NOTE] = ("success", f"Started {len(ids)} run{'s' * (len(ids) > 1)}: {', '.join(ids)}. They "
+                                             "train one at a time in the background; this page shows their progress.")
+
+
+def launch_again(nonce: str) -> None:
+    """The "Launch again" button's callback: the held-back repeat of the last launch, launched as the user asked."""
+    repeat = st.session_state.pop(state.REPEAT_LAUNCH, None)
+    if repeat is None:  # answered already (a second click on the same button)
         return
-    ss[NOTE] = ("success", f"Started {len(ids)} run{'s' * (len(ids) > 1)}: {', '.join(ids)}. They train one at a "
-                           "time in the background; this page shows their progress.")
+    try:
+        started(state.launch_once(repeat[0], nonce, again=True))
+    except state.LAUNCH_ERRORS as e:  # the dataset changed or went since the first launch
+        st.session_state[NOTE] = ("error", f"Not started: {e}")
+
+
+def ask_again() -> None:
+    """Ask before queueing the same runs twice: the configs the last launch had, again within seconds."""
+    repeat = st.session_state.get(state.REPEAT_LAUNCH)
+    if not repeat:
+        return
+    cfgs, ids, when = repeat
+    n = plural(len(cfgs), "run")
+    st.warning(f"Not started yet: these settings are the same as those of the {n} started "
+               f"{duration(time.time() - when)} ago ({', '.join(ids)}). Start {n} more with the very same settings?",
+               icon=":material/content_copy:")
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.button("Launch again", key="train_again", on_click=launch_again, args=(st.session_state[state.LAUNCH_NONCE],))
+    c2.button("No", key="train_not_again", on_click=st.session_state.pop, args=(state.REPEAT_LAUNCH, None))
 
 
 def cancel(run_id: str) -> None:
@@ -91,30 +123,40 @@ def resume(run_id: str) -> None:
         st.session_state[state.LAUNCHED] = [*st.session_state.get(state.LAUNCHED, []), run_id]
 
 
-@st.cache_data(show_spinner=False, ttl=30, max_entries=64)
-def _estimate(cfgs: tuple[Any, ...], root: str) -> list[Any]:
-    from core.jobs.estimate import training_seconds
-
+@st.cache_data(show_spinner=False, max_entries=64)
+def _estimate(cfgs: tuple[Any, ...], root: str, stamp: tuple) -> list[Any]:
+    # stamp: the store's finished runs and the dataset's sizes (state.estimate_stamp), so a run that finishes or a
+    # dataset parsed meanwhile gives a new estimate at the next rerun, never a stale one
     return [training_seconds(c, state.store()) for c in cfgs]
+
+
+def estimate_text(cfgs: list[Any], ests: list[Any]) -> str:
+    """One total and what it times, then each run's own figure and where it comes from (each cell is measured on
+    finished runs of its own)."""
+    known = [e.seconds for e in ests if e.seconds is not None]
+    unknown = [c.model.cell.upper() for c, e in zip(cfgs, ests, strict=True) if e.seconds is None]
+    work = "; ".join(dict.fromkeys(e.work for e in ests if e.work))  # one form: the same data and epochs for each
+    if not known:
+        head = "Expected time: unknown"
+    else:
+        head = (f"Expected time{', one after another' if len(known) > 1 else ''}: about {duration(sum(known))}"
+                + (f", plus the {' and '.join(unknown)} (nothing to measure {'it' if len(unknown) == 1 else 'them'}"
+                   " by yet)" if unknown else ""))
+    head += f"; {'each run' if len(cfgs) > 1 else 'it'} trains on {work}." if work else "."
+    lines = [f"{c.model.cell.upper()}: {'unknown' if e.seconds is None else 'about ' + duration(e.seconds)}. "
+             f"{e.basis[:1].upper()}{e.basis[1:]}" for c, e in zip(cfgs, ests, strict=True)]
+    return "  \n".join([head, *lines])  # a Markdown line break between the runs
 
 
 def show_estimate(preset_name: str, cells: tuple[str, ...], task: str, dataset: str, fields: list[Any]) -> None:
     """The expected time of the runs the form would start (its settings now), from the pace of finished runs."""
-    from core.jobs.estimate import duration
-
     try:
         cfgs = forms.configs_from_form(preset_name, list(cells), task, form_values(fields, preset_name, task),
                                        imdb_path=state.dataset_path(), dataset=dataset)
     except (TypeError, ValueError):
         return  # the form says what is wrong when started
-    ests = _estimate(tuple(cfgs), str(state.store().root))
-    known = [e.seconds for e in ests if e.seconds is not None]
-    if not known:
-        st.caption(f"Expected time: unknown -- {ests[0].basis}")  # the basis says why
-        return
-    each = ", ".join(f"{c.model.cell.upper()} {duration(e.seconds)}" for c, e in zip(cfgs, ests, strict=True)
-                     if e.seconds is not None)
-    st.caption(f"Expected time, one after another: about {duration(sum(known))} ({each}). {ests[0].basis}")
+    stamp = state.estimate_stamp(cfgs[0].data.dataset, cfgs[0].data.imdb_path)
+    st.caption(estimate_text(cfgs, _estimate(tuple(cfgs), str(state.store().root), stamp)))
 
 
 # -- the form ---------------------------------------------------------------------------------------------
@@ -176,6 +218,7 @@ with st.container(border=True):
 note = st.session_state.pop(NOTE, None)
 if note:
     (st.success if note[0] == "success" else st.error)(note[1])
+ask_again()
 
 
 # -- progress ---------------------------------------------------------------------------------------------

@@ -123,6 +123,17 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory):
     return build_trained_home(tmp_path_factory.mktemp("trained"))
 
 
+@pytest.fixture
+def trained_copy(trained_home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of :func:`trained_home`'s home, made this test's RNNLAB_HOME (its archive RNNLAB_IMDB)."""
+    from fixtures_runs import use_home
+
+    copy = tmp_path / "home"
+    shutil.copytree(trained_home.home, copy)
+    use_home(monkeypatch, copy, trained_home.archive)
+    return copy
+
+
 # ---------------------------------------------------------------------------------- one thread everywhere
 # The tests train tiny models. With PyTorch's default of one thread per core, OpenMP threads spin
 # waiting for each other whenever other processes share the cores: on a busy 2-core machine

@@ -271,7 +271,7 @@ def test_estimates_come_from_the_datasets_own_size(gadgets):
     sizes = estimate.split_sizes(resolve_data(DataConfig(dataset=gadgets)))
     assert (sizes.train, sizes.val, sizes.test, sizes.unsup, sizes.noun) == (144, 16, 40, 0, "texts")
     est = estimate.training_seconds(preset("fast", dataset=gadgets), RunStore())
-    assert "720 samples of gadgets, then 40 test texts" in est.basis  # 144 texts x 5 epochs
+    assert est.work == "720 samples of gadgets: 144 training texts x 5 epochs, then 40 test texts"
     imdb = estimate.split_sizes(DataConfig(limit=7000))  # no IMDB here: its published sizes
     assert (imdb.train, imdb.test, imdb.noun) == (7000, 7000, "reviews")
 

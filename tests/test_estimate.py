@@ -165,6 +165,33 @@ def test_training_falls_back_to_the_reference_for_the_default_sizes_only(store):
     assert dict(both.parts)["training"] == pytest.approx(2 * 5000 * 3 / 614.0)  # two directions, twice the work
 
 
+GRU_PACE = {"accuracy": 0.7, "train_samples_per_s": 100.0, "train_time_s": 20.0, "inference_samples_per_s": 500.0,
+            "n": 1000, "wall_time_s": 30.0}
+
+
+def test_training_measures_its_own_sizes_however_many_other_runs_finished_since(store, monkeypatch):
+    monkeypatch.setattr(estimate, "MAX_RUNS", 2)
+    finished(store, preset("fast", cell="gru", limit=1000), "rnn", GRU_PACE)
+    for _ in range(3):  # newer runs of another size: more than MAX_RUNS of them
+        finished(store, preset("fast", cell="gru", hidden_size=200), "rnn", {**GRU_PACE, "train_samples_per_s": 1.0})
+    est = estimate.training_seconds(preset("fast", cell="gru", limit=2000), store)
+    assert "from 1 finished GRU" in est.basis and "100 training samples per second" in est.basis
+
+
+def test_training_on_one_dataset_is_not_measured_by_runs_on_another(store):
+    finished(store, preset("fast", cell="gru", limit=1000, dataset="topics"), "rnn", GRU_PACE)
+    est = estimate.training_seconds(preset("fast", cell="gru", limit=1000), store)  # IMDB: its texts are longer
+    assert "No GRU (imdb, hidden 50, bucket batches) run" in est.basis and "reference rate" in est.basis
+
+
+def test_training_says_what_it_times_and_when_the_sizes_are_imdbs_published_ones(store, rnnlab_home):
+    est = estimate.training_seconds(preset("fast", cell="lstm", limit=5000, epochs=3), store)  # no archive here
+    assert est.work.startswith("15,000 samples of imdb (IMDB's published sizes: its archive has not been read here")
+    assert "5,000 training reviews (the limit) x 3 epochs, then 5,000 test reviews" in est.work
+    synthetic = estimate.training_seconds(preset("fast", cell="gru", task="adding", hidden_size=8), store)
+    assert "imdb" not in synthetic.basis + synthetic.work and synthetic.work.endswith("steps of 50")
+
+
 def test_experiment_estimate_is_the_sum_of_its_parts(store):
     ec = ExperimentConfig(preset="fast", limit=1000, epochs=1)
     est = experiment.experiment_seconds(ec, store)

@@ -95,3 +95,17 @@ def test_token_values_figure_draws_one_bar_series_per_run_over_the_tokens():
     assert_allclose(np.asarray(fig.data[1].y, dtype=float), [0.3, 0.0, 0.9])
     assert list(fig.data[0].customdata) == ["a", "b", "a"]
     assert is_empty(gates.token_values_figure([], {}))
+
+
+def test_unit_correlations_figure_draws_a_bar_per_unit_in_order_coloured_by_sign_on_a_fixed_scale():
+    from core.figures.style import NEGATIVE, POSITIVE
+
+    fig = gates.unit_correlations_figure(["0:0:3:hidden", "0:1:0:cell"], [0.42, -0.3], mean_match=[0.5, 0.1],
+                                         mean_other=[0.1, 0.4])
+    [bar] = fig.data
+    assert list(bar.x) == ["0:0:3:hidden", "0:1:0:cell"]
+    assert_allclose(np.asarray(bar.y, dtype=float), [0.42, -0.3])
+    assert list(bar.marker.color) == [POSITIVE, NEGATIVE]
+    assert_allclose(np.asarray(bar.customdata, dtype=float), [[0.5, 0.1], [0.1, 0.4]])
+    assert tuple(fig.layout.yaxis.range) == (-1, 1)
+    assert is_empty(gates.unit_correlations_figure([], []))

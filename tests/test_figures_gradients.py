@@ -84,6 +84,41 @@ def test_decay_lines_without_finite_curves_is_an_empty_figure():
     assert is_empty(gradients.decay_lines({"a": np.array([np.nan, np.nan])}))
 
 
+def test_jacobian_product_lines_draw_the_products_norm_solid_and_the_bound_dashed_in_one_colour():
+    k = np.arange(5.0)
+    curves = {"lstm run": (0.5 ** k, 3.0 ** k), "rnn run": (None, 2.0 ** k)}  # the RNN's file holds the bound alone
+    fig = gradients.jacobian_product_lines(curves, cells={"lstm run": "lstm", "rnn run": "rnn"}, norm="spectral")
+    assert [(tr.name, tr.line.dash) for tr in fig.data] == [
+        (f"lstm run: {gradients.PRODUCT_NORM}", "solid"), (f"lstm run: {gradients.PRODUCT_BOUND}", "dash"),
+        (f"rnn run: {gradients.PRODUCT_BOUND}", "dash")]
+    assert [tr.line.color for tr in fig.data] == [CELL_COLOURS["lstm"]] * 2 + [CELL_COLOURS["rnn"]]
+    assert fig.data[0].legendgroup == fig.data[1].legendgroup == "lstm run"
+    assert [tr.showlegend for tr in fig.data] == [True, False, True]  # one entry per run; the title says the dashes
+    assert_allclose(np.asarray(fig.data[0].y, dtype=float), 0.5 ** k)
+    assert_allclose(np.asarray(fig.data[1].y, dtype=float), 3.0 ** k)
+    assert fig.layout.yaxis.type == "log" and "spectral norm" in fig.layout.yaxis.title.text
+    title = fig.layout.title.text.replace("<br>", " ")
+    assert "Jacobian product" in title and "bound" in title
+    assert "Frobenius" in gradients.jacobian_product_lines(curves, norm="frobenius").layout.yaxis.title.text
+    assert is_empty(gradients.jacobian_product_lines({"a": (np.array([np.nan]), np.array([np.nan]))}))
+    assert is_empty(gradients.jacobian_product_lines({}))
+
+
+def test_jacobian_product_text_says_in_numbers_how_far_the_bound_lies_above_the_product():
+    k = np.arange(4.0)
+    lines = gradients.jacobian_product_text({
+        "lstm": (np.array([1.0, 0.9, 0.2, 0.05]), 40.0 ** k),  # k = 0 (the identity) is left out
+        "gru": (np.array([1.0, 0.5, 0.4, 0.3]), np.array([1.0, 0.6, 0.45, 0.35])),
+        "old": (None, 2.0 ** k),
+        "huge": (np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 1e30, np.inf, np.inf], dtype=np.float32))})
+    assert lines[0] == ("**lstm**: the norm of the product stays between 0.05 and 0.9 (largest at k = 1); "
+                        "the bound reaches 64,000 (71,111 times as much).")
+    assert lines[1] == "**gru**: the norm of the product stays between 0.3 and 0.5 (largest at k = 1); the bound " \
+                       "reaches 0.6."  # within 10 times: no ratio
+    assert lines[2] == "**old**: only the bound was recorded (up to 8)."
+    assert "the bound reaches beyond 3.4e+38" in lines[3] and "times" not in lines[3]
+
+
 @pytest.mark.parametrize("moment, expected", [(0.0, 0), (1.0, 4), (0.5, 2), (-3, 0), (7, 4)])
 def test_recording_index_maps_training_progress_to_a_recording(moment, expected):
     assert gradients.recording_index([0, 10, 20, 30, 40], moment) == expected

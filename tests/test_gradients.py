@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from numpy.testing import assert_allclose
 
 from core.analysis.gradients import (
     QUANTILES,
     GradientRecorder,
+    GradientRecording,
     _state_step,
     align,
     as_front_padded,
@@ -19,6 +21,7 @@ from core.analysis.gradients import (
     jacobian_norms,
     load_gradients,
     probe_gradients,
+    product_curves,
     read_out_span,
     summarise,
 )
@@ -97,6 +100,7 @@ def test_linear_rnn_gradient_through_time_is_w_to_the_distance(w, front):
     np.testing.assert_allclose(rec.dx, want, rtol=1e-12)
     np.testing.assert_allclose(rec.jac[0, 0], np.where(np.isnan(want), np.nan, w), rtol=1e-12)
     np.testing.assert_allclose(rec.jac_prod[0, 0], want, rtol=1e-12)  # the product term of eq. 6
+    np.testing.assert_allclose(rec.jac_product_norm[0, 0], want, rtol=1e-12)  # one unit: the product's norm too
 
 
 def test_linear_rnn_under_truncated_bptt_gets_no_gradient_before_the_cut():
@@ -109,7 +113,68 @@ def test_linear_rnn_under_truncated_bptt_gets_no_gradient_before_the_cut():
     np.testing.assert_allclose(rec.dh[0, 0], want, rtol=1e-12)
     np.testing.assert_allclose(rec.dx, want, rtol=1e-12)
     np.testing.assert_allclose(rec.jac_prod[0, 0], want, rtol=1e-12)
+    np.testing.assert_allclose(rec.jac_product_norm[0, 0], want, rtol=1e-12)
     np.testing.assert_allclose(rec.jac[0, 0], np.where(np.isnan(want), np.nan, w), rtol=1e-12)  # the cell's own
+
+
+def test_the_product_of_the_norms_can_overstate_the_norm_of_the_product_without_bound():
+    # h_t = W h_{t-1} + x_t with W = [[0, 2], [1/2, 0]]: every step stretches one axis by 2, but W^2 = I,
+    # so ||W^k||_2 is 1 or 2 while the product of the norms is 2^k
+    model = LinearRNN(ModelConfig(cell="rnn", input_size=1, hidden_size=2, dropout=0.0)).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.rnn.weight_hh_l0.copy_(torch.tensor([[0.0, 2.0], [0.5, 0.0]]))
+    x = torch.randn(1, 12, 1, dtype=torch.float64)
+    rec = probe_gradients(model, x, torch.tensor([12]), torch.zeros(1), LastState(), use_lengths=True,
+                          jacobian="spectral", power_iters=50)
+    k = np.arange(12)
+    np.testing.assert_allclose(rec.jac_prod[0, 0, 0], 2.0 ** k, rtol=1e-9)
+    np.testing.assert_allclose(rec.jac_product_norm[0, 0, 0], np.where(k % 2, 2.0, 1.0), rtol=1e-9)
+
+
+def unrolled_jacobian(model: SentimentRNN, emb: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """``ds_stop / ds_start`` of one text ``emb`` ``(1, T, n)``, from PyTorch's own fused module.
+
+    The state after step ``start`` is reached by running the module from zero; the map from it through
+    the steps ``start + 1 .. stop`` is differentiated by ``torch.autograd.functional.jacobian`` (LSTM: the
+    state is ``[h, c]``).
+    """
+    _, state = model.rnn(emb[:, :start + 1])
+    parts = state if isinstance(state, tuple) else (state,)
+    hidden = parts[0].shape[-1]
+
+    def run(flat: torch.Tensor) -> torch.Tensor:
+        init = tuple(flat[i * hidden:(i + 1) * hidden].reshape(1, 1, hidden) for i in range(len(parts)))
+        _, end = model.rnn(emb[:, start + 1:stop + 1], init if len(init) > 1 else init[0])
+        return torch.cat([p.reshape(-1) for p in (end if isinstance(end, tuple) else (end,))])
+
+    flat = torch.cat([p.reshape(-1) for p in parts]).detach()
+    return torch.autograd.functional.jacobian(run, flat) if stop > start else torch.eye(len(flat), dtype=flat.dtype)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("front", [False, True], ids=["end-padded", "front-padded"])
+def test_the_jacobian_products_norm_equals_the_unrolled_maps_jacobian_and_sits_under_the_bound(cell, front):
+    model = make_model(cell).eval()
+    lengths = [7, 4, 2]
+    x = random_tokens(lengths, front)
+    y = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)
+    for norm, order in (("frobenius", "fro"), ("spectral", 2)):
+        rec = probe_gradients(model, x, torch.tensor(lengths), y, Objective("bce"), use_lengths=not front,
+                              jacobian=norm, power_iters=1000, product_texts=2)
+        got, bound = rec.jac_product_norm[0, 0], rec.jac_prod[0, 0]
+        assert np.isnan(got[2]).all()  # the third-longest text was not multiplied out
+        with torch.no_grad():
+            emb = model.embed(x)
+        for b, n in enumerate(lengths[:2]):
+            last = x.shape[1] - 1 if front else n - 1  # the read-out position
+            one = emb[b:b + 1, :last + 1]
+            want = [torch.linalg.matrix_norm(unrolled_jacobian(model, one, last - k, last), ord=order).item()
+                    for k in range(n)]
+            np.testing.assert_allclose(got[b, :n], want, rtol=1e-9)
+            assert np.isnan(got[b, n:]).all()
+            assert np.all(got[b, 1:n] <= bound[b, 1:n] * (1 + 1e-6))  # eq. 6's product bounds it from k = 1 on
 
 
 def make_model(cell: str, layers: int = 1, bidirectional: bool = False, **kw) -> SentimentRNN:
@@ -183,7 +248,7 @@ def test_padding_never_contributes_and_reviews_do_not_interact(cell, front):
         # before the review (the fixed batching's scheme), so the same prefix of it
         alone_x = inputs[b:b + 1] if front else x[b:b + 1, :n]
         alone = probe_gradients(model, alone_x, lengths[b:b + 1], y[b:b + 1], Objective("bce"), use_lengths=not front)
-        for name in ("dh", "jac", "jac_prod"):
+        for name in ("dh", "jac", "jac_prod", "jac_product_norm"):
             np.testing.assert_allclose(getattr(batch, name)[..., b, :n], getattr(alone, name)[..., 0, :], rtol=1e-9)
             assert np.isnan(getattr(batch, name)[..., b, n:]).all()
         np.testing.assert_allclose(batch.dx[b, :n], alone.dx[0], rtol=1e-9)
@@ -245,7 +310,9 @@ def test_recorder_cadence_coordinates_and_file(tmp_path):
     assert rec.kind.tolist() == ["init", "step", "epoch", "step", "epoch"]
     assert rec.lengths.tolist() == [8, 5, 3, 7]
     r, b, k = 5, 4, 8
-    assert rec["dh"].shape == rec["jac"].shape == rec["jac_prod"].shape == (r, 1, 1, b, k)
+    assert rec["dh"].shape == rec["jac"].shape == rec["jac_prod"].shape == rec["jac_product_norm"].shape \
+        == (r, 1, 1, b, k)
+    assert rec["jac_product_norm_mean"].shape == (r, 1, 1, k)
     assert rec["dx"].shape == (r, b, k) and rec["loss"].shape == (r, b)
     assert rec["dh_mean"].shape == (r, 1, 1, k) and rec["dh_quantiles"].shape == (r, 1, 1, 5, k)
     np.testing.assert_allclose(rec["dh_mean"], np.nanmean(rec["dh"], axis=-2), rtol=1e-6)
@@ -272,6 +339,8 @@ def test_recorder_honours_the_trainers_truncation(tmp_path):
         reach = (n - 1) - (n - 1) // 3 * 3 + 1  # steps inside the last token's chunk
         assert np.all(dh[b, :reach] > 0) and np.all(dh[b, reach:n] == 0)
         assert np.all(rec["jac_prod"][-1, 0, 0, b, reach:n] == 0)
+        assert np.all(rec["jac_product_norm"][-1, 0, 0, b, :reach] > 0)
+        assert np.all(rec["jac_product_norm"][-1, 0, 0, b, reach:n] == 0)
     assert rec.meta["tbptt"] == 3
 
 
@@ -297,6 +366,23 @@ def test_decay_ratios_of_the_linear_rnn_are_powers_of_w(tmp_path):
     for k in (1, 5, 10):
         assert ratios[k]["mean"] == pytest.approx(w ** k, rel=1e-6)
         assert ratios[k]["median"] == pytest.approx(w ** k, rel=1e-6)
+
+
+def recording(**arrays: np.ndarray) -> GradientRecording:
+    one = np.zeros(1)
+    return GradientRecording(step=one, epoch=one, kind=np.array(["init"]), seconds=one, lengths=one, labels=one,
+                             arrays=arrays, meta={"jacobian_norm": "spectral"})
+
+
+def test_product_curves_average_the_bound_over_the_texts_multiplied_out_and_never_under_the_product():
+    nan = np.nan
+    product = np.array([[1.0, 0.5, 0.2], [1.0, 0.8, nan], [nan, nan, nan]])  # the third text not multiplied out
+    bound = np.array([[1.0, 0.6, 0.3], [1.0, 0.7, nan], [1.0, 1e6, 1e9]])  # text 2's power iterations fell short
+    curves = product_curves(recording(jac_product_norm=product[None, None, None], jac_prod=bound[None, None, None]))
+    assert curves.texts == 2 and curves.kind == "spectral"
+    assert_allclose(curves.norm, [1.0, 0.65, 0.2])
+    assert_allclose(curves.bound, [1.0, 0.7, 0.3])  # text 3 left out; text 2's bound raised to its product's 0.8
+    assert product_curves(recording(jac_prod=bound[None, None, None])) is None  # a file from before
 
 
 def test_unknown_jacobian_norm_is_rejected():

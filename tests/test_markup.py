@@ -128,3 +128,15 @@ def test_reading_summary_counts_the_words_read_and_each_reason():
     fates = [fate("a", "a", None, 0), fate("the", "the", "stop word", 1), fate("of", "of", "stop word", 2),
              fate("!", None, "removed", 3)]
     assert markup.reading_summary(fates) == "1 token read; not read: 2 stop words, 1 removed"
+
+
+def test_contexts_html_outlines_each_contexts_token_between_its_neighbours_and_escapes_everything():
+    contexts = [SimpleNamespace(activation=0.91, token="<b>", left=["a", "&"], right=["z"], label="pos<", text=3),
+                SimpleNamespace(activation=-0.2, token="film", left=[], right=[], label="neg", text=0)]
+    out = markup.contexts_html(contexts)
+    assert "<b>" not in out and "pos<" not in out and "&lt;b&gt;" in out and "a &amp;" in out
+    assert out.count(markup.PEAK_STYLE) == 2  # one outlined token per context, nothing else
+    first, second = out.split("</div><div")[:2]
+    assert first.index("a &amp;") < first.index(f'style="{markup.PEAK_STYLE}">&lt;b&gt;<') < first.index(" z")
+    assert "+0.910 · pos&lt; · text 3" in first and "-0.200 · neg · text 0" in second
+    assert "(no context)" in markup.contexts_html([])

@@ -5,6 +5,7 @@ the keep-negations comparison."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -112,3 +113,16 @@ def test_every_word_is_shown_with_why_it_is_not_read_and_keep_negations_is_compa
     assert "&lt;b&gt;" in body and "<b>plot" not in body
     at.toggle(key="data_compare_negations").set_value(True).run()
     assert "keep negations on also reads: <b>not</b>" in html(ok(at))
+
+
+def test_the_first_visit_says_what_reading_the_archive_took_and_later_visits_say_nothing(rnnlab_home, monkeypatch,
+                                                                                         tiny_imdb_archive):
+    use_home(monkeypatch, rnnlab_home, tiny_imdb_archive)  # found, never read: this visit parses it
+    at = open_page()
+    [took] = [c.value for c in at.caption if c.value.startswith("This first visit took")]
+    assert re.fullmatch(r"This first visit took \d+ s, most of it reading the archive into its cache; later visits "
+                        r"read the cache\.", took)
+    assert not any(i.value.startswith("First visit") for i in at.info)  # what to expect made way for what it took
+    at = open_page()  # the cache is there now
+    assert not any("first visit" in e.value.lower() for e in [*at.caption, *at.info])
+    assert len(reviews(at)) == 6  # the tiny archive's training split, read from the cache

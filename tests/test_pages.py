@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -136,8 +137,13 @@ def charts(at: AppTest) -> list[dict]:
     return [decode(json.loads(c.proto.spec)) for c in at.get("plotly_chart")]
 
 
+def title_of(fig: dict) -> str:
+    """A chart's title as one line: style() wraps long titles to the chart's width with <br>."""
+    return re.sub(r"<br\s*/?>", " ", (fig["layout"].get("title") or {}).get("text") or "")
+
+
 def chart(at: AppTest, title: str) -> dict:
-    found = [c for c in charts(at) if (c["layout"].get("title") or {}).get("text", "").startswith(title)]
+    found = [c for c in charts(at) if title_of(c).startswith(title)]
     assert found, f"no chart titled {title!r} in {[c['layout'].get('title') for c in charts(at)]}"
     return found[0]
 

@@ -9,6 +9,7 @@ probed: no packet goes to any other address).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -46,6 +47,17 @@ def test_the_config_keeps_xsrf_and_cors_protection_and_bounds_uploads():
 
 def test_the_config_never_shows_a_traceback_in_the_browser():
     assert config()["client"]["showErrorDetails"] in ("type", "none")
+
+
+def test_the_config_hides_the_deploy_button_of_the_local_app():
+    # read back through Streamlit itself: the option and its value must be ones this Streamlit knows and applies
+    shown = subprocess.run([sys.executable, "-m", "streamlit", "config", "show"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60, env={k: v for k, v in os.environ.items()
+                                                       if not k.startswith("STREAMLIT_")}).stdout
+    section = shown[shown.index("[client]"):]
+    described = section[:section.index('toolbarMode = "')].rsplit("\n\n", 1)[-1]  # the option's own comment
+    assert 'toolbarMode = "viewer"' in section and described.splitlines()[-1].endswith(f"set in {CONFIG}")
+    assert re.search(r'"viewer"\s*:\s*Hide the developer options[^"]*deploy button', described)
 
 
 def free_port() -> int:

@@ -16,8 +16,13 @@ on the same weights. For every review ``b`` of a fixed probe batch, with ``L_b``
   ``dh_t/dh_{t-1}`` alone would miss the LSTM's additive path;
 * ``jac_prod``: the running product of ``jac`` from the read-out step backwards,
   ``prod_{j<k} ||J_{T-j}||``, the product term of the seed's eq. 6 -- an upper bound on
-  ``||ds_T / ds_{T-k}||``. Under truncated BPTT the Jacobian across a cut is zero for
-  backpropagation, so the product drops to 0 there (``jac`` keeps the cell's own norm).
+  ``||ds_T / ds_{T-k}||``, often a loose one: it multiplies each step's largest stretch as if
+  every step stretched the same direction. Under truncated BPTT the Jacobian across a cut is zero
+  for backpropagation, so the product drops to 0 there (``jac`` keeps the cell's own norm);
+* ``jac_product_norm``: the norm of the Jacobian product itself, ``||ds_T / ds_{T-k}||`` (the same
+  norm as ``jac``), the per-step Jacobians multiplied out (:func:`product_norms`); at ``k = 0`` the
+  identity's norm (1, or ``sqrt(S)`` for Frobenius), from ``k = 1`` on at most ``jac_prod``. It costs
+  ``O(S^3)`` a step, so it is computed for the ``product_texts`` longest probe texts only (NaN for the rest).
 
 Everything is aligned by distance ``k`` from the read-out step (``k = 0`` is the step the
 classifier reads; the forward direction and ``dx``: ``k = T - t`` counted from each review's last
@@ -27,7 +32,8 @@ are kept with the mean and quantiles across the probe batch.
 
 :class:`GradientRecorder` is a :class:`~core.training.trainer.Trainer` callback that records at
 initialisation, every ``every`` optimiser steps and at the end of every epoch, and rewrites one
-``.npz`` (no pickles) atomically after each recording; :func:`load_gradients` reads it back.
+``.npz`` (no pickles) atomically after each recording; :func:`load_gradients` reads it back and
+:func:`product_curves` sets the Jacobian product's norm beside its bound, over the same texts.
 Recording never changes training: it runs in eval mode (no dropout, so no draw from the global
 RNG), takes gradients with ``torch.autograd.grad`` (parameters' ``.grad`` untouched), draws its
 power-iteration vectors from a private generator and restores the module's train/eval mode.
@@ -39,6 +45,7 @@ plotting (the dashboard).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +60,8 @@ from core import atomic
 
 JACOBIAN_NORMS = ("spectral", "frobenius")
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
-PER_STEP = ("dh", "dx", "jac", "jac_prod")  # the aligned per-review arrays, also summarised
+PER_STEP = ("dh", "dx", "jac", "jac_prod", "jac_product_norm")  # the aligned per-review arrays, also summarised
+PRODUCT_TEXTS = 8  # probe texts whose Jacobian product is multiplied out: O(S^3) a step, where the rest is O(S^2)
 PAD_ID = 1  # core.data.text.PAD_ID: <pad>, whose embedding is the zero vector
 
 
@@ -67,9 +75,10 @@ class LossFn(Protocol):
 class ProbeGradients:
     """One recording of the probe batch. ``L`` layers, ``D`` directions, ``B`` reviews, ``K`` distances.
 
-    ``dh``, ``jac``, ``jac_prod``: ``(L, D, B, K)``; ``dx``: ``(B, K)``; ``loss``: ``(B,)``. Index
-    ``k`` is the distance from the read-out step; NaN where ``k >= length``. ``jac`` and
-    ``jac_prod`` are None when recorded without Jacobians.
+    ``dh``, ``jac``, ``jac_prod``, ``jac_product_norm``: ``(L, D, B, K)``; ``dx``: ``(B, K)``; ``loss``:
+    ``(B,)``. Index ``k`` is the distance from the read-out step; NaN where ``k >= length``. The three
+    Jacobian arrays are None when recorded without Jacobians (``jac_product_norm`` also in files
+    written before it was recorded).
     """
 
     dh: np.ndarray
@@ -77,6 +86,7 @@ class ProbeGradients:
     loss: np.ndarray
     jac: np.ndarray | None = None
     jac_prod: np.ndarray | None = None
+    jac_product_norm: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------- alignment
@@ -169,6 +179,73 @@ def jacobian_norms(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, s: Tenso
     return jv(v).norm(dim=-1).detach()
 
 
+def product_norms(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Tensor, first: Tensor, last: Tensor, *,
+                  backward: bool = False, norm: str = "spectral", power_iters: int = 8, cut: Tensor | None = None,
+                  generator: torch.Generator | None = None) -> Tensor:
+    """``(B, K)``: the norm of the Jacobian product itself, ``||ds_{t(0)} / ds_{t(k)}||``, NaN beyond a review.
+
+    ``t(k)`` is the position ``k`` steps before the read-out (forward ``last - k``, backward direction
+    ``first + k``), ``x`` ``(B, T, n)`` each step's input and ``prev`` ``(B, T, S)`` the state it starts
+    from, ``step`` as :func:`jacobian_norms`'s; ``cut`` ``(B, K)`` (aligned, as :func:`running_product`'s):
+    the product is 0 from a truncation point on. The norm is ``norm``'s, so the result sits under the
+    product of the per-step norms (:func:`running_product` of :func:`jacobian_norms`) for ``k >= 1``; at
+    ``k = 0`` the product is the identity (norm 1; Frobenius ``sqrt(S)``).
+
+    How. The matrix ``A_k = ds_{t(0)} / ds_{t(k)}`` ``(S, S)`` per review is carried from ``A_0 = I`` by
+    ``A_{k+1} = A_k J_{t(k)}``: its ``S`` rows are vector-Jacobian products through one step, one backward
+    pass through ``S`` copies of the state (the step's input broadcast over them, so it is projected once;
+    ``torch.func``'s ``vmap`` is no faster and its first call imports for a second), so no per-step matrix
+    is stored; ``step`` must broadcast over a leading dimension, as the cells' equations do. After every
+    step ``A`` is rescaled to Frobenius norm 1 and the scale's log kept in float64: the norm neither
+    overflows nor underflows where a float32 number would. Frobenius: exact, the scale itself. Spectral:
+    ``power_iters`` power iterations on ``A A^T`` at every ``k``, warm-started from the previous ``k``'s
+    vector (the left singular vectors live in the read-out state's space, which every ``k`` shares, and
+    settle as ``k`` grows), from a start drawn from ``generator``: an estimate from below, like
+    :func:`jacobian_norms`'s (an eigen-decomposition at every ``k`` cost more than the rest of the recording).
+    The cost is ``O(B K S^3)`` where the per-step norms cost ``O(B K S^2)``: the recorder multiplies out
+    the products of a few probe texts only (``product_texts``).
+    """
+    if norm not in JACOBIAN_NORMS:
+        raise ValueError(f"unknown Jacobian norm {norm!r}; expected one of {JACOBIAN_NORMS}")
+    batch, width, size = prev.shape
+    span = last - first + 1  # (B,) real steps per review
+    ks = torch.arange(int(span.max()) if batch else 0, device=prev.device)  # (K,)
+    pos = (first[:, None] + ks if backward else last[:, None] - ks).clamp(0, width - 1)  # (B, K)
+    rows = torch.arange(batch, device=prev.device)[:, None]
+    xs, starts = x[rows, pos].detach(), prev[rows, pos].detach()  # (B, K, n), (B, K, S): step t(k)'s input, start
+    tiny = torch.finfo(prev.dtype).tiny
+    a = torch.eye(size, dtype=prev.dtype, device=prev.device).expand(batch, size, size) / math.sqrt(size)  # A_0 = I
+    log_scale = torch.full((batch,), 0.5 * math.log(size), dtype=torch.float64, device=prev.device)
+    u = torch.randn(size, generator=generator, dtype=prev.dtype).to(prev.device).expand(batch, size)
+    u = u / u.norm(dim=-1, keepdim=True)  # (B, S): the estimate of A's top left singular vector
+    out = torch.empty(batch, len(ks), dtype=torch.float64, device=prev.device)
+    for k in range(len(ks)):
+        if k:
+            with torch.enable_grad():  # the step from s_{t(k)} to s_{t(k-1)}, S copies per review
+                sp = starts[:, k - 1, None].expand(batch, size, size).clone().requires_grad_(True)  # (B, S, S)
+                new = step(xs[:, k - 1, None], sp)  # the input (B, 1, n) broadcast: projected once per review
+                (g,) = torch.autograd.grad(new, sp, a)
+            a = g  # (B, S, S), each row: (that row of A) J
+            if cut is not None:
+                a = torch.where(cut[:, k - 1, None, None], torch.zeros_like(a), a)
+            scale = torch.linalg.matrix_norm(a)  # (B,) Frobenius; 0 once the product is 0
+            a = a / scale.clamp_min(tiny)[:, None, None]
+            log_scale = log_scale + torch.log(scale.double())
+        if norm == "frobenius":
+            out[:, k] = torch.exp(log_scale)  # ||A||_F = 1 after rescaling (0: the product is 0)
+            continue
+        gram = a @ a.transpose(-1, -2)  # (B, S, S) A A^T: eigenvalues in [0, 1], the top one >= 1/S
+        for i in range(max(power_iters, 1)):
+            u = (u[:, None, :] @ gram)[:, 0]  # u^T A A^T = (A A^T u)^T
+            if i % 4 == 3:  # rescaled now and then only (fewer small operations); 4 steps stay far from underflow
+                u = u / u.norm(dim=-1, keepdim=True).clamp_min(tiny)
+        u = u / u.norm(dim=-1, keepdim=True).clamp_min(tiny)
+        rayleigh = ((u[:, None, :] @ gram)[:, 0] * u).sum(-1).clamp_min(0.0)  # u^T A A^T u <= ||A||_2^2
+        out[:, k] = torch.exp(log_scale) * rayleigh.double().sqrt()
+    valid = ks[None, :] < span[:, None]
+    return out.masked_fill(~valid, float("nan")).to(prev.dtype)
+
+
 # ---------------------------------------------------------------------------------- one recording
 
 def as_front_padded(inputs: Tensor, lengths: Tensor, pad_value: float = PAD_ID) -> Tensor:
@@ -182,7 +259,7 @@ def as_front_padded(inputs: Tensor, lengths: Tensor, pad_value: float = PAD_ID) 
 
 def probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tensor, objective: LossFn, *,
                     use_lengths: bool, tbptt: int | None = None, jacobian: str | None = "spectral",
-                    power_iters: int = 8, seed: int = 0) -> ProbeGradients:
+                    power_iters: int = 8, seed: int = 0, product_texts: int = PRODUCT_TEXTS) -> ProbeGradients:
     """Record the per-step gradients of one probe batch under the model's current weights.
 
     Parameters
@@ -197,6 +274,8 @@ def probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tensor
         False: ``inputs`` are front-padded (or unpadded) and read at ``T - 1``
     tbptt : cut the gradient every ``tbptt`` steps, as training does
     jacobian : "spectral", "frobenius" or None (skip the Jacobians)
+    product_texts : the norm of the Jacobian product itself (:func:`product_norms`, ``O(S^3)`` a step) is
+        computed for this many of the longest reviews (the first in the batch among equals); NaN for the others
 
     How. One backward pass from the summed loss to a zero leaf per step and layer gives every
     ``dL/dh_t``; it asks for nothing else, so autograd never runs the backward of the per-step
@@ -210,14 +289,14 @@ def probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tensor
     model.eval()  # no dropout: deterministic, and no draw from the global RNG
     try:
         return _probe_gradients(model, inputs, lengths.to(inputs.device), targets, objective, use_lengths, tbptt,
-                                jacobian, power_iters, seed)
+                                jacobian, power_iters, seed, product_texts)
     finally:
         model.train(was_training)
 
 
 def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tensor, objective: LossFn,
                      use_lengths: bool, tbptt: int | None, jacobian: str | None, power_iters: int,
-                     seed: int) -> ProbeGradients:
+                     seed: int, product_texts: int) -> ProbeGradients:
     batch, width = inputs.shape[:2]
     n_layers, n_dirs, cell = model.num_layers, model.num_directions, model.cell_def
     keys = [(ly, d) for ly in range(n_layers) for d in range(n_dirs)]
@@ -257,7 +336,7 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
         dx_by_t[real] += _input_vjp(step, emb[real], prev[real], ds[real])
     dx = align(dx_by_t.norm(dim=-1), first, last)  # (B, K)
 
-    jac = prod = None
+    jac = prod = product = None
     if jacobian:
         gen = torch.Generator().manual_seed(seed)
         cut = None
@@ -266,6 +345,9 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
             cut = align(cut_t[None, :].expand(batch, -1).to(emb.dtype), first, last) == 1
         jac = torch.full_like(dh, float("nan"))
         prod = torch.full_like(dh, float("nan"))
+        product = torch.full_like(dh, float("nan"))
+        # the longest reviews, which reach every distance any review reaches
+        picks = torch.argsort(last - first, descending=True, stable=True)[:max(product_texts, 0)]
         for layer, d in keys:
             layer_in = emb if layer == 0 else torch.cat([states[(layer - 1, e)]["hidden"] for e in range(n_dirs)], -1)
             step = _state_step(model, layer, d)
@@ -275,11 +357,17 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
                                          generator=gen)
             jac[layer, d] = align(norms, first, last, backward=d == 1)
             prod[layer, d] = running_product(jac[layer, d], cut)
+            if len(picks):
+                norms = product_norms(step, layer_in[picks], prev[picks], first[picks], last[picks], backward=d == 1,
+                                      norm=jacobian, power_iters=power_iters, generator=gen,
+                                      cut=None if cut is None else cut[picks])
+                product[layer, d, picks, :norms.shape[1]] = norms
 
     def as_np(a: Tensor | None) -> np.ndarray | None:
         return None if a is None else a.detach().cpu().numpy()  # the model's dtype
 
-    return ProbeGradients(dh=as_np(dh), dx=as_np(dx), loss=as_np(per_review), jac=as_np(jac), jac_prod=as_np(prod))
+    return ProbeGradients(dh=as_np(dh), dx=as_np(dx), loss=as_np(per_review), jac=as_np(jac), jac_prod=as_np(prod),
+                          jac_product_norm=as_np(product))
 
 
 def _previous_states(rec: dict[str, Tensor], state_names: Sequence[str], direction: int) -> Tensor:
@@ -369,9 +457,10 @@ class GradientRecording:
 
     ``step``, ``epoch`` ``(R,)``; ``kind`` ``(R,)`` ``init`` / ``step`` / ``epoch``; ``seconds`` the
     time each recording took; ``lengths``, ``labels`` ``(B,)`` of the probe; ``arrays``: per-review
-    ``dh``, ``jac``, ``jac_prod`` ``(R, L, D, B, K)``, ``dx`` ``(R, B, K)``, ``loss`` ``(R, B)``, and
-    for each of the four ``<name>_mean`` ``(R, [L, D,] K)`` and ``<name>_quantiles`` ``(R, [L, D,] Q, K)``;
-    ``count`` ``(K,)`` reviews that reach each distance; ``meta`` the settings.
+    ``dh``, ``jac``, ``jac_prod``, ``jac_product_norm`` ``(R, L, D, B, K)``, ``dx`` ``(R, B, K)``, ``loss``
+    ``(R, B)``, and for each of these but ``loss`` ``<name>_mean`` ``(R, [L, D,] K)`` and
+    ``<name>_quantiles`` ``(R, [L, D,] Q, K)``; ``count`` ``(K,)`` reviews that reach each distance;
+    ``meta`` the settings.
     """
 
     step: np.ndarray
@@ -416,6 +505,47 @@ def decay_ratios(rec: GradientRecording, ks: Sequence[int] = (10, 50, 100), *, r
     return out
 
 
+@dataclass(frozen=True)
+class ProductCurves:
+    """The Jacobian product of one recording against its bound, both averaged over the same probe texts.
+
+    ``norm`` ``(K,)``: the mean norm of the product itself, ``||ds_T / ds_{T-k}||``; ``bound`` ``(K,)``: the mean
+    product of the per-step norms (eq. 6) over the same texts; ``texts``: how many (the longest ones); ``kind``:
+    the norm, ``"spectral"`` or ``"frobenius"``.
+    """
+
+    norm: np.ndarray
+    bound: np.ndarray
+    texts: int
+    kind: str
+
+
+def product_curves(rec: GradientRecording, *, record: int = -1, layer: int = 0,
+                   direction: int = 0) -> ProductCurves | None:
+    """The mean Jacobian product's norm and its bound over the texts it was multiplied out for; None without it.
+
+    The recorded ``jac_prod_mean`` averages all probe texts, the product's norm only the longest few
+    (``product_texts``): the bound is averaged again here over those few, so the two curves compare like with like.
+    Spectral norms are power-iteration estimates from below, the per-step ones (one start each) less settled
+    than the product's (warm-started along ``k``), so where the bound is tight its estimate can fall a little
+    under the product's. The true bound is at least the true product's norm, which is at least its estimate:
+    for ``k >= 1`` the larger of the two estimates is the better estimate of the bound, and is the one used.
+    """
+    if "jac_product_norm" not in rec.arrays or "jac_prod" not in rec.arrays:
+        return None
+    norm = rec["jac_product_norm"][record, layer, direction]  # (B, K)
+    texts = ~np.isnan(norm).all(axis=-1)  # (B,) the texts multiplied out
+    if not texts.any():
+        return None
+    bound = rec["jac_prod"][record, layer, direction][texts]
+    with np.errstate(invalid="ignore"):
+        bound[:, 1:] = np.fmax(bound[:, 1:], norm[texts][:, 1:])  # NaN stays NaN only where both are
+    mean_norm, _ = summarise(norm[texts], quantiles=(0.5,))
+    mean_bound, _ = summarise(bound, quantiles=(0.5,))
+    return ProductCurves(norm=mean_norm, bound=mean_bound, texts=int(texts.sum()),
+                         kind=str(rec.meta.get("jacobian_norm") or "spectral"))
+
+
 class GradientRecorder:
     """Trainer callback: record :func:`probe_gradients` at init, every ``every`` steps and each epoch end.
 
@@ -428,7 +558,7 @@ class GradientRecorder:
         one, or when training stops early); 0: never at epoch ends
     use_lengths : as the trainer: read each review at its own last token (True) or at ``T-1`` of
         front-padded inputs (False; an end-padded probe is front-padded here, to its own width)
-    jacobian, power_iters : see :func:`probe_gradients`
+    jacobian, power_iters, product_texts : see :func:`probe_gradients`
 
     A trainer restored from a checkpoint (``epochs_done > 0`` at ``on_train_start``) makes it
     continue the file already at ``path`` (:meth:`resume`) instead of recording at init.
@@ -436,7 +566,7 @@ class GradientRecorder:
 
     def __init__(self, path: str | Path, probe: Any, *, every: int | None = 100, use_lengths: bool = False,
                  jacobian: str | None = "spectral", power_iters: int = 8, at_init: bool = True,
-                 epoch_every: int = 1):
+                 epoch_every: int = 1, product_texts: int = PRODUCT_TEXTS):
         if jacobian is not None and jacobian not in JACOBIAN_NORMS:
             raise ValueError(f"unknown Jacobian norm {jacobian!r}; expected one of {JACOBIAN_NORMS} or None")
         self.path = Path(path)
@@ -444,6 +574,7 @@ class GradientRecorder:
         self.use_lengths = use_lengths
         self.jacobian = jacobian
         self.power_iters = power_iters
+        self.product_texts = product_texts
         self.at_init = at_init
         self.epoch_every = epoch_every
         lengths = torch.as_tensor(probe.lengths, dtype=torch.int64).cpu()
@@ -513,7 +644,8 @@ class GradientRecorder:
         device = trainer.device
         rec = probe_gradients(trainer.model, self.inputs.to(device), self.lengths.to(device), self.labels.to(device),
                               trainer.objective, use_lengths=self.use_lengths, tbptt=trainer.cfg.tbptt or None,
-                              jacobian=self.jacobian, power_iters=self.power_iters)
+                              jacobian=self.jacobian, power_iters=self.power_iters,
+                              product_texts=self.product_texts)
         self.records.append(rec)
         self.coords.append({"step": trainer.step, "epoch": trainer.epoch, "kind": kind,
                             "seconds": time.perf_counter() - t0})
@@ -542,10 +674,12 @@ class GradientRecorder:
         meta = {"cell": model.cell, "num_layers": model.num_layers, "num_directions": model.num_directions,
                 "hidden_size": model.hidden_size, "tbptt": trainer.cfg.tbptt, "jacobian_norm": self.jacobian,
                 "power_iters": self.power_iters if self.jacobian == "spectral" else None,
+                "product_texts": self.product_texts if self.jacobian else None,
                 "use_lengths": self.use_lengths, "every": self.every, "quantiles": list(QUANTILES),
                 "arrays": {"dh": "record, layer, direction, review, distance", "dx": "record, review, distance",
                            "jac": "record, layer, direction, review, distance",
-                           "jac_prod": "record, layer, direction, review, distance", "loss": "record, review"},
+                           "jac_prod": "record, layer, direction, review, distance",
+                           "jac_product_norm": "record, layer, direction, review, distance", "loss": "record, review"},
                 "distance": "k = steps from the read-out step (forward: from the last token; backward: the first)"}
         arrays["meta"] = np.array(json.dumps(meta))
         with atomic.atomic_path(self.path) as tmp, open(tmp, "wb") as f:

@@ -50,10 +50,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.analysis.predict import MAX_TEXT_CHARS, LoadedRun, encode_text, load_run, reading_notes
+from core.analysis.predict import MAX_TEXT_CHARS, LoadedRun, encode_text, loaded_rnn, reading_notes
 from core.config import TextConfig
 from core.data.text import align_tokens
-from core.jobs.store import Run, RunStore
 from core.models.cells import Cell, StepDerivatives
 
 FATES = ("kept", "unknown", "stopword", "non_alnum", "truncated")
@@ -279,7 +278,7 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
     ``run``: a run id, a :class:`core.jobs.store.Run` or a :class:`core.analysis.predict.LoadedRun`.
     ``fast=False`` forces the step-by-step transparent path (for checking).
     """
-    lr = _loaded(run, runs_dir)
+    lr = loaded_rnn(run, runs_dir, "introspection")
     t0 = time.perf_counter()  # elapsed_ms: the introspection, not the (cached) loading of the run
     model = lr.model
     if model.embedding is None:
@@ -352,14 +351,3 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
         padding=enc.padding, notes=notes, elapsed_ms=(time.perf_counter() - t0) * 1e3,
         probability_of=lr.classes[1] if cls is None else label)
 
-
-def _loaded(run: Any, runs_dir: Any) -> LoadedRun:
-    if isinstance(run, LoadedRun):
-        return run
-    if isinstance(run, str):
-        run = RunStore(runs_dir).get(run)
-    if not isinstance(run, Run):
-        raise TypeError(f"expected a run id, Run or LoadedRun, got {type(run).__name__}")
-    if run.kind != "rnn":
-        raise ValueError(f"run {run.id} is a {run.kind!r} run: introspection needs a recurrent network")
-    return load_run(run)

@@ -141,6 +141,20 @@ def load_run(run: Run) -> Any:
     return _MODELS.get_or_compute((str(run.path), mtime), lambda: _load(str(run.path)))
 
 
+def loaded_rnn(run: Any, runs_dir: Any = None, what: str = "introspection") -> LoadedRun:
+    """A recurrent run's :class:`LoadedRun` from a run id (in ``runs_dir``), a :class:`Run` or a :class:`LoadedRun`;
+    any other kind of run is refused, saying that ``what`` needs a recurrent network."""
+    if isinstance(run, LoadedRun):
+        return run
+    if isinstance(run, str):
+        run = RunStore(runs_dir).get(run)
+    if not isinstance(run, Run):
+        raise TypeError(f"expected a run id, Run or LoadedRun, got {type(run).__name__}")
+    if run.kind != "rnn":
+        raise ValueError(f"run {run.id} is a {run.kind!r} run: {what} needs a recurrent network")
+    return load_run(run)
+
+
 def _tokens(text: str, cfg: TextConfig) -> tuple[list[str], bool]:
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, got {type(text).__name__}")

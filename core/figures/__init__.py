@@ -1,6 +1,7 @@
 """Figures: pure functions from data to a Plotly figure, drawn by the dashboard's pages and the seed report.
 
-One module per topic: ``style`` (the shared look, colours and the CSV export of any figure),
+One module per topic: ``style`` (the shared look, colours and the CSV export of any figure), ``layout``
+(how much room text takes, and where Plotly puts it: the arithmetic behind every margin),
 ``reviews``, ``training``, ``comparison``, ``gradients``, ``gates``, ``classification``, ``hmm``,
 ``embeddings`` and ``theory``. Each builder takes plain data (numbers, numpy arrays, pandas
 frames, dicts) and returns a ``plotly.graph_objects.Figure``; each is tested without Streamlit.

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.figures.style import GREY, cell_colour, empty_figure, style
+from core.figures.style import GREY, USUAL_TOP, bar_labels, category_labels, cell_colour, empty_figure, style
 
 BINARY = ["negative", "positive"]  # IMDB's classes, for a row without its own
 
@@ -66,7 +66,10 @@ def probability_bars(results: pd.DataFrame, title: str | None = None) -> go.Figu
         fig.add_trace(go.Scatter(name="chance (1 / classes)", x=[1 / len(c) for c in classes], y=runs,
                                  mode="markers", marker={"symbol": "line-ns-open", "size": 18, "color": GREY,
                                                          "line": {"width": 2}}))
-    fig.update_xaxes(range=[0, 1.25 if not binary else 1.12])
-    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_yaxes(autorange="reversed")
     fig.update_layout(barmode="overlay")
-    return style(fig, title, what, None, height=max(220, 60 + 38 * len(results)))
+    plot = max(120, 40 + 38 * len(results))  # px of bars, one line of 38 px per model
+    height = int(plot + USUAL_TOP + 60)  # under it the probability axis's labels and title
+    category_labels(fig, "y", runs, height=height)  # long run names fitted beside their bars; whole on hover
+    style(fig, title, what, None, height=height)
+    return bar_labels(fig, upto=1.0)  # each probability written beyond its bar, with the room it needs

@@ -17,9 +17,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from core.figures.style import HEIGHT, cell_colour, empty_figure, format_number, log_axis, run_colour, style
+from core.figures import layout
+from core.figures.style import (
+    HEIGHT,
+    bar_labels,
+    category_labels,
+    cell_colour,
+    empty_figure,
+    format_number,
+    integer_axis,
+    log_axis,
+    panel_grid,
+    run_colour,
+    style,
+)
 
 METRIC_NAMES = {
     "val_accuracy": "validation accuracy", "val_loss": "validation loss", "train_loss": "training loss",
@@ -27,20 +39,6 @@ METRIC_NAMES = {
     "recall": "recall", "f1": "F1", "roc_auc": "ROC-AUC", "epoch_time_s": "epoch time (s)",
     "samples_per_s": "samples/s", "mse": "test MSE",
 }
-
-
-def _bar_labels(fig: go.Figure, top: float, log: bool = False) -> None:
-    """Bar values written above each bar, with room for them under the top of the plot.
-
-    Side by side, horizontal labels of neighbouring bars run into each other ("0.5930.588"), so
-    grouped bars get them turned by 90 degrees: each stays over its own bar however narrow.
-    """
-    grouped = sum(1 for tr in fig.data if tr.type == "bar") > 1
-    fig.update_traces(textposition="outside", textangle=-90 if grouped else 0, cliponaxis=False,
-                      constraintext="none", selector={"type": "bar"})
-    fig.update_layout(bargap=0.25, bargroupgap=0.08, uniformtext={"minsize": 9, "mode": "show"})
-    if not log and np.isfinite(top) and top > 0:
-        fig.update_yaxes(range=[0, top * 1.3])
 
 
 def epoch_curves(epochs: pd.DataFrame, metric: str) -> go.Figure:
@@ -56,7 +54,7 @@ def epoch_curves(epochs: pd.DataFrame, metric: str) -> go.Figure:
         part = part.sort_values("epoch")
         fig.add_trace(go.Scatter(name=str(run), x=part["epoch"] + 1, y=part[metric], mode="lines+markers",
                                  line={"color": run_colour(i), "width": 2}))
-    fig.update_xaxes(dtick=1)
+    integer_axis(fig, "x", epochs["epoch"] + 1)
     return style(fig, f"{name.capitalize()} per epoch", "epoch", name)
 
 
@@ -69,9 +67,10 @@ def metric_bars(table: pd.DataFrame, metrics: Sequence[str] = ("test_accuracy", 
     for i, m in enumerate(present):
         fig.add_trace(go.Bar(name=METRIC_NAMES.get(m, m), x=table["run"], y=table[m], marker_color=run_colour(i),
                              text=[f"{v:.3f}" if pd.notna(v) else "" for v in table[m]]))
-    fig.update_layout(barmode="group")
-    _bar_labels(fig, max(1.0, float(table[present].max().max())))  # scores end at 1; an MSE may not
-    return style(fig, "Test metrics", "run", "score")
+    fig.update_layout(barmode="group", bargap=0.25, bargroupgap=0.08)
+    below = category_labels(fig, "x", table["run"])
+    style(fig, "Test metrics", "run", "score", height=HEIGHT + below)
+    return bar_labels(fig, upto=1.0)  # scores end at 1; an MSE may not
 
 
 def params_bars(table: pd.DataFrame) -> go.Figure:
@@ -89,40 +88,44 @@ def params_bars(table: pd.DataFrame) -> go.Figure:
         if col in table:
             fig.add_trace(go.Bar(name=name, x=table["run"], y=table[col], marker_color=colour,
                                  text=[f"{int(v):,}" if pd.notna(v) else "" for v in table[col]]))
-    fig.update_layout(barmode="group")
-    cols_there = [c for c, _, _ in cols if c in table]
-    _bar_labels(fig, float(table[cols_there].max().max()))
-    return style(fig, "Recurrent parameters", "run", "parameters")
+    fig.update_layout(barmode="group", bargap=0.25, bargroupgap=0.08)
+    below = category_labels(fig, "x", table["run"])
+    style(fig, "Recurrent parameters", "run", "parameters", height=HEIGHT + below)
+    return bar_labels(fig)  # each count written whole ("30,200"), upright over its own bar
 
 
 def confusion_matrices(matrices: Mapping[str, Sequence[Sequence[float]]], normalise: bool = False,
-                       per_row: int = 4) -> go.Figure:
+                       per_row: int = 3, width: int = layout.NARROW) -> go.Figure:
     """One annotated 2x2 heatmap per run: rows the true label, columns the predicted one.
 
     ``matrices``: run name -> ``[[tn, fp], [fn, tp]]`` (``test_metrics.json``'s
     ``confusion_matrix``). ``normalise`` divides each row by its total (the recall per class).
+    Each matrix has its run's name over it, fitted to its column (two lines, shortened in the middle
+    where need be: the full name is in the hover); as many matrices side by side as fit ``width``
+    (at most ``per_row``), the others in further rows.
     """
     if not matrices:
         return empty_figure("no confusion matrices yet", "Confusion matrices")
     names = list(matrices)
-    cols = min(per_row, len(names))
-    rows = (len(names) + cols - 1) // cols
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.08,
-                        vertical_spacing=0.18 if rows > 1 else 0.1)
     labels = ["neg", "pos"]
+    x, y = [f"pred {lab}" for lab in labels], [f"true {lab}" for lab in labels]
+    left = max(layout.text_width(t) for t in y) + layout.TICK_PAD
+    below = layout.text_height(x[0]) + layout.TICK_PAD
+    fig, cols, height = panel_grid(names, width=width, panel_height=170, most=per_row, least_width=150,
+                                   left=left, between=16, below=below)
     for i, name in enumerate(names):
         cm = np.asarray(matrices[name], dtype=float)
         z = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalise else cm
-        text = [[f"{v:.2f}" if normalise else f"{int(v)}" for v in row] for row in z]
-        fig.add_trace(go.Heatmap(name=name, z=z, x=[f"pred {lab}" for lab in labels],
-                                 y=[f"true {lab}" for lab in labels], text=text, texttemplate="%{text}",
-                                 colorscale="Blues", showscale=False, zmin=0, zmax=1 if normalise else None),
+        text = [[f"{v:.2f}" if normalise else f"{int(v):,}" for v in row] for row in z]
+        fig.add_trace(go.Heatmap(name=name, z=z, x=x, y=y, text=text, texttemplate="%{text}",
+                                 colorscale="Blues", showscale=False, zmin=0, zmax=1 if normalise else None,
+                                 hovertemplate=f"{name}<br>%{{y}}, %{{x}}: %{{text}}<extra></extra>"),
                       row=i // cols + 1, col=i % cols + 1)
     fig.update_yaxes(autorange="reversed")
     for c in range(2, cols + 1):  # the true labels only once per row, left of the first matrix
         fig.update_yaxes(showticklabels=False, col=c)
     title = "Confusion matrices" + (" (row-normalised)" if normalise else "")
-    return style(fig, title, height=max(HEIGHT, 260 * rows + 60))
+    return style(fig, title, height=int(height), width=width)
 
 
 def confusion_matrix(matrix: Sequence[Sequence[float]], class_names: Sequence[str], title: str | None = None,
@@ -152,9 +155,11 @@ def confusion_matrix(matrix: Sequence[Sequence[float]], class_names: Sequence[st
                                zmax=1 if normalise else max(float(cm.max()), 1.0),
                                colorbar={"title": {"text": "row share" if normalise else "reviews"}},
                                hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"))
-    fig.update_xaxes(title_text="predicted class", type="category", side="bottom")
-    fig.update_yaxes(title_text="true class", type="category", autorange="reversed")
-    return style(fig, title, height=max(HEIGHT, 80 + 60 * k))
+    fig.update_xaxes(title_text="predicted class", side="bottom")
+    fig.update_yaxes(title_text="true class", autorange="reversed")
+    below = category_labels(fig, "x", names)
+    category_labels(fig, "y", names, height=max(HEIGHT, 80 + 60 * k), room=0.25 * layout.NARROW)  # a colour bar too
+    return style(fig, title, height=max(HEIGHT, 80 + 60 * k) + int(below))
 
 
 def roc_curves(rocs: Mapping[str, Mapping[str, Any]]) -> go.Figure:
@@ -183,10 +188,14 @@ def cost_bars(table: pd.DataFrame, column: str = "train_time_s", title: str = "T
     fig = go.Figure(go.Bar(name=column, x=part["run"], y=part[column],
                            marker_color=[cell_colour(c, i) for i, c in enumerate(part["cell"])],
                            text=[format_number(v, 3) for v in part[column]]))
-    _bar_labels(fig, float(part[column].max()), log=True)
-    values = part[column].to_numpy(dtype=float)
-    log_axis(fig, "y", values=values)
-    positive = values[np.isfinite(values) & (values > 0)]
-    if len(positive):  # a decade of room above the tallest bar for its label
-        fig.update_yaxes(range=[np.log10(positive.min()) - 0.5, np.log10(positive.max()) + 1.0])
-    return style(fig, title, "run", y)
+    below = category_labels(fig, "x", part["run"])
+    log_axis(fig, "y", values=part[column])  # log first: bar_labels sizes a log axis in decades
+    style(fig, title, "run", y, height=HEIGHT + below)
+    bar_labels(fig)  # the range: from half a decade under the least bar to room over the tallest for its label
+    low, high = fig.layout.yaxis.range or (None, None)
+    if low is not None:  # ticks over the whole range shown: 0.158 .. 0.165 alone holds no power of ten
+        log_axis(fig, "y", values=[10.0 ** low, 10.0 ** high])
+        fig.update_yaxes(range=[low, high])
+    else:
+        log_axis(fig, "y", values=part[column])
+    return fig

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.style import HEIGHT, empty_figure, style
+from core.figures.style import HEIGHT, bar_labels, category_labels, empty_figure, integer_axis, style
 
 
 def neighbour_bars(pairs: Sequence[tuple[str, float]], word: str) -> go.Figure:
@@ -24,9 +24,11 @@ def neighbour_bars(pairs: Sequence[tuple[str, float]], word: str) -> go.Figure:
     sims = [s for _, s in pairs]
     fig = go.Figure(go.Bar(name="cosine similarity", x=sims, y=words, orientation="h", marker_color="#1f77b4",
                            text=[f"{s:.3f}" for s in sims], textposition="outside"))
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(range=[min(0.0, min(sims)) - 0.05, 1.1])
-    return style(fig, title, "cosine similarity", None, height=max(HEIGHT, 40 + 26 * len(pairs)))
+    fig.update_yaxes(autorange="reversed")
+    height = max(HEIGHT, 40 + 26 * len(pairs))
+    category_labels(fig, "y", words, height=height)
+    style(fig, title, "cosine similarity", None, height=height)
+    return bar_labels(fig)  # each similarity written beyond its bar (left of a negative one), whole
 
 
 def projection_figure(proj: Mapping[str, Any], highlight: Sequence[str] = (), title: str = "Word map (PCA to 2D)",
@@ -63,5 +65,5 @@ def loss_per_epoch(losses: Sequence[float], title: str = "word2vec training loss
     if not losses:
         return empty_figure("no epochs recorded", title)
     fig = go.Figure(go.Scatter(name="loss", x=np.arange(1, len(losses) + 1), y=list(losses), mode="lines+markers"))
-    fig.update_xaxes(dtick=1)
+    integer_axis(fig, "x", np.arange(1, len(losses) + 1))
     return style(fig, title, "epoch", "loss")

@@ -16,13 +16,15 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.figures.style import GREY, empty_figure, run_colour, style
+from core.figures import layout
+from core.figures.style import BOTTOM, GAP, GREY, HEIGHT, NEGATIVE, POSITIVE, USUAL_TOP, empty_figure, run_colour, style
 
 STATE_NAMES = {"input_gate": "input gate i", "forget_gate": "forget gate f", "output_gate": "output gate o",
                "candidate": "candidate g / n", "cell": "cell state c", "hidden": "hidden state h",
                "reset_gate": "reset gate r", "update_gate": "update gate z"}
 STATE_SCALES = {"candidate": (-1, 1), "hidden": (-1, 1), "cell": (None, None)}  # gates lie in [0, 1]
 UNIT_ORDERS = ("none", "variance", "correlation")
+TOKEN_ROOM = 90  # px: the longest a token is written under a panel (the hover has it whole)
 
 
 def unit_order(values: np.ndarray, by: str = "none", probability: Sequence[float] | None = None) -> np.ndarray:
@@ -80,14 +82,20 @@ def gates_figure(tokens: Sequence[str], states: Mapping[str, np.ndarray], runnin
         return empty_figure("nothing to show", title)
     names = list(states)
     rows = len(names) + 1
-    panel, gap = 190, 110  # px per heatmap; room between panels for the token labels and the next title
-    height = panel * len(names) + 160 + gap * len(names)
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=gap / height,
-                        subplot_titles=[STATE_NAMES.get(n, n) for n in names] + [f"running {probability_name}"],
-                        row_heights=[1.0] * len(names) + [0.8])
     x = np.arange(t)
     tok = np.array(tokens, dtype=object)
     step = max(1, math.ceil(t / 60))  # at most ~60 labels; the hover names every token
+    shown = [layout.fit(str(s), TOKEN_ROOM, max_lines=1) for s in tok[::step]]  # the hover has the whole token
+    # between two panels: the upper one's token labels (turned by 60 degrees), then the lower one's title
+    turned = max(layout.text_width(s) for s in shown) * math.sin(math.radians(60)) \
+        + layout.text_height("x") * math.cos(math.radians(60)) + layout.TICK_PAD
+    gap = turned + layout.text_height("x", layout.SUBPLOT_TITLE_FONT) + 2 * GAP
+    panel = 190  # px per heatmap; the probability's panel is 0.8 of one
+    plot = panel * (len(names) + 0.8) + gap * len(names)
+    height = plot + USUAL_TOP + turned + BOTTOM
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=gap / plot,
+                        subplot_titles=[STATE_NAMES.get(n, n) for n in names] + [f"running {probability_name}"],
+                        row_heights=[1.0] * len(names) + [0.8])
     for r, name in enumerate(names, start=1):
         v = np.asarray(states[name], dtype=float)  # (T, H)
         order = np.asarray((orders or {}).get(name, np.arange(v.shape[1])), dtype=int)[:max_units]
@@ -112,9 +120,9 @@ def gates_figure(tokens: Sequence[str], states: Mapping[str, np.ndarray], runnin
     fig.add_trace(go.Scatter(name="0.5", x=[0, t - 1], y=[0.5, 0.5], mode="lines", showlegend=False,
                              line={"color": GREY, "dash": "dot", "width": 1}, hoverinfo="skip"), row=rows, col=1)
     fig.update_yaxes(range=[-0.02, 1.02], title_text="P", row=rows, col=1)
-    fig.update_xaxes(tickvals=x[::step], ticktext=[str(s) for s in tok[::step]], tickangle=-60, showticklabels=True)
+    fig.update_xaxes(tickvals=x[::step], ticktext=shown, tickangle=-60, showticklabels=True)
     fig.update_layout(showlegend=False)
-    return style(fig, title, height=height)
+    return style(fig, title, height=int(height))
 
 
 def token_values_figure(tokens: Sequence[str], values: Mapping[str, Sequence[float]],
@@ -129,6 +137,32 @@ def token_values_figure(tokens: Sequence[str], values: Mapping[str, Sequence[flo
                              marker_color=run_colour(i),
                              hovertemplate="%{customdata} (t=%{x})<br>%{y:.3g}<extra>" + name + "</extra>"))
     step = max(1, math.ceil(len(tokens) / 60))
-    fig.update_xaxes(tickvals=x[::step], ticktext=list(tokens)[::step], tickangle=-60)
+    shown = [layout.fit(str(s), TOKEN_ROOM, max_lines=1) for s in list(tokens)[::step]]
+    fig.update_xaxes(tickvals=x[::step], ticktext=shown, tickangle=-60)
     fig.update_layout(barmode="group")
-    return style(fig, title, None, y)
+    turned = max(layout.text_width(s) for s in shown) * math.sin(math.radians(60))
+    return style(fig, title, None, y, height=int(HEIGHT + turned))
+
+
+def unit_correlations_figure(units: Sequence[str], r: Sequence[float], title: str = "Units that track the pattern",
+                             mean_match: Sequence[float] | None = None,
+                             mean_other: Sequence[float] | None = None) -> go.Figure:
+    """One bar per unit (``LAYER:DIRECTION:UNIT:STATE``, in the order given: strongest first) of its point-biserial
+    correlation ``r`` with a pattern (``core.analysis.neurons.pattern_units``), on a fixed -1..1 scale: blue where
+    the unit rises at the pattern's tokens, orange where it falls. The hover adds the two means when given."""
+    if not units:
+        return empty_figure("no unit to show", title)
+    r = np.asarray(r, dtype=float)
+    names = [str(u) for u in units]
+    hover = "unit %{x}<br>r=%{y:.3f}"
+    custom = None
+    if mean_match is not None and mean_other is not None:
+        custom = np.column_stack([np.asarray(mean_match, dtype=float), np.asarray(mean_other, dtype=float)])
+        hover += "<br>mean at the pattern %{customdata[0]:.3f}, elsewhere %{customdata[1]:.3f}"
+    fig = go.Figure(go.Bar(name="r", x=names, y=r, customdata=custom,
+                           marker_color=[POSITIVE if v > 0 else NEGATIVE for v in r],
+                           hovertemplate=hover + "<extra></extra>"))
+    fig.add_hline(y=0, line={"color": GREY, "width": 1})
+    fig.update_xaxes(type="category", tickangle=-45)
+    fig.update_yaxes(range=[-1, 1])
+    return style(fig, title, None, "r (point-biserial)")

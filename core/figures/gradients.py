@@ -1,5 +1,6 @@
 """Figures of gradients through time: how the gradient decays with the distance from the read-out,
-its norm per parameter group and step, runs whose gradients explode, and how far back each cell
+the norm of the Jacobian product beside the product of the norms that bounds it, its norm per
+parameter group and step, runs whose gradients explode, and how far back each cell
 still learns (the memory horizon).
 
 What it is: pure builders from what ``core.analysis.gradients`` records and from the step records
@@ -22,7 +23,17 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.figures.style import GREY, HEIGHT, cell_colour, empty_figure, format_number, log_axis, run_colour, style
+from core.figures.style import (
+    GREY,
+    HEIGHT,
+    cell_colour,
+    empty_figure,
+    format_number,
+    integer_axis,
+    log_axis,
+    run_colour,
+    style,
+)
 
 GROUPS = ("embedding", "input_hidden", "hidden_hidden", "output")  # core.training.trainer.param_groups
 GROUP_COLOURS = {"embedding": "#009E73", "input_hidden": "#0072B2", "hidden_hidden": "#D55E00", "output": "#E69F00"}
@@ -79,6 +90,7 @@ def gradient_heatmap(values: np.ndarray, rows: Sequence[Any], name: str = "||dL/
     step = max(1, math.ceil(len(labels) / 25))  # at most ~25 row labels; the hover names every row
     fig.update_yaxes(type="category", range=[-0.5, len(labels) - 0.5], tickvals=labels[::step])
     fig.update_xaxes(range=[-0.5, v.shape[1] - 0.5])
+    integer_axis(fig, "x", k)  # k counts steps: never 0.5
     style(fig, title, "k = T - t (steps before the read-out)", row_title,
           height=HEIGHT + 40 + (6 * len(labels) if len(labels) > 12 else 0))
     fig.update_layout(margin={"b": 64 + 16 * len(notes) if notes else 10})
@@ -122,6 +134,73 @@ def decay_lines(curves: Mapping[str, np.ndarray], *, cells: Mapping[str, str] | 
         return empty_figure("no gradient recorded", title)
     log_axis(fig, "y", values=np.concatenate([np.asarray(tr.y, dtype=float) for tr in fig.data]))
     return style(fig, title, "k = T - t (steps before the read-out)", y + (" / value at k=0" if normalise else ""))
+
+
+NORM_NAMES = {"spectral": "spectral norm ||·||₂", "frobenius": "Frobenius norm ||·||_F"}
+PRODUCT_NORM = "norm of the product"  # ||∂s_T/∂s_{T-k}||, the Jacobians multiplied out
+PRODUCT_BOUND = "upper bound: product of the norms"  # Π_j ||∂s_t/∂s_{t-1}||, the seed's eq. 6
+
+
+def jacobian_product_lines(curves: Mapping[str, tuple[np.ndarray | None, np.ndarray]], *,
+                           cells: Mapping[str, str] | None = None, norm: str = "spectral",
+                           title: str = "Jacobian product ∂s_T/∂s_{T-k}: its norm (solid) and the upper bound of "
+                                        "eq. 6, the product of the norms (dashed)") -> go.Figure:
+    """Per run, the norm of the Jacobian product itself (solid) and the product of the per-step norms (dashed).
+
+    ``curves``: run name -> ``(product's norm (K,) or None, bound (K,))``, both against ``k`` (None: the
+    recording holds the bound alone, which is then drawn alone). The two share the run's colour and one
+    legend entry (the title says which line is which; each trace keeps its full name for the hover and the
+    CSV), on one log axis: the bound multiplies each step's largest stretch as if every step stretched the
+    same direction, so it can climb decades above the product it bounds, and a reader must never take one
+    for the other. ``norm``: ``"spectral"`` or ``"frobenius"``, named on the y axis.
+    """
+    fig = go.Figure()
+    for i, (name, (product, bound)) in enumerate(curves.items()):
+        colour = cell_colour((cells or {}).get(name), i)
+        listed = False  # one legend entry per run: its first line drawn
+        for values, what, dash in ((product, PRODUCT_NORM, "solid"), (bound, PRODUCT_BOUND, "dash")):
+            v = _positive(values) if values is not None else np.zeros(0)
+            if not np.isfinite(v).any():
+                continue
+            fig.add_trace(go.Scatter(name=f"{name}: {what}", x=np.arange(len(v)), y=v, mode="lines", legendgroup=name,
+                                     showlegend=not listed,
+                                     line={"color": colour, "width": 2 if dash == "solid" else 1.5, "dash": dash},
+                                     hovertemplate="k=%{x}<br>%{y:.3g}<extra>" + f"{name}: {what}</extra>"))
+            listed = True
+    if not fig.data:
+        return empty_figure("no Jacobian recorded", title)
+    log_axis(fig, "y", values=np.concatenate([np.asarray(tr.y, dtype=float) for tr in fig.data]))
+    return style(fig, title, "k = T - t (steps before the read-out)",
+                 f"||∂s_T/∂s_{{T-k}}||, {NORM_NAMES.get(norm, norm)}")
+
+
+def jacobian_product_text(curves: Mapping[str, tuple[np.ndarray | None, np.ndarray]]) -> list[str]:
+    """One sentence per run of :func:`jacobian_product_lines`, from its numbers: where the two curves go.
+
+    For ``k >= 1`` (``k = 0`` is the identity): the range of the product's norm and the bound's largest value, so
+    the page says in numbers how far the bound lies above what it bounds. A run with the bound alone says so.
+    """
+    out = []
+    for name, (product, bound) in curves.items():
+        b = _positive(bound)[1:]
+        if np.isposinf(np.asarray(bound, dtype=float)[1:]).any():  # a float32 product of norms past 3.4e38
+            top, ratio = f"beyond {format_number(float(np.finfo(np.float32).max))}, float32's largest number", None
+        elif np.isfinite(b).any():
+            top, ratio = format_number(np.nanmax(b)), np.nanmax(b)
+        else:
+            top, ratio = None, None
+        p = _positive(product)[1:] if product is not None else np.zeros(0)
+        if not np.isfinite(p).any():
+            out.append(f"**{name}**: only the bound was recorded" + (f" (up to {top})." if top else "."))
+            continue
+        k_max = int(np.nanargmax(p)) + 1
+        text = (f"**{name}**: the norm of the product stays between {format_number(np.nanmin(p))} and "
+                f"{format_number(np.nanmax(p))} (largest at k = {k_max})")
+        if top is not None:
+            times = ratio / np.nanmax(p) if ratio is not None else 0.0
+            text += f"; the bound reaches {top}" + (f" ({format_number(times)} times as much)" if times >= 10 else "")
+        out.append(text + ".")
+    return out
 
 
 def recording_index(steps: Sequence[int], moment: float) -> int:

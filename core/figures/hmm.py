@@ -18,9 +18,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from core.figures.style import NEGATIVE, POSITIVE, empty_figure, run_colour, style
+from core.figures import layout
+from core.figures.style import (
+    NEGATIVE,
+    POSITIVE,
+    bar_labels,
+    empty_figure,
+    integer_axis,
+    panel_grid,
+    run_colour,
+    style,
+)
 
 IMDB_CLASSES = ("negative", "positive")  # a run stored before runs kept their class names is IMDB's
 CLASS_COLOURS = {"negative": NEGATIVE, "positive": POSITIVE}  # IMDB's; other classes take the run colours
@@ -50,27 +59,41 @@ def em_curves(frame: pd.DataFrame, title: str = "Baum-Welch: log-likelihood per 
     for i, (model, part) in enumerate(frame.groupby("model", sort=True)):
         fig.add_trace(go.Scatter(name=f"{model} model", x=part["iteration"] + 1, y=part["log_likelihood_per_token"],
                                  mode="lines+markers", line={"color": CLASS_COLOURS.get(model, run_colour(i))}))
+    integer_axis(fig, "x", frame["iteration"] + 1)
     return style(fig, title, "iteration", "log-likelihood per token")
 
 
-def transition_heatmaps(matrices: Mapping[str, np.ndarray], title: str = "Transition matrices") -> go.Figure:
-    """One annotated heatmap per class model: row i is the distribution of the next state from state i."""
+def transition_heatmaps(matrices: Mapping[str, np.ndarray], title: str = "Transition matrices",
+                        width: int = layout.NARROW) -> go.Figure:
+    """One annotated heatmap per class model: row i is the distribution of the next state from state i.
+
+    As many side by side as fit ``width`` (three at most), each under its class model's name fitted to
+    its column; the colour bar (0..1, shared) beside the last.
+    """
     if not matrices:
         return empty_figure("no model", title)
     names = list(matrices)
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[f"{n} model" for n in names],
-                        horizontal_spacing=0.1)
-    for c, name in enumerate(names, start=1):
+    states = max(np.asarray(p).shape[0] for p in matrices.values())
+    labels = [f"s{i}" for i in range(states)]
+    tick = max(layout.text_width(lab) for lab in labels) + layout.TICK_PAD
+    axis_title = layout.text_height("to", layout.AXIS_TITLE_FONT) + layout.TITLE_STANDOFF
+    cell = layout.text_width("0.25") + 2  # px a cell needs for its probability
+    fig, cols, height = panel_grid([f"{n} model" for n in names], width=width, panel_height=180,
+                                   least_width=max(100.0, cell * states), left=tick + axis_title,
+                                   right=layout.COLORBAR_PAD + layout.COLORBAR + layout.COLORBAR_LABELS,
+                                   between=tick + 8, below=layout.text_height(labels[0]) + layout.TICK_PAD + axis_title)
+    for i, name in enumerate(names):
         p = np.asarray(matrices[name], dtype=float)
-        labels = [f"s{i}" for i in range(p.shape[0])]
-        fig.add_trace(go.Heatmap(name=name, z=p, x=labels, y=labels, zmin=0, zmax=1, colorscale="Blues",
-                                 showscale=c == len(names), text=[[f"{v:.2f}" for v in row] for row in p],
+        state_labels = [f"s{j}" for j in range(p.shape[0])]
+        fig.add_trace(go.Heatmap(name=name, z=p, x=state_labels, y=state_labels, zmin=0, zmax=1, colorscale="Blues",
+                                 showscale=i == len(names) - 1, text=[[f"{v:.2f}" for v in row] for row in p],
                                  texttemplate="%{text}",
                                  hovertemplate="from %{y} to %{x}: %{z:.3f}<extra>" + name + "</extra>"),
-                      row=1, col=c)
-        fig.update_xaxes(title_text="to", row=1, col=c)
-    fig.update_yaxes(autorange="reversed", title_text="from")
-    return style(fig, title)
+                      row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(title_text="to")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(title_text="from", col=1)
+    return style(fig, title, height=int(height), width=width)
 
 
 def stationary_bars(dists: Mapping[str, np.ndarray], title: str = "Stationary distributions π = πP") -> go.Figure:
@@ -84,5 +107,5 @@ def stationary_bars(dists: Mapping[str, np.ndarray], title: str = "Stationary di
                              marker_color=CLASS_COLOURS.get(name, run_colour(i)),
                              text=[f"{v:.2f}" for v in pi], textposition="outside"))
     fig.update_layout(barmode="group")
-    fig.update_yaxes(range=[0, 1.1])
-    return style(fig, title, "hidden state", "probability")
+    style(fig, title, "hidden state", "probability")
+    return bar_labels(fig, upto=1.0)  # each probability written over its bar, with the room it needs

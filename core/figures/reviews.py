@@ -15,9 +15,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from core.figures.style import HEIGHT, LABEL_COLOURS, empty_figure, run_colour, style
+from core.figures import layout
+from core.figures.style import HEIGHT, LABEL_COLOURS, empty_figure, integer_axis, panel_grid, run_colour, style
 
 
 def dataset_counts(counts: Mapping[str, Mapping[str, int]]) -> go.Figure:
@@ -55,22 +55,31 @@ def length_histogram(lengths: pd.DataFrame, bins: int = 50, max_len: int | None 
         fig.add_trace(go.Bar(name=str(group), x=centres, y=counts, width=edges[1] - edges[0], opacity=0.6,
                              marker_color=colour))
     fig.update_layout(barmode="overlay")
+    integer_axis(fig, "y", [c for tr in fig.data for c in tr.y])  # counts: never "1.5 reviews"
     if max_len is not None and max_len <= top:  # a line beyond every review would only squash the bars
         fig.add_vline(x=max_len, line_dash="dash", line_color="#444",
                       annotation_text=f"max_len {max_len}", annotation_position="top right")
     return style(fig, f"Review length ({unit})", unit, "reviews")
 
 
-def word_frequency(freqs: pd.DataFrame, top: int = 20) -> go.Figure:
-    """The ``top`` most frequent words of each ``group``, side by side (columns ``group, word, count``)."""
+def word_frequency(freqs: pd.DataFrame, top: int = 20, width: int = layout.NARROW) -> go.Figure:
+    """The ``top`` most frequent words of each ``group``, side by side (columns ``group, word, count``).
+
+    As many groups side by side as fit ``width`` (three at most), the others in further rows; each
+    group's name fitted over its panel.
+    """
     if freqs.empty:
         return empty_figure("no words", "Most frequent words")
     groups = sorted(freqs["group"].unique(), key=str)
-    fig = make_subplots(rows=1, cols=len(groups), subplot_titles=[str(g) for g in groups],
-                        horizontal_spacing=0.12)
-    for i, g in enumerate(groups):
-        part = freqs[freqs["group"] == g].nlargest(top, "count").iloc[::-1]  # largest at the top
+    parts = [freqs[freqs["group"] == g].nlargest(top, "count").iloc[::-1] for g in groups]  # largest at the top
+    words = max((layout.text_width(str(w)) for part in parts for w in part["word"]), default=0.0) + layout.TICK_PAD
+    count = max(layout.text_width(f"{int(c):,}") for c in freqs["count"])
+    fig, cols, height = panel_grid([str(g) for g in groups], width=width, panel_height=max(HEIGHT - 80, 14 * top),
+                                   least_width=words + 2 * count, left=words, between=words + 12,
+                                   below=layout.text_height("0") + layout.TICK_PAD)
+    for i, (g, part) in enumerate(zip(groups, parts, strict=True)):
         fig.add_trace(go.Bar(name=str(g), x=part["count"], y=part["word"], orientation="h",
                              marker_color=LABEL_COLOURS.get(str(g), run_colour(i)), showlegend=False),
-                      row=1, col=i + 1)
-    return style(fig, "Most frequent words", height=max(HEIGHT, 18 * top + 80))
+                      row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(nticks=4)  # a few counts under each narrow panel, level, never crowded into a turn
+    return style(fig, "Most frequent words", height=int(height), width=width)

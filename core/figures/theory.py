@@ -19,13 +19,12 @@ import plotly.graph_objects as go
 
 from core.analysis.markov import ChainStructure
 from core.config import ModelConfig
-from core.figures.style import log_axis
+from core.figures.style import integer_axis, log_axis, style
 from core.models.cells import cell_def
 from core.models.rnn import param_counts
 
 SIGMOID_PRIME_MAX = 0.25  # σ'(0) = σ(0)(1 - σ(0)) = 1/4, the largest value σ' takes
 TANH_PRIME_MAX = 1.0  # tanh'(0) = 1
-_LEGEND = {"orientation": "h", "yanchor": "top", "y": -0.22}  # below the x-axis title, not over it
 _LOG10_RANGE = 300.0  # float64 spans about 1e-308 .. 1e308; beyond it a product is shown as missing
 
 # The cell equations as the project's models compute them (core.models.rnn, PyTorch's conventions).
@@ -89,9 +88,7 @@ def activation_figure(frame: pd.DataFrame, preactivation: float | None = None) -
                   annotation_text="σ' ≤ 1/4", annotation_position="top left")
     if preactivation is not None:
         fig.add_vline(x=preactivation, line={"color": "black", "dash": "dot"}, annotation_text="a")
-    fig.update_layout(title="Activations and their derivatives", xaxis_title="pre-activation x",
-                      yaxis_title="value", legend=_LEGEND, margin={"t": 60})
-    return fig
+    return style(fig, "Activations and their derivatives", "pre-activation x", "value")
 
 
 def step_factor(weight: float, preactivation: float, activation: str = "sigmoid") -> float:
@@ -136,10 +133,9 @@ def gradient_product_figure(frame: pd.DataFrame, activation: str = "sigmoid") ->
                              line={"color": "#d62728", "dash": "dash"}))
     fig.add_hline(y=1.0, line={"color": "grey", "dash": "dot"})
     log_axis(fig, "y", values=frame[["chosen", "sigmoid_bound", "tanh_bound"]].to_numpy())
-    fig.update_layout(title="|∂h_T/∂h_{T-k}| = Π factors: vanishing below 1, exploding above",
-                      xaxis_title="k = T - t (steps back)", yaxis_title="gradient factor product",
-                      legend=_LEGEND, margin={"t": 60})
-    return fig
+    integer_axis(fig, "x", frame["k"])
+    return style(fig, "|∂h_T/∂h_{T-k}| = Π factors: vanishing below 1, exploding above",
+                 "k = T - t (steps back)", "gradient factor product")
 
 
 # ---- the unrolled RNN ---------------------------------------------------------------------------
@@ -176,8 +172,8 @@ def unrolled_rnn_figure(nodes: pd.DataFrame, edges: pd.DataFrame) -> go.Figure:
                              textfont={"color": "white", "size": 14}, showlegend=False))
     fig.update_xaxes(visible=False, range=[-0.5, nodes["x"].max() + 0.5])
     fig.update_yaxes(visible=False, range=[-0.5, 2.5])
-    fig.update_layout(title="Unrolled RNN: the same W, U at every step; gradients flow back along the h chain",
-                      height=320, margin={"t": 50, "b": 10}, plot_bgcolor="rgba(0,0,0,0)")
+    style(fig, "Unrolled RNN: the same W, U at every step; gradients flow back along the h chain", height=320)
+    fig.update_layout(plot_bgcolor="rgba(0,0,0,0)")
     return fig
 
 
@@ -209,9 +205,8 @@ def param_count_figure(frame: pd.DataFrame) -> go.Figure:
     """Grouped bars: the seed's formula against PyTorch's actual count per cell."""
     fig = go.Figure([go.Bar(x=frame["cell"], y=frame["seed_formula"], name="seed: G(n+m+1)m"),
                      go.Bar(x=frame["cell"], y=frame["pytorch_actual"], name="PyTorch: G(n+m+2)m")])
-    fig.update_layout(barmode="group", title="Recurrent parameters", yaxis_title="parameters",
-                      legend=_LEGEND, margin={"t": 60})
-    return fig
+    fig.update_layout(barmode="group")
+    return style(fig, "Recurrent parameters", None, "parameters")
 
 
 # ---- the Markov chain ---------------------------------------------------------------------------
@@ -238,10 +233,9 @@ def markov_figure(frame: pd.DataFrame, reference: np.ndarray | None = None,
         if reference is not None:
             fig.add_trace(go.Scatter(x=[0, last], y=[reference[i]] * 2, name=f"{reference_name}({s})",
                                      mode="lines", line={"color": color, "dash": "dash"}))
-    fig.update_layout(title="State distribution π_{t+1} = π_t P", xaxis_title="step t",
-                      yaxis_title="probability", yaxis_range=[-0.02, 1.02], legend=_LEGEND,
-                      margin={"t": 60})
-    return fig
+    fig.update_yaxes(range=[-0.02, 1.02])
+    integer_axis(fig, "x", frame["step"])
+    return style(fig, "State distribution π_{t+1} = π_t P", "step t", "probability")
 
 
 def chain_verdict(structure: ChainStructure, states: list[str]) -> tuple[str, str]:

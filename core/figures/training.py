@@ -2,7 +2,8 @@
 
 What it is: pure builders from a run's step and epoch frames (its ``metrics.jsonl`` as the dashboard
 loads it) to Plotly figures, the noisy batch values beside a smoothed trend and each epoch's
-validation numbers.
+validation numbers. The Train page draws the three side by side: each fits its text to a third of the
+page (``width``).
 
 What it is not: several runs side by side (:mod:`core.figures.comparison`), the gradient through
 time or per parameter group (:mod:`core.figures.gradients`), reading the metrics file, Streamlit.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.figures import layout
 from core.figures.style import empty_figure, log_axis, style
 
 
@@ -22,7 +24,7 @@ def _smooth(y: pd.Series, points: int = 25) -> pd.Series:
     return y.rolling(window, min_periods=1).mean()
 
 
-def loss_curves(steps: pd.DataFrame, epochs: pd.DataFrame | None = None) -> go.Figure:
+def loss_curves(steps: pd.DataFrame, epochs: pd.DataFrame | None = None, width: int = layout.THIRD) -> go.Figure:
     """Training loss per optimiser step (raw and smoothed) with each epoch's validation loss.
 
     ``steps``: columns ``step``, ``loss``; ``epochs``: ``step`` (the step the epoch ended at),
@@ -39,10 +41,10 @@ def loss_curves(steps: pd.DataFrame, epochs: pd.DataFrame | None = None) -> go.F
     if epochs is not None and not epochs.empty:
         fig.add_trace(go.Scatter(name="validation loss", x=epochs["step"], y=epochs["val_loss"],
                                  mode="lines+markers", line={"color": "#d62728", "width": 2}))
-    return style(fig, "Loss", "optimiser step", "loss")
+    return style(fig, "Loss", "optimiser step", "loss", width=width)
 
 
-def accuracy_curves(steps: pd.DataFrame, epochs: pd.DataFrame | None = None) -> go.Figure:
+def accuracy_curves(steps: pd.DataFrame, epochs: pd.DataFrame | None = None, width: int = layout.THIRD) -> go.Figure:
     """Batch accuracy per step (smoothed) with each epoch's training and validation accuracy.
 
     ``steps``: ``step``, ``accuracy`` (NaN for tasks without one); ``epochs``: ``step``,
@@ -63,10 +65,10 @@ def accuracy_curves(steps: pd.DataFrame, epochs: pd.DataFrame | None = None) -> 
                 fig.add_trace(go.Scatter(name=col.replace("_", " "), x=epochs["step"], y=epochs[col],
                                          mode="lines+markers", line={"color": colour, "width": 2}))
     fig.update_yaxes(range=[0, 1.02])
-    return style(fig, "Accuracy", "optimiser step", "accuracy")
+    return style(fig, "Accuracy", "optimiser step", "accuracy", width=width)
 
 
-def grad_norm_curve(steps: pd.DataFrame, clip_norm: float | None = None) -> go.Figure:
+def grad_norm_curve(steps: pd.DataFrame, clip_norm: float | None = None, width: int = layout.THIRD) -> go.Figure:
     """The global gradient norm before clipping, per step (log scale); clipped steps marked.
 
     ``steps``: ``step``, ``grad_norm`` and optionally ``clipped`` (bool).
@@ -85,4 +87,5 @@ def grad_norm_curve(steps: pd.DataFrame, clip_norm: float | None = None) -> go.F
         fig.add_trace(go.Scatter(name=f"clip threshold {clip_norm:g}", x=[x0, x1], y=[clip_norm, clip_norm],
                                  mode="lines", line={"color": "#444", "dash": "dash", "width": 1}))
     log_axis(fig, "y", values=steps["grad_norm"])
-    return style(fig, "Gradient norm per step (before clipping)", "optimiser step", "gradient norm (log scale)")
+    return style(fig, "Gradient norm per step (before clipping)", "optimiser step", "gradient norm (log scale)",
+                 width=width)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,12 +86,14 @@ HMM_WORK = 4 * 2 * 3 * 20  # states x mix x restarts x iterations at the default
 @dataclass(frozen=True)
 class Estimate:
     """A job's expected wall time: ``seconds`` (None when nothing can be measured), where it comes from
-    (``basis``, one or two sentences) and the ``parts`` it adds up from (name, seconds)."""
+    (``basis``, one or two sentences), the ``parts`` it adds up from (name, seconds) and, where the basis
+    leaves it out, the ``work`` it times (``21,000 samples of imdb: ...``; shared by the runs of one form)."""
 
     seconds: float | None
     basis: str
     parts: tuple[tuple[str, float], ...] = field(default=())
     unknown: tuple[str, ...] = field(default=())  # parts that nothing measured: the total leaves them out
+    work: str = ""
 
     def text(self) -> str:
         """``about 4 min 40 s (fitting 1 min, scoring 3 min 40 s)``; ``unknown`` when nothing measured it."""
@@ -124,8 +127,10 @@ def _num(d: Any, key: str, lo: float = 0.0, hi: float = MAX_COUNT, *, positive: 
     return float(v)
 
 
-def _finished(store: Any, kind: str) -> list[tuple[dict[str, Any], dict[str, Any], Any]]:
-    """(config dict, test metrics, run) of the newest finished runs of ``kind`` (imported ones left out).
+def _finished(store: Any, kind: str, same: Callable[[dict[str, Any]], bool] | None = None
+              ) -> list[tuple[dict[str, Any], dict[str, Any], Any]]:
+    """(config dict, test metrics, run) of the newest finished runs of ``kind`` (imported ones left out), only those
+    whose config dict ``same`` accepts: the newest ``MAX_RUNS`` of them, however many other runs are newer.
 
     A run that cannot be read is skipped: an estimate never fails because of one damaged folder.
     """
@@ -139,7 +144,9 @@ def _finished(store: Any, kind: str) -> list[tuple[dict[str, Any], dict[str, Any
             break
         try:
             cfg = run.config_dict()
-            if cfg.get("kind", "rnn") != kind or cfg.get("imported") or run.status().get("state") != FINISHED:
+            if cfg.get("kind", "rnn") != kind or cfg.get("imported") or (same is not None and not same(cfg)):
+                continue
+            if run.status().get("state") != FINISHED:
                 continue
             out.append((cfg, run.test_metrics() or {}, run))
         except (OSError, ValueError, KeyError, TypeError):  # DamagedRun is a ValueError
@@ -198,6 +205,12 @@ class Sizes:
     unsup: int  # unlabelled texts (word2vec reads them)
     noun: str  # "reviews" (IMDB) or "texts"
     dataset: str
+    counted: bool = True  # False: IMDB's published sizes (its archive has not been read here yet)
+
+    def of(self) -> str:
+        """``of imdb``, saying when the sizes are IMDB's published ones rather than counted here."""
+        return f"of {self.dataset}" + ("" if self.counted else " (IMDB's published sizes: its archive has not been "
+                                                               "read here yet)")
 
 
 def split_sizes(data: DataConfig, test_limit: int | None = None) -> Sizes:
@@ -220,7 +233,8 @@ def split_sizes(data: DataConfig, test_limit: int | None = None) -> Sizes:
                                                                    largest_val_size(info.train))
         train = max(0, info.train_rows - val)
     return Sizes(max(1, _capped(train, data.limit)), _capped(val, data.limit),
-                 _capped(info.test, data.limit, test_limit), _capped(info.unsup, data.limit), info.noun, info.name)
+                 _capped(info.test, data.limit, test_limit), _capped(info.unsup, data.limit), info.noun, info.name,
+                 info.counted)
 
 
 # -- the GMM-HMM -----------------------------------------------------------------------------------------------------
@@ -287,7 +301,7 @@ def hmm_seconds(cfg: HMMRunConfig, store: Any) -> Estimate:
     scoring = (n_test + n_val) * rates["score"] * classes / 2
     parts = (("fitting", fitting), ("scoring", scoring), ("preparing", rates["prepare"]))
     basis = (f"{source}: {rates['fit']:.3g} s per training text fitting (at M=4, k=2, 3 restarts, 20 iterations; "
-             f"this fit: {n_train:,} {noun} of {sizes.dataset}, {work:.3g}x that work), {rates['score'] * 1000:.3g} "
+             f"this fit: {n_train:,} {noun} {sizes.of()}, {work:.3g}x that work), {rates['score'] * 1000:.3g} "
              f"ms per text scoring with two class models ({n_test:,} test + {n_val:,} validation {noun}, "
              f"{classes} class models).")
     return Estimate(fitting + scoring + rates["prepare"], basis, parts)
@@ -357,40 +371,49 @@ def word2vec_seconds(cfg: Word2VecRunConfig, store: Any) -> Estimate:
     training = tokens * w.epochs * _w2v_work(w) * rates["train"]
     preparing = rates["prepare_fixed"] + texts * rates["prepare"]
     basis = (f"{source}: {rates['train'] * 1e6:.3g} µs per token and epoch at the default settings (this run: "
-             f"about {tokens:,.0f} tokens from {texts:,} {sizes.noun} of {sizes.dataset}, {w.epochs} epochs), "
+             f"about {tokens:,.0f} tokens from {texts:,} {sizes.noun} {sizes.of()}, {w.epochs} epochs), "
              f"preprocessing {rates['prepare_fixed']:.3g} s plus {rates['prepare'] * 1000:.2g} ms per text.")
     return Estimate(training + preparing, basis, (("preprocessing", preparing), ("training", training)))
 
 
 # -- an RNN training ------------------------------------------------------------------------------------------------
 def _rnn_key(d: dict[str, Any]) -> tuple:
-    """What decides a training's speed: the task, the cell and its size, the batching, the length and the device."""
+    """What decides a training's speed: the task (for text, the dataset: its lengths set a bucketed batch's), the cell
+    and its size, the batching, the length and the device."""
     m, t, x = _sub(d, "model"), _sub(d, "train"), _sub(d, "text")
-    return (t.get("task"), m.get("cell"), m.get("hidden_size"), m.get("embedding_dim"), m.get("num_layers"),
-            m.get("bidirectional"), t.get("batching"), t.get("batch_size"), t.get("device"), t.get("tbptt"),
-            x.get("max_len") if t.get("task") == TEXT_TASK else t.get("seq_len"))
+    text = t.get("task") == TEXT_TASK
+    dataset = _sub(d, "data").get("dataset") if text else None
+    return (t.get("task"), dataset if isinstance(dataset, str) and dataset != BUILTIN_DATASET else None,
+            m.get("cell"), m.get("hidden_size"), m.get("embedding_dim"), m.get("num_layers"), m.get("bidirectional"),
+            t.get("batching"), t.get("batch_size"), t.get("device"), t.get("tbptt"),
+            x.get("max_len") if text else t.get("seq_len"))
 
 
-def _samples(cfg: RunConfig) -> tuple[int, int]:
-    """(training samples over all epochs, test samples) of an RNN run."""
+def _samples(cfg: RunConfig) -> tuple[int, int, str]:
+    """(training samples over all epochs, test samples, what they are) of an RNN run: ``21,000 samples of imdb:
+    7,000 training reviews (the limit) x 3 epochs``."""
     if cfg.train.task == TEXT_TASK:
         sizes = split_sizes(cfg.data)
-        return sizes.train * cfg.train.epochs, sizes.test
-    return cfg.train.train_steps * cfg.train.batch_size, 0
+        cut = " (the limit)" if cfg.data.limit is not None and sizes.train == cfg.data.limit else ""
+        samples = sizes.train * cfg.train.epochs
+        then = f", then {sizes.test:,} test {sizes.noun}" if sizes.test else ""
+        what = (f"{samples:,} samples {sizes.of()}: {sizes.train:,} training {sizes.noun}{cut} x "
+                f"{plural(cfg.train.epochs, 'epoch')}{then}")
+        return samples, sizes.test, what
+    samples = cfg.train.train_steps * cfg.train.batch_size
+    return samples, 0, f"{samples:,} samples: {cfg.train.train_steps:,} steps of {cfg.train.batch_size}"
 
 
 def training_seconds(cfg: RunConfig, store: Any) -> Estimate:
-    """The wall time of an RNN training, from finished runs with the same task, cell, sizes, batching and device:
-    training samples (reviews x epochs) at their samples per second, and the test pass at their test rate."""
+    """The wall time of an RNN training, from finished runs with the same task (dataset), cell, sizes, batching and
+    device: training samples (texts x epochs) at their samples per second, and the test pass at their test rate."""
     try:
-        samples, tests = _samples(cfg)
+        samples, tests, sized = _samples(cfg)
     except DataError as e:  # a dataset that cannot be read: its size is unknown, and so is the time
         return Estimate(None, f"No estimate: {e}", unknown=(f"the {cfg.model.cell.upper()} training",))
     want = _rnn_key(cfg.to_dict())
     train, test, over = [], [], []
-    for d, tm, _ in _finished(store, "rnn"):
-        if _rnn_key(d) != want:
-            continue
+    for _, tm, _ in _finished(store, "rnn", lambda d: _rnn_key(d) == want):
         per_s = _num(tm, "train_samples_per_s", hi=1e8, positive=True)
         t = _num(tm, "train_time_s", hi=MAX_SECONDS, positive=True)
         if not (per_s and t):
@@ -403,7 +426,8 @@ def training_seconds(cfg: RunConfig, store: Any) -> Estimate:
         wall = _num(tm, "wall_time_s", hi=MAX_SECONDS)
         if wall is not None:
             over.append(max(0.0, wall - t - ((n or 0) / inf if inf else 0.0)))
-    what = f"{cfg.model.cell.upper()} ({cfg.train.task}, hidden {cfg.model.hidden_size}, {cfg.train.batching} batches)"
+    on = dataset_name(cfg.data.dataset) if cfg.train.task == TEXT_TASK else cfg.train.task
+    what = f"{cfg.model.cell.upper()} ({on}, hidden {cfg.model.hidden_size}, {cfg.train.batching} batches)"
     if train:
         source = f"from {plural(len(train), f'finished {what} run')}"
         per_sample, per_test, other = _median(train), _median(test) or 0.0, _median(over) or 0.0
@@ -411,16 +435,15 @@ def training_seconds(cfg: RunConfig, store: Any) -> Estimate:
         per_s = _reference_rnn_rate(cfg)
         if per_s is None:
             return Estimate(None, f"No {what} training with these sizes has finished here yet: nothing to measure "
-                                  "from.", unknown=(f"the {cfg.model.cell.upper()} training",))
-        source = f"No {what} run with these sizes has finished here yet: {REFERENCE_NOTE}"
+                                  "from.", unknown=(f"the {cfg.model.cell.upper()} training",), work=sized)
+        where = "" if cfg.train.task != TEXT_TASK or dataset_name(cfg.data.dataset) == BUILTIN_DATASET else " on IMDB"
+        source = f"No {what} run with these sizes has finished here yet: {REFERENCE_NOTE}{where}"
         per_sample, per_test = 1.0 / per_s, 1.0 / (per_s * REFERENCE_RNN_TEST_SPEEDUP)
         other = REFERENCE_RNN_PREPARE_S
     training, testing = samples * per_sample, tests * per_test
-    on = f" of {dataset_name(cfg.data.dataset)}" if cfg.train.task == TEXT_TASK else ""
-    basis = (f"{source}: {1 / per_sample:,.0f} training samples per second ({samples:,} samples{on}"
-             + (f", then {tests:,} test {'reviews' if on == ' of imdb' else 'texts'}" if tests else "") + ").")
+    basis = f"{source}: {1 / per_sample:,.0f} training samples per second."
     return Estimate(training + testing + other, basis, (("training", training), ("testing", testing),
-                                                        ("preparing", other)))
+                                                        ("preparing", other)), work=sized)
 
 
 def training_seconds_each(cfgs: list[RunConfig], store: Any) -> list[float | None]:
