@@ -16,6 +16,7 @@ import random
 import re
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from conftest import tiny_reviews, write_imdb_archive
@@ -106,7 +107,13 @@ def add_dataset(pg, app, name: str, path: Path, text_col: str = "", label_col: s
 def nav(pg, path: str) -> None:
     """Open a page from the sidebar (``path``: its URL path, "" for the Overview): the same browser session (a new
     URL would start a new one), so the choices made on other pages hold."""
+    before = main_text(pg)
     pg.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').first.click()
+    pg.wait_for_url(lambda url: urlparse(url).path.rstrip("/").endswith(f"/{path}".rstrip("/")))
+    # on a loaded machine the new page's script may start after a quiet moment: wait until it has drawn
+    deadline = time.time() + 60
+    while main_text(pg) == before and time.time() < deadline:
+        time.sleep(0.2)
     settle(pg)
 
 
