@@ -2,7 +2,8 @@
 
 Commands that start a job (each creates a run and runs it here, or with ``--background`` launches it
 as its own process; ``--dry-run`` prints the resolved config and creates nothing): ``train`` (also
-``--resume RUN_ID``), ``hmm``, ``embeddings train``, ``memory-horizon``, ``explode``, ``experiment``,
+``--resume RUN_ID``; ``--config FILE.toml`` reads its settings from a TOML file, ``--print-config`` writes one:
+:mod:`core.config_file`), ``hmm``, ``embeddings train``, ``memory-horizon``, ``explode``, ``experiment``,
 ``data download|install``. ``job RUN_ID`` runs a stored run's job (what launched jobs execute).
 Commands that read: ``runs`` (list, ``--cancel``, ``--delete``), ``data info``, ``predict`` and
 ``introspect`` (the text as an argument, ``--file PATH`` or ``-`` for standard input), ``embeddings neighbours``.
@@ -15,7 +16,8 @@ a usage error included. Text a user supplied (run names, class names, words, tex
 :func:`terminal_text`, without the escape sequences and control characters a terminal would act on (JSON escapes
 them itself); a reader that goes away (``| head``) ends the command quietly (:func:`stdout_closed`).
 ``--version`` prints ``core.__version__``. The parser is one ``_add_<command>`` function per subcommand, listed
-in ``COMMANDS``.
+in ``COMMANDS``. Building it imports nothing heavy (no torch, numpy, pandas, ...), so ``--help`` answers at once:
+each command imports what it needs when it runs (``tests/test_cli_startup.py``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ from core.config import (
     Word2VecRunConfig,
     config_to_dict,
     first_few,
-    preset,
 )
 from core.jobs.names import CANCELLED, DAMAGED, DATA_FILE, FINISHED, JOB_LOG, WORD2VEC_FILE
 
@@ -125,7 +126,7 @@ def _store(args: argparse.Namespace):
 
 
 def _start(kind: str, cfg: Any, args: argparse.Namespace, *, label: str | None = None,
-           options: dict[str, Any] | None = None):
+           options: dict[str, Any] | None = None, track: tuple[Any, ...] = ()):
     """Create the run and run its job here, or launch it (``--background``); None for ``--dry-run``."""
     from core.data.datasets import resolve_config
     from core.data.imdb import DataError
@@ -140,12 +141,13 @@ def _start(kind: str, cfg: Any, args: argparse.Namespace, *, label: str | None =
         return None
     store = _store(args)
     if getattr(args, "background", False):
-        run = lifecycle.submit(kind, cfg, store, label=label, lane="data" if kind == "data" else "train")
+        run = lifecycle.submit(kind, cfg, store, label=label, lane="data" if kind == "data" else "train", track=track)
         _say(f"queued {kind} run {run.id}: `python -m core runs` shows its state; its output goes to "
              f"{run.file(JOB_LOG)}")
         _print_id(args, run)
         return None
-    run = lifecycle.create(kind, cfg, store, label=label)  # refused here, before any folder, if it cannot fit
+    # refused here, before any folder, if it cannot fit
+    run = lifecycle.create(kind, cfg, store, label=label, track=track)
     _say(f"{kind} run {run.id}")
     return lifecycle.run_job(run, store, lane="train" if getattr(args, "queue", False) else None, say=_say,
                              options=options)
@@ -230,14 +232,42 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace) -> RunConfig:
-    """The preset named by ``--preset``, with every field the command line set."""
-    overrides = overrides_from_args(args, RunConfig)
-    return preset(overrides.pop("preset", "seed"), cell=overrides.pop("cell", "lstm"), **overrides)
+    """The preset named by ``--preset`` (or the ``--config`` file), with the file's fields, then every field the
+    command line set: a flag beside ``--config`` overrides the file."""
+    from core.config_file import read_config_file, run_config
+
+    values = read_config_file(args.config) if getattr(args, "config", None) else {}
+    return run_config({**values, **overrides_from_args(args, RunConfig)})
+
+
+def _print_config(args: argparse.Namespace) -> int:
+    """``train --print-config``: the resolved settings as a TOML file that ``--config`` reads back (``--resume``: the
+    stored run's)."""
+    from core.config_file import config_file_text
+
+    if args.resume:
+        run = _store(args).get(args.resume)
+        cfg = run.job_config()
+        if not isinstance(cfg, RunConfig):
+            raise ValueError(f"run {run.id} is a {run.kind} run; --print-config prints a training run's settings")
+    else:
+        cfg = _train_config(args)
+    text = config_file_text(cfg)  # every string in it escaped: no control character reaches the terminal
+    if args.json:
+        _print_json({"toml": text})
+    else:
+        print(text, end="")
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume and args.config:
+        raise ValueError("--config starts a new run: a resumed run keeps the settings it was created with")
+    if args.print_config:
+        return _print_config(args)
     from core.jobs import lifecycle
 
+    track = _checked_targets(args)
     if args.resume:
         store = _store(args)
         run = store.get(args.resume)
@@ -253,7 +283,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.dry_run and not args.background:
             on = cfg.train.task if cfg.train.task != TEXT_TASK else (cfg.data.dataset or "imdb")
             _say(f"training {cfg.model.cell} on {on} ({cfg.train.preset} preset)")
-        run = _start("rnn", cfg, args, options={"progress_bar": True})
+        run = _start("rnn", cfg, args, options={"progress_bar": True}, track=track)
         if run is None:
             return 0
     tm = run.test_metrics() or {}
@@ -263,6 +293,31 @@ def cmd_train(args: argparse.Namespace) -> int:
         figure = f"MSE {tm['mse']:.4f}" if "mse" in tm else f"accuracy {tm['accuracy']:.4f}"
         _say(f"test {figure}  success {tm['success']}  train time {tm['train_time_s']:.1f}s")
     return _finish(args, run, test_metrics=run.test_metrics())
+
+
+def _track_target(text: str) -> Any:
+    """``--track``'s type: one target parsed (:mod:`core.jobs.targets`, standard library only), its error shown."""
+    from core.jobs.targets import parse_target
+
+    try:
+        return parse_target(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _checked_targets(args: argparse.Namespace) -> tuple[Any, ...]:
+    """``--track``'s targets, each checked before the run is made (package, folder, store, server: one line)."""
+    track = tuple(dict.fromkeys(args.track or ()))
+    if args.resume and track:
+        raise ValueError("--track is given when a run starts: a resumed run is tracked where it was started")
+    if track and not args.dry_run:
+        from core.jobs.targets import MAX_TARGETS
+        from core.report.tracking import check_targets
+
+        if len(track) > MAX_TARGETS:
+            raise ValueError(f"{len(track)} --track targets; at most {MAX_TARGETS}")
+        check_targets(track, {_store(args).root})
+    return track
 
 
 def cmd_job(args: argparse.Namespace) -> int:
@@ -752,10 +807,23 @@ def _add_data(sub: Any) -> None:
 
 
 def _add_train(sub: Any) -> None:
-    t = sub.add_parser("train", help="train one model and evaluate it on the test split")
+    t = sub.add_parser("train", help="train one model and evaluate it on the test split",
+                       description="Train one model and evaluate it on the test split. Its settings: a preset, a "
+                                   "config file (--config) and flags; a flag given beside --config overrides the "
+                                   "file's value.")
+    t.add_argument("--config", metavar="FILE.toml",
+                   help="read the run's settings from a TOML file: any field below by name, flat, as in a sweep "
+                        "spec's [base] (preset = \"fast\", hidden_size = 64; \"\" = none); flags given beside it "
+                        "override its values. --print-config writes one")
+    t.add_argument("--print-config", action="store_true",
+                   help="print the resolved settings as a TOML file that --config reads back, and exit; nothing is "
+                        "created (with --resume: the stored run's settings)")
     add_config_arguments(t, RunConfig)
     t.add_argument("--resume", metavar="RUN_ID",
                    help="continue a crashed, failed or cancelled run after its last complete epoch")
+    t.add_argument("--track", action="append", type=_track_target, metavar="TRACKER:WHERE",
+                   help="log the run live while it trains: tensorboard:DIR (events in DIR/RUN_ID) or mlflow:URI "
+                        "(sqlite:///path/mlflow.db, file:/path/mlruns, a folder, http://HOST:5000); repeat for both")
     _job_flags(t)
     t.set_defaults(func=cmd_train)
 
@@ -971,8 +1039,14 @@ def _add_app(sub: Any) -> None:
     ap.set_defaults(func=cmd_app, streamlit_args=[])
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.report.export import cmd_export as export
+
+    return export(args)
+
+
 def _add_export(sub: Any) -> None:
-    from core.report.export import add_export_arguments, cmd_export
+    from core.report.export_args import add_export_arguments  # not core.report.export: it imports torch
 
     ex = sub.add_parser("export", help="export runs to TensorBoard event files or MLflow (optional libraries)")
     add_export_arguments(ex)

@@ -17,10 +17,8 @@ What it is not: training, fitting or writing run files (``core``), chart buildin
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import secrets
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -33,6 +31,7 @@ from core.config import BUILTIN_DATASET, DataConfig
 from core.data.datasets import config_dataset, dataset_info, resolve_config
 from core.data.imdb import DataError
 from core.data.sources import list_datasets
+from core.figures import static as static_images
 from core.figures.style import figure_csv, table_csv
 from core.jobs import labels
 from core.jobs.names import (
@@ -87,14 +86,15 @@ def init_launch_nonce() -> str:
     return st.session_state.setdefault(LAUNCH_NONCE, secrets.token_hex(8))
 
 
-def launch_once(cfgs: list[Any], nonce: str, *, again: bool = False) -> list[str]:
+def launch_once(cfgs: list[Any], nonce: str, *, again: bool = False, track: tuple[Any, ...] = ()) -> list[str]:
     """Launch one training job per config, unless this click was already served; the new run ids.
 
     A click is served once: the nonce it was rendered with must be the current one (it changes
     with every launch, so a second click queued on the same form does nothing). The very same
     resolved configs as the last launch, within :data:`RELAUNCH_WINDOW_S`, are not launched: they
     wait in :data:`REPEAT_LAUNCH` for the page to ask, and go with ``again=True`` once the user says
-    so. Launched ids are added to ``LAUNCHED``. Training itself runs in ``python -m core job``
+    so. ``track``: where the runs are tracked live (``core.jobs.targets``, checked by the page). Launched ids are
+    added to ``LAUNCHED``. Training itself runs in ``python -m core job``
     processes (``core.jobs.lifecycle``). Every config is fitted to its dataset first
     (:func:`core.data.datasets.resolve_config`): one that cannot fit raises :data:`LAUNCH_ERRORS`
     before any run is created or the click is spent.
@@ -114,7 +114,7 @@ def launch_once(cfgs: list[Any], nonce: str, *, again: bool = False) -> list[str
         return []
     ss[LAUNCH_NONCE] = secrets.token_hex(8)  # before launching: a click arriving meanwhile is stale
     rs = store()
-    ids = [jobs.submit("rnn", cfg, rs).id for cfg in cfgs]
+    ids = [jobs.submit("rnn", cfg, rs, track=track).id for cfg in cfgs]
     ss[LAST_LAUNCH] = (time.time(), dicts, ids)
     ss[LAUNCHED] = [*ss.get(LAUNCHED, []), *ids]
     return ids
@@ -582,10 +582,8 @@ _PNG_LOCK = threading.Lock()
 
 
 def png_export_available() -> bool:
-    """PNG and SVG buttons are offered when kaleido and a Chromium to drive are installed."""
-    browser = os.environ.get("BROWSER_PATH") or any(shutil.which(b) for b in
-                                                     ("chromium", "chromium-browser", "google-chrome", "chrome"))
-    return bool(browser) and importlib.util.find_spec("kaleido") is not None
+    """PNG and SVG buttons are offered when kaleido and a Chrome for it to drive (found as kaleido finds it) are."""
+    return static_images.unavailable() is None
 
 
 @st.cache_resource(show_spinner=False)
@@ -620,23 +618,32 @@ def figure_svg(fig: Any) -> bytes:
     return _figure_image(fig, "svg")
 
 
+def chart_config(name: str) -> dict[str, Any]:
+    """Plotly's settings for a chart: its camera button saves an SVG named ``name``, drawn by the browser."""
+    return {"displaylogo": False, "toImageButtonOptions": {"format": "svg", "filename": name}}
+
+
 def show_chart(fig: Any, name: str, *, key: str | None = None, data: pd.DataFrame | None = None) -> None:
     """Draw ``fig`` with downloads of its data (CSV) and of the picture (PNG and SVG).
 
     ``data``: the table behind the figure when the page has it (the CSV is then that table);
-    otherwise the CSV is read from the figure's traces. Plotly's own toolbar also saves a PNG in
-    the browser (camera icon), named after ``name``. Every download is generated only when
-    clicked, so they cost nothing when the page draws.
+    otherwise the CSV is read from the figure's traces. Plotly's own toolbar saves an SVG named
+    after ``name``, drawn by the browser (camera icon, :func:`chart_config`): it needs nothing on the
+    server. The PNG and SVG buttons are rendered on the server by kaleido, offered where it has a Chrome;
+    elsewhere a line says how to get one. Every download is generated only when clicked, so they cost
+    nothing when the page draws.
     """
     key = key or name
-    st.plotly_chart(fig, key=f"chart.{key}",
-                    config={"displaylogo": False, "toImageButtonOptions": {"filename": name, "scale": 2}})
+    st.plotly_chart(fig, key=f"chart.{key}", config=chart_config(name))
     row = st.container(horizontal=True, gap="small")
     # every CSV goes through table_csv: a class or run name like =HYPERLINK(...) must stay text in a spreadsheet
     csv = (lambda: table_csv(data)) if data is not None else (lambda: figure_csv(fig))
     row.download_button("CSV", data=csv, file_name=f"{name}.csv", mime="text/csv",
                         key=f"csv.{key}", on_click="ignore", icon=":material/download:", type="tertiary")
-    if png_export_available():
+    if not png_export_available():  # the browser still draws the SVG: say so, and what the server lacks
+        why = static_images.unavailable() or static_images.NO_CHROME
+        row.caption(f"The camera icon over the chart saves it as an SVG; no PNG here: {why}.")
+    else:
         row.download_button("PNG", data=lambda: figure_png(fig), file_name=f"{name}.png", mime="image/png",
                             key=f"png.{key}", on_click="ignore", icon=":material/image:", type="tertiary")
         row.download_button("SVG", data=lambda: figure_svg(fig), file_name=f"{name}.svg", mime="image/svg+xml",

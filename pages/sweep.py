@@ -19,6 +19,7 @@ from core.figures import sweep as figures  # noqa: E402
 from core.figures.style import format_number  # noqa: E402
 from core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED, QUEUED, RUNNING  # noqa: E402
 from core.jobs.store import DamagedRun  # noqa: E402
+from core.paths import shipped  # noqa: E402
 from core.sweep.job import (  # noqa: E402
     estimate,
     published,
@@ -33,8 +34,8 @@ from dashboard import state  # noqa: E402
 
 JOB = "sweep.job"  # session key: the id of the sweep run launched from this page
 POLL_S = 3.0
-STUDIES = ROOT / "studies"
-PUBLISHED = ROOT / "docs" / "sweeps"  # the shipped studies' results, as measured for the README
+STUDIES = shipped("studies")  # in a checkout or an installed copy
+PUBLISHED = shipped("published")  # the shipped studies' results, as measured for the README (docs/sweeps/)
 DOCS = "docs:"  # prefix of a published study in the sweep selectbox
 SPEC = "sweep_spec"
 

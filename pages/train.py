@@ -24,6 +24,7 @@ from core.jobs import lifecycle as jobs
 from core.jobs.estimate import duration, plural, training_seconds
 from core.jobs.names import CANCELLED, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, JOB_LOG, QUEUED, RUNNING
 from core.jobs.store import DamagedRun, RunNotFound
+from core.jobs.targets import MAX_TARGET_CHARS, MAX_TARGETS, parse_targets
 from core.jobs.word2vec import vectors_runs
 from dashboard import forms, lessons, state, widgets
 
@@ -35,6 +36,10 @@ PRESET_HELP = ("`lesson` (the default): `fast` on at most 7,000 texts per split 
                "`seed`: the seed report's settings (every text padded or cut to 500 tokens). "
                "`fast`: the same model over length-bucketed batches, one CPU thread: much faster on a CPU.")
 NOTE = "train.note"  # the outcome of the last start, shown once
+TRACK_HELP = ("Optional: log the runs live while they train, to TensorBoard (`tensorboard:/path/tb`: events in "
+              "`/path/tb/RUN_ID`) or MLflow (`mlflow:sqlite:///path/mlflow.db`, `mlflow:file:/path/mlruns`, "
+              "`mlflow:http://HOST:5000`); both at once separated by a comma. The same as `python -m core train "
+              "--track`; checked before anything starts.")
 
 
 def form_prefix(preset_name: str, task: str) -> str:
@@ -47,10 +52,26 @@ def form_values(fields: list[forms.Field], preset_name: str, task: str) -> dict[
     return forms.parse_values(fields, widgets.field_values(fields, form_prefix(preset_name, task)))
 
 
+def track_targets() -> tuple[Any, ...]:
+    """The "Track to" field's targets, parsed and checked (package, folder, store, server); ``ValueError`` or
+    ``ImportError`` (a package to install) with one line otherwise."""
+    track = parse_targets(st.session_state.get("train_track") or "")
+    if track:
+        from core.report.tracking import check_targets  # only when asked: it imports the trackers' writers
+
+        check_targets(track, {state.store().root})
+    return track
+
+
 def launch(preset_name: str, task: str, nonce: str) -> None:
     """The Start button's callback: build one config per cell type and launch them (once per click)."""
     ss = st.session_state
     if nonce != ss.get(state.LAUNCH_NONCE):  # a second click on a form already submitted: not worth parsing
+        return
+    try:
+        track = track_targets()
+    except (ValueError, ImportError) as e:
+        ss[NOTE] = ("error", f"Not started: {e}")
         return
     fields = forms.form_fields(preset(preset_name, task=task), task)
     try:
@@ -66,7 +87,7 @@ def launch(preset_name: str, task: str, nonce: str) -> None:
                              "stopwords* under More settings.")
         return
     try:
-        ids = state.launch_once(cfgs, nonce)
+        ids = state.launch_once(cfgs, nonce, track=track)
     except state.LAUNCH_ERRORS as e:  # a setting the dataset cannot fit, a dataset gone: refused, no run made
         ss[NOTE] = ("error", f"Not started: {e}")
         return
@@ -86,8 +107,8 @@ def launch_again(nonce: str) -> None:
     if repeat is None:  # answered already (a second click on the same button)
         return
     try:
-        started(state.launch_once(repeat[0], nonce, again=True))
-    except state.LAUNCH_ERRORS as e:  # the dataset changed or went since the first launch
+        started(state.launch_once(repeat[0], nonce, again=True, track=track_targets()))
+    except (*state.LAUNCH_ERRORS, ImportError) as e:  # the dataset changed or went since the first launch
         st.session_state[NOTE] = ("error", f"Not started: {e}")
 
 
@@ -211,6 +232,8 @@ with st.container(border=True):
                           + ("; train word2vec vectors on the Embeddings page first" if not w2v else ""))
     widgets.draw_fields([f for f in fields if not f.main], form_prefix(preset_name, task), main=[],
                         more="More settings")
+    st.text_input("Track to", key="train_track", placeholder="tensorboard:/path/tb, mlflow:sqlite:///path/mlflow.db",
+                  max_chars=MAX_TARGETS * (MAX_TARGET_CHARS + 1), help=TRACK_HELP)
     st.button("Start training", key="train_start", type="primary", icon=":material/play_arrow:",
               disabled=not can_start, on_click=launch,
               args=(preset_name, task, st.session_state[state.LAUNCH_NONCE]))

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 from fixtures_runs import use_home
+from fixtures_tracking import assert_typed_hparams, events, fresh_mlflow_db, hparams_plugin
 
 from core.analysis.gradients import decay_ratios, load_gradients
 from core.config import HMMRunConfig, config_to_dict, preset
 from core.jobs.store import RunNotFound, RunStore
+from core.models.checkpoint import read_weights
 from core.report.export import (
     MissingDependency,
-    add_export_arguments,
     cmd_export,
     export_runs,
     flatten_config,
     param_text,
 )
+from core.report.export_args import add_export_arguments
 
 pytest.importorskip("tensorboard")
 
@@ -46,12 +48,12 @@ def home(trained_home, tmp_path_factory):
     return root, store, ids
 
 
-def _scalars(folder: Path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+_scalars = events
 
-    ea = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0})
-    ea.Reload()
-    return ea
+
+@pytest.fixture
+def mlflow_db(tmp_path_factory, tmp_path):
+    return fresh_mlflow_db(tmp_path_factory, tmp_path)
 
 
 def _expected_steps(run):
@@ -67,8 +69,6 @@ def _expected_params(run):
 
 
 def test_tensorboard_export_holds_step_and_epoch_scalars_hparams_and_test_metrics(home, tmp_path):
-    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
-
     _, store, ids = home
     runs = [store.get(ids[c]) for c in ("rnn", "lstm", "gru")]
     out = export_runs(runs, "tensorboard", str(tmp_path / "tb"))
@@ -80,21 +80,50 @@ def test_tensorboard_export_holds_step_and_epoch_scalars_hparams_and_test_metric
             got = [(e.step, e.value) for e in ea.Scalars(tag)]
             assert [s for s, _ in got] == [s for s, _ in points]
             assert [v for _, v in got] == pytest.approx([v for _, v in points], rel=1e-6)
+        # every point at the wall time its record carries, not the export's
+        assert [e.wall_time for e in ea.Scalars("step/loss")] == [r["wall_time"] for r in run.metrics("step")]
         epochs = run.metrics("epoch")
         for name in ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "epoch_time_s"):
-            got = [(e.step, e.value) for e in ea.Scalars(f"epoch/{name}")]
-            assert got == [(r["epoch"], pytest.approx(r[name], rel=1e-6)) for r in epochs]
+            got = [(e.step, e.value, e.wall_time) for e in ea.Scalars(f"epoch/{name}")]
+            assert got == [(r["epoch"], pytest.approx(r[name], rel=1e-6), r["wall_time"]) for r in epochs]
         tm = run.test_metrics()
         assert ea.Scalars("test/accuracy")[0].value == pytest.approx(tm["accuracy"], rel=1e-6)
+        assert ea.Scalars("test/accuracy")[0].wall_time == run.status()["finished"]
         assert not any(t.startswith("gradient_decay/") for t in tags)
-        content = ea.PluginTagToContent("hparams")
-        start = HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
-        want = flatten_config(config_to_dict(run.job_config()))
-        assert set(start.hparams) == set(want) | {"kind"}
-        assert start.hparams["model.cell"].string_value == run.config().model.cell
-        assert start.hparams["train.lr"].number_value == pytest.approx(run.config().train.lr)
-        experiment = HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
-        assert "test/accuracy" in {m.name.tag for m in experiment.metric_infos}
+        # the best weights, one histogram per parameter, at the best epoch
+        weights = {t for t in ea.Tags()["histograms"] if t.startswith("weights/")}
+        assert weights == {f"weights/{k}" for k in read_weights(run.file("model.safetensors"))}
+        assert {h.step for t in weights for h in ea.Histograms(t)} == {tm["best_epoch"]}
+        start = hparams_plugin(ea, "session_start_info")
+        assert_typed_hparams(start.hparams, {**flatten_config(config_to_dict(run.job_config())), "kind": "rnn"})
+        assert start.hparams["train.bf16"].bool_value is False and start.start_time_secs == run.status()["started"]
+        experiment = hparams_plugin(ea, "experiment")
+        assert {"test/accuracy", "epoch/val_loss"} <= {m.name.tag for m in experiment.metric_infos}
+        assert hparams_plugin(ea, "session_end_info").status == 1  # STATUS_SUCCESS
+        assert run.summary()["label"] in ea.Tensors("rnnlab/run/text_summary")[0].tensor_proto.string_val[0].decode()
+
+
+def test_a_run_without_wall_times_is_exported_at_times_derived_from_its_start_and_epoch_times(home, tmp_path):
+    """Runs trained before records carried ``wall_time``: steps spread over their epoch, epochs laid end to end
+    from the run's start by their ``epoch_time_s``, never all at one instant."""
+    root, _, ids = home
+    folder = tmp_path / "store" / ids["lstm"]  # a copy: the run store's own run stays as it is
+    shutil.copytree(root / "runs" / ids["lstm"], folder)
+    from core.jobs.store import Run
+
+    run = Run(folder)
+    lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "wall_time"}) + "\n"
+                                                  for r in lines))
+    said: list[str] = []
+    export_runs([run], "tensorboard", str(tmp_path / "tb"), say=said.append)
+    assert any("derived from the run's start" in m for m in said)
+    ea = events(tmp_path / "tb" / run.id)
+    times = [e.wall_time for e in ea.Scalars("step/loss")]
+    start, epoch = run.status()["started"], run.metrics("epoch")[0]
+    assert len(times) >= 2 and all(a < b for a, b in zip(times, times[1:], strict=False))
+    assert start < times[0] and times[-1] == pytest.approx(start + epoch["epoch_time_s"])
+    assert ea.Scalars("epoch/val_loss")[0].wall_time == pytest.approx(start + epoch["epoch_time_s"])
 
 
 def test_tensorboard_export_has_one_decay_curve_per_gradient_recording(home, tmp_path):
@@ -125,13 +154,13 @@ def test_tensorboard_export_of_an_hmm_run_has_its_em_curves_and_reexport_replace
     assert "em/log_likelihood_per_token/class_0" in ea.Tags()["scalars"]
 
 
-def test_mlflow_sqlite_export_holds_params_metric_history_test_metrics_tags_and_artifacts(home, tmp_path):
-    pytest.importorskip("mlflow")
+def test_mlflow_sqlite_export_holds_params_metric_history_test_metrics_tags_and_artifacts(home, tmp_path, mlflow_db):
     from mlflow import MlflowClient
 
     _, store, ids = home
     runs = [store.get(ids[c]) for c in ("lstm", "grad", "failed")]
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_db
+    runs[0].annotate(name="baseline", note="before the fix")
     out = export_runs(runs, "mlflow", uri)
     assert out["skipped"] == [] and len(out["exported"]) == 3
     client = MlflowClient(tracking_uri=uri)
@@ -143,6 +172,8 @@ def test_mlflow_sqlite_export_holds_params_metric_history_test_metrics_tags_and_
         m = found[run.id]
         assert m.data.params == _expected_params(run)
         assert m.data.tags["rnnlab.kind"] == "rnn"
+        label = run.summary()["label"]
+        assert m.info.run_name == m.data.tags["rnnlab.label"] == label and label.startswith(run.summary()["name"])
         assert m.data.tags["rnnlab.state"] == run.status()["state"]
         names = {f.path for f in client.list_artifacts(m.info.run_id)}
         assert {"config.json", "status.json"} <= names and "checkpoint" not in names
@@ -154,11 +185,23 @@ def test_mlflow_sqlite_export_holds_params_metric_history_test_metrics_tags_and_
         for tag, points in _expected_steps(run).items():
             hist = sorted(client.get_metric_history(m.info.run_id, tag), key=lambda x: x.step)
             assert [(h.step, h.value) for h in hist] == [(s, pytest.approx(v)) for s, v in points]
+        # each point at its record's time, to the millisecond: not all at the run's start
+        stamps = [h.timestamp for h in sorted(client.get_metric_history(m.info.run_id, "step/loss"),
+                                               key=lambda x: x.step)]
+        assert stamps == [int(r["wall_time"] * 1000) for r in run.metrics("step")]
         hist = client.get_metric_history(m.info.run_id, "epoch/val_loss")
         assert sorted((h.step, h.value) for h in hist) == [(r["epoch"], r["val_loss"]) for r in run.metrics("epoch")]
         tm = run.test_metrics()
         assert m.data.metrics["test/loss"] == pytest.approx(tm["loss"])
     assert any(k.startswith("gradient_decay/") for k in found[ids["grad"]].data.metrics)
+    named = found[runs[0].id].data.tags
+    assert (named["rnnlab.name"], named["rnnlab.note"], named["mlflow.note.content"]) == (
+        "baseline", "before the fix", "before the fix")
+    assert "weights/fc.weight/mean" in found[runs[0].id].data.metrics  # MLflow has no histograms: their summary
+    # the finished text classifier is also the MLflow model of its run (core.report.mlflow_model), tagged with it
+    models = {e["run_id"]: e["model_uri"] for e in out["exported"]}
+    assert models[runs[0].id] and named["rnnlab.model_uri"] == models[runs[0].id]
+    assert models[ids["grad"]] is None and models[ids["failed"]] is None  # a synthetic task's, a failed one's
     # exporting again replaces the earlier MLflow run instead of adding a second one
     export_runs(runs[:1], "mlflow", uri)
     again = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags["rnnlab.run_id"] == runs[0].id]

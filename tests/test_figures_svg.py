@@ -126,7 +126,7 @@ class Unrenderable:
 
 def test_a_missing_browser_leaves_the_report_usable_without_either_picture(tmp_path):
     why = experiment._png(Unrenderable(("png", "svg")), tmp_path / "fig.png")
-    assert why == "(figure not rendered: RuntimeError)"
+    assert why == "(figure not rendered: kaleido could not render it (RuntimeError: no Chromium))"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -38,7 +38,8 @@ FORBIDDEN = ("dashboard", "pages", "streamlit")  # the screen: core must work wi
 # Lowest first. A module belongs to the layer of the longest prefix that names it. An import may point
 # to its own layer or a lower one, never higher.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("core", "core.config", "core.paths", "core.atomic", "core.device"),  # settings and small tools
+    # settings and small tools (the TOML files of sweep specs and of single runs among them)
+    ("core", "core.config", "core.paths", "core.atomic", "core.device", "core.tomlfile", "core.config_file"),
     ("core.data",),  # datasets, text pipeline, corpus, batching
     ("core.models",),  # cells, classifiers, checkpoints, GMM-HMM, word2vec vectors
     ("core.training",),  # the trainer and its callbacks
@@ -53,8 +54,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("core.cliargs", "core.app", "core.__main__", "core.console"),  # the command line
 )
 # below the run store nothing knows of runs: a "vocab.json" there is a cache's file, not a run's
-RUN_UNAWARE = ("core.config", "core.paths", "core.atomic", "core.device", "core.data", "core.models",
-               "core.training", "core.tasks")
+RUN_UNAWARE = ("core.config", "core.paths", "core.atomic", "core.device", "core.tomlfile", "core.config_file",
+               "core.data", "core.models", "core.training", "core.tasks")
 # the spelled-out names: every state a run can be in and every file of a run folder
 STATE_NAMES = frozenset({*names.STATES, names.CRASHED, names.DAMAGED})
 FILE_NAMES = frozenset(v for k, v in vars(names).items() if k.endswith(("_FILE", "_LOG")))

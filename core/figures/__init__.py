@@ -3,7 +3,8 @@
 One module per topic: ``style`` (the shared look, colours and the CSV export of any figure), ``layout``
 (how much room text takes, and where Plotly puts it: the arithmetic behind every margin),
 ``reviews``, ``training``, ``comparison``, ``gradients``, ``gates``, ``classification``, ``hmm``,
-``embeddings`` and ``theory``. Each builder takes plain data (numbers, numpy arrays, pandas
+``embeddings`` and ``theory``; ``static`` says whether this machine can render static images (kaleido and
+its Chrome) and, when it cannot, why in one line. Each builder takes plain data (numbers, numpy arrays, pandas
 frames, dicts) and returns a ``plotly.graph_objects.Figure``; each is tested without Streamlit.
 
 What it is not: Streamlit or anything of ``dashboard`` (the pages show these figures with their

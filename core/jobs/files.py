@@ -223,7 +223,7 @@ PROGRESS = obj({"phase": optional(text), "ahead": COUNT, "epoch": COUNT, "epochs
 TIME = optional(number(finite=True))
 STATUS = obj({"state": one_of(*STATES), "process": PROCESS, "heartbeat": TIME, "started": TIME, FINISHED: TIME,
               "queued_at": TIME, "resumed_at": TIME, "error": optional(text), "progress": PROGRESS,
-              "imported": boolean}, required=("state",))
+              "imported": boolean, "track": optional(list_of(text))}, required=("state",))
 
 
 def read_status(run_id: str, path: Path) -> dict[str, Any] | None:
@@ -342,7 +342,7 @@ RECORD = obj({
     **{k: METRIC for k in ("loss", "grad_norm", "train_loss", "val_loss", "train_accuracy", "val_accuracy",
                            "epoch_time_s", "samples_per_s", "log_likelihood", "log_likelihood_per_token")},
     "clipped": optional(boolean), "skipped": optional(boolean), "best": optional(boolean), "reason": optional(text),
-    "norms": optional(obj({}, values=METRIC)),
+    "norms": optional(obj({}, values=METRIC)), "wall_time": optional(number(finite=True)),
 }, required=("kind",))
 
 

@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,9 @@ from core.jobs.names import (
 )
 from core.jobs.process import PARENT_ENV, ProcessId, alive, end_with_parent, handed_over, terminate
 from core.jobs.store import ONE_OWNER, Run, RunStore
+from core.jobs.targets import TrackTarget
+
+TRACKED_KINDS = ("rnn",)  # the kinds whose job can be tracked live (``--track``): the trainings
 
 HEARTBEAT_EVERY_S = 5.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -153,15 +156,23 @@ def _heartbeat_thread(ctx: JobContext, every_s: float = HEARTBEAT_EVERY_S):
 
 
 def create(kind: str, cfg: Any, store: RunStore, *, label: str | None = None,
-           extra: dict[str, Any] | None = None) -> Run:
+           extra: dict[str, Any] | None = None, track: Iterable[TrackTarget] = ()) -> Run:
     """A new run of ``kind`` for ``cfg``, its data part fitted to its dataset first
     (:func:`core.data.datasets.resolve_config`): the one way a job's run is made.
 
     A setting the dataset cannot satisfy (a validation split larger than its training rows, a limit
     below its classes) or a dataset that cannot be found raises here, before any folder exists, so a
     refused config never leaves a failed run behind; the run's ``config.json`` says what the job uses.
+    ``track``: where a training is tracked live (:mod:`core.jobs.targets`), kept in its ``status.json``, not its
+    config: a launch option, not part of what makes two runs the same configuration.
     """
-    return store.create(resolve_config(cfg), kind=kind, label=label, extra=extra)
+    track = tuple(track)
+    if track and kind not in TRACKED_KINDS:
+        raise ValueError(f"only trainings ({', '.join(TRACKED_KINDS)} runs) are tracked live, not {kind} runs")
+    run = store.create(resolve_config(cfg), kind=kind, label=label, extra=extra)
+    if track:
+        run.update_status(track=[str(t) for t in track])
+    return run
 
 
 def claim(run: Run, proc: ProcessId | None = None) -> None:
@@ -320,18 +331,18 @@ def follow_launcher() -> bool:
 
 
 def submit(kind: str, cfg: Any, store: RunStore | None = None, *, label: str | None = None,
-           lane: str | None = "train") -> Run:
+           lane: str | None = "train", track: Iterable[TrackTarget] = ()) -> Run:
     """Create a run of ``kind`` for ``cfg`` and launch it: what the pages call."""
     store = store or RunStore()
-    return launch(create(kind, cfg, store, label=label), store, lane=lane)
+    return launch(create(kind, cfg, store, label=label, track=track), store, lane=lane)
 
 
 def run_now(kind: str, cfg: Any, store: RunStore | None = None, *, label: str | None = None,
             lane: str | None = None, say: Callable[[str], None] | None = None,
-            options: dict[str, Any] | None = None) -> Run:
+            options: dict[str, Any] | None = None, track: Iterable[TrackTarget] = ()) -> Run:
     """Create a run of ``kind`` for ``cfg`` and run it in this process: what the CLI's commands call."""
     store = store or RunStore()
-    return run_job(create(kind, cfg, store, label=label), store, lane=lane, say=say, options=options)
+    return run_job(create(kind, cfg, store, label=label, track=track), store, lane=lane, say=say, options=options)
 
 
 _NOTHING_TO_CANCEL = {FINISHED: "has finished", FAILED: "has failed", CANCELLED: "was cancelled already",

@@ -7,15 +7,20 @@ it (claim, heartbeat, queue, final state) is ``core.jobs.lifecycle``'s. What it 
 most the epoch in progress), ``vocab.json``, ``model.safetensors`` (the best weights),
 ``gradients.npz`` when recording, ``classes.json`` (a text task's class names), ``embeddings.json``
 for word2vec-initialised runs and ``test_metrics.json``. With ``ctx.resume`` it continues from ``checkpoint/last``, with
-``metrics.jsonl`` cut back to that epoch, and ends with the weights an uninterrupted run has.
+``metrics.jsonl`` cut back to that epoch, and ends with the weights an uninterrupted run has. A run launched with
+``--track`` targets (kept in its ``status.json``) is also written to TensorBoard and MLflow as it trains
+(:func:`live_tracking`).
 
 Not here: the training loop (``core.training.trainer``), the data (``core.tasks``).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -35,6 +40,7 @@ from core.jobs.names import (
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
+from core.jobs.targets import stored_targets
 from core.jobs.word2vec import load_vectors
 from core.models.checkpoint import save_weights
 from core.models.rnn import SentimentRNN, param_counts
@@ -43,6 +49,7 @@ from core.tasks import prepare_task
 from core.training.checkpointing import LAST, Checkpointer, load_training_state
 from core.training.trainer import Trainer, TrainResult, classification_metrics
 
+TRACKING = "core.report.tracking"  # the live tracker's module (``train --track``), imported by name: see live_tracking
 
 class RunWriter:
     """Trainer callback: metrics.jsonl, progress in the run's status, cancel requests."""
@@ -128,8 +135,33 @@ def dataset_change(run: Any, classes: Any, vocab: Any) -> str | None:
 def train_job(ctx: JobContext, cfg: RunConfig, *, extra_callbacks: list[Any] | None = None,
               progress_bar: bool = False) -> None:
     """Train and test the run ``ctx.run`` describes (the ``rnn`` kind); see the module docstring."""
-    with flush_denormals(cfg.train.flush_denormals):
-        _train(ctx, cfg, extra_callbacks or [], progress_bar)
+    with flush_denormals(cfg.train.flush_denormals), live_tracking(ctx) as tracking:
+        _train(ctx, cfg, [*(extra_callbacks or []), *tracking], progress_bar)
+
+
+@contextmanager
+def live_tracking(ctx: JobContext) -> Iterator[list[Any]]:
+    """The trainer callbacks that track ``ctx.run`` live to the targets its status names (``[]`` for none), for
+    the job's whole length: the tracking ends after the job wrote its weights and test metrics, with how it ended.
+
+    The tracker lives with the exports it shares its writers with (:data:`TRACKING`), a layer above the jobs:
+    it is imported by name, as ``core.jobs.kinds`` imports job functions, and only by a run that is tracked.
+    """
+    try:
+        targets = stored_targets(ctx.run.stored_status())
+    except ValueError as e:  # status.json's track list edited by hand: train, untracked, and say why
+        ctx.say(f"not tracked: {e}")
+        targets = ()
+    try:
+        tracking = importlib.import_module(TRACKING) if targets else None
+    except ImportError as e:  # a broken install: the training goes on, untracked
+        ctx.say(f"not tracked: {e}")
+        tracking = None
+    if tracking is None:
+        yield []
+        return
+    with tracking.Tracker(ctx.run, targets, say=ctx.say) as tracker:
+        yield [tracker]
 
 
 def _train(ctx: JobContext, cfg: RunConfig, extra_callbacks: list[Any], progress_bar: bool) -> None:

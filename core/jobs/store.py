@@ -8,7 +8,8 @@ A run folder holds:
   only the data can give, an RNN's vocabulary size, is ``vocab.json``'s length (:meth:`Run.model_config`);
 - ``status.json``: state (queued / running / finished / failed / cancelled), the process that
   owns the run (:class:`~core.jobs.process.ProcessId`: pid, start time, host), heartbeat,
-  progress, error text; written only by ``core.jobs.lifecycle`` (and the launcher);
+  progress, error text, and the targets a training is tracked to live (``track``, a launch option kept out of
+  ``config.json``: :mod:`core.jobs.targets`); written only by ``core.jobs.lifecycle`` (and the launcher);
 - ``cancel``: present when someone asked the job to stop;
 - ``metrics.jsonl``: one JSON record per optimiser step (``"kind": "step"``) and per epoch
   (``"kind": "epoch"``), appended while training; a torn last line after a crash is skipped;

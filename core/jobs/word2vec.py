@@ -53,7 +53,7 @@ def word2vec_job(ctx: JobContext, cfg: Word2VecRunConfig) -> None:
     def on_epoch(epoch: int, loss: float) -> None:
         ctx.say(f"epoch {epoch}/{w.epochs}: loss {loss:.4g}")
         ctx.progress(phase="training", epoch=epoch, epochs=w.epochs)
-        run.append_metrics([{"kind": "epoch", "epoch": epoch - 1, "loss": loss}])
+        run.append_metrics([{"kind": "epoch", "epoch": epoch - 1, "loss": loss, "wall_time": time.time()}])
         ctx.check_cancel()
 
     ctx.say(f"training {w.algo} word2vec (dim {w.dim}, {w.epochs} epochs)")

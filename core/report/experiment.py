@@ -37,6 +37,7 @@ from core.config import (
 )
 from core.data.datasets import config_dataset, dataset_name
 from core.device import describe_device
+from core.figures import static
 from core.jobs.estimate import (
     Estimate,
     hmm_seconds,
@@ -175,8 +176,8 @@ def _png(fig: Any, path: Path) -> str:
     """
     try:
         path.write_bytes(fig.to_image(format="png", width=900, height=500, scale=1))
-    except Exception as e:  # kaleido needs Chromium: say so in the report instead of failing it
-        return f"(figure not rendered: {type(e).__name__})"
+    except Exception as e:  # kaleido needs a Chrome: say so, with the fix, instead of failing the report
+        return f"(figure not rendered: {static.problem_line(e)})"
     try:
         path.with_suffix(".svg").write_bytes(fig.to_image(format="svg", width=900, height=500))
     except Exception:  # the PNG is what the report links; the vector copy is a bonus

@@ -3,11 +3,16 @@
 ``export_runs(runs, "tensorboard", DIR)`` writes one subfolder of ``DIR`` per run (named by its id);
 ``export_runs(runs, "mlflow", URI)`` makes one MLflow run per RNN Lab run in an experiment (``rnnlab``
 by default) of the tracking store at ``URI`` (``sqlite:///path/mlflow.db``, ``file:/path/mlruns`` or a
-folder). Both carry the same content, read once per run by :func:`read_run`:
+folder). Both carry the same content, read once per run by :func:`read_run` and written through the writers that
+live tracking (``train --track``, :mod:`core.report.tracking`) uses while a run trains
+(:mod:`core.report.writers`: the names, types and summaries are described there once):
 
 - the hyperparameters: the run's resolved config (``config.json`` through its kind's dataclass),
-  flattened to dotted keys (``train.lr``, ``model.cell``), plus ``kind``;
-- the series, each a list of ``(step, value)``: per optimiser step ``step/loss``, ``step/grad_norm``,
+  flattened to dotted keys (``train.lr``, ``model.cell``), plus ``kind``; TensorBoard's HParams get them
+  typed (booleans stay booleans, a None is left out), MLflow as text;
+- the run's label as the run list shows it (its user's name first), its name and note (``runs --name/--note``):
+  MLflow's run name and tags, TensorBoard's text ``rnnlab/run``;
+- the series: per optimiser step ``step/loss``, ``step/grad_norm``,
   ``step/group_grad_norm/<group>`` (not under ``step/grad_norm/``: a folder store keeps each
   metric as a file named by its tag) and ``step/clipped`` (0 or 1), against the step; per epoch
   ``epoch/train_loss``, ``epoch/val_loss``, ``epoch/train_accuracy``, ``epoch/val_accuracy``,
@@ -17,15 +22,26 @@ folder). Both carry the same content, read once per run by :func:`read_run`:
   ``gradient_decay/<i>_<kind>_step_<step>`` (with ``/layer<l>_<fw|bw>`` for deeper or bidirectional
   models): the median over the probe reviews of ``||dL/dh_{T-k}|| / ||dL/dh_T||`` against ``k``
   (:func:`core.analysis.gradients.decay_ratios`);
+- the best weights (``model.safetensors``), one histogram per parameter (``weights/<name>``) at the best epoch:
+  the run folder keeps no weights of the other epochs (a live tracking writes them every epoch, gradients too);
 - the test metrics, ``test/<name>`` (the numbers of ``test_metrics.json``), which are also the
-  HParams plugin's metrics in TensorBoard.
+  HParams plugin's metrics in TensorBoard with the epoch series.
 
-MLflow also gets tags (``rnnlab.kind``, ``rnnlab.run_id``, ``rnnlab.label``, ``rnnlab.state``) and the
-run folder as artifacts, without ``checkpoint/`` unless asked (``with_checkpoints=True``,
-``--with-checkpoints``): the training states there are for resuming, 3-5 times the weights'
-size, and ``model.safetensors`` already holds the best weights. Exporting a run again replaces its
-earlier export: the TensorBoard subfolder is rewritten, the earlier MLflow run (found by its
-``rnnlab.run_id`` tag) is deleted.
+Every point carries the run's own time, not the export's: the ``wall_time`` each step and epoch record of
+``metrics.jsonl`` holds (every training writes one since they carry it); the test metrics the run's end; a
+gradient recording the time of the step it followed. A run trained before records carried ``wall_time`` gets
+times derived from its start (``status.json``'s ``started``) and its epochs' ``epoch_time_s``
+(:func:`record_times`: epochs end to end, steps spread over their epoch; GMM-HMM iterations spread from the
+start to the end), said in a note.
+
+MLflow also gets tags (``rnnlab.kind``, ``rnnlab.run_id``, ``rnnlab.label``, ``rnnlab.name``, ``rnnlab.note``,
+``rnnlab.state``, ``mlflow.note.content``), the run folder as artifacts, without ``checkpoint/`` unless asked
+(``with_checkpoints=True``, ``--with-checkpoints``): the training states there are for resuming, 3-5 times the
+weights' size, and ``model.safetensors`` already holds the best weights; and a finished run that classifies
+text (an RNN's, a GMM-HMM's) is logged as the MLflow model ``model`` of its MLflow run
+(:func:`log_mlflow_model`, through :func:`core.report.mlflow_model.log_run_model`; skipped, with one line,
+when that fails). Exporting a run again replaces its earlier export or live tracking: the TensorBoard
+subfolder is rewritten, the earlier MLflow run (found by its ``rnnlab.run_id`` tag) is deleted.
 
 An export writes only what it owns, and every target is checked before anything is written
 (:class:`ExportRefused`, one line): never into a run store or any folder inside it (resolved through
@@ -41,18 +57,17 @@ A damaged run is skipped with a message and the others exported: one the run lis
 ``with_checkpoints``, training states) no longer match the digest written with them (read in full
 here, unlike the list: :func:`core.models.checkpoint.verify_digest`), or one with another file that
 fails its checks (:class:`~core.jobs.files.DamagedRun`). ``tensorboard`` and ``mlflow`` (``mlflow-skinny``, with
-``sqlalchemy`` and ``alembic`` for a ``sqlite:`` store) are optional: they are imported here only,
-and a missing one is one line naming the package to install. The ``export`` command's arguments and
-body are :func:`add_export_arguments` and :func:`cmd_export`; the CLI registers them.
+``sqlalchemy`` and ``alembic`` for a ``sqlite:`` store) are optional: they are imported only when written to,
+and a missing one is one line naming the package to install. The ``export`` command's body is
+:func:`cmd_export`; its arguments, and the settings they show, are :mod:`core.report.export_args` (no torch there,
+so the CLI's parser builds at once).
 Not here: reading runs (``core.jobs.store``), the seed report (``core.report.experiment``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import math
 import os
 import secrets
 import shutil
@@ -62,57 +77,60 @@ import tempfile
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from core.config import config_to_dict
+from core.analysis.gradients import load_gradients
+from core.config import TEXT_TASK
 from core.jobs.files import DamagedRun
-from core.jobs.names import CANCELLED, CHECKPOINT_DIR, CRASHED, DAMAGED, FAILED, FINISHED, GRADIENTS_FILE, WEIGHTS_FILE
+from core.jobs.names import CHECKPOINT_DIR, DAMAGED, FINISHED, GRADIENTS_FILE, WEIGHTS_FILE
 from core.jobs.store import Run, RunStore
-from core.models.checkpoint import CheckpointError, verify_digest
+from core.models.checkpoint import CheckpointError, read_weights, verify_digest
 from core.paths import runs_dir
+from core.report.export_args import DEFAULT_EXPERIMENT, FORMATS, MLFLOW_RETRIES, MLFLOW_TIMEOUT_S
+from core.report.writers import (  # noqa: F401 - flatten_config, param_text, MissingDependency: the export's vocabulary
+    Histogram,
+    MissingDependency,
+    MlflowWriter,
+    RunInfo,
+    Scalar,
+    TensorBoardWriter,
+    decay_scalars,
+    decay_tag,
+    flatten_config,
+    mlflow_client,
+    mlflow_experiment,
+    mlflow_runs_of,
+    number,
+    param_text,
+    parameter_histograms,
+    record_scalars,
+    require,
+    run_info,
+    test_scalars,
+)
 
-FORMATS = ("tensorboard", "mlflow")
-DEFAULT_EXPERIMENT = "rnnlab"
-EPOCH_FIELDS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "epoch_time_s", "samples_per_s", "loss")
-EM_FIELDS = ("log_likelihood", "log_likelihood_per_token")
 SKIPPED_BY_DEFAULT = (CHECKPOINT_DIR,)  # run-folder entries left out of MLflow's artifacts unless asked
-MLFLOW_BATCH = 1000  # MLflow's limit on metrics per log_batch call
-MLFLOW_PARAMS_BATCH = 100  # ... and on params per call
-MLFLOW_PARAM_LENGTH = 6000  # MLflow 2.x / 3.x; older releases allowed 500 (read from mlflow when it says)
+MODEL_KINDS = ("rnn", "hmm")  # the kinds of run an MLflow export also logs as a model (core.report.mlflow_model)
 EXPORT_MARKER = "rnnlab-export.json"  # in each TensorBoard run folder written here: the run it is the export of
 EVENT_FILE_PREFIX = "events.out.tfevents."  # TensorBoard's event files, the only other files such a folder holds
-MLFLOW_TIMEOUT_S = 15  # seconds an MLflow server has to accept a connection, and again to answer each request
-MLFLOW_RETRIES = 2  # a failed request is tried again this many times, 0 s then 2 s apart (MLflow's default is
-# 7 retries with growing pauses, ~4 minutes against a server that refuses, and 120 s per silent request)
 MLFLOW_MAX_TIMEOUT_S = 600
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 Say = Callable[[str], None]
-Series = dict[str, list[tuple[int, float]]]
 
 
 def _silent(msg: str) -> None:
     """The default ``say``: messages go only into the returned summary."""
 
 
-class MissingDependency(ImportError):
-    """An optional package the export needs is not installed; the message names it."""
-
-
 class ExportRefused(ValueError):
     """A target the export must not write to, or cannot: refused before anything is written; the message says why."""
-
-
-def _require(module: str, package: str, what: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingDependency(f"{what} needs the {package!r} package: pip install {package}") from None
 
 
 # ---------------------------------------------------------------------------------- what a run exports
@@ -120,72 +138,68 @@ def _require(module: str, package: str, what: str) -> Any:
 class RunExport:
     """Everything one run exports, read and checked before anything is written."""
 
-    run_id: str
-    kind: str
-    label: str | None
+    info: RunInfo  # its id, kind, label, name, note and typed config
     state: str
-    created: float | None
     finished: float | None
-    params: dict[str, Any]  # the flattened resolved config, plus "kind"
-    series: Series  # tag -> [(step, value)] in the order recorded
-    test: dict[str, float]  # test/<name> -> value
+    scalars: list[Scalar]  # the step, epoch and EM records' and the decay curves', each at its wall time
+    histograms: list[Histogram]  # the best weights', at the best epoch
+    test: list[Scalar]  # test/<name>
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def run_id(self) -> str:
+        return self.info.run_id
 
-def flatten_config(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"train": {"lr": 1e-3}}`` -> ``{"train.lr": 1e-3}``; lists stay values."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten_config(v, f"{key}."))
+    @property
+    def kind(self) -> str:
+        return self.info.kind
+
+    @property
+    def metric_tags(self) -> list[str]:
+        """What the HParams plugin lists as the run's metrics: its epoch series and test figures."""
+        return list(dict.fromkeys(s.tag for s in (*self.scalars, *self.test) if s.tag.startswith(("epoch/", "test/"))))
+
+
+def record_times(records: list[dict[str, Any]], start: float | None, end: float | None) -> list[float | None]:
+    """Each record's wall time: its own ``wall_time`` (every step and epoch record of a training since they carry
+    one); for an older run's, derived from the run's start and its epochs' ``epoch_time_s``: the epochs laid end
+    to end from the start, each step at its share of its epoch's time, each epoch at its end (validation not
+    counted: derived times run a little early), and records without timings (a GMM-HMM's EM iterations) spread
+    evenly from the start to the end (``end`` None: all at the start). None where the run has no start."""
+    durations = {r.get("epoch"): float(r["epoch_time_s"]) for r in records
+                 if r.get("kind") == "epoch" and number(r.get("epoch_time_s")) is not None}
+    begins: dict[int, float] = {}
+    if start is not None:
+        t = start
+        for epoch in sorted(e for e in durations if isinstance(e, int)):
+            begins[epoch], t = t, t + durations[epoch]
+    steps = Counter(r.get("epoch") for r in records if r.get("kind") == "step")
+
+    def derivable(r: dict[str, Any]) -> bool:
+        return r.get("kind") in ("step", "epoch") and r.get("epoch") in begins
+
+    untimed = [i for i, r in enumerate(records) if number(r.get("wall_time")) is None and not derivable(r)]
+    place = {i: (n + 1) / (len(untimed) + 1) for n, i in enumerate(untimed)}
+    span = end - start if start is not None and end is not None and end >= start else 0.0
+    out: list[float | None] = []
+    seen: Counter = Counter()
+    for i, r in enumerate(records):
+        own = number(r.get("wall_time"))
+        if own is not None or start is None:
+            out.append(own)
+        elif derivable(r):
+            epoch = r["epoch"]
+            seen[epoch] += r["kind"] == "step"
+            share = 1.0 if r["kind"] == "epoch" else seen[epoch] / steps[epoch]
+            out.append(begins[epoch] + share * durations[epoch])
         else:
-            out[key] = v
+            out.append(start + place[i] * span)
     return out
 
 
-def param_text(v: Any) -> str:
-    """A hyperparameter as text (MLflow's params are strings; TensorBoard's non-numeric hparams too)."""
-    return json.dumps(v) if isinstance(v, list | tuple | dict) else str(v)
-
-
-def _number(v: Any) -> float | None:
-    """A metric value as a float: numbers and booleans (0 or 1); None for anything else."""
-    if isinstance(v, bool):
-        return float(v)
-    return float(v) if isinstance(v, int | float) else None
-
-
-def metric_series(records: Iterable[dict[str, Any]]) -> Series:
-    """The step, epoch and EM series of ``metrics.jsonl``'s records (missing values left out)."""
-    series: Series = {}
-
-    def add(tag: str, step: Any, value: Any) -> None:
-        x = _number(value)
-        if x is not None and isinstance(step, int):
-            series.setdefault(tag, []).append((step, x))
-
-    for r in records:
-        kind = r.get("kind")
-        if kind == "step":
-            add("step/loss", r.get("step"), r.get("loss"))
-            add("step/grad_norm", r.get("step"), r.get("grad_norm"))
-            for group, norm in (r.get("norms") or {}).items():
-                add(f"step/group_grad_norm/{group}", r.get("step"), norm)
-            add("step/clipped", r.get("step"), r.get("clipped"))
-        elif kind == "epoch":
-            for name in EPOCH_FIELDS:
-                add(f"epoch/{name}", r.get("epoch"), r.get(name))
-        elif kind == "em":
-            for name in EM_FIELDS:
-                add(f"em/{name}/class_{r.get('class')}", r.get("iteration"), r.get(name))
-    return series
-
-
-def gradient_decay_series(run_id: str, path: Path) -> Series:
-    """One decay curve per recording of ``gradients.npz``: median ``||dL/dh_{T-k}|| / ||dL/dh_T||`` against ``k``."""
-    from core.analysis.gradients import decay_ratios, load_gradients  # here: the CLI's parser imports this module
-
+def gradient_decay_scalars(run_id: str, path: Path, step_times: dict[int, float | None]) -> list[Scalar]:
+    """One decay curve per recording of ``gradients.npz`` (:func:`~core.report.writers.decay_scalars`), each at the
+    wall time of the optimiser step it was recorded after (``step_times``: steps done -> wall time)."""
     try:
         rec = load_gradients(path)
         dh = rec["dh"]  # (R, L, D, B, K)
@@ -193,18 +207,11 @@ def gradient_decay_series(run_id: str, path: Path) -> Series:
             raise ValueError(f"dh has shape {dh.shape} for {len(rec.step)} recordings")
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise DamagedRun(run_id, path.name, f"cannot be read ({e})") from None
-    n_rec, layers, directions, _, width = dh.shape
-    series: Series = {}
-    for i in range(n_rec):
-        base = f"gradient_decay/{i:03d}_{rec.kind[i]}_step_{int(rec.step[i])}"
-        for layer in range(layers):
-            for direction in range(directions):
-                tag = base if layers * directions == 1 else f"{base}/layer{layer}_{'bw' if direction else 'fw'}"
-                ratios = decay_ratios(rec, range(width), record=i, layer=layer, direction=direction)
-                points = [(k, r["median"]) for k, r in ratios.items() if math.isfinite(r["median"])]
-                if points:
-                    series[tag] = points
-    return series
+    out = []
+    for i in range(dh.shape[0]):
+        step = int(rec.step[i])
+        out += decay_scalars(decay_tag(i, str(rec.kind[i]), step), dh[i], step_times.get(step))
+    return out
 
 
 def check_as_listed(run: Run) -> None:
@@ -238,23 +245,38 @@ def read_run(run: Run, *, with_checkpoints: bool = False) -> RunExport:
     read here fails its checks."""
     check_as_listed(run)
     check_digests(run, with_checkpoints)
-    meta = run.config_dict()
-    cfg = run.job_config()
+    info = run_info(run)
     status = run.status()
     tm = run.test_metrics() or {}
     read = run.metrics_read()
-    series = metric_series(read.records)
     notes = []
     if read.skipped:
         notes.append(f"metrics.jsonl: {read.skipped} bad line(s) skipped ({'; '.join(read.reasons[:3])})")
+    finished = number(status.get(FINISHED))
+    times = record_times(read.records, info.start_time, finished)
+    if any(r.get("kind") in ("step", "epoch") and number(r.get("wall_time")) is None for r in read.records):
+        notes.append("metrics.jsonl has no wall times (trained before records carried them): derived from the "
+                     "run's start and its epoch times")
+    scalars = [s for r, t in zip(read.records, times, strict=True) for s in record_scalars(r, t)]
+    # a step's time is when it ended: a gradient recording after n steps is the n-th step's (index n - 1) time
+    step_times: dict[int, float | None] = {0: info.start_time}
+    step_times.update({r["step"] + 1: t for r, t in zip(read.records, times, strict=True)
+                       if r.get("kind") == "step" and isinstance(r.get("step"), int)})
     grads = run.file(GRADIENTS_FILE)
     if grads.is_file():
-        series.update(gradient_decay_series(run.id, grads))
-    test = {f"test/{k}": x for k, v in tm.items() if (x := _number(v)) is not None}
-    params = {**flatten_config(config_to_dict(cfg)), "kind": meta.get("kind", "rnn")}
-    return RunExport(run_id=run.id, kind=meta.get("kind", "rnn"), label=meta.get("label"), state=status["state"],
-                     created=meta.get("created"), finished=status.get(FINISHED), params=params, series=series,
-                     test=test, notes=notes)
+        scalars += gradient_decay_scalars(run.id, grads, step_times)
+    histograms = []
+    weights = run.file(WEIGHTS_FILE)
+    if weights.is_file():  # the best weights, at the best epoch: per-epoch weights live only in a live tracking
+        best = tm.get("best_epoch") if isinstance(tm.get("best_epoch"), int) else 0
+        when = next((t for r, t in zip(read.records, times, strict=True)
+                     if r.get("kind") == "epoch" and r.get("epoch") == best), finished)
+        try:
+            histograms = parameter_histograms("weights", read_weights(weights).items(), max(best, 0), when)
+        except CheckpointError as e:
+            raise DamagedRun(run.id, WEIGHTS_FILE, str(e)) from None
+    return RunExport(info=info, state=status["state"], finished=finished, scalars=scalars, histograms=histograms,
+                     test=test_scalars(tm, finished), notes=notes)
 
 
 def _read_all(runs: list[Run], say: Say, skipped: list[dict[str, str]],
@@ -274,7 +296,7 @@ def _read_all(runs: list[Run], say: Say, skipped: list[dict[str, str]],
 
 
 def _points(ex: RunExport) -> int:
-    return sum(len(v) for v in ex.series.values()) + len(ex.test)
+    return len(ex.scalars) + len(ex.test)
 
 
 # ---------------------------------------------------------------------------------- where an export may write
@@ -326,12 +348,19 @@ def why_not_replaceable(dest: Path, run_id: str) -> str | None:
     return None
 
 
-def check_tensorboard_target(root: Path, runs: list[Run]) -> None:
-    """Refuse, before anything is written, a folder in a run store, a file, or a run's subfolder the export does
-    not own (:func:`why_not_replaceable`): nothing is ever removed that an export did not write."""
-    refuse_inside_a_store(root, run_stores(runs), "the TensorBoard folder")
+def check_tensorboard_target(root: Path, runs: list[Run], stores: set[Path] | None = None) -> None:
+    """Refuse, before anything is written, a folder in a run store (``stores``, else :func:`run_stores`), a file,
+    a folder that cannot be written (or made), or a run's subfolder the export does not own
+    (:func:`why_not_replaceable`): nothing is ever removed that an export did not write."""
+    refuse_inside_a_store(root, run_stores(runs) if stores is None else stores, "the TensorBoard folder")
     if root.exists() and not root.is_dir():
         raise ExportRefused(f"the TensorBoard folder {root} is a file, not a folder")
+    made_in = next((p for p in (root, *root.absolute().parents) if p.exists()), root.anchor)
+    where = "" if made_in == root else f" (it would be made in {made_in})"
+    if not Path(made_in).is_dir():
+        raise ExportRefused(f"the TensorBoard folder {root} cannot be made: {made_in} is a file")
+    if not os.access(made_in, os.W_OK | os.X_OK):
+        raise ExportRefused(f"the TensorBoard folder {root} cannot be written{where}: permission denied")
     problems = list(dict.fromkeys(why for run in runs if (why := why_not_replaceable(root / run.id, run.id))))
     if problems:
         raise ExportRefused("nothing exported: " + "; ".join(problems) + ". An export replaces only its own "
@@ -353,17 +382,34 @@ def _put_in_place(tmp: Path, dest: Path, run_id: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- TensorBoard
+def mark_export(folder: Path, run_id: str, *, live: bool = False) -> None:
+    """Write the :data:`EXPORT_MARKER` that makes ``folder`` this module's export of ``run_id`` (``live``: written
+    while the run trained, :mod:`core.report.tracking`), so that a later export of the run may replace it."""
+    (folder / EXPORT_MARKER).write_text(json.dumps({"format": "tensorboard", "run_id": run_id, "live": live,
+                                                    "exported": time.time()}), encoding="utf-8")
+
+
+def write_export(writer: TensorBoardWriter | MlflowWriter, ex: RunExport,
+                 before_end: Callable[[], None] = lambda: None) -> None:
+    """Everything ``ex`` holds, through ``writer``: what a live tracking writes as the run trains, at once;
+    ``before_end`` runs before the run is ended (MLflow's artifacts and model go into a run still running)."""
+    writer.start(ex.info)
+    writer.scalars(ex.scalars)
+    writer.histograms(ex.histograms)
+    writer.scalars(ex.test)
+    before_end()
+    writer.end(ex.info, ex.state, ex.metric_tags, ex.finished)
+
+
 def export_tensorboard(runs: list[Run], target: str, *, say: Say = _silent) -> dict[str, Any]:
-    """One subfolder of ``target`` per run (its id): scalars, hparams with the test metrics, decay curves.
+    """One subfolder of ``target`` per run (its id): scalars, histograms, typed hparams, decay curves, test metrics.
 
     Refused with :class:`ExportRefused` before anything is written when ``target`` is in a run store or a run's
     subfolder exists and is not this module's export of that run (:func:`check_tensorboard_target`). A run
-    exported before has its subfolder replaced (written beside it, then renamed into place).
+    exported before (or tracked live) has its subfolder replaced (written beside it, then renamed into place).
     """
-    _require("tensorboard", "tensorboard", "exporting to TensorBoard")
-    tb = _require("torch.utils.tensorboard", "tensorboard", "exporting to TensorBoard")
-    from torch.utils.tensorboard.summary import hparams
-
+    require("tensorboard", "tensorboard", "exporting to TensorBoard")
+    require("torch.utils.tensorboard", "tensorboard", "exporting to TensorBoard")
     root = Path(target)
     check_tensorboard_target(root, runs)
     root.mkdir(parents=True, exist_ok=True)
@@ -372,22 +418,12 @@ def export_tensorboard(runs: list[Run], target: str, *, say: Say = _silent) -> d
     for run, ex in _read_all(runs, say, skipped):
         tmp = Path(tempfile.mkdtemp(prefix=f".{run.id}.", dir=root))
         try:
-            writer = tb.SummaryWriter(log_dir=str(tmp))
+            writer = TensorBoardWriter(tmp)
             try:
-                for tag, points in ex.series.items():
-                    for step, value in points:
-                        writer.add_scalar(tag, value, global_step=step)
-                hp = {k: v if _number(v) is not None and not isinstance(v, bool) else param_text(v)
-                      for k, v in ex.params.items()}
-                file_writer = writer._get_file_writer()  # noqa: SLF001 - add_hparams would write into a subfolder
-                for summary in hparams(hp, dict(ex.test)):
-                    file_writer.add_summary(summary)
-                for tag, value in ex.test.items():
-                    writer.add_scalar(tag, value, global_step=0)
+                write_export(writer, ex)
             finally:
                 writer.close()
-            (tmp / EXPORT_MARKER).write_text(json.dumps({"format": "tensorboard", "run_id": run.id,
-                                                         "exported": time.time()}), encoding="utf-8")
+            mark_export(tmp, run.id)
             dest = root / run.id
             _put_in_place(tmp, dest, run.id)
         finally:
@@ -395,26 +431,19 @@ def export_tensorboard(runs: list[Run], target: str, *, say: Say = _silent) -> d
                 shutil.rmtree(tmp)
         say(f"exported {run.id} ({ex.kind}, {ex.state}) to {dest}")
         exported.append({"run_id": run.id, "kind": ex.kind, "state": ex.state, "where": str(dest),
-                         "tags": len(ex.series) + len(ex.test), "points": _points(ex)})
+                         "tags": len({s.tag for s in (*ex.scalars, *ex.test)}) + len(ex.histograms),
+                         "points": _points(ex)})
     return {"to": "tensorboard", "target": str(root), "exported": exported, "skipped": skipped}
 
 
 # ---------------------------------------------------------------------------------- MLflow
-MLFLOW_STATUS = {FINISHED: "FINISHED", CANCELLED: "KILLED", FAILED: "FAILED", CRASHED: "FAILED"}
-
-
-def _artifact_location(uri: str) -> str | None:
+def artifact_location(uri: str) -> str | None:
     """Where a new experiment in a ``sqlite:///path/db`` store keeps its artifacts: ``mlartifacts/`` beside the
     database (MLflow's default would be ``./mlruns`` in whatever folder the command runs in)."""
     prefix = "sqlite:///"
     if not uri.startswith(prefix) or uri[len(prefix):] in ("", ":memory:"):
         return None
     return (Path(uri[len(prefix):]).resolve().parent / "mlartifacts").as_uri()
-
-
-def _chunks(items: list[Any], n: int) -> Iterable[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
 
 
 def _is_file_store(uri: str) -> bool:
@@ -499,7 +528,7 @@ def _root_cause(e: BaseException) -> str:
 def check_server_answers(uri: str, timeout_s: int) -> None:
     """:class:`ExportRefused` when the MLflow server at ``uri`` refuses connections or stays silent for
     ``timeout_s``: said within that time, before MLflow's own requests (and their retries) begin."""
-    requests = _require("requests", "requests", "exporting to an MLflow server")
+    requests = require("requests", "requests", "an MLflow server")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # verify=False: a probe that sends nothing and trusts no answer
@@ -510,10 +539,11 @@ def check_server_answers(uri: str, timeout_s: int) -> None:
         raise ExportRefused(f"cannot reach the MLflow server at {uri}: {_root_cause(e)}") from None
 
 
-def check_mlflow_target(uri: str, runs: list[Run], timeout_s: int) -> None:
-    """Refuse, before MLflow opens it, a store that must not or cannot be written: one in a run store, a
-    ``sqlite:`` target that is not a database (:func:`check_sqlite_target`), a server that does not answer."""
-    stores = run_stores(runs)
+def check_mlflow_target(uri: str, runs: list[Run], timeout_s: int, stores: set[Path] | None = None) -> None:
+    """Refuse, before MLflow opens it, a store that must not or cannot be written: one in a run store (``stores``,
+    else :func:`run_stores`), a ``sqlite:`` target that is not a database (:func:`check_sqlite_target`), a server
+    that does not answer."""
+    stores = run_stores(runs) if stores is None else stores
     if uri.startswith("sqlite:"):
         check_sqlite_target(uri, stores)
     elif _is_file_store(uri):
@@ -568,67 +598,88 @@ def export_mlflow(runs: list[Run], target: str, *, experiment: str = DEFAULT_EXP
 
 def _export_mlflow(runs: list[Run], target: str, *, experiment: str, with_checkpoints: bool,
                    say: Say) -> dict[str, Any]:
-    if target.startswith("sqlite:"):
-        _require("sqlalchemy", "sqlalchemy", "an MLflow sqlite store")
-        _require("alembic", "alembic", "an MLflow sqlite store")
-    tracking = _require("mlflow.tracking", "mlflow-skinny", "exporting to MLflow")
-    from mlflow.entities import Metric, Param
-
-    try:
-        from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH as limit
-    except ImportError:
-        limit = MLFLOW_PARAM_LENGTH
-    client = tracking.MlflowClient(tracking_uri=target)
-    found = client.get_experiment_by_name(experiment)
-    exp_id = found.experiment_id if found else client.create_experiment(
-        experiment, artifact_location=_artifact_location(target))
+    client = mlflow_client(target)
+    exp_id = mlflow_experiment(client, experiment, artifact_location(target))
     skipped: list[dict[str, str]] = []
     exported = []
     for run, ex in _read_all(runs, say, skipped, with_checkpoints):
-        for old in client.search_runs([exp_id], filter_string=f"tags.`rnnlab.run_id` = '{run.id}'"):
+        for old in mlflow_runs_of(client, exp_id, run.id):
             client.delete_run(old.info.run_id)
             say(f"{run.id}: replaced its earlier export (MLflow run {old.info.run_id})")
-        start_ms = int((ex.created or time.time()) * 1000)
-        tags = {"rnnlab.kind": ex.kind, "rnnlab.run_id": run.id, "rnnlab.label": ex.label or "",
-                "rnnlab.state": ex.state}
-        mrun = client.create_run(exp_id, start_time=start_ms, tags=tags, run_name=ex.label or run.id)
-        mid = mrun.info.run_id
-        params, truncated = [], []
-        for k, v in ex.params.items():
-            text = param_text(v)
-            if len(text) > limit:
-                truncated.append(k)
-                text = text[:limit - 3] + "..."
-            params.append(Param(k, text))
-        if truncated:
-            say(f"{run.id}: params cut to MLflow's {limit} characters (config.json has them whole): "
-                f"{', '.join(truncated)}")
-            client.set_tag(mid, "rnnlab.params_truncated", ",".join(truncated)[:limit])
-        for chunk in _chunks(params, MLFLOW_PARAMS_BATCH):
-            client.log_batch(mid, params=chunk)
-        metrics = [Metric(tag, value, start_ms, step) for tag, points in ex.series.items() for step, value in points]
-        metrics += [Metric(tag, value, start_ms, 0) for tag, value in ex.test.items()]
-        for chunk in _chunks(metrics, MLFLOW_BATCH):
-            client.log_batch(mid, metrics=chunk)
-        artifacts = 0
-        for entry in sorted(run.path.iterdir()):
-            if entry.name.startswith(".") or (entry.name in SKIPPED_BY_DEFAULT and not with_checkpoints):
-                continue  # dot names: temporary files being written
-            if entry.is_dir():
-                client.log_artifacts(mid, str(entry), artifact_path=entry.name)
-                artifacts += sum(1 for p in entry.rglob("*") if p.is_file())
-            elif entry.is_file():
-                client.log_artifact(mid, str(entry))
-                artifacts += 1
-        if ex.state in MLFLOW_STATUS:  # a queued or running run stays RUNNING: export it again when it ends
-            end = ex.finished if ex.finished else None
-            client.set_terminated(mid, MLFLOW_STATUS[ex.state], end_time=int(end * 1000) if end else None)
-        say(f"exported {run.id} ({ex.kind}, {ex.state}) as MLflow run {mid}")
-        exported.append({"run_id": run.id, "kind": ex.kind, "state": ex.state, "mlflow_run_id": mid,
-                         "params": len(params), "params_truncated": truncated, "points": _points(ex),
-                         "artifacts": artifacts})
+        exported.append(_export_one(client, exp_id, run, ex, target, with_checkpoints, say))
     return {"to": "mlflow", "target": target, "experiment": experiment, "experiment_id": exp_id,
             "exported": exported, "skipped": skipped}
+
+
+def _export_one(client: Any, exp_id: str, run: Run, ex: RunExport, target: str, with_checkpoints: bool,
+                say: Say) -> dict[str, Any]:
+    """One run as a new MLflow run of ``exp_id``: its records, its folder as artifacts, a finished one's model."""
+    writer = MlflowWriter(client, exp_id, ex.info)
+    extras: dict[str, Any] = {}
+
+    def folder_and_model() -> None:  # into the MLflow run while it still runs
+        writer.flush()
+        extras["artifacts"] = log_run_folder(client, writer.run_id, run, with_checkpoints)
+        extras["model"] = log_mlflow_model(run, target, writer.run_id, say) if ex.state == FINISHED else None
+
+    write_export(writer, ex, before_end=folder_and_model)  # a queued or running run stays RUNNING
+    if writer.truncated:
+        say(f"{run.id}: params cut to MLflow's length (config.json has them whole): {', '.join(writer.truncated)}")
+    say(f"exported {run.id} ({ex.kind}, {ex.state}) as MLflow run {writer.run_id}")
+    return {"run_id": run.id, "kind": ex.kind, "state": ex.state, "mlflow_run_id": writer.run_id,
+            "params": len(ex.info.params), "params_truncated": writer.truncated, "points": _points(ex),
+            "artifacts": extras["artifacts"], "model_uri": extras["model"]}
+
+
+def log_run_folder(client: Any, mlflow_run_id: str, run: Run, with_checkpoints: bool = False) -> int:
+    """The run folder as the MLflow run's artifacts (``checkpoint/`` only ``with_checkpoints``); how many files."""
+    count = 0
+    for entry in sorted(run.path.iterdir()):
+        if entry.name.startswith(".") or (entry.name in SKIPPED_BY_DEFAULT and not with_checkpoints):
+            continue  # dot names: temporary files being written
+        if entry.is_dir():
+            client.log_artifacts(mlflow_run_id, str(entry), artifact_path=entry.name)
+            count += sum(1 for p in entry.rglob("*") if p.is_file())
+        elif entry.is_file():
+            client.log_artifact(mlflow_run_id, str(entry))
+            count += 1
+    return count
+
+
+def log_mlflow_model(run: Run, uri: str, mlflow_run_id: str, say: Say = _silent) -> str | None:
+    """Log a text-classifying ``run`` (an RNN's, a GMM-HMM's) as the MLflow model ``model`` of the MLflow run
+    ``mlflow_run_id`` in the store at ``uri`` (:func:`core.report.mlflow_model.log_run_model`, into that run made
+    the active one for the call), and tag that run ``rnnlab.model_uri``; the model's URI. None for a run of
+    another kind or task; None, with one line said, when logging fails (the series stay exported); None,
+    silently, where this build has no ``core.report.mlflow_model``."""
+    if run.kind not in MODEL_KINDS or (run.kind == "rnn" and run.config().train.task != TEXT_TASK):
+        return None
+    try:
+        from core.report.mlflow_model import log_run_model
+    except ImportError as e:  # MissingDependency too: mlflow's model flavour not installed
+        if not (isinstance(e, ModuleNotFoundError) and e.name == "core.report.mlflow_model"):
+            say(f"{run.id}: its MLflow model is not logged: {e}")
+        return None
+    import mlflow
+
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        with mlflow.start_run(run_id=mlflow_run_id):  # the active run log_run_model logs into
+            model_uri = log_run_model(run)
+        mlflow_client(uri).set_tag(mlflow_run_id, "rnnlab.model_uri", model_uri)
+        return model_uri
+    except Exception as e:  # noqa: BLE001 - MLflow's own errors included: the model is one more thing, never the export
+        say(f"{run.id}: its MLflow model is not logged: {one_line(e)}")
+        return None
+    finally:
+        mlflow.set_tracking_uri(before)
+
+
+def one_line(e: BaseException, limit: int = 300) -> str:
+    """An error as one bounded line (MLflow's errors span lines and embed whole server answers)."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # ---------------------------------------------------------------------------------- entry points
@@ -643,23 +694,6 @@ def export_runs(runs: list[Run], to: str, target: str, *, say: Say = _silent, **
     if to == "mlflow":
         return export_mlflow(runs, target, say=say, **options)
     raise ValueError(f"unknown export format {to!r}; expected one of {FORMATS}")
-
-
-def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``export`` command's arguments: ``RUN... --to tensorboard DIR | mlflow URI``."""
-    parser.add_argument("run_ids", nargs="+", metavar="RUN", help="run ids to export")
-    parser.add_argument("--to", nargs=2, required=True, metavar=("FORMAT", "TARGET"),
-                        help="tensorboard DIR (one subfolder per run) or mlflow URI "
-                             "(sqlite:///path/mlflow.db, file:/path/mlruns or a folder)")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT,
-                        help=f"mlflow: the experiment's name (default {DEFAULT_EXPERIMENT})")
-    parser.add_argument("--with-checkpoints", action="store_true",
-                        help="mlflow: also upload checkpoint/ (the training states for resuming)")
-    parser.add_argument("--timeout", type=int, default=MLFLOW_TIMEOUT_S, metavar="SECONDS",
-                        help=f"mlflow over HTTP: seconds a server has to connect and to answer each request "
-                             f"(default {MLFLOW_TIMEOUT_S}; each request is tried {1 + MLFLOW_RETRIES} times)")
-    parser.add_argument("--runs-dir", help="where runs are stored (default $RNNLAB_HOME/runs)")
-    parser.add_argument("--json", action="store_true", help="print what was exported and skipped as JSON")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

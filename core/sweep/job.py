@@ -38,6 +38,7 @@ from core.jobs.files import META_KEYS
 from core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED, GRADIENTS_FILE, QUEUED, RUNNING
 from core.jobs.process import LockHeld, exclusive
 from core.jobs.store import Run, RunStore
+from core.jobs.targets import TrackTarget
 from core.sweep.executors import executor, take_up
 from core.sweep.spec import Point, SweepSpec, parse_spec, plan, plan_confirm
 
@@ -66,9 +67,11 @@ def existing_runs(store: RunStore) -> dict[str, list[Run]]:
     return out
 
 
-def place_runs(cfgs: list[RunConfig], store: RunStore, label: str | None) -> list[tuple[Run, bool]]:
+def place_runs(cfgs: list[RunConfig], store: RunStore, label: str | None,
+               track: tuple[TrackTarget, ...] = ()) -> list[tuple[Run, bool]]:
     """``(run, reused)`` for every config: a finished run reused, a live one waited for, an unfinished one taken
-    up, or a new one.
+    up, or a new one. ``track``: where the runs trained here are tracked live (:mod:`core.jobs.targets`), kept
+    in the status of each run made or taken up here, never in its config (a finished run is reused either way).
 
     A run that another live process owns (another sweep's worker, or a sweep that claimed it) is
     placed as it is, never duplicated: the executor waits for it and takes it up only if it ends
@@ -90,10 +93,12 @@ def place_runs(cfgs: list[RunConfig], store: RunStore, label: str | None) -> lis
         else:
             idle = [r for r in runs if states[r.id] in (CRASHED, CANCELLED, FAILED, "queued-idle")]
             run = next((r for r in idle if take_up(r)), None)
+            if run is not None and track:  # taken up: it trains again here, tracked as this sweep says
+                run.update_status(track=[str(t) for t in track])
             if run is None and idle:  # each is being resumed by another process this moment: wait for it
                 run = idle[0]
             if run is None:
-                run = lifecycle.create("rnn", cfg, store, label=label)
+                run = lifecycle.create("rnn", cfg, store, label=label, track=track)
                 lifecycle.claim(run)
             reused = False
         taken.add(run.id)
@@ -333,8 +338,8 @@ def _sweep(ctx: Any, cfg: SweepConfig, spec: SweepSpec, points: list[Point]) -> 
     def stage(stage_points: list[Point]) -> None:
         """Place, record in plan.json and execute one stage's runs (the grid, then the confirmation)."""
         new = [(p, run, reused) for p, (run, reused) in
-               zip(stage_points, place_runs([p.cfg for p in stage_points], ctx.store, f"sweep-{spec.name}"),
-                   strict=True)]
+               zip(stage_points, place_runs([p.cfg for p in stage_points], ctx.store, f"sweep-{spec.name}",
+                                            spec.track), strict=True)]
         placed.extend(new)
         atomic.write_json(out / "plan.json", [{"run_id": r.id, **p.as_dict(), "stage": p.stage, "reused": reused}
                                               for p, r, reused in placed])

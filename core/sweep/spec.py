@@ -10,6 +10,7 @@ by the config's own bounds. A spec::
     name = "edge-of-chaos"
     preset = "fast"                  # seed, fast, ...: the settings every run starts from
     seeds = [0, 1, 2]                # or {start = 0, stop = 2}
+    track = ["tensorboard:/data/tb"] # optional: every run tracked live, as `train --track` (absolute paths)
 
     [base]                           # fields every run sets (any RunConfig field, by name)
     task = "adding"
@@ -37,23 +38,22 @@ import itertools
 import math
 import os
 import re
-import stat
-import tomllib
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from core.config import PRESETS, SEED_MAX, DataConfig, ModelConfig, RunConfig, TextConfig, TrainConfig, preset
+from core.config import PRESETS, SEED_MAX, RunConfig
+from core.config_file import RUN_FIELDS, from_toml, run_config
+from core.jobs.targets import TrackTarget, parse_targets
+from core.tomlfile import MAX_TOML_BYTES, TomlError, parse_toml, read_toml_file
 
-MAX_SPEC_BYTES = 64 * 1024
+MAX_SPEC_BYTES = MAX_TOML_BYTES
 MAX_RUNS = 2000  # planned runs in one sweep: far above the studies, low enough to plan in a blink
 MAX_VALUES = 100  # values of one varied field
-MAX_SPEC_DEPTH = 8  # arrays and inline tables open at once (a spec needs 2: [vary] and a range's table)
 MAX_RANGE_NUMBER = 1e15  # a range's start, stop and step, in size: far above any field's bounds, exact as a float
 NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
-# the fields a spec may set or vary: every field of a training run's config except where its data comes from
-RUN_FIELDS = {f.name for cls in (DataConfig, TextConfig, ModelConfig, TrainConfig) for f in fields(cls)} - {
-    "imdb_path", "seed"}
+# the fields a spec may set or vary (a config file's vocabulary, core.config_file): every field of a training run's
+# config except where its data comes from and the seed (given by `seeds`)
+SPEC_FIELDS = RUN_FIELDS - {"imdb_path", "seed"}
 
 
 class SpecError(ValueError):
@@ -69,6 +69,7 @@ class SweepSpec:
     vary: tuple[tuple[str, tuple[Any, ...]], ...]  # (field, values), in the spec's order
     confirm_top: int = 0  # points of the grid trained again with confirm_seeds (0: no confirmation stage)
     confirm_seeds: tuple[int, ...] = ()
+    track: tuple[TrackTarget, ...] = ()  # where each run is tracked live (a launch option: not part of its config)
 
     @property
     def varied(self) -> list[str]:
@@ -205,113 +206,33 @@ def _confirm(d: Any, seeds: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
     return top, more
 
 
+def _track(v: Any) -> tuple[TrackTarget, ...]:
+    """``track``: one target or a list of them (``tensorboard:DIR``, ``mlflow:URI``), absolute: the sweep's job reads
+    the spec again in another folder."""
+    if v is None:
+        return ()
+    if not isinstance(v, str | list) or (isinstance(v, list) and not all(isinstance(t, str) for t in v)):
+        raise SpecError('track: a target or a list of them ("tensorboard:/path/tb", "mlflow:sqlite:///path/mlflow.db")')
+    try:
+        return parse_targets([v] if isinstance(v, str) else v, relative=False)
+    except ValueError as e:
+        raise SpecError(f"track: {e}") from None
+
+
 def _field(where: str, key: str) -> str:
-    if key not in RUN_FIELDS:
+    if key not in SPEC_FIELDS:
         hint = " (seeds are given by `seeds`)" if key == "seed" else ""
         raise SpecError(f"{where}.{key}: not a field of a training run{hint}; see `python -m core train --help`")
     return key
 
 
-def _deepest_line(text: str) -> int | None:
-    """The line where arrays and inline tables first nest deeper than :data:`MAX_SPEC_DEPTH`; None if they never do.
-
-    tomllib parses nested arrays and inline tables by recursion, so 20,000 ``[`` end in a
-    RecursionError: this scan counts the brackets and braces outside strings and comments first,
-    without recursing (TOML's four kinds of string: basic and multi-line basic ones with escapes,
-    literal and multi-line literal ones without).
-    """
-    if text.count("[") + text.count("{") <= MAX_SPEC_DEPTH:  # cannot nest deeper: nothing to scan
-        return None
-    depth, line, i, n = 0, 1, 0, len(text)
-    while i < n:
-        c = text[i]
-        if c in "\"'":
-            i, line = _skip_string(text, i, line)
-            continue
-        if c == "#":
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-            continue
-        if c == "\n":
-            line += 1
-        elif c in "[{":
-            depth += 1
-            if depth > MAX_SPEC_DEPTH:
-                return line
-        elif c in "]}":
-            depth -= 1
-        i += 1
-    return None
-
-
-def _skip_string(text: str, i: int, line: int) -> tuple[int, int]:
-    """The index just past the TOML string starting at ``text[i]``, and the line it ends on."""
-    quote = text[i]
-    multi = text.startswith(quote * 3, i)
-    i += 3 if multi else 1
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and quote == '"':  # an escape: the next character is part of the string
-            line += text[i + 1:i + 2] == "\n"
-            i += 2
-            continue
-        if c == "\n":
-            if not multi:  # a one-line string ends here (tomllib refuses it)
-                return i, line
-            line += 1
-        elif c == quote and not multi:
-            return i + 1, line
-        elif c == quote and text.startswith(quote * 3, i):
-            run = len(text[i:i + 5]) - len(text[i:i + 5].lstrip(quote))  # up to 2 quotes end the content first
-            return i + run, line
-        i += 1
-    return i, line
-
-
 def read_spec_file(path: str | os.PathLike[str]) -> str:
-    """The text of a spec file: a regular file of at most :data:`MAX_SPEC_BYTES`, read with that bound.
-
-    A FIFO, a device (``/dev/zero``, even behind a symlink) or a file of ``/proc`` or ``/sys`` is
-    refused before it is opened; it is opened without blocking (a FIFO swapped in after the check
-    cannot hang the read) and checked again once open. Raises :class:`SpecError` naming the path.
-    """
-    path = Path(path)
+    """The text of a spec file: a regular file of at most :data:`MAX_SPEC_BYTES`, read with that bound
+    (:func:`core.tomlfile.read_toml_file`). Raises :class:`SpecError` naming the path."""
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise SpecError(f"{path}: not a regular file (a folder, FIFO or device); a spec is a short TOML file")
-        if Path(os.path.realpath(path)).parts[1:2] in (("proc",), ("sys",)):
-            raise SpecError(f"{path}: a file of /proc or /sys, not a spec")
-        if st.st_size > MAX_SPEC_BYTES:
-            raise SpecError(f"{path}: {st.st_size:,} bytes, over {MAX_SPEC_BYTES:,}; a spec is a short TOML file")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise SpecError(f"{path}: not a regular file once opened; a spec is a short TOML file")
-            data = f.read(MAX_SPEC_BYTES + 1)
-    except OSError as e:
-        raise SpecError(f"cannot read the spec {path}: {e.strerror or e}") from None
-    if len(data) > MAX_SPEC_BYTES:
-        raise SpecError(f"{path}: over {MAX_SPEC_BYTES:,} bytes; a spec is a short TOML file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SpecError(f"{path}: not UTF-8 text (byte {e.start})") from None
-
-
-def _toml(text: str) -> dict[str, Any]:
-    """The TOML document, its nesting bounded before tomllib recurses; every failure a :class:`SpecError`."""
-    deep = _deepest_line(text)
-    if deep is not None:
-        raise SpecError(f"line {deep}: arrays and tables nested more than {MAX_SPEC_DEPTH} deep; a spec needs 2")
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"not valid TOML: {e}") from None
-    except ValueError as e:  # an integer literal of more than 4,300 digits: int() refuses it inside tomllib
-        raise SpecError(f"not valid TOML: {e}") from None
-    except RecursionError:  # the scan above keeps this from happening; should it not, still one clear line
-        raise SpecError(f"arrays and tables nested too deep (more than {MAX_SPEC_DEPTH}); a spec needs 2") from None
+        return read_toml_file(path, "spec")
+    except TomlError as e:
+        raise SpecError(str(e)) from None
 
 
 def parse_spec(text: str | bytes) -> SweepSpec:
@@ -325,10 +246,13 @@ def parse_spec(text: str | bytes) -> SweepSpec:
             raise SpecError(f"the spec is not UTF-8 text ({e})") from None
     if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
         raise SpecError(f"the spec is over {MAX_SPEC_BYTES:,} bytes")
-    d = _toml(text)
-    unknown = set(d) - {"name", "preset", "seeds", "base", "vary", "confirm", "description"}
+    try:
+        d = parse_toml(text)  # its nesting bounded before tomllib recurses
+    except TomlError as e:
+        raise SpecError(str(e)) from None
+    unknown = set(d) - {"name", "preset", "seeds", "base", "vary", "confirm", "description", "track"}
     if unknown:
-        raise SpecError(f"unknown keys {sorted(unknown)}; a spec has name, preset, seeds, [base], [vary] and "
+        raise SpecError(f"unknown keys {sorted(unknown)}; a spec has name, preset, seeds, track, [base], [vary] and "
                         "[confirm]")
     name = d.get("name")
     if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
@@ -344,7 +268,7 @@ def parse_spec(text: str | bytes) -> SweepSpec:
     spec = SweepSpec(name=name, preset=pre, seeds=seeds,
                      base=tuple((_field("base", k), v) for k, v in base.items()),
                      vary=tuple((_field("vary", k), _values(f"vary.{k}", v)) for k, v in vary.items()),
-                     confirm_top=top, confirm_seeds=more)
+                     confirm_top=top, confirm_seeds=more, track=_track(d.get("track")))
     if top > spec.points:
         raise SpecError(f"confirm.top: {top}, but the grid has {spec.points} points")
     both = set(dict(spec.base)) & set(spec.varied)
@@ -356,12 +280,9 @@ def parse_spec(text: str | bytes) -> SweepSpec:
 
 
 def _point(spec: SweepSpec, values: tuple[tuple[str, Any], ...], seed: int, stage: str) -> Point:
-    # TOML has no null: an empty string stands for "none" (e.g. no word2vec initialisation)
-    fields_ = {k: None if v == "" else v for k, v in {**dict(spec.base), **dict(values)}.items()}
-    fields_["seed"] = seed
-    cell = fields_.pop("cell", "lstm")
+    # as in a config file: "" stands for none (e.g. no word2vec initialisation)
     try:
-        cfg = preset(spec.preset, cell=cell, **fields_)
+        cfg = run_config({**from_toml({**dict(spec.base), **dict(values)}), "seed": seed}, spec.preset)
     except (TypeError, ValueError, OverflowError) as e:  # OverflowError: an infinity where a field wants an int
         where = ", ".join(f"{k}={v!r}" for k, v in values) or "the base"
         raise SpecError(f"{where}: {e}") from None

@@ -4,7 +4,9 @@ Adam, a loss computed from logits (binary cross-entropy for sentiment), gradient
 clipping, ``train()``/``eval()`` modes, per-epoch train and validation loss and accuracy,
 the best weights kept by validation loss. Every optimiser step records the global gradient
 norm before clipping, whether it was clipped, and per-group norms (embedding, input-hidden,
-hidden-hidden, output); a non-finite loss or gradient skips the step and is counted.
+hidden-hidden, output); a non-finite loss or gradient skips the step and is counted. Every step and
+epoch record carries ``wall_time``, the Unix time it ended (the epoch's after its validation pass):
+what a run's exports and live trackers plot against.
 
 The whole training state (weights, best weights, optimiser, RNG states, the records so far) comes
 out of :meth:`Trainer.state_dict` and goes back in with :meth:`Trainer.load_state_dict`; ``fit``
@@ -243,6 +245,7 @@ class Trainer:
             loss_sum, correct, seen, skipped = 0.0, 0, 0, 0
             for batch in self.train_batches(epoch):
                 rec = self._train_step(batch)
+                rec["wall_time"] = time.time()  # when the step ended (Unix seconds): what trackers plot against
                 self.step += 1
                 result.steps += 1
                 if rec["skipped"]:
@@ -260,7 +263,7 @@ class Trainer:
             val = self.evaluate(self.val_batches())
             ep = {"kind": "epoch", "epoch": epoch, "step": self.step, "train_loss": loss_sum / max(seen, 1),
                   "val_loss": val["loss"], "epoch_time_s": train_time, "skipped_steps": skipped,
-                  "samples": seen, "samples_per_s": seen / max(train_time, 1e-9)}
+                  "samples": seen, "samples_per_s": seen / max(train_time, 1e-9), "wall_time": time.time()}
             if self.objective.classifies:
                 ep["train_accuracy"] = correct / max(seen, 1)
                 ep["val_accuracy"] = val.get("accuracy")
