@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.data import imdb  # noqa: E402
+from rnnlab.core.data import imdb  # noqa: E402
 
 MiB = 2**20
 

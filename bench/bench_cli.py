@@ -21,10 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = {
-    "python -m core --help": ["-m", "core", "--help"],
-    "python -m core --version": ["-m", "core", "--version"],
-    "python -m core train --help": ["-m", "core", "train", "--help"],
-    "python -m core train --print-config": ["-m", "core", "train", "--print-config"],
+    "python -m core --help": ["-m", "rnnlab.core", "--help"],
+    "python -m core --version": ["-m", "rnnlab.core", "--version"],
+    "python -m core train --help": ["-m", "rnnlab.core", "train", "--help"],
+    "python -m core train --print-config": ["-m", "rnnlab.core", "train", "--print-config"],
     'python -c "import torch"': ["-c", "import torch"],
 }
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.data import imdb as data  # noqa: E402
+from rnnlab.core.data import imdb as data  # noqa: E402
 
 COLD_TARGET_S = 60.0
 WARM_TARGET_S = 3.0

@@ -43,9 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lengths import BATCH, MAX_LEN, VOCAB, review_lengths  # noqa: E402  (bench/lengths.py)
 
-from core.config import ModelConfig  # noqa: E402
-from core.data.batching import Batch, bucket_batches, fixed_batches  # noqa: E402
-from core.models.rnn import SentimentRNN  # noqa: E402
+from rnnlab.core.config import ModelConfig  # noqa: E402
+from rnnlab.core.data.batching import Batch, bucket_batches, fixed_batches  # noqa: E402
+from rnnlab.core.models.rnn import SentimentRNN  # noqa: E402
 
 
 def train_step(model: SentimentRNN, opt: torch.optim.Optimizer, batch: Batch, use_lengths: bool,

@@ -38,11 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lengths import BATCH, MAX_LEN, VOCAB, review_lengths  # noqa: E402  (bench/lengths.py)
 
-from core.analysis.gradients import GradientRecorder, load_gradients  # noqa: E402
-from core.config import ModelConfig, TrainConfig  # noqa: E402
-from core.data.batching import bucket_batches  # noqa: E402
-from core.models.rnn import SentimentRNN  # noqa: E402
-from core.training.trainer import Objective, Trainer  # noqa: E402
+from rnnlab.core.analysis.gradients import GradientRecorder, load_gradients  # noqa: E402
+from rnnlab.core.config import ModelConfig, TrainConfig  # noqa: E402
+from rnnlab.core.data.batching import bucket_batches  # noqa: E402
+from rnnlab.core.models.rnn import SentimentRNN  # noqa: E402
+from rnnlab.core.training.trainer import Objective, Trainer  # noqa: E402
 
 
 def corpus(n: int, max_len: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:

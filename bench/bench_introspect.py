@@ -36,12 +36,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.analysis.introspect import introspect  # noqa: E402
-from core.analysis.predict import LoadedRun, classify, load_run  # noqa: E402
-from core.config import preset  # noqa: E402
-from core.data.text import Vocabulary, preprocess  # noqa: E402
-from core.jobs.store import RunStore  # noqa: E402
-from core.models.rnn import SentimentRNN  # noqa: E402
+from rnnlab.core.analysis.introspect import introspect  # noqa: E402
+from rnnlab.core.analysis.predict import LoadedRun, classify, load_run  # noqa: E402
+from rnnlab.core.config import preset  # noqa: E402
+from rnnlab.core.data.text import Vocabulary, preprocess  # noqa: E402
+from rnnlab.core.jobs.store import RunStore  # noqa: E402
+from rnnlab.core.models.rnn import SentimentRNN  # noqa: E402
 
 
 def synthetic(n: int, vocab: Vocabulary, rng: np.random.Generator) -> list[str]:
@@ -59,7 +59,7 @@ def synthetic(n: int, vocab: Vocabulary, rng: np.random.Generator) -> list[str]:
 
 def real_reviews(n: int, rng: np.random.Generator) -> list[str] | None:
     try:
-        from core.data.imdb import load_imdb
+        from rnnlab.core.data.imdb import load_imdb
 
         df = load_imdb(None)
     except Exception:  # no dataset at hand: the caller falls back to synthetic reviews

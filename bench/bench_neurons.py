@@ -63,10 +63,10 @@ def child(kind: str, spec: str, sample: int, run_id: str, dry: bool, threads: in
     """One search in this fresh process; prints one JSON line of its figures."""
     import torch
 
-    from core.analysis.neurons import NeuronSearchConfig, pattern_units, unit_contexts
-    from core.analysis.predict import load_run
-    from core.config import REVIEWS_MAX
-    from core.jobs.store import RunStore
+    from rnnlab.core.analysis.neurons import NeuronSearchConfig, pattern_units, unit_contexts
+    from rnnlab.core.analysis.predict import load_run
+    from rnnlab.core.config import REVIEWS_MAX
+    from rnnlab.core.jobs.store import RunStore
 
     torch.set_num_threads(threads)
     lr = load_run(RunStore().get(run_id))
@@ -84,8 +84,8 @@ def child(kind: str, spec: str, sample: int, run_id: str, dry: bool, threads: in
 
 def train(cell: str, limit: int, threads: int) -> str:
     """A fast-preset run trained one epoch on ``limit`` reviews per split; its id."""
-    from core.config import preset
-    from core.jobs.lifecycle import run_now
+    from rnnlab.core.config import preset
+    from rnnlab.core.jobs.lifecycle import run_now
 
     cfg = preset("fast", cell=cell, limit=limit, epochs=1, keep_negations=True, threads=threads)
     t0 = time.perf_counter()
@@ -97,8 +97,8 @@ def train(cell: str, limit: int, threads: int) -> str:
 
 def encode_whole_split(run_id: str) -> None:
     """Build (or read back) the whole split's encoding, so that every search reads it from the disk cache."""
-    from core.data.corpus import load_corpus
-    from core.jobs.store import RunStore
+    from rnnlab.core.data.corpus import load_corpus
+    from rnnlab.core.jobs.store import RunStore
 
     cfg = RunStore().get(run_id).config()
     t0 = time.perf_counter()
@@ -124,7 +124,7 @@ def main() -> None:
     run_id = args.run or train(args.cell, 100 if args.dry_run else args.limit, args.threads)
     if not args.dry_run:
         encode_whole_split(run_id)
-    from core.jobs.store import RunStore
+    from rnnlab.core.jobs.store import RunStore
 
     cell = RunStore().get(run_id).config().model.cell
     print(f"{'search':10} {'texts':>7} {'tokens':>11} {'wall s':>7} {'cpu s':>7} {'RSS before':>11} {'peak':>9} "

@@ -40,7 +40,7 @@ def clone_runs(store_root: Path, n: int) -> None:
 
     import numpy as np
 
-    from core.jobs.store import Run
+    from rnnlab.core.jobs.store import Run
 
     originals = sorted(p for p in store_root.iterdir() if (p / "config.json").is_file())
     rng = np.random.default_rng(0)
@@ -125,10 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         os.environ["RNNLAB_IMDB"] = build_home(home, args.runs, args.imdb)
         if args.imdb:
-            from core.data.imdb import load_imdb
+            from rnnlab.core.data.imdb import load_imdb
 
             load_imdb(args.imdb)  # the Parquet cache, as a user who has loaded the data once has it
-        from core.jobs.store import RunStore
+        from rnnlab.core.jobs.store import RunStore
 
         n = len(RunStore().list())
         print(f"store       {n} runs ({EPOCHS} epochs x {STEPS_PER_EPOCH} steps of metrics each), "

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_archive_memory import peak_rss  # noqa: E402 - one measure of peak memory for both benches
 
-from core.data import imdb  # noqa: E402
+from rnnlab.core.data import imdb  # noqa: E402
 
 MiB = 2**20
 AS_CAP = 4 * 2**30  # address space of a child: imports map ~1.6 GB; a regression fails here instead of swapping
@@ -144,29 +144,30 @@ def word2vec_binary_long_word(folder: Path, size: int) -> Path:
 
 # -------------------------------------------------------------------------------- reading, in a child
 def read_source(path: str) -> str:
-    from core.data import sources
+    from rnnlab.core.data import sources
 
     entry = sources.add_dataset(path, "bench", text_col="text", label_col="label")
     return f"added: {entry['total']:,} rows"
 
 
 def read_spec(path: str) -> str:
-    from core.__main__ import main
+    from rnnlab.core.__main__ import main
 
     rc = main(["sweep", path, "--dry-run"])  # the command line's own path: errors print as `error: ...`
     return f"sweep --dry-run: exit status {rc}"
 
 
 def read_vectors(path: str) -> str:
-    from core.models.word2vec import import_word2vec
+    from rnnlab.core.models.word2vec import import_word2vec
 
     return f"imported: {len(import_word2vec(path)):,} words"
 
 
 READERS: dict[str, Callable[[str], str]] = {"source": read_source, "spec": read_spec, "vectors": read_vectors}
 # what each reader imports on its first call: imported before the clock starts (the peak counts them)
-IMPORTS = {"source": ("core.data.sources", "datasets"), "spec": ("core.__main__", "core.sweep.job"),
-           "vectors": ("core.models.word2vec", "gensim.models")}
+IMPORTS = {"source": ("rnnlab.core.data.sources", "datasets"),
+           "spec": ("rnnlab.core.__main__", "rnnlab.core.sweep.job"),
+           "vectors": ("rnnlab.core.models.word2vec", "gensim.models")}
 
 
 def child(kind: str, path: str) -> None:

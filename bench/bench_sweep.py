@@ -44,7 +44,7 @@ def best_makespan(times: list[float], slots: int) -> float:
 
 def experiment(home: Path, parallel: int, args: argparse.Namespace) -> tuple[float, dict[str, float],
                                                                             dict[str, float]]:
-    cmd = [sys.executable, "-m", "core", "experiment", "seed", "--preset", "fast", "--epochs", str(args.epochs),
+    cmd = [sys.executable, "-m", "rnnlab.core", "experiment", "seed", "--preset", "fast", "--epochs", str(args.epochs),
            "--no-ablations", "--no-hmm", "--no-horizon", "--parallel", str(parallel), "--device", args.device,
            "--out", str(home / "report"), "--json"]
     if args.limit:
@@ -56,7 +56,7 @@ def experiment(home: Path, parallel: int, args: argparse.Namespace) -> tuple[flo
     if out.returncode != 0:
         sys.exit(f"the experiment failed ({' '.join(cmd)}):\n{out.stderr[-3000:]}")
     sys.path.insert(0, str(ROOT))
-    from core.jobs.store import RunStore
+    from rnnlab.core.jobs.store import RunStore
 
     acc, took = {}, {}
     for run in RunStore(home / "runs").list():

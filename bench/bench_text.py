@@ -28,15 +28,21 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.config import TextConfig  # noqa: E402
-from core.data.batching import bucket_batches, encode_corpus, fixed_batches, lengths_of, padding_stats  # noqa: E402
-from core.data.text import Vocabulary, stopwords, tokenize_corpus  # noqa: E402
+from rnnlab.core.config import TextConfig  # noqa: E402
+from rnnlab.core.data.batching import (  # noqa: E402
+    bucket_batches,
+    encode_corpus,
+    fixed_batches,
+    lengths_of,
+    padding_stats,
+)
+from rnnlab.core.data.text import Vocabulary, stopwords, tokenize_corpus  # noqa: E402
 
 
 def read_imdb(path: str) -> tuple[list[str], list[str], np.ndarray]:
     """(split per review, text per review, labels) via ``core.data.imdb`` or, failing that, the archive."""
     try:
-        from core.data.imdb import load_imdb
+        from rnnlab.core.data.imdb import load_imdb
     except ImportError:
         load_imdb = None
     if load_imdb is not None:

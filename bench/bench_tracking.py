@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.config import preset  # noqa: E402
-from core.jobs.lifecycle import run_now  # noqa: E402
-from core.jobs.store import RunStore  # noqa: E402
-from core.jobs.targets import parse_targets  # noqa: E402
+from rnnlab.core.config import preset  # noqa: E402
+from rnnlab.core.jobs.lifecycle import run_now  # noqa: E402
+from rnnlab.core.jobs.store import RunStore  # noqa: E402
+from rnnlab.core.jobs.targets import parse_targets  # noqa: E402
 
 
 def timed(cfg, folder: Path, track: list[str]) -> tuple[float, float]:

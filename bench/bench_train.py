@@ -24,11 +24,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.config import preset  # noqa: E402
-from core.data.batching import fixed_batches  # noqa: E402
-from core.data.corpus import load_corpus  # noqa: E402
-from core.jobs.lifecycle import run_now  # noqa: E402
-from core.jobs.store import RunStore  # noqa: E402
+from rnnlab.core.config import preset  # noqa: E402
+from rnnlab.core.data.batching import fixed_batches  # noqa: E402
+from rnnlab.core.data.corpus import load_corpus  # noqa: E402
+from rnnlab.core.jobs.lifecycle import run_now  # noqa: E402
+from rnnlab.core.jobs.store import RunStore  # noqa: E402
 
 
 class SeedStyleModel(nn.Module):

@@ -34,8 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.analysis.gradients import decay_ratios, load_gradients  # noqa: E402
-from core.config import CELLS  # noqa: E402
+from rnnlab.core.analysis.gradients import decay_ratios, load_gradients  # noqa: E402
+from rnnlab.core.config import CELLS  # noqa: E402
 
 KS = (10, 50, 100)
 COLUMNS = ("tag", "preset", "settings", "cell", "seed", "parallel", "accuracy", "f1", "test_n", "train_n",
@@ -162,7 +162,7 @@ def write_tables(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> tuple[P
 def train_one(cell: str, preset_name: str, overrides: dict[str, Any], seed: int, runs_dir: Path | None,
               imdb: str | None) -> dict[str, Any]:
     """One ``python -m core train ... --json`` run; its test metrics, wall time and gradient ratios."""
-    cmd = [sys.executable, "-m", "core", "train", "--model", cell, "--preset", preset_name, "--seed", str(seed),
+    cmd = [sys.executable, "-m", "rnnlab.core", "train", "--model", cell, "--preset", preset_name, "--seed", str(seed),
            "--record-gradients", "--json", *cli_flags(overrides)]
     if runs_dir is not None:
         cmd += ["--runs-dir", str(runs_dir)]
@@ -179,7 +179,7 @@ def train_one(cell: str, preset_name: str, overrides: dict[str, Any], seed: int,
         raise RuntimeError(f"{cell} seed {seed} failed (exit {proc.returncode}): {result.get('error', result)}")
     tm = result["test_metrics"]
     if runs_dir is None:
-        from core.paths import runs_dir as default_runs_dir
+        from rnnlab.core.paths import runs_dir as default_runs_dir
 
         runs_dir = default_runs_dir()
     row = {"cell": cell, "seed": seed, "accuracy": tm["accuracy"], "f1": tm["f1"], "test_n": tm.get("n"),

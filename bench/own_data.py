@@ -30,7 +30,7 @@ def core(home: Path, *args: str) -> dict:
     """``python -m core ARGS --json`` in ``home``; its JSON answer (raises with its stderr if it failed)."""
     env = {**os.environ, "RNNLAB_HOME": str(home)}
     env.pop("RNNLAB_IMDB", None)  # another dataset never needs IMDB
-    p = subprocess.run([sys.executable, "-m", "core", *args, "--json"], cwd=ROOT, env=env, capture_output=True,
+    p = subprocess.run([sys.executable, "-m", "rnnlab.core", *args, "--json"], cwd=ROOT, env=env, capture_output=True,
                        text=True, check=False)
     if p.returncode != 0:
         raise RuntimeError(f"python -m core {' '.join(args)} failed:\n{p.stderr[-2000:]}")

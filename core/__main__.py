@@ -32,9 +32,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from core import __version__
-from core.cliargs import add_config_arguments, config_from_args, overrides_from_args
-from core.config import (
+from rnnlab.core import __version__
+from rnnlab.core.cliargs import add_config_arguments, config_from_args, overrides_from_args
+from rnnlab.core.config import (
     SHOWN_ITEMS,
     TEXT_TASK,
     DataConfig,
@@ -48,7 +48,7 @@ from core.config import (
     config_to_dict,
     first_few,
 )
-from core.jobs.names import CANCELLED, DAMAGED, DATA_FILE, FINISHED, JOB_LOG, WORD2VEC_FILE
+from rnnlab.core.jobs.names import CANCELLED, DAMAGED, DATA_FILE, FINISHED, JOB_LOG, WORD2VEC_FILE
 
 HMM_SKIP = ("data.limit",)  # `hmm --limit` is the HMM's own limit (HMMConfig.limit)
 
@@ -100,8 +100,8 @@ def _length_stats(data: Any) -> dict[str, float]:
     """Token counts per split under the seed's pipeline, of the whole splits (no validation rows carved out)."""
     import numpy as np
 
-    from core.config import TextConfig
-    from core.data.corpus import load_corpus
+    from rnnlab.core.config import TextConfig
+    from rnnlab.core.data.corpus import load_corpus
 
     corpus = load_corpus(replace(data, val_size=0), TextConfig())
     out = {}
@@ -120,7 +120,7 @@ def _say(msg: str) -> None:
 
 
 def _store(args: argparse.Namespace):
-    from core.jobs.store import RunStore
+    from rnnlab.core.jobs.store import RunStore
 
     return RunStore(getattr(args, "runs_dir", None))
 
@@ -128,9 +128,9 @@ def _store(args: argparse.Namespace):
 def _start(kind: str, cfg: Any, args: argparse.Namespace, *, label: str | None = None,
            options: dict[str, Any] | None = None, track: tuple[Any, ...] = ()):
     """Create the run and run its job here, or launch it (``--background``); None for ``--dry-run``."""
-    from core.data.datasets import resolve_config
-    from core.data.imdb import DataError
-    from core.jobs import lifecycle
+    from rnnlab.core.data.datasets import resolve_config
+    from rnnlab.core.data.imdb import DataError
+    from rnnlab.core.jobs import lifecycle
 
     if getattr(args, "dry_run", False):  # the config as the run would hold it: fitted to its dataset
         try:
@@ -180,8 +180,8 @@ def _ended(run: Any) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from core.data import imdb as data
-    from core.data import sources
+    from rnnlab.core.data import imdb as data
+    from rnnlab.core.data import sources
 
     def show(info: Any) -> None:
         if args.json:
@@ -234,7 +234,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 def _train_config(args: argparse.Namespace) -> RunConfig:
     """The preset named by ``--preset`` (or the ``--config`` file), with the file's fields, then every field the
     command line set: a flag beside ``--config`` overrides the file."""
-    from core.config_file import read_config_file, run_config
+    from rnnlab.core.config_file import read_config_file, run_config
 
     values = read_config_file(args.config) if getattr(args, "config", None) else {}
     return run_config({**values, **overrides_from_args(args, RunConfig)})
@@ -243,7 +243,7 @@ def _train_config(args: argparse.Namespace) -> RunConfig:
 def _print_config(args: argparse.Namespace) -> int:
     """``train --print-config``: the resolved settings as a TOML file that ``--config`` reads back (``--resume``: the
     stored run's)."""
-    from core.config_file import config_file_text
+    from rnnlab.core.config_file import config_file_text
 
     if args.resume:
         run = _store(args).get(args.resume)
@@ -265,7 +265,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("--config starts a new run: a resumed run keeps the settings it was created with")
     if args.print_config:
         return _print_config(args)
-    from core.jobs import lifecycle
+    from rnnlab.core.jobs import lifecycle
 
     track = _checked_targets(args)
     if args.resume:
@@ -297,7 +297,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _track_target(text: str) -> Any:
     """``--track``'s type: one target parsed (:mod:`core.jobs.targets`, standard library only), its error shown."""
-    from core.jobs.targets import parse_target
+    from rnnlab.core.jobs.targets import parse_target
 
     try:
         return parse_target(text)
@@ -311,8 +311,8 @@ def _checked_targets(args: argparse.Namespace) -> tuple[Any, ...]:
     if args.resume and track:
         raise ValueError("--track is given when a run starts: a resumed run is tracked where it was started")
     if track and not args.dry_run:
-        from core.jobs.targets import MAX_TARGETS
-        from core.report.tracking import check_targets
+        from rnnlab.core.jobs.targets import MAX_TARGETS
+        from rnnlab.core.report.tracking import check_targets
 
         if len(track) > MAX_TARGETS:
             raise ValueError(f"{len(track)} --track targets; at most {MAX_TARGETS}")
@@ -322,7 +322,7 @@ def _checked_targets(args: argparse.Namespace) -> tuple[Any, ...]:
 
 def cmd_job(args: argparse.Namespace) -> int:
     """Run a stored run's job in this process: what ``core.jobs.lifecycle.launch`` starts."""
-    from core.jobs import lifecycle
+    from rnnlab.core.jobs import lifecycle
 
     store = _store(args)
     run = store.get(args.run_id)
@@ -338,11 +338,11 @@ def cmd_job(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from core.jobs.store import RunStore
+    from rnnlab.core.jobs.store import RunStore
 
     store = RunStore(args.runs_dir)
     if args.cancel:
-        from core.jobs import lifecycle
+        from rnnlab.core.jobs import lifecycle
 
         run = store.get(args.cancel, prefix=args.prefix)
         why = lifecycle.cancel_refusal(run)
@@ -406,7 +406,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from core.analysis.predict import predict_runs, read_text
+    from rnnlab.core.analysis.predict import predict_runs, read_text
 
     runs = [r for r in (args.runs or "").split(",") if r]
     given = [a for a in (args.run_id, args.text) if a is not None]
@@ -438,7 +438,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_embeddings(args: argparse.Namespace) -> int:
-    from core.jobs.word2vec import load_vectors
+    from rnnlab.core.jobs.word2vec import load_vectors
 
     if args.action == "train":
         cfg = config_from_args(args, Word2VecRunConfig)
@@ -451,7 +451,7 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
                  f"{info['train_time_s']:.1f}s")
         return _finish(args, run, word2vec=info or None)
     if args.action == "import":  # a word2vec-format file becomes a finished word2vec run
-        from core.jobs.imports import import_vectors_run
+        from rnnlab.core.jobs.imports import import_vectors_run
 
         if not args.run_id:
             raise ValueError("usage: python -m core embeddings import PATH [--binary]")
@@ -459,7 +459,7 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
         _say(f"imported {run.read_json(WORD2VEC_FILE).get('vocab_size')} vectors as run {run.id}")
         return _finish(args, run)
     if args.action == "export":
-        from core.jobs.word2vec import export_vectors_run
+        from rnnlab.core.jobs.word2vec import export_vectors_run
 
         if not args.run_id or not args.word:
             raise ValueError("usage: python -m core embeddings export RUN_ID PATH [--binary]")
@@ -482,7 +482,7 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
 
 
 def cmd_hmm(args: argparse.Namespace) -> int:
-    from core.jobs.hmm import resolve_embeddings
+    from rnnlab.core.jobs.hmm import resolve_embeddings
 
     cfg = config_from_args(args, HMMRunConfig, skip=HMM_SKIP)
     cfg, w2v_first = resolve_embeddings(cfg, _store(args))
@@ -492,7 +492,7 @@ def cmd_hmm(args: argparse.Namespace) -> int:
             _print_json({"kind": "word2vec", **config_to_dict(w2v_first)})
             return 0
         if args.background:
-            from core.jobs import lifecycle
+            from rnnlab.core.jobs import lifecycle
 
             w2v = lifecycle.submit("word2vec", w2v_first, _store(args), label="word2vec-skipgram")
         else:
@@ -513,7 +513,7 @@ def cmd_hmm(args: argparse.Namespace) -> int:
 def _one_text(args: argparse.Namespace) -> str:
     """The one text of ``introspect`` and ``attribute``: the argument, ``--file PATH`` or ``-`` (standard input);
     what reading it noted (a cut, a replaced byte) goes to stderr."""
-    from core.analysis.predict import read_text
+    from rnnlab.core.analysis.predict import read_text
 
     if (args.text is None) == (args.file is None):
         raise ValueError("give the text exactly once: as an argument, with --file PATH, or as - for standard input"
@@ -526,7 +526,7 @@ def _one_text(args: argparse.Namespace) -> str:
 
 
 def cmd_introspect(args: argparse.Namespace) -> int:
-    from core.analysis.introspect import introspect
+    from rnnlab.core.analysis.introspect import introspect
 
     text = _one_text(args)
     out = introspect(args.run_id, text, runs_dir=args.runs_dir)
@@ -548,7 +548,7 @@ def cmd_introspect(args: argparse.Namespace) -> int:
 
 
 def cmd_attribute(args: argparse.Namespace) -> int:
-    from core.analysis.attribution import attribute
+    from rnnlab.core.analysis.attribution import attribute
 
     text = _one_text(args)
     out = attribute(args.run_id, text, steps=args.steps, baseline=args.baseline, refine=not args.no_refine,
@@ -569,7 +569,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
 
 def cmd_neurons(args: argparse.Namespace) -> int:
-    from core.analysis.neurons import NeuronSearchConfig, pattern_units, unit_contexts
+    from rnnlab.core.analysis.neurons import NeuronSearchConfig, pattern_units, unit_contexts
 
     given = {k: getattr(args, k) for k in ("sample", "top", "contexts", "window") if getattr(args, k) is not None}
     cfg = NeuronSearchConfig(**given, whole_split=args.whole_split)  # checks the bounds
@@ -610,7 +610,7 @@ def cmd_neurons(args: argparse.Namespace) -> int:
 
 
 def cmd_memory_horizon(args: argparse.Namespace) -> int:
-    from core.analysis.horizon import horizon_rows
+    from rnnlab.core.analysis.horizon import horizon_rows
 
     settings = HorizonConfig(**overrides_from_args(args, HorizonConfig))
     run = _start("memory-horizon", settings, args, label=f"memory-horizon-{settings.task}")
@@ -634,8 +634,8 @@ def cmd_memory_horizon(args: argparse.Namespace) -> int:
 def cmd_explode(args: argparse.Namespace) -> int:
     import torch
 
-    from core.analysis.horizon import explosion_configs, explosion_summary
-    from core.jobs.lifecycle import run_now
+    from rnnlab.core.analysis.horizon import explosion_configs, explosion_summary
+    from rnnlab.core.jobs.lifecycle import run_now
 
     cfg = ExplosionConfig(**overrides_from_args(args, ExplosionConfig))
     if cfg.threads:
@@ -666,7 +666,7 @@ def cmd_explode(args: argparse.Namespace) -> int:
 def cmd_experiment(args: argparse.Namespace) -> int:
     import shutil
 
-    from core.report.experiment import report_folder
+    from rnnlab.core.report.experiment import report_folder
 
     ec = ExperimentConfig(**overrides_from_args(args, ExperimentConfig))
     run = _start("experiment", ec, args, label="experiment-seed")
@@ -681,9 +681,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Plan a sweep from its TOML spec; print the plan (``--dry-run``), or run it and print its summary."""
-    from core.config import SweepConfig
-    from core.sweep.job import estimate, read_results, summarise
-    from core.sweep.spec import SpecError, parse_spec, plan, read_spec_file
+    from rnnlab.core.config import SweepConfig
+    from rnnlab.core.sweep.job import estimate, read_results, summarise
+    from rnnlab.core.sweep.spec import SpecError, parse_spec, plan, read_spec_file
 
     text = read_spec_file(args.spec)  # a regular file, read with the spec's size cap: never /dev/zero or a FIFO
     try:
@@ -736,7 +736,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     """Start the dashboard (``streamlit run dashboard/app.py`` with the project's Streamlit config)."""
     import shlex
 
-    from core.app import app_command, run_app
+    from rnnlab.core.app import app_command, run_app
 
     if args.dry_run:
         command = app_command(args.streamlit_args)
@@ -958,7 +958,7 @@ def _add_neurons(sub: Any) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.analysis.evaluate import evaluate_run
+    from rnnlab.core.analysis.evaluate import evaluate_run
 
     run = _store(args).get(args.run_id)
     metrics = evaluate_run(run, args.dataset, imdb_path=args.imdb, every=args.all)
@@ -1015,7 +1015,7 @@ def _add_experiment(sub: Any) -> None:
 
 
 def _add_sweep(sub: Any) -> None:
-    from core.config import SweepConfig
+    from rnnlab.core.config import SweepConfig
 
     sw = sub.add_parser("sweep", help="a grid of training runs from a TOML spec, here or on a Ray cluster",
                         description="Plan the spec's grid (varied fields x seeds) into runs, reuse finished runs with "
@@ -1040,13 +1040,13 @@ def _add_app(sub: Any) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from core.report.export import cmd_export as export
+    from rnnlab.core.report.export import cmd_export as export
 
     return export(args)
 
 
 def _add_export(sub: Any) -> None:
-    from core.report.export_args import add_export_arguments  # not core.report.export: it imports torch
+    from rnnlab.core.report.export_args import add_export_arguments  # not core.report.export: it imports torch
 
     ex = sub.add_parser("export", help="export runs to TensorBoard event files or MLflow (optional libraries)")
     add_export_arguments(ex)
@@ -1142,5 +1142,5 @@ def _run(argv: list[str] | None, prog: str) -> int:
         return 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m core` in a checkout, `python -m rnnlab.core` anywhere: usage names the one used
+    sys.exit(main(prog=f"python -m {__spec__.parent}" if __spec__ else "python -m core"))

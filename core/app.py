@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent  # the checkout, or site-packages in an installed copy
+ROOT = Path(__file__).resolve().parent.parent  # the checkout, or site-packages/rnnlab in an installed copy
 
 
 def dashboard_files() -> tuple[Path, Path]:

@@ -18,7 +18,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from core.config import allowed, split_optional, type_hints
+from rnnlab.core.config import allowed, split_optional, type_hints
 
 NONE_WORDS = ("none", "off")
 C = TypeVar("C")

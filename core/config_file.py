@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from core.config import RunConfig, first_few, preset, type_hints
-from core.tomlfile import TomlError, parse_toml, read_toml_file, toml_value
+from rnnlab.core.config import RunConfig, first_few, preset, type_hints
+from rnnlab.core.tomlfile import TomlError, parse_toml, read_toml_file, toml_value
 
 NONE = ""  # TOML has no null: an empty string stands for none (no field takes "" for a value)
 FIRST = ("preset", "cell")  # written first: the preset the other settings start from, and the cell it is for

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-import core.__main__ as cli
+import rnnlab.core.__main__ as cli
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,6 @@ ships (the sweep studies and their published results) in a checkout or an instal
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 
@@ -34,11 +33,12 @@ def shipped(name: str) -> Path:
 
     ``studies``: the sweep studies (``*.toml``); ``published``: their results as measured for the README
     (a folder per study with ``spec.toml`` and ``results.csv``). A checkout keeps them at its top
-    (``studies/``, ``docs/sweeps/``); a wheel carries them inside the package, as ``core/studies/`` and
-    ``core/studies/published/`` (pyproject.toml maps them there). The folder may be missing: callers list nothing.
+    (``studies/``, ``docs/sweeps/``); a wheel carries them inside the package, as ``rnnlab/core/studies/``
+    and ``rnnlab/core/studies/published/`` (pyproject.toml maps them there). The folder may be missing: callers
+    list nothing.
     """
     if name not in CHECKOUT:
         raise ValueError(f"nothing shipped is called {name!r}: one of {', '.join(CHECKOUT)}")
-    package = Path(str(resources.files("core")))  # the installed package's folder, or the checkout's core/
+    package = Path(__file__).resolve().parent  # the installed package's folder (rnnlab/core), or the checkout's core/
     installed = package.joinpath(*INSTALLED[name])
     return installed if installed.is_dir() else package.parent.joinpath(*CHECKOUT[name])

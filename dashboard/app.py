@@ -11,8 +11,10 @@ from pathlib import Path
 
 import streamlit as st
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
+ROOT = Path(__file__).resolve().parent.parent  # the checkout, or site-packages/rnnlab in an installed copy
+# `streamlit run dashboard/app.py` puts only dashboard/ on the path: a checkout adds its root, where rnnlab/ is;
+# an installed copy finds rnnlab in site-packages and adds nothing (its folder would make core importable alone)
+if (ROOT / "rnnlab" / "__init__.py").is_file() and str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 SHIPPED = Path(__file__).resolve().parent / "shipped" / "pages"  # only in an installed copy

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from core.config import (
+from rnnlab.core.config import (
     SYNTHETIC,
     TEXT,
     DataConfig,
@@ -35,7 +35,7 @@ from core.config import (
     split_optional,
     type_hints,
 )
-from core.data.datasets import config_dataset
+from rnnlab.core.data.datasets import config_dataset
 
 SECTIONS = {"data": DataConfig, "text": TextConfig, "model": ModelConfig, "train": TrainConfig}
 # the Train page draws these itself (cell types, task, preset, dataset and IMDB path, word2vec run)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import state
+from rnnlab.dashboard import state
 
 LESSONS: dict[str, tuple[str, str]] = {
     "train.py": (

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from core.data.text import REMOVED, STOP_WORD, TRUNCATED, UNKNOWN, WordFate, stage_diff
-from core.figures.style import GREY, NEGATIVE, PALETTE, POSITIVE
+from rnnlab.core.data.text import REMOVED, STOP_WORD, TRUNCATED, UNKNOWN, WordFate, stage_diff
+from rnnlab.core.figures.style import GREY, NEGATIVE, PALETTE, POSITIVE
 
 REMOVED_STYLE = "background:#fde0e0;color:#a40000;text-decoration:line-through;border-radius:3px;padding:0 2px"
 ADDED_STYLE = "background:#e0f5e0;color:#0a6b0a;border-radius:3px;padding:0 2px"

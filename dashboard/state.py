@@ -27,14 +27,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.config import BUILTIN_DATASET, DataConfig
-from core.data.datasets import config_dataset, dataset_info, resolve_config
-from core.data.imdb import DataError
-from core.data.sources import list_datasets
-from core.figures import static as static_images
-from core.figures.style import figure_csv, table_csv
-from core.jobs import labels
-from core.jobs.names import (
+from rnnlab.core.config import BUILTIN_DATASET, DataConfig
+from rnnlab.core.data.datasets import config_dataset, dataset_info, resolve_config
+from rnnlab.core.data.imdb import DataError
+from rnnlab.core.data.sources import list_datasets
+from rnnlab.core.figures import static as static_images
+from rnnlab.core.figures.style import figure_csv, table_csv
+from rnnlab.core.jobs import labels
+from rnnlab.core.jobs.names import (
     ANNOTATIONS_FILE,
     CANCELLED,
     CONFIG_FILE,
@@ -52,7 +52,7 @@ from core.jobs.names import (
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
-from core.jobs.store import DamagedRun, Run, RunStore
+from rnnlab.core.jobs.store import DamagedRun, Run, RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,7 +99,7 @@ def launch_once(cfgs: list[Any], nonce: str, *, again: bool = False, track: tupl
     (:func:`core.data.datasets.resolve_config`): one that cannot fit raises :data:`LAUNCH_ERRORS`
     before any run is created or the click is spent.
     """
-    from core.jobs import lifecycle as jobs
+    from rnnlab.core.jobs import lifecycle as jobs
 
     ss = st.session_state
     if nonce != ss.get(LAUNCH_NONCE):
@@ -425,7 +425,7 @@ def read_tail(path: Path, max_chars: int = 6000) -> str:
 # -- the dataset ------------------------------------------------------------------------------------------
 def dataset_status() -> dict[str, Any]:
     """``core.data.imdb.dataset_status`` for the dataset path given in this browser (cheap: never a parse)."""
-    from core.data.imdb import dataset_status as status
+    from rnnlab.core.data.imdb import dataset_status as status
 
     return status(dataset_path())
 
@@ -439,7 +439,7 @@ FIRST_READ = "about 10-30 s on a 2-core CPU, the longer the more other work runs
 
 @st.cache_resource(show_spinner="Loading the reviews…", max_entries=2)
 def _reviews(source: str, cache_name: str) -> pd.DataFrame:
-    from core.data.imdb import load_imdb
+    from rnnlab.core.data.imdb import load_imdb
 
     return load_imdb(source)
 
@@ -460,7 +460,7 @@ def review_lengths(source: str, cache_name: str) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from core.data.imdb import LABEL_NAMES
+    from rnnlab.core.data.imdb import LABEL_NAMES
 
     df = _reviews(source, cache_name)
     words = pc.add(pc.count_substring(pa.array(df["text"], pa.string()), " "), 1).to_numpy()
@@ -473,9 +473,9 @@ def word_counts(source: str, cache_name: str, split: str, sample: int, text_cfg:
     """Token counts per label over a seeded sample of ``sample`` reviews of ``split`` after preprocessing."""
     from collections import Counter
 
-    from core.config import TextConfig
-    from core.data.imdb import LABEL_NAMES
-    from core.data.text import tokenize_corpus
+    from rnnlab.core.config import TextConfig
+    from rnnlab.core.data.imdb import LABEL_NAMES
+    from rnnlab.core.data.text import tokenize_corpus
 
     df = _reviews(source, cache_name)
     part = df[df["split"] == split]
@@ -492,7 +492,7 @@ def word_counts(source: str, cache_name: str, split: str, sample: int, text_cfg:
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=2)
 def _dataset_frame(name: str, cache_name: str) -> pd.DataFrame:
-    from core.data.sources import load_dataset
+    from rnnlab.core.data.sources import load_dataset
 
     return load_dataset(name)
 
@@ -500,7 +500,7 @@ def _dataset_frame(name: str, cache_name: str) -> pd.DataFrame:
 def dataset_frame(name: str) -> pd.DataFrame:
     """Every row of a dataset added with ``data add`` (shared, read-only), cached until its parsed cache changes;
     ``attrs`` holds its ``classes`` and ``source``. Raises ``DataError`` when it cannot be loaded."""
-    from core.data.sources import cache_path, read_entry
+    from rnnlab.core.data.sources import cache_path, read_entry
 
     return _dataset_frame(name, cache_path(read_entry(name)).name)
 
@@ -508,7 +508,7 @@ def dataset_frame(name: str) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=4)
 def _test_texts(name: str, stamp: str) -> pd.DataFrame:
     if config_dataset(name) is None:
-        from core.data.imdb import LABEL_NAMES
+        from rnnlab.core.data.imdb import LABEL_NAMES
 
         status = dataset_status()
         df, names = _reviews(status["source"], Path(status["cache"]).name), LABEL_NAMES
@@ -528,7 +528,7 @@ def test_texts(name: str) -> pd.DataFrame:
             if not status["found"]:
                 return pd.DataFrame(columns=["text", "label"])
             return _test_texts(name, f"{status['source']}:{Path(status['cache']).name}")
-        from core.data.sources import cache_path, read_entry
+        from rnnlab.core.data.sources import cache_path, read_entry
 
         return _test_texts(name, cache_path(read_entry(name)).name)
     except (DataError, OSError, ValueError, KeyError):
@@ -549,7 +549,7 @@ def byte_cache(name: str) -> Any:
     For results whose size depends on the input (a review's introspection): ``st.cache_data`` bounds
     only the number of entries, and copies each value out on every hit.
     """
-    from core.analysis.cache import ByteLRU
+    from rnnlab.core.analysis.cache import ByteLRU
 
     return ByteLRU(CACHE_BUDGETS[name])
 
@@ -572,7 +572,7 @@ def cached(name: str, key: Any, compute: Any, spinner: str | None = None) -> Any
 @st.cache_resource(show_spinner=False)
 def device_line() -> str:
     """``CUDA GPU: <name>`` or ``CPU (n threads)``: what a run with device "auto" trains on."""
-    from core.device import describe_device
+    from rnnlab.core.device import describe_device
 
     return describe_device("auto")
 
@@ -665,7 +665,7 @@ def submit_job(key: str, kind: str, cfg: Any, *, label: str | None = None, lane:
     Raises :data:`LAUNCH_ERRORS` (a setting the dataset cannot fit, a dataset that cannot be found, a run
     store that cannot be written) before any run exists; :func:`launch_job` says so on the page instead.
     """
-    from core.jobs import lifecycle
+    from rnnlab.core.jobs import lifecycle
 
     run = lifecycle.submit(kind, cfg, store(), label=label, lane=lane)
     st.session_state[key] = run.id
@@ -724,8 +724,8 @@ def _progress_text(st_: dict[str, Any]) -> str:
 
 def job_panel(run: Run, what: str, *, key: str) -> str:
     """One run's state with its progress, error, log tail, and Cancel / Resume buttons; returns the state."""
-    from core.jobs import lifecycle
-    from core.jobs.kinds import job_kind
+    from rnnlab.core.jobs import lifecycle
+    from rnnlab.core.jobs.kinds import job_kind
 
     st_ = run.status()
     state_ = st_.get("state", "unknown")

@@ -19,7 +19,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.forms import Field
+from rnnlab.dashboard.forms import Field
 
 MORE = "More settings"
 

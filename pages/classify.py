@@ -15,15 +15,15 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core.analysis.attribution import DEFAULT_STEPS, Attribution, attribute  # noqa: E402
-from core.analysis.cache import text_key  # noqa: E402
-from core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E402
-from core.config import TEXT_TASK, TextConfig  # noqa: E402
-from core.data.text import StopwordsUnavailable, WordFate, reading  # noqa: E402
-from core.figures import classification  # noqa: E402
-from core.jobs.names import CANCELLED, CONFIG_FILE, FINISHED, WEIGHTS_FILE  # noqa: E402
-from core.jobs.store import Run  # noqa: E402
-from dashboard import lessons, markup, state  # noqa: E402
+from rnnlab.core.analysis.attribution import DEFAULT_STEPS, Attribution, attribute  # noqa: E402
+from rnnlab.core.analysis.cache import text_key  # noqa: E402
+from rnnlab.core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E402
+from rnnlab.core.config import TEXT_TASK, TextConfig  # noqa: E402
+from rnnlab.core.data.text import StopwordsUnavailable, WordFate, reading  # noqa: E402
+from rnnlab.core.figures import classification  # noqa: E402
+from rnnlab.core.jobs.names import CANCELLED, CONFIG_FILE, FINISHED, WEIGHTS_FILE  # noqa: E402
+from rnnlab.core.jobs.store import Run  # noqa: E402
+from rnnlab.dashboard import lessons, markup, state  # noqa: E402
 
 EXAMPLES = {
     "Rave": "One of the best films I have seen in years. The acting is superb, the story moving and the ending "

@@ -14,15 +14,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 import pandas as pd
 import streamlit as st
 
-from core.config import BUILTIN_DATASET, SYNTHETIC_TASKS, TEXT_TASK
-from core.figures import comparison
-from core.figures.style import table_csv
-from core.jobs.estimate import run_test_set, test_set_note
-from core.jobs.imports import import_run
-from core.jobs.names import CANCELLED, CONFIG_FILE, DAMAGED, FAILED, FINISHED, QUEUED, RUNNING, VOCAB_FILE, WEIGHTS_FILE
-from core.jobs.store import RunNotFound
-from core.models.checkpoint import CheckpointError
-from dashboard import lessons, state
+from rnnlab.core.config import BUILTIN_DATASET, SYNTHETIC_TASKS, TEXT_TASK
+from rnnlab.core.figures import comparison
+from rnnlab.core.figures.style import table_csv
+from rnnlab.core.jobs.estimate import run_test_set, test_set_note
+from rnnlab.core.jobs.imports import import_run
+from rnnlab.core.jobs.names import (
+    CANCELLED,
+    CONFIG_FILE,
+    DAMAGED,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+)
+from rnnlab.core.jobs.store import RunNotFound
+from rnnlab.core.models.checkpoint import CheckpointError
+from rnnlab.dashboard import lessons, state
 
 MAX_DEFAULT = 6  # runs drawn by default: enough to compare, few enough to read
 COLUMNS = {  # summary column -> table heading, number format, width

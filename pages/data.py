@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.config import TextConfig
-from core.data.imdb import LABEL_NAMES
-from core.data.text import STAGES, StopwordsUnavailable, preprocess_stages, reading
-from core.figures import reviews
-from dashboard import lessons, markup, state
+from rnnlab.core.config import TextConfig
+from rnnlab.core.data.imdb import LABEL_NAMES
+from rnnlab.core.data.text import STAGES, StopwordsUnavailable, preprocess_stages, reading
+from rnnlab.core.figures import reviews
+from rnnlab.dashboard import lessons, markup, state
 
 PAGE_SIZE = 25
 PREVIEW_CHARS = 160
@@ -30,7 +30,7 @@ SPLIT_ORDER = ("train", "val", "test", "unsup")
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=2)
 def named_frame(name: str, cache: str) -> pd.DataFrame:
     """A registered dataset's frame (shared, read-only), cached per name and cache file (its source's state)."""
-    from core.data.sources import load_dataset
+    from rnnlab.core.data.sources import load_dataset
 
     return load_dataset(name)
 
@@ -53,7 +53,7 @@ def named_word_counts(name: str, cache: str, split: str, sample: int, text_cfg: 
     """Token counts per class over a seeded sample of ``sample`` texts of ``split`` after preprocessing."""
     from collections import Counter
 
-    from core.data.text import tokenize_corpus
+    from rnnlab.core.data.text import tokenize_corpus
 
     df = named_frame(name, cache)
     part = df[df["split"] == split]
@@ -68,7 +68,7 @@ def named_word_counts(name: str, cache: str, split: str, sample: int, text_cfg: 
 
 def registered() -> list[dict]:
     """Every dataset added with `data add` (a damaged entry carries its ``error``)."""
-    from core.data.sources import BUILTIN, list_datasets
+    from rnnlab.core.data.sources import BUILTIN, list_datasets
 
     try:
         return [d for d in list_datasets() if d.get("name") != BUILTIN]
@@ -116,7 +116,7 @@ if dataset == IMDB:
     has_rating = True
     st.caption(f"{len(df):,} reviews from `{status['source']}`")
 else:
-    from core.data.sources import cache_path, read_entry
+    from rnnlab.core.data.sources import cache_path, read_entry
 
     if added[dataset].get("error"):
         st.error(f"The dataset **{dataset}** cannot be shown: {added[dataset]['error']}", icon=":material/error:")

@@ -16,15 +16,15 @@ import tempfile  # noqa: E402
 
 import streamlit as st  # noqa: E402
 
-from core.config import BUILTIN_DATASET, DataConfig, TextConfig, Word2VecConfig, Word2VecRunConfig  # noqa: E402
-from core.figures import embeddings  # noqa: E402
-from core.jobs import estimate  # noqa: E402
-from core.jobs.imports import import_vectors_run  # noqa: E402
-from core.jobs.names import QUEUED, RUNNING, VECTORS_FILE, WORD2VEC_FILE, WORDS_FILE  # noqa: E402
-from core.jobs.store import DamagedRun  # noqa: E402
-from core.jobs.word2vec import load_vectors, vectors_runs  # noqa: E402
-from core.models.word2vec import WordVectors, word2vec_text  # noqa: E402
-from dashboard import forms, lessons, state, widgets  # noqa: E402
+from rnnlab.core.config import BUILTIN_DATASET, DataConfig, TextConfig, Word2VecConfig, Word2VecRunConfig  # noqa: E402
+from rnnlab.core.figures import embeddings  # noqa: E402
+from rnnlab.core.jobs import estimate  # noqa: E402
+from rnnlab.core.jobs.imports import import_vectors_run  # noqa: E402
+from rnnlab.core.jobs.names import QUEUED, RUNNING, VECTORS_FILE, WORD2VEC_FILE, WORDS_FILE  # noqa: E402
+from rnnlab.core.jobs.store import DamagedRun  # noqa: E402
+from rnnlab.core.jobs.word2vec import load_vectors, vectors_runs  # noqa: E402
+from rnnlab.core.models.word2vec import WordVectors, word2vec_text  # noqa: E402
+from rnnlab.dashboard import forms, lessons, state, widgets  # noqa: E402
 
 POLL_S = 2.0
 JOB = "embeddings.job"  # session key: the id of the run launched from this page

@@ -14,10 +14,10 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core.analysis.attribution import DEFAULT_STEPS, MAX_STEPS, Attribution, attribute  # noqa: E402
-from core.analysis.cache import text_key  # noqa: E402
-from core.analysis.introspect import Introspection, introspect  # noqa: E402
-from core.analysis.neurons import (  # noqa: E402
+from rnnlab.core.analysis.attribution import DEFAULT_STEPS, MAX_STEPS, Attribution, attribute  # noqa: E402
+from rnnlab.core.analysis.cache import text_key  # noqa: E402
+from rnnlab.core.analysis.introspect import Introspection, introspect  # noqa: E402
+from rnnlab.core.analysis.neurons import (  # noqa: E402
     PATTERNS,
     WORD_CHARS_MAX,
     WORDS_MAX,
@@ -28,13 +28,13 @@ from core.analysis.neurons import (  # noqa: E402
     pattern_units,
     unit_contexts,
 )
-from core.analysis.predict import MAX_TEXT_CHARS, load_run  # noqa: E402
-from core.config import TEXT_TASK  # noqa: E402
-from core.data.text import reading  # noqa: E402
-from core.figures import gates  # noqa: E402
-from core.jobs.names import CANCELLED, CONFIG_FILE, FINISHED, WEIGHTS_FILE  # noqa: E402
-from core.jobs.store import Run  # noqa: E402
-from dashboard import forms, lessons, markup, state, widgets  # noqa: E402
+from rnnlab.core.analysis.predict import MAX_TEXT_CHARS, load_run  # noqa: E402
+from rnnlab.core.config import TEXT_TASK  # noqa: E402
+from rnnlab.core.data.text import reading  # noqa: E402
+from rnnlab.core.figures import gates  # noqa: E402
+from rnnlab.core.jobs.names import CANCELLED, CONFIG_FILE, FINISHED, WEIGHTS_FILE  # noqa: E402
+from rnnlab.core.jobs.store import Run  # noqa: E402
+from rnnlab.dashboard import forms, lessons, markup, state, widgets  # noqa: E402
 
 DEFAULT_TEXT = ("I expected a dull remake, but the film surprised me: the cast is wonderful and the story, "
                 "although slow at first, becomes gripping. Not perfect, still highly recommended.")

@@ -15,16 +15,24 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core.analysis import horizon  # noqa: E402
-from core.analysis.gradients import GradientRecording, decay_ratios, load_gradients, product_curves  # noqa: E402
-from core.config import HorizonConfig  # noqa: E402
-from core.figures import gradients  # noqa: E402
-from core.figures.style import format_number, log_axis  # noqa: E402
-from core.jobs.estimate import horizon_seconds  # noqa: E402
-from core.jobs.names import CANCELLED, FINISHED, GRADIENTS_FILE, METRICS_FILE, QUEUED, RESULTS_FILE, RUNNING  # noqa: E402
-from core.jobs.store import DamagedRun, Run  # noqa: E402
-from core.tasks import synthetic  # noqa: E402
-from dashboard import forms, lessons, state, widgets  # noqa: E402
+from rnnlab.core.analysis import horizon  # noqa: E402
+from rnnlab.core.analysis.gradients import GradientRecording, decay_ratios, load_gradients, product_curves  # noqa: E402
+from rnnlab.core.config import HorizonConfig  # noqa: E402
+from rnnlab.core.figures import gradients  # noqa: E402
+from rnnlab.core.figures.style import format_number, log_axis  # noqa: E402
+from rnnlab.core.jobs.estimate import horizon_seconds  # noqa: E402
+from rnnlab.core.jobs.names import (  # noqa: E402
+    CANCELLED,
+    FINISHED,
+    GRADIENTS_FILE,
+    METRICS_FILE,
+    QUEUED,
+    RESULTS_FILE,
+    RUNNING,
+)
+from rnnlab.core.jobs.store import DamagedRun, Run  # noqa: E402
+from rnnlab.core.tasks import synthetic  # noqa: E402
+from rnnlab.dashboard import forms, lessons, state, widgets  # noqa: E402
 
 MAX_DEFAULT = 3  # runs drawn together by default: one per cell type
 PROBE_ROWS = 24  # probe texts (or sequences) in the heatmap by default (the user may show them all)
@@ -90,7 +98,7 @@ def launch_horizon(cfg: HorizonConfig) -> None:
 
 def start_explosion() -> None:
     """The demonstration button's callback (before the script runs, so the new runs are listed at once)."""
-    from core.jobs import lifecycle as jobs
+    from rnnlab.core.jobs import lifecycle as jobs
 
     rs = state.store()
     ids = [jobs.submit("rnn", cfg, rs, label=f"explode-{name}").id for name, cfg in horizon.explosion_configs().items()]

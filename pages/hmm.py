@@ -17,16 +17,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core.analysis import markov  # noqa: E402
-from core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E402
-from core.config import TEXT_TASK, HMMConfig, HMMRunConfig, TextConfig  # noqa: E402
-from core.figures import comparison, hmm  # noqa: E402
-from core.jobs import estimate  # noqa: E402
-from core.jobs.hmm import resolve_embeddings  # noqa: E402
-from core.jobs.names import CANCELLED, FINISHED, HMM_ARRAYS_FILE, METRICS_FILE, QUEUED, RUNNING  # noqa: E402
-from core.jobs.store import Run  # noqa: E402
-from core.jobs.word2vec import vectors_runs  # noqa: E402
-from dashboard import forms, lessons, markup, state, widgets  # noqa: E402
+from rnnlab.core.analysis import markov  # noqa: E402
+from rnnlab.core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E402
+from rnnlab.core.config import TEXT_TASK, HMMConfig, HMMRunConfig, TextConfig  # noqa: E402
+from rnnlab.core.figures import comparison, hmm  # noqa: E402
+from rnnlab.core.jobs import estimate  # noqa: E402
+from rnnlab.core.jobs.hmm import resolve_embeddings  # noqa: E402
+from rnnlab.core.jobs.names import CANCELLED, FINISHED, HMM_ARRAYS_FILE, METRICS_FILE, QUEUED, RUNNING  # noqa: E402
+from rnnlab.core.jobs.store import Run  # noqa: E402
+from rnnlab.core.jobs.word2vec import vectors_runs  # noqa: E402
+from rnnlab.dashboard import forms, lessons, markup, state, widgets  # noqa: E402
 
 POLL_S = 2.0
 JOB = "hmm.job"  # session key: the id of the run launched from this page

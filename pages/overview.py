@@ -10,14 +10,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 import streamlit as st
 
-from core.data.imdb import ARCHIVE_NAME, ENV_VAR, IMDB_SIZE
-from core.data.sources import SPLITS, list_datasets
-from core.data.text import StopwordsUnavailable, download_stopwords, stopwords_found
-from core.figures import reviews
-from core.jobs.names import CRASHED, DAMAGED, DATA_FILE, FAILED, FINISHED, QUEUED, RUNNING
-from core.jobs.store import DamagedRun
-from core.paths import data_dir
-from dashboard import state
+from rnnlab.core.data.imdb import ARCHIVE_NAME, ENV_VAR, IMDB_SIZE
+from rnnlab.core.data.sources import SPLITS, list_datasets
+from rnnlab.core.data.text import StopwordsUnavailable, download_stopwords, stopwords_found
+from rnnlab.core.figures import reviews
+from rnnlab.core.jobs.names import CRASHED, DAMAGED, DATA_FILE, FAILED, FINISHED, QUEUED, RUNNING
+from rnnlab.core.jobs.store import DamagedRun
+from rnnlab.core.paths import data_dir
+from rnnlab.dashboard import state
 
 JOB = "overview.data_job"  # session key: the id of the download / install run started here
 
@@ -68,7 +68,7 @@ def poll_job() -> None:
 
 def start_job(action: str, archive: Path | None = None, move: bool = False) -> bool:
     """Queue a download or install as a run (one data job at a time, in order); False, said why, if it failed."""
-    from core.config import DataJobConfig
+    from rnnlab.core.config import DataJobConfig
 
     cfg = DataJobConfig(action=action, archive=None if archive is None else str(archive), move=move)
     try:
@@ -103,7 +103,7 @@ def refused_while_busy() -> bool:
 
 def copy_archive(path: str) -> None:
     """Check the path (exists, a file, gzip, size) now, then queue its install: a copy into the cache."""
-    from core.data.imdb import DataError, check_archive_file
+    from rnnlab.core.data.imdb import DataError, check_archive_file
 
     try:
         archive = check_archive_file(path)
@@ -119,7 +119,7 @@ def install_upload(upload) -> None:
 
     The install job removes the staged file whatever happens; if the job cannot even start, it is removed here.
     """
-    from core.data.imdb import DataError, stage_upload
+    from rnnlab.core.data.imdb import DataError, stage_upload
 
     try:
         staged = stage_upload(upload.getbuffer())
@@ -134,8 +134,8 @@ def install_upload(upload) -> None:
 
 def remove_stale_uploads() -> None:
     """Staged uploads that no queued or running install will use (one cancelled while queued, say)."""
-    from core.data.imdb import UPLOAD_PREFIX
-    from core.data.imdb import remove_stale_uploads as remove
+    from rnnlab.core.data.imdb import UPLOAD_PREFIX
+    from rnnlab.core.data.imdb import remove_stale_uploads as remove
 
     if not any(data_dir().glob(f"{UPLOAD_PREFIX}*")):  # the usual case: no need to read the run store
         return
@@ -153,8 +153,8 @@ ADDED = "overview.dataset_added"  # the outcome of the last "Add", shown once af
 
 def add_dataset(path: str | None, upload, name: str, options: dict[str, str | None]) -> None:
     """Parse and register a dataset from a path or an upload; say what came of it (never a traceback)."""
-    from core.data import sources
-    from core.data.imdb import DataError
+    from rnnlab.core.data import sources
+    from rnnlab.core.data.imdb import DataError
 
     try:
         with st.spinner("Reading the dataset (parsed once into a cache)…"):
@@ -228,7 +228,7 @@ with st.expander("Get the dataset" if status["found"] else "Get the dataset: thr
         path = st.text_input("Dataset path", key="path_input", placeholder="/data/aclImdb_v1.tar.gz")
         c1, c2 = st.columns(2)
         if c1.button("Use this path", key="use_path", disabled=not path):
-            from core.data.imdb import dataset_status
+            from rnnlab.core.data.imdb import dataset_status
 
             checked = dataset_status(path.strip())
             if checked["found"]:

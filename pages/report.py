@@ -16,11 +16,11 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core.config import ExperimentConfig  # noqa: E402
-from core.jobs.estimate import Estimate  # noqa: E402
-from core.jobs.names import FINISHED  # noqa: E402
-from core.report.experiment import experiment_seconds, report_folder  # noqa: E402
-from dashboard import forms, state, widgets  # noqa: E402
+from rnnlab.core.config import ExperimentConfig  # noqa: E402
+from rnnlab.core.jobs.estimate import Estimate  # noqa: E402
+from rnnlab.core.jobs.names import FINISHED  # noqa: E402
+from rnnlab.core.report.experiment import experiment_seconds, report_folder  # noqa: E402
+from rnnlab.dashboard import forms, state, widgets  # noqa: E402
 
 JOB = "report.job"  # session key: the id of the experiment run launched from this page
 POLL_S = 3.0

@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 import pandas as pd
 import streamlit as st
 
-from core.jobs.files import MAX_NAME_CHARS, MAX_NOTE_CHARS
-from core.jobs.names import FAILED, QUEUED, RUNNING
-from core.jobs.store import RunNotFound
-from dashboard import state
+from rnnlab.core.jobs.files import MAX_NAME_CHARS, MAX_NOTE_CHARS
+from rnnlab.core.jobs.names import FAILED, QUEUED, RUNNING
+from rnnlab.core.jobs.store import RunNotFound
+from rnnlab.dashboard import state
 
 FLASH = "runs.flash"  # [(level, text)] said once, after the action that produced them
 ACTIVE = (QUEUED, RUNNING)

@@ -14,13 +14,13 @@ if str(ROOT) not in sys.path:  # standalone runs (AppTest, `streamlit run pages/
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core.config import EXECUTORS, SweepConfig  # noqa: E402
-from core.figures import sweep as figures  # noqa: E402
-from core.figures.style import format_number  # noqa: E402
-from core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED, QUEUED, RUNNING  # noqa: E402
-from core.jobs.store import DamagedRun  # noqa: E402
-from core.paths import shipped  # noqa: E402
-from core.sweep.job import (  # noqa: E402
+from rnnlab.core.config import EXECUTORS, SweepConfig  # noqa: E402
+from rnnlab.core.figures import sweep as figures  # noqa: E402
+from rnnlab.core.figures.style import format_number  # noqa: E402
+from rnnlab.core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED, QUEUED, RUNNING  # noqa: E402
+from rnnlab.core.jobs.store import DamagedRun  # noqa: E402
+from rnnlab.core.paths import shipped  # noqa: E402
+from rnnlab.core.sweep.job import (  # noqa: E402
     estimate,
     published,
     read_plan,
@@ -29,8 +29,8 @@ from core.sweep.job import (  # noqa: E402
     summarise,
     sweep_progress,
 )
-from core.sweep.spec import MAX_SPEC_BYTES, SpecError, parse_spec, plan  # noqa: E402
-from dashboard import state  # noqa: E402
+from rnnlab.core.sweep.spec import MAX_SPEC_BYTES, SpecError, parse_spec, plan  # noqa: E402
+from rnnlab.dashboard import state  # noqa: E402
 
 JOB = "sweep.job"  # session key: the id of the sweep run launched from this page
 POLL_S = 3.0

@@ -14,10 +14,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core.analysis import markov  # noqa: E402
-from core.figures import theory  # noqa: E402
-from core.figures.style import format_log10, format_number  # noqa: E402
-from dashboard import state  # noqa: E402
+from rnnlab.core.analysis import markov  # noqa: E402
+from rnnlab.core.figures import theory  # noqa: E402
+from rnnlab.core.figures.style import format_log10, format_number  # noqa: E402
+from rnnlab.dashboard import state  # noqa: E402
 
 
 def chart(fig, data: pd.DataFrame, name: str) -> None:

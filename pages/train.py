@@ -16,17 +16,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 import streamlit as st
 
-from core.config import BUILTIN_DATASET, CELLS, PRESETS, TASKS, TEXT_TASK, preset
-from core.data.sources import list_datasets
-from core.data.text import stopwords_found
-from core.figures import training
-from core.jobs import lifecycle as jobs
-from core.jobs.estimate import duration, plural, training_seconds
-from core.jobs.names import CANCELLED, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, JOB_LOG, QUEUED, RUNNING
-from core.jobs.store import DamagedRun, RunNotFound
-from core.jobs.targets import MAX_TARGET_CHARS, MAX_TARGETS, parse_targets
-from core.jobs.word2vec import vectors_runs
-from dashboard import forms, lessons, state, widgets
+from rnnlab.core.config import BUILTIN_DATASET, CELLS, PRESETS, TASKS, TEXT_TASK, preset
+from rnnlab.core.data.sources import list_datasets
+from rnnlab.core.data.text import stopwords_found
+from rnnlab.core.figures import training
+from rnnlab.core.jobs import lifecycle as jobs
+from rnnlab.core.jobs.estimate import duration, plural, training_seconds
+from rnnlab.core.jobs.names import CANCELLED, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, JOB_LOG, QUEUED, RUNNING
+from rnnlab.core.jobs.store import DamagedRun, RunNotFound
+from rnnlab.core.jobs.targets import MAX_TARGET_CHARS, MAX_TARGETS, parse_targets
+from rnnlab.core.jobs.word2vec import vectors_runs
+from rnnlab.dashboard import forms, lessons, state, widgets
 
 POLL_S = 1.5  # seconds between progress polls while something trains
 TASK_NAMES = {"imdb": "text classification", "adding": "adding problem (synthetic)",
@@ -57,7 +57,7 @@ def track_targets() -> tuple[Any, ...]:
     ``ImportError`` (a package to install) with one line otherwise."""
     track = parse_targets(st.session_state.get("train_track") or "")
     if track:
-        from core.report.tracking import check_targets  # only when asked: it imports the trackers' writers
+        from rnnlab.core.report.tracking import check_targets  # only when asked: it imports the trackers' writers
 
         check_targets(track, {state.store().root})
     return track

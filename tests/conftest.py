@@ -134,6 +134,36 @@ def trained_copy(trained_home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     return copy
 
 
+@pytest.fixture(scope="session")
+def rnnlab_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of the checkout as it is now (tracked and new files, nothing git ignores), built once a session
+    from a copy elsewhere, so the checkout gets no build/ folder (tests/test_package.py, tests/test_namespace.py)."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    root = Path(__file__).resolve().parent.parent
+    tmp = tmp_path_factory.mktemp("wheel")
+    if shutil.which("git") is None:
+        pytest.skip("git is needed to list the checkout's files")
+    listed = subprocess.run(["git", "ls-files", "-coz", "--exclude-standard"], cwd=root, capture_output=True)
+    if listed.returncode:
+        pytest.skip(f"not a git checkout: {listed.stderr.decode(errors='replace').strip()}")
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if (root / name).is_file():  # a tracked file deleted in the working tree is left out
+            (tmp / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, tmp / "src" / name)
+    # this interpreter's setuptools builds it when new enough (fast, offline); else pip fetches one, as CI does
+    try:
+        here = ["--no-build-isolation"] if int(version("setuptools").split(".")[0]) >= 77 else []
+    except PackageNotFoundError:
+        here = []
+    done = subprocess.run([sys.executable, "-m", "pip", "-q", "wheel", "--no-deps", *here, "-w", str(tmp / "dist"),
+                           str(tmp / "src")], cwd=tmp, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [built] = (tmp / "dist").glob("rnnlab-*.whl")
+    return built
+
+
 # ---------------------------------------------------------------------------------- one thread everywhere
 # The tests train tiny models. With PyTorch's default of one thread per core, OpenMP threads spin
 # waiting for each other whenever other processes share the cores: on a busy 2-core machine

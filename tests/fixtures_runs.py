@@ -47,7 +47,7 @@ def use_home(mp: pytest.MonkeyPatch, home: Path, imdb: Path | None = None) -> No
 
 
 def tiny_config(cell: str, archive: Path, preset_name: str = "fast", **overrides):
-    from core.config import preset
+    from rnnlab.core.config import preset
 
     # without NLTK's list the stop-word stage cannot run: train without it rather than fail
     stop = {} if nltk_data() else {"remove_stopwords": False}
@@ -55,9 +55,9 @@ def tiny_config(cell: str, archive: Path, preset_name: str = "fast", **overrides
 
 
 def build_trained_home(root: Path) -> TrainedHome:
-    from core.config import CELLS
-    from core.jobs.lifecycle import run_job, run_now
-    from core.jobs.store import RunStore
+    from rnnlab.core.config import CELLS
+    from rnnlab.core.jobs.lifecycle import run_job, run_now
+    from rnnlab.core.jobs.store import RunStore
 
     archive = write_imdb_archive(root / "aclImdb_v1.tar.gz", tiny_reviews(per_class=6, unsup=4))
     home = root / "home"

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.__main__ import main
-from core.analysis.evaluate import evaluate_run
-from core.analysis.introspect import introspect
-from core.analysis.predict import predict_runs
-from core.config import (
+from rnnlab.core.__main__ import main
+from rnnlab.core.analysis.evaluate import evaluate_run
+from rnnlab.core.analysis.introspect import introspect
+from rnnlab.core.analysis.predict import predict_runs
+from rnnlab.core.config import (
     DataConfig,
     ExperimentConfig,
     HMMConfig,
@@ -30,8 +30,8 @@ from core.config import (
     default_val_size,
     preset,
 )
-from core.data import sources
-from core.data.datasets import (
+from rnnlab.core.data import sources
+from rnnlab.core.data.datasets import (
     DatasetInfo,
     DoesNotFit,
     dataset_info,
@@ -40,15 +40,15 @@ from core.data.datasets import (
     resolve_config,
     resolve_data,
 )
-from core.jobs import estimate, lifecycle
-from core.jobs.hmm import resolve_embeddings
-from core.jobs.labels import describe
-from core.jobs.names import FINISHED
-from core.jobs.store import RunStore
-from core.jobs.word2vec import load_vectors
-from core.report.experiment import report_folder
-from core.sweep.job import place_runs
-from core.sweep.spec import parse_spec, plan
+from rnnlab.core.jobs import estimate, lifecycle
+from rnnlab.core.jobs.hmm import resolve_embeddings
+from rnnlab.core.jobs.labels import describe
+from rnnlab.core.jobs.names import FINISHED
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.jobs.word2vec import load_vectors
+from rnnlab.core.report.experiment import report_folder
+from rnnlab.core.sweep.job import place_runs
+from rnnlab.core.sweep.spec import parse_spec, plan
 
 POSITIVE = ["wonderful", "great", "delightful", "superb", "charming", "brilliant", "lovely", "excellent"]
 NEGATIVE = ["awful", "terrible", "dreadful", "boring", "horrible", "poor", "bland", "disappointing"]

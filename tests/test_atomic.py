@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from core import atomic
+from rnnlab.core import atomic
 
 
 def test_an_atomic_write_gets_the_permissions_of_an_ordinary_file(tmp_path):

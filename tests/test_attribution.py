@@ -12,14 +12,14 @@ import pytest
 import torch
 from fixtures_runs import nltk_data
 
-from core.__main__ import build_parser, main
-from core.analysis import attribution
-from core.analysis.attribution import BASELINE_IDS, attribute, check_steps
-from core.analysis.introspect import introspect
-from core.analysis.predict import LoadedRun, classify, encode_text
-from core.config import preset
-from core.data.text import Vocabulary
-from core.models.rnn import SentimentRNN
+from rnnlab.core.__main__ import build_parser, main
+from rnnlab.core.analysis import attribution
+from rnnlab.core.analysis.attribution import BASELINE_IDS, attribute, check_steps
+from rnnlab.core.analysis.introspect import introspect
+from rnnlab.core.analysis.predict import LoadedRun, classify, encode_text
+from rnnlab.core.config import preset
+from rnnlab.core.data.text import Vocabulary
+from rnnlab.core.models.rnn import SentimentRNN
 
 WORDS = [f"w{i}" for i in range(60)] + ["good", "bad", "film"]
 

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core.figures import comparison, gradients, style, theory, training
+from rnnlab.core.figures import comparison, gradients, style, theory, training
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.data.batching import (
+from rnnlab.core.data.batching import (
     Batch,
     DeviceSplit,
     bucket_batches,
@@ -16,7 +16,7 @@ from core.data.batching import (
     make_batches,
     padding_stats,
 )
-from core.data.text import PAD_ID, UNK_ID, Vocabulary
+from rnnlab.core.data.text import PAD_ID, UNK_ID, Vocabulary
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ import pytest
 from conftest import tiny_reviews, write_imdb_archive
 from fixtures_runs import nltk_data
 
-from core.jobs.process import terminate
-from core.jobs.store import RunStore
+from rnnlab.core.jobs.process import terminate
+from rnnlab.core.jobs.store import RunStore
 
 pytestmark = pytest.mark.browser
 

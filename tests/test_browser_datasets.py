@@ -22,7 +22,7 @@ import pytest
 from conftest import tiny_reviews, write_imdb_archive
 from test_browser import chromium_page, goto, no_error_box, serve, settle, shoot, skip_reason
 
-from core.jobs.store import RunStore
+from rnnlab.core.jobs.store import RunStore
 
 pytestmark = pytest.mark.browser
 if skip_reason():
@@ -216,7 +216,7 @@ def test_each_dataset_trains_with_the_train_pages_defaults_and_the_pages_show_th
     pytest.importorskip("tensorboard", reason="the optional tensorboard package is not installed")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from core.report.export import export_tensorboard
+    from rnnlab.core.report.export import export_tensorboard
 
     out = tmp_path / "tb"
     export_tensorboard([topics[0]], str(out))

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from test_browser import assert_drawn, chromium_page, goto, no_error_box, serve, settle, shoot, skip_reason
 
-from core.jobs.store import RunStore
+from rnnlab.core.jobs.store import RunStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REAL = os.environ.get("RNNLAB_IMDB", "")

@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from core.analysis.gradients import align, probe_gradients, read_out_span
-from core.config import CELLS, ModelConfig
-from core.models.cells import CELLS_BY_NAME, Cell, cell_def
-from core.models.rnn import SentimentRNN
-from core.training.trainer import Objective
+from rnnlab.core.analysis.gradients import align, probe_gradients, read_out_span
+from rnnlab.core.config import CELLS, ModelConfig
+from rnnlab.core.models.cells import CELLS_BY_NAME, Cell, cell_def
+from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.training.trainer import Objective
 
 TORCH_CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 N, IN, H = 4, 5, 3

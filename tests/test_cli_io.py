@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from core.__main__ import main
-from core.jobs.store import RunStore
+from rnnlab.core.__main__ import main
+from rnnlab.core.jobs.store import RunStore
 
 
 def write_vectors(path, words=("good", "bad", "film"), dim=4):

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from core.__main__ import build_parser, main
+from rnnlab.core.__main__ import build_parser, main
 
 HIDDEN = {"--move"}  # internal flags, hidden from --help on purpose
 

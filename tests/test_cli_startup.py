@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core.__main__ import build_parser
+from rnnlab.core.__main__ import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "numpy", "pandas", "streamlit", "plotly", "sklearn", "mlflow", "tensorboard", "scipy", "gensim",
@@ -48,22 +48,23 @@ def test_the_commands_checked_are_every_command_of_the_parser():
 @pytest.mark.parametrize("argv", [["--help"], ["--version"]] + [[c, "--help"] for c in _commands()],
                          ids=lambda argv: " ".join(argv))
 def test_help_and_version_import_no_heavy_library(argv):
-    out, packages = imported("-m", "core", *argv)
+    out, packages = imported("-m", "rnnlab.core", *argv)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "core" in packages  # the list is read right: it holds the package itself
-    assert ("usage:" in out.stdout) if "--help" in argv else out.stdout.startswith("python -m core ")
+    assert "rnnlab" in packages  # the list is read right: it holds the package itself
+    assert ("usage:" in out.stdout) if "--help" in argv else out.stdout.startswith("python -m rnnlab.core ")
     assert heavy(packages) == [], f"python -m core {' '.join(argv)} imported {heavy(packages)}"
 
 
 def test_the_rnnlab_console_script_and_building_the_parser_import_no_heavy_library():
-    out, packages = imported("-c", "import sys\nfrom core.console import main\nfrom core.__main__ import build_parser\n"
+    out, packages = imported("-c", "import sys\nfrom rnnlab.core.console import main\n"
+                                   "from rnnlab.core.__main__ import build_parser\n"
                                    "build_parser()\nsys.exit(main(['--version']))")
     assert out.returncode == 0 and out.stdout.startswith("rnnlab "), out.stderr[-2000:]
     assert heavy(packages) == []
 
 
 def test_printing_a_run_file_imports_no_heavy_library(tmp_path):
-    out, packages = imported("-m", "core", "train", "--preset", "fast", "--print-config")
+    out, packages = imported("-m", "rnnlab.core", "train", "--preset", "fast", "--print-config")
     assert out.returncode == 0 and 'preset = "fast"' in out.stdout, out.stderr[-2000:]
     assert heavy(packages) == []
 

@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from core.__main__ import HMM_SKIP
-from core.cliargs import add_config_arguments, config_from_args, overrides_from_args
-from core.config import (
+from rnnlab.core.__main__ import HMM_SKIP
+from rnnlab.core.cliargs import add_config_arguments, config_from_args, overrides_from_args
+from rnnlab.core.config import (
     JOB_CONFIGS,
     DataConfig,
     ExperimentConfig,

@@ -8,7 +8,7 @@ from dataclasses import fields
 
 import pytest
 
-from core.config import (
+from rnnlab.core.config import (
     JOB_CONFIGS,
     DataConfig,
     DataJobConfig,
@@ -221,7 +221,7 @@ def test_from_dict_refuses_bad_values_read_from_disk():
 
 
 def test_the_model_can_still_be_built_with_a_vocabulary_size():
-    from core.models.rnn import SentimentRNN
+    from rnnlab.core.models.rnn import SentimentRNN
 
     net = SentimentRNN(ModelConfig(vocab_size=30, embedding_dim=4, hidden_size=3))
     assert net.embedding.num_embeddings == 30
@@ -264,7 +264,7 @@ def test_a_limit_must_leave_every_split_a_review_of_each_label(cls):
 def test_the_smallest_limit_gives_every_split_both_labels():
     import pandas as pd
 
-    from core.data.imdb import split_frame
+    from rnnlab.core.data.imdb import split_frame
 
     df = pd.DataFrame({"split": ["train"] * 8 + ["test"] * 8, "label": [0, 1] * 8, "id": list(range(16)),
                        "text": ["a review"] * 16})

@@ -15,10 +15,10 @@ import torch
 from test_batching import batches_equal, skewed_corpus
 from test_models import AGREEMENT_CASES, LENGTHS, assert_paths_agree, make_model, random_tokens
 
-from core.config import TrainConfig
-from core.data.batching import DeviceSplit, make_batches
-from core.models.rnn import SentimentRNN
-from core.training.trainer import Trainer
+from rnnlab.core.config import TrainConfig
+from rnnlab.core.data.batching import DeviceSplit, make_batches
+from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.training.trainer import Trainer
 
 if not torch.cuda.is_available():
     if os.environ.get("RNNLAB_REQUIRE_CUDA"):

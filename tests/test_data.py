@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.config import DataConfig
-from core.data import imdb as data
-from core.paths import data_dir
+from rnnlab.core.config import DataConfig
+from rnnlab.core.data import imdb as data
+from rnnlab.core.paths import data_dir
 
 REAL_IMDB = os.environ.get("RNNLAB_IMDB")  # read before the fixtures below clear it
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.__main__ import main
-from core.config import DataConfig
-from core.data import readers, sources
+from rnnlab.core.__main__ import main
+from rnnlab.core.config import DataConfig
+from rnnlab.core.data import readers, sources
 
 WORDS = {
     "sports": ["football", "match", "goal", "team", "score", "player", "league", "coach"],

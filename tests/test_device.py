@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.device import flush_denormals, resolve_device
+from rnnlab.core.device import flush_denormals, resolve_device
 
 TINY = 1e-40  # a float32 denormal: below the smallest normal float32 (~1.2e-38)
 

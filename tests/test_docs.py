@@ -70,7 +70,7 @@ def test_the_readme_lesson_table_is_the_committed_measurement(cell):
 
 
 def test_the_lesson_preset_is_what_was_measured():
-    from core.config import preset
+    from rnnlab.core.config import preset
 
     runs = pd.read_csv(ROOT / "docs" / "lesson" / "runs.csv")
     measured = runs[runs["tag"] == "L7k-e3"].iloc[0]
@@ -79,8 +79,8 @@ def test_the_lesson_preset_is_what_was_measured():
 
 
 def test_the_readme_best_at_seed_size_table_is_the_published_study():
-    from core.sweep.job import named_none
-    from core.sweep.spec import parse_spec, plan
+    from rnnlab.core.sweep.job import named_none
+    from rnnlab.core.sweep.spec import parse_spec, plan
 
     folder = ROOT / "docs" / "sweeps" / "best-at-seed-size"
     spec = parse_spec((folder / "spec.toml").read_bytes())

@@ -10,13 +10,13 @@ import torch
 from conftest import tiny_reviews, write_imdb_archive
 from fixtures_runs import tiny_config, use_home
 
-from core.config import DataConfig, ModelConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
-from core.data.text import Vocabulary
-from core.jobs import lifecycle
-from core.jobs.store import Run, RunStore
-from core.jobs.word2vec import load_vectors
-from core.models.rnn import SentimentRNN
-from core.models.word2vec import (
+from rnnlab.core.config import DataConfig, ModelConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
+from rnnlab.core.data.text import Vocabulary
+from rnnlab.core.jobs import lifecycle
+from rnnlab.core.jobs.store import Run, RunStore
+from rnnlab.core.jobs.word2vec import load_vectors
+from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.models.word2vec import (
     WordVectors,
     fit_word2vec,
     init_embedding_layer,
@@ -174,7 +174,7 @@ def test_a_run_that_is_not_a_finished_word2vec_run_has_no_vectors_to_load(tmp_pa
     queued = store.create(Word2VecRunConfig(), kind="word2vec")
     with pytest.raises(ValueError, match="has no vectors \\(status: queued\\)"):
         load_vectors(queued.id, store.root)
-    from core.config import HorizonConfig
+    from rnnlab.core.config import HorizonConfig
 
     other = store.create(HorizonConfig(), kind="memory-horizon")
     with pytest.raises(ValueError, match="'memory-horizon' run, not a word2vec run"):
@@ -182,7 +182,7 @@ def test_a_run_that_is_not_a_finished_word2vec_run_has_no_vectors_to_load(tmp_pa
 
 
 def test_cli_embeddings_train_and_neighbours(tmp_path, capsys, monkeypatch):
-    from core.__main__ import main
+    from rnnlab.core.__main__ import main
 
     archive = write_imdb_archive(tmp_path / "a.tar.gz", tiny_reviews(per_class=4, unsup=4))
     use_home(monkeypatch, tmp_path / "home")
@@ -205,7 +205,7 @@ def test_the_lifecycle_heartbeat_keeps_a_long_word2vec_training_alive_and_stops_
     """gensim trains without the GIL: the heartbeat thread beats through a long epoch, then stops."""
     import time
 
-    from core.jobs import word2vec  # the job calls fit_word2vec from here
+    from rnnlab.core.jobs import word2vec  # the job calls fit_word2vec from here
 
     root, archive, _ = w2v_home
     use_home(monkeypatch, root / "home")

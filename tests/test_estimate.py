@@ -4,10 +4,18 @@ import json
 
 import pytest
 
-from core.config import DataConfig, ExperimentConfig, HMMConfig, HMMRunConfig, Word2VecConfig, Word2VecRunConfig, preset
-from core.jobs import estimate
-from core.jobs.store import RunStore
-from core.report import experiment
+from rnnlab.core.config import (
+    DataConfig,
+    ExperimentConfig,
+    HMMConfig,
+    HMMRunConfig,
+    Word2VecConfig,
+    Word2VecRunConfig,
+    preset,
+)
+from rnnlab.core.jobs import estimate
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.report import experiment
 
 
 @pytest.fixture
@@ -210,7 +218,7 @@ def test_experiment_names_the_parts_nothing_measured_and_leaves_them_out(store):
 
 
 def test_horizon_estimate_from_a_finished_study_covers_the_whole_budget(store):
-    from core.config import HorizonConfig
+    from rnnlab.core.config import HorizonConfig
 
     rows = [{"model": m, "seq_len": t, "success": True, "test_metric": 0.01, "steps": 100,
              "grad_ratio_first_step": 1.0, "train_time_s": 0.001 * 100 * t} for m in ("rnn", "gru") for t in (10, 20)]
@@ -224,7 +232,7 @@ def test_experiment_counts_nothing_for_a_training_already_done(store):
     ec = ExperimentConfig(preset="fast", limit=1000, epochs=1, ablations=False, hmm=False, horizon=False,
                           cells=("lstm",))
     before = experiment.experiment_seconds(ec, store)
-    from core.report.experiment import planned_runs
+    from rnnlab.core.report.experiment import planned_runs
 
     finished(store, planned_runs(ec)[0][1], "rnn", {"accuracy": 0.7})
     after = experiment.experiment_seconds(ec, store)

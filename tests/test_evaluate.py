@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from core.__main__ import main
-from core.analysis.evaluate import match_classes
-from core.config import preset
-from core.jobs.lifecycle import run_now
-from core.jobs.store import RunStore
+from rnnlab.core.__main__ import main
+from rnnlab.core.analysis.evaluate import match_classes
+from rnnlab.core.config import preset
+from rnnlab.core.jobs.lifecycle import run_now
+from rnnlab.core.jobs.store import RunStore
 
 TINY = dict(epochs=2, hidden_size=8, embedding_dim=8, max_len=40, batch_size=4, val_size=2, threads=1)
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from conftest import tiny_reviews, write_imdb_archive
 
-from core.jobs.store import RunStore
-from core.report.experiment import report_folder
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.report.experiment import report_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["--limit", "16", "--val-size", "4", "--epochs", "1", "--hidden", "4", "--horizon-lengths", "5,10",
@@ -23,7 +23,7 @@ def run_experiment(archive: Path, home: Path, out: Path, *more: str) -> subproce
     """`python -m core experiment seed` on ``archive`` with ``home`` as RNNLAB_HOME, the report copied to ``out``."""
     env = {**os.environ, "RNNLAB_HOME": str(home)}
     env.pop("RNNLAB_RUNS_DIR", None)
-    return subprocess.run([sys.executable, "-m", "core", "experiment", "seed", "--imdb", str(archive), "--out",
+    return subprocess.run([sys.executable, "-m", "rnnlab.core", "experiment", "seed", "--imdb", str(archive), "--out",
                            str(out), *ARGS, *more], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -140,11 +140,11 @@ def test_an_hmm_of_other_settings_is_not_reused_but_the_rest_is(rerun):
 
 
 def test_without_plotly_the_report_keeps_its_tables_and_says_the_figures_are_missing(tmp_path, monkeypatch):
-    import core.figures
-    from core.report.experiment import _figure, _figures
+    import rnnlab.core.figures
+    from rnnlab.core.report.experiment import _figure, _figures
 
-    monkeypatch.setitem(sys.modules, "core.figures.comparison", None)  # importing it now raises ImportError
-    monkeypatch.delattr(core.figures, "comparison", raising=False)  # also when an earlier test imported it
+    monkeypatch.setitem(sys.modules, "rnnlab.core.figures.comparison", None)  # importing it now raises ImportError
+    monkeypatch.delattr(rnnlab.core.figures, "comparison", raising=False)  # also when an earlier test imported it
     main = pd.DataFrame({"model": ["rnn"], "seed": [0], "accuracy": [0.5], "f1": [0.5], "roc_auc": [0.5]})
     horizon = pd.DataFrame({"model": ["rnn"], "seq_len": [10], "test_metric": [0.1], "success": [False]})
     figs = _figures(main, [], horizon, tmp_path)

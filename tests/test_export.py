@@ -12,18 +12,18 @@ import pytest
 from fixtures_runs import use_home
 from fixtures_tracking import assert_typed_hparams, events, fresh_mlflow_db, hparams_plugin
 
-from core.analysis.gradients import decay_ratios, load_gradients
-from core.config import HMMRunConfig, config_to_dict, preset
-from core.jobs.store import RunNotFound, RunStore
-from core.models.checkpoint import read_weights
-from core.report.export import (
+from rnnlab.core.analysis.gradients import decay_ratios, load_gradients
+from rnnlab.core.config import HMMRunConfig, config_to_dict, preset
+from rnnlab.core.jobs.store import RunNotFound, RunStore
+from rnnlab.core.models.checkpoint import read_weights
+from rnnlab.core.report.export import (
     MissingDependency,
     cmd_export,
     export_runs,
     flatten_config,
     param_text,
 )
-from core.report.export_args import add_export_arguments
+from rnnlab.core.report.export_args import add_export_arguments
 
 pytest.importorskip("tensorboard")
 
@@ -31,7 +31,7 @@ pytest.importorskip("tensorboard")
 @pytest.fixture(scope="module")
 def home(trained_home, tmp_path_factory):
     """A copy of the trained home plus a run with recorded gradients and a fake HMM run with EM records."""
-    from core.jobs.lifecycle import run_now
+    from rnnlab.core.jobs.lifecycle import run_now
 
     root = tmp_path_factory.mktemp("export") / "home"
     shutil.copytree(trained_home.home, root)
@@ -109,7 +109,7 @@ def test_a_run_without_wall_times_is_exported_at_times_derived_from_its_start_an
     root, _, ids = home
     folder = tmp_path / "store" / ids["lstm"]  # a copy: the run store's own run stays as it is
     shutil.copytree(root / "runs" / ids["lstm"], folder)
-    from core.jobs.store import Run
+    from rnnlab.core.jobs.store import Run
 
     run = Run(folder)
     lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
@@ -254,7 +254,7 @@ def test_a_damaged_run_is_skipped_with_a_message_and_the_others_exported(home, t
     grad = tmp_path / "store" / ids["grad"]  # in a store of its own: an export never writes into a run's store
     shutil.copytree(root / "runs" / ids["grad"], grad)
     (grad / "gradients.npz").write_bytes(b"not a zip")
-    from core.jobs.store import Run
+    from rnnlab.core.jobs.store import Run
 
     out = export_runs([Run(grad)], "tensorboard", str(tmp_path / "tb2"), say=said.append)
     assert out["exported"] == [] and "gradients.npz" in out["skipped"][0]["reason"] and said

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.__main__ import main
-from core.config import HorizonConfig, preset
-from core.jobs.lifecycle import claim
-from core.jobs.store import RunStore
+from rnnlab.core.__main__ import main
+from rnnlab.core.config import HorizonConfig, preset
+from rnnlab.core.jobs.lifecycle import claim
+from rnnlab.core.jobs.store import RunStore
 
 
 @pytest.fixture

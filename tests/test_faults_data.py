@@ -23,12 +23,12 @@ import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import DataJobConfig
-from core.data import imdb as data
-from core.jobs import lifecycle
-from core.jobs.process import ProcessId
-from core.jobs.store import RunStore
-from core.paths import data_dir
+from rnnlab.core.config import DataJobConfig
+from rnnlab.core.data import imdb as data
+from rnnlab.core.jobs import lifecycle
+from rnnlab.core.jobs.process import ProcessId
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.paths import data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 2**20
@@ -87,7 +87,7 @@ def peak_memory_of_loading(source: Path) -> tuple[str, int]:
     """Load ``source`` in a fresh process: (its outcome, its peak resident memory in bytes, imports included)."""
     code = (
         "import sys, json\n"
-        "from core.data import imdb\n"
+        "from rnnlab.core.data import imdb\n"
         "try:\n"
         "    imdb.load_imdb(sys.argv[1]); outcome = 'loaded'\n"
         "except imdb.DataError as e:\n"

@@ -27,13 +27,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from core.__main__ import main
-from core.analysis.predict import predict_runs
-from core.config import preset
-from core.data.text import Vocabulary
-from core.jobs.files import DamagedRun
-from core.jobs.store import Run, RunStore
-from core.models.checkpoint import (
+from rnnlab.core.__main__ import main
+from rnnlab.core.analysis.predict import predict_runs
+from rnnlab.core.config import preset
+from rnnlab.core.data.text import Vocabulary
+from rnnlab.core.jobs.files import DamagedRun
+from rnnlab.core.jobs.store import Run, RunStore
+from rnnlab.core.models.checkpoint import (
     CheckpointError,
     TrainingState,
     load_model,
@@ -43,9 +43,9 @@ from core.models.checkpoint import (
     save_training_state,
     save_weights,
 )
-from core.models.rnn import SentimentRNN
-from core.report import export
-from core.report.export import ExportRefused, export_runs
+from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.report import export
+from rnnlab.core.report.export import ExportRefused, export_runs
 
 WORDS = ["<unk>", "<pad>", "good", "bad", "film"]
 

@@ -27,18 +27,18 @@ from pathlib import Path
 import pytest
 from fixtures_runs import wait_for
 
-from core.__main__ import main
-from core.config import DataJobConfig, SweepConfig, preset
-from core.data import sources
-from core.data.text import Vocabulary
-from core.jobs import kinds, lifecycle, queue
-from core.jobs.process import ProcessId, alive, start_time
-from core.jobs.store import Run, RunStore
-from core.models.checkpoint import save_weights
-from core.models.rnn import SentimentRNN
-from core.sweep import executors
-from core.sweep.job import place_runs, read_plan
-from core.sweep.spec import parse_spec, plan
+from rnnlab.core.__main__ import main
+from rnnlab.core.config import DataJobConfig, SweepConfig, preset
+from rnnlab.core.data import sources
+from rnnlab.core.data.text import Vocabulary
+from rnnlab.core.jobs import kinds, lifecycle, queue
+from rnnlab.core.jobs.process import ProcessId, alive, start_time
+from rnnlab.core.jobs.store import Run, RunStore
+from rnnlab.core.models.checkpoint import save_weights
+from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.sweep import executors
+from rnnlab.core.sweep.job import place_runs, read_plan
+from rnnlab.core.sweep.spec import parse_spec, plan
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDING = dict(task="adding", seq_len=6, batch_size=8, hidden_size=4, threads=1)
@@ -111,7 +111,7 @@ def dead_process() -> ProcessId:
 
 
 def cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "core", *args], cwd=ROOT, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "rnnlab.core", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -156,7 +156,7 @@ def test_a_second_job_while_the_first_runs_exits_with_a_clear_line_and_changes_n
     try:
         wait_for(lambda: run.status()["state"] == "running", what="the first job to run")
         before = files_of(run, but=("status.json",))
-        second = subprocess.run([sys.executable, "-m", "core", "job", run.id, "--runs-dir", str(store.root)],
+        second = subprocess.run([sys.executable, "-m", "rnnlab.core", "job", run.id, "--runs-dir", str(store.root)],
                                 cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and "Traceback" not in second.stderr
         assert f"run {run.id} is already being run by process {os.getpid()}" in second.stderr
@@ -386,7 +386,7 @@ def test_temporaries_of_writes_killed_mid_way_are_removed_when_the_run_starts_an
     ckpt = run.file("checkpoint")
     ckpt.mkdir()
     (ckpt / "last.safetensors").write_bytes(b"the last complete epoch")
-    writer = ("import os, sys; from core import atomic\n"
+    writer = ("import os, sys; from rnnlab.core import atomic\n"
               "with atomic.atomic_path(sys.argv[1]) as tmp:\n"
               "    tmp.write_bytes(b'x' * 1000)\n"
               "    os.kill(os.getpid(), 9)\n")

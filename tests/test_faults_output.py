@@ -21,15 +21,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core.__main__ import PIPE_CLOSED_STATUS, main, terminal_text
-from core.analysis.evaluate import match_classes
-from core.config import DataConfig, HorizonConfig, preset
-from core.data import sources
-from core.figures import comparison
-from core.figures.style import figure_csv, spreadsheet_cell, table_csv
-from core.jobs import lifecycle
-from core.jobs.names import FINISHED
-from core.jobs.store import RunStore
+from rnnlab.core.__main__ import PIPE_CLOSED_STATUS, main, terminal_text
+from rnnlab.core.analysis.evaluate import match_classes
+from rnnlab.core.config import DataConfig, HorizonConfig, preset
+from rnnlab.core.data import sources
+from rnnlab.core.figures import comparison
+from rnnlab.core.figures.style import figure_csv, spreadsheet_cell, table_csv
+from rnnlab.core.jobs import lifecycle
+from rnnlab.core.jobs.names import FINISHED
+from rnnlab.core.jobs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 # class names a spreadsheet would run: a link, a command (DDE), and the other OWASP starts
@@ -144,7 +144,7 @@ def test_a_table_csv_escapes_text_cells_column_names_and_index_labels_not_number
 
 
 def test_a_charts_table_download_on_a_page_escapes_a_formula(monkeypatch):
-    from dashboard import state
+    from rnnlab.dashboard import state
 
     buttons: dict[str, object] = {}
 
@@ -286,17 +286,17 @@ def test_a_thousand_seeds_with_one_wrong_are_refused_naming_the_wrong_one_in_one
 # ---- a reader that goes away: quiet, with the status of a closed pipe --------------------------------------------
 
 def test_runs_json_into_a_closed_pipe_ends_quietly_with_the_closed_pipe_status(finished_run, rnnlab_home):
-    code, err = closed_pipe("-m", "core", "runs", "--json")
+    code, err = closed_pipe("-m", "rnnlab.core", "runs", "--json")
     assert (code, err) == (PIPE_CLOSED_STATUS, "")
 
 
 def test_predict_json_into_a_closed_pipe_ends_quietly(in_escaped_home):
-    code, err = closed_pipe("-m", "core", "predict", in_escaped_home, "a text", "--json")
+    code, err = closed_pipe("-m", "rnnlab.core", "predict", in_escaped_home, "a text", "--json")
     assert code == PIPE_CLOSED_STATUS and "Traceback" not in err and "Broken pipe" not in err
 
 
 def test_rnnlab_into_a_closed_pipe_ends_quietly(finished_run, rnnlab_home):
-    code, err = closed_pipe("-c", "import sys; from core.console import main; sys.exit(main())", "runs")
+    code, err = closed_pipe("-c", "import sys; from rnnlab.core.console import main; sys.exit(main())", "runs")
     assert (code, err) == (PIPE_CLOSED_STATUS, "")
 
 

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.data import imdb, sources
-from core.sweep.spec import SpecError, parse_spec, read_spec_file
+from rnnlab.core.data import imdb, sources
+from rnnlab.core.sweep.spec import SpecError, parse_spec, read_spec_file
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 2**20
@@ -41,7 +41,7 @@ def report(outcome, start):
     print(json.dumps({"outcome": outcome, "peak": hwm, "seconds": time.perf_counter() - start}))
 """
 ADD_DATASET = PRELUDE + """
-from core.data import sources
+from rnnlab.core.data import sources
 start = time.perf_counter()
 try:
     sources.add_dataset(sys.argv[1], "bomb", text_col="text", label_col="label")
@@ -51,7 +51,7 @@ except sources.DataError as e:
 report(outcome, start)
 """
 IMPORT_VECTORS = PRELUDE + """
-from core.models.word2vec import Word2VecFormatError, import_word2vec
+from rnnlab.core.models.word2vec import Word2VecFormatError, import_word2vec
 start = time.perf_counter()
 try:
     import_word2vec(sys.argv[1])
@@ -307,7 +307,7 @@ def test_a_sweep_spec_linked_to_dev_zero_is_refused_unread(rnnlab_home, tmp_path
     link = tmp_path / "zeros.toml"
     link.symlink_to("/dev/zero")
 
-    out = bounded([sys.executable, "-m", "core", "sweep", str(link), "--dry-run"], timeout=60)
+    out = bounded([sys.executable, "-m", "rnnlab.core", "sweep", str(link), "--dry-run"], timeout=60)
 
     assert out.returncode == 1 and out.stderr.strip() == (f"error: {link}: not a regular file (a folder, FIFO or "
                                                           "device); a spec is a short TOML file"), out.stderr[-500:]
@@ -317,7 +317,7 @@ def test_a_sweep_spec_that_is_a_fifo_nobody_writes_to_is_refused_without_waiting
     fifo = tmp_path / "spec.toml"
     os.mkfifo(fifo)
 
-    out = bounded([sys.executable, "-m", "core", "sweep", str(fifo), "--dry-run"], timeout=60)
+    out = bounded([sys.executable, "-m", "rnnlab.core", "sweep", str(fifo), "--dry-run"], timeout=60)
 
     assert out.returncode == 1 and "spec.toml: not a regular file" in out.stderr, out.stderr[-500:]
 

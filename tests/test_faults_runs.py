@@ -21,16 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from core.__main__ import main
-from core.config import preset
-from core.data.text import Vocabulary
-from core.jobs import lifecycle, queue
-from core.jobs.files import DamagedRun
-from core.jobs.imports import import_run
-from core.jobs.store import Run, RunStore
-from core.models.checkpoint import CheckpointError, load_model, save_weights
-from core.models.rnn import SentimentRNN
-from core.models.safetensors_header import TensorInfo, read_safetensors_header
+from rnnlab.core.__main__ import main
+from rnnlab.core.config import preset
+from rnnlab.core.data.text import Vocabulary
+from rnnlab.core.jobs import lifecycle, queue
+from rnnlab.core.jobs.files import DamagedRun
+from rnnlab.core.jobs.imports import import_run
+from rnnlab.core.jobs.store import Run, RunStore
+from rnnlab.core.models.checkpoint import CheckpointError, load_model, save_weights
+from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.models.safetensors_header import TensorInfo, read_safetensors_header
 
 WORDS = ["<unk>", "<pad>", "good", "bad", "film"]
 
@@ -363,7 +363,7 @@ def test_word2vec_info_holding_strings_is_damaged_where_it_is_read(victim):
 
 
 def test_horizon_rows_of_a_damaged_results_file_are_none(victim):
-    from core.analysis.horizon import horizon_rows
+    from rnnlab.core.analysis.horizon import horizon_rows
 
     victim.write_json("results.json", {"settings": {}, "rows": [{"model": "rnn", "seq_len": "long"}]})
     assert horizon_rows(victim) == []

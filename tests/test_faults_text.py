@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from fixtures_runs import nltk_data, use_home
 
-from core.__main__ import main
-from core.analysis import predict
-from core.analysis.cache import ByteLRU, size_of, text_key
-from core.analysis.introspect import WORDS_PER_TOKEN, introspect
-from core.analysis.predict import MAX_TEXT_CHARS, predict_runs, read_text
+from rnnlab.core.__main__ import main
+from rnnlab.core.analysis import predict
+from rnnlab.core.analysis.cache import ByteLRU, size_of, text_key
+from rnnlab.core.analysis.introspect import WORDS_PER_TOKEN, introspect
+from rnnlab.core.analysis.predict import MAX_TEXT_CHARS, predict_runs, read_text
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LEN = 40  # the tiny runs' max_len (tests/fixtures_runs.py)
@@ -284,8 +284,8 @@ def test_a_cache_entry_larger_than_the_budget_is_returned_but_not_kept():
 
 
 def test_introspections_of_many_long_texts_stay_under_the_cache_budget(runs, lstm):
-    from core.analysis.predict import load_run
-    from core.jobs.store import RunStore
+    from rnnlab.core.analysis.predict import load_run
+    from rnnlab.core.jobs.store import RunStore
 
     lr = load_run(RunStore(runs).get(lstm))
     cache = ByteLRU(2 * MB)
@@ -297,7 +297,7 @@ def test_introspections_of_many_long_texts_stay_under_the_cache_budget(runs, lst
 
 
 def test_loading_many_runs_keeps_the_model_cache_under_its_budget(monkeypatch, trained_home, runs):
-    from core.jobs.store import RunStore
+    from rnnlab.core.jobs.store import RunStore
 
     one = size_of(predict.load_run(RunStore(runs).get(trained_home.run_ids["lstm"])))
     monkeypatch.setattr(predict, "_MODELS", ByteLRU(int(1.5 * one)))
@@ -317,7 +317,7 @@ def test_the_gates_page_with_a_1mb_review_shows_the_cut_note_and_caches_within_b
         at.text_area(key="gates_text").set_value(f"take {i}: " + review_of(MB)).run()
         assert not at.exception
     assert any("long text: analysed the last" in c.value for c in at.caption)
-    from dashboard import state
+    from rnnlab.dashboard import state
 
     cache = state.byte_cache("gates.introspection")  # process-wide: the page's runs filled it
     assert len(cache) >= 6 and cache.nbytes <= state.CACHE_BUDGETS["gates.introspection"]

@@ -12,9 +12,9 @@ import pytest
 from kaleido.errors import BrowserFailedError, ChromeNotFoundError
 from streamlit.testing.v1 import AppTest
 
-from core.figures import static
-from core.report import experiment
-from dashboard import state
+from rnnlab.core.figures import static
+from rnnlab.core.report import experiment
+from rnnlab.dashboard import state
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.figures import classification
-from core.figures.style import CELL_COLOURS
+from rnnlab.core.figures import classification
+from rnnlab.core.figures.style import CELL_COLOURS
 
 
 def test_probability_bars_draw_one_bar_per_model_and_the_decision_boundary():

@@ -7,8 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core.figures import comparison, layout
-from core.figures.style import figure_data
+from rnnlab.core.figures import comparison, layout
+from rnnlab.core.figures.style import figure_data
 
 
 def traces(fig: go.Figure, kind: str | None = None) -> list:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.figures import embeddings
+from rnnlab.core.figures import embeddings
 
 
 def is_empty(fig) -> bool:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from core.figures import gates
+from rnnlab.core.figures import gates
 
 
 def is_empty(fig) -> bool:
@@ -98,7 +98,7 @@ def test_token_values_figure_draws_one_bar_series_per_run_over_the_tokens():
 
 
 def test_unit_correlations_figure_draws_a_bar_per_unit_in_order_coloured_by_sign_on_a_fixed_scale():
-    from core.figures.style import NEGATIVE, POSITIVE
+    from rnnlab.core.figures.style import NEGATIVE, POSITIVE
 
     fig = gates.unit_correlations_figure(["0:0:3:hidden", "0:1:0:cell"], [0.42, -0.3], mean_match=[0.5, 0.1],
                                          mean_other=[0.1, 0.4])

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from core.figures import gradients
-from core.figures.style import CELL_COLOURS, figure_data
+from rnnlab.core.figures import gradients
+from rnnlab.core.figures.style import CELL_COLOURS, figure_data
 
 
 def is_empty(fig) -> bool:

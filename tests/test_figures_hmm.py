@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.testing import assert_allclose
 
-from core.figures import hmm
+from rnnlab.core.figures import hmm
 
 
 def test_em_frame_and_curves_give_one_line_per_class_model():

@@ -29,9 +29,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-import core.figures
-from core.config import ModelConfig, RunConfig, TextConfig, TrainConfig
-from core.figures import (
+import rnnlab.core.figures
+from rnnlab.core.config import ModelConfig, RunConfig, TextConfig, TrainConfig
+from rnnlab.core.figures import (
     classification,
     comparison,
     embeddings,
@@ -45,7 +45,7 @@ from core.figures import (
     theory,
     training,
 )
-from core.jobs import labels as run_labels
+from rnnlab.core.jobs import labels as run_labels
 
 COUNTS = (1, 3, 8)
 CELLS = ("rnn", "lstm", "gru")
@@ -232,8 +232,8 @@ def public_builders() -> set[str]:
     dress a figure someone else built).
     """
     found = set()
-    for info in pkgutil.iter_modules(core.figures.__path__):
-        module = importlib.import_module(f"core.figures.{info.name}")
+    for info in pkgutil.iter_modules(rnnlab.core.figures.__path__):
+        module = importlib.import_module(f"rnnlab.core.figures.{info.name}")
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("_") or fn.__module__ != module.__name__:
                 continue
@@ -248,7 +248,8 @@ def public_builders() -> set[str]:
 def width_of(key: str) -> int:
     """The width a builder fits its text to: its ``width`` argument's default, else the narrowest chart's."""
     module, name = key.split(".")
-    param = inspect.signature(getattr(importlib.import_module(f"core.figures.{module}"), name)).parameters.get("width")
+    builder = getattr(importlib.import_module(f"rnnlab.core.figures.{module}"), name)
+    param = inspect.signature(builder).parameters.get("width")
     return int(param.default) if param is not None and param.default is not inspect.Parameter.empty \
         else layout.NARROW
 

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core.figures import layout, style
+from rnnlab.core.figures import layout, style
 
 
 def test_figure_data_has_one_row_per_drawn_point_and_round_trips_through_csv():
@@ -63,7 +63,7 @@ def test_label_and_cell_colours_are_okabe_ito_never_red_against_green():
 
 
 def test_the_hmm_class_colours_are_the_label_colours():
-    from core.figures.hmm import CLASS_COLOURS
+    from rnnlab.core.figures.hmm import CLASS_COLOURS
 
     assert CLASS_COLOURS == {"negative": style.LABEL_COLOURS["neg"], "positive": style.LABEL_COLOURS["pos"]}
 

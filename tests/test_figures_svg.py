@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.report import experiment
-from dashboard import state
+from rnnlab.core.report import experiment
+from rnnlab.dashboard import state
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 SVG_TAG = "{http://www.w3.org/2000/svg}svg"

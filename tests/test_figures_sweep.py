@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.figures import sweep
+from rnnlab.core.figures import sweep
 
 SUMMARY = pd.DataFrame({
     "cell": ["rnn", "rnn", "gru", "gru"], "recurrent_init_radius": [0.5, 3.0, 0.5, 3.0], "seq_len": [50] * 4,

@@ -9,11 +9,11 @@ import torch
 from numpy.testing import assert_allclose
 from test_markov import random_stochastic
 
-from core.analysis import markov
-from core.config import ModelConfig
-from core.figures import theory
-from core.models.cells import cell_def
-from core.models.rnn import param_counts
+from rnnlab.core.analysis import markov
+from rnnlab.core.config import ModelConfig
+from rnnlab.core.figures import theory
+from rnnlab.core.models.cells import cell_def
+from rnnlab.core.models.rnn import param_counts
 
 FUSED = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
 

@@ -7,8 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core.figures import training
-from core.figures.style import figure_data
+from rnnlab.core.figures import training
+from rnnlab.core.figures.style import figure_data
 
 
 def by_name(fig: go.Figure, name: str):

@@ -9,8 +9,8 @@ import dataclasses
 
 import pytest
 
-from core.config import ExperimentConfig, HMMConfig, HorizonConfig, RunConfig, Word2VecConfig, preset
-from dashboard import forms
+from rnnlab.core.config import ExperimentConfig, HMMConfig, HorizonConfig, RunConfig, Word2VecConfig, preset
+from rnnlab.dashboard import forms
 
 
 @pytest.mark.parametrize("preset_name", ["seed", "fast"])
@@ -57,7 +57,7 @@ def test_the_main_fields_come_first_and_every_number_has_both_bounds(task):
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    from core.__main__ import build_parser
+    from rnnlab.core.__main__ import build_parser
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return sub.choices["train"]

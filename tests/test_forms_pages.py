@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import DataConfig, ExperimentConfig, HMMConfig, HorizonConfig, Word2VecConfig
-from dashboard import forms
+from rnnlab.core.config import DataConfig, ExperimentConfig, HMMConfig, HorizonConfig, Word2VecConfig
+from rnnlab.dashboard import forms
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from numpy.testing import assert_allclose
 
-from core.analysis.gradients import (
+from rnnlab.core.analysis.gradients import (
     QUANTILES,
     GradientRecorder,
     GradientRecording,
@@ -25,10 +25,10 @@ from core.analysis.gradients import (
     read_out_span,
     summarise,
 )
-from core.config import ModelConfig, TrainConfig
-from core.data.batching import Batch
-from core.models.rnn import SentimentRNN
-from core.training.trainer import Objective, Trainer
+from rnnlab.core.config import ModelConfig, TrainConfig
+from rnnlab.core.data.batching import Batch
+from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.training.trainer import Objective, Trainer
 
 CELLS = ("rnn", "lstm", "gru")
 LENGTHS = [9, 3, 11, 1, 6]

@@ -12,12 +12,12 @@ import pytest
 from conftest import tiny_reviews, write_imdb_archive
 from fixtures_runs import use_home
 
-from core.analysis.predict import load_hmm_run
-from core.config import DataConfig, HMMConfig, HMMRunConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
-from core.jobs import lifecycle
-from core.jobs.hmm import resolve_embeddings
-from core.jobs.store import RunNotFound, RunStore
-from core.models.hmm import (
+from rnnlab.core.analysis.predict import load_hmm_run
+from rnnlab.core.config import DataConfig, HMMConfig, HMMRunConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
+from rnnlab.core.jobs import lifecycle
+from rnnlab.core.jobs.hmm import resolve_embeddings
+from rnnlab.core.jobs.store import RunNotFound, RunStore
+from rnnlab.core.models.hmm import (
     HMMClassifier,
     HMMFitError,
     _fix_distribution,
@@ -169,7 +169,7 @@ def hmm_home(tmp_path_factory) -> HMMHome:
 
 
 def test_the_hmm_run_is_stored_like_an_rnn_run(hmm_home):
-    from core.training.trainer import classification_metrics
+    from rnnlab.core.training.trainer import classification_metrics
 
     store = RunStore(hmm_home.home / "runs")
     run = store.get(hmm_home.hmm_id)
@@ -201,7 +201,7 @@ def test_the_hmm_run_is_stored_like_an_rnn_run(hmm_home):
 
 
 def test_a_loaded_hmm_run_classifies_like_the_stored_one(hmm_home):
-    from core.analysis.predict import classify
+    from rnnlab.core.analysis.predict import classify
 
     run = RunStore(hmm_home.home / "runs").get(hmm_home.hmm_id)
     lh = load_hmm_run(run)
@@ -280,7 +280,7 @@ def test_a_cancel_request_stops_the_fit_at_its_next_baum_welch_iteration(hmm_hom
 
 
 def test_cli_hmm_fits_and_runs_lists_it(tmp_path, capsys, monkeypatch):
-    from core.__main__ import main
+    from rnnlab.core.__main__ import main
 
     archive = write_imdb_archive(tmp_path / "a.tar.gz", tiny_reviews(per_class=6, unsup=4))
     use_home(monkeypatch, tmp_path / "home")

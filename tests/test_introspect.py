@@ -9,11 +9,11 @@ import pytest
 import torch
 from fixtures_runs import nltk_data
 
-from core.analysis.introspect import introspect
-from core.analysis.predict import LoadedRun, classify, encode_text
-from core.config import TextConfig, preset
-from core.data.text import Vocabulary
-from core.models.rnn import SentimentRNN
+from rnnlab.core.analysis.introspect import introspect
+from rnnlab.core.analysis.predict import LoadedRun, classify, encode_text
+from rnnlab.core.config import TextConfig, preset
+from rnnlab.core.data.text import Vocabulary
+from rnnlab.core.models.rnn import SentimentRNN
 
 WORDS = [f"w{i}" for i in range(60)] + ["good", "bad", "film"]
 STATE_NAMES = {"rnn": {"hidden"}, "gru": {"reset_gate", "update_gate", "candidate", "hidden"},
@@ -150,7 +150,7 @@ def test_introspection_of_stored_runs(trained_home):
     for cell in ("rnn", "lstm", "gru"):
         out = introspect(trained_home.run_ids[cell], "pos film, best pos review ever!", runs_dir=runs)
         assert out.cell == cell and out.tokens[:2] == ["pos", "film"]
-        from core.analysis.predict import predict_runs
+        from rnnlab.core.analysis.predict import predict_runs
 
         [pred] = predict_runs([trained_home.run_ids[cell]], "pos film, best pos review ever!", runs_dir=runs)
         assert out.running_probability[-1] == pytest.approx(pred["probability"], abs=1e-6)

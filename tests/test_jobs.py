@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.analysis.predict import predict_runs
-from core.config import ModelConfig, preset
-from core.data.imdb import DatasetNotFound
-from core.jobs.lifecycle import run_job, run_now, submit
-from core.jobs.store import RunStore
-from core.models.checkpoint import CheckpointError, load_model, read_weights
+from rnnlab.core.analysis.predict import predict_runs
+from rnnlab.core.config import ModelConfig, preset
+from rnnlab.core.data.imdb import DatasetNotFound
+from rnnlab.core.jobs.lifecycle import run_job, run_now, submit
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.models.checkpoint import CheckpointError, load_model, read_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(epochs=1, hidden_size=8, embedding_dim=8, max_len=40, batch_size=4, val_size=2, threads=1)
@@ -100,7 +100,7 @@ def test_a_submitted_run_trains_in_its_own_process(store, tiny_imdb_archive):
 
 
 def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "rnnlab.core", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
 
 
@@ -142,8 +142,8 @@ def test_a_pickle_checkpoint_is_refused(tmp_path):
 
 
 def test_a_checkpoint_that_does_not_fit_its_config_is_refused(tmp_path):
-    from core.models.checkpoint import save_weights
-    from core.models.rnn import SentimentRNN
+    from rnnlab.core.models.checkpoint import save_weights
+    from rnnlab.core.models.rnn import SentimentRNN
 
     path = tmp_path / "m.safetensors"
     save_weights(SentimentRNN(ModelConfig(cell="gru", vocab_size=10, hidden_size=4)), path)
@@ -156,7 +156,7 @@ def test_a_checkpoint_that_does_not_fit_its_config_is_refused(tmp_path):
 
 
 def test_help_lists_every_command():
-    from core.__main__ import build_parser
+    from rnnlab.core.__main__ import build_parser
 
     p = _cli("--help")
     assert p.returncode == 0
@@ -176,7 +176,7 @@ def test_train_dry_run_prints_the_config_and_creates_no_run(rnnlab_home):
 
 
 def test_embeddings_are_read_from_the_runs_dir_given(rnnlab_home, tiny_imdb_archive, tmp_path):
-    from core.config import DataConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
+    from rnnlab.core.config import DataConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
 
     elsewhere = RunStore(tmp_path / "elsewhere")
     w2v = run_now("word2vec", Word2VecRunConfig(data=DataConfig(imdb_path=str(tiny_imdb_archive), val_size=2),
@@ -192,7 +192,7 @@ def test_embeddings_are_read_from_the_runs_dir_given(rnnlab_home, tiny_imdb_arch
 
 
 def test_a_finished_run_is_reused_only_for_exactly_its_config(store):
-    from core.config import HMMConfig, HMMRunConfig
+    from rnnlab.core.config import HMMConfig, HMMRunConfig
 
     cfg = HMMRunConfig(hmm=HMMConfig(states=2, limit=100, embeddings="w2v"))
     run = store.create(cfg)
@@ -206,7 +206,7 @@ def test_a_finished_run_is_reused_only_for_exactly_its_config(store):
 
 
 def test_runs_cancel_and_delete_take_exact_ids(rnnlab_home):
-    from core.config import HorizonConfig
+    from rnnlab.core.config import HorizonConfig
 
     store = RunStore(rnnlab_home / "runs")
     run = store.create(HorizonConfig(models=("rnn",), lengths=(4,), steps=2, evals=1))
@@ -234,7 +234,7 @@ def test_a_background_job_from_the_cli_is_a_run_listed_by_runs(rnnlab_home):
 
 # -- runs --name / --note / --hide / --unhide ---------------------------------------------------------------------
 def _runs_json(capsys, *args) -> tuple[int, object]:
-    from core.__main__ import main
+    from rnnlab.core.__main__ import main
 
     capsys.readouterr()
     code = main(["runs", *args, "--json"])
@@ -271,7 +271,7 @@ def test_runs_annotation_errors_are_json_and_change_nothing(rnnlab_home, capsys)
 
 
 def test_runs_lists_the_label_and_quality_in_text(rnnlab_home, capsys):
-    from core.__main__ import main
+    from rnnlab.core.__main__ import main
 
     run = RunStore(rnnlab_home / "runs").create(preset("seed"))
     run.update_status(state="finished")

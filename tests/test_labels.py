@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from core.config import (
+from rnnlab.core.config import (
     DataJobConfig,
     ExperimentConfig,
     HMMConfig,
@@ -16,7 +16,7 @@ from core.config import (
     Word2VecRunConfig,
     preset,
 )
-from core.jobs.labels import chance_band, describe, predicted_classes, quality, run_label, short_id
+from rnnlab.core.jobs.labels import chance_band, describe, predicted_classes, quality, run_label, short_id
 
 RUN_ID = "20261201-124605-931-lstm-8ec553"
 

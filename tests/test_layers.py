@@ -13,27 +13,35 @@ points. The rules:
 - no name starting with ``_`` is imported from another package of ``core`` (``core.data`` and
   ``core.jobs`` are packages; the top-level modules form the package ``core``);
 - the states of a run and the names of its files are spelled once, in ``core/jobs/names.py``:
-  no other module that deals with runs, no dashboard module and no page writes them out.
+  no other module that deals with runs, no dashboard module and no page writes them out;
+- every import of the project's packages, in every folder, names them through ``rnnlab``
+  (``rnnlab.core``, ``rnnlab.dashboard``; see rnnlab/__init__.py), and so does every string that
+  names one of their modules: a bare ``core.x`` is a second copy of the module in a checkout (a
+  monkeypatch of it changes nothing the code sees) and missing from an installed copy.
 
-An import counts as an edge to the module it names: ``from core.tasks.base import TaskData`` points
-at ``core.tasks.base``, ``from core import atomic`` at ``core.atomic``, ``from core.tasks import
-prepare_task`` at ``core.tasks`` (its ``__init__``). The parent packages Python initialises on the
-way are not edges of their own.
+Modules are named by their folders (``core.jobs.store``): an import of ``rnnlab.core.jobs.store``
+points at ``core.jobs.store``. An import counts as an edge to the module it names: ``from
+rnnlab.core.tasks.base import TaskData`` points at ``core.tasks.base``, ``from rnnlab.core import
+atomic`` at ``core.atomic``, ``from rnnlab.core.tasks import prepare_task`` at ``core.tasks`` (its
+``__init__``). The parent packages Python initialises on the way are not edges of their own.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from core.jobs import names
+from rnnlab.core.jobs import names
 
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = ("dashboard", "pages", "streamlit")  # the screen: core must work without it
+OWN = ("core", "dashboard")  # the project's packages: rnnlab.core and rnnlab.dashboard, never bare
+FOLDERS = ("core", "dashboard", "pages", "tests", "bench", "rnnlab")  # every folder of Python code
 
 # Lowest first. A module belongs to the layer of the longest prefix that names it. An import may point
 # to its own layer or a lower one, never higher.
@@ -68,15 +76,27 @@ class Import:
     line: int
     lazy: bool  # inside a function or under TYPE_CHECKING: not run when the module is imported
     name: str | None = None  # the name taken from the target (``from X import name``); None for ``import X``
+    bare: bool = False  # names core or dashboard without rnnlab (``from core.x import y``)
 
 
-def module_names(root: Path) -> dict[str, Path]:
-    """Every module of the ``core`` package under ``root``: dotted name -> file."""
+def module_names(root: Path, folders: tuple[str, ...] = ("core",)) -> dict[str, Path]:
+    """Every module under ``root``'s ``folders`` (the ``core`` package by default): dotted name -> file."""
     out = {}
-    for path in sorted((root / "core").rglob("*.py")):
-        parts = path.relative_to(root).with_suffix("").parts
-        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    for folder in folders:
+        for path in sorted((root / folder).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return out
+
+
+def layout_name(module: str) -> str:
+    """``rnnlab.core.jobs.store`` -> ``core.jobs.store``: the module named by its folder."""
+    return module.removeprefix("rnnlab.")
+
+
+def is_bare(module: str) -> bool:
+    """An absolute module name that reaches the project's packages without ``rnnlab``."""
+    return module.split(".")[0] in OWN
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -102,17 +122,21 @@ def imports_of(name: str, path: Path, modules: set[str]) -> list[Import]:
     def visit(node: ast.AST, lazy: bool) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.Import):
-                found.extend(Import(name, a.name, child.lineno, lazy) for a in child.names)
+                found.extend(Import(name, layout_name(a.name), child.lineno, lazy, bare=is_bare(a.name))
+                             for a in child.names)
             elif isinstance(child, ast.ImportFrom):
                 base = _from_base(child, package)
-                for a in child.names:  # `from core import atomic` names a submodule, not an attribute
-                    sub = f"{base}.{a.name}"
-                    found.append(Import(name, sub if sub in modules else base, child.lineno, lazy,
-                                        None if sub in modules else a.name))
+                bare = not child.level and is_bare(base)
+                for a in child.names:  # `from rnnlab.core import atomic` names a submodule, not an attribute
+                    sub = layout_name(f"{base}.{a.name}")
+                    whole = sub in modules or base == "rnnlab"  # `from rnnlab import dashboard`: a package
+                    found.append(Import(name, sub if whole else layout_name(base), child.lineno, lazy,
+                                        None if whole else a.name, bare))
             elif (isinstance(child, ast.Call) and child.args and isinstance(child.args[0], ast.Constant)
                   and isinstance(child.args[0].value, str)
                   and getattr(child.func, "attr", getattr(child.func, "id", None)) in ("import_module", "__import__")):
-                found.append(Import(name, child.args[0].value, child.lineno, lazy))
+                target = child.args[0].value
+                found.append(Import(name, layout_name(target), child.lineno, lazy, bare=is_bare(target)))
             if isinstance(child, ast.If) and _is_type_checking(child.test):
                 for stmt in child.body:
                     visit(ast.Module(body=[stmt], type_ignores=[]), True)
@@ -174,6 +198,29 @@ def private_imports(modules: dict[str, Path], found: list[Import]) -> list[Impor
     return [imp for imp in found if imp.target.split(".")[0] == "core" and imp.name is not None
             and imp.name.startswith("_") and not imp.name.startswith("__")
             and package_of(imp.target if imp.target in modules else imp.target + ".x") != package_of(imp.module)]
+
+
+def bare_imports(found: list[Import]) -> list[Import]:
+    """The imports that name ``core`` or ``dashboard`` without ``rnnlab``."""
+    return [imp for imp in found if imp.bare]
+
+
+DOTTED = re.compile(r"(core|dashboard)(\.[A-Za-z_]\w*)+(:\w+)?")
+
+
+def bare_module_strings(path: Path, modules: set[str]) -> list[tuple[int, str]]:
+    """(line, text) of every string constant in ``path`` that names a module of ``modules`` (or a name in one)
+    without ``rnnlab``: ``"core.jobs.process.X"``, ``"core.jobs.rnn:train_job"``; docstrings are prose."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    prose = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+    out = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in prose \
+                and DOTTED.fullmatch(n.value):
+            parts = n.value.split(":")[0].split(".")
+            if any(".".join(parts[:i]) in modules for i in range(2, len(parts) + 1)):
+                out.append((n.lineno, n.value))
+    return sorted(out)
 
 
 def spelled_names(path: Path, words: frozenset[str]) -> list[tuple[int, str]]:
@@ -297,6 +344,18 @@ def test_run_states_and_run_file_names_are_spelled_only_in_core_jobs_names(core_
     assert not bad, "use the constants of core.jobs.names:\n" + "\n".join(bad)
 
 
+def test_every_import_of_the_project_and_every_module_named_in_a_string_goes_through_rnnlab():
+    files = module_names(ROOT, FOLDERS)
+    found = [imp for name, path in files.items() for imp in imports_of(name, path, set(files))]
+    assert len(found) > 500 and any(imp.target == "core.config" for imp in found)  # the scan sees them
+    bad = [_where(files, imp) for imp in bare_imports(found)]
+    # this file names modules by their folders (LAYERS): it is the one place where that is the point
+    strings = [f"{path.relative_to(ROOT)}:{line} {text!r}" for name, path in files.items()
+               if path != Path(__file__).resolve() for line, text in bare_module_strings(path, set(files))]
+    assert not bad + strings, ("write rnnlab.core / rnnlab.dashboard (see rnnlab/__init__.py):\n"
+                               + "\n".join(bad + strings))
+
+
 # ---- the scan itself, on a small made-up package ----------------------------------------------------------------
 
 def write_tree(root: Path, files: dict[str, str]) -> None:
@@ -378,6 +437,30 @@ def test_the_scan_flags_the_screen_at_module_level_and_in_a_function_but_not_in_
     bad = {(imp.module, imp.target, imp.lazy) for imp in forbidden_imports(scan(tmp_path)[1])}
     assert bad == {("core.page", "streamlit", False), ("core.report", "dashboard", True),
                    ("core.dynamic", "pages.train", True), ("core.typed", "streamlit", True)}
+
+
+def test_an_import_through_rnnlab_is_named_by_its_folder_and_a_bare_one_is_found(tmp_path):
+    write_tree(tmp_path, {
+        "core/__init__.py": "",
+        "core/a.py": "from rnnlab.core import b\nimport rnnlab.core.c as c\n",
+        "core/b.py": "from core.c import X\n",  # bare: a second copy in a checkout, missing when installed
+        "core/c.py": "def f():\n    import core.a\n    from rnnlab import dashboard\n",
+        "core/d.py": "import importlib\nM = importlib.import_module('core.a')\nN = 'core.a:f'\nT = 'core.a.X'\n"
+                     "U = 'core.pyc'\nV = 'rnnlab.core.a'\n",
+        "dashboard/__init__.py": "",
+        "dashboard/e.py": "from rnnlab.core.b import X\nfrom dashboard import e\nfrom . import e as same\n",
+    })
+    files = module_names(tmp_path, ("core", "dashboard"))
+    found = [imp for name, path in files.items() for imp in imports_of(name, path, set(files))]
+    assert {(i.module, i.target) for i in found if not i.bare} >= {
+        ("core.a", "core.b"), ("core.a", "core.c"), ("core.c", "dashboard"), ("dashboard.e", "core.b"),
+        ("dashboard.e", "dashboard.e")}
+    assert sorted((i.module, i.target, i.line) for i in bare_imports(found)) == [
+        ("core.b", "core.c", 1), ("core.c", "core.a", 2), ("core.d", "core.a", 2), ("dashboard.e", "dashboard.e", 2)]
+    in_core = [i for i in found if i.module.split(".")[0] == "core"]
+    assert [(i.module, i.target) for i in forbidden_imports(in_core)] == [("core.c", "dashboard")]
+    assert bare_module_strings(tmp_path / "core" / "d.py", set(files)) == [(2, "core.a"), (3, "core.a:f"),
+                                                                          (4, "core.a.X")]
 
 
 def test_config_imports_the_standard_library_only(core_scan):

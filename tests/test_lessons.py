@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_pages import ok, open_page
 
-from dashboard import lessons
+from rnnlab.dashboard import lessons
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,9 +27,9 @@ def test_the_lesson_box_says_what_to_look_for_why_and_links_to_theory(rnnlab_hom
 
 
 def test_a_run_near_chance_is_flagged_in_its_label_everywhere(rnnlab_home):
-    from core.config import preset
-    from core.jobs.store import RunStore
-    from dashboard import state
+    from rnnlab.core.config import preset
+    from rnnlab.core.jobs.store import RunStore
+    from rnnlab.dashboard import state
 
     store = RunStore()
     for acc in (0.51, 0.9):

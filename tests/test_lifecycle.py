@@ -14,10 +14,10 @@ import torch
 from fixtures_runs import wait_for
 from safetensors.torch import load_file
 
-from core.config import DataJobConfig, HorizonConfig, preset
-from core.jobs import kinds, lifecycle, queue
-from core.jobs.process import ProcessId, alive, start_time, terminate
-from core.jobs.store import Run, RunNotFound, RunStore, new_run_id
+from rnnlab.core.config import DataJobConfig, HorizonConfig, preset
+from rnnlab.core.jobs import kinds, lifecycle, queue
+from rnnlab.core.jobs.process import ProcessId, alive, start_time, terminate
+from rnnlab.core.jobs.store import Run, RunNotFound, RunStore, new_run_id
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(hidden_size=8, embedding_dim=8, max_len=40, batch_size=4, val_size=2, threads=1)
@@ -199,7 +199,7 @@ def test_a_run_whose_process_is_gone_reads_crashed_and_can_be_deleted(store, tes
 def test_a_queued_run_no_process_ever_took_reads_crashed_after_a_while(store, test_kind, monkeypatch):
     run = store.create(test_kind)
     assert run.status()["state"] == "queued"
-    from core.jobs import store as store_module
+    from rnnlab.core.jobs import store as store_module
 
     monkeypatch.setattr(store_module, "UNCLAIMED_TIMEOUT_S", -1.0)
     assert run.status()["state"] == "crashed"
@@ -283,7 +283,7 @@ def test_kill_9_in_the_last_epoch_then_resume_equals_the_uninterrupted_run(store
     last = run.file("checkpoint") / "last.safetensors"
 
     def in_last_epoch() -> bool:
-        from core.training.checkpointing import resume_point
+        from rnnlab.core.training.checkpointing import resume_point
 
         point = resume_point(run.file("checkpoint"))
         return point is not None and point.epoch >= cfg.train.epochs - 2

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from core.analysis import markov
+from rnnlab.core.analysis import markov
 
 
 def random_stochastic(n: int, rng: np.random.Generator, zero_fraction: float = 0.0) -> np.ndarray:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from dashboard import markup
+from rnnlab.dashboard import markup
 
 
 def test_mark_words_escapes_the_text_and_marks_only_as_many_occurrences_as_counted():
@@ -72,7 +72,7 @@ def test_viterbi_html_colours_scored_tokens_by_state_and_greys_the_others():
 
 # ---- every word of a text, read or not --------------------------------------------------------------------------
 def fate(word, token, reason, index):
-    from core.data.text import WordFate
+    from rnnlab.core.data.text import WordFate
 
     return WordFate(word, token, reason, index)
 

@@ -20,10 +20,10 @@ pytest.importorskip("alembic")
 
 import mlflow  # noqa: E402 - after the skips
 
-from core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E402
-from core.jobs.names import FAILED  # noqa: E402
-from core.jobs.store import RunStore  # noqa: E402
-from core.report.mlflow_model import log_run_model, model_texts  # noqa: E402
+from rnnlab.core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # noqa: E402
+from rnnlab.core.jobs.names import FAILED  # noqa: E402
+from rnnlab.core.jobs.store import RunStore  # noqa: E402
+from rnnlab.core.report.mlflow_model import log_run_model, model_texts  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TEXTS = ["a wonderful moving film, superb acting", "dull, boring and far too long", "",
@@ -49,7 +49,7 @@ for uri in json.loads(sys.argv[2]):
                     "values": out.values.tolist(), "refused": refused,
                     "inputs": model.metadata.get_input_schema().to_dict(),
                     "outputs": model.metadata.get_output_schema().to_dict()})
-import core
+import rnnlab.core as core
 print(json.dumps({"core": core.__file__, "answers": answers}))
 """
 
@@ -133,10 +133,18 @@ def test_a_logged_imdb_run_predicts_the_same_probabilities_in_a_process_without_
 def test_a_three_class_rnn_and_gmm_hmm_answer_in_their_class_names(rnnlab_home, tracking, tmp_path, monkeypatch):
     from fixtures_runs import nltk_data
 
-    from core.config import DataConfig, HMMConfig, HMMRunConfig, TextConfig, Word2VecConfig, Word2VecRunConfig, preset
-    from core.data import sources
-    from core.jobs.hmm import resolve_embeddings
-    from core.jobs.lifecycle import run_now
+    from rnnlab.core.config import (
+        DataConfig,
+        HMMConfig,
+        HMMRunConfig,
+        TextConfig,
+        Word2VecConfig,
+        Word2VecRunConfig,
+        preset,
+    )
+    from rnnlab.core.data import sources
+    from rnnlab.core.jobs.hmm import resolve_embeddings
+    from rnnlab.core.jobs.lifecycle import run_now
 
     if nltk_data():
         monkeypatch.setenv("NLTK_DATA", nltk_data())
@@ -193,10 +201,10 @@ def test_logging_needs_an_active_run_and_a_run_that_classifies_text(trained_copy
 def test_a_missing_mlflow_is_one_line_naming_the_package(monkeypatch):
     import importlib
 
-    from core.report.writers import MissingDependency
+    from rnnlab.core.report.writers import MissingDependency
 
     monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow raises ImportError
-    monkeypatch.delitem(sys.modules, "core.report.mlflow_model")  # restored after the test
+    monkeypatch.delitem(sys.modules, "rnnlab.core.report.mlflow_model")  # restored after the test
     with pytest.raises(MissingDependency, match=r"^an MLflow model of a run needs the 'mlflow-skinny' package: "
                                                 r"pip install mlflow-skinny$"):
-        importlib.import_module("core.report.mlflow_model")
+        importlib.import_module("rnnlab.core.report.mlflow_model")

@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 import torch
 
-from core.config import ModelConfig
-from core.models.cells import cell_def
-from core.models.rnn import SentimentRNN, param_counts
+from rnnlab.core.config import ModelConfig
+from rnnlab.core.models.cells import cell_def
+from rnnlab.core.models.rnn import SentimentRNN, param_counts
 
 CELLS = ("rnn", "lstm", "gru")
 VOCAB, EMB, HID = 50, 8, 6
@@ -130,7 +130,7 @@ def test_a_one_layer_bidirectional_model_runs_its_directions_apart_on_the_cpu_an
     model = make_model(cell, 1, True, torch.float64)
     x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
     packed, grads_packed = logits_and_grads(model, lambda m: m(x, lengths, packed=True))
-    import core.models.rnn as rnn
+    import rnnlab.core.models.rnn as rnn
 
     def no_packing(*args, **kwargs):
         raise AssertionError("packed")

@@ -23,9 +23,9 @@ import pytest
 import torch
 from fixtures_runs import use_home
 
-from core.__main__ import build_parser, main
-from core.analysis.introspect import Introspection, introspect
-from core.analysis.neurons import (
+from rnnlab.core.__main__ import build_parser, main
+from rnnlab.core.analysis.introspect import Introspection, introspect
+from rnnlab.core.analysis.neurons import (
     PATTERNS,
     WORD_CHARS_MAX,
     WORDS_MAX,
@@ -35,12 +35,12 @@ from core.analysis.neurons import (
     pattern_units,
     unit_contexts,
 )
-from core.analysis.predict import LoadedRun
-from core.config import TextConfig, preset
-from core.data import sources
-from core.data.corpus import load_corpus
-from core.data.datasets import load_frames, resolve_data
-from core.models.rnn import SentimentRNN
+from rnnlab.core.analysis.predict import LoadedRun
+from rnnlab.core.config import TextConfig, preset
+from rnnlab.core.data import sources
+from rnnlab.core.data.corpus import load_corpus
+from rnnlab.core.data.datasets import load_frames, resolve_data
+from rnnlab.core.models.rnn import SentimentRNN
 
 POSITIVE = ["great", "wonderful", "superb", "lovely", "charming"]
 NEGATIVE = ["awful", "boring", "poor", "dull", "bland"]

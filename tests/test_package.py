@@ -1,27 +1,22 @@
 """The package: pyproject.toml, the ``rnnlab`` console script, ``rnnlab app``, the one version, and the wheel.
 
-The wheel is built once for this file (``pip wheel --no-deps`` of the checkout's files, copied elsewhere so the
-checkout gets no build/ folder) and installed without its dependencies into a folder of its own: the installed
-copy runs on this interpreter's torch and Streamlit, in a process whose working folder is not the checkout.
+The wheel is built once a session (``rnnlab_wheel`` in conftest.py: ``pip wheel --no-deps`` of the checkout's
+files, copied elsewhere so the checkout gets no build/ folder); tests/test_namespace.py installs it beside a
+project of its own and runs the installed copy, the Sweep page's studies included.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import tomllib
 import zipfile
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
 
-import core
-from core import app as app_module
-from core import console
+from rnnlab import core
+from rnnlab.core import app as app_module
+from rnnlab.core import console
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -43,27 +38,30 @@ def test_the_dependencies_are_requirements_txt_with_torch_pinned():
 
 def test_every_package_of_the_checkout_ships():
     listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
-    for top in ("core", "dashboard"):
-        for init in (ROOT / top).rglob("__init__.py"):
-            assert ".".join(init.parent.relative_to(ROOT).parts) in listed, init
     mapped = PYPROJECT["tool"]["setuptools"]["package-dir"]
-    assert (ROOT / mapped["dashboard.shipped.pages"] / "overview.py").is_file()
-    assert (ROOT / mapped["dashboard.shipped"] / "config.toml").is_file()
-    assert {p.stem for p in (ROOT / mapped["core.studies"]).glob("*.toml")} >= {"edge-of-chaos", "best-at-seed-size"}
-    assert (ROOT / mapped["core.studies.published"] / "edge-of-chaos" / "results.csv").is_file()
+    assert "rnnlab" in listed and not [p for p in listed if p.split(".")[0] != "rnnlab"]  # one top-level name
+    for top in ("core", "dashboard"):  # each folder of the checkout ships as rnnlab.<folder>
+        assert mapped[f"rnnlab.{top}"] == top
+        for init in (ROOT / top).rglob("__init__.py"):
+            assert "rnnlab." + ".".join(init.parent.relative_to(ROOT).parts) in listed, init
+    assert (ROOT / mapped["rnnlab.dashboard.shipped.pages"] / "overview.py").is_file()
+    assert (ROOT / mapped["rnnlab.dashboard.shipped"] / "config.toml").is_file()
+    studies = {p.stem for p in (ROOT / mapped["rnnlab.core.studies"]).glob("*.toml")}
+    assert studies >= {"edge-of-chaos", "best-at-seed-size"}
+    assert (ROOT / mapped["rnnlab.core.studies.published"] / "edge-of-chaos" / "results.csv").is_file()
 
 
 def test_the_console_script_exists_and_delegates_to_python_m_core(monkeypatch):
-    assert PYPROJECT["project"]["scripts"]["rnnlab"] == "core.console:main"
+    assert PYPROJECT["project"]["scripts"]["rnnlab"] == "rnnlab.core.console:main"
     seen = {}
-    monkeypatch.setattr("core.__main__.main", lambda argv=None, prog="": seen.update(argv=argv, prog=prog) or 7)
+    monkeypatch.setattr("rnnlab.core.__main__.main", lambda argv=None, prog="": seen.update(argv=argv, prog=prog) or 7)
     assert console.main(["runs", "--json"]) == 7
     assert seen == {"argv": ["runs", "--json"], "prog": "rnnlab"}
 
 
 def test_the_version_has_one_source(capsys):
     assert PYPROJECT["project"]["dynamic"] == ["version", "dependencies"]
-    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "core.__version__"}
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "rnnlab.core.__version__"}
     with pytest.raises(SystemExit) as e:
         console.main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"rnnlab {core.__version__}"
@@ -102,55 +100,9 @@ def test_app_from_a_checkout_uses_the_checkouts_config(no_server, capsys):
 
 
 # -- the wheel --------------------------------------------------------------------------------------------------
-def pip(*args: str, cwd: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "pip", "-q", *args], cwd=cwd, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """The wheel of the checkout as it is now (tracked and new files, nothing git ignores)."""
-    tmp = tmp_path_factory.mktemp("wheel")
-    if shutil.which("git") is None:
-        pytest.skip("git is needed to list the checkout's files")
-    listed = subprocess.run(["git", "ls-files", "-coz", "--exclude-standard"], cwd=ROOT, capture_output=True)
-    if listed.returncode:
-        pytest.skip(f"not a git checkout: {listed.stderr.decode(errors='replace').strip()}")
-    for name in filter(None, listed.stdout.decode().split("\0")):
-        if (ROOT / name).is_file():  # a tracked file deleted in the working tree is left out
-            (tmp / "src" / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, tmp / "src" / name)
-    # this interpreter's setuptools builds it when new enough (fast, offline); else pip fetches one, as CI does
-    try:
-        here = ["--no-build-isolation"] if int(version("setuptools").split(".")[0]) >= 77 else []
-    except PackageNotFoundError:
-        here = []
-    pip("wheel", "--no-deps", *here, "-w", str(tmp / "dist"), str(tmp / "src"), cwd=tmp)
-    [built] = (tmp / "dist").glob("rnnlab-*.whl")
-    return built
-
-
-@pytest.fixture(scope="module")
-def installed(wheel, tmp_path_factory) -> Path:
-    """The wheel installed (without its dependencies) into a folder of its own: a site-packages for PYTHONPATH."""
-    site = tmp_path_factory.mktemp("site")
-    pip("install", "--no-deps", "--no-index", "--target", str(site), str(wheel), cwd=site)
-    return site
-
-
-def run_installed(site: Path, code: str, tmp_path: Path) -> str:
-    """``code`` in a fresh process that imports the installed copy only: run from elsewhere, the checkout unseen."""
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(site), "RNNLAB_HOME": str(tmp_path / "home")}
-    check = f"""import sys, core
-assert core.__file__.startswith({str(site)!r}), core.__file__
-assert not [p for p in sys.path if p and {str(ROOT)!r} in p], sys.path
-"""
-    done = subprocess.run([sys.executable, "-c", check + code], cwd=elsewhere, env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
+@pytest.fixture
+def wheel(rnnlab_wheel) -> Path:
+    return rnnlab_wheel
 
 
 def test_the_wheel_has_the_licence_and_complete_metadata(wheel):
@@ -176,32 +128,8 @@ def test_the_wheel_has_the_licence_and_complete_metadata(wheel):
 def test_the_wheel_carries_the_studies_and_their_published_results_not_the_logs(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     studies = {p.name for p in (ROOT / "studies").glob("*.toml")}
-    assert {n.removeprefix("core/studies/") for n in names if n.count("/") == 2 and n.startswith("core/studies/")} \
-        == studies
+    top = "rnnlab/core/studies/"
+    assert {n.removeprefix(top) for n in names if n.count("/") == 3 and n.startswith(top)} == studies
     for study in ("best-at-seed-size", "edge-of-chaos"):
-        assert {f"core/studies/published/{study}/spec.toml", f"core/studies/published/{study}/results.csv"} <= names
+        assert {f"{top}published/{study}/spec.toml", f"{top}published/{study}/results.csv"} <= names
     assert not [n for n in names if n.endswith((".log", "plan.json"))]
-
-
-def test_the_installed_sweep_page_offers_both_studies_and_their_published_results(installed, tmp_path):
-    out = run_installed(installed, """
-import json, pathlib, dashboard
-from streamlit.testing.v1 import AppTest
-from core.paths import shipped
-from core.sweep.job import published
-assert shipped("studies").is_relative_to(pathlib.Path(core.__file__).parent)
-page = pathlib.Path(dashboard.__file__).parent / "shipped" / "pages" / "sweep.py"
-at = AppTest.from_file(str(page), default_timeout=120).run()
-assert not at.exception, [e.value for e in at.exception]
-at.selectbox(key="sweep_run").set_value("docs:edge-of-chaos").run()
-assert not at.exception, [e.value for e in at.exception]
-print(json.dumps({"lookup": sorted(published(shipped("published"))),
-                  "studies": at.selectbox(key="sweep_study").options,
-                  "published": at.selectbox(key="sweep_run").options,
-                  "rows": max(len(d.value) for d in at.dataframe), "charts": len(at.get("plotly_chart"))}))
-""", tmp_path)
-    seen = json.loads(out.strip().splitlines()[-1])
-    both = ["best-at-seed-size", "edge-of-chaos"]
-    assert seen["lookup"] == both and seen["studies"] == both
-    assert seen["published"] == [f"{s}: the results measured for the README" for s in both]
-    assert seen["rows"] > 0 and seen["charts"] >= 2  # the published results read and drawn

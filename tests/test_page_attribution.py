@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_pages import charts, ok, text, title_of
 
-from core.analysis.attribution import DEFAULT_STEPS, attribute
+from rnnlab.core.analysis.attribution import DEFAULT_STEPS, attribute
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = "pos film, best pos review ever!"

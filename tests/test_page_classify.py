@@ -19,10 +19,10 @@ TOPICS = sorted(WORDS)  # cooking, sports, weather
 @pytest.fixture(scope="module")
 def topics_home(trained_home, tmp_path_factory) -> Path:
     """A copy of the trained home with a dataset of three topics registered and an LSTM trained on it."""
-    from core.config import preset
-    from core.data.sources import add_dataset
-    from core.jobs.lifecycle import run_now
-    from core.jobs.store import RunStore
+    from rnnlab.core.config import preset
+    from rnnlab.core.data.sources import add_dataset
+    from rnnlab.core.jobs.lifecycle import run_now
+    from rnnlab.core.jobs.store import RunStore
 
     root = tmp_path_factory.mktemp("classify")
     home = root / "home"
@@ -48,7 +48,7 @@ def home(topics_home, trained_home, tmp_path, monkeypatch) -> Path:
 
 def open_page(dataset: str | None = None) -> AppTest:
     """The page, showing ``dataset`` (as if chosen on another page; None: the page's default, IMDB)."""
-    from dashboard import state
+    from rnnlab.dashboard import state
 
     at = AppTest.from_file(str(ROOT / "pages" / "classify.py"), default_timeout=90)
     if dataset:

@@ -19,7 +19,7 @@ TOPICS = sorted(WORDS)  # cooking, sports, weather
 
 
 def add_topics(home_dir: Path, tmp: Path) -> None:
-    from core.data.sources import add_dataset
+    from rnnlab.core.data.sources import add_dataset
 
     rows = [[s, cls] for cls in TOPICS for s in sentences(cls)]
     add_dataset(write_csv(tmp / "topics.csv", rows), "topics", text_col="sentence", label_col="topic")

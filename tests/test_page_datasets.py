@@ -10,7 +10,7 @@ import pytest
 from fixtures_runs import nltk_data
 from test_pages import fake_launches, ok, open_page, sleeping_process, text
 
-from core.data import sources
+from rnnlab.core.data import sources
 
 TOPICS = {"sports": ["goal", "team", "match", "coach"], "cooking": ["oven", "flour", "sauce", "garlic"],
           "weather": ["rain", "storm", "cloud", "snow"]}

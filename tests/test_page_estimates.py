@@ -16,7 +16,7 @@ import pytest
 from test_pages import chart, ok, text
 from test_pages_inside import home, inside_home, launched, open_page  # noqa: F401 - fixtures
 
-from core.jobs.store import RunStore
+from rnnlab.core.jobs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 OWN_PAGES = ["hmm.py", "embeddings.py", "report.py", "compare.py"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from test_pages_inside import home, inside_home, ok, open_page  # noqa: F401 - fixtures
 
-from core.config import DataConfig, Word2VecConfig, Word2VecRunConfig
-from core.jobs.lifecycle import run_now
-from core.jobs.store import RunStore
+from rnnlab.core.config import DataConfig, Word2VecConfig, Word2VecRunConfig
+from rnnlab.core.jobs.lifecycle import run_now
+from rnnlab.core.jobs.store import RunStore
 
 
 def test_embeddings_page_selects_the_run_its_job_made_once_then_the_users_choice_holds(home):  # noqa: F811

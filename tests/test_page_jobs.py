@@ -16,8 +16,8 @@ from fixtures_runs import use_home
 from test_pages import text
 from test_pages_inside import InsideHome, inside_home, ok, open_page  # noqa: F401 - fixtures
 
-from core.jobs import lifecycle
-from core.jobs.store import RunStore
+from rnnlab.core.jobs import lifecycle
+from rnnlab.core.jobs.store import RunStore
 
 
 @pytest.fixture(scope="module")

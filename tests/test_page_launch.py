@@ -13,10 +13,10 @@ import re
 
 from test_pages import fake_launch, home, ok, open_page, sleeper, text  # noqa: F401 - fixtures
 
-from core.data.datasets import resolve_config
-from core.jobs.names import FINISHED, TEST_METRICS_FILE
-from core.jobs.store import RunStore
-from dashboard import forms, state
+from rnnlab.core.data.datasets import resolve_config
+from rnnlab.core.jobs.names import FINISHED, TEST_METRICS_FILE
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.dashboard import forms, state
 
 
 def start(at):
@@ -101,7 +101,7 @@ def test_each_cell_says_where_its_own_figure_comes_from(home):  # noqa: F811
 
 
 def test_the_train_estimate_counts_the_imdb_archive_once_it_is_read(rnnlab_home, tiny_imdb_archive, monkeypatch):
-    from core.data.imdb import load_imdb
+    from rnnlab.core.data.imdb import load_imdb
 
     monkeypatch.setenv("RNNLAB_IMDB", str(tiny_imdb_archive))
     at = open_page("train.py")
@@ -113,7 +113,7 @@ def test_the_train_estimate_counts_the_imdb_archive_once_it_is_read(rnnlab_home,
 
 
 def test_the_train_estimate_speaks_of_the_picked_dataset_only(home, tmp_path):  # noqa: F811
-    from core.data.sources import add_dataset
+    from rnnlab.core.data.sources import add_dataset
 
     csv = tmp_path / "topics.csv"
     csv.write_text("sentence,topic\n" + "".join(f"goal team match {i},sports\noven flour sauce {i},cooking\n"

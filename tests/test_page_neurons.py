@@ -10,10 +10,10 @@ from fixtures_runs import tiny_config
 from streamlit.testing.v1 import AppTest
 from test_pages import charts, ok, rows, text
 
-from core.analysis.neurons import NeuronSearchConfig, pattern_units, unit_contexts
-from core.jobs.lifecycle import run_now
-from core.jobs.store import RunStore
-from dashboard import markup
+from rnnlab.core.analysis.neurons import NeuronSearchConfig, pattern_units, unit_contexts
+from rnnlab.core.jobs.lifecycle import run_now
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.dashboard import markup
 
 ROOT = Path(__file__).resolve().parent.parent
 

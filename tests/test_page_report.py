@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from test_pages_inside import experiment_run, ok, open_report
 
-from core.jobs.store import RunStore
-from core.report.experiment import report_folder
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.report.experiment import report_folder
 
 
 def test_links_to_the_reports_files_become_downloads_and_other_links_stay(rnnlab_home):

@@ -10,9 +10,9 @@ import pytest
 from fixtures_runs import nltk_data
 from streamlit.testing.v1 import AppTest
 
-from core.config import preset
-from core.jobs.process import ProcessId
-from core.jobs.store import RunStore
+from rnnlab.core.config import preset
+from rnnlab.core.jobs.process import ProcessId
+from rnnlab.core.jobs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

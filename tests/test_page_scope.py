@@ -24,9 +24,9 @@ from streamlit.testing.v1 import AppTest
 from test_datasets import WORDS, sentences, write_csv
 from test_pages import fake_launches, ok, rows, sleeping_process, text
 
-from core.config import DataConfig, HMMConfig, HMMRunConfig, Word2VecConfig, Word2VecRunConfig, preset
-from core.jobs.store import RunStore
-from dashboard import state
+from rnnlab.core.config import DataConfig, HMMConfig, HMMRunConfig, Word2VecConfig, Word2VecRunConfig, preset
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.dashboard import state
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPICS = sorted(WORDS)  # cooking, sports, weather: 30 texts each, 24 of them for training
@@ -48,10 +48,10 @@ def scope_home(trained_home, tmp_path_factory) -> ScopeHome:
     """A copy of the trained home with runs on a second dataset (and more on IMDB) added (seconds)."""
     import torch
 
-    from core.data.sources import add_dataset
-    from core.jobs.imports import import_vectors_run
-    from core.jobs.lifecycle import run_now
-    from core.jobs.word2vec import export_vectors_run
+    from rnnlab.core.data.sources import add_dataset
+    from rnnlab.core.jobs.imports import import_vectors_run
+    from rnnlab.core.jobs.lifecycle import run_now
+    from rnnlab.core.jobs.word2vec import export_vectors_run
 
     root = tmp_path_factory.mktemp("scope")
     home = root / "home"
@@ -197,7 +197,7 @@ def test_every_scoped_page_opens_on_either_dataset_without_an_error(home, page):
 
 
 def test_a_newer_run_on_another_dataset_does_not_push_the_chosen_ones_out_of_view(home):
-    from core.jobs.lifecycle import run_now
+    from rnnlab.core.jobs.lifecycle import run_now
 
     at = open_page("overview.py")
     assert chosen(at) == "imdb"
@@ -216,7 +216,7 @@ def test_without_runs_on_imdb_the_first_default_is_kept_when_another_dataset_tra
         store.delete(run_id)
     at = open_page("overview.py")
     assert chosen(at) == "topics"  # the newest run's dataset, IMDB having none
-    from core.jobs.lifecycle import run_now
+    from rnnlab.core.jobs.lifecycle import run_now
 
     run_now("rnn", tiny_config("rnn", home.archive), store)  # a newer run, on IMDB
     assert chosen(ok(at.run())) == "topics"
@@ -299,8 +299,8 @@ REFUSED = "val_size=500 does not fit dataset topics: leave val_size unset for th
     ("gradients.py", lambda at: next(b for b in at.get("form_submit_button") if b.proto.label == "Run the experiment")),
 ])
 def test_a_launch_the_dataset_refuses_shows_the_reason_and_makes_no_run(home, launched, monkeypatch, page, go):
-    from core.data.datasets import DoesNotFit
-    from core.jobs import lifecycle
+    from rnnlab.core.data.datasets import DoesNotFit
+    from rnnlab.core.jobs import lifecycle
 
     def refuse(*args, **kwargs):
         raise DoesNotFit(REFUSED)

@@ -9,7 +9,7 @@ import pytest
 from fixtures_runs import nltk_data
 from test_pages import fake_launches, ok, open_page, sleeping_process, text
 
-from core.data import text as pipeline
+from rnnlab.core.data import text as pipeline
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_overview_downloads_the_list_into_nltks_folder(rnnlab_home, no_stopwords
 
 
 def test_train_refuses_to_start_without_the_list_and_says_where_to_get_it(rnnlab_home, no_stopwords, monkeypatch):
-    from core.data import sources
+    from rnnlab.core.data import sources
 
     rnnlab_home.mkdir(parents=True, exist_ok=True)
     path = rnnlab_home / "t.csv"

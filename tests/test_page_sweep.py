@@ -7,9 +7,9 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 from test_pages import fake_launches, sleeping_process
 
-from core.config import SweepConfig
-from core.jobs import lifecycle
-from core.jobs.store import RunStore
+from rnnlab.core.config import SweepConfig
+from rnnlab.core.jobs import lifecycle
+from rnnlab.core.jobs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = """

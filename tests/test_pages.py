@@ -26,11 +26,11 @@ import pytest
 from fixtures_runs import nltk_data
 from streamlit.testing.v1 import AppTest
 
-from core.config import DataJobConfig, preset
-from core.jobs import lifecycle as jobs
-from core.jobs.process import ProcessId
-from core.jobs.store import Run, RunStore
-from dashboard import state
+from rnnlab.core.config import DataJobConfig, preset
+from rnnlab.core.jobs import lifecycle as jobs
+from rnnlab.core.jobs.process import ProcessId
+from rnnlab.core.jobs.store import Run, RunStore
+from rnnlab.dashboard import state
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["overview.py", "data.py", "train.py", "compare.py"]
@@ -216,7 +216,7 @@ def progress_texts(at: AppTest) -> list[str]:
 
 def test_installing_an_upload_on_the_overview_queues_a_data_run_in_the_data_lane(empty_home, trained_home,
                                                                                  fake_launch):
-    from core.paths import data_dir
+    from rnnlab.core.paths import data_dir
 
     at = ok(open_page("overview.py"))
     at.get("file_uploader")[0].upload("aclImdb_v1.tar.gz", trained_home.archive.read_bytes(), "application/gzip")
@@ -245,7 +245,7 @@ def test_the_overview_download_queues_a_data_run(empty_home, fake_launch):
 
 
 def test_an_uploaded_archive_is_installed_by_a_data_run_that_removes_the_staged_file(empty_home, trained_home):
-    from core.data.imdb import default_archive_path
+    from rnnlab.core.data.imdb import default_archive_path
 
     at = ok(open_page("overview.py"))
     at.get("file_uploader")[0].upload("aclImdb_v1.tar.gz", trained_home.archive.read_bytes(), "application/gzip")
@@ -449,7 +449,7 @@ def test_importing_a_run_on_compare_accepts_only_a_matching_safetensors_checkpoi
 
 
 def test_a_synthetic_run_is_watched_and_compared_with_its_own_test_figures(home, one_thread):
-    from dashboard.forms import configs_from_form
+    from rnnlab.dashboard.forms import configs_from_form
 
     [cfg] = configs_from_form("fast", ["gru"], "adding", {"seq_len": 10, "train_steps": 12, "epochs": 1,
                                                           "hidden_size": 8, "batch_size": 8})

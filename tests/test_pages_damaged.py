@@ -21,8 +21,8 @@ from streamlit.testing.v1 import AppTest
 from test_pages import ok, text
 from test_pages_inside import InsideHome, inside_home  # noqa: F401 - the module-scoped fixture, built here too
 
-from core.config import DataJobConfig
-from core.jobs.store import Run, RunStore, new_run_id
+from rnnlab.core.config import DataJobConfig
+from rnnlab.core.jobs.store import Run, RunStore, new_run_id
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["overview.py", "train.py", "compare.py", "gradients.py", "classify.py", "gates.py", "hmm.py",

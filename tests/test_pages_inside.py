@@ -21,7 +21,7 @@ from fixtures_runs import use_home
 from streamlit.testing.v1 import AppTest
 from test_pages import chart, charts, fake_launches, ok, sleeping_process, text, title_of
 
-from core.config import (
+from rnnlab.core.config import (
     CELLS,
     DataConfig,
     ExperimentConfig,
@@ -32,8 +32,8 @@ from core.config import (
     Word2VecConfig,
     Word2VecRunConfig,
 )
-from core.data.datasets import resolve_config
-from core.jobs.store import RunStore
+from rnnlab.core.data.datasets import resolve_config
+from rnnlab.core.jobs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["gradients.py", "gates.py", "classify.py", "hmm.py", "embeddings.py"]
@@ -52,8 +52,8 @@ def inside_home(trained_home, tmp_path_factory) -> InsideHome:
     """A copy of the trained home with gradient-recording, memory-horizon, word2vec and GMM-HMM runs added (seconds)."""
     import torch
 
-    from core.config import preset
-    from core.jobs.lifecycle import run_now
+    from rnnlab.core.config import preset
+    from rnnlab.core.jobs.lifecycle import run_now
 
     root = tmp_path_factory.mktemp("inside")
     home = root / "home"
@@ -218,9 +218,9 @@ def test_explosion_text_follows_the_runs_shown(home):
 def test_gradients_page_picks_the_layer_and_direction_of_a_stacked_bidirectional_run(home, one_thread):
     import numpy as np
 
-    from core.analysis.gradients import load_gradients
-    from core.config import preset
-    from core.jobs.lifecycle import run_now
+    from rnnlab.core.analysis.gradients import load_gradients
+    from rnnlab.core.config import preset
+    from rnnlab.core.jobs.lifecycle import run_now
 
     cfg = preset("fast", cell="lstm", task="adding", seq_len=12, train_steps=6, epochs=2, batch_size=8,
                  hidden_size=8, num_layers=2, bidirectional=True, record_gradients=True, probe_every=2,
@@ -289,7 +289,7 @@ def test_gradients_page_refuses_a_length_the_task_cannot_have(home, launched):
 
 
 def test_explosion_demonstration_queues_its_runs_and_overlays_them(home, launched):
-    from core.analysis.horizon import explosion_configs
+    from rnnlab.core.analysis.horizon import explosion_configs
 
     at = ok(open_page("gradients.py"))
     at.button(key="grad_explode").click().run()
@@ -483,7 +483,7 @@ def test_report_page_without_a_report_says_how_to_make_one(rnnlab_home):
 
 
 def experiment_run(store: RunStore, state: str, report: str):
-    from core.report.experiment import report_folder
+    from rnnlab.core.report.experiment import report_folder
 
     run = store.create(ExperimentConfig(), kind="experiment", label="experiment-seed")
     run.update_status(state=state)

@@ -13,9 +13,9 @@ import torch
 from fixtures_runs import nltk_data
 from test_hmm import build_hmm_home
 
-from core.analysis.predict import MAX_TEXT_CHARS, encode_text, load_run, predict_runs
-from core.jobs.store import RunStore
-from core.models.checkpoint import CheckpointError
+from rnnlab.core.analysis.predict import MAX_TEXT_CHARS, encode_text, load_run, predict_runs
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.models.checkpoint import CheckpointError
 
 MAX_LEN = 40  # the tiny runs' max_len (tests/fixtures_runs.py)
 
@@ -91,7 +91,7 @@ def test_the_input_is_built_as_the_training_batches_were(trained_home, cell):
         assert enc.x.shape == (1, 4) and enc.padding == 0 and enc.lengths.tolist() == [4]
     assert enc.x[0, -4:].tolist() == lr.vocab.encode(enc.tokens)
     # the same logit as the model on the batch the training code would build
-    from core.data.batching import make_batches
+    from rnnlab.core.data.batching import make_batches
 
     batch = next(make_batches(lr.cfg.train.batching, [enc.ids], [1.0], 1, MAX_LEN))
     with torch.no_grad():
@@ -134,7 +134,7 @@ def test_a_pickle_renamed_safetensors_is_refused_with_a_clear_error(trained_home
 
 
 def test_cli_predict_with_several_runs(trained_home, hmm_home, tmp_path, capsys):
-    from core.__main__ import main
+    from rnnlab.core.__main__ import main
 
     runs = tmp_path / "runs"
     ids = [trained_home.run_ids["rnn"], trained_home.run_ids["gru"], hmm_home.hmm_id]

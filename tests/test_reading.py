@@ -7,9 +7,9 @@ import random
 import pytest
 from fixtures_runs import nltk_data
 
-from core.analysis.predict import cut
-from core.config import TextConfig
-from core.data.text import REMOVED, STOP_WORD, TRUNCATED, UNKNOWN, WordFate, preprocess, reading
+from rnnlab.core.analysis.predict import cut
+from rnnlab.core.config import TextConfig
+from rnnlab.core.data.text import REMOVED, STOP_WORD, TRUNCATED, UNKNOWN, WordFate, preprocess, reading
 
 
 @pytest.fixture(autouse=True)

@@ -12,10 +12,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from core.analysis.gradients import GradientRecorder
-from core.config import ModelConfig, RunConfig, TrainConfig
-from core.data.batching import Batch
-from core.models.checkpoint import (
+from rnnlab.core.analysis.gradients import GradientRecorder
+from rnnlab.core.config import ModelConfig, RunConfig, TrainConfig
+from rnnlab.core.data.batching import Batch
+from rnnlab.core.models.checkpoint import (
     CheckpointError,
     TrainingState,
     load_training_state,
@@ -23,10 +23,10 @@ from core.models.checkpoint import (
     save_training_state,
     save_weights,
 )
-from core.models.rnn import SentimentRNN
-from core.tasks import prepare_task
-from core.training.checkpointing import BEST, LAST, Checkpointer, resume_point
-from core.training.trainer import Trainer, TrainResult
+from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.tasks import prepare_task
+from rnnlab.core.training.checkpointing import BEST, LAST, Checkpointer, resume_point
+from rnnlab.core.training.trainer import Trainer, TrainResult
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

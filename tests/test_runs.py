@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from core.config import preset
-from core.jobs.files import MAX_NAME_CHARS, MAX_NOTE_CHARS, Annotations, read_annotations
-from core.jobs.process import ProcessId
-from core.jobs.store import RunNotFound, RunStore
+from rnnlab.core.config import preset
+from rnnlab.core.jobs.files import MAX_NAME_CHARS, MAX_NOTE_CHARS, Annotations, read_annotations
+from rnnlab.core.jobs.process import ProcessId
+from rnnlab.core.jobs.store import RunNotFound, RunStore
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from core.data.imdb import MAX_ARCHIVE_FILE_BYTES
+from rnnlab.core.data.imdb import MAX_ARCHIVE_FILE_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / ".streamlit" / "config.toml"

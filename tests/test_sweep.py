@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.__main__ import main
-from core.config import SweepConfig
-from core.jobs import lifecycle
-from core.jobs.process import ProcessId
-from core.jobs.store import RunStore
-from core.sweep import executors
-from core.sweep.job import (
+from rnnlab.core.__main__ import main
+from rnnlab.core.config import SweepConfig
+from rnnlab.core.jobs import lifecycle
+from rnnlab.core.jobs.process import ProcessId
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.sweep import executors
+from rnnlab.core.sweep.job import (
     best_points,
     named_none,
     place_runs,
@@ -25,7 +25,7 @@ from core.sweep.job import (
     read_results,
     sweep_progress,
 )
-from core.sweep.spec import SpecError, parse_spec, plan, plan_confirm
+from rnnlab.core.sweep.spec import SpecError, parse_spec, plan, plan_confirm
 
 TINY = """
 name = "tiny"
@@ -369,7 +369,7 @@ def test_the_experiment_trains_two_at_a_time_to_the_same_results_as_one_after_an
                                                                                        one_thread):
     from conftest import tiny_reviews, write_imdb_archive
 
-    from core.config import ExperimentConfig
+    from rnnlab.core.config import ExperimentConfig
 
     archive = write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz", tiny_reviews(per_class=8, unsup=4))
     results = {}
@@ -387,7 +387,7 @@ def test_the_experiment_trains_two_at_a_time_to_the_same_results_as_one_after_an
 
 
 def test_runs_start_longest_first_by_their_measured_pace(rnnlab_home, tiny_imdb_archive):
-    from core.config import preset
+    from rnnlab.core.config import preset
 
     store = RunStore()
     cfgs = {c: preset("fast", cell=c, epochs=1, limit=100, imdb_path=str(tiny_imdb_archive), val_size=2)

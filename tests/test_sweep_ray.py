@@ -24,10 +24,10 @@ AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": __import__("secrets").token_
 os.environ.update(AUTH)
 ray = pytest.importorskip("ray", reason="the optional ray package is not installed (pip install ray)")
 
-from core.config import SweepConfig  # noqa: E402
-from core.jobs import lifecycle  # noqa: E402
-from core.jobs.store import RunStore  # noqa: E402
-from core.sweep.job import read_plan, read_results  # noqa: E402
+from rnnlab.core.config import SweepConfig  # noqa: E402
+from rnnlab.core.jobs import lifecycle  # noqa: E402
+from rnnlab.core.jobs.store import RunStore  # noqa: E402
+from rnnlab.core.sweep.job import read_plan, read_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RAY = str(Path(sys.executable).parent / "ray")

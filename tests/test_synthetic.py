@@ -9,13 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.__main__ import main
-from core.analysis.gradients import load_gradients
-from core.analysis.horizon import explosion_configs, explosion_summary, horizon_rows
-from core.config import HorizonConfig, preset
-from core.jobs.lifecycle import run_now
-from core.jobs.store import RunStore
-from core.tasks.synthetic import (
+from rnnlab.core.__main__ import main
+from rnnlab.core.analysis.gradients import load_gradients
+from rnnlab.core.analysis.horizon import explosion_configs, explosion_summary, horizon_rows
+from rnnlab.core.config import HorizonConfig, preset
+from rnnlab.core.jobs.lifecycle import run_now
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.tasks.synthetic import (
     ADDING_MEAN_PREDICTOR_MSE,
     ORDER_SYMBOLS,
     adding_problem,
@@ -23,7 +23,7 @@ from core.tasks.synthetic import (
     task_metrics,
     temporal_order,
 )
-from core.training.trainer import Objective
+from rnnlab.core.training.trainer import Objective
 
 GENERATORS = {"adding": adding_problem, "order": temporal_order}
 
@@ -192,7 +192,7 @@ class _AppliedSteps:
 
 def test_explosion_configs_explode_unclipped_and_clipping_bounds_every_applied_step(tmp_path):
     # what explosion_configs' docstring argues holds by construction, with its margins
-    from core.jobs.lifecycle import run_now
+    from rnnlab.core.jobs.lifecycle import run_now
 
     configs = explosion_configs(steps=60)
     assert set(configs) == {"exploding", "clipped", "reference"}

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config import TextConfig
-from core.data import text
-from core.data.text import (
+from rnnlab.core.config import TextConfig
+from rnnlab.core.data import text
+from rnnlab.core.data.text import (
     PAD,
     PAD_ID,
     STAGES,

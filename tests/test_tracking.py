@@ -22,14 +22,14 @@ import pytest
 from fixtures_tracking import assert_typed_hparams, events, fresh_mlflow_db, hparams_plugin, mlflow_run_of
 from test_pages import fake_launch, home, sleeper  # noqa: F401 - fixtures
 
-from core.__main__ import main
-from core.config import config_to_dict, preset
-from core.jobs import lifecycle
-from core.jobs.store import RunStore
-from core.jobs.targets import MAX_TARGETS, TrackTarget, parse_target, parse_targets
-from core.models.checkpoint import read_weights
-from core.report.export import export_runs
-from core.report.writers import flatten_config
+from rnnlab.core.__main__ import main
+from rnnlab.core.config import config_to_dict, preset
+from rnnlab.core.jobs import lifecycle
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.jobs.targets import MAX_TARGETS, TrackTarget, parse_target, parse_targets
+from rnnlab.core.models.checkpoint import read_weights
+from rnnlab.core.report.export import export_runs
+from rnnlab.core.report.writers import flatten_config
 
 pytest.importorskip("tensorboard")
 
@@ -297,8 +297,8 @@ def test_a_missing_package_is_one_line_naming_it_before_any_run_exists(tmp_path,
 
 
 def test_a_sweep_spec_tracks_each_run_it_places(tmp_path):
-    from core.sweep.job import place_runs
-    from core.sweep.spec import SpecError, parse_spec, plan
+    from rnnlab.core.sweep.job import place_runs
+    from rnnlab.core.sweep.spec import SpecError, parse_spec, plan
 
     spec = parse_spec(f'name = "t"\nseeds = [0, 1]\ntrack = ["tensorboard:{tmp_path}/tb"]\n[base]\ntask = "adding"\n')
     assert spec.track == (TrackTarget("tensorboard", f"{tmp_path}/tb"),)

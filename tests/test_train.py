@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import ModelConfig, TrainConfig
-from core.data.batching import Batch
-from core.models.rnn import SentimentRNN
-from core.training.trainer import Objective, Trainer, classification_metrics, param_groups
+from rnnlab.core.config import ModelConfig, TrainConfig
+from rnnlab.core.data.batching import Batch
+from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.training.trainer import Objective, Trainer, classification_metrics, param_groups
 
 
 def toy_batches(n: int = 120, batch: int = 20, seed: int = 0):

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from core.__main__ import main
-from core.config import CELLS, PRESETS, DataConfig, ModelConfig, RunConfig, TextConfig, TrainConfig, preset
-from core.config_file import RUN_FIELDS, config_file_text, read_config_file, run_config
-from core.sweep.spec import SpecError, parse_spec, plan
-from core.tomlfile import toml_value
+from rnnlab.core.__main__ import main
+from rnnlab.core.config import CELLS, PRESETS, DataConfig, ModelConfig, RunConfig, TextConfig, TrainConfig, preset
+from rnnlab.core.config_file import RUN_FIELDS, config_file_text, read_config_file, run_config
+from rnnlab.core.sweep.spec import SpecError, parse_spec, plan
+from rnnlab.core.tomlfile import toml_value
 
 # every field of a training run changed from its default, the fields the code sets included, with strings a TOML
 # writer must escape and floats whose shortest form is long
@@ -175,8 +175,8 @@ def test_the_toml_writer_refuses_what_toml_cannot_hold():
 
 
 def test_print_config_of_a_stored_run_reads_back_to_its_config(capsys, rnnlab_home, tmp_path):
-    from core.config import HorizonConfig
-    from core.jobs.store import RunStore
+    from rnnlab.core.config import HorizonConfig
+    from rnnlab.core.jobs.store import RunStore
 
     store = RunStore()
     cfg = preset("fast", cell="gru", task="adding", seq_len=20, train_steps=10)

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.config import DataJobConfig
-from core.data import imdb as data
-from core.jobs import lifecycle, queue
-from core.jobs.imports import import_run
-from core.jobs.process import ProcessId, start_time
-from core.jobs.store import Run, RunStore
-from core.models.checkpoint import CheckpointError
-from core.paths import data_dir
+from rnnlab.core.config import DataJobConfig
+from rnnlab.core.data import imdb as data
+from rnnlab.core.jobs import lifecycle, queue
+from rnnlab.core.jobs.imports import import_run
+from rnnlab.core.jobs.process import ProcessId, start_time
+from rnnlab.core.jobs.store import Run, RunStore
+from rnnlab.core.models.checkpoint import CheckpointError
+from rnnlab.core.paths import data_dir
 
 
 # -- install_archive ----------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_the_download_job_reports_its_bytes_in_the_runs_status(rnnlab_home, tmp_
 
     monkeypatch.setattr(data, "download_imdb", fake_download)
     if via == "cli":
-        from core.__main__ import main
+        from rnnlab.core.__main__ import main
 
         code = main(["data", "download"])
         out, err = capsys.readouterr()
@@ -221,7 +221,7 @@ def test_an_imported_run_is_validated_listed_as_finished_and_classifies(rnnlab_h
     assert [r.id for r in store.list()] == [run.id] and "from-colab" in run.id
     st = run.status()
     assert st["state"] == "finished" and st["imported"]
-    from core.analysis.predict import predict_runs
+    from rnnlab.core.analysis.predict import predict_runs
 
     [pred] = predict_runs([run.id], "a pos film", runs_dir=store.root)
     assert 0 <= pred["probability"] <= 1

@@ -12,13 +12,13 @@ from gensim.models import KeyedVectors
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
-from core.config import EMBEDDING_MAX, VOCAB_MAX, ModelConfig
-from core.data.text import Vocabulary
-from core.jobs.imports import import_vectors_run
-from core.jobs.store import RunStore
-from core.jobs.word2vec import export_vectors_run, load_vectors
-from core.models.rnn import SentimentRNN
-from core.models.word2vec import (
+from rnnlab.core.config import EMBEDDING_MAX, VOCAB_MAX, ModelConfig
+from rnnlab.core.data.text import Vocabulary
+from rnnlab.core.jobs.imports import import_vectors_run
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.jobs.word2vec import export_vectors_run, load_vectors
+from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.models.word2vec import (
     Word2VecFormatError,
     WordVectors,
     export_word2vec,

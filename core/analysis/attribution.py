@@ -54,8 +54,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.analysis.introspect import WordRecord, analysed_text, words_of
-from core.analysis.predict import encode_text, loaded_rnn, reading_notes
+from rnnlab.core.analysis.introspect import WordRecord, analysed_text, words_of
+from rnnlab.core.analysis.predict import encode_text, loaded_rnn, reading_notes
 
 BASELINES = ("unk", "pad")  # every token's embedding replaced by <unk>'s vector or <pad>'s (zero)
 DEFAULT_BASELINE = "unk"

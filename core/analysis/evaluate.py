@@ -20,14 +20,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core import atomic
-from core.analysis.predict import LoadedRun, load_run
-from core.config import DataConfig, first_few
-from core.data.batching import encode_corpus, make_batches
-from core.data.datasets import config_dataset, load_frames
-from core.data.text import tokenize_corpus
-from core.jobs.names import EVALUATIONS_FILE
-from core.training.trainer import classification_metrics, multiclass_metrics
+from rnnlab.core import atomic
+from rnnlab.core.analysis.predict import LoadedRun, load_run
+from rnnlab.core.config import DataConfig, first_few
+from rnnlab.core.data.batching import encode_corpus, make_batches
+from rnnlab.core.data.datasets import config_dataset, load_frames
+from rnnlab.core.data.text import tokenize_corpus
+from rnnlab.core.jobs.names import EVALUATIONS_FILE
+from rnnlab.core.training.trainer import classification_metrics, multiclass_metrics
 
 EVAL_BATCH = 250
 

@@ -56,7 +56,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from core import atomic
+from rnnlab.core import atomic
 
 JACOBIAN_NORMS = ("spectral", "frobenius")
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)

@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from core import atomic
-from core.analysis.gradients import GradientRecorder, decay_ratios, load_gradients
-from core.config import ExplosionConfig, HorizonConfig, RunConfig, preset
-from core.device import flush_denormals, resolve_device
-from core.jobs.names import RESULTS_FILE
-from core.models.rnn import SentimentRNN
-from core.tasks.synthetic import prepare_synthetic, success_of, task_metrics
-from core.training.trainer import Trainer
+from rnnlab.core import atomic
+from rnnlab.core.analysis.gradients import GradientRecorder, decay_ratios, load_gradients
+from rnnlab.core.config import ExplosionConfig, HorizonConfig, RunConfig, preset
+from rnnlab.core.device import flush_denormals, resolve_device
+from rnnlab.core.jobs.names import RESULTS_FILE
+from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.tasks.synthetic import prepare_synthetic, success_of, task_metrics
+from rnnlab.core.training.trainer import Trainer
 
 # ---------------------------------------------------------------------------------- memory horizon
 

@@ -50,10 +50,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.analysis.predict import MAX_TEXT_CHARS, LoadedRun, encode_text, loaded_rnn, reading_notes
-from core.config import TextConfig
-from core.data.text import align_tokens
-from core.models.cells import Cell, StepDerivatives
+from rnnlab.core.analysis.predict import MAX_TEXT_CHARS, LoadedRun, encode_text, loaded_rnn, reading_notes
+from rnnlab.core.config import TextConfig
+from rnnlab.core.data.text import align_tokens
+from rnnlab.core.models.cells import Cell, StepDerivatives
 
 FATES = ("kept", "unknown", "stopword", "non_alnum", "truncated")
 # Words analysed per token the model can read. IMDB reviews lose about half their words to stop words

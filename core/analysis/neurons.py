@@ -58,11 +58,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.analysis.predict import LoadedRun, loaded_rnn
-from core.config import REVIEWS_MAX, first_few, param, validate
-from core.data.corpus import load_corpus
-from core.data.text import PAD_ID, STOP_WORD, UNK_ID, negations, reading
-from core.models.cells import Cell
+from rnnlab.core.analysis.predict import LoadedRun, loaded_rnn
+from rnnlab.core.config import REVIEWS_MAX, first_few, param, validate
+from rnnlab.core.data.corpus import load_corpus
+from rnnlab.core.data.text import PAD_ID, STOP_WORD, UNK_ID, negations, reading
+from rnnlab.core.models.cells import Cell
 
 # Built-in patterns: name -> what matches (on the tokens the model reads).
 PATTERNS = {

@@ -31,15 +31,15 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from core.analysis.cache import ByteLRU
-from core.config import TEXT_TASK, ModelConfig, RunConfig, TextConfig
-from core.data.batching import bucket_batches, encode_corpus, fixed_batches
-from core.data.datasets import IMDB_CLASSES, dataset_classes
-from core.data.text import UNKNOWN, preprocess, reading
-from core.jobs.names import CLASSES_FILE, HMM_ARRAYS_FILE, WEIGHTS_FILE
-from core.jobs.store import DamagedRun, Run, RunStore
-from core.models.checkpoint import CheckpointError, load_model
-from core.models.hmm import HMMClassifier, LoadedHMM, classify_text
+from rnnlab.core.analysis.cache import ByteLRU
+from rnnlab.core.config import TEXT_TASK, ModelConfig, RunConfig, TextConfig
+from rnnlab.core.data.batching import bucket_batches, encode_corpus, fixed_batches
+from rnnlab.core.data.datasets import IMDB_CLASSES, dataset_classes
+from rnnlab.core.data.text import UNKNOWN, preprocess, reading
+from rnnlab.core.jobs.names import CLASSES_FILE, HMM_ARRAYS_FILE, WEIGHTS_FILE
+from rnnlab.core.jobs.store import DamagedRun, Run, RunStore
+from rnnlab.core.models.checkpoint import CheckpointError, load_model
+from rnnlab.core.models.hmm import HMMClassifier, LoadedHMM, classify_text
 
 MAX_TEXT_CHARS = 1_000_000  # longer input is cut before preprocessing (and reported); read_text's byte cap
 # loaded models and vocabularies kept in memory (least recently used dropped first): a default LSTM

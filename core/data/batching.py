@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from core.data.text import PAD_ID, UNK_ID, Vocabulary
+from rnnlab.core.data.text import PAD_ID, UNK_ID, Vocabulary
 
 TRUNCATE = ("pre", "post")
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core import atomic
-from core.config import DataConfig, TextConfig
-from core.data.batching import encode_corpus
-from core.data.datasets import dataset_name, load_frames, resolve_data, source_key
-from core.data.text import PIPELINE_VERSION, Vocabulary, tokenize_corpus
-from core.paths import data_dir
+from rnnlab.core import atomic
+from rnnlab.core.config import DataConfig, TextConfig
+from rnnlab.core.data.batching import encode_corpus
+from rnnlab.core.data.datasets import dataset_name, load_frames, resolve_data, source_key
+from rnnlab.core.data.text import PIPELINE_VERSION, Vocabulary, tokenize_corpus
+from rnnlab.core.paths import data_dir
 
 SPLITS = ("train", "val", "test")
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from core.config import TEXT_TASK, DataConfig, default_min_count, default_val_size, first_few
-from core.data import imdb, sources
+from rnnlab.core.config import TEXT_TASK, DataConfig, default_min_count, default_val_size, first_few
+from rnnlab.core.data import imdb, sources
 
 BUILTIN = sources.BUILTIN  # "imdb"
 IMDB_CLASSES = ("negative", "positive")  # label 0, label 1

@@ -93,8 +93,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.config import DataConfig, default_val_size
-from core.paths import data_dir
+from rnnlab.core.config import DataConfig, default_val_size
+from rnnlab.core.paths import data_dir
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"

@@ -39,8 +39,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.config import first_few
-from core.data.imdb import MAX_REVIEW_BYTES, DataError, OverLimit
+from rnnlab.core.config import first_few
+from rnnlab.core.data.imdb import MAX_REVIEW_BYTES, DataError, OverLimit
 
 UNSUP = "unsup"  # unlabelled texts: their label is -1 (word2vec reads them; no classifier does)
 SPLIT_NAMES = {"train": "train", "validation": "val", "val": "val", "valid": "val", "dev": "val", "test": "test",

@@ -55,9 +55,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core import atomic
-from core.config import BUILTIN_DATASET, DataConfig, default_val_size, first_few
-from core.data.imdb import (
+from rnnlab.core import atomic
+from rnnlab.core.config import BUILTIN_DATASET, DataConfig, default_val_size, first_few
+from rnnlab.core.data.imdb import (
     META_KEY,
     DataError,
     DatasetNotFound,
@@ -67,7 +67,7 @@ from core.data.imdb import (
     remove_stale_files,
     write_cache,
 )
-from core.data.readers import (  # noqa: F401 - MAX_TEXT_BYTES re-exported: the bound a dataset's texts have
+from rnnlab.core.data.readers import (  # noqa: F401 - MAX_TEXT_BYTES re-exported: the bound a dataset's texts have
     MAX_SOURCE_BYTES,
     MAX_TEXT_BYTES,
     UNSUP,
@@ -76,7 +76,7 @@ from core.data.readers import (  # noqa: F401 - MAX_TEXT_BYTES re-exported: the 
     read_folder_source,
     read_table_source,
 )
-from core.paths import data_dir, rnnlab_home
+from rnnlab.core.paths import data_dir, rnnlab_home
 
 BUILTIN = BUILTIN_DATASET
 NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"

@@ -53,8 +53,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from core import atomic
-from core.config import VOCAB_MAX, TextConfig
+from rnnlab.core import atomic
+from rnnlab.core.config import VOCAB_MAX, TextConfig
 
 STAGES: tuple[str, ...] = (
     "lowercase",

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.figures.style import GREY, USUAL_TOP, bar_labels, category_labels, cell_colour, empty_figure, style
+from rnnlab.core.figures.style import GREY, USUAL_TOP, bar_labels, category_labels, cell_colour, empty_figure, style
 
 BINARY = ["negative", "positive"]  # IMDB's classes, for a row without its own
 

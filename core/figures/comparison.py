@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.figures import layout
-from core.figures.style import (
+from rnnlab.core.figures import layout
+from rnnlab.core.figures.style import (
     HEIGHT,
     bar_labels,
     category_labels,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.style import HEIGHT, bar_labels, category_labels, empty_figure, integer_axis, style
+from rnnlab.core.figures.style import HEIGHT, bar_labels, category_labels, empty_figure, integer_axis, style
 
 
 def neighbour_bars(pairs: Sequence[tuple[str, float]], word: str) -> go.Figure:

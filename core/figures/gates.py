@@ -16,8 +16,19 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.figures import layout
-from core.figures.style import BOTTOM, GAP, GREY, HEIGHT, NEGATIVE, POSITIVE, USUAL_TOP, empty_figure, run_colour, style
+from rnnlab.core.figures import layout
+from rnnlab.core.figures.style import (
+    BOTTOM,
+    GAP,
+    GREY,
+    HEIGHT,
+    NEGATIVE,
+    POSITIVE,
+    USUAL_TOP,
+    empty_figure,
+    run_colour,
+    style,
+)
 
 STATE_NAMES = {"input_gate": "input gate i", "forget_gate": "forget gate f", "output_gate": "output gate o",
                "candidate": "candidate g / n", "cell": "cell state c", "hidden": "hidden state h",

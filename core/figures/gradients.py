@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.figures.style import (
+from rnnlab.core.figures.style import (
     GREY,
     HEIGHT,
     cell_colour,

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.figures import layout
-from core.figures.style import HEIGHT, LABEL_COLOURS, empty_figure, integer_axis, panel_grid, run_colour, style
+from rnnlab.core.figures import layout
+from rnnlab.core.figures.style import HEIGHT, LABEL_COLOURS, empty_figure, integer_axis, panel_grid, run_colour, style
 
 
 def dataset_counts(counts: Mapping[str, Mapping[str, int]]) -> go.Figure:

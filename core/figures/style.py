@@ -31,7 +31,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.figures import layout
+from rnnlab.core.figures import layout
 
 # Okabe-Ito colours: told apart by readers with any common colour-vision deficiency
 CELL_COLOURS = {"rnn": "#D55E00", "lstm": "#0072B2", "gru": "#009E73", "hmm": "#CC79A7"}

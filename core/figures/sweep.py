@@ -17,8 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.figures import layout
-from core.figures.style import (
+from rnnlab.core.figures import layout
+from rnnlab.core.figures.style import (
     HEIGHT,
     SIDE,
     cell_colour,
@@ -29,7 +29,7 @@ from core.figures.style import (
     run_colour,
     style,
 )
-from core.jobs.names import FINISHED
+from rnnlab.core.jobs.names import FINISHED
 
 NAMES = {"accuracy": "test accuracy", "f1": "F1", "roc_auc": "ROC-AUC", "mse": "test MSE",
          "success": "solved (share of seeds)", "train_time_s": "training time (s)",

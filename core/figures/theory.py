@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.analysis.markov import ChainStructure
-from core.config import ModelConfig
-from core.figures.style import integer_axis, log_axis, style
-from core.models.cells import cell_def
-from core.models.rnn import param_counts
+from rnnlab.core.analysis.markov import ChainStructure
+from rnnlab.core.config import ModelConfig
+from rnnlab.core.figures.style import integer_axis, log_axis, style
+from rnnlab.core.models.cells import cell_def
+from rnnlab.core.models.rnn import param_counts
 
 SIGMOID_PRIME_MAX = 0.25  # σ'(0) = σ(0)(1 - σ(0)) = 1/4, the largest value σ' takes
 TANH_PRIME_MAX = 1.0  # tanh'(0) = 1

@@ -14,8 +14,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.figures import layout
-from core.figures.style import empty_figure, log_axis, style
+from rnnlab.core.figures import layout
+from rnnlab.core.figures.style import empty_figure, log_axis, style
 
 
 def _smooth(y: pd.Series, points: int = 25) -> pd.Series:

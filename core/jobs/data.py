@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.config import DataJobConfig
-from core.data import imdb
-from core.jobs.lifecycle import JobContext
-from core.jobs.names import DATA_FILE
+from rnnlab.core.config import DataJobConfig
+from rnnlab.core.data import imdb
+from rnnlab.core.jobs.lifecycle import JobContext
+from rnnlab.core.jobs.names import DATA_FILE
 
 
 def data_job(ctx: JobContext, cfg: DataJobConfig) -> None:

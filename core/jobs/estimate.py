@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.config import (
+from rnnlab.core.config import (
     BUILTIN_DATASET,
     TEXT_TASK,
     DataConfig,
@@ -33,7 +33,7 @@ from core.config import (
     Word2VecRunConfig,
     default_val_size,
 )
-from core.data.datasets import (
+from rnnlab.core.data.datasets import (
     IMDB_CLASSES,
     IMDB_SIZES,
     DatasetInfo,
@@ -41,8 +41,8 @@ from core.data.datasets import (
     dataset_name,
     largest_val_size,
 )
-from core.data.imdb import DataError
-from core.jobs.names import FINISHED, RESULTS_FILE, WORD2VEC_FILE
+from rnnlab.core.data.imdb import DataError
+from rnnlab.core.jobs.names import FINISHED, RESULTS_FILE, WORD2VEC_FILE
 
 MAX_RUNS = 20  # the newest finished runs of a kind measured: recent enough to be this machine's speed
 MAX_SECONDS = 30 * 86_400.0  # a run that reports more than a month, or a rate implying it, is not believed

@@ -29,15 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.config import (
+from rnnlab.core.config import (
     JOB_CONFIGS,
     config_from_dict,
     split_optional,
     type_hints,
     validate,
 )
-from core.data.text import Vocabulary, vocabulary_problem
-from core.jobs.names import (
+from rnnlab.core.data.text import Vocabulary, vocabulary_problem
+from rnnlab.core.jobs.names import (
     ANNOTATIONS_FILE,
     CLASSES_FILE,
     CONFIG_FILE,

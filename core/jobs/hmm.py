@@ -17,15 +17,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 
-from core.config import HMMRunConfig, Word2VecRunConfig
-from core.data.corpus import load_corpus
-from core.data.datasets import dataset_name
-from core.jobs.lifecycle import JobContext
-from core.jobs.names import CLASSES_FILE, HMM_ARRAYS_FILE, HMM_FILE, TEST_METRICS_FILE, VOCAB_FILE
-from core.jobs.store import RunStore
-from core.jobs.word2vec import load_vectors, vectors_runs
-from core.models.hmm import HMMClassifier, balanced_sample, best_threshold, save_arrays, sequences, token_vectors
-from core.training.trainer import classification_metrics, multiclass_metrics
+from rnnlab.core.config import HMMRunConfig, Word2VecRunConfig
+from rnnlab.core.data.corpus import load_corpus
+from rnnlab.core.data.datasets import dataset_name
+from rnnlab.core.jobs.lifecycle import JobContext
+from rnnlab.core.jobs.names import CLASSES_FILE, HMM_ARRAYS_FILE, HMM_FILE, TEST_METRICS_FILE, VOCAB_FILE
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.jobs.word2vec import load_vectors, vectors_runs
+from rnnlab.core.models.hmm import HMMClassifier, balanced_sample, best_threshold, save_arrays, sequences, token_vectors
+from rnnlab.core.training.trainer import classification_metrics, multiclass_metrics
 
 
 def resolve_embeddings(cfg: HMMRunConfig, store: RunStore) -> tuple[HMMRunConfig, Word2VecRunConfig | None]:

@@ -19,14 +19,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from core.config import TEXT_TASK, RunConfig, Word2VecConfig, Word2VecRunConfig, config_from_dict
-from core.data.text import Vocabulary, vocabulary_problem
-from core.jobs.files import config_problems
-from core.jobs.names import CONFIG_FILE, FINISHED, VOCAB_FILE, WEIGHTS_FILE, WORD2VEC_FILE
-from core.jobs.store import Run, RunStore, new_run_id
-from core.models.checkpoint import CheckpointError, load_model, weights_problems
-from core.models.safetensors_header import MAX_SAFETENSORS_HEADER_BYTES, HeaderError, parse_safetensors_header
-from core.models.word2vec import read_word2vec_file
+from rnnlab.core.config import TEXT_TASK, RunConfig, Word2VecConfig, Word2VecRunConfig, config_from_dict
+from rnnlab.core.data.text import Vocabulary, vocabulary_problem
+from rnnlab.core.jobs.files import config_problems
+from rnnlab.core.jobs.names import CONFIG_FILE, FINISHED, VOCAB_FILE, WEIGHTS_FILE, WORD2VEC_FILE
+from rnnlab.core.jobs.store import Run, RunStore, new_run_id
+from rnnlab.core.models.checkpoint import CheckpointError, load_model, weights_problems
+from rnnlab.core.models.safetensors_header import MAX_SAFETENSORS_HEADER_BYTES, HeaderError, parse_safetensors_header
+from rnnlab.core.models.word2vec import read_word2vec_file
 
 # -- a text classifier trained elsewhere -------------------------------------------------------------------------
 MAX_IMPORT_JSON_BYTES = 64 * 2**20  # a 20,000-word vocabulary is ~1 MB; this only stops absurd files

@@ -37,15 +37,16 @@ class JobKind:
 
 
 KINDS = {k.name: k for k in (
-    JobKind("rnn", "core.jobs.rnn:train_job", resumable=True, description="train and test a recurrent network"),
-    JobKind("hmm", "core.jobs.hmm:hmm_job", description="fit and test the GMM-HMM baseline"),
-    JobKind("word2vec", "core.jobs.word2vec:word2vec_job", description="train word2vec vectors"),
-    JobKind("memory-horizon", "core.analysis.horizon:horizon_job",
+    JobKind("rnn", "rnnlab.core.jobs.rnn:train_job", resumable=True, description="train and test a recurrent network"),
+    JobKind("hmm", "rnnlab.core.jobs.hmm:hmm_job", description="fit and test the GMM-HMM baseline"),
+    JobKind("word2vec", "rnnlab.core.jobs.word2vec:word2vec_job", description="train word2vec vectors"),
+    JobKind("memory-horizon", "rnnlab.core.analysis.horizon:horizon_job",
             description="train each cell on a long-range memory task at each length"),
-    JobKind("experiment", "core.report.experiment:experiment_job",
+    JobKind("experiment", "rnnlab.core.report.experiment:experiment_job",
             description="the seed comparison end to end, with its report"),
-    JobKind("data", "core.jobs.data:data_job", description="download or install the IMDB archive"),
-    JobKind("sweep", "core.sweep.job:sweep_job", description="a grid of training runs, here or on a Ray cluster"),
+    JobKind("data", "rnnlab.core.jobs.data:data_job", description="download or install the IMDB archive"),
+    JobKind("sweep", "rnnlab.core.sweep.job:sweep_job",
+            description="a grid of training runs, here or on a Ray cluster"),
 )}
 
 

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core.config import (
+from rnnlab.core.config import (
     BUILTIN_DATASET,
     SYNTHETIC,
     TEXT,
@@ -33,7 +33,7 @@ from core.config import (
     Word2VecRunConfig,
     preset,
 )
-from core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED
+from rnnlab.core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED
 
 SEP = " · "
 IMDB_NOUN = "reviews"  # what one of IMDB's texts is called

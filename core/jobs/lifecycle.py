@@ -38,11 +38,12 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from core.data.datasets import resolve_config
-from core.jobs import queue
-from core.jobs.files import DamagedRun
-from core.jobs.kinds import Cancelled, job_kind
-from core.jobs.names import (
+import rnnlab
+from rnnlab.core.data.datasets import resolve_config
+from rnnlab.core.jobs import queue
+from rnnlab.core.jobs.files import DamagedRun
+from rnnlab.core.jobs.kinds import Cancelled, job_kind
+from rnnlab.core.jobs.names import (
     ACTIVE,
     CANCEL_FILE,
     CANCELLED,
@@ -55,14 +56,17 @@ from core.jobs.names import (
     QUEUED,
     RUNNING,
 )
-from core.jobs.process import PARENT_ENV, ProcessId, alive, end_with_parent, handed_over, terminate
-from core.jobs.store import ONE_OWNER, Run, RunStore
-from core.jobs.targets import TrackTarget
+from rnnlab.core.jobs.process import PARENT_ENV, ProcessId, alive, end_with_parent, handed_over, terminate
+from rnnlab.core.jobs.store import ONE_OWNER, Run, RunStore
+from rnnlab.core.jobs.targets import TrackTarget
 
 TRACKED_KINDS = ("rnn",)  # the kinds whose job can be tracked live (``--track``): the trainings
 
 HEARTBEAT_EVERY_S = 5.0
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# the folder that holds the rnnlab package (the checkout, or site-packages in an installed copy): launched jobs
+# start there and Ray's workers get it as PYTHONPATH, so `python -m rnnlab.core` finds this copy with nothing
+# installed, and nothing called core or dashboard lands on their path
+REPO_ROOT = Path(rnnlab.__file__).resolve().parent.parent
 _RUNNING_HERE = threading.local()  # .depth: jobs this thread runs now; a launch from inside one starts a worker
 
 
@@ -285,7 +289,7 @@ def not_startable(run: Run, *, resume: bool = False, handed_over: bool = False) 
 
 # -- launching, cancelling, resuming ------------------------------------------------------------------------
 def launch(run: Run, store: RunStore | None = None, *, lane: str | None = "train", resume: bool = False) -> Run:
-    """Start ``python -m core job RUN_ID`` detached: the run's job in its own OS process.
+    """Start ``python -m rnnlab.core job RUN_ID`` detached: the run's job in its own OS process.
 
     The launcher claims the run first (its lock; a run that may not start is refused here, as the
     job itself would refuse it) and hands the lock to the child, so the run is never unowned in
@@ -300,7 +304,7 @@ def launch(run: Run, store: RunStore | None = None, *, lane: str | None = "train
         _refuse(not_startable(run, resume=resume))
         if lane:
             queue.enter(store, run, lane)
-        cmd = [sys.executable, "-m", "core", "job", run.id, "--runs-dir", str(store.root)]
+        cmd = [sys.executable, "-m", "rnnlab.core", "job", run.id, "--runs-dir", str(store.root)]
         if lane:
             cmd += ["--lane", lane]
         if resume:

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.jobs.kinds import Cancelled
-from core.jobs.names import QUEUED, RUNNING
-from core.jobs.store import Run, RunStore, crash_reason
+from rnnlab.core.jobs.kinds import Cancelled
+from rnnlab.core.jobs.names import QUEUED, RUNNING
+from rnnlab.core.jobs.store import Run, RunStore, crash_reason
 
 POLL_S = 0.2
 UNCLAIMED_GRACE_S = 30.0  # a ticket whose run has no process yet: the launcher is still starting it

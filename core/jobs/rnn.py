@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.analysis.gradients import GradientRecorder
-from core.config import RunConfig
-from core.device import flush_denormals, resolve_device
-from core.jobs.kinds import Cancelled
-from core.jobs.lifecycle import JobContext
-from core.jobs.names import (
+from rnnlab.core.analysis.gradients import GradientRecorder
+from rnnlab.core.config import RunConfig
+from rnnlab.core.device import flush_denormals, resolve_device
+from rnnlab.core.jobs.kinds import Cancelled
+from rnnlab.core.jobs.lifecycle import JobContext
+from rnnlab.core.jobs.names import (
     CHECKPOINT_DIR,
     CLASSES_FILE,
     EMBEDDINGS_FILE,
@@ -40,16 +40,17 @@ from core.jobs.names import (
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
-from core.jobs.targets import stored_targets
-from core.jobs.word2vec import load_vectors
-from core.models.checkpoint import save_weights
-from core.models.rnn import SentimentRNN, param_counts
-from core.models.word2vec import init_embedding_layer
-from core.tasks import prepare_task
-from core.training.checkpointing import LAST, Checkpointer, load_training_state
-from core.training.trainer import Trainer, TrainResult, classification_metrics
+from rnnlab.core.jobs.targets import stored_targets
+from rnnlab.core.jobs.word2vec import load_vectors
+from rnnlab.core.models.checkpoint import save_weights
+from rnnlab.core.models.rnn import SentimentRNN, param_counts
+from rnnlab.core.models.word2vec import init_embedding_layer
+from rnnlab.core.tasks import prepare_task
+from rnnlab.core.training.checkpointing import LAST, Checkpointer, load_training_state
+from rnnlab.core.training.trainer import Trainer, TrainResult, classification_metrics
 
-TRACKING = "core.report.tracking"  # the live tracker's module (``train --track``), imported by name: see live_tracking
+# the live tracker's module (``train --track``), imported by name: see live_tracking
+TRACKING = "rnnlab.core.report.tracking"
 
 class RunWriter:
     """Trainer callback: metrics.jsonl, progress in the run's status, cancel requests."""

@@ -48,11 +48,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import atomic
-from core.config import BUILTIN_DATASET, JOB_CONFIGS, TEXT_TASK, ModelConfig, RunConfig, config_to_dict
-from core.jobs import files, labels
-from core.jobs.files import META_KEYS, DamagedRun  # noqa: F401 - re-exported: the store's vocabulary
-from core.jobs.names import (  # noqa: F401 - ACTIVE and STATES re-exported: the store's vocabulary
+from rnnlab.core import atomic
+from rnnlab.core.config import BUILTIN_DATASET, JOB_CONFIGS, TEXT_TASK, ModelConfig, RunConfig, config_to_dict
+from rnnlab.core.jobs import files, labels
+from rnnlab.core.jobs.files import META_KEYS, DamagedRun  # noqa: F401 - re-exported: the store's vocabulary
+from rnnlab.core.jobs.names import (  # noqa: F401 - ACTIVE and STATES re-exported: the store's vocabulary
     ACTIVE,
     ANNOTATIONS_FILE,
     CANCEL_FILE,
@@ -72,10 +72,10 @@ from core.jobs.names import (  # noqa: F401 - ACTIVE and STATES re-exported: the
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
-from core.jobs.process import Hold, LockHeld, ProcessId, alive, exclusive
-from core.models.safetensors_header import HeaderError, read_safetensors_header
-from core.paths import runs_dir
-from core.training.checkpointing import remove_partial_writes
+from rnnlab.core.jobs.process import Hold, LockHeld, ProcessId, alive, exclusive
+from rnnlab.core.models.safetensors_header import HeaderError, read_safetensors_header
+from rnnlab.core.paths import runs_dir
+from rnnlab.core.training.checkpointing import remove_partial_writes
 
 HEARTBEAT_TIMEOUT_S = 60.0  # an owned run silent this long reads as crashed, whatever host it names (12 missed beats)
 HEARTBEAT_SKEW_S = 30.0  # a heartbeat further ahead of this machine's clock than this is stale too: a clock gone wrong

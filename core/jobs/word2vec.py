@@ -16,14 +16,14 @@ import os
 import time
 from pathlib import Path
 
-from core.config import Word2VecRunConfig
-from core.data.datasets import dataset_name, load_frames
-from core.data.text import tokenize_corpus
-from core.jobs.lifecycle import JobContext
-from core.jobs.names import FINISHED, VECTORS_FILE, WORD2VEC_FILE
-from core.jobs.store import RunStore
-from core.models.word2vec import WordVectors, export_word2vec, fit_word2vec
-from core.paths import runs_dir as home_runs_dir
+from rnnlab.core.config import Word2VecRunConfig
+from rnnlab.core.data.datasets import dataset_name, load_frames
+from rnnlab.core.data.text import tokenize_corpus
+from rnnlab.core.jobs.lifecycle import JobContext
+from rnnlab.core.jobs.names import FINISHED, VECTORS_FILE, WORD2VEC_FILE
+from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.models.word2vec import WordVectors, export_word2vec, fit_word2vec
+from rnnlab.core.paths import runs_dir as home_runs_dir
 
 KIND = "word2vec"
 

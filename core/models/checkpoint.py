@@ -32,11 +32,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from core import atomic
-from core.config import ModelConfig
-from core.models.cells import cell_def
-from core.models.rnn import SentimentRNN
-from core.models.safetensors_header import HeaderError, read_safetensors_header
+from rnnlab.core import atomic
+from rnnlab.core.config import ModelConfig
+from rnnlab.core.models.cells import cell_def
+from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.models.safetensors_header import HeaderError, read_safetensors_header
 
 
 class CheckpointError(ValueError):

@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from core import atomic
-from core.config import HMMConfig, TextConfig
+from rnnlab.core import atomic
+from rnnlab.core.config import HMMConfig, TextConfig
 
 MAX_CLASSES = 1000  # class models in one classifier (core.data.sources.MAX_CLASSES)
 

@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from core.config import ModelConfig
-from core.models.cells import State, cell_def
+from rnnlab.core.config import ModelConfig
+from rnnlab.core.models.cells import State, cell_def
 
 # Default of ``SentimentRNN.packed`` for unidirectional models on end-padded batches: run the fused
 # module on the padded batch and gather at lengths-1 (False) or pack the batch (True).

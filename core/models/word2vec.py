@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from core import atomic
-from core.config import EMBEDDING_MAX, VOCAB_MAX, Word2VecConfig, default_min_count
-from core.data.text import PAD_ID
+from rnnlab.core import atomic
+from rnnlab.core.config import EMBEDDING_MAX, VOCAB_MAX, Word2VecConfig, default_min_count
+from rnnlab.core.data.text import PAD_ID
 
 MAX_WORDS_FILE_BYTES = 64 * 2**20  # words.json of 500,000 words is ~10 MB
 MAX_WORD2VEC_FILE_BYTES = 2**30  # a word2vec file read at most (GloVe's 400,000 x 300 text file is ~1.0e9 bytes)

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.analysis.gradients import load_gradients
-from core.analysis.horizon import horizon_rows
-from core.config import (
+from rnnlab.core.analysis.gradients import load_gradients
+from rnnlab.core.analysis.horizon import horizon_rows
+from rnnlab.core.config import (
     DataConfig,
     ExperimentConfig,
     HMMConfig,
@@ -35,10 +35,10 @@ from core.config import (
     Word2VecRunConfig,
     preset,
 )
-from core.data.datasets import config_dataset, dataset_name
-from core.device import describe_device
-from core.figures import static
-from core.jobs.estimate import (
+from rnnlab.core.data.datasets import config_dataset, dataset_name
+from rnnlab.core.device import describe_device
+from rnnlab.core.figures import static
+from rnnlab.core.jobs.estimate import (
     Estimate,
     hmm_seconds,
     horizon_seconds,
@@ -46,11 +46,11 @@ from core.jobs.estimate import (
     training_seconds,
     word2vec_seconds,
 )
-from core.jobs.hmm import resolve_embeddings
-from core.jobs.names import FINISHED, GRADIENTS_FILE, REPORT_DIR, WORD2VEC_FILE
-from core.jobs.store import Run, RunStore
-from core.sweep.job import execute_runs
-from core.tasks.synthetic import ADDING_SUCCESS_MSE
+from rnnlab.core.jobs.hmm import resolve_embeddings
+from rnnlab.core.jobs.names import FINISHED, GRADIENTS_FILE, REPORT_DIR, WORD2VEC_FILE
+from rnnlab.core.jobs.store import Run, RunStore
+from rnnlab.core.sweep.job import execute_runs
+from rnnlab.core.tasks.synthetic import ADDING_SUCCESS_MSE
 
 WORD2VEC_GROUP = "embeddings: word2vec init"
 
@@ -316,7 +316,7 @@ def _run_seconds(run: Run) -> float:
 def _figures(main: pd.DataFrame, done: list[tuple[str, Run]], horizon: pd.DataFrame | None,
              out: Path) -> dict[str, str]:
     try:  # plotly is optional on a training-only install (a GPU box): the report keeps its tables without it
-        from core.figures import comparison, gradients
+        from rnnlab.core.figures import comparison, gradients
     except ImportError as e:
         comparison = gradients = None
         missing = f"(figure not rendered: {e.name or 'plotting library'} not installed)"

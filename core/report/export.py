@@ -85,15 +85,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from core.analysis.gradients import load_gradients
-from core.config import TEXT_TASK
-from core.jobs.files import DamagedRun
-from core.jobs.names import CHECKPOINT_DIR, DAMAGED, FINISHED, GRADIENTS_FILE, WEIGHTS_FILE
-from core.jobs.store import Run, RunStore
-from core.models.checkpoint import CheckpointError, read_weights, verify_digest
-from core.paths import runs_dir
-from core.report.export_args import DEFAULT_EXPERIMENT, FORMATS, MLFLOW_RETRIES, MLFLOW_TIMEOUT_S
-from core.report.writers import (  # noqa: F401 - flatten_config, param_text, MissingDependency: the export's vocabulary
+from rnnlab.core.analysis.gradients import load_gradients
+from rnnlab.core.config import TEXT_TASK
+from rnnlab.core.jobs.files import DamagedRun
+from rnnlab.core.jobs.names import CHECKPOINT_DIR, DAMAGED, FINISHED, GRADIENTS_FILE, WEIGHTS_FILE
+from rnnlab.core.jobs.store import Run, RunStore
+from rnnlab.core.models.checkpoint import CheckpointError, read_weights, verify_digest
+from rnnlab.core.paths import runs_dir
+from rnnlab.core.report.export_args import DEFAULT_EXPERIMENT, FORMATS, MLFLOW_RETRIES, MLFLOW_TIMEOUT_S
+from rnnlab.core.report.writers import (  # noqa: F401 - flatten_config, param_text, MissingDependency: the export's vocabulary
     Histogram,
     MissingDependency,
     MlflowWriter,
@@ -655,9 +655,9 @@ def log_mlflow_model(run: Run, uri: str, mlflow_run_id: str, say: Say = _silent)
     if run.kind not in MODEL_KINDS or (run.kind == "rnn" and run.config().train.task != TEXT_TASK):
         return None
     try:
-        from core.report.mlflow_model import log_run_model
+        from rnnlab.core.report.mlflow_model import log_run_model
     except ImportError as e:  # MissingDependency too: mlflow's model flavour not installed
-        if not (isinstance(e, ModuleNotFoundError) and e.name == "core.report.mlflow_model"):
+        if not (isinstance(e, ModuleNotFoundError) and e.name == "rnnlab.core.report.mlflow_model"):
             say(f"{run.id}: its MLflow model is not logged: {e}")
         return None
     import mlflow

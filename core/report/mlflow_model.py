@@ -6,7 +6,7 @@ as a ``python_function`` model named ``model``, with
 - the run folder's files that inference reads as the artifact ``run`` (``config.json``, the weights or the
   HMM's parameters, ``vocab.json``, ``classes.json``; never ``checkpoint/``), plus NLTK's English stop-word
   list as this machine reads it when the run removes stop words, so the model needs no NLTK download;
-- this project's ``core`` package as code (``code_paths``: MLflow puts it on ``sys.path`` before loading), so
+- this project's ``core`` package as code, as ``rnnlab.core`` (``code_paths``: MLflow puts it on ``sys.path``), so
   the model loads in a process where RNN Lab is not installed;
 - a signature (input: one string column ``text``; output: one double column per class name, in label order),
   an input example, and the packages inference imports pinned as ``requirements.txt`` pins them;
@@ -39,14 +39,14 @@ from typing import Any
 
 import pandas as pd
 
-import core
-from core.analysis.predict import LoadedRun, classify, load_run
-from core.data import sources
-from core.data.imdb import IMDB_URL, DataError
-from core.data.text import nltk_stopword_list, stopwords_found
-from core.jobs.names import CLASSES_FILE, CONFIG_FILE, HMM_ARRAYS_FILE, VOCAB_FILE, WEIGHTS_FILE
-from core.jobs.store import Run, run_dataset
-from core.report.writers import require
+from rnnlab import core
+from rnnlab.core.analysis.predict import LoadedRun, classify, load_run
+from rnnlab.core.data import sources
+from rnnlab.core.data.imdb import IMDB_URL, DataError
+from rnnlab.core.data.text import nltk_stopword_list, stopwords_found
+from rnnlab.core.jobs.names import CLASSES_FILE, CONFIG_FILE, HMM_ARRAYS_FILE, VOCAB_FILE, WEIGHTS_FILE
+from rnnlab.core.jobs.store import Run, run_dataset
+from rnnlab.core.report.writers import require
 
 mlflow = require("mlflow", "mlflow-skinny", "an MLflow model of a run")
 pyfunc = require("mlflow.pyfunc", "mlflow-skinny", "an MLflow model of a run")
@@ -63,7 +63,7 @@ INFERENCE_PACKAGES = ("torch", "numpy", "pandas", "pyarrow", "safetensors", "nlt
 # the model as MLflow's "models from code" script (run when the model is logged and when it is loaded, after the
 # model's code folder is put on sys.path): nothing is pickled
 MODEL_SCRIPT = ("from mlflow.models import set_model\n"
-                "from core.report.mlflow_model import RunModel\n"
+                "from rnnlab.core.report.mlflow_model import RunModel\n"
                 "set_model(RunModel())\n")
 EXAMPLE_TEXTS = ("A wonderful film: moving, funny and beautifully shot.", "Dull, far too long, and badly acted.")
 
@@ -189,9 +189,12 @@ def ship_run(run: Run, loaded: Any, root: Path) -> Path:
 
 
 def ship_code(root: Path) -> Path:
-    """A copy of the ``core`` package under ``root`` (without bytecode caches), for ``code_paths``."""
-    target = root / "core"
-    shutil.copytree(Path(core.__file__).parent, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    """``root/rnnlab/``: the package name and a copy of ``core`` under it (without bytecode caches), for
+    ``code_paths`` (MLflow puts ``root`` on ``sys.path``, so ``rnnlab.core`` imports as it does installed)."""
+    target = root / "rnnlab"
+    shutil.copytree(Path(core.__file__).parent, target / "core", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (target / "__init__.py").write_text('"""RNN Lab\'s core, shipped with an MLflow model: rnnlab.core."""\n',
+                                        encoding="utf-8")
     return target
 
 

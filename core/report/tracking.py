@@ -46,13 +46,13 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from core.analysis.gradients import GradientRecorder
-from core.jobs.kinds import Cancelled
-from core.jobs.names import CANCELLED, FAILED, FINISHED
-from core.jobs.store import Run
-from core.jobs.targets import TrackTarget
-from core.paths import runs_dir
-from core.report.export import (
+from rnnlab.core.analysis.gradients import GradientRecorder
+from rnnlab.core.jobs.kinds import Cancelled
+from rnnlab.core.jobs.names import CANCELLED, FAILED, FINISHED
+from rnnlab.core.jobs.store import Run
+from rnnlab.core.jobs.targets import TrackTarget
+from rnnlab.core.paths import runs_dir
+from rnnlab.core.report.export import (
     ExportRefused,
     artifact_location,
     check_mlflow_target,
@@ -64,8 +64,8 @@ from core.report.export import (
     scoped_environ,
     why_not_replaceable,
 )
-from core.report.export_args import DEFAULT_EXPERIMENT, MLFLOW_TIMEOUT_S
-from core.report.writers import (
+from rnnlab.core.report.export_args import DEFAULT_EXPERIMENT, MLFLOW_TIMEOUT_S
+from rnnlab.core.report.writers import (
     MissingDependency,
     MlflowWriter,
     RunInfo,

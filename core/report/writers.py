@@ -44,10 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis.gradients import decay_ratios
-from core.config import config_to_dict
-from core.jobs.names import CANCELLED, CRASHED, FAILED, FINISHED
-from core.jobs.store import Run
+from rnnlab.core.analysis.gradients import decay_ratios
+from rnnlab.core.config import config_to_dict
+from rnnlab.core.jobs.names import CANCELLED, CRASHED, FAILED, FINISHED
+from rnnlab.core.jobs.store import Run
 
 EPOCH_FIELDS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "epoch_time_s", "samples_per_s", "loss")
 EM_FIELDS = ("log_likelihood", "log_likelihood_per_token")

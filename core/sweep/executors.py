@@ -44,12 +44,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from core.jobs import lifecycle
-from core.jobs.estimate import training_seconds_each
-from core.jobs.kinds import Cancelled, job_kind
-from core.jobs.names import CANCEL_FILE, CANCELLED, CONFIG_FILE, CRASHED, FAILED, FINISHED, QUEUED, RUNNING
-from core.jobs.process import ProcessId
-from core.jobs.store import Run, RunBusy, RunStore
+from rnnlab.core.jobs import lifecycle
+from rnnlab.core.jobs.estimate import training_seconds_each
+from rnnlab.core.jobs.kinds import Cancelled, job_kind
+from rnnlab.core.jobs.names import CANCEL_FILE, CANCELLED, CONFIG_FILE, CRASHED, FAILED, FINISHED, QUEUED, RUNNING
+from rnnlab.core.jobs.process import ProcessId
+from rnnlab.core.jobs.store import Run, RunBusy, RunStore
 
 POLL_S = 0.5
 REPORT_S = 2.0  # how often a Ray worker reports its run's progress to the driver

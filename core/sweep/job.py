@@ -28,19 +28,19 @@ from typing import Any
 
 import pandas as pd
 
-from core import atomic
-from core.analysis.gradients import decay_ratios, load_gradients
-from core.config import RunConfig, SweepConfig, config_to_dict
-from core.data.datasets import resolve_config
-from core.jobs import lifecycle
-from core.jobs.estimate import training_seconds_each
-from core.jobs.files import META_KEYS
-from core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED, GRADIENTS_FILE, QUEUED, RUNNING
-from core.jobs.process import LockHeld, exclusive
-from core.jobs.store import Run, RunStore
-from core.jobs.targets import TrackTarget
-from core.sweep.executors import executor, take_up
-from core.sweep.spec import Point, SweepSpec, parse_spec, plan, plan_confirm
+from rnnlab.core import atomic
+from rnnlab.core.analysis.gradients import decay_ratios, load_gradients
+from rnnlab.core.config import RunConfig, SweepConfig, config_to_dict
+from rnnlab.core.data.datasets import resolve_config
+from rnnlab.core.jobs import lifecycle
+from rnnlab.core.jobs.estimate import training_seconds_each
+from rnnlab.core.jobs.files import META_KEYS
+from rnnlab.core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED, GRADIENTS_FILE, QUEUED, RUNNING
+from rnnlab.core.jobs.process import LockHeld, exclusive
+from rnnlab.core.jobs.store import Run, RunStore
+from rnnlab.core.jobs.targets import TrackTarget
+from rnnlab.core.sweep.executors import executor, take_up
+from rnnlab.core.sweep.spec import Point, SweepSpec, parse_spec, plan, plan_confirm
 
 FOLDER = "sweep"
 RESULTS = "results.csv"  # in FOLDER of a sweep's run, or beside spec.toml in a published study's folder

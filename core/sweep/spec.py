@@ -41,10 +41,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.config import PRESETS, SEED_MAX, RunConfig
-from core.config_file import RUN_FIELDS, from_toml, run_config
-from core.jobs.targets import TrackTarget, parse_targets
-from core.tomlfile import MAX_TOML_BYTES, TomlError, parse_toml, read_toml_file
+from rnnlab.core.config import PRESETS, SEED_MAX, RunConfig
+from rnnlab.core.config_file import RUN_FIELDS, from_toml, run_config
+from rnnlab.core.jobs.targets import TrackTarget, parse_targets
+from rnnlab.core.tomlfile import MAX_TOML_BYTES, TomlError, parse_toml, read_toml_file
 
 MAX_SPEC_BYTES = MAX_TOML_BYTES
 MAX_RUNS = 2000  # planned runs in one sweep: far above the studies, low enough to plan in a blink

@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import torch
 
-from core.config import TEXT_TASK, RunConfig
-from core.tasks.base import TaskData
-from core.tasks.imdb import prepare_imdb
-from core.tasks.synthetic import prepare_synthetic
+from rnnlab.core.config import TEXT_TASK, RunConfig
+from rnnlab.core.tasks.base import TaskData
+from rnnlab.core.tasks.imdb import prepare_imdb
+from rnnlab.core.tasks.synthetic import prepare_synthetic
 
 
 def prepare_task(cfg: RunConfig, progress: Callable[[str], None] | None = None,

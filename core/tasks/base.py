@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core.training.trainer import Objective
+from rnnlab.core.training.trainer import Objective
 
 
 @dataclass

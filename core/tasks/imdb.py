@@ -10,11 +10,11 @@ from typing import Any
 
 import torch
 
-from core.config import RunConfig
-from core.data.batching import DeviceSplit, bucket_batches, make_batches
-from core.data.corpus import load_corpus
-from core.tasks.base import TaskData
-from core.training.trainer import Objective, multiclass_metrics
+from rnnlab.core.config import RunConfig
+from rnnlab.core.data.batching import DeviceSplit, bucket_batches, make_batches
+from rnnlab.core.data.corpus import load_corpus
+from rnnlab.core.tasks.base import TaskData
+from rnnlab.core.training.trainer import Objective, multiclass_metrics
 
 
 def prepare_imdb(cfg: RunConfig, progress: Callable[[str], None] | None = None,

@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.config import ORDER_MIN_LEN, SYNTHETIC_TASKS, RunConfig
-from core.data.batching import Batch
-from core.tasks.base import TaskData
-from core.training.trainer import Objective
+from rnnlab.core.config import ORDER_MIN_LEN, SYNTHETIC_TASKS, RunConfig
+from rnnlab.core.data.batching import Batch
+from rnnlab.core.tasks.base import TaskData
+from rnnlab.core.training.trainer import Objective
 
 ADDING_INPUTS = 2
 ADDING_SUCCESS_MSE = 0.04

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import atomic
-from core.models.checkpoint import (
+from rnnlab.core import atomic
+from rnnlab.core.models.checkpoint import (
     CheckpointError,
     TrainingState,
     load_training_state,

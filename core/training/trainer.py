@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.config import TrainConfig
-from core.models.checkpoint import RESULT_KEYS, CheckpointError, TrainingState
+from rnnlab.core.config import TrainConfig
+from rnnlab.core.models.checkpoint import RESULT_KEYS, CheckpointError, TrainingState
 
 
 class BatchLike(Protocol):
