@@ -401,7 +401,9 @@ class MlflowWriter:
         self._batches: queue.Queue[list[Any] | None] | None = None
         if background:
             self._batches = queue.Queue()
-            threading.Thread(target=self._send_all, daemon=True, name=f"mlflow {mlflow_run_id}").start()
+            # the thread holds the queue itself: close() drops the writer's reference while the thread drains it
+            threading.Thread(target=self._send_all, args=(self._batches,), daemon=True,
+                             name=f"mlflow {mlflow_run_id}").start()
 
     def start(self, info: RunInfo) -> None:
         try:
@@ -447,16 +449,16 @@ class MlflowWriter:
             self._batches.join()
         self._raise_failure()
 
-    def _send_all(self) -> None:
-        while (chunk := self._batches.get()) is not None:
+    def _send_all(self, batches: queue.Queue[list[Any] | None]) -> None:
+        while (chunk := batches.get()) is not None:
             try:
                 if self._failed is None:  # after a failure nothing more is sent: the caller drops this writer
                     self.client.log_batch(self.run_id, metrics=chunk)
             except Exception as e:  # noqa: BLE001 - raised again in the caller's thread
                 self._failed = e
             finally:
-                self._batches.task_done()
-        self._batches.task_done()
+                batches.task_done()
+        batches.task_done()
 
     def _raise_failure(self) -> None:
         if self._failed is not None:
