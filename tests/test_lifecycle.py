@@ -169,7 +169,8 @@ def test_a_reused_pid_is_not_the_runs_process():
 def test_cancel_never_signals_a_process_whose_start_time_differs(store, test_kind):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
     try:
-        wait_for(lambda: start_time(sleeper.pid))
+        # until it has exec'd: before, /proc/PID/cmdline is empty or the parent's, and the identity would differ
+        wait_for(lambda: start_time(sleeper.pid) and b"time.sleep" in Path(f"/proc/{sleeper.pid}/cmdline").read_bytes())
         real = ProcessId.of(sleeper.pid)
         run = store.create(test_kind)
         run.update_status(state="queued", process={**real.to_dict(), "start": real.start - 500})  # a stale record
