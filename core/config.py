@@ -37,6 +37,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N" (see DEVICE_PATTERN)
 DEVICE_PATTERN = r"cuda:\d+"
 COVARIANCE_TYPES = ("diag", "spherical", "full", "tied")
 ALGOS = ("cbow", "skipgram")
+# What the classifier reads from the last layer's states: the state at the last token (the seed's), or the mean,
+# the max or both over the text's own steps (padding excluded). core.models.rnn computes them.
+READOUTS = ("last", "mean", "max", "mean_max")
 EXECUTORS = ("local", "ray")  # where a sweep's or an experiment's trainings run (core.sweep.executors)
 HORIZON_LENGTHS = (10, 25, 50, 100, 200)
 ORDER_MIN_LEN = 6  # the temporal-order problem's shortest sequence: room for B, E and two symbols at distinct steps
@@ -306,6 +309,9 @@ class ModelConfig(_Config):
     hidden_size: int = param(50, "units in the recurrent state h", lo=1, hi=WIDTH_MAX, flag="--hidden", main=True)
     num_layers: int = param(1, "stacked recurrent layers", lo=1, hi=16, flag="--layers", main=True)
     bidirectional: bool = param(False, "also read each sequence backwards", main=True)
+    readout: str = param("last", "what the output layer reads: the state at the last token, or the mean, the max or "
+                                 "both (mean_max: twice the features) over the text's own steps",
+                         choices=READOUTS)
     dropout: float = param(0.5, "dropout after the recurrent layer (and between stacked layers)", lo=0, hi=1,
                            hi_open=True)
     output_size: int = param(1, "outputs: one logit for binary tasks, one value for the adding problem", lo=1,

@@ -132,6 +132,20 @@ def clip_of(run: Run) -> float | None:
     return (run.config_dict().get("train") or {}).get("clip_norm")
 
 
+# what a pooling read-out reads (ModelConfig.readout; "last", the seed's, needs no word)
+POOLED = {"mean": "the mean over its steps", "max": "the max over its steps",
+          "mean_max": "the mean and the max over its steps"}
+
+
+def pooled_note(label: str, run: Run) -> str:
+    """One sentence for a run whose classifier pools its states ("" for the last-state read-out)."""
+    readout = (run.config_dict().get("model") or {}).get("readout")  # absent in older runs: "last"
+    if readout not in POOLED:
+        return ""
+    return (f" {label} reads out {POOLED[readout]}: each step gets gradient directly from the loss, so "
+            "dL/dh_t does not only flow back from the end.")
+
+
 st.title("Gradients")
 lessons.show("gradients.py")
 st.caption("Back-propagation through time multiplies one Jacobian per step (the seed's eq. 6): how much of the "
@@ -245,7 +259,8 @@ if recorded:
         which = gradients.NORM_NAMES.get(norm, norm)
         over = (f"the {next(iter(texts))} longest probe texts" if len(texts) == 1
                 else "each run's longest probe texts" if texts else "the probe texts")
-        st.caption("Left: means over the probe texts that reach each distance (fewer and fewer at large k). "
+        st.caption("Left: means over the probe texts that reach each distance (fewer and fewer at large k)."
+                   + "".join(pooled_note(labels[rid], rs.get(rid)) for rid in recs) + " "
                    f"Right, solid: the norm of the Jacobian product itself, ||∂s_T/∂s_{{T-k}}|| ({which}), the "
                    "per-step Jacobians multiplied out: how much back-propagation can stretch or shrink a gradient "
                    "over k steps. Dashed: the product of the per-step norms, Π ||∂s_t/∂s_{t-1}|| (the seed's eq. 6), "

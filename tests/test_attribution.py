@@ -51,25 +51,37 @@ def review(n: int, seed: int = 0) -> str:
 
 
 def baseline_logit(lr: LoadedRun, text: str, baseline: str, row: int | None = None) -> float:
-    """The model's logit with every token of ``text`` replaced by the baseline's token, through the fused path."""
+    """The model's logit with every token of ``text`` embedded as the baseline's token, through the fused path.
+
+    The text's steps stay its own (a pooling read-out pools them, even as ``<pad>``'s zero vector): only the
+    embedding layer's output is replaced."""
     enc = encode_text(lr, text)
     x = enc.x.clone()
     x[:, enc.padding:] = BASELINE_IDS[baseline]
+    model = lr.model
     with torch.no_grad():
-        out = lr.model(x, enc.lengths)
+        base = model.embedding(x)
+        handle = model.embedding.register_forward_hook(lambda m, i, o: base)
+        try:
+            out = model(enc.x, enc.lengths)
+        finally:
+            handle.remove()
     return float(out[0] if row is None else out[0, row])
 
 
-# every cell under both batchings; bidirectional and stacked models under one each
-VARIANTS = [(cell, p, bi, layers) for cell in ("rnn", "lstm", "gru")
-            for p, bi, layers in (("seed", False, 1), ("fast", False, 1), ("seed", True, 1), ("fast", False, 2))]
+# every cell under both batchings; bidirectional and stacked models under one each; every read-out for every cell
+VARIANTS = [(cell, p, bi, layers, readout) for cell in ("rnn", "lstm", "gru")
+            for p, bi, layers, readout in (("seed", False, 1, "last"), ("fast", False, 1, "last"),
+                                           ("seed", True, 1, "last"), ("fast", False, 2, "last"),
+                                           ("seed", False, 1, "mean"), ("fast", True, 1, "max"),
+                                           ("seed", False, 2, "mean_max"), ("fast", False, 1, "mean_max"))]
 
 
 @pytest.mark.parametrize("baseline", attribution.BASELINES)
-@pytest.mark.parametrize("cell, preset_name, bidirectional, layers", VARIANTS)
+@pytest.mark.parametrize("cell, preset_name, bidirectional, layers, readout", VARIANTS)
 def test_integrated_gradients_add_up_to_the_change_of_the_logit_from_the_baseline(baseline, cell, preset_name,
-                                                                                  bidirectional, layers):
-    lr = loaded(cell, preset_name, bidirectional=bidirectional, num_layers=layers)
+                                                                                  bidirectional, layers, readout):
+    lr = loaded(cell, preset_name, bidirectional=bidirectional, num_layers=layers, readout=readout)
     text = review(20)
     out = attribute(lr, text, baseline=baseline)
     assert len(out.tokens) == 20 and out.integrated_gradients.shape == (20,) and out.baseline == baseline
@@ -117,10 +129,11 @@ def test_a_failed_check_doubles_the_steps_within_the_budget_and_says_so():
     assert attribution.max_steps(50, 500) == attribution.PASS_BUDGET // 500 == 200  # a long review: its budget
 
 
+@pytest.mark.parametrize("readout", ["last", "mean", "max", "mean_max"])
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("preset_name", ["seed", "fast"])
-def test_gradient_x_input_is_the_gradient_times_the_embedding(cell, preset_name):
-    lr = loaded(cell, preset_name, seed=1)
+def test_gradient_x_input_is_the_gradient_times_the_embedding(cell, preset_name, readout):
+    lr = loaded(cell, preset_name, seed=1, readout=readout)
     text = review(15, seed=3)
     out = attribute(lr, text)
     model, enc = lr.model, encode_text(lr, text)

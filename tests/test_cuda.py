@@ -15,7 +15,7 @@ import torch
 from test_batching import batches_equal, skewed_corpus
 from test_models import AGREEMENT_CASES, LENGTHS, assert_paths_agree, make_model, random_tokens
 
-from rnnlab.core.config import TrainConfig
+from rnnlab.core.config import READOUTS, TrainConfig
 from rnnlab.core.data.batching import DeviceSplit, make_batches
 from rnnlab.core.models.rnn import SentimentRNN
 from rnnlab.core.training.trainer import Trainer
@@ -40,11 +40,12 @@ def _exact_float32():
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
+@pytest.mark.parametrize("readout", READOUTS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize(("cell", "layers", "bidirectional", "batching"), AGREEMENT_CASES)
-def test_cudnn_and_transparent_paths_agree_on_cuda(cell, layers, bidirectional, batching, dtype):
+def test_cudnn_and_transparent_paths_agree_on_cuda(cell, layers, bidirectional, batching, dtype, readout):
     # cuDNN computes an RNN's backward pass only in training mode: train mode without dropout
-    model = make_model(cell, layers, bidirectional, dtype, dropout=0.0).train().to(CUDA)
+    model = make_model(cell, layers, bidirectional, dtype, dropout=0.0, readout=readout).train().to(CUDA)
     if batching == "front":
         x, lengths, packed = random_tokens(LENGTHS, front=True).to(CUDA), None, None
     else:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from numpy.testing import assert_allclose
 
 from rnnlab.core.analysis.gradients import (
+    PAD_ID,
     QUANTILES,
     GradientRecorder,
     GradientRecording,
@@ -25,7 +26,7 @@ from rnnlab.core.analysis.gradients import (
     read_out_span,
     summarise,
 )
-from rnnlab.core.config import ModelConfig, TrainConfig
+from rnnlab.core.config import READOUTS, ModelConfig, TrainConfig
 from rnnlab.core.data.batching import Batch
 from rnnlab.core.models.rnn import SentimentRNN
 from rnnlab.core.training.trainer import Objective, Trainer
@@ -57,9 +58,9 @@ class LastState:
         return out
 
 
-def linear_rnn(w: float) -> LinearRNN:
-    """1 unit, ``h_t = w h_{t-1} + x_t``, logit ``= h_T``; float64."""
-    model = LinearRNN(ModelConfig(cell="rnn", input_size=1, hidden_size=1, dropout=0.0)).double()
+def linear_rnn(w: float, readout: str = "last") -> LinearRNN:
+    """1 unit, ``h_t = w h_{t-1} + x_t``, logit ``= h_T`` (``readout="mean"``: the mean of ``h_1 .. h_T``); float64."""
+    model = LinearRNN(ModelConfig(cell="rnn", input_size=1, hidden_size=1, dropout=0.0, readout=readout)).double()
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
@@ -115,6 +116,52 @@ def test_linear_rnn_under_truncated_bptt_gets_no_gradient_before_the_cut():
     np.testing.assert_allclose(rec.jac_prod[0, 0], want, rtol=1e-12)
     np.testing.assert_allclose(rec.jac_product_norm[0, 0], want, rtol=1e-12)
     np.testing.assert_allclose(rec.jac[0, 0], np.where(np.isnan(want), np.nan, w), rtol=1e-12)  # the cell's own
+
+
+@pytest.mark.parametrize("w", [0.5, 0.9, 1.1])
+def test_under_a_mean_read_out_every_step_gets_gradient_from_the_loss_directly(w):
+    # L = (h_1 + ... + h_n) / n: h_t reaches L directly (1/n) and through each later h (w^j / n), so at distance k
+    # dL/dh_t = (1 + w + ... + w^k) / n, where the last state's read-out gives w^k alone
+    x, lengths = padded_inputs(LENGTHS, front=False), torch.tensor(LENGTHS)
+    mean = probe_gradients(linear_rnn(w, "mean"), x, lengths, torch.zeros(5), LastState(), use_lengths=True,
+                           jacobian=None)
+    last = probe_gradients(linear_rnn(w), x, lengths, torch.zeros(5), LastState(), use_lengths=True, jacobian=None)
+    k, n = np.arange(T)[None, :], np.array(LENGTHS)[:, None]
+    want = np.where(k < n, (1 - w ** (k + 1)) / (1 - w) / n, np.nan)
+    np.testing.assert_allclose(mean.dh[0, 0], want, rtol=1e-12)
+    np.testing.assert_allclose(mean.dx, want, rtol=1e-12)  # dh_t/dx_t = 1
+    np.testing.assert_allclose(last.dh[0, 0], expected_powers(w, LENGTHS), rtol=1e-12)
+    if w < 1:  # a vanishing recurrence: the earliest step of the longest review hears more from the mean
+        assert mean.dh[0, 0, 2, T - 1] > last.dh[0, 0, 2, T - 1]
+    # cut the recurrence: the last state's read-out reaches the last step only, the mean every step
+    cut_mean = probe_gradients(linear_rnn(w, "mean"), x, lengths, torch.zeros(5), LastState(), use_lengths=True,
+                               tbptt=1, jacobian=None)
+    cut_last = probe_gradients(linear_rnn(w), x, lengths, torch.zeros(5), LastState(), use_lengths=True, tbptt=1,
+                               jacobian=None)
+    np.testing.assert_allclose(cut_mean.dh[0, 0], np.where(k < n, 1 / n, np.nan), rtol=1e-12)
+    np.testing.assert_array_equal(cut_last.dh[0, 0], np.where(k < n, (k == 0).astype(float), np.nan))
+
+
+@pytest.mark.parametrize("readout", ["mean", "max", "mean_max"])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("front", [False, True], ids=["end-padded", "front-padded"])
+def test_pooling_read_outs_record_gradients_at_every_step_and_never_at_the_padding(cell, front, readout):
+    model = SentimentRNN(ModelConfig(cell=cell, vocab_size=20, embedding_dim=4, hidden_size=5, num_layers=2,
+                                     bidirectional=True, readout=readout)).double()
+    lengths = torch.tensor(LENGTHS)
+    ids = torch.randint(2, 20, (len(LENGTHS), T))
+    ids[torch.arange(T)[None, :] >= lengths[:, None]] = PAD_ID
+    x = as_front_padded(ids, lengths) if front else ids
+    rec = probe_gradients(model, x, lengths, torch.ones(5), Objective("bce"), use_lengths=not front, tbptt=None,
+                          jacobian=None)
+    real = np.arange(T)[None, :] < np.array(LENGTHS)[:, None]
+    for values in (*rec.dh.reshape(-1, len(LENGTHS), T), rec.dx):
+        assert np.all(np.isnan(values) == ~real)  # aligned: NaN exactly beyond each review
+    # every real token reaches the loss; under a mean every state too (a max reaches a state only if it or a later
+    # one peaks)
+    assert np.all(rec.dx[real] > 0)
+    if readout != "max":
+        assert all(np.all(values[real] > 0) for values in rec.dh.reshape(-1, len(LENGTHS), T))
 
 
 def test_the_product_of_the_norms_can_overstate_the_norm_of_the_product_without_bound():
@@ -196,11 +243,13 @@ CASES = [(cell, layers, bidir, front, tbptt) for cell in CELLS for layers, bidir
          for front in (False, True) for tbptt in ((None,) if bidir else (None, 4))]
 
 
+@pytest.mark.parametrize("readout", READOUTS)
 @pytest.mark.parametrize(("cell", "layers", "bidirectional", "front", "tbptt"), CASES)
-def test_input_gradients_equal_plain_autograd_through_the_transparent_path(cell, layers, bidirectional, front, tbptt):
+def test_input_gradients_equal_plain_autograd_through_the_transparent_path(cell, layers, bidirectional, front, tbptt,
+                                                                           readout):
     # the recorder gets dL/dx_t from per-step products (and, for the LSTM, a carried dL/dc_t);
-    # plain autograd to the embedding output is the O(T^2) reference
-    model = make_model(cell, layers, bidirectional)
+    # plain autograd to the embedding output is the O(T^2) reference; a pooling read-out feeds every step directly
+    model = make_model(cell, layers, bidirectional, readout=readout)
     lengths = torch.tensor(LENGTHS)
     x = random_tokens(LENGTHS, front)
     y = (torch.rand(5) > 0.5).double()

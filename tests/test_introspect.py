@@ -13,7 +13,8 @@ from rnnlab.core.analysis.introspect import introspect
 from rnnlab.core.analysis.predict import LoadedRun, classify, encode_text
 from rnnlab.core.config import TextConfig, preset
 from rnnlab.core.data.text import Vocabulary
-from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.jobs.names import CONFIG_FILE, WEIGHTS_FILE
+from rnnlab.core.models.rnn import SentimentRNN, pool
 
 WORDS = [f"w{i}" for i in range(60)] + ["good", "bad", "film"]
 STATE_NAMES = {"rnn": {"hidden"}, "gru": {"reset_gate", "update_gate", "candidate", "hidden"},
@@ -155,6 +156,55 @@ def test_introspection_of_stored_runs(trained_home):
         [pred] = predict_runs([trained_home.run_ids[cell]], "pos film, best pos review ever!", runs_dir=runs)
         assert out.running_probability[-1] == pytest.approx(pred["probability"], abs=1e-6)
         assert out.unknown.tolist() == pred["unknown"]
+
+
+# pooling read-outs: every cell, both batchings; bidirectional and stacked models under some
+POOLED_VARIANTS = [(cell, p, bi, layers, readout) for cell in ("rnn", "lstm", "gru")
+                   for p, bi, layers, readout in (("seed", False, 1, "mean"), ("fast", False, 1, "max"),
+                                                  ("fast", False, 1, "mean_max"), ("seed", True, 1, "mean_max"),
+                                                  ("fast", True, 1, "mean"), ("fast", False, 2, "max"))]
+
+
+@pytest.mark.parametrize("cell, preset_name, bidirectional, layers, readout", POOLED_VARIANTS)
+def test_with_a_pooling_read_out_the_running_probability_at_t_is_the_classifier_on_the_pool_of_tokens_1_to_t(
+        cell, preset_name, bidirectional, layers, readout):
+    lr = loaded(cell, preset_name, bidirectional=bidirectional, num_layers=layers, readout=readout)
+    text = review(20)
+    out = introspect(lr, text)
+    model, enc = lr.model, encode_text(lr, text)
+    with torch.no_grad():
+        logit = float(model(enc.x, enc.lengths))
+        # the last layer's states at the text's own tokens (the <pad> steps of fixed batches left out), both directions
+        own = torch.cat([torch.from_numpy(out.states[(layers - 1, d)]["hidden"]) for d in range(1 + bidirectional)],
+                        dim=-1)  # (T, D*H)
+        want = [float(model.head(pool(own[None, :t + 1], None, readout))) for t in range(len(out.tokens))]
+    assert out.logit == pytest.approx(logit, abs=1e-5)
+    assert out.probability == pytest.approx(classify(lr, text)["probability"], abs=1e-6)
+    np.testing.assert_allclose(out.running_logit, want, atol=1e-5)
+    assert out.running_logit[-1] == pytest.approx(logit, abs=1e-5)  # after the last token: the prediction
+    # the one-layer shortcut's saliency (backpropagation written out, every pooled step fed from the read-out)
+    # equals autograd's through the fused model
+    slow = introspect(lr, text, fast=False)
+    np.testing.assert_allclose(out.saliency, slow.saliency, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(out.running_logit, slow.running_logit, atol=1e-6)
+
+
+def test_a_run_stored_before_read_outs_existed_loads_with_the_last_state_read_out(trained_copy):
+    from rnnlab.core.analysis.predict import loaded_rnn, predict_runs
+    from rnnlab.core.jobs.store import RunStore
+
+    store = RunStore(trained_copy / "runs")
+    run = next(r for r in store.list() if r.kind == "rnn" and r.file(WEIGHTS_FILE).is_file())
+    path = run.file(CONFIG_FILE)
+    d = json.loads(path.read_text())
+    assert d["model"].pop("readout") == "last"  # a run folder written before the field: no key at all
+    path.write_text(json.dumps(d))
+    assert run.config().model.readout == "last"
+    lr = loaded_rnn(run.id, store.root, "introspection")  # the first load of this copy: nothing cached
+    assert lr.model.readout == "last" and lr.model.fc.in_features == lr.cfg.model.hidden_size
+    out = introspect(lr, "pos film, best pos review ever!")
+    [pred] = predict_runs([run.id], "pos film, best pos review ever!", runs_dir=store.root)
+    assert out.running_probability[-1] == pytest.approx(pred["probability"], abs=1e-6)
 
 
 def test_a_run_without_weights_is_refused_clearly(trained_home):

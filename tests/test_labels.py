@@ -32,6 +32,13 @@ def test_the_preset_defaults_are_not_options():
     assert describe("rnn", preset("seed", cell="gru", batching="bucket")) == "gru · seed · all reviews · 5 ep · bucket"
 
 
+@pytest.mark.parametrize(("readout", "words"), [("mean", "mean pool"), ("max", "max pool"),
+                                               ("mean_max", "mean+max pool")])
+def test_a_pooling_read_out_is_named_and_the_default_last_state_is_not(readout, words):
+    assert describe("rnn", preset("fast", cell="gru", readout=readout)) == f"gru · fast · all reviews · 5 ep · {words}"
+    assert "read-out" not in describe("rnn", preset("fast", cell="gru", readout="last"))
+
+
 def test_the_machine_settings_are_not_options():
     assert describe("rnn", preset("seed", device="cpu", threads=4, flush_denormals=False)) == \
         "lstm · seed · all reviews · 5 ep"

@@ -1,4 +1,4 @@
-"""core.models.rnn: the fused and transparent paths agree, masking, hooks, states, TBPTT, counts, init."""
+"""core.models.rnn: the fused and transparent paths agree, masking, hooks, states, TBPTT, read-outs, counts, init."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import dataclasses
 import pytest
 import torch
 
-from rnnlab.core.config import ModelConfig
+from rnnlab.core.config import READOUTS, ModelConfig
 from rnnlab.core.models.cells import cell_def
-from rnnlab.core.models.rnn import SentimentRNN, param_counts
+from rnnlab.core.models.checkpoint import expected_shapes
+from rnnlab.core.models.rnn import SentimentRNN, param_counts, pool, running_pool
 
 CELLS = ("rnn", "lstm", "gru")
 VOCAB, EMB, HID = 50, 8, 6
@@ -17,6 +18,7 @@ PAD = 1
 LENGTHS = [9, 3, 11, 1, 6]  # B = 5, T = 11: includes a one-token review and one that fills the batch
 T = max(LENGTHS)
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+POOLED = tuple(r for r in READOUTS if r != "last")
 
 
 @pytest.fixture(autouse=True)
@@ -77,11 +79,12 @@ AGREEMENT_CASES = [
 ]
 
 
+@pytest.mark.parametrize("readout", READOUTS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize(("cell", "layers", "bidirectional", "batching"), AGREEMENT_CASES)
 def test_fused_and_transparent_paths_agree_on_logits_and_gradients(cell, layers, bidirectional, batching,
-                                                                   dtype):
-    model = make_model(cell, layers, bidirectional, dtype)
+                                                                   dtype, readout):
+    model = make_model(cell, layers, bidirectional, dtype, readout=readout)
     if batching == "front":
         x, lengths, packed = random_tokens(LENGTHS, front=True), None, None
     else:
@@ -91,10 +94,11 @@ def test_fused_and_transparent_paths_agree_on_logits_and_gradients(cell, layers,
                        lambda m: m.forward_transparent(x, lengths).logits, TOL[dtype])
 
 
+@pytest.mark.parametrize("readout", READOUTS)
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_real_valued_inputs_agree_between_paths_in_float64(cell, bidirectional):
-    model = make_model(cell, 2, bidirectional, torch.float64, input_size=3)
+def test_real_valued_inputs_agree_between_paths_in_float64(cell, bidirectional, readout):
+    model = make_model(cell, 2, bidirectional, torch.float64, input_size=3, readout=readout)
     x = torch.randn(len(LENGTHS), T, 3, dtype=torch.float64)
     lengths = torch.tensor(LENGTHS)
     assert model(x, lengths).shape == (len(LENGTHS),)
@@ -389,11 +393,12 @@ def test_tbptt_at_least_the_sequence_length_equals_full_bptt(cell, layers, with_
             assert all(rel_err(grads[k], full_grads[k]) < 1e-5 for k in full_grads)
 
 
+@pytest.mark.parametrize("readout", READOUTS)
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("with_lengths", [False, True])
-def test_tbptt_chunks_agree_between_paths(cell, layers, with_lengths):
-    model = make_model(cell, layers, False, torch.float64)
+def test_tbptt_chunks_agree_between_paths(cell, layers, with_lengths, readout):
+    model = make_model(cell, layers, False, torch.float64, readout=readout)
     lengths = torch.tensor(LENGTHS) if with_lengths else None
     x = random_tokens(LENGTHS, front=not with_lengths)
     assert_paths_agree(model, lambda m: m(x, lengths, tbptt=4),
@@ -466,3 +471,105 @@ def test_unknown_cell_type_raises_value_error():
     object.__setattr__(bad, "cell", "transformer")  # bypass ModelConfig's own check
     with pytest.raises(ValueError, match="transformer"):
         SentimentRNN(bad)
+
+
+# -- read-outs ----------------------------------------------------------------------------------------------------
+def by_hand(states: torch.Tensor, readout: str) -> torch.Tensor:
+    """The pool of ``(n, F)`` states, written out."""
+    mean, top = states.mean(0), states.max(0).values
+    return {"mean": mean, "max": top, "mean_max": torch.cat([mean, top])}[readout]
+
+
+@pytest.mark.parametrize("readout", POOLED)
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(("layers", "bidirectional"), [(1, False), (1, True), (2, True)])
+def test_pooled_features_of_an_end_padded_review_equal_those_of_the_review_alone(cell, layers, bidirectional,
+                                                                                 readout):
+    model = make_model(cell, layers, bidirectional, torch.float64, readout=readout)
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    longer = torch.cat([x, torch.full((len(LENGTHS), 3), PAD)], dim=1)  # more end padding
+    with torch.no_grad():
+        alone = torch.cat([model.encode(x[b:b + 1, :n]) for b, n in enumerate(LENGTHS)])  # no padding at all
+        for features in (model.encode(x, lengths), model.encode(longer, lengths, packed=True),
+                         model.encode(longer, lengths, packed=False),
+                         model.forward_transparent(longer, lengths).features):
+            torch.testing.assert_close(features, alone, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("readout", POOLED)
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_pooling_leaves_out_the_front_padding_of_fixed_batches(cell, bidirectional, readout):
+    model = make_model(cell, 1, bidirectional, torch.float64, readout=readout)
+    x = random_tokens(LENGTHS, front=True)
+    with torch.no_grad():
+        out, _ = model.rnn(model.embedding(x))  # (B, T, D*H): the states at every step, <pad> steps included
+        want = torch.stack([by_hand(out[b, T - n:], readout) for b, n in enumerate(LENGTHS)])
+        with_pads = torch.stack([by_hand(out[b], readout) for b in range(len(LENGTHS))])
+        assert not torch.allclose(with_pads, want)  # the padding would change the pool: leaving it out is seen
+        torch.testing.assert_close(model.encode(x), want, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(model.forward_transparent(x).features, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("readout", READOUTS)
+def test_the_output_layer_reads_twice_the_features_under_mean_max_only(readout):
+    model = make_model("gru", 2, True, readout=readout, output_size=3)
+    cfg = model.cfg
+    width = (2 if readout == "mean_max" else 1) * 2 * HID
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    assert model.fc.in_features == width
+    assert model.encode(x, lengths).shape == (len(LENGTHS), width)
+    assert model(x, lengths).shape == (len(LENGTHS), 3)
+    assert param_counts(cfg)["output"] == width * 3 + 3
+    assert expected_shapes(cfg) == {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("readout", READOUTS)
+@pytest.mark.parametrize("cell", CELLS)
+def test_running_logits_at_step_t_are_the_logits_of_the_first_t_tokens(cell, readout):
+    model = make_model(cell, 1, False, torch.float64, readout=readout)
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    with torch.no_grad():
+        out = model.forward_transparent(x, lengths)
+        running = model.running_logits(out.outputs, out.mask)  # (B, T)
+        for b, n in enumerate(LENGTHS):
+            prefixes = torch.cat([model(x[b:b + 1, :t + 1]) for t in range(n)])  # each prefix read alone
+            torch.testing.assert_close(running[b, :n], prefixes, rtol=1e-10, atol=1e-12)
+        front = random_tokens(LENGTHS, front=True)  # fixed batches: the last step is the prediction
+        out = model.forward_transparent(front)
+        torch.testing.assert_close(model.running_logits(out.outputs, model.own_steps(front))[:, -1], out.logits)
+
+
+@pytest.mark.parametrize("readout", POOLED)
+def test_a_row_without_real_steps_pools_to_zeros_and_the_running_pool_ends_at_the_pool(readout):
+    outputs = torch.randn(3, 5, 4)
+    mask = torch.tensor([[False] * 5, [True, False, True, False, False], [True] * 5])
+    pooled, running = pool(outputs, mask, readout), running_pool(outputs, mask, readout)
+    width = 8 if readout == "mean_max" else 4
+    assert pooled.shape == (3, width) and running.shape == (3, 5, width)
+    assert torch.equal(pooled[0], torch.zeros(width)) and torch.equal(running[0], torch.zeros(5, width))
+    torch.testing.assert_close(running[:, -1], pooled)
+    torch.testing.assert_close(pooled[1], by_hand(outputs[1, [0, 2]], readout))
+    torch.testing.assert_close(pool(outputs, None, readout), torch.stack([by_hand(o, readout) for o in outputs]))
+
+
+@pytest.mark.parametrize("readout", POOLED)
+@pytest.mark.parametrize("cell", CELLS)
+def test_with_pooling_every_real_step_gets_gradient_directly_not_only_the_last(cell, readout):
+    # cut the recurrence (tbptt 1): what reaches h_t then comes from the read-out alone
+    model = make_model(cell, 1, False, torch.float64, readout=readout)
+    x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    leaves: dict[int, torch.Tensor] = {}
+
+    def add_leaf(layer, direction, t, h):
+        leaves[t] = torch.zeros_like(h, requires_grad=True)
+        return h + leaves[t]
+
+    model.forward_transparent(x, lengths, state_hook=add_leaf, tbptt=1).logits.sum().backward()
+    reached = torch.stack([leaves[t].grad.abs().sum(-1) for t in range(T)], dim=1) > 0  # (B, T)
+    own = torch.arange(T)[None, :] < lengths[:, None]
+    assert not (reached & ~own).any()  # padding never reaches the loss
+    if readout == "max":  # only where some unit peaks, but that is more than the last step of a longer review
+        assert reached[0].sum() > 1
+    else:
+        assert torch.equal(reached, own)

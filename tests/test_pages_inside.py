@@ -238,6 +238,21 @@ def test_gradients_page_picks_the_layer_and_direction_of_a_stacked_bidirectional
     assert np.allclose(got, want[: len(got)], equal_nan=True)
 
 
+def test_gradients_page_says_when_a_run_reads_out_the_mean_of_its_steps(home, one_thread):
+    from rnnlab.core.config import preset
+    from rnnlab.core.jobs.lifecycle import run_now
+
+    cfg = preset("fast", cell="gru", task="adding", seq_len=12, train_steps=6, epochs=2, batch_size=8, hidden_size=8,
+                 readout="mean", record_gradients=True, probe_every=2, probe_size=8, threads=1)
+    run = run_now("rnn", cfg, RunStore(home.home / "runs"))
+    at = open_page("gradients.py")
+    at.multiselect(key="grad_runs").set_value([run.id, home.ids["adding_gru"]]).run()
+    body = text(ok(at))
+    assert ("reads out the mean over its steps: each step gets gradient directly from the loss, so dL/dh_t does "
+            "not only flow back from the end") in body
+    assert body.count("reads out the") == 1  # the run that reads its last state gets no such sentence
+
+
 def test_gradients_page_shows_group_norms_with_the_clip_threshold(home):
     at = ok(open_page("gradients.py"))
     at.selectbox(key="grad_norm_run").set_value(home.ids["adding_rnn"]).run()

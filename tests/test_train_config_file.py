@@ -28,7 +28,7 @@ CHANGED = {
                      strip_whitespace=False, remove_stopwords=False, keep_negations=True, max_vocab=None, min_freq=3,
                      max_len=257, truncate="post"),
     ModelConfig: dict(cell="gru", vocab_size=20002, embedding_dim=33, hidden_size=17, num_layers=2, bidirectional=True,
-                      dropout=0.1 + 0.2, output_size=3, input_size=2, recurrent_init_radius=1e-05),
+                      readout="mean_max", dropout=0.1 + 0.2, output_size=3, input_size=2, recurrent_init_radius=1e-05),
     TrainConfig: dict(task="adding", preset="lesson", epochs=9, batch_size=31, lr=3e-05, optimizer="sgd",
                       clip_norm=None, batching="bucket", seed=2**32 - 1, device="cuda:1", threads=3,
                       flush_denormals=False, bf16=True, tbptt=40, record_gradients=True, probe_every=7, probe_size=9,

@@ -22,7 +22,9 @@ The baseline: every token's embedding replaced by ``<unk>``'s learned vector (``
 default): the words against a text of as many unknown words, an input every model met in training (rare
 words), so the path from it to the text stays among inputs the model knows; an ``<unk>`` token of the text
 gets exactly 0. ``baseline="pad"`` uses ``<pad>``'s zero vector instead, which never trains (``padding_idx``);
-the ``<pad>`` steps a fixed-batching run reads before the text stay as they are in both. Why not zero by
+the ``<pad>`` steps a fixed-batching run reads before the text stay as they are in both. Under a pooling
+read-out (``mean``, ``max``) the pool covers the text's own steps along the whole path, the baseline's
+included, whatever their embeddings. Why not zero by
 default: a run trained on bucketed batches never read ``<pad>``, and on the path from zeros the logit of
 trained IMDB runs often jumps (near 15 % of the way, measured): no number of steps then closes the
 completeness gap. Measured on 60 IMDB test reviews (README): the check held for 58 of 60 under a bucketed
@@ -169,18 +171,17 @@ def check_steps(steps: Any) -> int:
     return int(steps)
 
 
-def logits_from_embeddings(model: Any, emb: torch.Tensor) -> torch.Tensor:
+def logits_from_embeddings(model: Any, emb: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """The model's logits for inputs ``emb`` ``(B, T, E)``: ``(B,)``, or ``(B, K)`` for K classes.
 
-    The fused module read at the last step (backward direction: at the first), as
-    :meth:`~core.models.rnn.SentimentRNN.encode` reads one review that fills its row: front-padded to
-    ``max_len`` (fixed batching) or bucketed at its own length.
+    The fused module read out as :meth:`~core.models.rnn.SentimentRNN.encode` reads one review that fills
+    its row (front-padded to ``max_len`` under fixed batching, or bucketed at its own length): by the
+    model's read-out (:meth:`~core.models.rnn.SentimentRNN.read_out`), at the last step (backward
+    direction: at the first) or pooled over the steps where ``mask`` ``(1 or B, T)`` is True (the text's
+    own tokens: embeddings no longer say which steps were ``<pad>``; None: every step).
     """
     out, _ = model.rnn(emb)  # (B, T, D*H)
-    h = model.hidden_size
-    fwd = out[:, -1, :h]
-    features = fwd if model.num_directions == 1 else torch.cat([fwd, out[:, 0, h:]], dim=-1)
-    return model.head(features)
+    return model.head(model.read_out(out, None, mask))
 
 
 def _chunk(model: Any, steps: int, t_in: int) -> int:
@@ -226,10 +227,11 @@ def attribute(run: Any, text: str, *, steps: int = DEFAULT_STEPS, baseline: str 
             emb = model.embed(enc.x)  # (1, T_in, E)
             base = emb.clone()
             base[:, real] = model.embedding.weight[BASELINE_IDS[baseline]]
-            logits = logits_from_embeddings(model, torch.cat([emb, base]))  # (2,) or (2, K)
+            mask = model.own_steps(enc.x)  # (1, T_in): the text's own steps, the same for every point of the path
+            logits = logits_from_embeddings(model, torch.cat([emb, base]), mask)  # (2,) or (2, K)
         # K classes: the predicted class's logit is attributed; two classes: the one logit (no target)
         cls = int(logits[0].argmax()) if logits.dim() == 2 else None
-        forward = partial(logits_from_embeddings, model)
+        forward = partial(logits_from_embeddings, model, mask=mask)
         row = logits if cls is None else logits[:, cls]
         logit, base_logit = float(row[0]), float(row[1])
         tol = tolerance(logit - base_logit)

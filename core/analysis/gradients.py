@@ -28,7 +28,10 @@ Everything is aligned by distance ``k`` from the read-out step (``k = 0`` is the
 classifier reads; the forward direction and ``dx``: ``k = T - t`` counted from each review's last
 token; a backward direction: from each review's first token), so reviews of different lengths
 line up; positions beyond a review's length are NaN and padding never enters. Per-review arrays
-are kept with the mean and quantiles across the probe batch.
+are kept with the mean and quantiles across the probe batch. Under a pooling read-out
+(``ModelConfig.readout`` ``mean``, ``max``, ``mean_max``) ``k`` still counts from the last token, but the
+classifier reads every step: ``dL/dh_t`` then has a direct part at each step besides what flows back
+from the end.
 
 :class:`GradientRecorder` is a :class:`~core.training.trainer.Trainer` callback that records at
 initialisation, every ``every`` optimiser steps and at the end of every epoch, and rewrites one

@@ -11,9 +11,10 @@ Per token and per layer (and direction):
 * GRU: ``reset_gate``, ``update_gate``, ``candidate``, ``hidden``;
 * RNN: ``hidden``.
 
-Per token: ``running_probability`` (the output layer applied to ``h_t``,
-:meth:`~core.models.rnn.SentimentRNN.running_logits`: the prediction had the review ended there)
-and ``saliency`` (``|| dlogit/de_t * e_t ||_2`` for the token's embedding ``e_t``: gradient x input).
+Per token: ``running_probability`` (the output layer applied to ``h_t`` -- with a pooling read-out, to
+the pool of ``h_1 .. h_t`` --, :meth:`~core.models.rnn.SentimentRNN.running_logits`: the prediction
+had the review ended there) and ``saliency`` (``|| dlogit/de_t * e_t ||_2`` for the token's embedding
+``e_t``: gradient x input).
 
 How it is computed. One fused forward pass (the kernels that training uses) gives the logit
 and every last-layer ``h_t``. For a one-layer model (the seed's) every step's gates then follow
@@ -181,12 +182,13 @@ def words_of(text: str, lr: LoadedRun, unknown: np.ndarray, n_raw: int) -> list[
     return out
 
 
-def _fast_one_layer(model: Any, emb: torch.Tensor, out: torch.Tensor, row: int = 0
+def _fast_one_layer(model: Any, emb: torch.Tensor, out: torch.Tensor, direct: torch.Tensor
                     ) -> tuple[dict[tuple[int, int], dict[str, np.ndarray]], np.ndarray]:
-    """Every gate and state of a one-layer model at all ``T`` steps, and ``dlogit / dx_t`` ``(T, E)`` of the
-    output layer's logit ``row`` (the one logit of a two-class model; a class of a K-class one).
+    """Every gate and state of a one-layer model at all ``T`` steps, and ``dlogit / dx_t`` ``(T, E)`` of one logit.
 
-    ``emb`` (T, E) the inputs, ``out`` (T, D*H) the fused module's outputs. Each step's gates are a
+    ``emb`` (T, E) the inputs, ``out`` (T, D*H) the fused module's outputs, ``direct`` (T, D*H) the
+    gradient of the logit with respect to each step's output through the read-out alone (the last
+    step's, or every pooled one's; :func:`_read_out_grad`). Each step's gates are a
     function of ``x_t`` and ``h_{t-1}``, both known, so one batch of steps (time as the batch, in
     the model's dtype, as the transparent path computes them) gives them all, with the steps'
     element-wise partial derivatives (:meth:`~core.models.cells.Cell.local_derivatives`); the other
@@ -195,7 +197,7 @@ def _fast_one_layer(model: Any, emb: torch.Tensor, out: torch.Tensor, row: int =
     direction reads its steps in loop order. The states keep the fused ``hidden`` as it is.
     """
     cell, h_size = model.cell_def, model.hidden_size
-    fc_w = model.fc.weight.detach()[row].double().numpy()  # (D*H,)
+    direct = direct.double().numpy()  # (T, D*H)
     states: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     grad = np.zeros(emb.shape, dtype=np.float64)
     for d in range(model.num_directions):
@@ -207,7 +209,8 @@ def _fast_one_layer(model: Any, emb: torch.Tensor, out: torch.Tensor, row: int =
         step = cell.local_derivatives(wx, uh, cell.join((h_prev, *_carried_before(cell, wx, uh, h_prev))))
         carried = dict(zip(cell.state_names[1:], step.state[1:], strict=True))
         rec = {name: v.numpy() for name, v in {**step.gates, **carried}.items()}
-        da = _backprop(step, w_hh.double().numpy(), fc_w[d * h_size:(d + 1) * h_size])  # (T, G*H)
+        dh = direct[:, d * h_size:(d + 1) * h_size]  # (T, H)
+        da = _backprop(step, w_hh.double().numpy(), dh if d == 0 else dh[::-1])  # (T, G*H)
         dx = da @ w_ih.double().numpy()  # (T, E)
         if d:
             rec, dx = {name: v[::-1] for name, v in rec.items()}, dx[::-1]
@@ -239,13 +242,26 @@ def _carried_before(cell: Cell, wx: torch.Tensor, uh: torch.Tensor, h_prev: torc
     return tuple(torch.from_numpy(before[:, m]) for m in range(k - 1))
 
 
-def _backprop(step: StepDerivatives, w_hh: np.ndarray, dh_last: np.ndarray) -> np.ndarray:
+def _read_out_grad(model: Any, out: torch.Tensor, mask: torch.Tensor | None, cls: int | None) -> torch.Tensor:
+    """``(T, D*H)``: the gradient of the followed logit with respect to each step's output ``out`` ``(1, T, D*H)``
+    through the read-out and the output layer alone (not through later steps): the output layer's weights at
+    the last step (``last``), spread over the pooled steps otherwise."""
+    with torch.enable_grad():
+        leaf = out.detach().requires_grad_(True)
+        logits = model.head(model.read_out(leaf, None, mask))  # (1,) or (1, K)
+        logit = logits[:, cls] if cls is not None else logits
+        return torch.autograd.grad(logit.sum(), leaf)[0][0]
+
+
+def _backprop(step: StepDerivatives, w_hh: np.ndarray, dh_direct: np.ndarray) -> np.ndarray:
     """``dlogit / dwx_t`` ``(T, G*H)`` of one direction, by backpropagation through time in numpy.
 
     Written out because at batch size 1 torch's CPU GRU kernel takes ~90 ms for the backward
     pass over 500 steps; this takes a few. ``step``: the partials of all ``T`` steps in reading
-    order; ``dh_last``: the gradient reaching the last step's ``h`` (the classifier's weights).
-    With ``g_t`` ``(K, H)`` the gradient reaching the state ``s_t`` after step ``t`` (``h`` first),
+    order; ``dh_direct`` ``(T, H)``, in the same order: the gradient reaching each step's ``h`` from the
+    read-out directly (the classifier's weights at the last step for the ``last`` read-out; every
+    pooled step for the others). With ``g_t`` ``(K, H)`` the gradient reaching the state ``s_t`` after
+    step ``t`` (``h`` first; the direct part added),
 
     * ``dwx_t = sum_k g_t[k] * ∂s_t[k]/∂wx_t`` (the input projection's gradient),
     * ``duh_t = sum_k g_t[k] * ∂s_t[k]/∂uh_t``,
@@ -260,9 +276,9 @@ def _backprop(step: StepDerivatives, w_hh: np.ndarray, dh_last: np.ndarray) -> n
     back = through[:, g:2 * g + 1].reshape(steps, -1)  # views into `through` (contiguous rows), one per step
     carried = through[:, 2 * g + 1:]
     grad = np.zeros((k, h))  # g_t
-    grad[0] = dh_last
     buf = np.empty((2 * g + k, h))
     for t in range(steps - 1, -1, -1):  # a few vector operations per step: this loop is the cost
+        grad[0] += dh_direct[t]
         np.multiply(partials[t, 0], grad[0], out=through[t])  # sum over the parts k of g_t[k] * partials
         for m in range(1, k):
             through[t] += np.multiply(partials[t, m], grad[m], out=buf)
@@ -288,7 +304,6 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
     was_training = model.training
     model.eval()  # no dropout: the arrays must be what the classifier computes
     x = enc.x  # (1, T_in)
-    h = model.hidden_size
     fast = fast and model.num_layers == 1
     try:
         with torch.no_grad():
@@ -297,21 +312,21 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
             # autograd only on the slow route: a leaf, so no parameter's .grad is touched
             emb = emb.detach().requires_grad_(not fast)
             out, _ = model.rnn(emb)  # (1, T_in, D*H): the fused module, as model.encode runs it
-            # encode()'s features for one unpadded review (fixed batches: read at T-1, after the padding)
-            fwd = out[:, -1, :h]
-            features = fwd if model.num_directions == 1 else torch.cat([fwd, out[:, 0, h:]], dim=-1)
-            logits = model.head(features)  # (1,), or (1, K) for K classes
+            # encode()'s features for one review that fills its row (fixed batches: read at T-1, after the
+            # padding; a pooling read-out leaves the <pad> steps out)
+            mask = model.own_steps(x)  # (1, T_in)
+            logits = model.head(model.read_out(out, None, mask))  # (1,), or (1, K) for K classes
             # K classes: the predicted class's logit is the one followed (its probability, its saliency)
             cls = int(logits.detach()[0].argmax()) if logits.dim() == 2 else None
             logit = logits[:, cls] if cls is not None else logits  # (1,)
             grad = None if fast else torch.autograd.grad(logit.sum(), emb)[0][0].numpy()  # (T_in, E)
         with torch.no_grad():
-            running = model.running_logits(out)[0]  # (T_in,) or (T_in, K)
+            running = model.running_logits(out, mask)[0]  # (T_in,) or (T_in, K)
             if cls is not None:
                 running_prob = torch.softmax(running.double(), dim=-1)[:, cls].float()
                 running = running[:, cls]
             if fast:
-                states, grad = _fast_one_layer(model, emb[0], out[0], row=cls or 0)
+                states, grad = _fast_one_layer(model, emb[0], out[0], _read_out_grad(model, out, mask, cls))
             else:
                 res = model.forward_transparent(x, return_states=True)
                 states = {k: {n: v[0].numpy() for n, v in rec.items()} for k, rec in res.states.items()}

@@ -67,6 +67,7 @@ PREFIXES = {"hidden_size": "h", "embedding_dim": "emb ", "num_layers": "layers "
             "clip_norm": "clip ", "tbptt": "tbptt ", "truncate": "cut ", "val_size": "val ",
             "split_seed": "split seed ", "seed": "seed ", "recurrent_init_radius": "radius ",
             "probe_every": "probe every ", "probe_size": "probe "}
+READOUT_WORDS = {"last": "last-state read-out", "mean": "mean pool", "max": "max pool", "mean_max": "mean+max pool"}
 NONE_READS = {"clip_norm": "no clip", "max_vocab": "all words", "tbptt": "full BPTT",
               "recurrent_init_radius": "default init", "embeddings": "random embeddings"}
 
@@ -94,6 +95,8 @@ def option_text(name: str, value: Any) -> str:
         return "w2v"
     if name in ("batching", "optimizer"):
         return str(value)
+    if name == "readout":
+        return READOUT_WORDS.get(value, f"read-out {value}")
     if isinstance(value, tuple | list):
         value = ",".join(_number(v) for v in value)
     else:

@@ -35,7 +35,7 @@ from safetensors.torch import save_file
 from rnnlab.core import atomic
 from rnnlab.core.config import ModelConfig
 from rnnlab.core.models.cells import cell_def
-from rnnlab.core.models.rnn import SentimentRNN
+from rnnlab.core.models.rnn import SentimentRNN, readout_blocks
 from rnnlab.core.models.safetensors_header import HeaderError, read_safetensors_header
 
 
@@ -139,7 +139,8 @@ def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     Computed from the config alone (nothing is allocated), so a checkpoint can be judged before a
     model is built: an embedding ``(V, E)`` (text tasks), per layer ``k`` and direction the fused
     module's ``weight_ih`` ``(G H, n_k)``, ``weight_hh`` ``(G H, H)``, ``bias_ih``/``bias_hh`` ``(G H,)``
-    with ``n_0`` the input width and ``n_k = D H`` above, and the output layer ``(O, D H)``, ``(O,)``.
+    with ``n_0`` the input width and ``n_k = D H`` above, and the output layer ``(O, D H)`` (``mean_max``
+    read-out: ``(O, 2 D H)``), ``(O,)``.
     """
     g, h, d = cell_def(cfg.cell).blocks, cfg.hidden_size, 2 if cfg.bidirectional else 1
     shapes: dict[str, tuple[int, ...]] = {}
@@ -153,7 +154,7 @@ def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
             shapes[f"rnn.weight_hh_{k}"] = (g * h, h)
             shapes[f"rnn.bias_ih_{k}"] = (g * h,)
             shapes[f"rnn.bias_hh_{k}"] = (g * h,)
-    shapes["fc.weight"] = (cfg.output_size, d * h)
+    shapes["fc.weight"] = (cfg.output_size, readout_blocks(cfg.readout) * d * h)
     shapes["fc.bias"] = (cfg.output_size,)
     return shapes
 

@@ -11,9 +11,16 @@ recurrent weight, and runs it in two ways over the *same* parameters:
   state at every step, or let a hook touch each step's hidden state (per-step gradients). Slow;
   for analysis only.
 
+What the output layer reads (``cfg.readout``, :meth:`SentimentRNN.read_out`): the last layer's state at
+the last token (``last``, the seed's), or the mean (``mean``), the maximum (``max``) or both side by side
+(``mean_max``, twice the features) of its states over each review's own steps -- ``<pad>`` steps, at the
+front (fixed batches) or at the end (bucketed ones), are left out. A bidirectional model pools both
+directions' states at every step. With pooling every step reaches the loss directly, not only through
+the recurrence from the last one.
+
 The tests pin the two paths to the same logits and parameter gradients (float32: 1e-5 relative,
-float64: 1e-10). Also here: :func:`param_counts` (PyTorch's counts against the seed's formulas)
-and the spectral-radius initialisation of the recurrent matrices (exploding-gradient demo).
+float64: 1e-10), for every read-out. Also here: :func:`param_counts` (PyTorch's counts against the
+seed's formulas) and the spectral-radius initialisation of the recurrent matrices (exploding-gradient demo).
 
 Not here: the cells' equations (``core.models.cells``), training (``core.training.trainer``), gradient
 recording (``core.analysis.gradients``), batching (``core.data.batching``), loading pretrained embeddings.
@@ -33,9 +40,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.core.config import ModelConfig
+from rnnlab.core.config import READOUTS, ModelConfig
+from rnnlab.core.data.text import PAD_ID
 from rnnlab.core.models.cells import State, cell_def
 
 # Default of ``SentimentRNN.packed`` for unidirectional models on end-padded batches: run the fused
@@ -67,13 +75,48 @@ class TransparentOutput:
     """
 
     logits: Tensor  # (B,) when output_size == 1 else (B, output_size)
-    features: Tensor  # (B, D*H): fed to dropout + linear
+    features: Tensor  # (B, D*H), mean_max (B, 2*D*H): the read-out, fed to dropout + linear
     outputs: Tensor  # (B, T, D*H): the last layer's hidden states (see running_logits)
     mask: Tensor | None = None  # (B, T) bool, True at real tokens; None without lengths
     states: dict[tuple[int, int], dict[str, Tensor]] | None = None
 
 
 DENSE_MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")  # the fused modules whose directions can run apart
+
+
+def readout_blocks(readout: str) -> int:
+    """How many ``D*H`` blocks of features a read-out gives the output layer: 2 for ``mean_max``, else 1."""
+    if readout not in READOUTS:
+        raise ValueError(f"unknown read-out {readout!r}; expected one of {READOUTS}")
+    return 2 if readout == "mean_max" else 1
+
+
+def pool(outputs: Tensor, mask: Tensor | None, readout: str) -> Tensor:
+    """``(B, T, F)`` states -> ``(B, F)`` (``mean``, ``max``) or ``(B, 2F)`` (``mean_max``: the mean, then the max)
+    over the steps where ``mask`` ``(B, T)`` is True (None: every step). A row without such a step pools to zeros."""
+    m = torch.ones_like(outputs[..., :1], dtype=torch.bool) if mask is None else mask[..., None]  # (B, T, 1)
+    count = m.sum(1)  # (B, 1) real steps
+    parts = []
+    if readout in ("mean", "mean_max"):
+        parts.append((outputs * m).sum(1) / count.clamp(min=1))
+    if readout in ("max", "mean_max"):  # -inf at padding so it never wins; amax spreads a tie's gradient
+        parts.append(outputs.masked_fill(~m, float("-inf")).amax(1).masked_fill(count == 0, 0))
+    return torch.cat(parts, dim=-1)
+
+
+def running_pool(outputs: Tensor, mask: Tensor | None, readout: str) -> Tensor:
+    """:func:`pool` of the steps up to each ``t``: ``(B, T, F)`` -> ``(B, T, F or 2F)``.
+
+    Zeros before a row's first real step; step ``T-1`` equals :func:`pool` of the whole row.
+    """
+    m = torch.ones_like(outputs[..., :1], dtype=torch.bool) if mask is None else mask[..., None]  # (B, T, 1)
+    count = m.cumsum(1)  # (B, T, 1) real steps so far
+    parts = []
+    if readout in ("mean", "mean_max"):
+        parts.append((outputs * m).cumsum(1) / count.clamp(min=1))
+    if readout in ("max", "mean_max"):
+        parts.append(outputs.masked_fill(~m, float("-inf")).cummax(1).values.masked_fill(count == 0, 0))
+    return torch.cat(parts, dim=-1)
 
 
 def _as_lengths(lengths: Tensor | Sequence[int], batch: int, steps: int) -> Tensor:
@@ -100,7 +143,8 @@ class SentimentRNN(nn.Module):
         ``cell`` (``rnn`` tanh, ``lstm``, ``gru``), sizes, ``num_layers`` (stacked, with dropout
         ``cfg.dropout`` between layers as ``nn.LSTM`` applies it), ``bidirectional`` (features:
         the forward state at the last real token concatenated with the backward state after
-        reading back to the first token, ``2H``), ``input_size`` (no embedding: inputs are
+        reading back to the first token, ``2H``), ``readout`` (``last`` as just said, or pooling
+        over the own steps: see :meth:`read_out`), ``input_size`` (no embedding: inputs are
         ``(B, T, input_size)`` floats), ``recurrent_init_radius`` (see :meth:`rescale_recurrent`).
 
     Attributes
@@ -127,10 +171,11 @@ class SentimentRNN(nn.Module):
         self.hidden_size = cfg.hidden_size
         self.num_layers = cfg.num_layers
         self.num_directions = 2 if cfg.bidirectional else 1
+        self.readout = cfg.readout
         if cfg.input_size is None:
-            # index 1 is <pad>: a zero vector that gets no gradient
+            # <pad> is a zero vector that gets no gradient
             self.embedding: nn.Embedding | None = nn.Embedding(cfg.vocab_size, cfg.embedding_dim,
-                                                               padding_idx=1)
+                                                               padding_idx=PAD_ID)
             n_in = cfg.embedding_dim
         else:
             self.embedding = None
@@ -141,7 +186,7 @@ class SentimentRNN(nn.Module):
             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,  # nn.RNN warns on dropout with 1 layer
         )
         self.drop = nn.Dropout(cfg.dropout)
-        self.fc = nn.Linear(self.num_directions * cfg.hidden_size, cfg.output_size)
+        self.fc = nn.Linear(readout_blocks(cfg.readout) * self.num_directions * cfg.hidden_size, cfg.output_size)
         self.packed = PACKED_DEFAULT
         if cfg.recurrent_init_radius is not None:
             self.rescale_recurrent(cfg.recurrent_init_radius)
@@ -186,18 +231,49 @@ class SentimentRNN(nn.Module):
         return self.embedding(x)
 
     def head(self, features: Tensor) -> Tensor:
-        """Dropout + linear on ``(B, D*H)`` features -> logits ``(B,)`` or ``(B, output_size)``."""
+        """Dropout + linear on the read-out's features -> logits ``(B,)`` or ``(B, output_size)``."""
         logits = self.fc(self.drop(features))
         return logits.squeeze(-1) if self.cfg.output_size == 1 else logits
 
-    def running_logits(self, outputs: Tensor) -> Tensor:
+    def own_steps(self, x: Tensor, lengths: Tensor | Sequence[int] | None = None) -> Tensor | None:
+        """``(B, T)`` bool, True at each review's own steps: before ``lengths`` (end padding), else not ``<pad>``
+        (fixed batches' front padding); None for real-valued inputs without lengths (every step counts)."""
+        steps = x.shape[1]
+        if lengths is not None:
+            lens = _as_lengths(lengths, x.shape[0], steps).to(x.device)
+            return torch.arange(steps, device=x.device)[None, :] < lens[:, None]
+        return x != PAD_ID if self.embedding is not None else None
+
+    def read_out(self, outputs: Tensor, lengths: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """The features the output layer reads, from the last layer's states ``outputs`` ``(B, T, D*H)``.
+
+        ``last``: the forward half at ``lengths - 1`` (None: at ``T - 1``) beside the backward half
+        at position 0 -- ``(B, D*H)``. ``mean`` / ``max`` / ``mean_max``: :func:`pool` over the steps
+        where ``mask`` (:meth:`own_steps`; broadcast over the batch) is True -- ``(B, D*H)``,
+        ``mean_max`` ``(B, 2*D*H)``. ``outputs`` need only be right at the steps read.
+        """
+        if self.readout != "last":
+            return pool(outputs, None if mask is None else mask.expand(outputs.shape[:2]), self.readout)
+        h = self.hidden_size
+        if lengths is None:
+            fwd = outputs[:, -1, :h]
+        else:
+            rows = torch.arange(outputs.shape[0], device=outputs.device)
+            fwd = outputs[rows, lengths.to(outputs.device) - 1, :h]
+        return fwd if self.num_directions == 1 else torch.cat([fwd, outputs[:, 0, h:]], dim=-1)
+
+    def running_logits(self, outputs: Tensor, mask: Tensor | None = None) -> Tensor:
         """The output layer (no dropout) applied at every step: ``(B, T, D*H)`` -> ``(B, T[, O])``.
 
         With ``outputs`` from :class:`TransparentOutput` and a unidirectional model, step ``t``
         gives the logit the classifier would output had the review ended at ``t`` (the running
-        sentiment probability is its sigmoid). For bidirectional models the backward half at
-        ``t`` has read the review's future, so the curve is not a running prediction.
+        sentiment probability is its sigmoid): the state at ``t`` (``last``), or the pool of the
+        states of the own steps up to ``t`` (``mask`` as in :meth:`read_out`; :func:`running_pool`).
+        For bidirectional models the backward half at ``t`` has read the review's future, so the
+        curve is not a running prediction.
         """
+        if self.readout != "last":
+            outputs = running_pool(outputs, None if mask is None else mask.expand(outputs.shape[:2]), self.readout)
         logits = self.fc(outputs)
         return logits.squeeze(-1) if self.cfg.output_size == 1 else logits
 
@@ -208,7 +284,7 @@ class SentimentRNN(nn.Module):
 
     def encode(self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, *,
                packed: bool | None = None, tbptt: int | None = None) -> Tensor:
-        """The ``(B, D*H)`` features (before dropout) via the fused module.
+        """The read-out's features (before dropout) via the fused module: ``(B, D*H)``, ``mean_max`` ``(B, 2*D*H)``.
 
         Parameters
         ----------
@@ -226,53 +302,53 @@ class SentimentRNN(nn.Module):
             Truncated BPTT: run the fused module on chunks of ``tbptt`` steps and detach the
             carried state between chunks, so no gradient flows back further than the start of
             the chunk holding the step that is read. Unidirectional models only (ValueError).
+
+        A pooling read-out (``cfg.readout`` not ``last``) needs the states of every step: the same
+        runs, returning every step's output (a packed one unpacked), pooled by :meth:`read_out`.
         """
         emb = self.embed(x)  # (B, T, n)
         batch, steps = emb.shape[:2]
-        h = self.hidden_size
         lens = None if lengths is None else _as_lengths(lengths, batch, steps)
+        pooled = self.readout != "last"
         if tbptt is not None:
             out = self._run_tbptt(emb, tbptt)  # (B, T, H)
         elif (lens is not None and self.num_directions == 2 and self.num_layers == 1 and packed is not True
               and emb.device.type == "cpu" and getattr(self.rnn, "mode", None) in DENSE_MODES):
-            return self._directions_apart(emb, lens)
+            out = self._directions_apart(emb, lens)  # (B, T, 2H)
         elif lens is not None and (self.num_directions == 2 or (self.packed if packed is None else packed)):
             seq = pack_padded_sequence(emb, lens, batch_first=True, enforce_sorted=False)
-            _, h_n = self.rnn(seq)
-            h_n = h_n[0] if isinstance(h_n, tuple) else h_n  # LSTM: (h_n, c_n)
-            # h_n: (L*D, B, H) in the batch's original order (unsorted by the module); the last
-            # layer's forward state is at the last real token, its backward one after position 0
-            return torch.cat(list(h_n[-self.num_directions:]), dim=-1)
+            out_packed, h_n = self.rnn(seq)
+            if pooled:  # every step's state, zero at the padding (which the pool leaves out)
+                out = pad_packed_sequence(out_packed, batch_first=True, total_length=steps)[0]
+            else:
+                h_n = h_n[0] if isinstance(h_n, tuple) else h_n  # LSTM: (h_n, c_n)
+                # h_n: (L*D, B, H) in the batch's original order (unsorted by the module); the last
+                # layer's forward state is at the last real token, its backward one after position 0
+                return torch.cat(list(h_n[-self.num_directions:]), dim=-1)
         else:
             out, _ = self.rnn(emb)  # (B, T, D*H)
-        if lens is None:
-            fwd = out[:, -1, :h]
-        else:
-            # forward states at t < length never saw the end padding: gather each row's last token
-            rows = torch.arange(batch, device=out.device)
-            fwd = out[rows, lens.to(out.device) - 1, :h]
-        if self.num_directions == 1:
-            return fwd
-        return torch.cat([fwd, out[:, 0, h:]], dim=-1)  # front-padded: backward read ends at 0
+        # forward states at t < length never saw the end padding: each row is read at its last token;
+        # a backward direction is read at 0 (front-padded: after the padding; end-padded: the runs above)
+        return self.read_out(out, lens, self.own_steps(x, lens) if pooled else None)
 
     def _directions_apart(self, emb: Tensor, lens: Tensor) -> Tensor:
-        """A one-layer bidirectional model's ``(B, 2H)`` features from end-padded rows, each direction run densely.
+        """A one-layer bidirectional model's ``(B, T, 2H)`` states from end-padded rows, each direction run densely.
 
         Why: on a CPU a packed bidirectional run is several times slower than two dense one-way
         runs (measured: LSTM 5x, GRU 3x at hidden 50, batches of 50). The forward direction runs
-        over the rows as they are and is read at each row's last token (it has not reached the
-        padding yet); the backward direction runs, as a forward recurrence with the module's
-        ``_reverse`` weights, over each row reversed within its length (padding left at the end),
-        and is read at the same place: after the row's first token. The same values as packing,
-        with the same parameters, so checkpoints and every other path are untouched.
+        over the rows as they are (its states before each row's length never saw the padding); the
+        backward direction runs, as a forward recurrence with the module's ``_reverse`` weights, over
+        each row reversed within its length (padding left at the end), and its states are put back
+        in the original order, so position 0 holds the state after reading back to the first token.
+        The same values as packing at every real step (padding steps hold junk), with the same
+        parameters, so checkpoints and every other path are untouched.
         """
         batch, steps, width = emb.shape
         at = torch.arange(steps)[None, :]
         n = lens[:, None]
         backwards = torch.where(at < n, n - 1 - at, at)  # (B, T): each row's real tokens in reverse order
         reversed_rows = emb.gather(1, backwards[..., None].expand(-1, -1, width))
-        rows, last = torch.arange(batch), lens - 1
-        features = []
+        states = []
         h0 = emb.new_zeros(1, batch, self.hidden_size)
         mode = self.rnn.mode
         for direction, x in ((0, emb), (1, reversed_rows)):
@@ -284,8 +360,9 @@ class SentimentRNN(nn.Module):
             else:
                 run = torch.rnn_tanh if mode == "RNN_TANH" else torch.rnn_relu
                 out = run(x, h0, weights, True, 1, 0.0, self.training, False, True)[0]
-            features.append(out[rows, last])
-        return torch.cat(features, dim=-1)
+            # the reversal within each length is its own inverse: it puts the backward states back in order
+            states.append(out if direction == 0 else out.gather(1, backwards[..., None].expand(-1, -1, out.shape[-1])))
+        return torch.cat(states, dim=-1)
 
     def _run_tbptt(self, emb: Tensor, tbptt: int) -> Tensor:
         if self.num_directions != 1:
@@ -389,13 +466,9 @@ class SentimentRNN(nn.Module):
             if layer < self.num_layers - 1:
                 # between stacked layers, exactly where nn.RNN/LSTM/GRU put their dropout
                 layer_input = F.dropout(layer_output, self.rnn.dropout, self.training)
-        h = self.hidden_size
-        if mask is None:
-            fwd = layer_output[:, -1, :h]
-        else:
-            rows = torch.arange(batch, device=emb.device)
-            fwd = layer_output[rows, lens - 1, :h]
-        features = fwd if self.num_directions == 1 else torch.cat([fwd, layer_output[:, 0, h:]], dim=-1)
+        # the read-out: mean / max pool every own step (front <pad> steps excluded), "last" reads as encode() does
+        features = self.read_out(layer_output, None if mask is None else lens,
+                                 mask if self.readout == "last" else self.own_steps(x, lengths))
         return TransparentOutput(logits=self.head(features), features=features, outputs=layer_output,
                                  mask=mask, states=states)
 
