@@ -957,19 +957,29 @@ def _add_neurons(sub: Any) -> None:
     ne.set_defaults(func=cmd_neurons)
 
 
+EVALUATE_CLASSES_SHOWN = 20  # evaluate's per-class lines (a dataset may have 1,000 classes)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rnnlab.core.analysis.evaluate import evaluate_run
 
     run = _store(args).get(args.run_id)
-    metrics = evaluate_run(run, args.dataset, imdb_path=args.imdb, every=args.all)
+    metrics = evaluate_run(run, args.dataset, imdb_path=args.imdb, every=args.all, short=args.short, limit=args.limit)
     if args.json:
         _print_json({"run_id": run.id, **{k: v for k, v in metrics.items() if k != "roc"}})
         return 0
     if metrics.get("note"):
         _say(f"note: {metrics['note']}")
     which = "texts" if args.all else "test texts"
-    print(terminal_text(f"{run.id} on {args.dataset} ({metrics['n']} {which}): accuracy {metrics['accuracy']:.4f}  "
-                        f"F1 {metrics['f1']:.4f}  (stored in the run's evaluations.json)"))
+    print(terminal_text(f"{run.id} on {metrics['name']} ({metrics['n']:,} {which}, {metrics['mean_words']:.1f} words "
+                        f"each on average): accuracy {metrics['accuracy']:.4f}  F1 {metrics['f1']:.4f}  (stored in "
+                        "the run's evaluations.json)"))
+    shown = (metrics.get("per_class") or [])[:EVALUATE_CLASSES_SHOWN]
+    for c in shown:  # K classes: each one's figures (a binary run's precision and recall are in --json)
+        print(terminal_text(f"  {c['class'][:40]:40} precision {c['precision']:.4f}  recall {c['recall']:.4f}  "
+                            f"F1 {c['f1']:.4f}  ({c['support']:,} texts)"))
+    if len(metrics.get("per_class") or []) > len(shown):
+        print(f"  ... {len(metrics['per_class']) - len(shown):,} more classes (--json lists every one)")
     return 0
 
 
@@ -981,6 +991,12 @@ def _add_evaluate(sub: Any) -> None:
     ev.add_argument("--all", action="store_true",
                     help="every labelled text of the dataset, not its test split only (a dataset kept for "
                          "evaluation)")
+    ev.add_argument("--short", metavar="N|sentence",
+                    help="cut each raw text to its first N words (1 to 1000) or its first sentence before the run "
+                         "reads it: what the model, or its preprocessing, costs on short text; stored as "
+                         "'DATASET (first N words)'")
+    ev.add_argument("--limit", type=int, metavar="M",
+                    help="score a seeded sample of M texts (a quick check on a large split); the result says so")
     _json_flag(ev, "the metrics as JSON on stdout")
     ev.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     ev.set_defaults(func=cmd_evaluate)

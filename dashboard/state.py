@@ -175,9 +175,11 @@ def evaluations(run_ids: list[str], rs: RunStore | None = None) -> pd.DataFrame:
             continue
         for dataset, m in (body.items() if isinstance(body, dict) else []):
             if isinstance(m, dict):
+                # "dataset" is the stored name: "imdb", or "imdb (first 20 words)" for texts cut short
                 rows.append({"run_id": run_id, "dataset": dataset, "reviews": m.get("n"),
-                             "accuracy": m.get("accuracy"), "f1": m.get("f1"), "note": m.get("note") or ""})
-    return pd.DataFrame(rows, columns=["run_id", "dataset", "reviews", "accuracy", "f1", "note"])
+                             "words_per_text": m.get("mean_words"), "accuracy": m.get("accuracy"), "f1": m.get("f1"),
+                             "note": m.get("note") or ""})
+    return pd.DataFrame(rows, columns=["run_id", "dataset", "reviews", "words_per_text", "accuracy", "f1", "note"])
 
 
 CHANCE_MARK = " · ≈ chance"

@@ -171,9 +171,12 @@ scores = state.evaluations(view["run_id"].tolist())
 if not scores.empty:
     st.subheader("Scores on other datasets")
     st.caption("`python -m core evaluate RUN --dataset NAME`: each run's test metrics on another dataset's test "
-               "split, with the run's own preprocessing and vocabulary. The test sets differ from row to row.")
+               "split, with the run's own preprocessing and vocabulary. The test sets differ from row to row. "
+               "`--short N` (or `--short sentence`) cuts each text to its first N words (its first sentence) first: "
+               "the row's dataset says so, and words_per_text is the mean length of the texts the model was given.")
     st.dataframe(scores, hide_index=True, key="compare_evaluations",
-                 column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in ("accuracy", "f1")})
+                 column_config={**{c: st.column_config.NumberColumn(c, format="%.4f") for c in ("accuracy", "f1")},
+                                "words_per_text": st.column_config.NumberColumn("words_per_text", format="%.1f")})
 
 # -- charts -----------------------------------------------------------------------------------------------------
 finished = view[view["status"].isin([FINISHED, CANCELLED])]

@@ -7,8 +7,15 @@ the run's ``evaluations.json`` under the dataset's name. A model trained on IMDB
 on other reviews, and an imported run gets the figures it lacks.
 
 Classes are matched by name (IMDB's are ``negative`` and ``positive``); two binary datasets whose
-names differ are matched by position (the first class to the first), and the result says so. Not
-here: loading the model (``core.analysis.predict``), the datasets (``core.data``).
+names differ are matched by position (the first class to the first), and the result says so.
+
+``short`` cuts every test text to its first N words or its first sentence (``core.data.short_text``)
+before the run's pipeline reads it, to measure what a model, or a preprocessing choice, costs on
+short text; the result is stored under a name that says what was cut (``imdb (first 20 words)``).
+``limit`` scores a seeded sample of the texts, and the result says so. Every result records the
+mean number of words of the texts the model was given.
+
+Not here: loading the model (``core.analysis.predict``), the datasets (``core.data``).
 """
 
 from __future__ import annotations
@@ -25,11 +32,14 @@ from rnnlab.core.analysis.predict import LoadedRun, load_run
 from rnnlab.core.config import DataConfig, first_few
 from rnnlab.core.data.batching import encode_corpus, make_batches
 from rnnlab.core.data.datasets import config_dataset, load_frames
+from rnnlab.core.data.short_text import cut_name, cut_text, parse_short, word_count
 from rnnlab.core.data.text import tokenize_corpus
 from rnnlab.core.jobs.names import EVALUATIONS_FILE
 from rnnlab.core.training.trainer import classification_metrics, multiclass_metrics
 
 EVAL_BATCH = 250
+LIMIT_MAX = 10_000_000  # --limit: texts scored at most (a sample of a larger split)
+SAMPLE_SEED = 0  # --limit draws the same texts every time, so two runs are scored on the same sample
 
 
 def _test_split(dataset: str, imdb_path: str | None, every: bool = False) -> tuple[list[str], np.ndarray, list[str]]:
@@ -57,9 +67,28 @@ def match_classes(run_classes: list[str], data_classes: list[str]) -> tuple[np.n
                      f"{len(data_classes):,} ({first_few(data_classes)}): {differ}")
 
 
-def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None, every: bool = False) -> dict[str, Any]:
+def check_limit(limit: int | None) -> int | None:
+    """``limit`` if it is None or a number of texts from 1 to :data:`LIMIT_MAX`; ValueError otherwise."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= LIMIT_MAX):
+        raise ValueError(f"--limit takes a number of texts from 1 to {LIMIT_MAX:,}, not {str(limit)[:40]!r}")
+    return limit
+
+
+def evaluation_name(dataset: str, short: int | str | None = None) -> str:
+    """The key of an evaluation in ``evaluations.json``: the dataset, and what was cut (``imdb (first sentence)``)."""
+    return dataset if short is None else f"{dataset} ({cut_name(short)})"
+
+
+def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None, every: bool = False,
+                 short: int | str | None = None, limit: int | None = None) -> dict[str, Any]:
     """The run's test metrics on ``dataset``'s test split (``every``: all its labelled texts, for a dataset kept
-    for evaluation only), stored in the run's ``evaluations.json`` under the dataset's name."""
+    for evaluation only), stored in the run's ``evaluations.json`` under :func:`evaluation_name`.
+
+    ``short``: a number of words (1 to 1,000) or ``"sentence"``: each text is cut to its first words or its
+    first sentence before the run's pipeline reads it. ``limit``: score a seeded sample of that many texts.
+    """
+    short = None if short is None else parse_short(short)
+    limit = check_limit(limit)
     lr = load_run(run)
     if not isinstance(lr, LoadedRun):
         raise ValueError(f"run {run.id} is not a recurrent network's run: only those are evaluated here")
@@ -67,8 +96,16 @@ def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None, every:
     texts, labels, data_classes = _test_split(dataset, imdb_path, every)
     if not texts:
         raise ValueError(f"dataset {dataset!r} has no texts to evaluate on")
+    notes, total = [], len(texts)
+    if limit is not None and limit < total:
+        keep = np.sort(np.random.default_rng(SAMPLE_SEED).choice(total, size=limit, replace=False))
+        texts, labels = [texts[i] for i in keep], labels[keep]
+        notes.append(f"a seeded sample of {limit:,} of the {total:,} {'texts' if every else 'test texts'}")
+    if short is not None:
+        texts = [cut_text(t, short) for t in texts]
     run_classes = list(lr.classes)
-    mapping, note = match_classes(run_classes, data_classes)
+    mapping, matched = match_classes(run_classes, data_classes)
+    notes += [matched] if matched else []
     y = mapping[labels]
     cfg = lr.cfg
     encoded = encode_corpus(tokenize_corpus(texts, cfg.text), lr.vocab, cfg.text.max_len, cfg.text.truncate)
@@ -86,17 +123,21 @@ def evaluate_run(run: Any, dataset: str, *, imdb_path: str | None = None, every:
         metrics = classification_metrics(logits.reshape(-1), y.astype(np.float32))
     else:
         metrics = multiclass_metrics(logits, y, run_classes)
-    metrics.update({"dataset": dataset, "split": "all" if every else "test", "n": int(len(y)),
-                    "classes": data_classes, "eval_time_s":
-                    time.perf_counter() - t0, "evaluated": time.time()})
-    if note:
-        metrics["note"] = note
+    name = evaluation_name(dataset, short)
+    metrics.update({"name": name, "dataset": dataset, "split": "all" if every else "test", "n": int(len(y)),
+                    "classes": data_classes, "cut": None if short is None else cut_name(short),
+                    "mean_words": float(np.mean([word_count(t) for t in texts])),
+                    "eval_time_s": time.perf_counter() - t0, "evaluated": time.time()})
+    if limit is not None and limit < total:
+        metrics["sample"] = {"of": total, "seed": SAMPLE_SEED}
+    if notes:
+        metrics["note"] = "; ".join(notes)
     path = run.file(EVALUATIONS_FILE)
     try:
         stored = run.read_json(EVALUATIONS_FILE) if path.is_file() else {}
     except ValueError:
         stored = {}
     stored = stored if isinstance(stored, dict) else {}
-    stored[dataset] = {k: v for k, v in metrics.items() if k != "roc"}  # the curve stays out: a summary file
+    stored[name] = {k: v for k, v in metrics.items() if k != "roc"}  # the curve stays out: a summary file
     atomic.write_json(path, stored)
     return metrics
