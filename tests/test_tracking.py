@@ -141,7 +141,9 @@ def test_mlflow_gets_timestamps_that_follow_the_training_params_tags_and_the_run
     history = sorted(client.get_metric_history(m.info.run_id, "step/loss"), key=lambda h: h.step)
     stamps = [h.timestamp for h in history]
     assert stamps == [int(r["wall_time"] * 1000) for r in run.metrics("step")]
-    assert len(set(stamps)) == len(stamps) and stamps == sorted(stamps)  # not all at the run's start
+    # in order and spread over the training, not all at the run's start (MLflow keeps milliseconds: on a fast CPU
+    # two steps of this tiny model may share one)
+    assert stamps == sorted(stamps) and stamps[0] < stamps[-1]
     assert m.info.start_time <= stamps[0] and stamps[-1] <= m.info.end_time
     label = run.summary()["label"]
     assert label.startswith("live one") and m.info.run_name == label
