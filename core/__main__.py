@@ -279,7 +279,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             _print_id(args, run)
             return 0
     else:
-        cfg = _train_config(args)
+        cfg, ended = _vectors_first(args, _train_config(args))
+        if ended is not None:
+            return ended
         if not args.dry_run and not args.background:
             on = cfg.train.task if cfg.train.task != TEXT_TASK else (cfg.data.dataset or "imdb")
             _say(f"training {cfg.model.cell} on {on} ({cfg.train.preset} preset)")
@@ -481,25 +483,34 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vectors_first(args: argparse.Namespace, cfg: Any) -> tuple[Any, int | None]:
+    """``cfg`` with the word2vec run it reads named (:func:`core.jobs.vectors.resolve_vectors`), training the
+    vectors first when the store has none (queued first in the background); the second value is the exit code
+    when the command ends here (a dry run, or vectors that did not finish)."""
+    from rnnlab.core.jobs.vectors import resolve_vectors, with_vectors
+
+    cfg, w2v_first = resolve_vectors(cfg, _store(args))
+    if w2v_first is None:
+        return cfg, None
+    _say("no suitable word2vec run found: training a skip-gram model first")
+    if args.dry_run:
+        _print_json({"kind": "word2vec", **config_to_dict(w2v_first)})
+        return cfg, 0
+    if args.background:
+        from rnnlab.core.jobs import lifecycle
+
+        w2v = lifecycle.submit("word2vec", w2v_first, _store(args), label="word2vec-skipgram")
+    else:
+        w2v = _start("word2vec", w2v_first, args, label="word2vec-skipgram")
+        if w2v.status()["state"] != FINISHED:
+            return cfg, _finish(args, w2v) if args.json else _ended(w2v)
+    return with_vectors(cfg, w2v.id), None
+
+
 def cmd_hmm(args: argparse.Namespace) -> int:
-    from rnnlab.core.jobs.hmm import resolve_embeddings
-
-    cfg = config_from_args(args, HMMRunConfig, skip=HMM_SKIP)
-    cfg, w2v_first = resolve_embeddings(cfg, _store(args))
-    if w2v_first is not None:  # the fit reads word2vec vectors: train them first (queued first in the background)
-        _say("no word2vec run found: training a skip-gram model first")
-        if args.dry_run:
-            _print_json({"kind": "word2vec", **config_to_dict(w2v_first)})
-            return 0
-        if args.background:
-            from rnnlab.core.jobs import lifecycle
-
-            w2v = lifecycle.submit("word2vec", w2v_first, _store(args), label="word2vec-skipgram")
-        else:
-            w2v = _start("word2vec", w2v_first, args, label="word2vec-skipgram")
-            if w2v.status()["state"] != FINISHED:
-                return _finish(args, w2v) if args.json else _ended(w2v)
-        cfg = replace(cfg, hmm=replace(cfg.hmm, embeddings=w2v.id))
+    cfg, ended = _vectors_first(args, config_from_args(args, HMMRunConfig, skip=HMM_SKIP))
+    if ended is not None:
+        return ended
     run = _start("hmm", cfg, args, label="gmmhmm")
     if run is None:
         return 0

@@ -32,7 +32,11 @@ TEXT_TASK = "imdb"
 BUILTIN_DATASET = "imdb"  # the dataset a DataConfig's dataset None names; the others are added with `data add`
 SYNTHETIC_TASKS = ("adding", "order")  # long-range memory tasks on generated sequences (core.tasks.synthetic)
 TASKS = (TEXT_TASK, *SYNTHETIC_TASKS)
-PRESETS = ("seed", "fast", "lesson")
+PRESETS = ("seed", "fast", "lesson", "best")
+LR_SCHEDULES = ("constant", "linear", "cosine")
+# TrainConfig.embeddings: the newest word2vec run on the same texts and preprocessing, trained first if none
+# (core.jobs.vectors)
+AUTO_VECTORS = "auto"
 DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N" (see DEVICE_PATTERN)
 DEVICE_PATTERN = r"cuda:\d+"
 COVARIANCE_TYPES = ("diag", "spherical", "full", "tied")
@@ -314,6 +318,8 @@ class ModelConfig(_Config):
                          choices=READOUTS)
     dropout: float = param(0.5, "dropout after the recurrent layer (and between stacked layers)", lo=0, hi=1,
                            hi_open=True)
+    embedding_dropout: float = param(0.0, "dropout on the word vectors before the recurrent layer (the seed has "
+                                           "none)", lo=0, hi=1, hi_open=True, applies=TEXT)
     output_size: int = param(1, "outputs: one logit for binary tasks, one value for the adding problem", lo=1,
                              hi=WIDTH_MAX, internal=True)
     input_size: int | None = param(None, "features per step of real-valued inputs (synthetic tasks: no embedding)",
@@ -332,6 +338,10 @@ class TrainConfig(_Config):
                         hi=1000, main=True)
     batch_size: int = param(50, "texts (or sequences) per optimiser step", lo=1, hi=BATCH_MAX, main=True)
     lr: float = param(1e-3, "learning rate", lo=0, lo_open=True, hi=10, main=True)
+    lr_schedule: str = param("constant", "learning rate over the run: constant (the seed's), or decayed to zero "
+                                         "step by step, linearly or along a half cosine", choices=LR_SCHEDULES)
+    weight_decay: float = param(0.0, "L2 penalty the optimiser adds to every gradient (the seed has none)", lo=0,
+                                hi=1)
     optimizer: str = param("adam", "adam, or plain sgd (the exploding-gradient demonstration)", choices=("adam", "sgd"))
     clip_norm: float | None = param(5.0, "global gradient-norm clipping threshold; none (or 0) = off", lo=0,
                                     lo_open=True, hi=1e6, flag="--clip")
@@ -348,7 +358,9 @@ class TrainConfig(_Config):
     record_gradients: bool = param(False, "record per-time-step gradient norms (core.analysis.gradients)", main=True)
     probe_every: int = param(100, "optimiser steps between gradient recordings", lo=1, hi=STEPS_MAX)
     probe_size: int = param(64, "validation texts (or sequences) in the fixed probe batch", lo=1, hi=BATCH_MAX)
-    embeddings: str | None = param(None, "word2vec run whose vectors initialise the embedding layer", applies=TEXT)
+    embeddings: str | None = param(None, "word2vec run whose vectors initialise the embedding layer; auto = the "
+                                         "newest on the same texts and preprocessing, trained first if there is none",
+                                   applies=TEXT)
     freeze_embeddings: bool = param(False, "keep the word2vec vectors fixed during training", applies=TEXT)
     seq_len: int = param(50, "sequence length T of the adding / temporal-order problem", lo=2, hi=SEQ_MAX, main=True,
                          applies=SYNTHETIC)
@@ -369,8 +381,15 @@ class RunConfig(_Config):
 LESSON = types.MappingProxyType({"limit": 7000, "epochs": 3, "record_gradients": True})
 
 
-def preset(name: str, cell: str = "lstm", **overrides: Any) -> RunConfig:
-    """The named preset for a cell type, with any field overridden by name.
+# The ``best`` preset's settings over ``fast``: the best the seed's model size (one layer, embedding 100, hidden
+# 50, 5 epochs) reached on IMDB in studies/best.toml, chosen by validation loss (docs/sweeps/best/). Its
+# vectors: the newest word2vec run on the same texts and preprocessing, trained first when there is none.
+BEST = types.MappingProxyType({"cell": "gru", "remove_stopwords": False, "keep_negations": True, "readout": "last",
+                               "embeddings": AUTO_VECTORS})
+
+
+def preset(name: str, cell: str | None = None, **overrides: Any) -> RunConfig:
+    """The named preset for a cell type (none: the preset's own, else ``lstm``), with any field overridden by name.
 
     ``seed``: the seed report's settings (fixed-length front padding to 500 tokens).
     ``fast``: the same model and optimiser over length-bucketed batches, the fastest
@@ -384,17 +403,25 @@ def preset(name: str, cell: str = "lstm", **overrides: Any) -> RunConfig:
     ``||dL/dh_{T-50}|| / ||dL/dh_T||`` after training 3e-7 to 1.3e-4 (RNN) against 0.017-0.034
     (LSTM) and 0.036-0.067 (GRU), at k = 100 2e-15 to 5e-7 against 2e-4 to 8e-3. Every setting
     tried is in ``docs/lesson/``.
+    ``best``: ``fast`` with the settings of :data:`BEST`, found by the committed study
+    ``studies/best.toml`` (screening, then confirmation, by validation loss); its cell is the GRU
+    unless one is given, and a text task's embeddings start from word2vec vectors (``auto``).
     Overrides are given by field name (``epochs=1``, ``hidden_size=32``) and routed to
     whichever config owns the field.
     """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; expected one of {PRESETS}")
-    cfg = RunConfig(model=ModelConfig(cell=cell), train=TrainConfig(preset=name))
-    if name in ("fast", "lesson"):
+    own = dict(BEST) if name == "best" else {}
+    cfg = RunConfig(model=ModelConfig(cell=cell or own.pop("cell", "lstm")), train=TrainConfig(preset=name))
+    own.pop("cell", None)
+    if name in ("fast", "lesson", "best"):
         cfg = replace(cfg, train=replace(cfg.train, batching="bucket", threads=1))
     if name == "lesson":
         cfg = with_overrides(cfg, **LESSON)
-    return with_overrides(cfg, **overrides)
+    cfg = with_overrides(cfg, **{**own, **overrides})
+    if cfg.train.task != TEXT_TASK and "embeddings" not in overrides and cfg.train.embeddings == AUTO_VECTORS:
+        cfg = replace(cfg, train=replace(cfg.train, embeddings=None))  # a synthetic task has no words to embed
+    return cfg
 
 
 def with_overrides(cfg: RunConfig, **overrides: Any) -> RunConfig:

@@ -42,12 +42,13 @@ def from_toml(table: Mapping[str, Any]) -> dict[str, Any]:
 def run_config(values: Mapping[str, Any], preset_name: str | None = None) -> RunConfig:
     """The preset ``preset_name`` (else ``values["preset"]``, else ``seed``) with ``values`` applied by field name.
 
-    ``cell`` picks the preset's cell type. Each value is checked by the config that owns the field:
-    ``ValueError`` (or ``TypeError``, ``OverflowError``) names the field and what it accepts.
+    ``cell`` picks the cell type (none: the preset's own, the LSTM but for ``best``). Each value is checked by
+    the config that owns the field: ``ValueError`` (or ``TypeError``, ``OverflowError``)
+    names the field and what it accepts.
     """
     values = dict(values)
     name = values.pop("preset", "seed") if preset_name is None else preset_name
-    return preset(name, cell=values.pop("cell", "lstm"), **values)
+    return preset(name, cell=values.pop("cell", None), **values)
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:

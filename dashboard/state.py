@@ -86,6 +86,9 @@ def init_launch_nonce() -> str:
     return st.session_state.setdefault(LAUNCH_NONCE, secrets.token_hex(8))
 
 
+VECTORS_FIRST = "launch.vectors_first"  # the word2vec runs the last launch queued before its trainings
+
+
 def launch_once(cfgs: list[Any], nonce: str, *, again: bool = False, track: tuple[Any, ...] = ()) -> list[str]:
     """Launch one training job per config, unless this click was already served; the new run ids.
 
@@ -114,10 +117,31 @@ def launch_once(cfgs: list[Any], nonce: str, *, again: bool = False, track: tupl
         return []
     ss[LAUNCH_NONCE] = secrets.token_hex(8)  # before launching: a click arriving meanwhile is stale
     rs = store()
+    cfgs = vectors_first(cfgs, rs)
     ids = [jobs.submit("rnn", cfg, rs, track=track).id for cfg in cfgs]
     ss[LAST_LAUNCH] = (time.time(), dicts, ids)
     ss[LAUNCHED] = [*ss.get(LAUNCHED, []), *ids]
     return ids
+
+
+def vectors_first(cfgs: list[Any], rs: RunStore) -> list[Any]:
+    """Each config with the word2vec run it reads named (``embeddings = "auto"``, :mod:`core.jobs.vectors`); where
+    the store has none that suit, the vectors are queued first (one run per distinct need) in the lane the
+    trainings queue in after them. The queued word2vec runs go to :data:`VECTORS_FIRST`."""
+    from rnnlab.core.jobs import lifecycle as jobs
+    from rnnlab.core.jobs.vectors import resolve_vectors, with_vectors
+
+    out, firsts = [], {}
+    for cfg in cfgs:
+        cfg, first = resolve_vectors(cfg, rs)
+        if first is not None:
+            key = repr(first.to_dict())
+            if key not in firsts:
+                firsts[key] = jobs.submit("word2vec", first, rs, label="word2vec-skipgram").id
+            cfg = with_vectors(cfg, firsts[key])
+        out.append(cfg)
+    st.session_state[VECTORS_FIRST] = list(firsts.values())
+    return out
 
 
 def page_link(page: str, label: str, icon: str | None = None) -> None:

@@ -22,9 +22,9 @@ from rnnlab.core.analysis.predict import MAX_TEXT_CHARS, classify, load_run  # n
 from rnnlab.core.config import TEXT_TASK, HMMConfig, HMMRunConfig, TextConfig  # noqa: E402
 from rnnlab.core.figures import comparison, hmm  # noqa: E402
 from rnnlab.core.jobs import estimate  # noqa: E402
-from rnnlab.core.jobs.hmm import resolve_embeddings  # noqa: E402
 from rnnlab.core.jobs.names import CANCELLED, FINISHED, HMM_ARRAYS_FILE, METRICS_FILE, QUEUED, RUNNING  # noqa: E402
 from rnnlab.core.jobs.store import Run  # noqa: E402
+from rnnlab.core.jobs.vectors import resolve_vectors, with_vectors  # noqa: E402
 from rnnlab.core.jobs.word2vec import vectors_runs  # noqa: E402
 from rnnlab.dashboard import forms, lessons, markup, state, widgets  # noqa: E402
 
@@ -38,19 +38,17 @@ def fit_config(h: HMMConfig, dataset: str) -> tuple[HMMRunConfig, Any]:
     """The fit's config on ``dataset`` with the word2vec run it reads, and the word2vec job to run first when there
     is none."""
     cfg = HMMRunConfig(data=state.data_config(dataset), text=TextConfig(), hmm=h)
-    return resolve_embeddings(cfg, state.store())
+    return resolve_vectors(cfg, state.store())
 
 
 def launch_fit(h: HMMConfig, dataset: str) -> None:
     """Queue the fit as a run of its own process (after the word2vec run it needs, if there is none yet); a
     setting the dataset cannot fit is refused with the reason, and nothing is queued."""
-    from dataclasses import replace
-
     try:
         cfg, w2v_first = fit_config(h, dataset)
         if w2v_first is not None:  # queued first: the fit, queued after it, reads its vectors
             w2v = state.submit_job("hmm.word2vec", "word2vec", w2v_first, label="word2vec-skipgram")
-            cfg = replace(cfg, hmm=replace(cfg.hmm, embeddings=w2v.id))
+            cfg = with_vectors(cfg, w2v.id)
         state.submit_job(JOB, "hmm", cfg, label="gmmhmm")
     except (*state.LAUNCH_ERRORS, KeyError) as e:  # KeyError: the chosen word2vec run was deleted meanwhile
         st.error(f"Not started: {e}", icon=":material/error:")

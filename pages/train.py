@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 import streamlit as st
 
-from rnnlab.core.config import BUILTIN_DATASET, CELLS, PRESETS, TASKS, TEXT_TASK, preset
+from rnnlab.core.config import AUTO_VECTORS, BUILTIN_DATASET, CELLS, PRESETS, TASKS, TEXT_TASK, preset
 from rnnlab.core.data.sources import list_datasets
 from rnnlab.core.data.text import stopwords_found
 from rnnlab.core.figures import training
@@ -34,7 +34,9 @@ TASK_NAMES = {"imdb": "text classification", "adding": "adding problem (syntheti
 PRESET_HELP = ("`lesson` (the default): `fast` on at most 7,000 texts per split for 3 epochs, gradients recorded: "
                "on IMDB the gated cells clearly beat the RNN in about 2 minutes for all three on a 2-core CPU. "
                "`seed`: the seed report's settings (every text padded or cut to 500 tokens). "
-               "`fast`: the same model over length-bucketed batches, one CPU thread: much faster on a CPU.")
+               "`fast`: the same model over length-bucketed batches, one CPU thread: much faster on a CPU. "
+               "`best`: `fast` with the settings the best-at-seed-size study chose (GRU, stop words and negations "
+               "kept, word2vec embeddings trained first when there are none); see the README's results.")
 NOTE = "train.note"  # the outcome of the last start, shown once
 TRACK_HELP = ("Optional: log the runs live while they train, to TensorBoard (`tensorboard:/path/tb`: events in "
               "`/path/tb/RUN_ID`) or MLflow (`mlflow:sqlite:///path/mlflow.db`, `mlflow:file:/path/mlruns`, "
@@ -45,6 +47,18 @@ TRACK_HELP = ("Optional: log the runs live while they train, to TensorBoard (`te
 def form_prefix(preset_name: str, task: str) -> str:
     # the preset and task are part of the keys: switching either resets the form to its defaults
     return f"hp.{preset_name}.{task}."
+
+
+def embeddings_key(preset_name: str, task: str) -> str:
+    # per preset, as the form's fields: `best` starts from `auto`, the others from random embeddings
+    return form_prefix(preset_name, task) + "embeddings"
+
+
+def vectors_choice(run_id: str) -> str:
+    if not run_id:
+        return "no (random initialisation)"
+    return "auto (the newest on the same texts and settings, trained first if none)" if run_id == AUTO_VECTORS \
+        else run_id
 
 
 def form_values(fields: list[forms.Field], preset_name: str, task: str) -> dict[str, Any]:
@@ -77,7 +91,8 @@ def launch(preset_name: str, task: str, nonce: str) -> None:
     try:
         cfgs = forms.configs_from_form(preset_name, list(ss.get("train_cells", [])), task,
                                        form_values(fields, preset_name, task), imdb_path=state.dataset_path(),
-                                       dataset=ss.get("train_dataset"), embeddings=ss.get("train_embeddings") or None)
+                                       dataset=ss.get("train_dataset"),
+                                       embeddings=ss.get(embeddings_key(preset_name, task)) or None)
     except (TypeError, ValueError) as e:
         ss[NOTE] = ("error", f"Not started: {e}")
         return
@@ -97,8 +112,12 @@ def launch(preset_name: str, task: str, nonce: str) -> None:
 def started(ids: list[str]) -> None:
     """Say which runs were queued (nothing when none was: a stale click, or a repeat the page now asks about)."""
     if ids:
-        st.session_state[NOTE] = ("success", f"Started {len(ids)} run{'s' * (len(ids) > 1)}: {', '.join(ids)}. They "
-                                             "train one at a time in the background; this page shows their progress.")
+        first = st.session_state.get(state.VECTORS_FIRST) or []
+        before = (f"No word2vec run suited them, so word2vec vectors train first ({', '.join(first)}). "
+                  if first else "")
+        st.session_state[NOTE] = ("success", f"Started {len(ids)} run{'s' * (len(ids) > 1)}: {', '.join(ids)}. "
+                                             f"{before}They train one at a time in the background; this page shows "
+                                             "their progress.")
 
 
 def launch_again(nonce: str) -> None:
@@ -224,12 +243,16 @@ with st.container(border=True):
     main = [f.name for f in fields if f.main]
     widgets.draw_fields(fields, form_prefix(preset_name, task), main=main, more=None)
     if task == TEXT_TASK:
-        w2v = vectors_runs(state.store(), dataset)
-        state.reset_stale("train_embeddings", ["", *w2v], "")  # vectors of the dataset chosen before
-        st.selectbox("Initialise the embeddings from a word2vec run", [""] + w2v, key="train_embeddings",
-                     format_func=lambda r: r or "no (random initialisation)",
-                     help=f"vectors trained on {state.dataset_label(dataset)}, or imported"
-                          + ("; train word2vec vectors on the Embeddings page first" if not w2v else ""))
+        w2v = [AUTO_VECTORS, *vectors_runs(state.store(), dataset)]
+        emb_key = embeddings_key(preset_name, task)
+        own = defaults.train.embeddings if defaults.train.embeddings == AUTO_VECTORS else ""
+        st.session_state.setdefault(emb_key, own)
+        state.reset_stale(emb_key, ["", *w2v], own)  # vectors of the dataset chosen before
+        st.selectbox("Initialise the embeddings from a word2vec run", [""] + w2v, key=emb_key,
+                     format_func=vectors_choice,
+                     help=f"vectors trained on {state.dataset_label(dataset)}, or imported; *auto* takes the newest "
+                          "run trained on the same texts with the same text settings, and trains one first (about "
+                          "10 minutes on IMDB) when there is none")
     widgets.draw_fields([f for f in fields if not f.main], form_prefix(preset_name, task), main=[],
                         more="More settings")
     st.text_input("Track to", key="train_track", placeholder="tensorboard:/path/tb, mlflow:sqlite:///path/mlflow.db",

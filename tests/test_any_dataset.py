@@ -19,6 +19,7 @@ from rnnlab.core.analysis.evaluate import evaluate_run
 from rnnlab.core.analysis.introspect import introspect
 from rnnlab.core.analysis.predict import predict_runs
 from rnnlab.core.config import (
+    PRESETS,
     DataConfig,
     ExperimentConfig,
     HMMConfig,
@@ -41,10 +42,10 @@ from rnnlab.core.data.datasets import (
     resolve_data,
 )
 from rnnlab.core.jobs import estimate, lifecycle
-from rnnlab.core.jobs.hmm import resolve_embeddings
 from rnnlab.core.jobs.labels import describe
 from rnnlab.core.jobs.names import FINISHED
 from rnnlab.core.jobs.store import RunStore
+from rnnlab.core.jobs.vectors import resolve_vectors
 from rnnlab.core.jobs.word2vec import load_vectors
 from rnnlab.core.report.experiment import report_folder
 from rnnlab.core.sweep.job import place_runs
@@ -141,7 +142,7 @@ def test_a_dataset_with_its_own_validation_split_keeps_it(rnnlab_home, tmp_path)
 
 
 def test_every_preset_fits_a_200_row_dataset_without_an_override(gadgets):
-    for name in ("seed", "fast", "lesson"):
+    for name in PRESETS:
         cfg = resolve_config(preset(name, dataset=gadgets))
         assert cfg.data.val_size == 16, name
         frames = load_frames(cfg.data)
@@ -217,7 +218,7 @@ def test_the_gmm_hmm_fits_one_model_per_class_on_a_three_class_dataset_and_answe
     store = RunStore()
     w2v = lifecycle.run_now("word2vec", Word2VecRunConfig(data=DataConfig(dataset=topics), text=TEXT,
                                                           word2vec=SMALL_W2V), store)
-    cfg, first = resolve_embeddings(HMMRunConfig(data=DataConfig(dataset=topics), text=TEXT, hmm=SMALL_HMM), store)
+    cfg, first = resolve_vectors(HMMRunConfig(data=DataConfig(dataset=topics), text=TEXT, hmm=SMALL_HMM), store)
     assert first is None and cfg.hmm.embeddings == w2v.id
     run = lifecycle.run_now("hmm", cfg, store)
     tm = run.test_metrics()
@@ -232,7 +233,7 @@ def test_the_gmm_hmm_reads_only_vectors_of_its_own_dataset_or_imported_ones(gadg
     store = RunStore()
     lifecycle.run_now("word2vec", Word2VecRunConfig(data=DataConfig(dataset=topics), text=TEXT, word2vec=SMALL_W2V),
                       store)
-    cfg, first = resolve_embeddings(HMMRunConfig(data=DataConfig(dataset=gadgets), text=TEXT, hmm=SMALL_HMM), store)
+    cfg, first = resolve_vectors(HMMRunConfig(data=DataConfig(dataset=gadgets), text=TEXT, hmm=SMALL_HMM), store)
     assert cfg.hmm.embeddings is None and first is not None and first.data.dataset == gadgets
 
 
@@ -288,7 +289,7 @@ def test_a_gmm_hmm_that_cannot_fit_its_dataset_or_its_vectors_is_refused_before_
     w2v = lifecycle.run_now("word2vec", Word2VecRunConfig(data=DataConfig(dataset=topics), text=TEXT,
                                                           word2vec=SMALL_W2V), store)
     with pytest.raises(ValueError, match=f"hmm.dim=12 is more than the 8 dimensions of word2vec run {w2v.id}; use 8"):
-        resolve_embeddings(HMMRunConfig(data=DataConfig(dataset=topics), hmm=HMMConfig(dim=12)), store)
+        resolve_vectors(HMMRunConfig(data=DataConfig(dataset=topics), hmm=HMMConfig(dim=12)), store)
     assert [r.kind for r in store.list()] == ["word2vec"]
 
 

@@ -15,8 +15,8 @@ from fixtures_runs import use_home
 from rnnlab.core.analysis.predict import load_hmm_run
 from rnnlab.core.config import DataConfig, HMMConfig, HMMRunConfig, TextConfig, Word2VecConfig, Word2VecRunConfig
 from rnnlab.core.jobs import lifecycle
-from rnnlab.core.jobs.hmm import resolve_embeddings
 from rnnlab.core.jobs.store import RunNotFound, RunStore
+from rnnlab.core.jobs.vectors import resolve_vectors
 from rnnlab.core.models.hmm import (
     HMMClassifier,
     HMMFitError,
@@ -157,7 +157,7 @@ def build_hmm_home(root: Path) -> HMMHome:
         text = TextConfig(max_len=40)
         w2v = lifecycle.run_now("word2vec", Word2VecRunConfig(data=data, text=text, word2vec=Word2VecConfig(
             dim=8, min_count=1, epochs=3)), store, label="word2vec-skipgram")
-        cfg, first = resolve_embeddings(HMMRunConfig(data=data, text=text, hmm=FIT), store)  # names w2v's run
+        cfg, first = resolve_vectors(HMMRunConfig(data=data, text=text, hmm=FIT), store)  # names w2v's run
         assert first is None
         run = lifecycle.run_now("hmm", cfg, store, label="gmmhmm")
     return HMMHome(home, archive, w2v.id, run.id)
@@ -220,28 +220,28 @@ def _word2vec_run(store: RunStore, state: str, vectors: bool = True):
     return run
 
 
-def test_resolve_embeddings_names_the_newest_finished_word2vec_run_or_the_one_to_train_first(tmp_path):
+def test_resolve_vectors_names_the_newest_finished_word2vec_run_or_the_one_to_train_first(tmp_path):
     store = RunStore(tmp_path / "runs")
     data, text = DataConfig(imdb_path="imdb.tar.gz", val_size=2), TextConfig(max_len=40)
     cfg = HMMRunConfig(data=data, text=text, hmm=HMMConfig(limit=30))
     # none in the store: the skip-gram job to run first, on as many reviews as the fit reads
-    assert resolve_embeddings(cfg, store) == (cfg, Word2VecRunConfig(data=replace(data, limit=30), text=text))
+    assert resolve_vectors(cfg, store) == (cfg, Word2VecRunConfig(data=replace(data, limit=30), text=text))
     older = _word2vec_run(store, "finished")
     _word2vec_run(store, "failed")
     _word2vec_run(store, "finished", vectors=False)
-    resolved, first = resolve_embeddings(cfg, store)
+    resolved, first = resolve_vectors(cfg, store)
     assert first is None and resolved == replace(cfg, hmm=replace(cfg.hmm, embeddings=older.id))
     newer = _word2vec_run(store, "finished")
-    assert resolve_embeddings(cfg, store)[0].hmm.embeddings == newer.id
+    assert resolve_vectors(cfg, store)[0].hmm.embeddings == newer.id
     named = replace(cfg, hmm=replace(cfg.hmm, embeddings=older.id))
-    assert resolve_embeddings(named, store) == (named, None)  # a run named by the user is kept
+    assert resolve_vectors(named, store) == (named, None)  # a run named by the user is kept
     with pytest.raises(RunNotFound, match="no run 'nope'"):
-        resolve_embeddings(replace(cfg, hmm=replace(cfg.hmm, embeddings="nope")), store)
+        resolve_vectors(replace(cfg, hmm=replace(cfg.hmm, embeddings="nope")), store)
 
 
 def test_an_hmm_job_without_word2vec_vectors_fails_clearly_and_is_recorded(tmp_path):
     store = RunStore(tmp_path / "runs")
-    run = store.create(HMMRunConfig(), kind="hmm", label="gmmhmm")  # made without resolve_embeddings naming vectors
+    run = store.create(HMMRunConfig(), kind="hmm", label="gmmhmm")  # made without resolve_vectors naming vectors
     with pytest.raises(ValueError, match="needs a word2vec run"):
         lifecycle.run_job(run, store)
     [run] = store.list()

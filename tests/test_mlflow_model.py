@@ -143,8 +143,8 @@ def test_a_three_class_rnn_and_gmm_hmm_answer_in_their_class_names(rnnlab_home, 
         preset,
     )
     from rnnlab.core.data import sources
-    from rnnlab.core.jobs.hmm import resolve_embeddings
     from rnnlab.core.jobs.lifecycle import run_now
+    from rnnlab.core.jobs.vectors import resolve_vectors
 
     if nltk_data():
         monkeypatch.setenv("NLTK_DATA", nltk_data())
@@ -161,7 +161,7 @@ def test_a_three_class_rnn_and_gmm_hmm_answer_in_their_class_names(rnnlab_home, 
     data, text = DataConfig(dataset="topics"), TextConfig(remove_stopwords=False)
     run_now("word2vec", Word2VecRunConfig(data=data, text=text, word2vec=Word2VecConfig(dim=8, min_count=1, epochs=1)),
             store)
-    cfg, _ = resolve_embeddings(HMMRunConfig(data=data, text=text, hmm=HMMConfig(states=2, mix=1, dim=2, n_iter=3,
+    cfg, _ = resolve_vectors(HMMRunConfig(data=data, text=text, hmm=HMMConfig(states=2, mix=1, dim=2, n_iter=3,
                                                                                  restarts=1)), store)
     hmm = run_now("hmm", cfg, store)
 

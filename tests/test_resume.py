@@ -54,19 +54,21 @@ def probe() -> Batch:
     return Batch(tokens, lengths, torch.tensor([1.0, 0.0, 1.0, 0.0]), torch.arange(4))
 
 
-def make_trainer(cell: str, callbacks=(), *, epochs: int = 4, init_seed: int = 0) -> Trainer:
+def make_trainer(cell: str, callbacks=(), *, epochs: int = 4, init_seed: int = 0, embedding_dropout: float = 0.0,
+                 **train_options) -> Trainer:
     """Two stacked layers with dropout between and after them: every training step draws from the global RNG."""
     torch.manual_seed(init_seed)
     model = SentimentRNN(ModelConfig(cell=cell, vocab_size=20, embedding_dim=6, hidden_size=5, num_layers=2,
-                                     dropout=0.3))
+                                     dropout=0.3, embedding_dropout=embedding_dropout))
     data = token_batches()
 
     def train_batches(epoch: int) -> list[Batch]:  # shuffled, seeded by the epoch as the real tasks are
         order = torch.randperm(STEPS_PER_EPOCH, generator=torch.Generator().manual_seed(epoch))
         return [data[i] for i in order.tolist()]
 
-    cfg = TrainConfig(epochs=epochs, batch_size=10, lr=1e-2)
-    return Trainer(model, cfg, train_batches, lambda: data[STEPS_PER_EPOCH:], callbacks=callbacks)
+    cfg = TrainConfig(epochs=epochs, batch_size=10, lr=1e-2, **train_options)
+    return Trainer(model, cfg, train_batches, lambda: data[STEPS_PER_EPOCH:], callbacks=callbacks,
+                   steps_per_epoch=STEPS_PER_EPOCH)
 
 
 class Crash(Exception):
@@ -179,6 +181,44 @@ def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_run(cell, t
     # the last states: the weights of the last epoch (not the best ones), the moments, the RNG streams
     assert_same_state(load_training_state(whole / "ckpt" / LAST), load_training_state(cut / "ckpt" / LAST))
     assert_same_gradients(whole / "gradients.npz", cut / "gradients.npz")
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_a_decaying_learning_rate_with_regularisation_resumes_bit_for_bit(schedule, tmp_path):
+    # the schedule is a function of the step, so the resumed run must land on the same curve
+    options = dict(embedding_dropout=0.2, lr_schedule=schedule, weight_decay=1e-3)
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    lrs: list[float] = []
+    uninterrupted = make_trainer("gru", [Checkpointer(whole), Recorder(lrs)], **options)
+    expected = uninterrupted.fit()
+    with pytest.raises(Crash):
+        make_trainer("gru", [Checkpointer(cut), CrashAtStep(2 * STEPS_PER_EPOCH + 1)], **options).fit()
+    resumed = make_trainer("gru", [Checkpointer(cut)], init_seed=5, **options)
+    assert_same_result(expected, resume(resumed, cut))
+    assert_same_tensors(uninterrupted.model.state_dict(), resumed.model.state_dict())
+    assert_same_optimizer(uninterrupted.optimizer.state_dict(), resumed.optimizer.state_dict())
+    # the rate falls at every step from the configured one, and ends near zero
+    total = 4 * STEPS_PER_EPOCH
+    assert len(lrs) == total and lrs[0] == pytest.approx(1e-2)
+    assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False)) and lrs[-1] < 1e-2 / total + 1e-12
+    # and each option changes the training (none is ignored)
+    plain = make_trainer("gru").fit()
+    for name in options:
+        one = make_trainer("gru", **{name: options[name]}).fit()
+        assert one.epochs[-1]["train_loss"] != plain.epochs[-1]["train_loss"], name
+
+
+class Recorder:
+    def __init__(self, lrs: list[float]):
+        self.lrs = lrs
+
+    def on_batch_end(self, trainer: Trainer, rec: dict) -> None:
+        self.lrs.append(rec["lr"])
+
+
+def test_a_schedule_without_the_run_length_is_refused():
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        Trainer(SentimentRNN(ModelConfig(vocab_size=20)), TrainConfig(lr_schedule="cosine"), lambda e: [], list)
 
 
 @pytest.mark.parametrize("every", [3, 4])

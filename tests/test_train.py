@@ -129,3 +129,20 @@ def test_mse_objective_has_no_accuracy():
     obj = Objective("mse")
     assert obj.correct(torch.zeros(3), torch.ones(3)) is None
     assert float(obj.loss(torch.zeros(3), torch.ones(3))) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
+def test_learning_rate_schedules_start_at_the_configured_rate_and_fall_as_named(schedule):
+    from rnnlab.core.training.trainer import lr_factor
+    total = 10
+    f = [lr_factor(schedule, s, total) for s in range(total)]
+    assert f[0] == 1.0
+    if schedule == "constant":
+        assert set(f) == {1.0}
+    else:
+        assert all(a > b > 0 for a, b in zip(f, f[1:], strict=False))
+        # linear halves at the middle step; cosine too, by symmetry
+        assert lr_factor(schedule, total // 2, total) == pytest.approx(0.5)
+        assert f[-1] == pytest.approx(0.1 if schedule == "linear" else 0.5 * (1 + math.cos(math.pi * 0.9)))
+    with pytest.raises(ValueError, match="unknown"):
+        lr_factor("step", 1, total)

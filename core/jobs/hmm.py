@@ -3,7 +3,7 @@
 :func:`hmm_job` fits :class:`core.models.hmm.HMMClassifier` (K class models for K classes) on the
 training texts of the dataset its config names, through the encoded corpus the RNN runs use (the
 same preprocessing, vocabulary and ``max_len``), with the vectors of a word2vec run trained on that
-dataset (or imported), and tests it on the dataset's test split. :func:`resolve_embeddings` picks
+dataset (or imported), and tests it on the dataset's test split. :func:`core.jobs.vectors.resolve_vectors` picks
 those vectors before the run is created, so its config says which vectors the fit read.
 
 What it writes: ``hmm.npz`` (parameters and token vectors, loaded with ``allow_pickle=False``),
@@ -15,44 +15,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
-from rnnlab.core.config import HMMRunConfig, Word2VecRunConfig
+from rnnlab.core.config import HMMRunConfig
 from rnnlab.core.data.corpus import load_corpus
 from rnnlab.core.data.datasets import dataset_name
 from rnnlab.core.jobs.lifecycle import JobContext
 from rnnlab.core.jobs.names import CLASSES_FILE, HMM_ARRAYS_FILE, HMM_FILE, TEST_METRICS_FILE, VOCAB_FILE
-from rnnlab.core.jobs.store import RunStore
-from rnnlab.core.jobs.word2vec import load_vectors, vectors_runs
+from rnnlab.core.jobs.word2vec import load_vectors
 from rnnlab.core.models.hmm import HMMClassifier, balanced_sample, best_threshold, save_arrays, sequences, token_vectors
 from rnnlab.core.training.trainer import classification_metrics, multiclass_metrics
-
-
-def resolve_embeddings(cfg: HMMRunConfig, store: RunStore) -> tuple[HMMRunConfig, Word2VecRunConfig | None]:
-    """``cfg`` with the word2vec run it will read named, and the word2vec job to run first if there is none.
-
-    Without ``cfg.hmm.embeddings`` the newest finished word2vec run trained on the same dataset (or
-    an imported one) is used; when the store holds none, the second value is the skip-gram job to
-    train first (on at most ``cfg.hmm.limit`` training and unlabelled texts of that dataset), whose
-    run id the caller puts into ``cfg.hmm.embeddings``.
-    """
-    if cfg.hmm.embeddings:
-        run_id = store.get(cfg.hmm.embeddings).id
-    else:
-        found = vectors_runs(store, cfg.data.dataset)
-        if not found:
-            first = Word2VecRunConfig(data=replace(cfg.data, limit=cfg.hmm.limit), text=cfg.text)
-            _check_dim(cfg, first.word2vec.dim, "the skip-gram vectors it would train first")
-            return cfg, first
-        run_id = found[0]
-    _check_dim(cfg, store.get(run_id).job_config().word2vec.dim, f"word2vec run {run_id}")
-    return replace(cfg, hmm=replace(cfg.hmm, embeddings=run_id)), None
-
-
-def _check_dim(cfg: HMMRunConfig, dim: int, what: str) -> None:
-    """The PCA keeps at most as many dimensions as the vectors have: refuse a larger ``hmm.dim`` before the fit."""
-    if cfg.hmm.dim > dim:
-        raise ValueError(f"hmm.dim={cfg.hmm.dim} is more than the {dim} dimensions of {what}; use {dim} or fewer")
 
 
 def hmm_job(ctx: JobContext, cfg: HMMRunConfig) -> None:

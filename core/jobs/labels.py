@@ -66,7 +66,8 @@ PREFIXES = {"hidden_size": "h", "embedding_dim": "emb ", "num_layers": "layers "
             "lr": "lr ", "batch_size": "batch ", "max_len": "len ", "max_vocab": "vocab ", "min_freq": "min freq ",
             "clip_norm": "clip ", "tbptt": "tbptt ", "truncate": "cut ", "val_size": "val ",
             "split_seed": "split seed ", "seed": "seed ", "recurrent_init_radius": "radius ",
-            "probe_every": "probe every ", "probe_size": "probe "}
+            "probe_every": "probe every ", "probe_size": "probe ", "embedding_dropout": "emb dropout ",
+            "weight_decay": "wd "}
 READOUT_WORDS = {"last": "last-state read-out", "mean": "mean pool", "max": "max pool", "mean_max": "mean+max pool"}
 NONE_READS = {"clip_norm": "no clip", "max_vocab": "all words", "tbptt": "full BPTT",
               "recurrent_init_radius": "default init", "embeddings": "random embeddings"}
@@ -95,6 +96,8 @@ def option_text(name: str, value: Any) -> str:
         return "w2v"
     if name in ("batching", "optimizer"):
         return str(value)
+    if name == "lr_schedule":
+        return f"{value} lr" if value != "constant" else "constant lr"
     if name == "readout":
         return READOUT_WORDS.get(value, f"read-out {value}")
     if isinstance(value, tuple | list):

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from rnnlab.core.analysis.gradients import GradientRecorder
-from rnnlab.core.config import RunConfig
+from rnnlab.core.config import AUTO_VECTORS, RunConfig
 from rnnlab.core.device import flush_denormals, resolve_device
 from rnnlab.core.jobs.kinds import Cancelled
 from rnnlab.core.jobs.lifecycle import JobContext
@@ -41,6 +41,7 @@ from rnnlab.core.jobs.names import (
     WEIGHTS_FILE,
 )
 from rnnlab.core.jobs.targets import stored_targets
+from rnnlab.core.jobs.vectors import find_vectors
 from rnnlab.core.jobs.word2vec import load_vectors
 from rnnlab.core.models.checkpoint import save_weights
 from rnnlab.core.models.rnn import SentimentRNN, param_counts
@@ -165,6 +166,18 @@ def live_tracking(ctx: JobContext) -> Iterator[list[Any]]:
         yield [tracker]
 
 
+def auto_vectors(cfg: RunConfig, store: Any) -> str:
+    """The word2vec run that ``embeddings = "auto"`` reads when it reaches the job unnamed (launchers name it first,
+    :func:`core.jobs.vectors.resolve_vectors`): the newest that suits, or a ValueError saying how to get one."""
+    found = find_vectors(cfg, store)
+    if found is None:
+        raise ValueError("embeddings = auto, and no word2vec run of this store was trained on these texts with this "
+                         "preprocessing at this embedding size: start the run with `python -m core train`, the Train "
+                         "page or a sweep (each trains the vectors first), or train them with `python -m core "
+                         "embeddings train` and the same text settings")
+    return found
+
+
 def _train(ctx: JobContext, cfg: RunConfig, extra_callbacks: list[Any], progress_bar: bool) -> None:
     run, t = ctx.run, cfg.train
     t0 = time.time()
@@ -199,9 +212,10 @@ def _train(ctx: JobContext, cfg: RunConfig, extra_callbacks: list[Any], progress
     else:
         run.cut_metrics(-1)  # a rerun from scratch starts a fresh log
         if t.embeddings:
+            vectors = auto_vectors(cfg, ctx.store) if t.embeddings == AUTO_VECTORS else t.embeddings
             # how many of the vocabulary's words got a vector: part of the run's record
-            wv = load_vectors(t.embeddings, ctx.store.root)
-            run.write_json(EMBEDDINGS_FILE, {"run_id": t.embeddings, **init_embedding_layer(
+            wv = load_vectors(vectors, ctx.store.root)
+            run.write_json(EMBEDDINGS_FILE, {"run_id": vectors, **init_embedding_layer(
                 model, task.vocab, wv, freeze=t.freeze_embeddings)})
     steps_per_epoch = _count_batches(task.train_batches)
     callbacks: list[Any] = [RunWriter(ctx, steps_per_epoch)]
@@ -213,7 +227,8 @@ def _train(ctx: JobContext, cfg: RunConfig, extra_callbacks: list[Any], progress
     callbacks.append(Checkpointer(run.file(CHECKPOINT_DIR)))
     callbacks += extra_callbacks
     trainer = Trainer(model, t, task.train_batches, task.val_batches, objective=task.objective, device=device,
-                      callbacks=callbacks, use_lengths=task.use_lengths)
+                      callbacks=callbacks, use_lengths=task.use_lengths,
+                      steps_per_epoch=steps_per_epoch)
     if state is not None:
         trainer.load_state_dict(state)
     ctx.progress(phase="training", epoch=trainer.epoch, epochs=t.epochs, batch=0, batches=steps_per_epoch)

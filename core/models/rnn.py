@@ -221,14 +221,19 @@ class SentimentRNN(nn.Module):
     # ------------------------------------------------------------------ fused path
 
     def embed(self, x: Tensor) -> Tensor:
-        """Token ids ``(B, T)`` -> ``(B, T, E)``; real-valued inputs ``(B, T, input_size)`` pass through."""
+        """Token ids ``(B, T)`` -> ``(B, T, E)`` (with ``cfg.embedding_dropout`` while training); real-valued
+        inputs ``(B, T, input_size)`` pass through."""
         if self.embedding is None:
             if x.dim() != 3:
                 raise ValueError(f"expected (B, T, input_size) float inputs, got shape {tuple(x.shape)}")
             return x
         if x.dim() != 2:
             raise ValueError(f"expected (B, T) token ids, got shape {tuple(x.shape)}")
-        return self.embedding(x)
+        emb = self.embedding(x)
+        # only when asked: a dropout of rate 0 would still be a call, and runs without it stay as they were
+        if self.cfg.embedding_dropout > 0:
+            emb = F.dropout(emb, self.cfg.embedding_dropout, self.training)
+        return emb
 
     def head(self, features: Tensor) -> Tensor:
         """Dropout + linear on the read-out's features -> logits ``(B,)`` or ``(B, output_size)``."""

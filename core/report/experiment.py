@@ -46,9 +46,9 @@ from rnnlab.core.jobs.estimate import (
     training_seconds,
     word2vec_seconds,
 )
-from rnnlab.core.jobs.hmm import resolve_embeddings
 from rnnlab.core.jobs.names import FINISHED, GRADIENTS_FILE, REPORT_DIR, WORD2VEC_FILE
 from rnnlab.core.jobs.store import Run, RunStore
+from rnnlab.core.jobs.vectors import resolve_vectors, with_vectors
 from rnnlab.core.sweep.job import execute_runs
 from rnnlab.core.tasks.synthetic import ADDING_SUCCESS_MSE
 
@@ -288,10 +288,10 @@ def _hmm(ctx: Any, ec: ExperimentConfig, word2vec_run: str | None) -> dict[str, 
     """The GMM-HMM with exactly this experiment's settings (states, mixtures, size, data), reused or fitted."""
     limit = ec.hmm_limit if ec.limit is None else min(ec.hmm_limit or ec.limit, ec.limit)
     cfg = HMMRunConfig(data=experiment_data(ec), text=TextConfig(), hmm=HMMConfig(limit=limit, embeddings=word2vec_run))
-    cfg, w2v_first = resolve_embeddings(cfg, ctx.store)
+    cfg, w2v_first = resolve_vectors(cfg, ctx.store)
     if w2v_first is not None:
         w2v = ctx.child("word2vec", w2v_first, label="word2vec-skipgram")
-        cfg = replace(cfg, hmm=replace(cfg.hmm, embeddings=w2v.id))
+        cfg = with_vectors(cfg, w2v.id)
     ctx.progress(phase="GMM-HMM")
     run = ctx.child("hmm", cfg, label="gmmhmm")
     tm = run.test_metrics() or {}

@@ -39,6 +39,7 @@ from rnnlab.core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED
 from rnnlab.core.jobs.process import LockHeld, exclusive
 from rnnlab.core.jobs.store import Run, RunStore
 from rnnlab.core.jobs.targets import TrackTarget
+from rnnlab.core.jobs.vectors import resolve_vectors, with_vectors
 from rnnlab.core.sweep.executors import executor, take_up
 from rnnlab.core.sweep.spec import Point, SweepSpec, parse_spec, plan, plan_confirm
 
@@ -106,6 +107,22 @@ def place_runs(cfgs: list[RunConfig], store: RunStore, label: str | None,
     return out
 
 
+def named_vectors(ctx: Any, cfgs: list[RunConfig]) -> list[RunConfig]:
+    """Each config with the word2vec run it reads named (``embeddings = "auto"``: :mod:`core.jobs.vectors`), the
+    vectors trained first, once, inside this job where the store has none that suit."""
+    out = []
+    for cfg in cfgs:
+        cfg, first = resolve_vectors(cfg, ctx.store)
+        if first is not None:  # a child run: reused by the next config that needs the same vectors
+            ctx.say("no suitable word2vec run found: training a skip-gram model first")
+            w2v = ctx.child("word2vec", first, label="word2vec-skipgram")
+            if w2v.status().get("state") != FINISHED:
+                raise ValueError(f"the word2vec run {w2v.id} the trainings need did not finish")
+            cfg = with_vectors(cfg, w2v.id)
+        out.append(cfg)
+    return out
+
+
 def execute_runs(ctx: Any, cfgs: list[RunConfig], *, label: str | None, executor_name: str = "local",
                  parallel: int | None = None, address: str | None = None, retries: int = 1,
                  done: Callable[[Run, str], None] | None = None) -> list[tuple[Run, bool]]:
@@ -113,7 +130,7 @@ def execute_runs(ctx: Any, cfgs: list[RunConfig], *, label: str | None, executor
 
     What the sweep and the experiment share: ``done(run, note)`` hears of each run as it ends.
     """
-    placed = place_runs(cfgs, ctx.store, label)
+    placed = place_runs(named_vectors(ctx, cfgs), ctx.store, label)
     todo = [r for r, reused in placed if not reused]
     if todo:
         executor(executor_name, parallel=parallel, address=address, retries=retries).execute(
@@ -338,8 +355,8 @@ def _sweep(ctx: Any, cfg: SweepConfig, spec: SweepSpec, points: list[Point]) -> 
     def stage(stage_points: list[Point]) -> None:
         """Place, record in plan.json and execute one stage's runs (the grid, then the confirmation)."""
         new = [(p, run, reused) for p, (run, reused) in
-               zip(stage_points, place_runs([p.cfg for p in stage_points], ctx.store, f"sweep-{spec.name}",
-                                            spec.track), strict=True)]
+               zip(stage_points, place_runs(named_vectors(ctx, [p.cfg for p in stage_points]), ctx.store,
+                                            f"sweep-{spec.name}", spec.track), strict=True)]
         placed.extend(new)
         atomic.write_json(out / "plan.json", [{"run_id": r.id, **p.as_dict(), "stage": p.stage, "reused": reused}
                                               for p, r, reused in placed])

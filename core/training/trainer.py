@@ -81,6 +81,23 @@ class Objective:
         return None
 
 
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """The learning rate of optimiser step ``step`` (0-based) of ``total``, as a fraction of the configured one.
+
+    ``constant``: 1. ``linear``: from 1 down to ``1/total`` at the last step. ``cosine``: half a cosine
+    from 1 to near 0 (``(1 + cos(pi * step / total)) / 2``). Neither reaches 0 within the run, so
+    every step still learns.
+    """
+    if schedule == "constant":
+        return 1.0
+    frac = min(max(step, 0), total) / max(total, 1)
+    if schedule == "linear":
+        return 1.0 - frac
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * frac))
+    raise ValueError(f"unknown lr_schedule {schedule!r}")
+
+
 def param_groups(model: nn.Module) -> dict[str, list[torch.nn.Parameter]]:
     """Group parameters by role for per-group gradient norms."""
     groups: dict[str, list[torch.nn.Parameter]] = {"embedding": [], "input_hidden": [], "hidden_hidden": [],
@@ -146,10 +163,13 @@ class Trainer:
         self.steps_per_epoch = steps_per_epoch
         params = [p for p in model.parameters() if p.requires_grad]
         if cfg.optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(params, lr=cfg.lr)
+            self.optimizer = torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         else:
             # fused Adam: one kernel for all parameters on a GPU instead of several per tensor
-            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, fused=self.device.type == "cuda")
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                              fused=self.device.type == "cuda")
+        if cfg.lr_schedule != "constant" and steps_per_epoch is None:
+            raise ValueError(f"lr_schedule {cfg.lr_schedule!r} needs steps_per_epoch (the run's length in steps)")
         self.groups = param_groups(model)
         self.step = 0
         self.epoch = 0
@@ -197,6 +217,12 @@ class Trainer:
             rec.update(clipped=False, skipped=True, reason="non-finite gradient")
             return rec
         rec.update(clipped=bool(self.cfg.clip_norm and total_v > self.cfg.clip_norm), skipped=False)
+        if self.cfg.lr_schedule != "constant":
+            # a function of the global step alone, so a resumed run continues the same curve
+            lr = self.cfg.lr * lr_factor(self.cfg.lr_schedule, self.step, self.cfg.epochs * self.steps_per_epoch)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            rec["lr"] = lr
         self.optimizer.step()
         if correct is not None:
             rec["correct"] = int(values[-1])
