@@ -21,10 +21,11 @@ from rnnlab.core.data.sources import list_datasets
 from rnnlab.core.data.text import stopwords_found
 from rnnlab.core.figures import training
 from rnnlab.core.jobs import lifecycle as jobs
-from rnnlab.core.jobs.estimate import duration, plural, training_seconds
+from rnnlab.core.jobs.estimate import duration, plural, training_seconds, word2vec_seconds
 from rnnlab.core.jobs.names import CANCELLED, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, JOB_LOG, QUEUED, RUNNING
 from rnnlab.core.jobs.store import DamagedRun, RunNotFound
 from rnnlab.core.jobs.targets import MAX_TARGET_CHARS, MAX_TARGETS, parse_targets
+from rnnlab.core.jobs.vectors import resolve_vectors
 from rnnlab.core.jobs.word2vec import vectors_runs
 from rnnlab.dashboard import forms, lessons, state, widgets
 
@@ -52,6 +53,12 @@ def form_prefix(preset_name: str, task: str) -> str:
 def embeddings_key(preset_name: str, task: str) -> str:
     # per preset, as the form's fields: `best` starts from `auto`, the others from random embeddings
     return form_prefix(preset_name, task) + "embeddings"
+
+
+def chosen_embeddings(preset_name: str, task: str) -> str | None:
+    """The word2vec run the form's embeddings box names (before it is first drawn: the preset's own choice)."""
+    own = preset(preset_name).train.embeddings
+    return st.session_state.get(embeddings_key(preset_name, task), own if own == AUTO_VECTORS else "") or None
 
 
 def vectors_choice(run_id: str) -> str:
@@ -92,7 +99,7 @@ def launch(preset_name: str, task: str, nonce: str) -> None:
         cfgs = forms.configs_from_form(preset_name, list(ss.get("train_cells", [])), task,
                                        form_values(fields, preset_name, task), imdb_path=state.dataset_path(),
                                        dataset=ss.get("train_dataset"),
-                                       embeddings=ss.get(embeddings_key(preset_name, task)) or None)
+                                       embeddings=chosen_embeddings(preset_name, task))
     except (TypeError, ValueError) as e:
         ss[NOTE] = ("error", f"Not started: {e}")
         return
@@ -192,11 +199,28 @@ def show_estimate(preset_name: str, cells: tuple[str, ...], task: str, dataset: 
     """The expected time of the runs the form would start (its settings now), from the pace of finished runs."""
     try:
         cfgs = forms.configs_from_form(preset_name, list(cells), task, form_values(fields, preset_name, task),
-                                       imdb_path=state.dataset_path(), dataset=dataset)
+                                       imdb_path=state.dataset_path(), dataset=dataset,
+                                       embeddings=chosen_embeddings(preset_name, task))
     except (TypeError, ValueError):
         return  # the form says what is wrong when started
     stamp = state.estimate_stamp(cfgs[0].data.dataset, cfgs[0].data.imdb_path)
-    st.caption(estimate_text(cfgs, _estimate(tuple(cfgs), str(state.store().root), stamp)))
+    text = estimate_text(cfgs, _estimate(tuple(cfgs), str(state.store().root), stamp))
+    vectors = _vectors_estimate(cfgs[0], str(state.store().root), stamp)
+    if vectors is not None:  # `auto` embeddings and no word2vec run that suits: trained first
+        text += ("  \nFirst, word2vec vectors for these texts and settings: "
+                 + ("unknown" if vectors.seconds is None else "about " + duration(vectors.seconds)) + ". "
+                 + vectors.basis)
+    st.caption(text)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _vectors_estimate(cfg: Any, root: str, stamp: tuple) -> Any:
+    """How long the word2vec run that ``cfg`` needs first would take; None when it needs none."""
+    try:
+        first = resolve_vectors(cfg, state.store())[1]
+    except (KeyError, ValueError):
+        return None
+    return None if first is None else word2vec_seconds(first, state.store())
 
 
 # -- the form ---------------------------------------------------------------------------------------------

@@ -129,6 +129,7 @@ def test_the_train_page_offers_best_with_auto_vectors_and_queues_them_before_the
     at = ok(open_page("train.py"))
     at.selectbox(key="train_preset").set_value("best").run()
     assert at.selectbox(key="hp.best.imdb.embeddings").value == AUTO_VECTORS
+    assert any("First, word2vec vectors for these texts and settings" in c.value for c in at.caption)
     at.multiselect(key="train_cells").set_value(["gru", "lstm"])
     at.number_input(key="hp.best.imdb.limit").set_value(40)
     at = start(at)
