@@ -281,3 +281,24 @@ def test_runs_lists_the_label_and_quality_in_text(rnnlab_home, capsys):
     assert main(["runs"]) == 0
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(run.id))
     assert "my run · lstm · seed" in line and "[degenerate]" in line and "(hidden)" in line
+
+
+def test_a_run_made_before_a_field_existed_is_reused_as_the_field_at_its_default(store, tiny_imdb_archive):
+    from rnnlab.core.config import preset
+    from rnnlab.core.data.datasets import resolve_config
+    from rnnlab.core.sweep.job import place_runs
+
+    cfg = resolve_config(preset("fast", imdb_path=str(tiny_imdb_archive), val_size=2))
+    run = store.create(cfg)
+    # config.json as a version without the newer fields wrote it: it trained as their defaults do today
+    old = dict(run.config_dict())
+    old["model"] = {k: v for k, v in old["model"].items() if k != "embedding_dropout"}
+    old["train"] = {k: v for k, v in old["train"].items() if k not in ("lr_schedule", "weight_decay")}
+    run.write_json("config.json", old)
+    run.update_status(state="finished")
+    assert store.find_finished("rnn", cfg) == run
+    [(placed, reused)] = place_runs([cfg], store, "again")
+    assert (placed.id, reused) == (run.id, True)
+    # a config that sets one of them otherwise is another run
+    other = resolve_config(preset("fast", imdb_path=str(tiny_imdb_archive), val_size=2, lr_schedule="cosine"))
+    assert store.find_finished("rnn", other) is None

@@ -361,7 +361,9 @@ def test_the_shipped_studies_plan(rnnlab_home):
     root = Path(__file__).resolve().parent.parent / "studies"
     specs = {p.stem: parse_spec(p.read_text()) for p in sorted(root.glob("*.toml"))}
     assert {name: (len(plan(s)), s.size) for name, s in specs.items()} == {
-        "best-at-seed-size": (48, 48), "edge-of-chaos": (108, 108)}
+        "best-at-seed-size": (48, 48), "edge-of-chaos": (108, 108),
+        # the best preset's three stages: stages 1 and 3 screen with one seed and confirm 2 points with 2 more
+        "best-1-text": (4, 8), "best-2-size": (8, 8), "best-3-regularise": (4, 8)}
 
 
 # -- the experiment through the same executor -------------------------------------------------------------------------

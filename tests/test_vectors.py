@@ -49,13 +49,15 @@ def test_auto_finds_the_newest_run_on_the_same_texts_and_preprocessing_else_name
                                                                   word2vec=Word2VecConfig(dim=100)))
     # runs that differ in what the vectors saw are passed over
     vectors_run(store, cfg.data, replace(cfg.text, remove_stopwords=True))  # other tokens
-    vectors_run(store, cfg.data, replace(cfg.text, keep_negations=False))
+    vectors_run(store, cfg.data, replace(cfg.text, remove_stopwords=True, keep_negations=False))
     vectors_run(store, replace(cfg.data, limit=None), cfg.text)  # other texts
     vectors_run(store, cfg.data, cfg.text, dim=50)  # another size
     vectors_run(store, cfg.data, cfg.text, imported=True)  # a file's vectors: no preprocessing to compare
     assert find_vectors(cfg, store) is None and resolve_vectors(cfg, store)[1] is not None
     # the vocabulary and length settings do not change the tokens: still a match; the newest wins
     older = vectors_run(store, cfg.data, replace(cfg.text, max_vocab=5, max_len=7))
+    assert not cfg.text.remove_stopwords  # so negations are kept whatever keep_negations says: the same tokens
+    assert find_vectors(replace(cfg, text=replace(cfg.text, keep_negations=False)), store) == older.id
     assert resolve_vectors(cfg, store) == (replace(cfg, train=replace(cfg.train, embeddings=older.id)), None)
     newer = vectors_run(store, cfg.data, cfg.text)
     assert auto_vectors(cfg, store) == newer.id

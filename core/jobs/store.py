@@ -131,6 +131,11 @@ class Run:
         """The run's config as its kind's dataclass (``core.config.JOB_CONFIGS``), validated."""
         return files.read_config(self.id, self.path / CONFIG_FILE)[1]
 
+    def config_key(self) -> dict[str, Any]:
+        """The run's config as :func:`~core.config.config_to_dict` gives it today: every field, those added since
+        the run was made at their defaults, which are the values it trained with. What reuse compares."""
+        return config_to_dict(self.job_config())
+
     def config(self) -> RunConfig:
         """An RNN run's :class:`~core.config.RunConfig`."""
         cfg = self.job_config()
@@ -573,7 +578,7 @@ class RunStore:
             try:
                 d = run.config_dict()
                 if (d.get("kind", "rnn") == kind and not d.get("imported") and run.status().get("state") == FINISHED
-                        and {k: v for k, v in d.items() if k not in META_KEYS} == want):
+                        and run.config_key() == want):
                     return run
             except (OSError, ValueError):
                 continue

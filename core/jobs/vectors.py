@@ -34,8 +34,12 @@ PIPELINE = ("lowercase", "expand_abbreviations", "strip_html", "remove_non_alnum
 
 
 def same_pipeline(a: TextConfig, b: TextConfig) -> bool:
-    """Whether two text configs turn a text into the same tokens (:data:`PIPELINE`)."""
-    return all(getattr(a, k) == getattr(b, k) for k in PIPELINE)
+    """Whether two text configs turn a text into the same tokens (:data:`PIPELINE`; with stop words kept, keeping
+    negations changes nothing)."""
+    def tokens(t: TextConfig) -> tuple:
+        return tuple(getattr(t, k) if k != "keep_negations" or t.remove_stopwords else None for k in PIPELINE)
+
+    return tokens(a) == tokens(b)
 
 
 def find_vectors(cfg: RunConfig, store: RunStore) -> str | None:

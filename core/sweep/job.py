@@ -61,10 +61,12 @@ def existing_runs(store: RunStore) -> dict[str, list[Run]]:
     for run in store.list():
         try:
             d = run.config_dict()
+            if d.get("kind", "rnn") != "rnn" or d.get("imported"):
+                continue
+            key = _key(run.config_key())  # every field, those added since the run was made at their defaults
         except (OSError, ValueError):
             continue
-        if d.get("kind", "rnn") == "rnn" and not d.get("imported"):
-            out.setdefault(_key(d), []).append(run)
+        out.setdefault(key, []).append(run)
     return out
 
 
