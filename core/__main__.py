@@ -728,6 +728,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                   f"{guess['unknown']} runs have no measured pace")
         else:
             print("estimated: unknown (no finished run like these, and no reference rate for their sizes)")
+        if guess["vectors"]:
+            took = guess["vectors_seconds"]
+            print(f"first: {guess['vectors']} word2vec run(s) for the runs with embeddings = auto (none in the store "
+                  f"suits them), {'time unknown' if took is None else f'about {took / 60:.1f} min'}")
         return 0
     run = _start("sweep", cfg, args, label=f"sweep-{spec.name}")
     if run is None:

@@ -104,7 +104,11 @@ if spec is not None:
                    f"{guess['measured']} runs whose cell and batching have finished runs to measure their pace "
                    f"by" + (f"; {guess['unknown']} without" if guess["unknown"] else "") + "."
                    if guess["seconds"] is not None else
-                   "No estimate yet: no finished run of the same cell and batching to measure the pace by."))
+                   "No estimate yet: no finished run of the same cell and batching to measure the pace by.")
+                + (f" First, {guess['vectors']} word2vec run{'s' * (guess['vectors'] > 1)} for the runs whose "
+                   "embeddings are `auto` (none in the store suits them)"
+                   + (f", about {minutes(guess['vectors_seconds'])}." if guess["vectors_seconds"] is not None else ".")
+                   if guess["vectors"] else ""))
     with st.form("sweep_form"):
         c1, c2, c3 = st.columns([1, 1, 2])
         executor = c1.selectbox("Executor", EXECUTORS, key="sweep_executor",

@@ -47,7 +47,8 @@ def text(at: AppTest) -> str:
 
 def test_the_page_plans_a_shipped_study_and_says_how_to_start(rnnlab_home):
     at = ok(open_page())
-    assert "**best-at-seed-size**: 48 runs" in text(at)  # the first study, planned
+    # the first study, planned, with the word2vec vectors its `auto` runs would train first in an empty store
+    assert "**best-1-text**: 4 runs" in text(at) and "First, 2 word2vec runs for the runs whose embeddings" in text(at)
 
 
 def test_with_no_sweep_of_its_own_the_page_reads_the_published_studies(rnnlab_home):

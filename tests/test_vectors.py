@@ -140,3 +140,17 @@ def test_the_train_page_offers_best_with_auto_vectors_and_queues_them_before_the
     w2v = fake_launch[0]["run"]
     assert all(x["run"].config().train.embeddings == w2v.id for x in fake_launch[1:])
     assert "word2vec vectors train first" in text(at) and w2v.id in text(at)
+
+
+def test_a_sweeps_estimate_counts_the_vectors_it_would_train_first_once(gadgets, capsys):  # noqa: F811
+    from rnnlab.core.sweep.job import estimate
+    from rnnlab.core.sweep.spec import parse_spec, plan
+
+    spec = parse_spec('name = "b"\npreset = "best"\nseeds = [0, 1]\n[base]\ndataset = "gadgets"\nembedding_dim = 8\n'
+                      '[vary]\ncell = ["gru", "lstm"]\nremove_stopwords = [false, true]\n')
+    store = RunStore()
+    guess = estimate(plan(spec), store)
+    assert guess["vectors"] == 2 and guess["vectors_seconds"] > 0  # one per preprocessing, not one per run
+    cfg = plan(spec)[0].cfg
+    vectors_run(store, cfg.data, cfg.text, dim=8)
+    assert estimate(plan(spec), store)["vectors"] == 1

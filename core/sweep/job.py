@@ -33,7 +33,7 @@ from rnnlab.core.analysis.gradients import decay_ratios, load_gradients
 from rnnlab.core.config import RunConfig, SweepConfig, config_to_dict
 from rnnlab.core.data.datasets import resolve_config
 from rnnlab.core.jobs import lifecycle
-from rnnlab.core.jobs.estimate import training_seconds_each
+from rnnlab.core.jobs.estimate import training_seconds_each, word2vec_seconds
 from rnnlab.core.jobs.files import META_KEYS
 from rnnlab.core.jobs.names import CANCELLED, CRASHED, DAMAGED, FAILED, FINISHED, GRADIENTS_FILE, QUEUED, RUNNING
 from rnnlab.core.jobs.process import LockHeld, exclusive
@@ -398,11 +398,22 @@ def estimate(points: list[Point], store: RunStore, confirm_runs: int = 0) -> dic
 
     ``confirm_runs`` (a spec's confirmation stage, whose points are not chosen yet) count as the
     grid's mean run each. ``{"seconds": float | None, "measured": points with an estimate,
-    "unknown": points without, "confirm": confirm_runs}``.
+    "unknown": points without, "confirm": confirm_runs, "vectors": word2vec runs to train first,
+    "vectors_seconds": their estimate, or None}``; the vectors' seconds are not in ``seconds``.
     """
     known = [v for v in training_seconds_each([p.cfg for p in points], store) if v is not None]
     seconds = sum(known) * (1 + confirm_runs / len(known)) if known else None
-    return {"seconds": seconds, "measured": len(known), "unknown": len(points) - len(known), "confirm": confirm_runs}
+    firsts = {}  # auto embeddings with no word2vec run that suits: trained first, once per distinct need
+    for p in points:
+        try:
+            first = resolve_vectors(p.cfg, store)[1]
+        except (KeyError, ValueError):  # a named run that is gone: the sweep says so when it runs
+            continue
+        if first is not None:
+            firsts.setdefault(repr(config_to_dict(first)), first)
+    w2v = [word2vec_seconds(f, store).seconds for f in firsts.values()]
+    return {"seconds": seconds, "measured": len(known), "unknown": len(points) - len(known), "confirm": confirm_runs,
+            "vectors": len(firsts), "vectors_seconds": sum(w2v) if w2v and None not in w2v else None}
 
 
 def sweep_progress(run: Run, store: RunStore) -> dict[str, Any]:
