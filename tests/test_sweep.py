@@ -362,8 +362,8 @@ def test_the_shipped_studies_plan(rnnlab_home):
     specs = {p.stem: parse_spec(p.read_text()) for p in sorted(root.glob("*.toml"))}
     assert {name: (len(plan(s)), s.size) for name, s in specs.items()} == {
         "best-at-seed-size": (48, 48), "edge-of-chaos": (108, 108),
-        # the best preset's three stages: stages 1 and 3 screen with one seed and confirm 2 points with 2 more
-        "best-1-text": (4, 8), "best-2-size": (8, 8), "best-3-regularise": (4, 8)}
+        # the best preset's stages: 1, 3 and 4 screen with one seed and confirm 2 points with 2 more; 2 screens
+        "best-1-text": (4, 8), "best-2-size": (8, 8), "best-3-regularise": (4, 8), "best-4-length": (4, 8)}
 
 
 # -- the experiment through the same executor -------------------------------------------------------------------------
