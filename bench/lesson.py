@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rnnlab.core.analysis.gradients import decay_ratios, load_gradients  # noqa: E402
-from rnnlab.core.config import CELLS  # noqa: E402
+from rnnlab.core.config import CELLS, CLASSIC_CELLS  # noqa: E402
 
 KS = (10, 50, 100)
 COLUMNS = ("tag", "preset", "settings", "cell", "seed", "parallel", "accuracy", "f1", "test_n", "train_n",
@@ -217,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a config field (repeatable): --set epochs=3 --set limit=5000")
     p.add_argument("--seeds", default="0", help="training seeds, comma-separated (default: 0)")
-    p.add_argument("--cells", default=",".join(CELLS), help="cell types, comma-separated (default: rnn,lstm,gru)")
+    p.add_argument("--cells", default=",".join(CLASSIC_CELLS),
+                   help="cell types, comma-separated (default: rnn,lstm,gru)")
     p.add_argument("--parallel", type=int, default=1, choices=(1, 2), help="runs at once (default: 1)")
     p.add_argument("--tag", default="", help="a name for this setting in the table")
     p.add_argument("--out", default=str(ROOT / "docs" / "lesson"), help="folder of runs.csv and runs.md")

@@ -64,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_train import SeedStyleModel  # noqa: E402  (bench/bench_train.py)
 
-from rnnlab.core.config import CELLS, LIMIT_MIN, PRESETS, preset  # noqa: E402
+from rnnlab.core.config import CLASSIC_CELLS, LIMIT_MIN, PRESETS, preset  # noqa: E402
 from rnnlab.core.data.batching import padding_stats  # noqa: E402
 from rnnlab.core.jobs.lifecycle import run_now  # noqa: E402
 from rnnlab.core.jobs.store import RunStore  # noqa: E402
@@ -206,14 +206,15 @@ def names(text: str, allowed: tuple[str, ...], what: str, parser: argparse.Argum
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=2000, help="reviews per split (balanced, as DataConfig.limit)")
-    parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated cells")
+    # the classic cells: the roofline counts a step's W_ih and W_hh products (the modern cells have no W_hh)
+    parser.add_argument("--cells", default=",".join(CLASSIC_CELLS), help="comma-separated cells")
     parser.add_argument("--presets", default="seed,fast", help=f"comma-separated, of {', '.join(PRESETS)}")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of every timing")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the trainings (and of the bound)")
     parser.add_argument("--imdb", default=os.environ.get("RNNLAB_IMDB", DEFAULT_IMDB), help="the IMDB archive")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     args = parser.parse_args(argv)
-    cells = names(args.cells, CELLS, "cells", parser)
+    cells = names(args.cells, CLASSIC_CELLS, "cells", parser)
     presets = names(args.presets, PRESETS, "presets", parser)
     if not LIMIT_MIN <= args.limit <= 25_000:
         parser.error(f"--limit must lie in [{LIMIT_MIN}, 25000], got {args.limit}")
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     if (plain_model.emb.embedding_dim, plain_model.rnn.hidden_size) != (e, h):
         parser.error(f"the plain loop's model (bench_train.SeedStyleModel) is not the seed preset's E={e}, H={h}")
     shapes = {"square": (SQUARE, SQUARE, SQUARE)}
-    shapes.update({f"{c}_step": (batch, cell_def(c).blocks * h, e + h) for c in CELLS})
+    shapes.update({f"{c}_step": (batch, cell_def(c).blocks * h, e + h) for c in CLASSIC_CELLS})
     peaks = {f"{name}@{n}": gemm_rate(*mnk, n, args.repeats) for n in thread_counts for name, mnk in shapes.items()}
     say(f"torch {torch.__version__}, {cores} CPUs, load average {load_start[0]:.2f} {load_start[1]:.2f} "
         f"{load_start[2]:.2f} at the start")

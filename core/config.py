@@ -25,7 +25,9 @@ from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from typing import Any, TypeVar
 
-CELLS = ("rnn", "lstm", "gru")
+CLASSIC_CELLS = ("rnn", "lstm", "gru")  # PyTorch's fused cells, the seed's comparison: the studies' default
+MODERN_CELLS = ("mingru", "minlstm", "lru")  # linear recurrences run by a parallel scan (core.models.recurrences)
+CELLS = (*CLASSIC_CELLS, *MODERN_CELLS)
 # Text classification, on IMDB or on any dataset added with `data add` (DataConfig.dataset). The name is
 # older than the other datasets; stored runs say it, so it stays.
 TEXT_TASK = "imdb"
@@ -306,7 +308,8 @@ class TextConfig(_Config):
 
 @dataclass(frozen=True)
 class ModelConfig(_Config):
-    cell: str = param("lstm", "recurrent cell: rnn (tanh), lstm or gru", choices=CELLS, flag="--model")
+    cell: str = param("lstm", "recurrent cell: rnn (tanh), lstm, gru, or a modern one run by a parallel scan: mingru, "
+                              "minlstm, lru", choices=CELLS, flag="--model")
     vocab_size: int = param(2, "words in the vocabulary, set from it (0 = <unk>, 1 = <pad>)", lo=2, hi=VOCAB_MAX + 2,
                             internal=True)
     embedding_dim: int = param(100, "size of each word vector", lo=1, hi=EMBEDDING_MAX, main=True, applies=TEXT)
@@ -483,7 +486,7 @@ class HorizonConfig(_Config):
     """One memory-horizon experiment: which models and lengths, and the training budget of each."""
 
     task: str = param("adding", "the synthetic memory task", choices=SYNTHETIC_TASKS)
-    models: tuple[str, ...] = param(CELLS, "cell types, comma-separated", choices=CELLS)
+    models: tuple[str, ...] = param(CLASSIC_CELLS, "cell types, comma-separated", choices=CELLS)
     lengths: tuple[int, ...] = param(HORIZON_LENGTHS, "sequence lengths T, comma-separated", lo=2, hi=SEQ_MAX)
     steps: int = param(2000, "optimiser steps per model and length (the budget)", lo=1, hi=STEPS_MAX)
     evals: int = param(20, "held-out evaluations spread over the budget (steps-to-success resolution)", lo=1,
@@ -544,7 +547,8 @@ class ExperimentConfig(_Config):
                                    hi=SEED_MAX)
     ablation_seeds: tuple[int, ...] | None = param(None, "seeds of the LSTM ablations, comma-separated; none = seeds",
                                                    lo=0, hi=SEED_MAX)
-    cells: tuple[str, ...] = param(CELLS, "cell types of the main comparison, comma-separated", choices=CELLS)
+    cells: tuple[str, ...] = param(CLASSIC_CELLS, "cell types of the main comparison, comma-separated",
+                                 choices=CELLS)
     epochs: int | None = param(None, "passes over the training split; none = the preset's", lo=1, hi=1000)
     limit: int | None = param(None, "at most N texts per split (at least one of each class); none = all",
                               lo=LIMIT_MIN, hi=REVIEWS_MAX)

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 import streamlit as st
 
-from rnnlab.core.config import AUTO_VECTORS, BUILTIN_DATASET, CELLS, PRESETS, TASKS, TEXT_TASK, preset
+from rnnlab.core.config import AUTO_VECTORS, BUILTIN_DATASET, CELLS, CLASSIC_CELLS, PRESETS, TASKS, TEXT_TASK, preset
 from rnnlab.core.data.sources import list_datasets
 from rnnlab.core.data.text import stopwords_found
 from rnnlab.core.figures import training
@@ -230,7 +230,7 @@ state.init_launch_nonce()
 status = state.dataset_status()
 
 c1, c2, c3 = st.columns([2, 1, 1])
-cells = c1.multiselect("Cell types (one run each)", CELLS, default=list(CELLS), key="train_cells")
+cells = c1.multiselect("Cell types (one run each)", CELLS, default=list(CLASSIC_CELLS), key="train_cells")
 preset_name = c2.selectbox("Preset", PRESETS, index=PRESETS.index("lesson"), key="train_preset", help=PRESET_HELP)
 task = c3.selectbox("Task", TASKS, key="train_task", format_func=TASK_NAMES.get)
 

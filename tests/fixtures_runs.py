@@ -55,7 +55,7 @@ def tiny_config(cell: str, archive: Path, preset_name: str = "fast", **overrides
 
 
 def build_trained_home(root: Path) -> TrainedHome:
-    from rnnlab.core.config import CELLS
+    from rnnlab.core.config import CLASSIC_CELLS
     from rnnlab.core.jobs.lifecycle import run_job, run_now
     from rnnlab.core.jobs.store import RunStore
 
@@ -65,7 +65,7 @@ def build_trained_home(root: Path) -> TrainedHome:
     with pytest.MonkeyPatch.context() as mp:
         use_home(mp, home)
         store = RunStore(home / "runs")
-        for i, cell in enumerate(CELLS):
+        for i, cell in enumerate(CLASSIC_CELLS):
             run = run_now("rnn", tiny_config(cell, archive, "seed" if i == 0 else "fast"), store)
             ids[cell] = run.id
         bad = tiny_config("gru", root / "missing.tar.gz")

@@ -1,4 +1,5 @@
-"""core.models.cells: each cell's definition is PyTorch's cell; its state layout; the contracts its users rely on."""
+"""core.models.cells: each classic cell's definition is PyTorch's cell, each modern one its layer's step; the state
+layout; the contracts its users rely on."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from rnnlab.core.training.trainer import Objective
 TORCH_CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 N, IN, H = 4, 5, 3
 F64 = torch.float64
-MULTI_PART = [name for name in CELLS if len(cell_def(name).state_names) > 1]  # the LSTM
+CLASSIC = [name for name in CELLS if cell_def(name).pytorch_rnn]
+MODERN = [name for name in CELLS if not cell_def(name).pytorch_rnn]
+MULTI_PART = [name for name in CLASSIC if len(cell_def(name).state_names) > 1]  # the LSTM
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +41,7 @@ def test_the_registry_holds_the_configs_cell_names():
         cell_def("transformer")
 
 
-@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("name", CLASSIC)
 def test_step_equals_one_step_of_pytorchs_own_cell(name):
     cell = cell_def(name)
     ref = TORCH_CELLS[name](IN, H).double()
@@ -52,7 +55,7 @@ def test_step_equals_one_step_of_pytorchs_own_cell(name):
     assert ref.weight_ih.shape == (cell.blocks * H, IN)  # PyTorch stacks one block per gate
 
 
-@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("name", CLASSIC)
 def test_fused_module_holds_the_cells_blocks_and_computes_the_same_step(name):
     cell = cell_def(name)
     fused = cell.fused(IN, H, batch_first=True).double()
@@ -89,14 +92,15 @@ def test_gate_names_and_count_match_what_the_transparent_path_records(name):
     cell = cell_def(name)
     model = SentimentRNN(ModelConfig(cell=name, vocab_size=20, embedding_dim=IN, hidden_size=H)).eval()
     assert model.cell_def is cell
-    assert model.rnn.weight_ih_l0.shape[0] == cell.blocks * H
+    if cell.pytorch_rnn:
+        assert model.rnn.weight_ih_l0.shape[0] == cell.blocks * H
     with torch.no_grad():
         out = model.forward_transparent(torch.randint(2, 20, (2, 6)), return_states=True)
     assert tuple(out.states[(0, 0)]) == cell.recorded
     assert cell.recorded == (*cell.gates, *cell.state_names[1:], "hidden")
 
 
-@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("name", CLASSIC)
 def test_local_derivatives_are_the_diagonal_of_the_steps_jacobian(name):
     # the step is element-wise once wx and uh are known: every other Jacobian entry is zero
     cell = cell_def(name)
@@ -133,6 +137,36 @@ def test_later_state_parts_enter_affinely_with_coefficients_free_of_them(name):
     torch.testing.assert_close(at_rest.prev[:, 1:, 1:], slope, rtol=0, atol=0)
     predicted = torch.stack(at_zero.state[1:], 1) + (slope * torch.stack(rest, 1)[:, None]).sum(2)
     torch.testing.assert_close(torch.stack(at_rest.state[1:], 1), predicted, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------- the modern cells
+
+@pytest.mark.parametrize("name", MODERN)
+def test_a_modern_cells_step_is_its_layers_step_and_its_state_parts_the_layers_state(name):
+    cell = cell_def(name)
+    stack = cell.build(IN, H, num_layers=2, bidirectional=True).double()
+    rec = stack["l1_reverse"]  # layer 1 reads both directions below it
+    assert cell.step_params(stack, 1, 1) == (rec,)
+    x, state = torch.randn(N, 2 * H, dtype=F64), random_state(cell)
+    new, gates = cell.recur(cell.project(stack, 1, 1, x), state, rec)
+    layer_new, out, layer_gates = rec.step(x, cell.layer_state(cell.parts(state)))
+    assert tuple(gates) == cell.gates and all(g.shape == (N, H) for g in gates.values())
+    parts = cell.parts(new)
+    assert torch.equal(parts[0], out)  # h: the layer's output
+    torch.testing.assert_close(cell.layer_state(parts), layer_new, rtol=0, atol=0)  # the rest: its state
+
+
+@pytest.mark.parametrize("name", MODERN)
+@pytest.mark.parametrize(("layers", "bidirectional"), [(1, False), (2, True)])
+def test_a_modern_cells_shapes_and_count_are_its_modules(name, layers, bidirectional):
+    cell = cell_def(name)
+    stack = cell.build(IN, H, layers, bidirectional)
+    assert cell.param_shapes(IN, H, layers, bidirectional) == {k: tuple(v.shape) for k, v in stack.state_dict().items()}
+    d = 2 if bidirectional else 1
+    formula = sum(d * cell.layer_params(n, H) for n in [IN] + [d * H] * (layers - 1))
+    assert formula == sum(p.numel() for p in stack.parameters())
+    with pytest.raises(ValueError, match="no recurrent matrix"):
+        cell.rescale_recurrent(stack, 1.0, layers, d)
 
 
 # ---------------------------------------------------------------------------------- a new cell

@@ -9,7 +9,16 @@ import dataclasses
 
 import pytest
 
-from rnnlab.core.config import ExperimentConfig, HMMConfig, HorizonConfig, RunConfig, Word2VecConfig, preset
+from rnnlab.core.config import (
+    CELLS,
+    CLASSIC_CELLS,
+    ExperimentConfig,
+    HMMConfig,
+    HorizonConfig,
+    RunConfig,
+    Word2VecConfig,
+    preset,
+)
 from rnnlab.dashboard import forms
 
 
@@ -115,7 +124,9 @@ def test_any_configs_fields_become_form_fields_with_their_metadata_and_defaults(
 
 def test_tuples_become_a_multiple_choice_or_a_list_of_numbers():
     fields = {f.name: f for f in forms.config_fields(HorizonConfig)}
-    assert (fields["models"].kind, fields["models"].choices) == ("choices", ("rnn", "lstm", "gru"))
+    # any cell may be chosen; the classic three are the default
+    assert (fields["models"].kind, fields["models"].choices) == ("choices", CELLS)
+    assert fields["models"].default == CLASSIC_CELLS == ("rnn", "lstm", "gru")
     assert (fields["lengths"].kind, fields["lengths"].number) == ("numbers", "int")
     assert fields["lengths"].text(fields["lengths"].default) == "10, 25, 50, 100, 200"
     assert (fields["clip_norm"].kind, fields["clip_norm"].optional) == ("float", True)

@@ -32,6 +32,7 @@ from rnnlab.core.models.rnn import SentimentRNN
 from rnnlab.core.training.trainer import Objective, Trainer
 
 CELLS = ("rnn", "lstm", "gru")
+MODERN = ("mingru", "minlstm", "lru")  # in a few representative cases (the suite's time)
 LENGTHS = [9, 3, 11, 1, 6]
 T = max(LENGTHS)
 
@@ -241,6 +242,9 @@ def random_tokens(lengths: list[int], front: bool, width: int | None = None) -> 
 
 CASES = [(cell, layers, bidir, front, tbptt) for cell in CELLS for layers, bidir in ((1, False), (2, True), (2, False))
          for front in (False, True) for tbptt in ((None,) if bidir else (None, 4))]
+# the LRU's state (y, Re x, Im x) is not element-wise: its carried gradient takes the per-step product route
+CASES += [("mingru", 2, True, False, None), ("minlstm", 1, False, True, 4), ("lru", 2, True, False, None),
+          ("lru", 2, False, True, None), ("lru", 1, False, False, 4)]
 
 
 @pytest.mark.parametrize("readout", READOUTS)
@@ -266,11 +270,10 @@ def test_input_gradients_equal_plain_autograd_through_the_transparent_path(cell,
     assert np.nanmax(rec.dx) > 0
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", CELLS + MODERN)
 def test_jacobian_norms_match_the_explicit_per_step_jacobian(cell):
     model = make_model(cell).eval()
-    lstm = cell == "lstm"
-    size = 8 if lstm else 4
+    size = 4 * len(model.cell_def.state_names)  # the flat state: LSTM [h, c], LRU [y, Re x, Im x]
     x, s = torch.randn(6, 5, dtype=torch.float64), 0.5 * torch.randn(6, size, dtype=torch.float64)
     step = _state_step(model, 0, 0)
     jacs = torch.stack([torch.func.jacrev(lambda s_, i=i: step(x[i:i + 1], s_[None])[0])(s[i]) for i in range(6)])
@@ -282,7 +285,7 @@ def test_jacobian_norms_match_the_explicit_per_step_jacobian(cell):
     torch.testing.assert_close(spectral, exact, rtol=1e-4, atol=0)
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", CELLS + ("lru",))
 @pytest.mark.parametrize("front", [False, True], ids=["end-padded", "front-padded"])
 def test_padding_never_contributes_and_reviews_do_not_interact(cell, front):
     model = make_model(cell)

@@ -18,7 +18,10 @@ from rnnlab.core.models.rnn import SentimentRNN, pool
 
 WORDS = [f"w{i}" for i in range(60)] + ["good", "bad", "film"]
 STATE_NAMES = {"rnn": {"hidden"}, "gru": {"reset_gate", "update_gate", "candidate", "hidden"},
-               "lstm": {"input_gate", "forget_gate", "output_gate", "candidate", "cell", "hidden"}}
+               "lstm": {"input_gate", "forget_gate", "output_gate", "candidate", "cell", "hidden"},
+               "mingru": {"update_gate", "candidate", "hidden"},
+               "minlstm": {"forget_gate", "input_gate", "candidate", "hidden"},
+               "lru": {"state_real", "state_imag", "hidden"}}
 
 
 @pytest.fixture(autouse=True)
@@ -47,6 +50,9 @@ def review(n: int, seed: int = 0) -> str:
 # every cell under both batchings; bidirectional and stacked models under one each
 VARIANTS = [(cell, p, bi, layers) for cell in ("rnn", "lstm", "gru")
             for p, bi, layers in (("seed", False, 1), ("fast", False, 1), ("seed", True, 1), ("fast", False, 2))]
+# the modern cells (the transparent route): one of each shape
+VARIANTS += [("mingru", "fast", False, 1), ("minlstm", "seed", True, 1), ("lru", "seed", False, 1),
+             ("lru", "fast", True, 2)]
 
 
 @pytest.mark.parametrize("cell, preset_name, bidirectional, layers", VARIANTS)
@@ -81,7 +87,7 @@ def test_gates_and_states_agree_with_the_fused_model(cell, preset_name, bidirect
     np.testing.assert_allclose(out.saliency, slow.saliency, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "lru"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_saliency_is_the_norm_of_gradient_times_embedding(cell, bidirectional):
     lr = loaded(cell, "seed", seed=1, bidirectional=bidirectional)

@@ -1,4 +1,5 @@
-"""core.models.rnn: the fused and transparent paths agree, masking, hooks, states, TBPTT, read-outs, counts, init."""
+"""core.models.rnn: the fused (scan) and transparent paths agree, masking, hooks, states, TBPTT, read-outs, counts,
+init -- for the classic cells, and for the modern ones in a representative subset of the cases."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rnnlab.core.models.checkpoint import expected_shapes
 from rnnlab.core.models.rnn import SentimentRNN, param_counts, pool, running_pool
 
 CELLS = ("rnn", "lstm", "gru")
+MODERN = ("mingru", "minlstm", "lru")  # the scan cells: in fewer cases than the classic ones (the suite's time)
 VOCAB, EMB, HID = 50, 8, 6
 PAD = 1
 LENGTHS = [9, 3, 11, 1, 6]  # B = 5, T = 11: includes a one-token review and one that fills the batch
@@ -94,6 +96,25 @@ def test_fused_and_transparent_paths_agree_on_logits_and_gradients(cell, layers,
                        lambda m: m.forward_transparent(x, lengths).logits, TOL[dtype])
 
 
+# the modern cells: one layer one way with end padding; two layers both ways under both batchings (their scan never
+# packs: "default" is end padding with lengths)
+MODERN_CASES = [(cell, layers, bidir, batching) for cell in MODERN
+                for layers, bidir, batching in ((1, False, "default"), (2, True, "default"), (2, True, "front"))]
+
+
+@pytest.mark.parametrize("readout", READOUTS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize(("cell", "layers", "bidirectional", "batching"), MODERN_CASES)
+def test_scan_and_transparent_paths_of_the_modern_cells_agree_on_logits_and_gradients(cell, layers, bidirectional,
+                                                                                     batching, dtype, readout):
+    model = make_model(cell, layers, bidirectional, dtype, readout=readout)
+    if batching == "front":
+        x, lengths = random_tokens(LENGTHS, front=True), None
+    else:
+        x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
+    assert_paths_agree(model, lambda m: m(x, lengths), lambda m: m.forward_transparent(x, lengths).logits, TOL[dtype])
+
+
 @pytest.mark.parametrize("readout", READOUTS)
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
@@ -116,7 +137,7 @@ def test_output_size_above_one_gives_one_logit_per_class_in_both_paths(cell):
                        TOL[torch.float32])
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", CELLS + MODERN)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_appending_end_padding_leaves_logits_unchanged(cell, bidirectional):
     model = make_model(cell, 2, bidirectional)
@@ -181,10 +202,13 @@ EXPECTED_KEYS = {
     "lstm": {"input_gate", "forget_gate", "output_gate", "candidate", "cell", "hidden"},
     "gru": {"reset_gate", "update_gate", "candidate", "hidden"},
     "rnn": {"hidden"},
+    "mingru": {"update_gate", "candidate", "hidden"},
+    "minlstm": {"forget_gate", "input_gate", "candidate", "hidden"},
+    "lru": {"state_real", "state_imag", "hidden"},
 }
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", CELLS + MODERN)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_return_states_shapes_and_final_states_are_the_features(cell, bidirectional):
     layers = 2
@@ -208,7 +232,7 @@ def test_return_states_shapes_and_final_states_are_the_features(cell, bidirectio
     assert out.states is not None and model.forward_transparent(x, lengths).states is None
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", CELLS + MODERN)
 def test_padding_steps_carry_the_forward_state_and_keep_the_backward_state_at_zero(cell):
     model = make_model(cell, 1, True)
     x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
@@ -269,7 +293,7 @@ def test_state_hook_output_feeds_the_next_step_and_the_classifier():
         torch.testing.assert_close(out.features, expected)
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", CELLS + MODERN)
 @pytest.mark.parametrize("with_lengths", [False, True])
 def test_zero_leaf_hook_gives_dl_dh_equal_to_dl_dfeatures_at_the_last_step(cell, with_lengths):
     model = make_model(cell, 1, False)
@@ -290,23 +314,22 @@ def test_zero_leaf_hook_gives_dl_dh_equal_to_dl_dfeatures_at_the_last_step(cell,
         torch.testing.assert_close(leaves[n - 1].grad[b], out.features.grad[b], rtol=0, atol=0)
         for t in range(n, T):  # padding never reaches the loss
             assert torch.equal(leaves[t].grad[b], torch.zeros(HID))
-        if n > 1:  # and the state reaches the loss through earlier steps too
-            assert leaves[n - 2].grad[b].abs().sum() > 0
+        if n > 1:  # and the state reaches the loss through earlier steps too; the LRU's hidden is its output
+            # y_t, which no later step reads (its recurrent state is the complex x_t)
+            assert (leaves[n - 2].grad[b].abs().sum() > 0) == (cell != "lru")
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", CELLS + MODERN)
 def test_cell_step_passes_float64_gradcheck(cell):
     model = make_model(cell, 2, True, torch.float64)
     x_t = torch.randn(3, 2 * HID, dtype=torch.float64, requires_grad=True)  # layer 1 reads both directions
-    h = torch.randn(3, HID, dtype=torch.float64, requires_grad=True)
-    c = torch.randn(3, HID, dtype=torch.float64, requires_grad=True)
+    parts = [torch.randn(3, HID, dtype=torch.float64, requires_grad=True) for _ in model.cell_def.state_names]
 
-    def step(x_t, h, c):
-        state = (h, c) if cell == "lstm" else h
-        new, gates = model.cell_step(1, 1, x_t, state)
-        return (*(new if isinstance(new, tuple) else (new,)), *gates.values())
+    def step(x_t, *parts):
+        new, gates = model.cell_step(1, 1, x_t, model.cell_def.join(parts))
+        return (*model.cell_def.parts(new), *gates.values())
 
-    assert torch.autograd.gradcheck(step, (x_t, h, c))
+    assert torch.autograd.gradcheck(step, (x_t, *parts))
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -322,7 +345,7 @@ def test_cell_step_matches_one_step_of_the_fused_module(cell):
     torch.testing.assert_close(new[0] if cell == "lstm" else new, fused_out[:, 0])
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", CELLS + MODERN)
 def test_running_logits_at_the_last_step_equal_the_eval_logits(cell):
     model = make_model(cell, 1, False)
     x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
@@ -357,6 +380,30 @@ def test_param_counts_match_the_seed_formula_and_pytorch_two_biases(cell):
     assert counts["recurrent_pytorch"] == sum(p.numel() for p in model.rnn.parameters())
     assert counts["total"] == sum(p.numel() for p in model.parameters())
     assert counts["total"] == VOCAB * EMB + g * (n + m + 2) * m + m + 1
+
+
+@pytest.mark.parametrize("cell", MODERN)
+def test_modern_cells_have_no_recurrent_matrix_to_rescale(cell):
+    with pytest.raises(ValueError, match="no recurrent matrix"):
+        make_model(cell, recurrent_init_radius=1.7)
+    with pytest.raises(ValueError, match="no W_ih"):
+        make_model(cell).weights(0, 0)
+
+
+@pytest.mark.parametrize("cell", MODERN)
+@pytest.mark.parametrize(("layers", "bidirectional"), [(1, False), (2, True)])
+def test_param_counts_of_the_modern_cells_follow_their_formulas(cell, layers, bidirectional):
+    cfg = ModelConfig(cell=cell, vocab_size=VOCAB, embedding_dim=EMB, hidden_size=HID, num_layers=layers,
+                      bidirectional=bidirectional)
+    counts = param_counts(cfg)
+    model = SentimentRNN(cfg)
+    one = {"mingru": lambda n, m: 2 * (n + 1) * m, "minlstm": lambda n, m: 3 * (n + 1) * m,
+           "lru": lambda n, m: 3 * m + 3 * m * n + 2 * m * m}[cell]  # each layer's parameters, written out
+    d = 2 if bidirectional else 1
+    assert counts["recurrent_pytorch"] == sum(p.numel() for p in model.rnn.parameters())
+    assert counts["recurrent_pytorch"] == sum(d * one(n, HID) for n in [EMB] + [d * HID] * (layers - 1))
+    assert counts["recurrent_seed_formula"] == counts["recurrent_pytorch_formula"] == counts["recurrent_pytorch"]
+    assert expected_shapes(cfg) == {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -398,6 +445,16 @@ def test_tbptt_at_least_the_sequence_length_equals_full_bptt(cell, layers, with_
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("with_lengths", [False, True])
 def test_tbptt_chunks_agree_between_paths(cell, layers, with_lengths, readout):
+    _tbptt_chunks_agree(cell, layers, with_lengths, readout)
+
+
+@pytest.mark.parametrize("cell", MODERN)
+@pytest.mark.parametrize(("layers", "with_lengths", "readout"), [(2, False, "last"), (1, True, "mean_max")])
+def test_tbptt_chunks_of_the_scan_agree_with_the_transparent_path(cell, layers, with_lengths, readout):
+    _tbptt_chunks_agree(cell, layers, with_lengths, readout)
+
+
+def _tbptt_chunks_agree(cell, layers, with_lengths, readout):
     model = make_model(cell, layers, False, torch.float64, readout=readout)
     lengths = torch.tensor(LENGTHS) if with_lengths else None
     x = random_tokens(LENGTHS, front=not with_lengths)
@@ -405,7 +462,7 @@ def test_tbptt_chunks_agree_between_paths(cell, layers, with_lengths, readout):
                        lambda m: m.forward_transparent(x, lengths, tbptt=4).logits, TOL[torch.float64])
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", CELLS + MODERN)
 @pytest.mark.parametrize("path", ["fused", "transparent"])
 def test_tbptt_stops_the_gradient_at_the_start_of_the_last_chunk(cell, path):
     model = make_model(cell, 1, False, input_size=2)
@@ -445,8 +502,9 @@ def test_invalid_lengths_raise(bad):
         model.forward_transparent(x, bad)
 
 
-def test_dropout_is_active_in_train_mode_in_both_paths_and_off_in_eval():
-    model = make_model("lstm", 2, False)
+@pytest.mark.parametrize("cell", ["lstm", "minlstm"])
+def test_dropout_is_active_in_train_mode_in_both_paths_and_off_in_eval(cell):
+    model = make_model(cell, 2, False)
     x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)
     model.train()
     with torch.no_grad():
@@ -481,8 +539,9 @@ def by_hand(states: torch.Tensor, readout: str) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("readout", POOLED)
-@pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize(("layers", "bidirectional"), [(1, False), (1, True), (2, True)])
+@pytest.mark.parametrize(("cell", "layers", "bidirectional"),
+                         [(c, *shape) for c in CELLS for shape in ((1, False), (1, True), (2, True))]
+                         + [(c, 2, True) for c in MODERN])
 def test_pooled_features_of_an_end_padded_review_equal_those_of_the_review_alone(cell, layers, bidirectional,
                                                                                  readout):
     model = make_model(cell, layers, bidirectional, torch.float64, readout=readout)
@@ -524,8 +583,7 @@ def test_the_output_layer_reads_twice_the_features_under_mean_max_only(readout):
     assert expected_shapes(cfg) == {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("readout", READOUTS)
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(("cell", "readout"), [(c, r) for c in CELLS for r in READOUTS] + [(c, "mean") for c in MODERN])
 def test_running_logits_at_step_t_are_the_logits_of_the_first_t_tokens(cell, readout):
     model = make_model(cell, 1, False, torch.float64, readout=readout)
     x, lengths = random_tokens(LENGTHS), torch.tensor(LENGTHS)

@@ -57,6 +57,7 @@ SHAPES = {
     "lstm-stacked-bidirectional-fixed": ("lstm", "seed", {"num_layers": 2, "bidirectional": True}),
     "gru-stacked-bidirectional": ("gru", "fast", {"num_layers": 2, "bidirectional": True}),
 }
+MODERN_SHAPES = {"lru": ("lru", "fast", {})}  # refused: the search reads the classic cells' kernels
 
 
 def remark_rows(n: int = 160, seed: int = 0) -> list[list[str]]:
@@ -91,7 +92,7 @@ def remarks(tmp_path_factory) -> str:
 @cache
 def loaded(shape: str, limit: int | None = None, max_vocab: int | None = None) -> LoadedRun:
     """A random model of ``shape`` over the ``remarks`` vocabulary (``limit`` texts per split, ``max_vocab`` words)."""
-    cell, preset_name, model = SHAPES[shape]
+    cell, preset_name, model = {**SHAPES, **MODERN_SHAPES}[shape]
     cfg = preset(preset_name, cell=cell, dataset="remarks", limit=limit, embedding_dim=6, hidden_size=5, **model)
     cfg = replace(cfg, text=replace(TEXT, max_vocab=max_vocab))
     corpus = load_corpus(cfg.data, cfg.text)
@@ -323,3 +324,10 @@ def test_neurons_refusals_are_one_line_and_an_error_object_with_json(home, train
     assert main(["neurons", rid, "--unit", "0:0:7", "--window", "1", "--runs-dir", runs]) == 0
     printed = capsys.readouterr().out
     assert "highest (one token per text):" in printed and "lowest" in printed and "[" in printed
+
+
+def test_a_modern_cells_run_is_refused_with_the_reason(remarks):
+    with pytest.raises(ValueError, match="lru run is not searchable"):
+        unit_contexts(loaded("lru"), "0:0:0")
+    with pytest.raises(ValueError, match="lru run is not searchable"):
+        pattern_units(loaded("lru"), "but")

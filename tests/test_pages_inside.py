@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from test_pages import chart, charts, fake_launches, ok, sleeping_process, text, title_of
 
 from rnnlab.core.config import (
-    CELLS,
+    CLASSIC_CELLS,
     DataConfig,
     ExperimentConfig,
     HMMConfig,
@@ -285,7 +285,8 @@ def test_gradients_page_runs_the_memory_horizon_as_a_run_of_its_own(home, launch
     run_the_horizon_form(at)
     run = only_launch(launched, "memory-horizon")
     # every other setting the config's default (the form is generated from it): steps, threads...
-    assert run.job_config() == HorizonConfig(task="order", models=CELLS, lengths=(10, 30), steps=500)  # STARTING
+    want = HorizonConfig(task="order", models=CLASSIC_CELLS, lengths=(10, 30), steps=500)
+    assert run.job_config() == want  # STARTING
     assert run.config_dict()["label"] == "memory-horizon-order"
     assert at.session_state["gradients.horizon_job"] == run.id
     assert "Memory-horizon study" in text(at) and "Waiting for its turn" in text(at)

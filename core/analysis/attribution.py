@@ -180,7 +180,7 @@ def logits_from_embeddings(model: Any, emb: torch.Tensor, mask: torch.Tensor | N
     direction: at the first) or pooled over the steps where ``mask`` ``(1 or B, T)`` is True (the text's
     own tokens: embeddings no longer say which steps were ``<pad>``; None: every step).
     """
-    out, _ = model.rnn(emb)  # (B, T, D*H)
+    out = model.layer_outputs(emb)  # (B, T, D*H): the fused module or the scan
     return model.head(model.read_out(out, None, mask))
 
 

@@ -11,9 +11,12 @@ on the same weights. For every review ``b`` of a fixed probe batch, with ``L_b``
 * ``dx``: ``||dL_b / dx_t||``, the gradient reaching each input embedding (or real-valued input);
 * ``jac``: the spectral norm of the per-step state Jacobian ``||ds_t / ds_{t-1}||_2``, estimated by
   ``power_iters`` power iterations on ``J^T J`` (forward- and reverse-mode products, never the
-  matrix), or its exact Frobenius norm (``jacobian="frobenius"``). The state ``s`` is ``h`` for the
-  RNN and GRU and ``(h, c)`` for the LSTM: gradients flow back through the cell too, so
-  ``dh_t/dh_{t-1}`` alone would miss the LSTM's additive path;
+  matrix), or its exact Frobenius norm (``jacobian="frobenius"``). The state ``s`` is the cell's
+  (:mod:`core.models.cells`): ``h`` for the RNN, GRU, minGRU and minLSTM, ``(h, c)`` for the LSTM,
+  ``(y, Re x, Im x)`` for the LRU: gradients flow back through the cell too, so ``dh_t/dh_{t-1}`` alone
+  would miss the LSTM's additive path (and, for the LRU, all of it: its ``h`` is its output ``y_t``, which
+  no later step reads, so its ``dh`` is the gradient reaching each step's output, from the layer above
+  and the read-out, and its Jacobian's ``y`` columns are zero);
 * ``jac_prod``: the running product of ``jac`` from the read-out step backwards,
   ``prod_{j<k} ||J_{T-j}||``, the product term of the seed's eq. 6 -- an upper bound on
   ``||ds_T / ds_{T-k}||``, often a loose one: it multiplies each step's largest stretch as if
@@ -286,7 +289,8 @@ def probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tensor
     reaching ``x_t`` is then the step's local vector-Jacobian product with the total derivative of
     its output state, ``(ds_t/dx_t)^T dL/ds_t``, all steps in one batch; the total derivatives of
     the state parts other than ``h`` (the LSTM's ``c``) are first carried back step by step (they
-    have no consumer outside the recurrence, so they follow from ``dL/dh`` alone).
+    have no consumer outside the recurrence, so they follow from ``dL/dh`` alone): element-wise for the
+    classic cells, by one vector-Jacobian product per step for a cell that is not (the LRU).
     """
     was_training = model.training
     model.eval()  # no dropout: deterministic, and no draw from the global RNG
@@ -335,7 +339,8 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
     for d in range(n_dirs):
         step = _state_step(model, 0, d)
         prev = _previous_states(states[(0, d)], cell.state_names, d)
-        ds = torch.cat([g_h[(0, d)], _carried_grads(step, emb, prev, g_h[(0, d)], mask, tbptt, d)], dim=-1)
+        carried = _carried_grads(step, emb, prev, g_h[(0, d)], mask, tbptt, d, elementwise=cell.elementwise)
+        ds = torch.cat([g_h[(0, d)], carried], dim=-1)
         dx_by_t[real] += _input_vjp(step, emb[real], prev[real], ds[real])
     dx = align(dx_by_t.norm(dim=-1), first, last)  # (B, K)
 
@@ -392,7 +397,7 @@ def _input_vjp(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Tensor
 
 
 def _carried_grads(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Tensor, g_h: Tensor,
-                   mask: Tensor | None, tbptt: int | None, direction: int) -> Tensor:
+                   mask: Tensor | None, tbptt: int | None, direction: int, elementwise: bool = True) -> Tensor:
     """Total ``dL/dc_t`` ``(B, T, S - H)`` of the state parts after ``h`` (LSTM: ``c``), carried back step by step.
 
     ``c_t`` reaches the loss only through step ``t+1`` (in processing order), and enters it element-wise
@@ -401,12 +406,16 @@ def _carried_grads(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Te
     ``f_{t+1} ⊙ (dL/dc_{t+1} + dL/dh_{t+1} ⊙ o_{t+1} ⊙ (1 - tanh²(c_{t+1})))``. A padding step carries
     the state (and this derivative) over unchanged; a truncation point (the state detached before step
     ``k``) stops it. ``x`` ``(B, T, n)`` and ``prev`` ``(B, T, S)``: each step's input and starting state.
-    Empty ``(B, T, 0)`` for a cell whose state is ``h`` alone.
+    Empty ``(B, T, 0)`` for a cell whose state is ``h`` alone. A cell whose later parts do not enter the
+    next step element-wise (``elementwise`` False: the LRU, whose ``y_{t+1}`` reads ``x_t`` through the dense
+    ``C``) gets the same recursion with each step's full vector-Jacobian product (:func:`_carried_grads_by_vjp`).
     """
     batch, width, hidden = g_h.shape
     parts = prev.shape[-1] // hidden
     if parts == 1:
         return g_h.new_zeros(batch, width, 0)
+    if not elementwise:
+        return _carried_grads_by_vjp(step, x, prev, g_h, mask, tbptt, direction)
     with torch.enable_grad():  # the element-wise partials d s_{t+1}[k] / d c_t of every step at once
         sp = prev.detach().reshape(batch * width, -1).requires_grad_(True)
         nxt = step(x.detach().reshape(batch * width, -1), sp)  # (B*T, S)
@@ -426,6 +435,30 @@ def _carried_grads(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Te
         new = (ds[:, :, None] * slopes[:, t]).sum(dim=1)  # (B, K - 1, H)
         dc = new if mask is None else torch.where(mask[:, t, None, None], new, dc)  # padding: c carried over
     return out.reshape(batch, width, -1)
+
+
+def _carried_grads_by_vjp(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Tensor, g_h: Tensor,
+                          mask: Tensor | None, tbptt: int | None, direction: int) -> Tensor:
+    """:func:`_carried_grads` for any step: ``dL/dc_t = [(ds_{t+1}/ds_t)^T dL/ds_{t+1}]_c``, one product a step.
+
+    ``T`` small backward passes of a ``(B, S)`` step, where the element-wise route costs one batched pass.
+    """
+    batch, width, hidden = g_h.shape
+    dc = g_h.new_zeros(batch, prev.shape[-1] - hidden)  # dL/dc of the current step's output
+    out = torch.empty(batch, width, dc.shape[-1], dtype=g_h.dtype, device=g_h.device)
+    times = range(width - 1, -1, -1) if direction == 0 else range(width)  # reverse processing order
+    for t in times:
+        out[:, t] = dc
+        k = t if direction == 0 else width - 1 - t  # processing index of step t
+        if tbptt is not None and k % tbptt == 0:
+            dc = torch.zeros_like(dc)
+            continue
+        with torch.enable_grad():
+            sp = prev[:, t].detach().requires_grad_(True)  # (B, S): the state step t starts from
+            (g,) = torch.autograd.grad(step(x[:, t].detach(), sp), sp, torch.cat([g_h[:, t], dc], dim=-1))
+        new = g[:, hidden:]  # (B, S - H): what reaches the parts after h of the state before step t
+        dc = new if mask is None else torch.where(mask[:, t, None], new, dc)  # padding: carried over
+    return out
 
 
 # ---------------------------------------------------------------------------------- summaries and storage

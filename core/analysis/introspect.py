@@ -9,15 +9,17 @@ Per token and per layer (and direction):
 
 * LSTM: ``input_gate``, ``forget_gate``, ``output_gate``, ``candidate``, ``cell``, ``hidden``;
 * GRU: ``reset_gate``, ``update_gate``, ``candidate``, ``hidden``;
-* RNN: ``hidden``.
+* RNN: ``hidden``;
+* minGRU: ``update_gate``, ``candidate``, ``hidden``; minLSTM: ``forget_gate``, ``input_gate``, ``candidate``,
+  ``hidden``; LRU: ``state_real``, ``state_imag`` (its complex state), ``hidden`` (its output).
 
 Per token: ``running_probability`` (the output layer applied to ``h_t`` -- with a pooling read-out, to
 the pool of ``h_1 .. h_t`` --, :meth:`~core.models.rnn.SentimentRNN.running_logits`: the prediction
 had the review ended there) and ``saliency`` (``|| dlogit/de_t * e_t ||_2`` for the token's embedding
 ``e_t``: gradient x input).
 
-How it is computed. One fused forward pass (the kernels that training uses) gives the logit
-and every last-layer ``h_t``. For a one-layer model (the seed's) every step's gates then follow
+How it is computed. One fused forward pass (the kernels that training uses; a modern cell's scan) gives
+the logit and every last-layer ``h_t``. For a one-layer classic model (the seed's) every step's gates then follow
 at once from the cell's equations (:mod:`core.models.cells`) fed with the fused ``h_{t-1}`` (the
 gates depend only on ``x_t`` and ``h_{t-1}``), the other state parts (the LSTM's cell state) from
 their affine update ``c_t = f_t * c_{t-1} + i_t * g_t``, and the saliency from backpropagation
@@ -25,7 +27,8 @@ through time written out in numpy over the steps' element-wise partial derivativ
 (:func:`_fast_one_layer`); none of it is written per cell. For a 500-token
 review that is ~15-30 ms of CPU (``bench/bench_introspect.py``), several times less than the
 step-by-step :meth:`~core.models.rnn.SentimentRNN.forward_transparent` plus autograd, which
-stacked models use (the fused module returns only the last layer's states) and ``fast=False``
+stacked models use (the fused module returns only the last layer's states), the modern cells use (the
+fast route is written over the classic cells' ``W_hh`` and element-wise partials) and ``fast=False``
 forces. The tests pin both routes to each other, to autograd and to the fused prediction.
 
 For a run trained on the seed's fixed batches the model reads the review front-padded to
@@ -304,14 +307,15 @@ def introspect(run: Any, text: str, *, runs_dir: Any = None, fast: bool = True) 
     was_training = model.training
     model.eval()  # no dropout: the arrays must be what the classifier computes
     x = enc.x  # (1, T_in)
-    fast = fast and model.num_layers == 1
+    # the fast route reads the classic cells' W_ih, W_hh and element-wise partials (Cell.local_derivatives)
+    fast = fast and model.num_layers == 1 and model.cell_def.pytorch_rnn
     try:
         with torch.no_grad():
             emb = model.embed(x)  # (1, T_in, E)
         with torch.set_grad_enabled(not fast):
             # autograd only on the slow route: a leaf, so no parameter's .grad is touched
             emb = emb.detach().requires_grad_(not fast)
-            out, _ = model.rnn(emb)  # (1, T_in, D*H): the fused module, as model.encode runs it
+            out = model.layer_outputs(emb)  # (1, T_in, D*H): the fused module or the scan, as model.encode runs it
             # encode()'s features for one review that fills its row (fixed batches: read at T-1, after the
             # padding; a pooling read-out leaves the <pad> steps out)
             mask = model.own_steps(x)  # (1, T_in)

@@ -42,6 +42,8 @@ under load 8-12): a unit 4.5-6.4 s of CPU (11-25 s of wall time), its process's 
 split's ids, the data modules it imports); a pattern over all 300 units 21 s of CPU (61 s), +200 MiB; a pattern
 over a sample of 2,000 reviews 2.9 s of CPU (5 s).
 
+Cells: the classic ones only; a modern cell's run (minGRU, minLSTM, LRU) is refused with a ValueError.
+
 Not here: one text's gates, states and saliency (:mod:`core.analysis.introspect`), the page
 (``pages/gates.py``), the command line (``python -m core neurons``).
 """
@@ -565,6 +567,9 @@ def _scan(lr: LoadedRun, cfg: NeuronSearchConfig, wanted: dict[tuple[int, int], 
     matched sums); None selects every token. ``column``: tally that unit alone (of the one state wanted)."""
     t0 = time.perf_counter()
     model = lr.model
+    if not model.cell_def.pytorch_rnn:  # the states below are rebuilt from W_hh and the fused kernels' h
+        raise ValueError(f"run {lr.run_id}: a neuron search reads the classic cells (rnn, lstm, gru); "
+                         f"a {model.cell} run is not searchable yet")
     split = _test_split(lr, cfg.whole_split)
     if not split.ids:
         raise ValueError(f"run {lr.run_id}: its dataset's test split holds no text")

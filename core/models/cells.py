@@ -1,30 +1,57 @@
-"""Recurrent cells: the tanh RNN, the LSTM and the GRU, each defined once, as PyTorch computes them.
+"""Recurrent cells, each defined once: the classic tanh RNN, LSTM and GRU, and the modern minGRU, minLSTM and LRU.
 
-A :class:`Cell` holds what every user of a cell needs to know about it:
+A cell definition holds what every user of a cell needs to know about it, so that
+:class:`~core.models.rnn.SentimentRNN`, gradient recording and introspection run any cell with no
+branch on its name. Two kinds, with one set of hooks:
 
-* its equations, :attr:`Cell.pointwise`: the element-wise part of one step, given the two matrix
-  products every PyTorch cell starts from, ``wx = W_ih x_t + b_ih`` and ``uh = W_hh h_{t-1} + b_hh``
-  (``(N, G*H)`` each: ``G`` gate blocks in PyTorch's order, LSTM ``(i, f, g, o)``, GRU ``(r, z, n)``).
-  :meth:`Cell.step` adds the products: ``(x_t, state, w_ih, w_hh, b_ih, b_hh) -> (new_state, gates)``;
-* the names of its gates, in the order the transparent path records them, and its ``G`` blocks;
-* its state: ``h`` alone, ``(N, H)``, or a tuple whose first part is ``h`` (LSTM ``(h, c)``); the
-  names those parts are recorded under (:attr:`Cell.state_names`), the zero state, and a flat
-  ``(N, S)`` form (:meth:`Cell.flatten`, :meth:`Cell.split`; LSTM ``[h, c]``, ``S = 2H``);
-* the fused module that holds its weights and runs the fast path (``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``).
+* :class:`Cell`, the classic cells, as PyTorch computes them: the layer module is PyTorch's own
+  fused ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (cuDNN / oneDNN kernels, packed sequences), and one step
+  is :attr:`Cell.pointwise` after two matrix products;
+* :class:`ScanCell`, the modern cells of :mod:`core.models.recurrences` (minGRU, minLSTM, LRU): the
+  layer module is a :class:`ScanStack` of those layers, run over a batch by their parallel scan and
+  step by step by their step form, over the same parameters.
 
-A step is element-wise once ``wx`` and ``uh`` are known: unit ``j`` of the new state reads only unit
-``j`` of every block of ``wx``, ``uh`` and the old state. So its partial derivatives are ``(N, H)``
-arrays, which :meth:`Cell.local_derivatives` computes for many steps at once by autograd. Gradient
-recording and introspection build on them, and on the state layout, without per-cell code. Two
-contracts every cell here meets and those users rely on (``tests/test_cells.py`` checks both):
-the step is element-wise as above, and the state parts after ``h`` (the LSTM's ``c``) enter it
-only element-wise and affinely, with coefficients that do not depend on them
-(``c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t``): that lets introspection rebuild ``c`` from the fused ``h``.
+The hooks (``pytorch_rnn`` says which kind; :class:`~core.models.rnn.SentimentRNN` keeps the fused
+modules' own strategies -- packing, directions run apart, per-block spectral radius -- for ``True``):
+
+* :meth:`~Cell.build` ``(input_size, hidden_size, num_layers, bidirectional, dropout)`` -> the layer
+  module (``SentimentRNN.rnn``), every layer and direction;
+* :meth:`~Cell.run` ``(module, x (B, T, n), mask (B, T) | None, tbptt)`` -> ``(B, T, D*H)``: every step's
+  output of the last layer (the fused / scan path); ``mask`` False steps carry the state;
+* the transparent path, one step at a time: :meth:`~Cell.project` (the part of a step that reads only
+  ``x_t``, computed for all steps at once), :meth:`~Cell.step_params` (what a step reads besides, per layer
+  and direction) and :meth:`~Cell.recur` ``(projected x_t, state, *params) -> (new_state, gates)``;
+* the state: ``h`` alone, ``(N, H)``, or a tuple whose first part is ``h``, each ``(N, H)`` (LSTM
+  ``(h, c)``, LRU ``(y, Re x, Im x)``); the names those parts are recorded under
+  (:attr:`~Cell.state_names`), the zero state, and a flat ``(N, S)`` form (:meth:`~Cell.flatten`,
+  :meth:`~Cell.split`; LSTM ``[h, c]``, ``S = 2H``); :attr:`~Cell.recorded`, what the transparent path records;
+* counts: :meth:`~Cell.param_shapes` (the module's tensors, from the sizes alone, for checking a
+  checkpoint) and :meth:`~Cell.layer_params` (one layer and direction's count by formula);
+* :attr:`~Cell.elementwise`: whether the state parts after ``h`` reach the next step element-wise (see below).
+
+Classic cells: a step is element-wise once ``wx = W_ih x_t + b_ih`` and ``uh = W_hh h_{t-1} + b_hh``
+(``(N, G*H)`` each: ``G`` gate blocks in PyTorch's order, LSTM ``(i, f, g, o)``, GRU ``(r, z, n)``) are
+known: unit ``j`` of the new state reads only unit ``j`` of every block of ``wx``, ``uh`` and the old
+state. So its partial derivatives are ``(N, H)`` arrays, which :meth:`Cell.local_derivatives` computes
+for many steps at once by autograd; introspection's fast route builds on them. Two contracts every
+classic cell meets (``tests/test_cells.py`` checks both): the step is element-wise as above, and the
+state parts after ``h`` (the LSTM's ``c``) enter it only element-wise and affinely, with coefficients
+that do not depend on them (``c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t``): that lets introspection rebuild ``c``
+from the fused ``h``.
+
+Modern cells: the gates read ``x_t`` only, so the state follows a linear recurrence a scan solves (see
+:mod:`core.models.recurrences`). minGRU and minLSTM have the state ``h`` alone (their output). The LRU's
+recurrent state is complex and its output ``y_t = GELU(Re(C x_t) + D u_t)`` is not its state, so its cell
+state is ``(y, Re x, Im x)``: ``y`` first (the ``hidden`` the next layer, the read-out and the transparent
+path's hook see, carried at padding steps as the layer carries it) and the complex state as two real parts
+(``state_real``, ``state_imag``, ``(N, H)`` each: the cells here keep the LRU's state size at ``H``). ``y_{t-1}``
+itself feeds nothing, and ``y_t`` reads the state through the dense ``C``: the LRU is not element-wise.
 
 Registry: :data:`CELLS_BY_NAME` and :func:`cell_def`; its names are :data:`core.config.CELLS`.
 
-Not here: the model around the cells (:mod:`core.models.rnn`), what is recorded from them
-(:mod:`core.analysis.gradients`, :mod:`core.analysis.introspect`).
+Not here: the model around the cells (:mod:`core.models.rnn`), the modern layers' equations and scans
+(:mod:`core.models.recurrences`), what is recorded from them (:mod:`core.analysis.gradients`,
+:mod:`core.analysis.introspect`).
 """
 
 from __future__ import annotations
@@ -32,15 +59,31 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-# h for one-part states (RNN, GRU), (h, c, ...) otherwise; each (N, H)
+from rnnlab.core.models.recurrences import LRU as LRULayer
+from rnnlab.core.models.recurrences import MinGRU as MinGRULayer
+from rnnlab.core.models.recurrences import MinLSTM as MinLSTMLayer
+from rnnlab.core.models.recurrences import _Recurrence
+
+# h for one-part states (RNN, GRU, minGRU, minLSTM), (h, c, ...) otherwise; each (N, H)
 State = Tensor | tuple[Tensor, ...]
 # (wx (N, G*H), uh (N, G*H), state) -> (new_state, gates): one step after the two matrix products
 Pointwise = Callable[[Tensor, Tensor, State], tuple[State, dict[str, Tensor]]]
+
+
+def _detach(state: State) -> State:
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def suffix(layer: int, direction: int) -> str:
+    """PyTorch's name of one layer and direction: ``l0``, ``l0_reverse``, ..."""
+    return f"l{layer}" + ("_reverse" if direction else "")
 
 
 @dataclass(frozen=True)
@@ -58,62 +101,16 @@ class StepDerivatives:
     prev: Tensor  # (N, K, K, H): d new part k / d old part k'
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One recurrent cell type. See the module docstring for the contracts ``pointwise`` meets."""
+class _StateLayout:
+    """The state's layout, shared by both kinds of cell: needs ``gates`` and ``state_names``."""
 
-    name: str
-    blocks: int  # G: stacked gate blocks in W_ih / W_hh, (G*H, .)
-    gates: tuple[str, ...]  # gate names, in the order the step returns them
-    pointwise: Pointwise
-    fused: Callable[..., nn.RNNBase]  # (input_size, hidden_size, **kwargs) -> the module holding the weights
-    state_names: tuple[str, ...] = ("hidden",)  # the state's parts as recorded; h first
-
-    def __post_init__(self) -> None:
-        if self.blocks < 1 or not self.state_names or self.state_names[0] != "hidden":
-            raise ValueError(f"cell {self.name!r}: needs >= 1 gate block and a state whose first part is 'hidden'")
+    gates: tuple[str, ...]
+    state_names: tuple[str, ...]
 
     @property
     def recorded(self) -> tuple[str, ...]:
         """What the transparent path records per step, in order: the gates, the other state parts, ``hidden``."""
         return (*self.gates, *self.state_names[1:], "hidden")
-
-    # ------------------------------------------------------------------ the step
-
-    def step(self, x_t: Tensor, state: State, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor
-             ) -> tuple[State, dict[str, Tensor]]:
-        """One step: ``x_t`` (N, n), ``state`` parts (N, H), ``w_ih`` (G*H, n), ``w_hh`` (G*H, H), biases (G*H,)."""
-        return self.recur(F.linear(x_t, w_ih, b_ih), state, w_hh, b_hh)
-
-    def recur(self, wx: Tensor, state: State, w_hh: Tensor, b_hh: Tensor) -> tuple[State, dict[str, Tensor]]:
-        """One step from the input projection ``wx = W_ih x_t + b_ih`` (N, G*H), computed ahead for all steps."""
-        return self.pointwise(wx, F.linear(self.hidden(state), w_hh, b_hh), state)
-
-    def local_derivatives(self, wx: Tensor, uh: Tensor, state: State) -> StepDerivatives:
-        """The step at ``N`` points and its element-wise partials (one backward pass per state part).
-
-        Exact because the step is element-wise: with a cotangent of ones on new part ``k``, the
-        gradient reaching unit ``j`` of an input is the derivative of unit ``j`` of part ``k`` alone.
-        """
-        with torch.enable_grad():
-            inputs = [wx.detach().requires_grad_(True), uh.detach().requires_grad_(True),
-                      *(p.detach().requires_grad_(True) for p in self.parts(state))]
-            new, gates = self.pointwise(inputs[0], inputs[1], self.join(inputs[2:]))
-            new = self.parts(new)
-            rows = []  # rows[k]: d new part k / d (wx, uh, old parts...)
-            for part in new:
-                grads = torch.autograd.grad(part, inputs, torch.ones_like(part), retain_graph=True,
-                                            allow_unused=True) if part.requires_grad else [None] * len(inputs)
-                rows.append([torch.zeros_like(a) if g is None else g for g, a in zip(grads, inputs, strict=True)])
-        n, hidden = wx.shape[0], self.hidden(state).shape[-1]
-        by_block = (n, len(new), self.blocks, hidden)
-        return StepDerivatives(
-            state=tuple(p.detach() for p in new), gates={k: v.detach() for k, v in gates.items()},
-            wx=torch.stack([r[0] for r in rows], dim=1).view(by_block),
-            uh=torch.stack([r[1] for r in rows], dim=1).view(by_block),
-            prev=torch.stack([torch.stack(r[2:], dim=1) for r in rows], dim=1))
-
-    # ------------------------------------------------------------------ the state
 
     def parts(self, state: State) -> tuple[Tensor, ...]:
         """The state as a tuple of its parts, ``h`` first."""
@@ -142,6 +139,145 @@ class Cell:
     def split(self, flat: Tensor) -> State:
         """The inverse of :meth:`flatten`."""
         return self.join(flat.chunk(len(self.state_names), dim=-1))
+
+    def _check_state_names(self, name: str) -> None:
+        if not self.state_names or self.state_names[0] != "hidden":
+            raise ValueError(f"cell {name!r}: needs a state whose first part is 'hidden'")
+
+
+@dataclass(frozen=True)
+class Cell(_StateLayout):
+    """One classic recurrent cell type, held by PyTorch's fused module. See the module docstring for its contracts."""
+
+    name: str
+    blocks: int  # G: stacked gate blocks in W_ih / W_hh, (G*H, .)
+    gates: tuple[str, ...]  # gate names, in the order the step returns them
+    pointwise: Pointwise
+    fused: Callable[..., nn.RNNBase]  # (input_size, hidden_size, **kwargs) -> the module holding the weights
+    state_names: tuple[str, ...] = ("hidden",)  # the state's parts as recorded; h first
+
+    # the layer module is nn.RNN / nn.LSTM / nn.GRU: packed sequences, weight_ih_l{k}..., W_hh per gate block
+    pytorch_rnn: ClassVar[bool] = True
+    # the state parts after h enter a step element-wise (the contract above)
+    elementwise: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.blocks < 1:
+            raise ValueError(f"cell {self.name!r}: needs >= 1 gate block")
+        self._check_state_names(self.name)
+
+    # ------------------------------------------------------------------ the module
+
+    def build(self, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
+              dropout: float = 0.0) -> nn.RNNBase:
+        """The fused module holding every layer and direction's weights (``batch_first``)."""
+        return self.fused(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                          bidirectional=bidirectional,
+                          dropout=dropout if num_layers > 1 else 0.0)  # nn.RNN warns on dropout with 1 layer
+
+    def run(self, module: nn.RNNBase, x: Tensor, mask: Tensor | None = None, tbptt: int | None = None) -> Tensor:
+        """Every step's output of the last layer, ``(B, T, D*H)``, from ``x`` ``(B, T, n)`` by the fused module.
+
+        ``mask`` ``(B, T)``: end padding (True at each row's own steps, a prefix), run packed: the outputs at
+        padding steps are zero. ``tbptt``: chunks of that many steps, the carried state detached between them
+        (unidirectional only). :meth:`~core.models.rnn.SentimentRNN.encode` picks among faster strategies itself.
+        """
+        if mask is not None:
+            lengths = mask.sum(1).cpu()
+            out = module(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))[0]
+            return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+        if tbptt is None:
+            return module(x)[0]
+        state = None
+        chunks = []
+        for start in range(0, x.shape[1], tbptt):
+            out, state = module(x[:, start:start + tbptt], state)
+            chunks.append(out)
+            state = _detach(state)  # the gradient stops at the chunk boundary
+        return torch.cat(chunks, dim=1)  # (B, T, H)
+
+    def weights(self, module: nn.RNNBase, layer: int, direction: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(W_ih (G*H, n), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,))`` of one layer and direction."""
+        return tuple(getattr(module, f"{name}_{suffix(layer, direction)}")  # type: ignore[return-value]
+                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    def param_shapes(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                     bidirectional: bool = False) -> dict[str, tuple[int, ...]]:
+        """The module's tensors by name (as in its ``state_dict``) and shape, from the sizes alone: per layer ``k``
+        and direction ``weight_ih`` ``(G H, n_k)``, ``weight_hh`` ``(G H, H)``, ``bias_ih``/``bias_hh`` ``(G H,)``, with
+        ``n_0 = input_size`` and ``n_k = D H`` above."""
+        g, h, d = self.blocks, hidden_size, 2 if bidirectional else 1
+        shapes: dict[str, tuple[int, ...]] = {}
+        for layer in range(num_layers):
+            for direction in range(d):
+                k = suffix(layer, direction)
+                shapes[f"weight_ih_{k}"] = (g * h, input_size if layer == 0 else d * h)
+                shapes[f"weight_hh_{k}"] = (g * h, h)
+                shapes[f"bias_ih_{k}"] = (g * h,)
+                shapes[f"bias_hh_{k}"] = (g * h,)
+        return shapes
+
+    def layer_params(self, input_size: int, hidden_size: int, biases: int = 2) -> int:
+        """One layer and direction's parameters by formula: ``G (n + m + b) m``, ``b`` bias vectors per gate
+        (PyTorch 2: ``b_ih`` and ``b_hh``; the seed's formula 1)."""
+        return self.blocks * (input_size + hidden_size + biases) * hidden_size
+
+    # ------------------------------------------------------------------ the step
+
+    def project(self, module: nn.RNNBase, layer: int, direction: int, x: Tensor) -> Tensor:
+        """``wx = W_ih x + b_ih``: ``(..., n)`` -> ``(..., G*H)``, all steps at once."""
+        w_ih, _, b_ih, _ = self.weights(module, layer, direction)
+        return F.linear(x, w_ih, b_ih)
+
+    def step_params(self, module: nn.RNNBase, layer: int, direction: int) -> tuple[Tensor, Tensor]:
+        """What :meth:`recur` reads besides ``wx`` and the state: ``(W_hh, b_hh)``."""
+        _, w_hh, _, b_hh = self.weights(module, layer, direction)
+        return w_hh, b_hh
+
+    def step(self, x_t: Tensor, state: State, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor
+             ) -> tuple[State, dict[str, Tensor]]:
+        """One step: ``x_t`` (N, n), ``state`` parts (N, H), ``w_ih`` (G*H, n), ``w_hh`` (G*H, H), biases (G*H,)."""
+        return self.recur(F.linear(x_t, w_ih, b_ih), state, w_hh, b_hh)
+
+    def recur(self, wx: Tensor, state: State, w_hh: Tensor, b_hh: Tensor) -> tuple[State, dict[str, Tensor]]:
+        """One step from the input projection ``wx = W_ih x_t + b_ih`` (N, G*H), computed ahead for all steps."""
+        return self.pointwise(wx, F.linear(self.hidden(state), w_hh, b_hh), state)
+
+    @torch.no_grad()
+    def rescale_recurrent(self, module: nn.RNNBase, radius: float, num_layers: int, directions: int) -> None:
+        """Scale every ``H x H`` gate block ``U`` of every ``W_hh`` to spectral radius ``radius``:
+        ``U * radius / max|eig(U)|``."""
+        for layer in range(num_layers):
+            for direction in range(directions):
+                w_hh = self.weights(module, layer, direction)[1]
+                for block in w_hh.chunk(self.blocks):  # (H, H) views
+                    rho = torch.linalg.eigvals(block.double()).abs().max()
+                    if rho > 0:
+                        block.mul_((radius / rho).to(block.dtype))
+
+    def local_derivatives(self, wx: Tensor, uh: Tensor, state: State) -> StepDerivatives:
+        """The step at ``N`` points and its element-wise partials (one backward pass per state part).
+
+        Exact because the step is element-wise: with a cotangent of ones on new part ``k``, the
+        gradient reaching unit ``j`` of an input is the derivative of unit ``j`` of part ``k`` alone.
+        """
+        with torch.enable_grad():
+            inputs = [wx.detach().requires_grad_(True), uh.detach().requires_grad_(True),
+                      *(p.detach().requires_grad_(True) for p in self.parts(state))]
+            new, gates = self.pointwise(inputs[0], inputs[1], self.join(inputs[2:]))
+            new = self.parts(new)
+            rows = []  # rows[k]: d new part k / d (wx, uh, old parts...)
+            for part in new:
+                grads = torch.autograd.grad(part, inputs, torch.ones_like(part), retain_graph=True,
+                                            allow_unused=True) if part.requires_grad else [None] * len(inputs)
+                rows.append([torch.zeros_like(a) if g is None else g for g, a in zip(grads, inputs, strict=True)])
+        n, hidden = wx.shape[0], self.hidden(state).shape[-1]
+        by_block = (n, len(new), self.blocks, hidden)
+        return StepDerivatives(
+            state=tuple(p.detach() for p in new), gates={k: v.detach() for k, v in gates.items()},
+            wx=torch.stack([r[0] for r in rows], dim=1).view(by_block),
+            uh=torch.stack([r[1] for r in rows], dim=1).view(by_block),
+            prev=torch.stack([torch.stack(r[2:], dim=1) for r in rows], dim=1))
 
 
 # ---------------------------------------------------------------------------------- the equations
@@ -191,10 +327,152 @@ LSTM = Cell("lstm", blocks=4, gates=("input_gate", "forget_gate", "output_gate",
             fused=nn.LSTM, state_names=("hidden", "cell"))
 GRU = Cell("gru", blocks=3, gates=("reset_gate", "update_gate", "candidate"), pointwise=_gru, fused=nn.GRU)
 
-CELLS_BY_NAME: dict[str, Cell] = {c.name: c for c in (RNN, LSTM, GRU)}
 
 
-def cell_def(name: str) -> Cell:
+# ---------------------------------------------------------------------------------- the modern cells
+
+class ScanStack(nn.ModuleDict):
+    """Every layer and direction of a modern cell, one :mod:`core.models.recurrences` layer each, under
+    PyTorch's names: ``l0``, ``l0_reverse``, ``l1``, ... Layer ``k > 0`` reads the ``D*H`` outputs below it,
+    with dropout ``dropout`` between layers as ``nn.LSTM`` applies it (read by the cell's :meth:`ScanCell.run`
+    and by the transparent path)."""
+
+    def __init__(self, layer: Callable[[int, int], _Recurrence], input_size: int, hidden_size: int,
+                 num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0):
+        d = 2 if bidirectional else 1
+        super().__init__({suffix(k, j): layer(input_size if k == 0 else d * hidden_size, hidden_size)
+                          for k in range(num_layers) for j in range(d)})
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bidirectional, self.dropout = bidirectional, dropout if num_layers > 1 else 0.0
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"bidirectional={self.bidirectional}, dropout={self.dropout}")
+
+
+def _output_is_state(parts: tuple[Tensor, ...]) -> Tensor:
+    """minGRU, minLSTM: the layer's state is its output ``h``, the cell's only part."""
+    return parts[0]
+
+
+def _complex_state(parts: tuple[Tensor, ...]) -> Tensor:
+    """LRU: the cell's parts ``(y, Re x, Im x)`` -> the layer's complex state ``x`` ``(N, H)``."""
+    return torch.complex(parts[1], parts[2])
+
+
+@dataclass(frozen=True)
+class ScanCell(_StateLayout):
+    """One modern cell type: a :mod:`core.models.recurrences` layer per layer and direction (:class:`ScanStack`),
+    run by its parallel scan (:meth:`run`) and by its step form (:meth:`recur`) over the same parameters.
+
+    The cell's state parts are the layer's output ``h`` (``hidden``) and then the layer's own per-step
+    quantities named ``state_names[1:]`` (which its ``step`` and its scan's gates return);
+    ``layer_state`` turns the parts back into the state the layer's ``step`` takes.
+    """
+
+    name: str
+    gates: tuple[str, ...]  # the layer's gates the transparent path records, in the layer's order
+    layer: Callable[[int, int], _Recurrence]  # (input_size, hidden_size) -> one layer and direction
+    count: Callable[[int, int], int]  # (input_size n, hidden_size m) -> that layer's parameters, by formula
+    blocks: int  # H-wide input projections a step computes (the classic cells' gate blocks): a cost measure
+    state_names: tuple[str, ...] = ("hidden",)
+    layer_state: Callable[[tuple[Tensor, ...]], Tensor] = _output_is_state
+    elementwise: bool = True  # the parts after h enter a step element-wise (no parts after h: True)
+
+    pytorch_rnn: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        self._check_state_names(self.name)
+
+    # ------------------------------------------------------------------ the module
+
+    def build(self, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
+              dropout: float = 0.0) -> ScanStack:
+        return ScanStack(self.layer, input_size, hidden_size, num_layers, bidirectional, dropout)
+
+    def run(self, module: ScanStack, x: Tensor, mask: Tensor | None = None, tbptt: int | None = None) -> Tensor:
+        """Every step's output of the last layer, ``(B, T, D*H)``, from ``x`` ``(B, T, n)`` by the layers' scans.
+
+        ``mask`` ``(B, T)`` bool, True at each row's own steps: a False step carries the state and output
+        (None: every step is read, as the fused modules do). A backward direction scans each row reversed in
+        time, so with end padding it starts at the row's own last token and keeps its zero state through the
+        padding, as the transparent path does. ``tbptt``: chunks of that many steps, the state carried between
+        them detached (unidirectional only).
+        """
+        d = 2 if module.bidirectional else 1
+        if tbptt is not None and d != 1:
+            raise ValueError("truncated BPTT is only supported for unidirectional models")
+        for layer in range(module.num_layers):
+            if layer:  # between stacked layers, where nn.LSTM puts its dropout
+                x = F.dropout(x, module.dropout, module.training)
+            outs = [self._scan(module[suffix(layer, 0)], x, mask, tbptt)]
+            if d == 2:
+                back = None if mask is None else mask.flip(1)
+                outs.append(self._scan(module[suffix(layer, 1)], x.flip(1), back, None).flip(1))
+            x = torch.cat(outs, dim=-1)  # (B, T, D*H)
+        return x
+
+    def _scan(self, rec: _Recurrence, x: Tensor, mask: Tensor | None, tbptt: int | None) -> Tensor:
+        """One layer and direction over ``x`` ``(B, T, n)`` -> ``(B, T, H)``."""
+        if tbptt is None:
+            return rec(x, mask)
+        state, chunks = None, []
+        for start in range(0, x.shape[1], tbptt):
+            out, gates = rec(x[:, start:start + tbptt], None if mask is None else mask[:, start:start + tbptt],
+                             initial=state, return_gates=True)
+            chunks.append(out)
+            last = (out[:, -1], *(gates[n][:, -1] for n in self.state_names[1:]))
+            state = self.layer_state(last).detach()  # the gradient stops at the chunk boundary
+        return torch.cat(chunks, dim=1)
+
+    def param_shapes(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                     bidirectional: bool = False) -> dict[str, tuple[int, ...]]:
+        """The module's tensors by name (as in its ``state_dict``: ``l0.linear_z.weight``, ...) and shape: the module
+        built on the meta device, so nothing is allocated and no random number drawn."""
+        with torch.device("meta"):
+            module = self.build(input_size, hidden_size, num_layers, bidirectional)
+        return {name: tuple(t.shape) for name, t in module.state_dict().items()}
+
+    def layer_params(self, input_size: int, hidden_size: int, biases: int = 2) -> int:
+        """One layer and direction's parameters by formula (:attr:`count`; ``biases`` is the classic cells' seed /
+        PyTorch distinction, which a modern cell does not have)."""
+        return self.count(input_size, hidden_size)
+
+    @torch.no_grad()
+    def rescale_recurrent(self, module: ScanStack, radius: float, num_layers: int, directions: int) -> None:
+        raise ValueError(f"a {self.name} has no recurrent matrix W_hh to rescale: recurrent_init_radius is for the "
+                         "classic cells")
+
+    # ------------------------------------------------------------------ the step
+
+    def project(self, module: ScanStack, layer: int, direction: int, x: Tensor) -> Tensor:
+        """The step reads ``x_t`` itself (its projections are the layer's own, inside :meth:`recur`)."""
+        return x
+
+    def step_params(self, module: ScanStack, layer: int, direction: int) -> tuple[_Recurrence]:
+        """The layer of that layer and direction."""
+        return (module[suffix(layer, direction)],)
+
+    def recur(self, x_t: Tensor, state: State, rec: _Recurrence) -> tuple[State, dict[str, Tensor]]:
+        """One step of the layer's step form: ``x_t`` ``(N, n)``, state parts ``(N, H)`` -> ``(new_state, gates)``."""
+        _, out, gates = rec.step(x_t, self.layer_state(self.parts(state)))
+        new = (out, *(gates[n] for n in self.state_names[1:]))
+        return self.join(new), {k: gates[k] for k in self.gates}
+
+
+MINGRU = ScanCell("mingru", gates=MinGRULayer.gate_names, layer=MinGRULayer, count=lambda n, m: 2 * (n + 1) * m,
+                  blocks=2)
+MINLSTM = ScanCell("minlstm", gates=MinLSTMLayer.gate_names, layer=MinLSTMLayer, count=lambda n, m: 3 * (n + 1) * m,
+                   blocks=3)
+# λ (ν, θ, γ: 3m), B (re, im: 2mn), C (re, im: 2m²), D (mn); the state size N is the hidden size m
+LRU = ScanCell("lru", gates=(), layer=LRULayer, count=lambda n, m: 3 * m + 3 * m * n + 2 * m * m, blocks=3,
+               state_names=("hidden", "state_real", "state_imag"), layer_state=_complex_state, elementwise=False)
+
+AnyCell = Cell | ScanCell
+CELLS_BY_NAME: dict[str, AnyCell] = {c.name: c for c in (RNN, LSTM, GRU, MINGRU, MINLSTM, LRU)}
+
+
+def cell_def(name: str) -> AnyCell:
     """The cell called ``name``; ValueError for an unknown one."""
     try:
         return CELLS_BY_NAME[name]

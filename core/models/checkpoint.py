@@ -137,23 +137,20 @@ def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """The name and shape of every tensor of the :class:`~core.models.rnn.SentimentRNN` ``cfg`` describes.
 
     Computed from the config alone (nothing is allocated), so a checkpoint can be judged before a
-    model is built: an embedding ``(V, E)`` (text tasks), per layer ``k`` and direction the fused
-    module's ``weight_ih`` ``(G H, n_k)``, ``weight_hh`` ``(G H, H)``, ``bias_ih``/``bias_hh`` ``(G H,)``
-    with ``n_0`` the input width and ``n_k = D H`` above, and the output layer ``(O, D H)`` (``mean_max``
-    read-out: ``(O, 2 D H)``), ``(O,)``.
+    model is built: an embedding ``(V, E)`` (text tasks), the recurrent layers' tensors as the cell's
+    definition gives them (:meth:`~core.models.cells.Cell.param_shapes`; classic cells, per layer ``k``
+    and direction, the fused module's ``weight_ih`` ``(G H, n_k)``, ``weight_hh`` ``(G H, H)``,
+    ``bias_ih``/``bias_hh`` ``(G H,)`` with ``n_0`` the input width and ``n_k = D H`` above; modern cells
+    their layers' ``l{k}[_reverse].*``), and the output layer ``(O, D H)`` (``mean_max`` read-out:
+    ``(O, 2 D H)``), ``(O,)``.
     """
-    g, h, d = cell_def(cfg.cell).blocks, cfg.hidden_size, 2 if cfg.bidirectional else 1
+    h, d = cfg.hidden_size, 2 if cfg.bidirectional else 1
     shapes: dict[str, tuple[int, ...]] = {}
     if cfg.input_size is None:
         shapes["embedding.weight"] = (cfg.vocab_size, cfg.embedding_dim)
     n_in = cfg.input_size if cfg.input_size is not None else cfg.embedding_dim
-    for layer in range(cfg.num_layers):
-        for suffix in ("", "_reverse")[:d]:
-            k = f"l{layer}{suffix}"
-            shapes[f"rnn.weight_ih_{k}"] = (g * h, n_in if layer == 0 else d * h)
-            shapes[f"rnn.weight_hh_{k}"] = (g * h, h)
-            shapes[f"rnn.bias_ih_{k}"] = (g * h,)
-            shapes[f"rnn.bias_hh_{k}"] = (g * h,)
+    recurrent = cell_def(cfg.cell).param_shapes(n_in, h, cfg.num_layers, cfg.bidirectional)
+    shapes.update({f"rnn.{name}": shape for name, shape in recurrent.items()})
     shapes["fc.weight"] = (cfg.output_size, readout_blocks(cfg.readout) * d * h)
     shapes["fc.bias"] = (cfg.output_size,)
     return shapes

@@ -1,15 +1,18 @@
-"""Sentiment classifiers: embedding -> RNN / LSTM / GRU -> dropout -> linear, in two execution paths.
+"""Sentiment classifiers: embedding -> recurrent layers (RNN, LSTM, GRU, minGRU, minLSTM, LRU) -> dropout -> linear,
+in two execution paths.
 
-:class:`SentimentRNN` owns one fused ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` module that holds every
-recurrent weight, and runs it in two ways over the *same* parameters:
+:class:`SentimentRNN` owns one layer module that holds every recurrent weight, built by its cell's
+definition (:mod:`core.models.cells`): PyTorch's fused ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` for the
+classic cells, a :class:`~core.models.cells.ScanStack` of :mod:`core.models.recurrences` layers for the
+modern ones. It runs it in two ways over the *same* parameters:
 
-* :meth:`SentimentRNN.forward` -- the fused path (cuDNN / oneDNN kernels), used for training and
-  evaluation. Fixed-length front-padded batches (``lengths=None``) read the state at ``T-1``;
-  end-padded, length-bucketed batches read each review's state at its own last token.
+* :meth:`SentimentRNN.forward` -- the fast path, used for training and evaluation: the fused kernels
+  (cuDNN / oneDNN) of a classic cell, the parallel scan of a modern one. Fixed-length front-padded
+  batches (``lengths=None``) read the state at ``T-1``; end-padded, length-bucketed batches read each
+  review's state at its own last token.
 * :meth:`SentimentRNN.forward_transparent` -- a step-by-step Python loop over the cell's own
-  equations (:mod:`core.models.cells`, one definition per cell) that can return every gate and
-  state at every step, or let a hook touch each step's hidden state (per-step gradients). Slow;
-  for analysis only.
+  equations (one definition per cell) that can return every gate and state at every step, or let a
+  hook touch each step's hidden state (per-step gradients). Slow; for analysis only.
 
 What the output layer reads (``cfg.readout``, :meth:`SentimentRNN.read_out`): the last layer's state at
 the last token (``last``, the seed's), or the mean (``mean``), the maximum (``max``) or both side by side
@@ -20,15 +23,17 @@ the recurrence from the last one.
 
 The tests pin the two paths to the same logits and parameter gradients (float32: 1e-5 relative,
 float64: 1e-10), for every read-out. Also here: :func:`param_counts` (PyTorch's counts against the
-seed's formulas) and the spectral-radius initialisation of the recurrent matrices (exploding-gradient demo).
+seed's formulas; a modern cell's against its own) and the spectral-radius initialisation of the recurrent
+matrices (exploding-gradient demo).
 
-Not here: the cells' equations (``core.models.cells``), training (``core.training.trainer``), gradient
-recording (``core.analysis.gradients``), batching (``core.data.batching``), loading pretrained embeddings.
+Not here: the cells' equations (``core.models.cells``, ``core.models.recurrences``), training
+(``core.training.trainer``), gradient recording (``core.analysis.gradients``), batching (``core.data.batching``),
+loading pretrained embeddings.
 
 Conventions. Token ids: 0 = ``<unk>``, 1 = ``<pad>`` (the embedding's ``padding_idx``: a zero
 vector that never trains). ``B`` batch, ``T`` time, ``H`` hidden size, ``D`` directions (1 or 2),
-``G`` gate blocks per cell (RNN 1, GRU 3, LSTM 4). PyTorch's stacked gate order is LSTM
-``(i, f, g, o)`` and GRU ``(r, z, n)``.
+``G`` gate blocks per classic cell (RNN 1, GRU 3, LSTM 4). PyTorch's stacked gate order is LSTM
+``(i, f, g, o)`` and GRU ``(r, z, n)``. "Fused" below names the fast path of any cell, scan included.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.core.config import READOUTS, ModelConfig
 from rnnlab.core.data.text import PAD_ID
-from rnnlab.core.models.cells import State, cell_def
+from rnnlab.core.models.cells import State, _detach, cell_def
 
 # Default of ``SentimentRNN.packed`` for unidirectional models on end-padded batches: run the fused
 # module on the padded batch and gather at lengths-1 (False) or pack the batch (True).
@@ -56,7 +61,7 @@ PACKED_DEFAULT = False
 
 # (layer, direction, t, h_t) -> replacement for h_t; see SentimentRNN.forward_transparent
 StateHook = Callable[[int, int, int, Tensor], Tensor]
-# h for RNN/GRU, (h, c) for LSTM; each (B, H)
+# h for RNN/GRU/minGRU/minLSTM, (h, c) for LSTM, (y, Re x, Im x) for the LRU; each (B, H)
 CellState = State
 
 
@@ -130,18 +135,14 @@ def _as_lengths(lengths: Tensor | Sequence[int], batch: int, steps: int) -> Tens
     return lengths
 
 
-def _detach(state: Any) -> Any:
-    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-
-
 class SentimentRNN(nn.Module):
     """Embedding (or real-valued inputs) -> recurrent layer(s) -> dropout -> linear -> logits.
 
     Parameters
     ----------
     cfg : ModelConfig
-        ``cell`` (``rnn`` tanh, ``lstm``, ``gru``), sizes, ``num_layers`` (stacked, with dropout
-        ``cfg.dropout`` between layers as ``nn.LSTM`` applies it), ``bidirectional`` (features:
+        ``cell`` (``rnn`` tanh, ``lstm``, ``gru``; ``mingru``, ``minlstm``, ``lru``), sizes, ``num_layers``
+        (stacked, with dropout ``cfg.dropout`` between layers as ``nn.LSTM`` applies it), ``bidirectional`` (features:
         the forward state at the last real token concatenated with the backward state after
         reading back to the first token, ``2H``), ``readout`` (``last`` as just said, or pooling
         over the own steps: see :meth:`read_out`), ``input_size`` (no embedding: inputs are
@@ -149,18 +150,21 @@ class SentimentRNN(nn.Module):
 
     Attributes
     ----------
-    cell_def : core.models.cells.Cell
-        The cell's equations, gates and state layout, used by the transparent path.
+    cell_def : core.models.cells.Cell or core.models.cells.ScanCell
+        The cell's definition: it builds and runs ``rnn``, and gives its equations, gates and state layout
+        to the transparent path.
     embedding : nn.Embedding or None
-    rnn : nn.RNN | nn.LSTM | nn.GRU
-        Owns every recurrent weight (``batch_first=True``); the transparent path reads
-        ``weight_ih_l{k}[_reverse]``, ``weight_hh_l...``, ``bias_ih_l...``, ``bias_hh_l...`` from it.
+    rnn : nn.RNN | nn.LSTM | nn.GRU | core.models.cells.ScanStack
+        Owns every recurrent weight. Classic cells: PyTorch's fused module (``batch_first=True``), whose
+        ``weight_ih_l{k}[_reverse]``, ``weight_hh_l...``, ``bias_ih_l...``, ``bias_hh_l...`` the transparent
+        path reads; modern cells: one layer per layer and direction, ``rnn.l{k}[_reverse]``.
     fc : nn.Linear
     packed : bool
-        Unidirectional models on end-padded batches: pack the batch (True) or run on the padded
-        batch and gather at ``lengths - 1`` (False, :data:`PACKED_DEFAULT`). Bidirectional models
-        start the backward direction at each review's own last token: one-layer ones on the CPU
-        run each direction apart over the dense batch, the others pack (see :meth:`encode`).
+        Classic cells, unidirectional models on end-padded batches: pack the batch (True) or run on the
+        padded batch and gather at ``lengths - 1`` (False, :data:`PACKED_DEFAULT`). Bidirectional models
+        start the backward direction at each review's own last token: one-layer classic ones on the CPU
+        run each direction apart over the dense batch, the other classic ones pack, modern ones scan each
+        row reversed within its length (see :meth:`encode`). Modern cells never pack.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -180,11 +184,8 @@ class SentimentRNN(nn.Module):
         else:
             self.embedding = None
             n_in = cfg.input_size
-        self.rnn = self.cell_def.fused(
-            n_in, cfg.hidden_size, num_layers=cfg.num_layers, batch_first=True,
-            bidirectional=cfg.bidirectional,
-            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,  # nn.RNN warns on dropout with 1 layer
-        )
+        # dropout between stacked layers only, as nn.LSTM applies it
+        self.rnn = self.cell_def.build(n_in, cfg.hidden_size, cfg.num_layers, cfg.bidirectional, cfg.dropout)
         self.drop = nn.Dropout(cfg.dropout)
         self.fc = nn.Linear(readout_blocks(cfg.readout) * self.num_directions * cfg.hidden_size, cfg.output_size)
         self.packed = PACKED_DEFAULT
@@ -194,10 +195,13 @@ class SentimentRNN(nn.Module):
     # ------------------------------------------------------------------ parameters
 
     def weights(self, layer: int, direction: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """``(W_ih (G*H, n), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,))`` of one layer and direction."""
-        suffix = f"l{layer}" + ("_reverse" if direction else "")
-        return tuple(getattr(self.rnn, f"{name}_{suffix}")  # type: ignore[return-value]
-                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        """``(W_ih (G*H, n), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,))`` of one layer and direction (classic cells).
+
+        ValueError for a modern cell: its weights are its layers' own (``self.rnn[suffix]``), with no ``W_hh``.
+        """
+        if not self.cell_def.pytorch_rnn:
+            raise ValueError(f"a {self.cell} has no W_ih / W_hh: its layers are the modules self.rnn['l0'], ...")
+        return self.cell_def.weights(self.rnn, layer, direction)
 
     @torch.no_grad()
     def rescale_recurrent(self, radius: float) -> None:
@@ -206,17 +210,10 @@ class SentimentRNN(nn.Module):
         ``W_hh`` is ``(G*H, H)``: G square blocks, one per gate (LSTM i, f, g, o; GRU r, z, n; the
         RNN's single U). The stacked matrix is not square and has no spectral radius, so each
         ``H x H`` block ``U`` becomes ``U * radius / max|eig(U)|``, in every layer and direction.
-        With a vanilla RNN a radius well above 1 makes gradients through time explode.
+        With a vanilla RNN a radius well above 1 makes gradients through time explode. A modern cell has
+        no ``W_hh``: ValueError.
         """
-        h = self.hidden_size
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                w_hh = self.weights(layer, direction)[1]
-                for k in range(self.cell_def.blocks):
-                    block = w_hh[k * h:(k + 1) * h]  # (H, H) view
-                    rho = torch.linalg.eigvals(block.double()).abs().max()
-                    if rho > 0:
-                        block.mul_((radius / rho).to(block.dtype))
+        self.cell_def.rescale_recurrent(self.rnn, radius, self.num_layers, self.num_directions)
 
     # ------------------------------------------------------------------ fused path
 
@@ -310,6 +307,9 @@ class SentimentRNN(nn.Module):
 
         A pooling read-out (``cfg.readout`` not ``last``) needs the states of every step: the same
         runs, returning every step's output (a packed one unpacked), pooled by :meth:`read_out`.
+
+        A modern cell (not ``cell_def.pytorch_rnn``) never packs (``packed`` is ignored): its scan runs over
+        the padded batch, a backward direction over each row reversed within its length.
         """
         emb = self.embed(x)  # (B, T, n)
         batch, steps = emb.shape[:2]
@@ -320,7 +320,8 @@ class SentimentRNN(nn.Module):
         elif (lens is not None and self.num_directions == 2 and self.num_layers == 1 and packed is not True
               and emb.device.type == "cpu" and getattr(self.rnn, "mode", None) in DENSE_MODES):
             out = self._directions_apart(emb, lens)  # (B, T, 2H)
-        elif lens is not None and (self.num_directions == 2 or (self.packed if packed is None else packed)):
+        elif (lens is not None and self.cell_def.pytorch_rnn
+              and (self.num_directions == 2 or (self.packed if packed is None else packed))):
             seq = pack_padded_sequence(emb, lens, batch_first=True, enforce_sorted=False)
             out_packed, h_n = self.rnn(seq)
             if pooled:  # every step's state, zero at the padding (which the pool leaves out)
@@ -331,7 +332,10 @@ class SentimentRNN(nn.Module):
                 # layer's forward state is at the last real token, its backward one after position 0
                 return torch.cat(list(h_n[-self.num_directions:]), dim=-1)
         else:
-            out, _ = self.rnn(emb)  # (B, T, D*H)
+            # forward states before a row's length never saw its end padding: only a backward direction needs the
+            # mask (a classic cell gets here with end padding in one direction only)
+            own = None if lens is None or self.num_directions == 1 else self.own_steps(x, lens)
+            out = self.layer_outputs(emb, own)  # (B, T, D*H)
         # forward states at t < length never saw the end padding: each row is read at its last token;
         # a backward direction is read at 0 (front-padded: after the padding; end-padded: the runs above)
         return self.read_out(out, lens, self.own_steps(x, lens) if pooled else None)
@@ -369,18 +373,17 @@ class SentimentRNN(nn.Module):
             states.append(out if direction == 0 else out.gather(1, backwards[..., None].expand(-1, -1, out.shape[-1])))
         return torch.cat(states, dim=-1)
 
+    def layer_outputs(self, emb: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Every step's output of the last layer, ``(B, T, D*H)``, from the inputs ``emb`` ``(B, T, n)`` by the
+        fast path (the fused module, or the scan), every step read (``mask`` ``(B, T)``: end padding, carried)."""
+        return self.cell_def.run(self.rnn, emb, mask)
+
     def _run_tbptt(self, emb: Tensor, tbptt: int) -> Tensor:
         if self.num_directions != 1:
             raise ValueError("truncated BPTT is only supported for unidirectional models")
         if tbptt < 1:
             raise ValueError(f"tbptt must be >= 1, got {tbptt}")
-        state = None
-        chunks = []
-        for start in range(0, emb.shape[1], tbptt):
-            out, state = self.rnn(emb[:, start:start + tbptt], state)
-            chunks.append(out)
-            state = _detach(state)  # the gradient stops at the chunk boundary
-        return torch.cat(chunks, dim=1)  # (B, T, H)
+        return self.cell_def.run(self.rnn, emb, tbptt=tbptt)  # (B, T, H): chunks, the state detached between them
 
     # ------------------------------------------------------------------ transparent path
 
@@ -389,23 +392,25 @@ class SentimentRNN(nn.Module):
         """One step of one layer and direction: ``(new_state, gates)``, as the fused module computes it.
 
         ``x_t`` is that layer's input ``(B, n)`` (the embedding for layer 0, else the previous
-        layer's ``(B, D*H)`` output); ``state`` is ``h`` (RNN, GRU) or ``(h, c)`` (LSTM), each
-        ``(B, H)``. ``gates``: ``self.cell_def.gates`` -- LSTM ``input_gate, forget_gate,
-        output_gate, candidate``; GRU ``reset_gate, update_gate, candidate``; RNN none.
-        Differentiable in all arguments, so ``torch.func.jacrev`` of it gives the per-step
-        Jacobian ``dh_t / dh_{t-1}``.
+        layer's ``(B, D*H)`` output); ``state`` is ``h`` (RNN, GRU, minGRU, minLSTM), ``(h, c)``
+        (LSTM) or ``(y, Re x, Im x)`` (LRU), each ``(B, H)``. ``gates``: ``self.cell_def.gates`` -- LSTM
+        ``input_gate, forget_gate, output_gate, candidate``; GRU ``reset_gate, update_gate,
+        candidate``; minGRU ``update_gate, candidate``; minLSTM ``forget_gate, input_gate,
+        candidate``; RNN and LRU none. Differentiable in all arguments, so ``torch.func.jacrev`` of
+        it gives the per-step Jacobian ``dh_t / dh_{t-1}``; it broadcasts over leading dimensions.
         """
-        w_ih, w_hh, b_ih, b_hh = self.weights(layer, direction)
-        return self._step(F.linear(x_t, w_ih, b_ih), state, w_hh, b_hh)
+        cell = self.cell_def
+        return self._step(cell.project(self.rnn, layer, direction, x_t), state,
+                          *cell.step_params(self.rnn, layer, direction))
 
-    def _step(self, wx: Tensor, state: CellState, w_hh: Tensor, b_hh: Tensor
-              ) -> tuple[CellState, dict[str, Tensor]]:
-        """The cell's equations; ``wx`` = ``W x_t + b_i`` for all gate blocks, ``(B, G*H)``.
+    def _step(self, wx: Tensor, state: CellState, *params: Any) -> tuple[CellState, dict[str, Tensor]]:
+        """The cell's equations; ``wx`` the step's projected input (classic cells ``W x_t + b_i`` for all gate
+        blocks, ``(B, G*H)``; modern ones ``x_t`` itself), ``params`` the cell's ``step_params`` (``W_hh, b_hh``).
 
         Both paths step through here (:meth:`cell_step` and :meth:`forward_transparent`), so a
         subclass can replace the cell in one place.
         """
-        return self.cell_def.recur(wx, state, w_hh, b_hh)
+        return self.cell_def.recur(wx, state, *params)
 
     def forward_transparent(self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, *,
                             return_states: bool = False, state_hook: StateHook | None = None,
@@ -422,6 +427,8 @@ class SentimentRNN(nn.Module):
         * GRU (eq. 75-78): ``r_t, z_t = σ(W_* x_t + U_* h_{t-1} + b_*)``, candidate
           ``n_t = tanh(W_n x_t + b_in + r_t ⊙ (U_n h_{t-1} + b_hn))`` (PyTorch resets after the
           product, the seed's eq. 77 before it), ``h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}``.
+        * minGRU, minLSTM, LRU: the step forms of :mod:`core.models.recurrences` (gates that read
+          ``x_t`` only; the LRU's complex state carried as its real and imaginary parts).
 
         Parameters
         ----------
@@ -482,9 +489,9 @@ class SentimentRNN(nn.Module):
                        ) -> tuple[Tensor, dict[str, Tensor]]:
         """One layer and direction over all steps: hidden ``(B, T, H)`` and the recorded states."""
         cell = self.cell_def
-        w_ih, w_hh, b_ih, b_hh = self.weights(layer, direction)
         batch, steps = inputs.shape[:2]
-        wx = F.linear(inputs, w_ih, b_ih)  # (B, T, G*H): the input projections of all steps at once
+        wx = cell.project(self.rnn, layer, direction, inputs)  # (B, T, G*H): what reads x_t alone, all steps at once
+        params = cell.step_params(self.rnn, layer, direction)
         zero = wx.new_zeros(batch, self.hidden_size)
         state = cell.zero_state(zero)
         hidden: list[Tensor] = [zero] * steps
@@ -493,7 +500,7 @@ class SentimentRNN(nn.Module):
         for k, t in enumerate(times):
             if tbptt is not None and k > 0 and k % tbptt == 0:
                 state = _detach(state)
-            new, gates = self._step(wx[:, t], state, w_hh, b_hh)
+            new, gates = self._step(wx[:, t], state, *params)
             if mask is not None:
                 m = mask[:, t, None]  # (B, 1): padding steps carry the old state over
                 new = cell.join([torch.where(m, a, b) for a, b in zip(cell.parts(new), cell.parts(state), strict=True)])
@@ -522,15 +529,17 @@ def param_counts(cfg: ModelConfig) -> dict[str, int]:
     ``G m`` more. Generalised: every layer and direction has its own cell; layer 1 reads ``n``
     inputs, later layers read the ``D m`` outputs below, so a formula is the sum over layers
     ``k`` of ``D G (n_k + m + b) m`` with ``b`` = 1 (seed) or 2 (PyTorch). The embedding count
-    includes the ``<pad>`` row, which never trains.
+    includes the ``<pad>`` row, which never trains. A modern cell has no seed counterpart: both formulas
+    are its own (:meth:`~core.models.cells.ScanCell.layer_params`; minGRU ``2 (n + 1) m``, minLSTM
+    ``3 (n + 1) m``, LRU ``3 m + 3 m n + 2 m²``), summed the same way; ``recurrent_pytorch`` counts its layers.
     """
     model = SentimentRNN(cfg)
-    g, m, d = cell_def(cfg.cell).blocks, cfg.hidden_size, 2 if cfg.bidirectional else 1
+    cell, m, d = cell_def(cfg.cell), cfg.hidden_size, 2 if cfg.bidirectional else 1
     n = cfg.input_size if cfg.input_size is not None else cfg.embedding_dim
     inputs = [n] + [d * m] * (cfg.num_layers - 1)
 
     def formula(biases: int) -> int:
-        return sum(d * g * (n_k + m + biases) * m for n_k in inputs)
+        return sum(d * cell.layer_params(n_k, m, biases) for n_k in inputs)
 
     def count(module: nn.Module | None) -> int:
         return 0 if module is None else sum(p.numel() for p in module.parameters())
