@@ -107,14 +107,21 @@ def add_dataset(pg, app, name: str, path: Path, text_col: str = "", label_col: s
 def nav(pg, path: str) -> None:
     """Open a page from the sidebar (``path``: its URL path, "" for the Overview): the same browser session (a new
     URL would start a new one), so the choices made on other pages hold."""
-    before = main_text(pg)
+    before = heading(pg)
     pg.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').first.click()
     pg.wait_for_url(lambda url: urlparse(url).path.rstrip("/").endswith(f"/{path}".rstrip("/")))
-    # on a loaded machine the new page's script may start after a quiet moment: wait until it has drawn
+    # on a loaded machine the new page's script may start after a quiet moment: wait until its title is drawn (the
+    # old page's text alone is no sign: a polling page such as Train redraws itself meanwhile)
     deadline = time.time() + 60
-    while main_text(pg) == before and time.time() < deadline:
+    while heading(pg) in ("", before) and time.time() < deadline:
         time.sleep(0.2)
     settle(pg)
+
+
+def heading(pg) -> str:
+    """The page's title (its first heading), or "" while none is drawn."""
+    h1 = pg.locator('[data-testid="stMain"] h1')
+    return h1.first.inner_text() if h1.count() else ""
 
 
 def train_with_the_defaults(pg, dataset: str) -> None:
