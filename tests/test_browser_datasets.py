@@ -100,7 +100,7 @@ def add_dataset(pg, app, name: str, path: Path, text_col: str = "", label_col: s
     type_into(pg, "Label column", label_col)
     type_into(pg, "Path", str(path))
     pg.get_by_role("button", name="Add", exact=True).click()
-    pg.get_by_text(f"Added {name}").wait_for()
+    pg.get_by_text(f"Added {name}").first.wait_for()
     no_error_box(pg, f"overview after adding {name}")
 
 
@@ -168,7 +168,7 @@ def test_each_dataset_trains_with_the_train_pages_defaults_and_the_pages_show_th
     nav(page, "train")
     train_with_the_defaults(page, "topics")
     finished(store, 3)
-    page.get_by_text("Nothing is training now.").wait_for(timeout=30_000)  # the page stopped polling: pick again
+    page.get_by_text("Nothing is training now.").first.wait_for(timeout=30_000)  # the page stopped polling: pick again
     settle(page)
     train_with_the_defaults(page, "two")  # chosen last: the dataset every page now shows
     runs = finished(store, 6)
