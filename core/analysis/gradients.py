@@ -53,7 +53,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -424,17 +424,23 @@ def _carried_grads(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Te
     slopes = slopes.reshape(batch, width, parts, parts - 1, hidden)
     dc = g_h.new_zeros(batch, parts - 1, hidden)  # dL/dc of the current step's output
     out = torch.empty(batch, width, parts - 1, hidden, dtype=g_h.dtype, device=g_h.device)
-    times = range(width - 1, -1, -1) if direction == 0 else range(width)  # reverse processing order
-    for t in times:
+    for t, cut in _steps_back(width, direction, tbptt):
         out[:, t] = dc
-        k = t if direction == 0 else width - 1 - t  # processing index of step t
-        if tbptt is not None and k % tbptt == 0:
+        if cut:
             dc = torch.zeros_like(dc)
             continue
         ds = torch.cat([g_h[:, t, None], dc], dim=1)  # (B, K, H): dL/ds_t by part
         new = (ds[:, :, None] * slopes[:, t]).sum(dim=1)  # (B, K - 1, H)
         dc = new if mask is None else torch.where(mask[:, t, None, None], new, dc)  # padding: c carried over
     return out.reshape(batch, width, -1)
+
+
+def _steps_back(width: int, direction: int, tbptt: int | None) -> Iterator[tuple[int, bool]]:
+    """Each step ``t`` in reverse processing order, and whether truncated BPTT cuts the gradient before it (the
+    step starts a chunk): what both ways of carrying ``dL/dc`` walk through."""
+    for t in (range(width - 1, -1, -1) if direction == 0 else range(width)):
+        k = t if direction == 0 else width - 1 - t  # processing index of step t
+        yield t, tbptt is not None and k % tbptt == 0
 
 
 def _carried_grads_by_vjp(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Tensor, g_h: Tensor,
@@ -446,11 +452,9 @@ def _carried_grads_by_vjp(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, p
     batch, width, hidden = g_h.shape
     dc = g_h.new_zeros(batch, prev.shape[-1] - hidden)  # dL/dc of the current step's output
     out = torch.empty(batch, width, dc.shape[-1], dtype=g_h.dtype, device=g_h.device)
-    times = range(width - 1, -1, -1) if direction == 0 else range(width)  # reverse processing order
-    for t in times:
+    for t, cut in _steps_back(width, direction, tbptt):
         out[:, t] = dc
-        k = t if direction == 0 else width - 1 - t  # processing index of step t
-        if tbptt is not None and k % tbptt == 0:
+        if cut:
             dc = torch.zeros_like(dc)
             continue
         with torch.enable_grad():
