@@ -108,14 +108,22 @@ def nav(pg, path: str) -> None:
     """Open a page from the sidebar (``path``: its URL path, "" for the Overview): the same browser session (a new
     URL would start a new one), so the choices made on other pages hold."""
     before = heading(pg)
-    pg.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').first.click()
-    pg.wait_for_url(lambda url: urlparse(url).path.rstrip("/").endswith(f"/{path}".rstrip("/")))
-    # on a loaded machine the new page's script may start after a quiet moment: wait until its title is drawn (the
-    # old page's text alone is no sign: a polling page such as Train redraws itself meanwhile)
-    deadline = time.time() + 60
-    while heading(pg) in ("", before) and time.time() < deadline:
-        time.sleep(0.2)
-    settle(pg)
+    want = f"/{path}".rstrip("/")
+    link = pg.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').first
+    # a click that lands while a polling page (Train) reruns can be dropped by the app, and on a loaded machine the new
+    # page's script may start after a quiet moment: click again until the URL names the page and its title is drawn
+    # (the old page's text alone is no sign: Train redraws itself meanwhile)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        link.click()
+        until = min(deadline, time.time() + 20)
+        while time.time() < until:
+            arrived = urlparse(pg.url).path.rstrip("/").endswith(want) if want else urlparse(pg.url).path in ("", "/")
+            if arrived and heading(pg) not in ("", before):
+                settle(pg)
+                return
+            time.sleep(0.2)
+    raise AssertionError(f"the sidebar link to /{path} did not open its page: still {pg.url}, {heading(pg)!r}")
 
 
 def heading(pg) -> str:
