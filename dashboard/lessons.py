@@ -1,6 +1,7 @@
 """What each teaching page asks the learner to look for, and one line on why, with the way to the equations.
 
-What it is: one table of texts, :data:`LESSONS` (page file -> what to look for, why), kept together so
+What it is: one table of texts, :data:`LESSONS` (page file, or ``file#topic`` for a section's own lesson, -> what to
+look for, why), kept together so
 the path through the app reads as one lesson and can be changed in one place, and :func:`show`,
 which opens a page with its lesson and a link to Theory. The texts say what to look at and why it
 happens; they never claim a number (numbers come from the runs on the pages themselves).
@@ -31,6 +32,15 @@ LESSONS: dict[str, tuple[str, str]] = {
         "drops by orders of magnitude within a few dozen words; for the gated cells far more slowly.",
         "Back-propagation through time multiplies one Jacobian per step; when their norms sit below 1 the "
         "product vanishes geometrically, and the gates keep the LSTM's and GRU's near 1.",
+    ),
+    "gradients.py#modern-cells": (
+        "Pick a minGRU, a minLSTM or an LRU run beside a GRU and an LSTM above, tick *Relative to k = 0*, and "
+        "compare how much of the gradient is left k steps back; for an LRU, where its eigenvalues λ sit and how "
+        "training moves them.",
+        "The modern cells' state is linear in the previous state, with a decay computed from the input alone "
+        "(minGRU, minLSTM) or fixed eigenvalues (LRU): the gradient k steps back is a product of those decays, "
+        "never squeezed by a tanh, so it fades only as fast as the cell chooses to forget, and the whole sequence "
+        "trains by a parallel scan.",
     ),
     "gates.py": (
         "Type a review with a negation (\"not good at all\"): which words the model never read, which units "
@@ -65,7 +75,10 @@ LESSONS: dict[str, tuple[str, str]] = {
 
 
 def show(page: str) -> None:
-    """The page's lesson: what to look for, why, and a link to the equations on the Theory page."""
+    """The page's lesson: what to look for, why, and a link to the equations on the Theory page.
+
+    ``page``: the page file, or ``file#topic`` for a lesson of one section further down that page.
+    """
     look, why = LESSONS[page]
     st.info(f"**What to look for.** {look}\n\n**Why.** {why}", icon=":material/school:")
     state.page_link("theory.py", "Theory: the equations behind this", ":material/functions:")

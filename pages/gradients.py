@@ -1,6 +1,7 @@
-"""Gradients: how far back the training signal reaches -- ||dL/dh_t|| through time and training, RNN vs LSTM vs
-GRU, the Jacobian products behind it, per-parameter gradient norms and clipping, exploding gradients, and
-which model still learns at which sequence length."""
+"""Gradients: how far back the training signal reaches -- ||dL/dh_t|| through time and training, cell against cell
+(the classic RNN, LSTM, GRU and the modern minGRU, minLSTM, LRU), the Jacobian products behind it, the LRU's
+eigenvalues, per-parameter gradient norms and clipping, exploding gradients, and which model still learns at which
+sequence length."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ import streamlit as st  # noqa: E402
 
 from rnnlab.core.analysis import horizon  # noqa: E402
 from rnnlab.core.analysis.gradients import GradientRecording, decay_ratios, load_gradients, product_curves  # noqa: E402
-from rnnlab.core.config import HorizonConfig  # noqa: E402
+from rnnlab.core.config import CELLS, HorizonConfig  # noqa: E402
 from rnnlab.core.figures import gradients  # noqa: E402
-from rnnlab.core.figures.style import format_number, log_axis  # noqa: E402
+from rnnlab.core.figures.style import cell_colour, format_number, log_axis  # noqa: E402
 from rnnlab.core.jobs.estimate import horizon_seconds  # noqa: E402
 from rnnlab.core.jobs.names import (  # noqa: E402
     CANCELLED,
@@ -34,7 +35,7 @@ from rnnlab.core.jobs.store import DamagedRun, Run  # noqa: E402
 from rnnlab.core.tasks import synthetic  # noqa: E402
 from rnnlab.dashboard import forms, lessons, state, widgets  # noqa: E402
 
-MAX_DEFAULT = 3  # runs drawn together by default: one per cell type
+MAX_DEFAULT = 6  # runs drawn together by default: one per cell type
 PROBE_ROWS = 24  # probe texts (or sequences) in the heatmap by default (the user may show them all)
 HEAT_ROWS = {"reviews": "each probe text, at the moment chosen", "recordings": "each recording (probe mean)"}
 HORIZON_MAIN = ("task", "models", "lengths", "steps")  # the study's settings shown up front; the others under More
@@ -178,10 +179,10 @@ if not rnn.empty and not recorded:
 if recorded:
     # by default one run per cell type, the chosen dataset's newest (the synthetic tasks' when it recorded none)
     preferred = [r for r in recorded if r in on_dataset] or recorded
-    default = list(dict.fromkeys(next((r for r in preferred if cells[r] == c), preferred[0]) for c in ("rnn", "lstm",
-                                                                                                     "gru")))
-    state.reset_stale("grad_runs", recorded, default[:MAX_DEFAULT])  # runs of the dataset shown before: the default
-    picked = st.multiselect("Runs", recorded, default=default[:MAX_DEFAULT], key="grad_runs",
+    default = list(dict.fromkeys(next((r for r in preferred if cells[r] == c), preferred[0]) for c in CELLS
+                                 if c in set(cells[r] for r in preferred)))[:MAX_DEFAULT] or preferred[:1]
+    state.reset_stale("grad_runs", recorded, default)  # runs of the dataset shown before: the default
+    picked = st.multiselect("Runs", recorded, default=default, key="grad_runs",
                             format_func=lambda r: f"{labels[r]} ({r})")
     recs = {}
     for rid in picked:
@@ -279,6 +280,35 @@ if recorded:
                   if v["n"]]  # only the distances some probe text reaches
         if ratios:
             st.dataframe(pd.DataFrame(ratios), hide_index=True, key="grad_ratios")
+
+        # -- the modern cells: a linear recurrence whose memory its eigenvalues set --------------------------------
+        st.subheader("Modern cells: memory set by eigenvalues")
+        lessons.show("gradients.py#modern-cells")
+        spectral = [rid for rid, r in recs.items() if "eig_modulus" in r.arrays]
+        if not spectral:
+            st.caption("None of the runs shown records eigenvalues: an LRU run (cell `lru`, record gradients ticked) "
+                       "records its λ with every gradient recording. minGRU and minLSTM compute their decay from "
+                       "each input, so they have none: compare their gradient share above instead.")
+        else:
+            state.reset_stale("grad_eig_run", spectral, spectral[0])
+            eid = st.selectbox("Eigenvalues of", spectral, key="grad_eig_run", format_func=lambda r: labels[r])
+            r = recs[eid]
+            moduli, phases = r["eig_modulus"][:, layer, direction], r["eig_phase"][:, layer, direction]
+            colour = cell_colour(cells[eid], 0)
+            left, right = st.columns(2)
+            with left:
+                state.show_chart(gradients.eigenvalue_plane(moduli, phases, r.step, at[eid], colour=colour,
+                                                            title=f"{labels[eid]}: λ in the complex plane"),
+                                 f"eigenvalues_{eid}", key="grad_eig_plane")
+            with right:
+                state.show_chart(gradients.eigenvalue_timescales(moduli, r.step, colour=colour,
+                                                                 title=f"{labels[eid]}: memory time scale "
+                                                                       "1 / (1 - |λ|) over training"),
+                                 f"eigenvalue_timescales_{eid}", key="grad_eig_scales")
+            st.caption(gradients.eigenvalue_text(moduli, r.step, at[eid]) + " The state's component j is multiplied "
+                       "by λ_j at every step, so after k steps |λ_j|^k of it is left: the LRU's gradient through "
+                       "time is that product too, with no nonlinearity in between. Left: the moment chosen above "
+                       "(filled) against initialisation (rings).")
 
 # -- per-parameter gradient norms ------------------------------------------------------------------------------------
 st.header("Per-parameter gradient norms and clipping")

@@ -65,7 +65,8 @@ chart(theory.unrolled_rnn_figure(nodes, edges), edges, "unrolled_rnn")
 
 eq_col, calc_col = st.columns([3, 2])
 with eq_col:
-    for cell, tab in zip(("rnn", "lstm", "gru"), st.tabs(["RNN", "LSTM", "GRU"]), strict=True):
+    order = ("rnn", "lstm", "gru", "mingru", "minlstm", "lru")
+    for cell, tab in zip(order, st.tabs([theory.CELL_NAMES[c].removesuffix(" (tanh)") for c in order]), strict=True):
         with tab:
             for line in theory.EQUATIONS[cell]:
                 st.latex(line)
@@ -79,6 +80,20 @@ with eq_col:
                     r"$h_t = z_t \odot n_t + (1 - z_t) \odot h_{t-1}$ is the same model with $z \to 1 - z$.")
             if cell == "lstm":
                 st.caption("PyTorch stacks the gates as (i, f, g, o); every bias is b_i* + b_h* (two vectors).")
+            if cell in ("mingru", "minlstm"):
+                st.caption("Feng et al. 2024, *Were RNNs All We Needed?*: the GRU and LSTM with every gate reading "
+                           r"$x_t$ alone. The state is then linear in $h_{t-1}$, $h_t = a_t \odot h_{t-1} + b_t$, "
+                           "so all steps are computed at once by a parallel scan (in log space, for stability), "
+                           "and the gradient k steps back is the product of the decays $a_t$, with no tanh "
+                           "between them. minGRU's $z_t$ weighs the *new* candidate (the paper's convention), "
+                           "the GRU's the old state.")
+            if cell == "lru":
+                st.caption("Orvieto et al. 2023, *Resurrecting Recurrent Neural Networks for Long Sequences*: a "
+                           "diagonal complex linear recurrence. The exponential parametrisation keeps every "
+                           r"$|\lambda_j| < 1$ throughout training; the ring initialisation draws $|\lambda_j|$ "
+                           r"between $r_{min} = 0.9$ and $r_{max} = 0.999$, memory time scales "
+                           r"$1/(1 - |\lambda_j|)$ of 10 to 1,000 steps; $\gamma$ keeps the state's size as "
+                           r"$|\lambda| \to 1$. The Gradients page draws each run's $\lambda$ over training.")
 with calc_col:
     st.subheader("Parameter count")
     n = st.number_input("Input size n (embedding dim)", 1, 1024, 100, key="theory_n")
@@ -89,7 +104,9 @@ with calc_col:
     st.dataframe(counts[["cell", "seed_formula_1_layer", "seed_formula", "pytorch_formula_1_layer",
                          "pytorch_actual", "extra_bias_params"]], hide_index=True)
     st.caption("The seed counts one bias per gate; PyTorch keeps b_ih and b_hh, so G·m more per layer and "
-               "direction. Later layers read D·m inputs. 'pytorch_actual' counts the model this project builds.")
+               "direction. Later layers read D·m inputs. 'pytorch_actual' counts the model this project builds. "
+               "The modern cells have no recurrent matrix and one bias per projection: both formulas are their "
+               "own (the LRU's λ, γ: 3m; B and C complex: 2mn and 2m²; D: mn).")
 chart(theory.param_count_figure(counts), counts, "param_counts")
 
 # ---- a Markov chain -----------------------------------------------------------------------------

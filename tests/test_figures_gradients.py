@@ -208,3 +208,22 @@ def test_explosion_text_says_the_clipped_runs_curve_is_before_clipping():
 def test_explosion_text_of_a_run_without_steps_says_so():
     assert gradients.explosion_text([explosion_run(steps=0)]) == ["**explode-exploding**: no optimiser step recorded "
                                                                   "yet."]
+
+
+def test_eigenvalue_charts_place_each_lambda_by_modulus_and_phase_and_its_time_scale():
+    from rnnlab.core.figures import gradients as fg
+
+    moduli = np.array([[0.9, 0.99, 0.5], [0.95, 0.999, 0.5]])
+    phases = np.array([[0.0, np.pi / 2, -np.pi / 2], [0.1, np.pi / 2, np.pi]])
+    np.testing.assert_allclose(fg.time_scales(moduli[1]), [20.0, 1000.0, 2.0])
+    plane = fg.eigenvalue_plane(moduli, phases, [0, 40])
+    start, end = plane.data[1], plane.data[2]
+    np.testing.assert_allclose(np.hypot(start.x, start.y), moduli[0])
+    np.testing.assert_allclose(np.arctan2(end.y, end.x), phases[1])
+    assert end.name == "step 40" and start.name == "initialisation (step 0)"
+    scales = fg.eigenvalue_timescales(moduli, [0, 40])
+    data = figure_data(scales)
+    np.testing.assert_allclose(data[data["trace"] == "median"]["y"], [10.0, 20.0])
+    assert scales.layout.yaxis.type == "log"
+    assert fg.eigenvalue_text(moduli, [0, 40]).endswith("at step 40, from 2 to 1,000 steps (median 20).")
+    assert fg.eigenvalue_plane(np.zeros((0, 3)), np.zeros((0, 3)), []).layout.annotations  # says why it is blank

@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from rnnlab.core.config import CELLS
 from rnnlab.core.figures import layout, style
 
 
@@ -59,7 +60,9 @@ def test_an_empty_figure_says_why_and_exports_no_rows():
 def test_label_and_cell_colours_are_okabe_ito_never_red_against_green():
     okabe_ito = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"}
     assert (style.LABEL_COLOURS["neg"], style.LABEL_COLOURS["pos"]) == ("#E69F00", "#0072B2")
-    assert set(style.CELL_COLOURS.values()) <= okabe_ito and len(set(style.CELL_COLOURS.values())) == 4
+    assert set(style.CELL_COLOURS.values()) <= okabe_ito
+    # every cell and the GMM-HMM its own colour, and every cell of the project has one
+    assert len(set(style.CELL_COLOURS.values())) == len(style.CELL_COLOURS) and set(CELLS) < set(style.CELL_COLOURS)
 
 
 def test_the_hmm_class_colours_are_the_label_colours():

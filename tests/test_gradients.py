@@ -453,3 +453,28 @@ def test_summaries_equal_numpys_nan_aware_mean_and_quantiles():
         want = np.moveaxis(np.nanquantile(values, QUANTILES, axis=-2), 0, -2)
     np.testing.assert_allclose(qs, want, rtol=1e-6)
     assert qs.shape == (3, 2, 1, len(QUANTILES), 12)
+
+
+def test_an_lru_records_its_eigenvalues_with_every_recording_and_other_cells_none(tmp_path):
+    path = tmp_path / "gradients.npz"
+    recorder = GradientRecorder(path, toy_probe(), every=2, use_lengths=True)
+    trainer = toy_trainer("lru", callbacks=[recorder], epochs=2)
+    layer = trainer.model.rnn["l0"]
+    at_init = layer.eigenvalues().detach().numpy().copy()
+    trainer.fit()
+    rec = load_gradients(path)
+    r = len(rec.step)
+    assert rec["eig_modulus"].shape == rec["eig_phase"].shape == (r, 1, 1, 5)
+    # the first recording is the ring initialisation, the last the trained λ: both the layer's own
+    np.testing.assert_allclose(rec["eig_modulus"][0, 0, 0], np.abs(at_init), rtol=1e-6)
+    np.testing.assert_allclose(rec["eig_phase"][0, 0, 0], np.angle(at_init), rtol=1e-5, atol=1e-6)
+    assert ((rec["eig_modulus"][0] >= layer.r_min - 1e-6) & (rec["eig_modulus"][0] <= layer.r_max + 1e-6)).all()
+    trained = layer.eigenvalues().detach().numpy()
+    np.testing.assert_allclose(rec["eig_modulus"][-1, 0, 0], np.abs(trained), rtol=1e-6)
+    assert not np.allclose(rec["eig_modulus"][0], rec["eig_modulus"][-1])  # training moved them (lr 1e-2)
+    assert (rec["eig_modulus"] < 1).all()  # the exponential parametrisation: stable throughout
+    # a cell whose decay is computed from each input, or a classic cell, has no fixed eigenvalues
+    for cell in ("mingru", "gru"):
+        other = tmp_path / f"{cell}.npz"
+        toy_trainer(cell, callbacks=[GradientRecorder(other, toy_probe(), every=2, use_lengths=True)]).fit()
+        assert "eig_modulus" not in load_gradients(other).arrays

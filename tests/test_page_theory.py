@@ -46,6 +46,11 @@ def test_theory_page_runs_with_its_charts_and_csv_downloads(page):
     assert sum(b.proto.label == "CSV" for b in page.get("download_button")) == 5
     assert any("converges" in s.value for s in page.success)
     assert len(page.get("latex")) > 0
+    # every cell's equations, the modern ones with the decay that carries their gradient back
+    latex = " ".join(e.proto.body for e in page.get("latex"))
+    assert all(eq in latex for eq in (r"c_t = f_t \odot c_{t-1}", r"\operatorname{diag}(1 - z_t)",
+                                      r"\operatorname{diag}(f'_t)", r"\operatorname{diag}(\lambda^k)"))
+    assert set(page.dataframe[0].value["cell"]) == {"RNN (tanh)", "LSTM", "GRU", "minGRU", "minLSTM", "LRU"}
 
 
 def test_sequence_length_slider_changes_the_gradient_product_chart(page):

@@ -221,16 +221,20 @@ def test_a_schedule_without_the_run_length_is_refused():
         Trainer(SentimentRNN(ModelConfig(vocab_size=20)), TrainConfig(lr_schedule="cosine"), lambda e: [], list)
 
 
-@pytest.mark.parametrize("every", [3, 4])
-def test_the_gradient_file_resumes_even_when_the_kill_came_before_its_epoch_end(every, tmp_path):
-    # every=4: the recording at step 8 must still become the epoch's; every=3: the epoch's end must be recorded
+@pytest.mark.parametrize(("every", "cell"), [(3, "lstm"), (4, "lstm"), (3, "lru")])
+def test_the_gradient_file_resumes_even_when_the_kill_came_before_its_epoch_end(every, cell, tmp_path):
+    # every=4: the recording at step 8 must still become the epoch's; every=3: the epoch's end must be recorded;
+    # the LRU: its eigenvalues, kept with each recording, are continued too
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    make_trainer("lstm", [Checkpointer(whole), GradientRecorder(whole / "g.npz", probe(), every=every)]).fit()
+    make_trainer(cell, [Checkpointer(whole), GradientRecorder(whole / "g.npz", probe(), every=every)]).fit()
     with pytest.raises(Crash):
-        make_trainer("lstm", [CrashAfterCheckpoint(cut, epoch=1),
-                              GradientRecorder(cut / "g.npz", probe(), every=every)]).fit()
-    resume(make_trainer("lstm", [Checkpointer(cut), GradientRecorder(cut / "g.npz", probe(), every=every)]), cut)
+        make_trainer(cell, [CrashAfterCheckpoint(cut, epoch=1),
+                            GradientRecorder(cut / "g.npz", probe(), every=every)]).fit()
+    resume(make_trainer(cell, [Checkpointer(cut), GradientRecorder(cut / "g.npz", probe(), every=every)]), cut)
     assert_same_gradients(whole / "g.npz", cut / "g.npz")
+    if cell == "lru":
+        with np.load(cut / "g.npz") as z:
+            assert z["eig_modulus"].shape[0] == z["step"].shape[0]
 
 
 @pytest.mark.parametrize(("task", "cell"), [("adding", "rnn"), ("order", "gru")])

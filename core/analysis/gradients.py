@@ -27,6 +27,9 @@ on the same weights. For every review ``b`` of a fixed probe batch, with ``L_b``
   identity's norm (1, or ``sqrt(S)`` for Frobenius), from ``k = 1`` on at most ``jac_prod``. It costs
   ``O(S^3)`` a step, so it is computed for the ``product_texts`` longest probe texts only (NaN for the rest).
 
+For a cell whose state matrix's eigenvalues are parameters (the LRU's ``λ``), each recording also keeps them
+(``eig_modulus``, ``eig_phase``): how they move over training is what sets such a cell's memory.
+
 Everything is aligned by distance ``k`` from the read-out step (``k = 0`` is the step the
 classifier reads; the forward direction and ``dx``: ``k = T - t`` counted from each review's last
 token; a backward direction: from each review's first token), so reviews of different lengths
@@ -54,7 +57,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -67,6 +70,7 @@ from rnnlab.core import atomic
 JACOBIAN_NORMS = ("spectral", "frobenius")
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 PER_STEP = ("dh", "dx", "jac", "jac_prod", "jac_product_norm")  # the aligned per-review arrays, also summarised
+EIGENVALUES = ("eig_modulus", "eig_phase")  # per recording, layer and direction: |λ| and arg λ (the LRU's)
 PRODUCT_TEXTS = 8  # probe texts whose Jacobian product is multiplied out: O(S^3) a step, where the rest is O(S^2)
 PAD_ID = 1  # core.data.text.PAD_ID: <pad>, whose embedding is the zero vector
 
@@ -93,6 +97,9 @@ class ProbeGradients:
     jac: np.ndarray | None = None
     jac_prod: np.ndarray | None = None
     jac_product_norm: np.ndarray | None = None
+    # (L, D, S): |λ| and arg λ of the state matrix's eigenvalues, for a cell that has them as parameters (the LRU)
+    eig_modulus: np.ndarray | None = None
+    eig_phase: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------- alignment
@@ -295,10 +302,24 @@ def probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tensor
     was_training = model.training
     model.eval()  # no dropout: deterministic, and no draw from the global RNG
     try:
-        return _probe_gradients(model, inputs, lengths.to(inputs.device), targets, objective, use_lengths, tbptt,
-                                jacobian, power_iters, seed, product_texts)
+        rec = _probe_gradients(model, inputs, lengths.to(inputs.device), targets, objective, use_lengths, tbptt,
+                               jacobian, power_iters, seed, product_texts)
     finally:
         model.train(was_training)
+    eig = eigenvalues_of(model)
+    return rec if eig is None else replace(rec, eig_modulus=np.abs(eig), eig_phase=np.angle(eig))
+
+
+@torch.no_grad()
+def eigenvalues_of(model: Any) -> np.ndarray | None:
+    """``(L, D, S)`` complex: every layer and direction's state-matrix eigenvalues, for a cell whose eigenvalues are
+    parameters (the LRU's ``λ``, :meth:`~core.models.cells.ScanCell.eigenvalues`); None for the others."""
+    cell = model.cell_def
+    values = [[cell.eigenvalues(model.rnn, layer, direction) for direction in range(model.num_directions)]
+              for layer in range(model.num_layers)]
+    if any(v is None for row in values for v in row):
+        return None
+    return np.stack([np.stack([v.detach().cpu().to(torch.complex128).numpy() for v in row]) for row in values])
 
 
 def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tensor, objective: LossFn,
@@ -673,7 +694,8 @@ class GradientRecorder:
                              "it cannot be continued")
         names = [name for name in PER_STEP if name in old.arrays]
         for i in range(int((old.step <= step).sum())):  # recordings are in step order
-            self.records.append(ProbeGradients(loss=old["loss"][i], **{name: old[name][i] for name in names}))
+            eig = {name: old[name][i] for name in EIGENVALUES if name in old.arrays}
+            self.records.append(ProbeGradients(loss=old["loss"][i], **eig, **{name: old[name][i] for name in names}))
             self.summaries.append({name: (old[f"{name}_mean"][i], old[f"{name}_quantiles"][i]) for name in names})
             self.coords.append({"step": int(old.step[i]), "epoch": int(old.epoch[i]), "kind": str(old.kind[i]),
                                 "seconds": float(old.seconds[i])})
@@ -710,6 +732,9 @@ class GradientRecorder:
             arrays[name] = np.stack([getattr(r, name) for r in self.records]).astype(np.float32)  # (R, [L, D,] B, K)
             arrays[f"{name}_mean"] = np.stack([sm[name][0] for sm in self.summaries])
             arrays[f"{name}_quantiles"] = np.stack([sm[name][1] for sm in self.summaries])
+        for name in EIGENVALUES:  # (R, L, D, S): the LRU's λ at each recording
+            if all(getattr(r, name) is not None for r in self.records):
+                arrays[name] = np.stack([getattr(r, name) for r in self.records])
         arrays["count"] = (np.arange(self.records[0].dx.shape[-1])[None, :] < self.lengths.numpy()[:, None]).sum(0)
         meta = {"cell": model.cell, "num_layers": model.num_layers, "num_directions": model.num_directions,
                 "hidden_size": model.hidden_size, "tbptt": trainer.cfg.tbptt, "jacobian_norm": self.jacobian,
@@ -719,7 +744,9 @@ class GradientRecorder:
                 "arrays": {"dh": "record, layer, direction, review, distance", "dx": "record, review, distance",
                            "jac": "record, layer, direction, review, distance",
                            "jac_prod": "record, layer, direction, review, distance",
-                           "jac_product_norm": "record, layer, direction, review, distance", "loss": "record, review"},
+                           "jac_product_norm": "record, layer, direction, review, distance", "loss": "record, review",
+                           "eig_modulus": "record, layer, direction, eigenvalue (|λ|; LRU only)",
+                           "eig_phase": "record, layer, direction, eigenvalue (arg λ in (-π, π]; LRU only)"},
                 "distance": "k = steps from the read-out step (forward: from the last token; backward: the first)"}
         arrays["meta"] = np.array(json.dumps(meta))
         with atomic.atomic_path(self.path) as tmp, open(tmp, "wb") as f:

@@ -1,7 +1,7 @@
 """Figures of gradients through time: how the gradient decays with the distance from the read-out,
 the norm of the Jacobian product beside the product of the norms that bounds it, its norm per
-parameter group and step, runs whose gradients explode, and how far back each cell
-still learns (the memory horizon).
+parameter group and step, runs whose gradients explode, how far back each cell
+still learns (the memory horizon), and the LRU's eigenvalues with the memory time scales they set.
 
 What it is: pure builders from what ``core.analysis.gradients`` records and from the step records
 of ``metrics.jsonl`` to Plotly figures (log axes: gradients span many decades), the small
@@ -365,3 +365,84 @@ def explosion_text(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         text = "; ".join(parts)
         out.append(f"**{name}**: {text[0].upper()}{text[1:]}" if text else f"**{name}**")
     return out
+
+
+# ---------------------------------------------------------------------------------- the LRU's eigenvalues
+
+def time_scales(moduli: np.ndarray) -> np.ndarray:
+    """``1 / (1 - |λ|)``: the steps over which a state component keeps ``1 - 1/e`` of its memory; inf at ``|λ| = 1``."""
+    m = np.asarray(moduli, dtype=float)
+    with np.errstate(divide="ignore"):
+        return 1.0 / (1.0 - m)
+
+
+def eigenvalue_plane(moduli: np.ndarray, phases: np.ndarray, steps: Sequence[int], record: int = -1, *,
+                     colour: str | None = None, title: str = "Eigenvalues λ in the complex plane") -> go.Figure:
+    """The eigenvalues at initialisation (grey rings) and at recording ``record`` (filled), inside the unit circle.
+
+    ``moduli``, ``phases`` ``(R, S)``: ``|λ|`` and ``arg λ`` of ``S`` eigenvalues at ``R`` recordings; ``steps``
+    ``(R,)``: their optimiser steps. A point near the circle is a slow mode (long memory), one near the centre a
+    fast one; its angle is how fast it rotates.
+    """
+    moduli, phases = np.asarray(moduli, dtype=float), np.asarray(phases, dtype=float)
+    if moduli.ndim != 2 or not moduli.size:
+        return empty_figure("no eigenvalue recorded", title)
+    angle = np.linspace(0, 2 * np.pi, 181)
+    fig = go.Figure(go.Scatter(name="|λ| = 1", x=np.cos(angle), y=np.sin(angle), mode="lines",
+                               line={"color": GREY, "width": 1}, hoverinfo="skip"))
+    record = record % len(moduli)
+    shown = [0] if record == 0 else [0, record]
+    for i in shown:
+        z = moduli[i] * np.exp(1j * phases[i])
+        first = i == 0
+        fig.add_trace(go.Scatter(
+            name=f"initialisation (step {int(steps[i])})" if first else f"step {int(steps[i])}",
+            x=z.real, y=z.imag, mode="markers",
+            marker={"size": 7, "color": "rgba(0,0,0,0)" if first else colour or run_colour(0),
+                    "line": {"color": GREY if first else colour or run_colour(0), "width": 1.5}},
+            customdata=np.stack([moduli[i], time_scales(moduli[i])], axis=-1),
+            hovertemplate="|λ| = %{customdata[0]:.4f}<br>time scale %{customdata[1]:.3g} steps<extra></extra>"))
+    fig.update_xaxes(range=[-1.08, 1.08], zeroline=True)
+    fig.update_yaxes(range=[-1.08, 1.08], zeroline=True, scaleanchor="x", scaleratio=1)
+    return style(fig, title, "Re λ", "Im λ")
+
+
+def eigenvalue_timescales(moduli: np.ndarray, steps: Sequence[int], *, colour: str | None = None,
+                          title: str = "Memory time scale 1 / (1 - |λ|) of each eigenvalue") -> go.Figure:
+    """Each eigenvalue's time scale ``1 / (1 - |λ_j|)`` over training (thin lines) and their median (thick), log scale.
+
+    ``moduli`` ``(R, S)`` at the recordings' optimiser ``steps`` ``(R,)``.
+    """
+    moduli = np.asarray(moduli, dtype=float)
+    if moduli.ndim != 2 or not moduli.size:
+        return empty_figure("no eigenvalue recorded", title)
+    scales = time_scales(moduli)  # (R, S)
+    x = [int(s) for s in steps]
+    colour = colour or run_colour(0)
+    fig = go.Figure()
+    for j in range(scales.shape[1]):
+        fig.add_trace(go.Scatter(name="each eigenvalue" if j == 0 else f"λ_{j}", legendgroup="each", x=x,
+                                 y=scales[:, j], mode="lines", showlegend=j == 0, opacity=0.35,
+                                 line={"color": colour, "width": 1}, meta=f"λ_{j}"))
+    fig.add_trace(go.Scatter(name="median", x=x, y=np.median(scales, axis=1), mode="lines+markers",
+                             line={"color": "#000000", "width": 3}))
+    log_axis(fig, "y", values=scales[np.isfinite(scales)])
+    return style(fig, title, "optimiser step", "steps (log scale)")
+
+
+def eigenvalue_text(moduli: np.ndarray, steps: Sequence[int], record: int = -1) -> str:
+    """One sentence: the time scales' range and median at initialisation and at recording ``record``."""
+    moduli = np.asarray(moduli, dtype=float)
+    if moduli.ndim != 2 or not moduli.size:
+        return ""
+
+    def span(i: int) -> str:
+        s = time_scales(moduli[i])
+        return (f"{format_number(float(np.min(s)), 3)} to {format_number(float(np.max(s)), 3)} steps "
+                f"(median {format_number(float(np.median(s)), 3)})")
+
+    record = record % len(moduli)
+    first = f"At initialisation (step {int(steps[0])}) the time scales 1 / (1 - |λ|) run from {span(0)}"
+    if record == 0:
+        return first + "."
+    return first + f"; at step {int(steps[record])}, from {span(record)}."

@@ -34,7 +34,10 @@ from plotly.subplots import make_subplots
 from rnnlab.core.figures import layout
 
 # Okabe-Ito colours: told apart by readers with any common colour-vision deficiency
-CELL_COLOURS = {"rnn": "#D55E00", "lstm": "#0072B2", "gru": "#009E73", "hmm": "#CC79A7"}
+# (the modern cells take the palette's other three: sky blue beside the GRU's green for minGRU, orange for minLSTM,
+# black for the LRU; yellow is too light on white)
+CELL_COLOURS = {"rnn": "#D55E00", "lstm": "#0072B2", "gru": "#009E73", "hmm": "#CC79A7",
+                "mingru": "#56B4E9", "minlstm": "#E69F00", "lru": "#000000"}
 NEGATIVE, POSITIVE = "#E69F00", "#0072B2"  # orange / blue: never red against green
 LABEL_COLOURS = {"neg": NEGATIVE, "pos": POSITIVE, "unlabelled": "#7f7f7f"}
 # distinct colours for runs drawn together (Plotly's qualitative "D3" set, reordered for contrast)

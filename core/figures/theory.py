@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from rnnlab.core.analysis.markov import ChainStructure
-from rnnlab.core.config import ModelConfig
+from rnnlab.core.config import MODERN_CELLS, ModelConfig
 from rnnlab.core.figures.style import integer_axis, log_axis, style
 from rnnlab.core.models.cells import cell_def
 from rnnlab.core.models.rnn import param_counts
@@ -44,8 +44,34 @@ EQUATIONS: dict[str, list[str]] = {
         r"n_t = \tanh\big(W_n x_t + b_{in} + r_t \odot (U_n h_{t-1} + b_{hn})\big)",
         r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}",
     ],
+    # the modern cells (core.models.recurrences): gates and decays read x_t alone, so the state is linear in h_{t-1}
+    "mingru": [
+        r"z_t = \sigma(W_z x_t + b_z)",
+        r"\tilde h_t = g(W_h x_t + b_h), \quad g(a) = a + \tfrac12 \ (a \ge 0), \ \sigma(a) \ (a < 0)",
+        r"h_t = (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t",
+        r"\partial h_t / \partial h_{t-1} = \operatorname{diag}(1 - z_t)",
+    ],
+    "minlstm": [
+        r"f_t = \sigma(W_f x_t + b_f), \quad i_t = \sigma(W_i x_t + b_i)",
+        r"\tilde h_t = g(W_h x_t + b_h)",
+        r"f'_t = \frac{f_t}{f_t + i_t}, \quad i'_t = \frac{i_t}{f_t + i_t}",
+        r"h_t = f'_t \odot h_{t-1} + i'_t \odot \tilde h_t",
+        r"\partial h_t / \partial h_{t-1} = \operatorname{diag}(f'_t)",
+    ],
+    "lru": [
+        r"\lambda_j = \exp\big(-e^{\nu_j} + i\, e^{\theta_j}\big), \quad |\lambda_j| = e^{-e^{\nu_j}} < 1",
+        r"x_t = \lambda \odot x_{t-1} + \gamma \odot (B u_t), \quad \gamma_j = \sqrt{1 - |\lambda_j|^2} "
+        r"\text{ at initialisation}",
+        r"y_t = \operatorname{GELU}\big(\operatorname{Re}(C x_t) + D u_t\big)",
+        r"\partial x_t / \partial x_{t-1} = \operatorname{diag}(\lambda), \quad "
+        r"\partial x_T / \partial x_{T-k} = \operatorname{diag}(\lambda^k)",
+    ],
 }
-CELL_NAMES = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
+CELL_NAMES = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM", "mingru": "minGRU", "minlstm": "minLSTM",
+              "lru": "LRU"}
+# one layer and direction's parameters by formula (n inputs, m units): the seed's for the classic cells, with G
+# gate blocks; a modern cell's own (core.models.cells.ScanCell.layer_params)
+MODERN_FORMULAS = {"mingru": "2(n+1)m", "minlstm": "3(n+1)m", "lru": "3m+3mn+2m²"}
 
 
 # ---- activations and the vanishing product ------------------------------------------------------
@@ -186,15 +212,16 @@ def param_count_frame(n: int, m: int, layers: int = 1, bidirectional: bool = Fal
     :func:`core.models.rnn.param_counts` on the model the project builds, so it cannot drift from it.
     """
     rows = []
-    for cell in ("rnn", "gru", "lstm"):
+    for cell in ("rnn", "gru", "lstm", *MODERN_CELLS):
         g = cell_def(cell).blocks
         counts = param_counts(ModelConfig(cell=cell, vocab_size=2, embedding_dim=n, hidden_size=m,
                                           num_layers=layers, bidirectional=bidirectional))
         prefix = "" if g == 1 else str(g)
+        own = MODERN_FORMULAS.get(cell)  # a modern cell: no seed counterpart, both formulas are its own
         rows.append({"cell": CELL_NAMES[cell], "gate_blocks": g,
-                     "seed_formula_1_layer": f"{prefix}(n+m+1)m",
+                     "seed_formula_1_layer": own or f"{prefix}(n+m+1)m",
                      "seed_formula": counts["recurrent_seed_formula"],
-                     "pytorch_formula_1_layer": f"{prefix}(n+m+2)m",
+                     "pytorch_formula_1_layer": own or f"{prefix}(n+m+2)m",
                      "pytorch_formula": counts["recurrent_pytorch_formula"],
                      "pytorch_actual": counts["recurrent_pytorch"],
                      "extra_bias_params": counts["recurrent_pytorch"] - counts["recurrent_seed_formula"]})
@@ -203,8 +230,8 @@ def param_count_frame(n: int, m: int, layers: int = 1, bidirectional: bool = Fal
 
 def param_count_figure(frame: pd.DataFrame) -> go.Figure:
     """Grouped bars: the seed's formula against PyTorch's actual count per cell."""
-    fig = go.Figure([go.Bar(x=frame["cell"], y=frame["seed_formula"], name="seed: G(n+m+1)m"),
-                     go.Bar(x=frame["cell"], y=frame["pytorch_actual"], name="PyTorch: G(n+m+2)m")])
+    fig = go.Figure([go.Bar(x=frame["cell"], y=frame["seed_formula"], name="by formula (the seed's: G(n+m+1)m)"),
+                     go.Bar(x=frame["cell"], y=frame["pytorch_actual"], name="counted in the module built")])
     fig.update_layout(barmode="group")
     return style(fig, "Recurrent parameters", None, "parameters")
 

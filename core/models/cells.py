@@ -27,7 +27,8 @@ modules' own strategies -- packing, directions run apart, per-block spectral rad
   :meth:`~Cell.split`; LSTM ``[h, c]``, ``S = 2H``); :attr:`~Cell.recorded`, what the transparent path records;
 * counts: :meth:`~Cell.param_shapes` (the module's tensors, from the sizes alone, for checking a
   checkpoint) and :meth:`~Cell.layer_params` (one layer and direction's count by formula);
-* :attr:`~Cell.elementwise`: whether the state parts after ``h`` reach the next step element-wise (see below).
+* :attr:`~Cell.elementwise`: whether the state parts after ``h`` reach the next step element-wise (see below);
+* :meth:`~Cell.eigenvalues`: the state matrix's eigenvalues where they are parameters (the LRU's), else None.
 
 Classic cells: a step is element-wise once ``wx = W_ih x_t + b_ih`` and ``uh = W_hh h_{t-1} + b_hh``
 (``(N, G*H)`` each: ``G`` gate blocks in PyTorch's order, LSTM ``(i, f, g, o)``, GRU ``(r, z, n)``) are
@@ -255,6 +256,11 @@ class Cell(_StateLayout):
                     if rho > 0:
                         block.mul_((radius / rho).to(block.dtype))
 
+    def eigenvalues(self, module: nn.RNNBase, layer: int, direction: int) -> Tensor | None:
+        """None: a classic cell's step is nonlinear in its state, so no eigenvalues set its memory (its per-step
+        Jacobians, recorded with the gradients, do)."""
+        return None
+
     def local_derivatives(self, wx: Tensor, uh: Tensor, state: State) -> StepDerivatives:
         """The step at ``N`` points and its element-wise partials (one backward pass per state part).
 
@@ -442,6 +448,12 @@ class ScanCell(_StateLayout):
     def rescale_recurrent(self, module: ScanStack, radius: float, num_layers: int, directions: int) -> None:
         raise ValueError(f"a {self.name} has no recurrent matrix W_hh to rescale: recurrent_init_radius is for the "
                          "classic cells")
+
+    def eigenvalues(self, module: ScanStack, layer: int, direction: int) -> Tensor | None:
+        """The eigenvalues of that layer and direction's state matrix, complex ``(S,)``, where they are parameters
+        (the LRU's ``λ``: their moduli set how long the state remembers, ``1 / (1 - |λ|)`` steps); None for a cell
+        whose decay is computed from each input (minGRU, minLSTM)."""
+        return module[suffix(layer, direction)].eigenvalues()
 
     # ------------------------------------------------------------------ the step
 

@@ -169,6 +169,11 @@ class _Recurrence(nn.Module):
     input_size: int
     hidden_size: int
 
+    def eigenvalues(self) -> Tensor | None:
+        """The state matrix's eigenvalues when they are parameters (the LRU's ``λ``), else None: minGRU's and
+        minLSTM's decay ``a_t`` is computed from each input, so they have no fixed eigenvalues."""
+        return None
+
     def forward(self, x: Tensor, mask: Tensor | None = None, *, initial: Tensor | None = None,
                 mode: Mode = "scan", return_gates: bool = False) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
         """``x`` ``(B, T, input_size)`` -> outputs ``(B, T, hidden_size)`` (and the gates, with ``return_gates``).
