@@ -331,6 +331,13 @@ class ModelConfig(_Config):
                                                       "(the explosion demo); none = PyTorch's initialisation",
                                                 lo=0, lo_open=True, hi=100, flag="--init-radius")
 
+    def __post_init__(self) -> None:
+        validate(self)
+        if self.recurrent_init_radius is not None and self.cell not in CLASSIC_CELLS:
+            raise ValueError(f"ModelConfig.recurrent_init_radius = {self.recurrent_init_radius!r}: a {self.cell} has "
+                             "no recurrent matrix W_hh to rescale (it is for the classic cells: "
+                             f"{', '.join(CLASSIC_CELLS)})")
+
 
 @dataclass(frozen=True)
 class TrainConfig(_Config):
@@ -343,6 +350,9 @@ class TrainConfig(_Config):
     lr: float = param(1e-3, "learning rate", lo=0, lo_open=True, hi=10, main=True)
     lr_schedule: str = param("constant", "learning rate over the run: constant (the seed's), or decayed to zero "
                                          "step by step, linearly or along a half cosine", choices=LR_SCHEDULES)
+    embedding_lr_scale: float = param(1.0, "the embedding layer's learning rate as a share of lr: below 1 the word "
+                                           "vectors move more slowly than the rest (the seed: 1, the same)", lo=0,
+                                      hi=1, applies=TEXT)
     weight_decay: float = param(0.0, "L2 penalty the optimiser adds to every gradient (the seed has none)", lo=0,
                                 hi=1)
     optimizer: str = param("adam", "adam, or plain sgd (the exploding-gradient demonstration)", choices=("adam", "sgd"))

@@ -293,7 +293,8 @@ def test_a_run_made_before_a_field_existed_is_reused_as_the_field_at_its_default
     # config.json as a version without the newer fields wrote it: it trained as their defaults do today
     old = dict(run.config_dict())
     old["model"] = {k: v for k, v in old["model"].items() if k != "embedding_dropout"}
-    old["train"] = {k: v for k, v in old["train"].items() if k not in ("lr_schedule", "weight_decay")}
+    newer = ("lr_schedule", "weight_decay", "embedding_lr_scale")
+    old["train"] = {k: v for k, v in old["train"].items() if k not in newer}
     run.write_json("config.json", old)
     run.update_status(state="finished")
     assert store.find_finished("rnn", cfg) == run

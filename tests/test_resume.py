@@ -186,7 +186,7 @@ def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_run(cell, t
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
 def test_a_decaying_learning_rate_with_regularisation_resumes_bit_for_bit(schedule, tmp_path):
     # the schedule is a function of the step, so the resumed run must land on the same curve
-    options = dict(embedding_dropout=0.2, lr_schedule=schedule, weight_decay=1e-3)
+    options = dict(embedding_dropout=0.2, lr_schedule=schedule, weight_decay=1e-3, embedding_lr_scale=0.3)
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     lrs: list[float] = []
     uninterrupted = make_trainer("gru", [Checkpointer(whole), Recorder(lrs)], **options)

@@ -106,11 +106,21 @@ def test_a_callback_can_stop_training():
     assert result.stopped and result.steps == 2 and len(result.epochs) == 1
 
 
-def test_param_groups_cover_every_parameter_once():
-    model = SentimentRNN(ModelConfig(cell="lstm", vocab_size=10, num_layers=2, bidirectional=True))
-    grouped = [p for ps in param_groups(model).values() for p in ps]
+@pytest.mark.parametrize("cell", ["lstm", "mingru", "lru"])
+def test_param_groups_cover_every_parameter_once_and_put_the_recurrent_layers_by_what_they_read(cell):
+    model = SentimentRNN(ModelConfig(cell=cell, vocab_size=10, num_layers=2, bidirectional=True))
+    groups = param_groups(model)
+    grouped = [p for ps in groups.values() for p in ps]
     assert len(grouped) == len(list(model.parameters()))
     assert len({id(p) for p in grouped}) == len(grouped)
+    names = {id(p): n for n, p in model.named_parameters()}
+    by_group = {g: sorted(names[id(p)].split(".")[-1] for p in ps) for g, ps in groups.items()}
+    assert by_group["output"] == ["bias", "weight"]  # the linear read-out alone
+    reads_state = {"lstm": {"weight_hh_l0", "bias_hh_l0", "weight_hh_l0_reverse", "bias_hh_l0_reverse",
+                            "weight_hh_l1", "bias_hh_l1", "weight_hh_l1_reverse", "bias_hh_l1_reverse"},
+                   "mingru": set(),  # every weight reads x_t alone
+                   "lru": {"nu_log", "theta_log", "C_re", "C_im"}}[cell]
+    assert set(by_group["hidden_hidden"]) == reads_state
 
 
 def test_classification_metrics_match_hand_counts():

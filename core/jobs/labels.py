@@ -67,7 +67,7 @@ PREFIXES = {"hidden_size": "h", "embedding_dim": "emb ", "num_layers": "layers "
             "clip_norm": "clip ", "tbptt": "tbptt ", "truncate": "cut ", "val_size": "val ",
             "split_seed": "split seed ", "seed": "seed ", "recurrent_init_radius": "radius ",
             "probe_every": "probe every ", "probe_size": "probe ", "embedding_dropout": "emb dropout ",
-            "weight_decay": "wd "}
+            "weight_decay": "wd ", "embedding_lr_scale": "emb lr x"}
 READOUT_WORDS = {"last": "last-state read-out", "mean": "mean pool", "max": "max pool", "mean_max": "mean+max pool"}
 NONE_READS = {"clip_norm": "no clip", "max_vocab": "all words", "tbptt": "full BPTT",
               "recurrent_init_radius": "default init", "embeddings": "random embeddings"}

@@ -256,6 +256,11 @@ class Cell(_StateLayout):
                     if rho > 0:
                         block.mul_((radius / rho).to(block.dtype))
 
+    def reads_state(self, name: str) -> bool:
+        """Whether the module's tensor ``name`` (``weight_hh_l0``, ...) acts on the state (``W_hh``, ``b_hh``) rather
+        than on the input: the trainer's per-group gradient norms."""
+        return "_hh" in name
+
     def eigenvalues(self, module: nn.RNNBase, layer: int, direction: int) -> Tensor | None:
         """None: a classic cell's step is nonlinear in its state, so no eigenvalues set its memory (its per-step
         Jacobians, recorded with the gradients, do)."""
@@ -384,6 +389,7 @@ class ScanCell(_StateLayout):
     state_names: tuple[str, ...] = ("hidden",)
     layer_state: Callable[[tuple[Tensor, ...]], Tensor] = _output_is_state
     elementwise: bool = True  # the parts after h enter a step element-wise (no parts after h: True)
+    state_params: tuple[str, ...] = ()  # the layer's tensors that act on the state (the rest read the input)
 
     pytorch_rnn: ClassVar[bool] = False
 
@@ -449,6 +455,12 @@ class ScanCell(_StateLayout):
         raise ValueError(f"a {self.name} has no recurrent matrix W_hh to rescale: recurrent_init_radius is for the "
                          "classic cells")
 
+    def reads_state(self, name: str) -> bool:
+        """Whether the module's tensor ``name`` (``l0.nu_log``, ...) acts on the state: the LRU's ``λ`` (``ν``, ``θ``)
+        and what reads the state out (``C``); its ``γ``, ``B``, ``D`` and every minGRU / minLSTM weight read the
+        input alone (:attr:`state_params`)."""
+        return name.rpartition(".")[2] in self.state_params
+
     def eigenvalues(self, module: ScanStack, layer: int, direction: int) -> Tensor | None:
         """The eigenvalues of that layer and direction's state matrix, complex ``(S,)``, where they are parameters
         (the LRU's ``λ``: their moduli set how long the state remembers, ``1 / (1 - |λ|)`` steps); None for a cell
@@ -478,7 +490,8 @@ MINLSTM = ScanCell("minlstm", gates=MinLSTMLayer.gate_names, layer=MinLSTMLayer,
                    blocks=3)
 # λ (ν, θ, γ: 3m), B (re, im: 2mn), C (re, im: 2m²), D (mn); the state size N is the hidden size m
 LRU = ScanCell("lru", gates=(), layer=LRULayer, count=lambda n, m: 3 * m + 3 * m * n + 2 * m * m, blocks=3,
-               state_names=("hidden", "state_real", "state_imag"), layer_state=_complex_state, elementwise=False)
+               state_names=("hidden", "state_real", "state_imag"), layer_state=_complex_state, elementwise=False,
+               state_params=("nu_log", "theta_log", "C_re", "C_im"))
 
 AnyCell = Cell | ScanCell
 CELLS_BY_NAME: dict[str, AnyCell] = {c.name: c for c in (RNN, LSTM, GRU, MINGRU, MINLSTM, LRU)}

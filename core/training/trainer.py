@@ -99,12 +99,17 @@ def lr_factor(schedule: str, step: int, total: int) -> float:
 
 
 def param_groups(model: nn.Module) -> dict[str, list[torch.nn.Parameter]]:
-    """Group parameters by role for per-group gradient norms."""
+    """Group parameters by role for per-group gradient norms: the embedding, the recurrent layer's weights that read
+    the input and those that read the state (the cell says which: :meth:`~core.models.cells.Cell.reads_state`), and
+    the output layer."""
     groups: dict[str, list[torch.nn.Parameter]] = {"embedding": [], "input_hidden": [], "hidden_hidden": [],
                                                    "output": []}
+    cell = getattr(model, "cell_def", None)
     for name, p in model.named_parameters():
         if "embedding" in name:
             groups["embedding"].append(p)
+        elif name.startswith("rnn.") and cell is not None:
+            groups["hidden_hidden" if cell.reads_state(name.removeprefix("rnn.")) else "input_hidden"].append(p)
         elif "_ih" in name:
             groups["input_hidden"].append(p)
         elif "_hh" in name:
@@ -161,7 +166,14 @@ class Trainer:
         # fixed batches are front-padded and read at T-1; bucketed ones at each review's last token
         self.use_lengths = (cfg.batching == "bucket") if use_lengths is None else use_lengths
         self.steps_per_epoch = steps_per_epoch
-        params = [p for p in model.parameters() if p.requires_grad]
+        params: list[Any] = [p for p in model.parameters() if p.requires_grad]
+        embedding = {id(p) for p in param_groups(model)["embedding"]}
+        if cfg.embedding_lr_scale != 1.0 and any(id(p) in embedding for p in params):
+            # two groups: the rest at lr, the word vectors at their share of it (a key of its own, which the
+            # schedule reads; a run at the seed's 1.0 keeps the one group, and its optimiser state, as before)
+            params = [{"params": [p for p in params if id(p) not in embedding]},
+                      {"params": [p for p in params if id(p) in embedding], "lr": cfg.lr * cfg.embedding_lr_scale,
+                       "lr_scale": cfg.embedding_lr_scale}]
         if cfg.optimizer == "sgd":
             self.optimizer = torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         else:
@@ -221,7 +233,7 @@ class Trainer:
             # a function of the global step alone, so a resumed run continues the same curve
             lr = self.cfg.lr * lr_factor(self.cfg.lr_schedule, self.step, self.cfg.epochs * self.steps_per_epoch)
             for group in self.optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             rec["lr"] = lr
         self.optimizer.step()
         if correct is not None:
