@@ -138,6 +138,15 @@ POOLED = {"mean": "the mean over its steps", "max": "the max over its steps",
           "mean_max": "the mean and the max over its steps"}
 
 
+def memory_note(label: str, rec: GradientRecording) -> str:
+    """One sentence for a run whose cell's memory is not its output h (the LRU; "" for the others)."""
+    parts = rec.meta.get("dh_of") or ["hidden"]
+    if parts == ["hidden"]:
+        return ""
+    return (f" For {label}, h_t in these charts is its memory ({', '.join(parts)}): its output y_t feeds no later "
+            "step, so the gradient through time is that of its state.")
+
+
 def pooled_note(label: str, run: Run) -> str:
     """One sentence for a run whose classifier pools its states ("" for the last-state read-out)."""
     readout = (run.config_dict().get("model") or {}).get("readout")  # absent in older runs: "last"
@@ -261,7 +270,8 @@ if recorded:
         over = (f"the {next(iter(texts))} longest probe texts" if len(texts) == 1
                 else "each run's longest probe texts" if texts else "the probe texts")
         st.caption("Left: means over the probe texts that reach each distance (fewer and fewer at large k)."
-                   + "".join(pooled_note(labels[rid], rs.get(rid)) for rid in recs) + " "
+                   + "".join(pooled_note(labels[rid], rs.get(rid)) + memory_note(labels[rid], r)
+                             for rid, r in recs.items()) + " "
                    f"Right, solid: the norm of the Jacobian product itself, ||∂s_T/∂s_{{T-k}}|| ({which}), the "
                    "per-step Jacobians multiplied out: how much back-propagation can stretch or shrink a gradient "
                    "over k steps. Dashed: the product of the per-step norms, Π ||∂s_t/∂s_{t-1}|| (the seed's eq. 6), "

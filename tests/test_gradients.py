@@ -478,3 +478,28 @@ def test_an_lru_records_its_eigenvalues_with_every_recording_and_other_cells_non
         other = tmp_path / f"{cell}.npz"
         toy_trainer(cell, callbacks=[GradientRecorder(other, toy_probe(), every=2, use_lengths=True)]).fit()
         assert "eig_modulus" not in load_gradients(other).arrays
+
+
+@pytest.mark.parametrize("readout", ["last", "mean"])
+def test_the_lrus_gradient_through_time_is_that_of_its_complex_state(readout):
+    # the LRU's output y_t feeds no later step, so the recorder measures its memory, the complex state x_t: the
+    # total dL/dx_t, against plain autograd through leaves added to each x_t before y_t reads it (a mean read-out
+    # reads every y_t, so every x_t also gets gradient through its own step's y_t)
+    model = make_model("lru", readout=readout).eval()
+    layer, hidden, steps = model.rnn["l0"], 4, 7
+    x = torch.randint(2, 30, (3, steps))
+    y = (torch.rand(3) > 0.5).double()
+    rec = probe_gradients(model, x, torch.full((3,), steps), y, Objective("bce"), use_lengths=True, jacobian=None)
+    u = model.embed(x).detach()
+    state = layer.initial_state(u)
+    leaves, outs = [], []
+    for t in range(steps):
+        leaf = torch.zeros(3, 2 * hidden, dtype=torch.float64, requires_grad=True)
+        state = layer.eigenvalues() * state + layer._input(u[:, t]) + torch.complex(leaf[:, :hidden], leaf[:, hidden:])
+        outs.append(layer.readout(state, u[:, t]))
+        leaves.append(leaf)
+    features = outs[-1] if readout == "last" else torch.stack(outs).mean(0)
+    grads = torch.autograd.grad(Objective("bce").loss(model.head(features), y, reduction="none").sum(), leaves)
+    want = torch.stack([g.norm(dim=-1) for g in grads[::-1]], dim=1).numpy()  # by distance k from the last step
+    np.testing.assert_allclose(rec.dh[0, 0], want, rtol=1e-10)
+    assert (want[:, 1:] > 0).all()  # every step back gets gradient through the state, none through y_t

@@ -74,6 +74,7 @@ def test_gradients_page_draws_the_modern_cells_beside_the_gru_and_the_lrus_eigen
     scales = next(c for c in charts(at) if "memory time scale" in title_of(c))
     assert scales["layout"]["yaxis"]["type"] == "log"
     assert "At initialisation (step 0) the time scales" in text(at)
+    assert "h_t in these charts is its memory (state_real, state_imag)" in text(at)  # the LRU's h is its state
     # at the start of training only the initial eigenvalues are drawn
     at.slider(key="grad_moment").set_value(0.0).run()
     plane = next(c for c in charts(ok(at)) if "λ in the complex plane" in title_of(c))

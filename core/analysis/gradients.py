@@ -7,16 +7,19 @@ on the same weights. For every review ``b`` of a fixed probe batch, with ``L_b``
 
 * ``dh``: ``||dL_b / dh_t||`` for every step ``t``, layer and direction -- the *total* derivative
   (through every later step, the layer above and the classifier), from a zero leaf added to each
-  step's state by the ``state_hook`` (O(T); slicing views of one ``(B, T, H)`` leaf would cost O(T^2));
+  step's state by the ``state_hook`` (O(T); slicing views of one ``(B, T, H)`` leaf would cost O(T^2)).
+  ``h`` is the part of the state that carries the cell's memory (``Cell.memory``): for the LRU its complex
+  state ``x`` (``||dL/d(Re x_t, Im x_t)||``, carried back from the gradient reaching each output ``y_t``),
+  because its output ``y_t`` feeds no later step: the gradient reaching ``y_t`` itself is zero before the
+  read-out step under a last-state read-out, and says nothing about time;
 * ``dx``: ``||dL_b / dx_t||``, the gradient reaching each input embedding (or real-valued input);
 * ``jac``: the spectral norm of the per-step state Jacobian ``||ds_t / ds_{t-1}||_2``, estimated by
   ``power_iters`` power iterations on ``J^T J`` (forward- and reverse-mode products, never the
   matrix), or its exact Frobenius norm (``jacobian="frobenius"``). The state ``s`` is the cell's
   (:mod:`core.models.cells`): ``h`` for the RNN, GRU, minGRU and minLSTM, ``(h, c)`` for the LSTM,
   ``(y, Re x, Im x)`` for the LRU: gradients flow back through the cell too, so ``dh_t/dh_{t-1}`` alone
-  would miss the LSTM's additive path (and, for the LRU, all of it: its ``h`` is its output ``y_t``, which
-  no later step reads, so its ``dh`` is the gradient reaching each step's output, from the layer above
-  and the read-out, and its Jacobian's ``y`` columns are zero);
+  would miss the LSTM's additive path (and, for the LRU, all of it: its output ``y_t`` is read by no later
+  step, so its Jacobian's ``y`` columns are zero);
 * ``jac_prod``: the running product of ``jac`` from the read-out step backwards,
   ``prod_{j<k} ||J_{T-j}||``, the product term of the seed's eq. 6 -- an upper bound on
   ``||ds_T / ds_{T-k}||``, often a loose one: it multiplies each step's largest stretch as if
@@ -58,6 +61,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -352,7 +356,31 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
     first, last = read_out_span(lengths, width, front_padded=not use_lengths)
     positions = torch.arange(width, device=emb.device)
     real = (positions[None, :] >= first[:, None]) & (positions[None, :] <= last[:, None])  # (B, T)
-    dh = torch.stack([torch.stack([align(g_h[(ly, d)].norm(dim=-1), first, last, backward=d == 1)
+
+    # the total dL/ds_t of the whole state: dL/dh_t and the other parts carried back from it, for layer 0 (the
+    # inputs' gradient below) and for every layer of a cell whose memory is not h (the LRU)
+    g_s: dict[tuple[int, int], Tensor] = {}
+    g_m: dict[tuple[int, int], Tensor] = {}  # the memory's total gradient, when the memory is not h (the LRU)
+    for layer, d in keys if cell.memory != ("hidden",) else [(0, e) for e in range(n_dirs)]:
+        layer_in = emb if layer == 0 else torch.cat([states[(layer - 1, e)]["hidden"] for e in range(n_dirs)], -1)
+        step = _state_step(model, layer, d)
+        prev = _previous_states(states[(layer, d)], cell.state_names, d)
+        carried = _carried_grads(step, layer_in, prev, g_h[(layer, d)], mask, tbptt, d, elementwise=cell.elementwise)
+        g_s[(layer, d)] = torch.cat([g_h[(layer, d)], carried], dim=-1)  # (B, T, S)
+        if cell.memory != ("hidden",):
+            # dL/dm_t = what reaches m_t through the later steps (carried) + what reaches it through the h_t this
+            # same step emits from it: (dh_t/dm_t)^T dL/dh_t, one batched product over every step
+            memory = [states[(layer, d)][name] for name in cell.memory]
+            later = carried.split(g_h[(layer, d)].shape[-1], dim=-1)  # the parts after h, (B, T, H) each
+            through_later = torch.cat([later[cell.state_names.index(name) - 1] for name in cell.memory], dim=-1)
+            emit = partial(cell.emitted, model.rnn, layer, d)
+            g_m[(layer, d)] = through_later + _emitted_vjp(emit, memory, layer_in, g_h[(layer, d)])
+
+    def memory_grad(key: tuple[int, int]) -> Tensor:
+        """``(B, T)``: the norm of the total gradient of the parts that carry the memory (``h``, or the LRU's ``x``)."""
+        return g_h[key].norm(dim=-1) if cell.memory == ("hidden",) else g_m[key].norm(dim=-1)
+
+    dh = torch.stack([torch.stack([align(memory_grad((ly, d)), first, last, backward=d == 1)
                                    for d in range(n_dirs)]) for ly in range(n_layers)])  # (L, D, B, K)
 
     # gradient reaching the inputs: sum over directions of (ds_t / dx_t)^T dL/ds_t at the real steps
@@ -360,9 +388,7 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
     for d in range(n_dirs):
         step = _state_step(model, 0, d)
         prev = _previous_states(states[(0, d)], cell.state_names, d)
-        carried = _carried_grads(step, emb, prev, g_h[(0, d)], mask, tbptt, d, elementwise=cell.elementwise)
-        ds = torch.cat([g_h[(0, d)], carried], dim=-1)
-        dx_by_t[real] += _input_vjp(step, emb[real], prev[real], ds[real])
+        dx_by_t[real] += _input_vjp(step, emb[real], prev[real], g_s[(0, d)][real])
     dx = align(dx_by_t.norm(dim=-1), first, last)  # (B, K)
 
     jac = prod = product = None
@@ -407,6 +433,16 @@ def _previous_states(rec: dict[str, Tensor], state_names: Sequence[str], directi
     s = torch.cat([rec[name] for name in state_names], dim=-1)  # (B, T, S) after step t
     zero = torch.zeros_like(s[:, :1])
     return torch.cat([zero, s[:, :-1]], dim=1) if direction == 0 else torch.cat([s[:, 1:], zero], dim=1)
+
+
+def _emitted_vjp(emit: Callable[[Sequence[Tensor], Tensor], Tensor], memory: Sequence[Tensor], x: Tensor,
+                 g_h: Tensor) -> Tensor:
+    """``(B, T, M*H)``: ``(dh_t/dm_t)^T dL/dh_t`` for every step at once, where ``h_t = emit(m_t, x_t)`` and ``m_t``
+    is the memory's parts ``(B, T, H)`` each (the LRU's ``Re x_t``, ``Im x_t``)."""
+    with torch.enable_grad():
+        parts = [m.detach().requires_grad_(True) for m in memory]
+        grads = torch.autograd.grad(emit(parts, x.detach()), parts, g_h)
+    return torch.cat(grads, dim=-1)
 
 
 def _input_vjp(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Tensor, ds: Tensor) -> Tensor:
@@ -736,7 +772,8 @@ class GradientRecorder:
             if all(getattr(r, name) is not None for r in self.records):
                 arrays[name] = np.stack([getattr(r, name) for r in self.records])
         arrays["count"] = (np.arange(self.records[0].dx.shape[-1])[None, :] < self.lengths.numpy()[:, None]).sum(0)
-        meta = {"cell": model.cell, "num_layers": model.num_layers, "num_directions": model.num_directions,
+        meta = {"cell": model.cell, "dh_of": list(model.cell_def.memory), "num_layers": model.num_layers,
+                "num_directions": model.num_directions,
                 "hidden_size": model.hidden_size, "tbptt": trainer.cfg.tbptt, "jacobian_norm": self.jacobian,
                 "power_iters": self.power_iters if self.jacobian == "spectral" else None,
                 "product_texts": self.product_texts if self.jacobian else None,

@@ -28,7 +28,10 @@ modules' own strategies -- packing, directions run apart, per-block spectral rad
 * counts: :meth:`~Cell.param_shapes` (the module's tensors, from the sizes alone, for checking a
   checkpoint) and :meth:`~Cell.layer_params` (one layer and direction's count by formula);
 * :attr:`~Cell.elementwise`: whether the state parts after ``h`` reach the next step element-wise (see below);
-* :meth:`~Cell.eigenvalues`: the state matrix's eigenvalues where they are parameters (the LRU's), else None.
+* :meth:`~Cell.eigenvalues`: the state matrix's eigenvalues where they are parameters (the LRU's), else None;
+* :attr:`~Cell.memory`: the state parts that carry the cell's memory from step to step, whose total gradient
+  ``||dL/dh_t||`` the gradient recorder measures: ``h`` itself, but for the LRU its complex state ``x`` (its output
+  ``y_t`` feeds no later step, so the gradient reaching it says nothing about time).
 
 Classic cells: a step is element-wise once ``wx = W_ih x_t + b_ih`` and ``uh = W_hh h_{t-1} + b_hh``
 (``(N, G*H)`` each: ``G`` gate blocks in PyTorch's order, LSTM ``(i, f, g, o)``, GRU ``(r, z, n)``) are
@@ -156,6 +159,7 @@ class Cell(_StateLayout):
     pointwise: Pointwise
     fused: Callable[..., nn.RNNBase]  # (input_size, hidden_size, **kwargs) -> the module holding the weights
     state_names: tuple[str, ...] = ("hidden",)  # the state's parts as recorded; h first
+    memory: tuple[str, ...] = ("hidden",)  # the parts whose gradient through time is recorded as "dh" (below)
 
     # the layer module is nn.RNN / nn.LSTM / nn.GRU: packed sequences, weight_ih_l{k}..., W_hh per gate block
     pytorch_rnn: ClassVar[bool] = True
@@ -390,6 +394,10 @@ class ScanCell(_StateLayout):
     layer_state: Callable[[tuple[Tensor, ...]], Tensor] = _output_is_state
     elementwise: bool = True  # the parts after h enter a step element-wise (no parts after h: True)
     state_params: tuple[str, ...] = ()  # the layer's tensors that act on the state (the rest read the input)
+    memory: tuple[str, ...] = ("hidden",)  # the parts whose gradient through time is recorded as "dh" (below)
+    # (layer, memory (N, H) complex, x_t (N, n)) -> h_t: the output a step emits from its memory, for a cell whose
+    # memory is not h (the LRU), so the recorder adds the gradient reaching the memory through that same step's h
+    emit: Callable[[_Recurrence, Tensor, Tensor], Tensor] | None = None
 
     pytorch_rnn: ClassVar[bool] = False
 
@@ -461,6 +469,13 @@ class ScanCell(_StateLayout):
         input alone (:attr:`state_params`)."""
         return name.rpartition(".")[2] in self.state_params
 
+    def emitted(self, module: ScanStack, layer: int, direction: int, memory: Sequence[Tensor], x_t: Tensor) -> Tensor:
+        """``h_t`` ``(N, H)`` as that layer and direction's step emits it from its memory parts (:attr:`memory`, each
+        ``(N, H)``) and its input ``x_t`` ``(N, n)``: the LRU's ``GELU(Re(C x_t) + D u_t)``."""
+        if self.emit is None:
+            raise ValueError(f"a {self.name}'s memory is its output h itself")
+        return self.emit(module[suffix(layer, direction)], self.layer_state((None, *memory)), x_t)
+
     def eigenvalues(self, module: ScanStack, layer: int, direction: int) -> Tensor | None:
         """The eigenvalues of that layer and direction's state matrix, complex ``(S,)``, where they are parameters
         (the LRU's ``λ``: their moduli set how long the state remembers, ``1 / (1 - |λ|)`` steps); None for a cell
@@ -491,7 +506,8 @@ MINLSTM = ScanCell("minlstm", gates=MinLSTMLayer.gate_names, layer=MinLSTMLayer,
 # λ (ν, θ, γ: 3m), B (re, im: 2mn), C (re, im: 2m²), D (mn); the state size N is the hidden size m
 LRU = ScanCell("lru", gates=(), layer=LRULayer, count=lambda n, m: 3 * m + 3 * m * n + 2 * m * m, blocks=3,
                state_names=("hidden", "state_real", "state_imag"), layer_state=_complex_state, elementwise=False,
-               state_params=("nu_log", "theta_log", "C_re", "C_im"))
+               state_params=("nu_log", "theta_log", "C_re", "C_im"), memory=("state_real", "state_imag"),
+               emit=lambda layer, state, u: layer.readout(state, u))
 
 AnyCell = Cell | ScanCell
 CELLS_BY_NAME: dict[str, AnyCell] = {c.name: c for c in (RNN, LSTM, GRU, MINGRU, MINLSTM, LRU)}

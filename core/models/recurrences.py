@@ -407,18 +407,18 @@ class LRU(_Recurrence):
         gamma = torch.exp(self.gamma_log)  # (N,)
         return torch.complex(F.linear(u, self.B_re) * gamma, F.linear(u, self.B_im) * gamma)
 
-    def _readout(self, state: Tensor, u: Tensor) -> Tensor:
+    def readout(self, state: Tensor, u: Tensor) -> Tensor:
         """``GELU(Re(C x) + D u)``; ``Re(C x) = C_re Re x - C_im Im x``. ``(..., N)``, ``(..., in)`` -> ``(..., H)``."""
         return F.gelu(F.linear(state.real, self.C_re) - F.linear(state.imag, self.C_im) + F.linear(u, self.D))
 
     def _initial_output(self, state: Tensor) -> Tensor:
         """The read-out of the initial state with no input, carried through a row's leading masked steps."""
-        return self._readout(state, state.real.new_zeros(state.shape[0], self.input_size))
+        return self.readout(state, state.real.new_zeros(state.shape[0], self.input_size))
 
     def step(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """One step: ``x_t`` ``(B, input_size)`` real, ``state`` ``(B, N)`` complex -> ``(state, y (B, H), gates)``."""
         new = self.eigenvalues() * state + self._input(x_t)  # (B, N)
-        return new, self._readout(new, x_t), self._state_gates(new)
+        return new, self.readout(new, x_t), self._state_gates(new)
 
     def _state_gates(self, state: Tensor) -> dict[str, Tensor]:
         return {"state_real": state.real, "state_imag": state.imag}
@@ -432,7 +432,7 @@ class LRU(_Recurrence):
             a = torch.where(keep, a, torch.ones_like(a))  # (B, T, N)
             b = torch.where(keep, b, torch.zeros_like(b))
         states = linear_scan(a, b, state)  # (B, T, N)
-        y = self._readout(states, x)  # (B, T, H)
+        y = self.readout(states, x)  # (B, T, H)
         if keep is not None:
             # y reads u_t as well as x_t, so at a masked step take y (and x, exactly rather than up to the
             # scan's rounding) of the row's last own step: index t + 1 in [init, step 1, ...], 0 before its first
