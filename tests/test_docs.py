@@ -110,3 +110,20 @@ def test_the_committed_product_reviews_are_the_test_fixture(tmp_path):
 
     assert (ROOT / "docs" / "own-data" / "products.csv").read_bytes() == \
         write_product_reviews(tmp_path / "products.csv").read_bytes()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mingru", "minlstm", "lru"])
+def test_the_readme_modern_cells_imdb_table_is_the_published_study(cell):
+    from rnnlab.core.sweep.spec import parse_spec, plan
+
+    folder = ROOT / "docs" / "sweeps" / "modern-cells-imdb"
+    spec = parse_spec((folder / "spec.toml").read_bytes())
+    results = pd.read_csv(folder / "results.csv")
+    assert len(results) == len(plan(spec)) == 15 and (results["state"] == "finished").all()
+    r = pd.read_csv(folder / "summary.csv").set_index("cell").loc[cell]
+    cells = readme_row(f"`{cell}` |")
+    assert cells[1:5] == [f"{r.accuracy_mean:.3f} ± {r.accuracy_std:.3f}", f"{r.f1_mean:.3f}",
+                          f"{r.best_epoch_mean + 1:.1f}", f"{r.train_time_s_mean:.0f} s"]
+    # the share of the gradient k steps back, to the two figures written
+    for cell_text, value in zip(cells[5:8], (r.decay_k10_mean, r.decay_k50_mean, r.decay_k100_mean), strict=True):
+        assert float(cell_text.split()[0].strip("*")) == pytest.approx(value, rel=0.05)
