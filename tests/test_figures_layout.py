@@ -190,6 +190,12 @@ BUILDERS: dict[str, Callable[[int], go.Figure]] = {
     "gradients.horizon_figure": lambda n: gradients.horizon_figure(pd.DataFrame(
         [{"cell": c, "seq_len": t, "metric": 0.9 - t / 1000, "success": t < 100}
          for c in CELLS for t in [10 * 2 ** j for j in range(n + 1)]]), threshold=0.8),
+    "gradients.eigenvalue_plane": lambda n: gradients.eigenvalue_plane(
+        rng(n).uniform(0.9, 0.999, (n + 1, 10 * n)), rng(n).uniform(-np.pi, np.pi, (n + 1, 10 * n)),
+        [100 * i for i in range(n + 1)], title=f"{long_labels(1)[0]}: λ in the complex plane"),
+    "gradients.eigenvalue_timescales": lambda n: gradients.eigenvalue_timescales(
+        rng(n).uniform(0.9, 0.999, (n + 1, 10 * n)), [100 * i for i in range(n + 1)],
+        title=f"{long_labels(1)[0]}: memory time scale 1 / (1 - |λ|) over training"),
     "hmm.em_curves": lambda n: hmm.em_curves(hmm.em_frame(
         [{"kind": "em", "class": c, "iteration": i, "log_likelihood_per_token": -7.03 + 0.1 * i}
          for c in range(2) for i in range(n)])),
