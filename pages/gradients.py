@@ -188,8 +188,9 @@ if not rnn.empty and not recorded:
 if recorded:
     # by default one run per cell type, the chosen dataset's newest (the synthetic tasks' when it recorded none)
     preferred = [r for r in recorded if r in on_dataset] or recorded
-    default = list(dict.fromkeys(next((r for r in preferred if cells[r] == c), preferred[0]) for c in CELLS
-                                 if c in set(cells[r] for r in preferred)))[:MAX_DEFAULT] or preferred[:1]
+    present = {cells[r] for r in preferred}
+    default = [next(r for r in preferred if cells[r] == c) for c in CELLS if c in present][:MAX_DEFAULT]
+    default = default or preferred[:1]
     state.reset_stale("grad_runs", recorded, default)  # runs of the dataset shown before: the default
     picked = st.multiselect("Runs", recorded, default=default, key="grad_runs",
                             format_func=lambda r: f"{labels[r]} ({r})")

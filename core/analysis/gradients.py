@@ -359,15 +359,20 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
 
     # the total dL/ds_t of the whole state: dL/dh_t and the other parts carried back from it, for layer 0 (the
     # inputs' gradient below) and for every layer of a cell whose memory is not h (the LRU)
+    def layer_input(layer: int) -> Tensor:
+        """``(B, T, n)``: what ``layer`` reads, the embeddings or every direction's outputs of the layer below."""
+        return emb if layer == 0 else torch.cat([states[(layer - 1, e)]["hidden"] for e in range(n_dirs)], -1)
+
+    memory_is_h = cell.memory == ("hidden",)
     g_s: dict[tuple[int, int], Tensor] = {}
     g_m: dict[tuple[int, int], Tensor] = {}  # the memory's total gradient, when the memory is not h (the LRU)
-    for layer, d in keys if cell.memory != ("hidden",) else [(0, e) for e in range(n_dirs)]:
-        layer_in = emb if layer == 0 else torch.cat([states[(layer - 1, e)]["hidden"] for e in range(n_dirs)], -1)
+    for layer, d in [(0, e) for e in range(n_dirs)] if memory_is_h else keys:
+        layer_in = layer_input(layer)
         step = _state_step(model, layer, d)
         prev = _previous_states(states[(layer, d)], cell.state_names, d)
         carried = _carried_grads(step, layer_in, prev, g_h[(layer, d)], mask, tbptt, d, elementwise=cell.elementwise)
         g_s[(layer, d)] = torch.cat([g_h[(layer, d)], carried], dim=-1)  # (B, T, S)
-        if cell.memory != ("hidden",):
+        if not memory_is_h:
             # dL/dm_t = what reaches m_t through the later steps (carried) + what reaches it through the h_t this
             # same step emits from it: (dh_t/dm_t)^T dL/dh_t, one batched product over every step
             memory = [states[(layer, d)][name] for name in cell.memory]
@@ -378,7 +383,7 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
 
     def memory_grad(key: tuple[int, int]) -> Tensor:
         """``(B, T)``: the norm of the total gradient of the parts that carry the memory (``h``, or the LRU's ``x``)."""
-        return g_h[key].norm(dim=-1) if cell.memory == ("hidden",) else g_m[key].norm(dim=-1)
+        return (g_h if memory_is_h else g_m)[key].norm(dim=-1)
 
     dh = torch.stack([torch.stack([align(memory_grad((ly, d)), first, last, backward=d == 1)
                                    for d in range(n_dirs)]) for ly in range(n_layers)])  # (L, D, B, K)
@@ -404,7 +409,7 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
         # the longest reviews, which reach every distance any review reaches
         picks = torch.argsort(last - first, descending=True, stable=True)[:max(product_texts, 0)]
         for layer, d in keys:
-            layer_in = emb if layer == 0 else torch.cat([states[(layer - 1, e)]["hidden"] for e in range(n_dirs)], -1)
+            layer_in = layer_input(layer)
             step = _state_step(model, layer, d)
             prev = _previous_states(states[(layer, d)], cell.state_names, d)
             norms = torch.full(real.shape, float("nan"), dtype=emb.dtype, device=emb.device)
