@@ -42,7 +42,9 @@ under load 8-12): a unit 4.5-6.4 s of CPU (11-25 s of wall time), its process's 
 split's ids, the data modules it imports); a pattern over all 300 units 21 s of CPU (61 s), +200 MiB; a pattern
 over a sample of 2,000 reviews 2.9 s of CPU (5 s).
 
-Cells: the classic ones only; a modern cell's run (minGRU, minLSTM, LRU) is refused with a ValueError.
+Cells: every cell of the project. The above is the classic cells' route; a modern cell (minGRU, minLSTM, LRU)
+is read by its layers' parallel scans, as trained, which compute its gates and state parts on the way (the LRU's
+complex state as ``state_real`` and ``state_imag``), so nothing is rebuilt.
 
 Not here: one text's gates, states and saliency (:mod:`core.analysis.introspect`), the page
 (``pages/gates.py``), the command line (``python -m core neurons``).
@@ -64,7 +66,7 @@ from rnnlab.core.analysis.predict import LoadedRun, loaded_rnn
 from rnnlab.core.config import REVIEWS_MAX, first_few, param, validate
 from rnnlab.core.data.corpus import load_corpus
 from rnnlab.core.data.text import PAD_ID, STOP_WORD, UNK_ID, negations, reading
-from rnnlab.core.models.cells import Cell
+from rnnlab.core.models.cells import Cell, ScanCell, suffix
 
 # Built-in patterns: name -> what matches (on the tokens the model reads).
 PATTERNS = {
@@ -423,6 +425,17 @@ def _recorded(cell: Cell, x: torch.Tensor, h: torch.Tensor, init: tuple[torch.Te
     return {n: found[n] for n in names}
 
 
+def _scanned(cell: ScanCell, rec: torch.nn.Module, x: torch.Tensor, init: tuple[torch.Tensor, ...],
+             names: Sequence[str], unit: int | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A modern cell's layer and direction: ``h`` ``(B, T, H)`` and the states ``names`` (``unit``: that unit alone)
+    by the layer's parallel scan from its start state parts ``init``, as training runs it -- its gates and state
+    parts are what the scan computes on the way, so nothing is rebuilt."""
+    own = slice(None) if unit is None else slice(unit, unit + 1)
+    h, gates = rec(x, None, initial=cell.layer_state(init), return_gates=True)
+    found = {**gates, "hidden": h}
+    return h, {n: found[n][..., own] for n in names}
+
+
 def _gather_time(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     return x.gather(1, order[..., None].expand(-1, -1, x.shape[-1]))
 
@@ -453,12 +466,16 @@ def _states(model: Any, b: _Batch, starts: list[tuple[torch.Tensor, ...]] | None
     for layer in range(max(ly for ly, _ in wanted) + 1):
         outs = []
         for d in range(model.num_directions):
-            weights = [p.detach() for p in model.weights(layer, d)]
             xd = x if d == 0 else _gather_time(x, order)
             init = starts[layer] if d == 0 and starts is not None else (zero,) * len(cell.state_names)
-            h = _fused(model.rnn.mode, xd, init, weights)
-            if (layer, d) in wanted:
-                rec = _recorded(cell, xd, h, init, weights, wanted[(layer, d)], unit)
+            names = wanted.get((layer, d), ())
+            if cell.pytorch_rnn:
+                weights = [p.detach() for p in model.weights(layer, d)]
+                h = _fused(model.rnn.mode, xd, init, weights)
+                rec = _recorded(cell, xd, h, init, weights, names, unit) if names else {}
+            else:
+                h, rec = _scanned(cell, model.rnn[suffix(layer, d)], xd, init, names, unit)
+            if names:
                 found[(layer, d)] = rec if d == 0 else {n: _gather_time(v, order) for n, v in rec.items()}
             outs.append(h if d == 0 else _gather_time(h, order))
         x = torch.cat(outs, dim=-1)  # (B, T, D*H): the next layer's input (no dropout: evaluation)
@@ -567,9 +584,6 @@ def _scan(lr: LoadedRun, cfg: NeuronSearchConfig, wanted: dict[tuple[int, int], 
     matched sums); None selects every token. ``column``: tally that unit alone (of the one state wanted)."""
     t0 = time.perf_counter()
     model = lr.model
-    if not model.cell_def.pytorch_rnn:  # the states below are rebuilt from W_hh and the fused kernels' h
-        raise ValueError(f"run {lr.run_id}: a neuron search reads the classic cells (rnn, lstm, gru); "
-                         f"a {model.cell} run is not searchable yet")
     split = _test_split(lr, cfg.whole_split)
     if not split.ids:
         raise ValueError(f"run {lr.run_id}: its dataset's test split holds no text")
