@@ -32,7 +32,7 @@ CELLS = (*CLASSIC_CELLS, *MODERN_CELLS)
 # older than the other datasets; stored runs say it, so it stays.
 TEXT_TASK = "imdb"
 BUILTIN_DATASET = "imdb"  # the dataset a DataConfig's dataset None names; the others are added with `data add`
-SYNTHETIC_TASKS = ("adding", "order")  # long-range memory tasks on generated sequences (core.tasks.synthetic)
+SYNTHETIC_TASKS = ("adding", "order", "copy")  # long-range memory tasks on generated sequences (core.tasks.synthetic)
 TASKS = (TEXT_TASK, *SYNTHETIC_TASKS)
 PRESETS = ("seed", "fast", "lesson", "best")
 LR_SCHEDULES = ("constant", "linear", "cosine")
@@ -48,7 +48,10 @@ ALGOS = ("cbow", "skipgram")
 READOUTS = ("last", "mean", "max", "mean_max")
 EXECUTORS = ("local", "ray")  # where a sweep's or an experiment's trainings run (core.sweep.executors)
 HORIZON_LENGTHS = (10, 25, 50, 100, 200)
-ORDER_MIN_LEN = 6  # the temporal-order problem's shortest sequence: room for B, E and two symbols at distinct steps
+# each synthetic task's shortest sequence: the temporal-order problem needs room for B, E and two symbols at distinct
+# steps, the copy task for its symbols, one blank and the recall marker (core.tasks.synthetic)
+SYNTHETIC_MIN_LEN = {"adding": 2, "order": 6, "copy": 5}
+SYNTHETIC_TITLES = {"adding": "the adding problem", "order": "the temporal-order problem", "copy": "the copy task"}
 DATA_ACTIONS = ("download", "install")
 
 # What a field applies to, for the Train form: the IMDB task only, or the synthetic tasks only.
@@ -342,7 +345,7 @@ class ModelConfig(_Config):
 @dataclass(frozen=True)
 class TrainConfig(_Config):
     task: str = param(TEXT_TASK, "imdb: text classification (IMDB or DataConfig.dataset), or a synthetic memory "
-                                 "task: adding, order", choices=TASKS)
+                                 "task: adding, order, copy", choices=TASKS)
     preset: str = param("seed", "the preset the other settings start from", choices=PRESETS)
     epochs: int = param(5, "passes over the training split (a synthetic task: evaluations over its steps)", lo=1,
                         hi=1000, main=True)
@@ -375,8 +378,8 @@ class TrainConfig(_Config):
                                          "newest on the same texts and preprocessing, trained first if there is none",
                                    applies=TEXT)
     freeze_embeddings: bool = param(False, "keep the word2vec vectors fixed during training", applies=TEXT)
-    seq_len: int = param(50, "sequence length T of the adding / temporal-order problem", lo=2, hi=SEQ_MAX, main=True,
-                         applies=SYNTHETIC)
+    seq_len: int = param(50, "sequence length T of the synthetic task (adding, temporal order, copy)", lo=2,
+                         hi=SEQ_MAX, main=True, applies=SYNTHETIC)
     train_steps: int = param(2000, "optimiser steps of a synthetic task (it has no epochs)", lo=1, hi=STEPS_MAX,
                              main=True, applies=SYNTHETIC)
 
@@ -523,10 +526,10 @@ class HorizonConfig(_Config):
 
     def __post_init__(self) -> None:
         validate(self)
-        if self.task == "order":
-            if min(self.lengths) < ORDER_MIN_LEN:
-                raise ValueError(f"HorizonConfig.lengths = {self.lengths!r}: the temporal-order problem needs "
-                                 f"lengths >= {ORDER_MIN_LEN}")
+        shortest = SYNTHETIC_MIN_LEN[self.task]
+        if min(self.lengths) < shortest:
+            raise ValueError(f"HorizonConfig.lengths = {self.lengths!r}: {SYNTHETIC_TITLES[self.task]} needs "
+                             f"lengths >= {shortest}")
 
     def run_config(self, model: str, seq_len: int) -> RunConfig:
         return preset("seed", cell=model, task=self.task, seq_len=seq_len, train_steps=self.steps,

@@ -52,10 +52,12 @@ SHOWN = ["label", "quality", "status", "test_accuracy", "f1", "roc_auc", "mse", 
          "params_seed_formula", "params_pytorch"]  # the columns shown at first: they fit a laptop's screen
 QUALITY_MARKS = {"ok": "ok", "near chance": "≈ chance", "degenerate": "degenerate", FAILED: FAILED}
 EPOCH_METRICS = ["val_accuracy", "val_loss", "train_loss", "train_accuracy", "epoch_time_s", "samples_per_s"]
-SYNTHETIC_COLUMNS = {"adding": ["mse", "success"], "order": ["success"]}  # test figures beyond the summary's
-BAR_METRICS = {TEXT_TASK: ("test_accuracy", "f1", "roc_auc"), "adding": ("mse",), "order": ("test_accuracy",)}
+# test figures beyond the summary's
+SYNTHETIC_COLUMNS = {"adding": ["mse", "success"], "order": ["success"], "copy": ["success"]}
+BAR_METRICS = {TEXT_TASK: ("test_accuracy", "f1", "roc_auc"), "adding": ("mse",), "order": ("test_accuracy",),
+               "copy": ("test_accuracy",)}
 TASK_NAMES = {TEXT_TASK: "text classification", "adding": "adding problem (synthetic)",
-              "order": "temporal order (synthetic)"}
+              "order": "temporal order (synthetic)", "copy": "copy (synthetic)"}
 
 
 def import_form() -> None:

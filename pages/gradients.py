@@ -377,7 +377,8 @@ else:
 # -- memory horizon --------------------------------------------------------------------------------------------------
 st.header("Memory horizon")
 st.markdown("Train RNN, LSTM and GRU on a long-range task at growing sequence lengths T: where does each stop "
-            "learning? (Hochreiter & Schmidhuber's adding and temporal-order problems; no dataset needed.) "
+            "learning? (Hochreiter & Schmidhuber's adding and temporal-order problems, Arjovsky et al.'s copy task; "
+            "no dataset needed.) "
             "Each (model, T) trains until it first solves the task or its step budget runs out.")
 horizon_fields = forms.config_fields(HorizonConfig, forms.STARTING["horizon"], section="memory horizon")
 with st.form("horizon_form"):
@@ -414,7 +415,7 @@ else:
     else:
         task = settings.get("task", "adding")
         adding = task == "adding"
-        threshold = synthetic.ADDING_SUCCESS_MSE if adding else synthetic.ORDER_SUCCESS_ACCURACY
+        threshold = synthetic.ADDING_SUCCESS_MSE if adding else synthetic.SUCCESS_ACCURACY
         view = results.assign(cell=results["model"])
         left, right = st.columns(2)
         with left:

@@ -31,7 +31,7 @@ from rnnlab.dashboard import forms, lessons, state, widgets
 
 POLL_S = 1.5  # seconds between progress polls while something trains
 TASK_NAMES = {"imdb": "text classification", "adding": "adding problem (synthetic)",
-              "order": "temporal order (synthetic)"}
+              "order": "temporal order (synthetic)", "copy": "copy (synthetic)"}
 PRESET_HELP = ("`lesson` (the default): `fast` on at most 7,000 texts per split for 3 epochs, gradients recorded: "
                "on IMDB the gated cells clearly beat the RNN in about 2 minutes for all three on a 2-core CPU. "
                "`seed`: the seed report's settings (every text padded or cut to 500 tokens). "

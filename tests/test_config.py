@@ -158,6 +158,8 @@ def test_an_int_is_accepted_for_a_float_and_none_where_the_annotation_allows_it(
 def test_the_memory_horizon_keeps_its_task_specific_length_check():
     with pytest.raises(ValueError, match="temporal-order"):
         HorizonConfig(task="order", lengths=(5, 10))
+    with pytest.raises(ValueError, match="the copy task needs lengths >= 5"):
+        HorizonConfig(task="copy", lengths=(4, 10))
     assert HorizonConfig(task="adding", lengths=(2,)).lengths == (2,)
     assert HorizonConfig(steps=30, evals=3).run_config("gru", 12).train.seq_len == 12
 

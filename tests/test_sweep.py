@@ -366,7 +366,7 @@ def test_the_shipped_studies_plan(rnnlab_home):
         "best-1-text": (4, 8), "best-2-size": (8, 8), "best-3-regularise": (4, 8), "best-4-length": (4, 8),
         "best-5-embedding-lr": (3, 7), "best-6-epochs": (6, 6),
         # the modern cells beside the LSTM and GRU
-        "modern-cells-imdb": (15, 15), "modern-cells-horizon": (15, 15)}
+        "modern-cells-imdb": (15, 15), "modern-cells-horizon": (45, 45)}
 
 
 # -- the experiment through the same executor -------------------------------------------------------------------------

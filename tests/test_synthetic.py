@@ -1,4 +1,4 @@
-"""core.tasks.synthetic: the adding and temporal-order generators, the task shape, runs, memory horizon, explosion."""
+"""core.tasks.synthetic: the adding, temporal-order and copy generators, the task shape, runs, horizon, explosion."""
 
 from __future__ import annotations
 
@@ -17,15 +17,17 @@ from rnnlab.core.jobs.lifecycle import run_now
 from rnnlab.core.jobs.store import RunStore
 from rnnlab.core.tasks.synthetic import (
     ADDING_MEAN_PREDICTOR_MSE,
+    COPY_INPUTS,
     ORDER_SYMBOLS,
     adding_problem,
+    copy_task,
     prepare_synthetic,
     task_metrics,
     temporal_order,
 )
 from rnnlab.core.training.trainer import Objective
 
-GENERATORS = {"adding": adding_problem, "order": temporal_order}
+GENERATORS = {"adding": adding_problem, "order": temporal_order, "copy": copy_task}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -35,7 +37,7 @@ def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.mark.parametrize("task", ["adding", "order"])
+@pytest.mark.parametrize("task", ["adding", "order", "copy"])
 def test_generators_are_deterministic_given_the_seed(task):
     a, b, c = (GENERATORS[task](32, 20, gen(s)) for s in (1, 1, 2))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
@@ -62,6 +64,28 @@ def test_predicting_the_mean_on_the_adding_problem_scores_about_one_sixth():
     assert task_metrics("adding", np.ones(len(y)), y.numpy())["success"] is False
 
 
+@pytest.mark.parametrize("seq_len", [5, 12, 300])
+def test_the_copy_task_shows_three_symbols_then_blanks_then_asks_for_them_back(seq_len):
+    x, y = copy_task(500, seq_len, gen(4))
+    assert x.shape == (500, seq_len, len(COPY_INPUTS)) and y.dtype == torch.int64
+    assert torch.all(x.sum(dim=-1) == 1)  # one-hot
+    sym = x.argmax(dim=-1)
+    blank, recall = COPY_INPUTS.index("_"), COPY_INPUTS.index(":")
+    assert torch.all(sym[:, :3] < 4) and torch.all(sym[:, 3:-1] == blank) and torch.all(sym[:, -1] == recall)
+    # the class spells the three symbols in base 4, the first the most significant
+    decoded = torch.stack([y // 16, y // 4 % 4, y % 4], dim=1)
+    assert torch.equal(decoded, sym[:, :3])
+    assert len(set(y.tolist())) > 60  # all 64 answers occur
+
+
+def test_task_metrics_put_chance_at_one_over_the_tasks_classes():
+    labels = np.arange(128) % 64
+    logits = np.eye(64)[labels]
+    assert task_metrics("copy", logits, labels)["chance_accuracy"] == pytest.approx(1 / 64)
+    assert task_metrics("copy", logits, labels)["success"] is True
+    assert task_metrics("order", np.eye(4)[labels % 4], labels % 4)["chance_accuracy"] == pytest.approx(0.25)
+
+
 @pytest.mark.parametrize("seq_len", [6, 10, 50, 200])
 def test_temporal_order_places_two_relevant_symbols_and_labels_their_order(seq_len):
     x, y = temporal_order(400, seq_len, gen(0))
@@ -80,13 +104,14 @@ def test_temporal_order_places_two_relevant_symbols_and_labels_their_order(seq_l
     assert set(y.tolist()) == {0, 1, 2, 3}
 
 
-@pytest.mark.parametrize(("task", "seq_len"), [("adding", 1), ("order", 5)])
+@pytest.mark.parametrize(("task", "seq_len"), [("adding", 1), ("order", 5), ("copy", 4)])
 def test_too_short_sequences_are_rejected(task, seq_len):
     with pytest.raises(ValueError, match="seq_len"):
         GENERATORS[task](4, seq_len, gen(0))
 
 
-@pytest.mark.parametrize(("task", "inputs", "outputs", "objective"), [("adding", 2, 1, "mse"), ("order", 8, 4, "ce")])
+@pytest.mark.parametrize(("task", "inputs", "outputs", "objective"), [("adding", 2, 1, "mse"), ("order", 8, 4, "ce"),
+                                                                          ("copy", 6, 64, "ce")])
 def test_prepare_synthetic_gives_a_task_of_real_valued_sequences(task, inputs, outputs, objective):
     cfg = preset("seed", task=task, seq_len=12, train_steps=7, epochs=3, batch_size=5, probe_size=9)
     data = prepare_synthetic(cfg)
@@ -130,7 +155,7 @@ def test_task_metrics_apply_the_success_criteria():
     assert task_metrics("order", logits, labels)["success"] is False
 
 
-@pytest.mark.parametrize(("task", "metric"), [("adding", "mse"), ("order", "accuracy")])
+@pytest.mark.parametrize(("task", "metric"), [("adding", "mse"), ("order", "accuracy"), ("copy", "accuracy")])
 def test_a_synthetic_run_stores_its_task_metrics_and_gradients(task, metric, tmp_path):
     cfg = preset("seed", cell="gru", task=task, seq_len=10, train_steps=6, epochs=2, record_gradients=True,
                  probe_every=2, probe_size=8)
@@ -141,7 +166,7 @@ def test_a_synthetic_run_stores_its_task_metrics_and_gradients(task, metric, tmp
     assert metric in tm and isinstance(tm["success"], bool) and tm["n"] == 2000 and tm["steps"] == 6
     rec = load_gradients(run.file("gradients.npz"))
     assert rec.step.tolist() == [0, 2, 3, 4, 6] and rec["dh"].shape[-2:] == (8, 10)
-    if task == "order":
+    if task != "adding":
         assert all("val_accuracy" in e for e in run.metrics("epoch"))
 
 
@@ -170,8 +195,8 @@ def test_memory_horizon_full_budget_keeps_training_after_success(tmp_path):
     assert rows[0]["steps"] == 60 and rows[0]["steps_to_success"] is not None and rows[0]["gradients"] is None
 
 
-@pytest.mark.parametrize("bad", [{"models": ("tcn",)}, {"lengths": (4,), "task": "order"}, {"task": "copy"},
-                                 {"steps": 0}])
+@pytest.mark.parametrize("bad", [{"models": ("tcn",)}, {"lengths": (4,), "task": "order"}, {"task": "echo"},
+                                 {"lengths": (4,), "task": "copy"}, {"steps": 0}])
 def test_memory_horizon_rejects_bad_settings(bad):
     with pytest.raises(ValueError):
         HorizonConfig(**bad)

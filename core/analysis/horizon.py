@@ -1,7 +1,7 @@
 """Studies on the synthetic memory tasks: the memory horizon and exploding gradients.
 
 * :func:`horizon_job` trains RNN, LSTM and GRU for each sequence length ``T`` in a list on
-  the adding or temporal-order problem (:mod:`core.tasks.synthetic`) and reports which still learn.
+  the adding, temporal-order or copy task (:mod:`core.tasks.synthetic`) and reports which still learn.
 * :func:`explosion_configs` names runs that make a vanilla RNN's gradients explode, and the same
   with clipping; :func:`explosion_summary` reads their per-step gradient norms back.
 """

@@ -1,7 +1,7 @@
 """What a model trains on, behind one shape (:class:`~core.tasks.base.TaskData`).
 
 ``imdb`` (:mod:`core.tasks.imdb`) is text classification, of IMDB's movie reviews or of any dataset
-added with ``data add``; the synthetic long-range memory tasks ``adding`` and ``order``
+added with ``data add``; the synthetic long-range memory tasks ``adding``, ``order`` and ``copy``
 (:mod:`core.tasks.synthetic`) return the same shape, so the trainer, the job runner and the dashboard
 treat every task alike. Each task module imports only :mod:`core.tasks.base` of this package; this
 module picks one.

@@ -1,7 +1,7 @@
 """The one shape every task hands the trainer: :class:`TaskData`.
 
 ``imdb`` is text classification (IMDB or a dataset added with ``data add``); the synthetic long-range memory tasks
-(``adding``, ``order``) live in ``core.tasks.synthetic`` and return the same shape, so the trainer,
+(``adding``, ``order``, ``copy``) live in ``core.tasks.synthetic`` and return the same shape, so the trainer,
 the job runner and the dashboard treat every task alike.
 """
 

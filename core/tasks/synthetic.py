@@ -1,9 +1,9 @@
-"""Long-range memory tasks generated on the fly: the adding problem and the temporal-order problem.
+"""Long-range memory tasks generated on the fly: the adding problem, the temporal-order problem and the copy task.
 
-Both come from Hochreiter & Schmidhuber (1997, "Long short-term memory", experiments 4 and 6a)
-and need no download: every sequence is drawn from a seeded ``torch.Generator``, so a seed
-gives the same data on every machine. Each task is a :class:`~core.tasks.base.TaskData`, selectable
-wherever the IMDB task is (``--task adding|order``):
+The first two come from Hochreiter & Schmidhuber (1997, "Long short-term memory", experiments 4 and 6a), the
+third from Arjovsky et al. (2016, "Unitary evolution recurrent neural networks"). None needs a download: every
+sequence is drawn from a seeded ``torch.Generator``, so a seed gives the same data on every machine. Each task is
+a :class:`~core.tasks.base.TaskData`, selectable wherever the IMDB task is (``--task adding|order|copy``):
 
 * **adding** (regression, :class:`~core.training.trainer.Objective` ``"mse"``): inputs ``(B, T, 2)``; channel
   0 holds values drawn uniformly from ``[0, 1]``, channel 1 marks exactly two steps with 1, one
@@ -14,7 +14,14 @@ wherever the IMDB task is (``--task adding|order``):
   :data:`ORDER_SYMBOLS`: a begin marker ``B`` at step 0, an end marker ``E`` at ``T-1``, random
   distractors ``a b c d`` elsewhere, except two relevant symbols (``X`` or ``Y``) at a step in
   ``[0.1 T, 0.2 T]`` and one in ``[0.5 T, 0.6 T]``. The class is their order: ``XX, XY, YX, YY``
-  (chance 25%); solved at held-out accuracy :data:`ORDER_SUCCESS_ACCURACY` (95%) or more.
+  (chance 25%); solved at held-out accuracy :data:`SUCCESS_ACCURACY` (95%) or more.
+* **copy** (64-class classification, objective ``"ce"``): one-hot inputs over :data:`COPY_INPUTS`:
+  :data:`COPY_LENGTH` symbols drawn from :data:`COPY_SYMBOLS` at steps 0-2, blanks ``_`` after them, and the
+  recall marker ``:`` at ``T-1``, where the model must give back all three symbols, in order. The model has one
+  read-out, so the answer is one class: the three symbols read as a base-4 number (``abc`` -> 0*16 + 1*4 + 2 = 6),
+  the original task's per-step outputs joined (chance 1/64). Solved at held-out accuracy
+  :data:`SUCCESS_ACCURACY`: every symbol recalled in 95% of the sequences. Unlike the other two, nothing
+  else happens in between: the memory must hold 3 symbols unchanged for ``T - 4`` steps.
 
 Training draws fresh sequences for every batch (epoch ``e`` of seed ``s`` is always the same
 stream); validation, test and the gradient-probe batch are fixed held-out sets. A synthetic run
@@ -36,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnlab.core.config import ORDER_MIN_LEN, SYNTHETIC_TASKS, RunConfig
+from rnnlab.core.config import SYNTHETIC_MIN_LEN, SYNTHETIC_TASKS, RunConfig
 from rnnlab.core.data.batching import Batch
 from rnnlab.core.tasks.base import TaskData
 from rnnlab.core.training.trainer import Objective
@@ -46,7 +53,11 @@ ADDING_SUCCESS_MSE = 0.04
 ADDING_MEAN_PREDICTOR_MSE = 2 / 12  # Var(U1 + U2) for two independent U(0, 1)
 ORDER_SYMBOLS = ("a", "b", "c", "d", "X", "Y", "B", "E")  # distractors, the two relevant symbols, markers
 ORDER_CLASSES = 4  # XX, XY, YX, YY
-ORDER_SUCCESS_ACCURACY = 0.95
+SUCCESS_ACCURACY = 0.95  # a classification task (order, copy) is solved at this held-out accuracy
+COPY_SYMBOLS = ("a", "b", "c", "d")
+COPY_INPUTS = (*COPY_SYMBOLS, "_", ":")  # the symbols, the blank, the recall marker
+COPY_LENGTH = 3  # symbols to remember
+COPY_CLASSES = len(COPY_SYMBOLS) ** COPY_LENGTH
 
 VAL_SIZE = 1000  # held-out sequences for checkpoint selection and steps-to-success
 TEST_SIZE = 2000  # held-out sequences for the final figures
@@ -85,8 +96,8 @@ def _order_window(seq_len: int, lo: float, hi: float) -> tuple[int, int]:
 def temporal_order(n: int, seq_len: int, generator: torch.Generator | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` temporal-order sequences: one-hot inputs ``(n, T, 8)`` float32 and classes ``(n,)`` int64."""
-    if seq_len < ORDER_MIN_LEN:
-        raise ValueError(f"the temporal-order problem needs seq_len >= {ORDER_MIN_LEN}, got {seq_len}")
+    if seq_len < SYNTHETIC_MIN_LEN["order"]:
+        raise ValueError(f"the temporal-order problem needs seq_len >= {SYNTHETIC_MIN_LEN['order']}, got {seq_len}")
     sym = torch.randint(0, 4, (n, seq_len), generator=generator)  # distractors a..d
     sym[:, 0] = ORDER_SYMBOLS.index("B")
     sym[:, -1] = ORDER_SYMBOLS.index("E")
@@ -103,8 +114,23 @@ def temporal_order(n: int, seq_len: int, generator: torch.Generator | None = Non
     return x, 2 * is_y[:, 0] + is_y[:, 1]
 
 
+def copy_task(n: int, seq_len: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` copy-task sequences: one-hot inputs ``(n, T, 6)`` float32 and classes ``(n,)`` int64 (the symbols to
+    recall as one base-4 number, the first the most significant)."""
+    if seq_len < SYNTHETIC_MIN_LEN["copy"]:
+        raise ValueError(f"the copy task needs seq_len >= {SYNTHETIC_MIN_LEN['copy']}, got {seq_len}")
+    shown = torch.randint(0, len(COPY_SYMBOLS), (n, COPY_LENGTH), generator=generator)
+    sym = torch.full((n, seq_len), COPY_INPUTS.index("_"), dtype=torch.int64)
+    sym[:, :COPY_LENGTH] = shown
+    sym[:, -1] = COPY_INPUTS.index(":")
+    weights = len(COPY_SYMBOLS) ** torch.arange(COPY_LENGTH - 1, -1, -1)  # (16, 4, 1)
+    x = torch.nn.functional.one_hot(sym, len(COPY_INPUTS)).float()
+    return x, (shown * weights).sum(dim=1)
+
+
 GENERATORS: dict[str, Callable[[int, int, torch.Generator | None], tuple[torch.Tensor, torch.Tensor]]] = {
-    "adding": adding_problem, "order": temporal_order}
+    "adding": adding_problem, "order": temporal_order, "copy": copy_task}
+CLASSES = {"order": ORDER_CLASSES, "copy": COPY_CLASSES}  # the classification tasks' classes
 
 
 def task_shape(task: str) -> tuple[int, int, str]:
@@ -113,6 +139,8 @@ def task_shape(task: str) -> tuple[int, int, str]:
         return ADDING_INPUTS, 1, "mse"
     if task == "order":
         return len(ORDER_SYMBOLS), ORDER_CLASSES, "ce"
+    if task == "copy":
+        return len(COPY_INPUTS), COPY_CLASSES, "ce"
     raise ValueError(f"unknown synthetic task {task!r}; expected one of {SYNTHETIC_TASKS}")
 
 
@@ -162,19 +190,19 @@ def task_metrics(task: str, out: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         return {"mse": mse, "success": bool(mse < ADDING_SUCCESS_MSE), "success_threshold_mse": ADDING_SUCCESS_MSE,
                 "mean_predictor_mse": float(np.var(y)) if n else math.nan, "n": n}
     acc = float((np.asarray(out).argmax(axis=-1) == y).mean()) if n else math.nan
-    return {"accuracy": acc, "success": bool(acc >= ORDER_SUCCESS_ACCURACY),
-            "success_threshold_accuracy": ORDER_SUCCESS_ACCURACY, "chance_accuracy": 1 / ORDER_CLASSES, "n": n}
+    return {"accuracy": acc, "success": bool(acc >= SUCCESS_ACCURACY),
+            "success_threshold_accuracy": SUCCESS_ACCURACY, "chance_accuracy": 1 / CLASSES[task], "n": n}
 
 
 def success_of(task: str, metric: float) -> bool:
-    """Whether a held-out MSE (adding) or accuracy (order) counts as solved."""
-    return metric < ADDING_SUCCESS_MSE if task == "adding" else metric >= ORDER_SUCCESS_ACCURACY
+    """Whether a held-out MSE (adding) or accuracy (order, copy) counts as solved."""
+    return metric < ADDING_SUCCESS_MSE if task == "adding" else metric >= SUCCESS_ACCURACY
 
 
 # ---------------------------------------------------------------------------------- the task
 
 def prepare_synthetic(cfg: RunConfig):
-    """The :class:`~core.tasks.base.TaskData` of ``cfg.train.task`` (``adding`` or ``order``)."""
+    """The :class:`~core.tasks.base.TaskData` of ``cfg.train.task`` (``adding``, ``order`` or ``copy``)."""
     t = cfg.train
     input_size, output_size, objective = task_shape(t.task)
     if t.train_steps < 1 or t.epochs < 1:
