@@ -364,7 +364,7 @@ def test_the_shipped_studies_plan(rnnlab_home):
         "best-at-seed-size": (48, 48), "edge-of-chaos": (108, 108),
         # the best preset's stages: 1, 3 and 4 screen with one seed and confirm 2 points with 2 more; 2 screens
         "best-1-text": (4, 8), "best-2-size": (8, 8), "best-3-regularise": (4, 8), "best-4-length": (4, 8),
-        "best-5-embedding-lr": (3, 7), "best-6-epochs": (6, 6),
+        "best-5-embedding-lr": (3, 7), "best-6-epochs": (6, 6), "best-7-validation": (6, 6),
         # the modern cells beside the LSTM and GRU
         "modern-cells-imdb": (15, 15), "modern-cells-horizon": (45, 45)}
 
