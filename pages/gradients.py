@@ -376,10 +376,10 @@ else:
 
 # -- memory horizon --------------------------------------------------------------------------------------------------
 st.header("Memory horizon")
-st.markdown("Train RNN, LSTM and GRU on a long-range task at growing sequence lengths T: where does each stop "
-            "learning? (Hochreiter & Schmidhuber's adding and temporal-order problems, Arjovsky et al.'s copy task; "
-            "no dataset needed.) "
-            "Each (model, T) trains until it first solves the task or its step budget runs out.")
+st.markdown("Train the cells (RNN, LSTM and GRU by default, the modern ones too) on a long-range task at growing "
+            "sequence lengths T: where does each stop learning? (Hochreiter & Schmidhuber's adding and "
+            "temporal-order problems, Arjovsky et al.'s copy task; no dataset needed.) Each (model, T) trains until "
+            "it first solves the task or its step budget runs out.")
 horizon_fields = forms.config_fields(HorizonConfig, forms.STARTING["horizon"], section="memory horizon")
 with st.form("horizon_form"):
     raw = widgets.draw_fields(horizon_fields, "horizon_", main=HORIZON_MAIN, labels={"steps": "steps per (model, T)"})
