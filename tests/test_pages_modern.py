@@ -2,8 +2,8 @@
 
 Against a copy of the trained home (the classic RNN, LSTM and GRU) with a tiny minGRU, minLSTM and LRU added, each
 recording its gradients: every page opens without an exception and shows the new cells as it shows the old ones --
-the decay of the gradient in each cell's colour, the LRU's eigenvalues over training, gates per token, a verdict
-per model, a row per run.
+the decay of the gradient in each cell's colour, the LRU's eigenvalues over training, gates per token, a neuron
+search, a verdict per model, a row per run.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from fixtures_runs import tiny_config, use_home
 from streamlit.testing.v1 import AppTest
 from test_pages import chart, charts, ok, rows, text, title_of
 
+from rnnlab.core.analysis.neurons import NeuronSearchConfig, unit_contexts
 from rnnlab.core.config import MODERN_CELLS
 from rnnlab.core.figures.style import CELL_COLOURS
 
@@ -93,6 +94,17 @@ def test_gates_page_shows_each_modern_cells_own_gates(home):
     mingru, lru = chart(at, "mingru · "), chart(at, "lru · ")
     assert {tr["name"] for tr in mingru["data"]} >= {"update_gate", "candidate", "hidden"}
     assert {tr["name"] for tr in lru["data"]} >= {"state_real", "state_imag", "hidden"}
+    # the neuron search reads the LRU's complex state through its scan
+    at.selectbox(key="gates_neurons_run").set_value(home["lru"]).run()
+    at.radio(key="gates_neurons_mode").set_value("unit").run()
+    at.selectbox(key="gates_neurons_state_lru").set_value("state_imag")
+    at.number_input(key="gates_neurons_unit").set_value(2)
+    at.number_input(key="gates_neurons_top").set_value(3)
+    ok(at.button(key="gates_neurons_go").click().run())
+    expected = unit_contexts(home["lru"], "0:0:2:state_imag", NeuronSearchConfig(top=3))
+    assert "unit `0:0:2:state_imag`" in text(at)
+    assert rows(at, "context")["activation"].tolist() == pytest.approx(
+        [c.activation for c in expected.highest + expected.lowest])
 
 
 def test_classify_and_compare_list_every_cell(home):
