@@ -105,6 +105,14 @@ def test_the_readme_own_data_table_is_the_committed_measurement():
     assert not missing, "README rows that differ from docs/own-data/runs.md:\n" + "\n".join(missing)
 
 
+def test_the_readme_best_preset_table_is_the_committed_measurement():
+    measured = (ROOT / "docs" / "best" / "short-text.md").read_text(encoding="utf-8")
+    rows = [line for line in measured.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| seed", "| fast", "| best"]  # after the header
+    missing = [row for row in rows if row not in README.splitlines()]
+    assert not missing, "README rows that differ from docs/best/short-text.md:\n" + "\n".join(missing)
+
+
 def test_the_committed_product_reviews_are_the_test_fixture(tmp_path):
     from fixtures_reviews import write_product_reviews
 
