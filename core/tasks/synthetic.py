@@ -21,7 +21,8 @@ a :class:`~core.tasks.base.TaskData`, selectable wherever the IMDB task is (``--
   read-out, so the answer is one class: the three symbols read as a base-4 number (``abc`` -> 0*16 + 1*4 + 2 = 6),
   the original task's per-step outputs joined (chance 1/64). Solved at held-out accuracy
   :data:`SUCCESS_ACCURACY`: every symbol recalled in 95% of the sequences. Unlike the other two, nothing
-  else happens in between: the memory must hold 3 symbols unchanged for ``T - 4`` steps.
+  else happens in between: the memory must hold the symbols unchanged through blanks, the first for ``T - 1``
+  steps.
 
 Training draws fresh sequences for every batch (epoch ``e`` of seed ``s`` is always the same
 stream); validation, test and the gradient-probe batch are fixed held-out sets. A synthetic run
