@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from rnnlab.core.config import BUILTIN_DATASET, DataConfig
+from rnnlab.core.config import BUILTIN_DATASET, TEXT_TASK, DataConfig
 from rnnlab.core.data.datasets import config_dataset, dataset_info, resolve_config
 from rnnlab.core.data.imdb import DataError
 from rnnlab.core.data.sources import list_datasets
@@ -55,6 +55,9 @@ from rnnlab.core.jobs.names import (
 from rnnlab.core.jobs.store import DamagedRun, Run, RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
+# what the Train and Compare pages call each task
+TASK_NAMES = {TEXT_TASK: "text classification", "adding": "adding problem (synthetic)",
+              "order": "temporal order (synthetic)", "copy": "copy (synthetic)"}
 
 # -- session-state keys ---------------------------------------------------------------------------------------
 DATASET_PATH = "rnnlab.dataset_path"  # IMDB path confirmed on the Overview page; None: $RNNLAB_IMDB / cache

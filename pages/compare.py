@@ -56,8 +56,6 @@ EPOCH_METRICS = ["val_accuracy", "val_loss", "train_loss", "train_accuracy", "ep
 SYNTHETIC_COLUMNS = {"adding": ["mse", "success"], "order": ["success"], "copy": ["success"]}
 BAR_METRICS = {TEXT_TASK: ("test_accuracy", "f1", "roc_auc"), "adding": ("mse",), "order": ("test_accuracy",),
                "copy": ("test_accuracy",)}
-TASK_NAMES = {TEXT_TASK: "text classification", "adding": "adding problem (synthetic)",
-              "order": "temporal order (synthetic)", "copy": "copy (synthetic)"}
 
 
 def import_form() -> None:
@@ -121,7 +119,7 @@ if models.empty:
 # one dataset at a time (the choice every page shares); the synthetic tasks, which read none, each on their own
 synthetic = [t for t in SYNTHETIC_TASKS if (models["task"] == t).any()]
 c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
-task = (c1.selectbox("Task", [TEXT_TASK, *synthetic], key="compare_task", format_func=TASK_NAMES.get,
+task = (c1.selectbox("Task", [TEXT_TASK, *synthetic], key="compare_task", format_func=state.TASK_NAMES.get,
                      help="text classification: the runs on the dataset chosen beside it; a synthetic task's runs "
                           "read no dataset") if synthetic else TEXT_TASK)
 dataset = state.choose_dataset(table, key="compare_dataset", container=c2) if task == TEXT_TASK else None
@@ -131,7 +129,7 @@ show_all = c3.toggle("Show hidden, failed and degenerate runs", key="compare_sho
 scoped = models[models["task"] == task]
 scoped = state.of_dataset(scoped, dataset) if dataset else scoped
 view = scoped
-what = state.dataset_label(dataset) if dataset else TASK_NAMES[task]
+what = state.dataset_label(dataset) if dataset else state.TASK_NAMES[task]
 noun = state.dataset_noun(dataset) if dataset else "sequences"
 scope = task + ("" if dataset in (None, BUILTIN_DATASET) else f".{dataset}")  # widget keys per dataset and task
 hidden = view["hidden"].fillna(False).astype(bool)

@@ -30,8 +30,6 @@ from rnnlab.core.jobs.word2vec import vectors_runs
 from rnnlab.dashboard import forms, lessons, state, widgets
 
 POLL_S = 1.5  # seconds between progress polls while something trains
-TASK_NAMES = {"imdb": "text classification", "adding": "adding problem (synthetic)",
-              "order": "temporal order (synthetic)", "copy": "copy (synthetic)"}
 PRESET_HELP = ("`lesson` (the default): `fast` on at most 7,000 texts per split for 3 epochs, gradients recorded: "
                "on IMDB the gated cells clearly beat the RNN in about 2 minutes for all three on a 2-core CPU. "
                "`seed`: the seed report's settings (every text padded or cut to 500 tokens). "
@@ -233,7 +231,7 @@ status = state.dataset_status()
 c1, c2, c3 = st.columns([2, 1, 1])
 cells = c1.multiselect("Cell types (one run each)", CELLS, default=list(CLASSIC_CELLS), key="train_cells")
 preset_name = c2.selectbox("Preset", PRESETS, index=PRESETS.index("lesson"), key="train_preset", help=PRESET_HELP)
-task = c3.selectbox("Task", TASKS, key="train_task", format_func=TASK_NAMES.get)
+task = c3.selectbox("Task", TASKS, key="train_task", format_func=state.TASK_NAMES.get)
 
 dataset = BUILTIN_DATASET
 if task == TEXT_TASK:

@@ -131,18 +131,16 @@ def copy_task(n: int, seq_len: int, generator: torch.Generator | None = None) ->
 
 GENERATORS: dict[str, Callable[[int, int, torch.Generator | None], tuple[torch.Tensor, torch.Tensor]]] = {
     "adding": adding_problem, "order": temporal_order, "copy": copy_task}
-CLASSES = {"order": ORDER_CLASSES, "copy": COPY_CLASSES}  # the classification tasks' classes
+# per task: (input size, outputs, objective); a classification task's outputs are its classes
+SHAPES = {"adding": (ADDING_INPUTS, 1, "mse"), "order": (len(ORDER_SYMBOLS), ORDER_CLASSES, "ce"),
+          "copy": (len(COPY_INPUTS), COPY_CLASSES, "ce")}
 
 
 def task_shape(task: str) -> tuple[int, int, str]:
     """``(input_size, output_size, objective name)`` of a synthetic task."""
-    if task == "adding":
-        return ADDING_INPUTS, 1, "mse"
-    if task == "order":
-        return len(ORDER_SYMBOLS), ORDER_CLASSES, "ce"
-    if task == "copy":
-        return len(COPY_INPUTS), COPY_CLASSES, "ce"
-    raise ValueError(f"unknown synthetic task {task!r}; expected one of {SYNTHETIC_TASKS}")
+    if task not in SHAPES:
+        raise ValueError(f"unknown synthetic task {task!r}; expected one of {SYNTHETIC_TASKS}")
+    return SHAPES[task]
 
 
 def _generator(seed: int, stream: str, epoch: int = 0) -> torch.Generator:
@@ -192,7 +190,7 @@ def task_metrics(task: str, out: np.ndarray, y: np.ndarray) -> dict[str, Any]:
                 "mean_predictor_mse": float(np.var(y)) if n else math.nan, "n": n}
     acc = float((np.asarray(out).argmax(axis=-1) == y).mean()) if n else math.nan
     return {"accuracy": acc, "success": bool(acc >= SUCCESS_ACCURACY),
-            "success_threshold_accuracy": SUCCESS_ACCURACY, "chance_accuracy": 1 / CLASSES[task], "n": n}
+            "success_threshold_accuracy": SUCCESS_ACCURACY, "chance_accuracy": 1 / SHAPES[task][1], "n": n}
 
 
 def success_of(task: str, metric: float) -> bool:
