@@ -225,6 +225,27 @@ def test_the_jacobian_products_norm_equals_the_unrolled_maps_jacobian_and_sits_u
             assert np.all(got[b, 1:n] <= bound[b, 1:n] * (1 + 1e-6))  # eq. 6's product bounds it from k = 1 on
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_closed_form_step_jacobians_are_autograds(cell):
+    """What the recorder multiplies out for the classic cells, against autograd through one step."""
+    model = make_model(cell, layers=2, bidirectional=True).eval()
+    cell_def = model.cell_def
+    size = len(cell_def.state_names) * model.hidden_size
+    x = torch.randn(3, 2 * model.hidden_size, dtype=torch.float64)  # layer 1 reads both directions of layer 0
+    s = torch.randn(3, size, dtype=torch.float64)
+    got = model.step_jacobians(1, 1, x, cell_def.split(s))
+    for n in range(3):
+        def step(flat, n=n):
+            return cell_def.flatten(model.cell_step(1, 1, x[n:n + 1], cell_def.split(flat[None]))[0])[0]
+        torch.testing.assert_close(got[n], torch.autograd.functional.jacobian(step, s[n]), rtol=1e-12, atol=1e-12)
+
+
+def test_a_model_with_its_own_step_has_no_closed_form_jacobians():
+    model = LinearRNN(ModelConfig(cell="rnn", input_size=1, hidden_size=1, dropout=0.0))
+    assert model.step_jacobians(0, 0, torch.zeros(1, 1), torch.zeros(1, 1)) is None
+    assert make_model("mingru").step_jacobians(0, 0, torch.zeros(1, 5), torch.zeros(1, 4)) is None
+
+
 def make_model(cell: str, layers: int = 1, bidirectional: bool = False, **kw) -> SentimentRNN:
     cfg = ModelConfig(cell=cell, vocab_size=30, embedding_dim=5, hidden_size=4, num_layers=layers,
                       bidirectional=bidirectional, **kw)
@@ -374,6 +395,37 @@ def test_recorder_cadence_coordinates_and_file(tmp_path):
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # written atomically
     # the weights moved between recordings, so the gradients did too
     assert not np.allclose(rec["dh"][0], rec["dh"][-1], equal_nan=True)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "lru"])
+def test_recording_in_the_background_writes_the_same_file(cell, tmp_path):
+    """Off the hot path, the same recordings of the same weights: every array equal but the seconds taken."""
+    files, probe = {}, toy_probe()
+    for background in (False, True):
+        path = tmp_path / f"{background}.npz"
+        recorder = GradientRecorder(path, probe, every=2, use_lengths=True, background=background)
+        trainer = toy_trainer(cell, callbacks=[recorder], epochs=2)
+        trainer.fit()
+        assert recorder._worker is None and not recorder._pending  # finished and shut down at the training's end
+        files[background] = load_gradients(path)
+    fg, bg = files[False], files[True]
+    assert bg.step.tolist() == fg.step.tolist() == [0, 2, 3, 4, 6]
+    assert bg.kind.tolist() == fg.kind.tolist()
+    assert set(bg.arrays) == set(fg.arrays)
+    for name in fg.arrays:
+        if name != "seconds":
+            np.testing.assert_array_equal(bg[name], fg[name], err_msg=name)
+
+
+def test_a_failed_background_recording_is_raised_by_the_training(tmp_path, monkeypatch):
+    recorder = GradientRecorder(tmp_path / "g.npz", toy_probe(), every=1, use_lengths=True, background=True)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("probe failed")
+
+    monkeypatch.setattr("rnnlab.core.analysis.gradients.probe_gradients", broken)
+    with pytest.raises(RuntimeError, match="probe failed"):
+        toy_trainer("gru", callbacks=[recorder], epochs=1).fit()
 
 
 def test_epoch_end_recording_every_nth_epoch_and_at_the_last(tmp_path):

@@ -56,13 +56,16 @@ plotting (the dashboard).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 import numpy as np
@@ -75,6 +78,7 @@ JACOBIAN_NORMS = ("spectral", "frobenius")
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 PER_STEP = ("dh", "dx", "jac", "jac_prod", "jac_product_norm")  # the aligned per-review arrays, also summarised
 EIGENVALUES = ("eig_modulus", "eig_phase")  # per recording, layer and direction: |λ| and arg λ (the LRU's)
+JACOBIAN_CHUNK = 64  # steps whose closed-form Jacobians product_norms holds at once: B x 64 x S x S floats
 PRODUCT_TEXTS = 8  # probe texts whose Jacobian product is multiplied out: O(S^3) a step, where the rest is O(S^2)
 PAD_ID = 1  # core.data.text.PAD_ID: <pad>, whose embedding is the zero vector
 
@@ -156,6 +160,12 @@ def _state_step(model: Any, layer: int, direction: int) -> Callable[[Tensor, Ten
     return step
 
 
+def _step_jacobians(model: Any, layer: int, direction: int, x: Tensor, s: Tensor) -> Tensor | None:
+    """``(N, S, S)``: the model's step Jacobians in closed form at flat states ``s``, or None where it has none."""
+    closed_form = getattr(model, "step_jacobians", None)
+    return None if closed_form is None else closed_form(layer, direction, x, model.cell_def.split(s))
+
+
 def jacobian_norms(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, s: Tensor, *, norm: str = "spectral",
                    power_iters: int = 8, generator: torch.Generator | None = None) -> Tensor:
     """Per-row norms ``(N,)`` of ``J_i = d step(x, s)_i / d s_i``; rows are independent examples.
@@ -198,7 +208,8 @@ def jacobian_norms(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, s: Tenso
 
 def product_norms(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Tensor, first: Tensor, last: Tensor, *,
                   backward: bool = False, norm: str = "spectral", power_iters: int = 8, cut: Tensor | None = None,
-                  generator: torch.Generator | None = None) -> Tensor:
+                  generator: torch.Generator | None = None,
+                  jacobians: Callable[[Tensor, Tensor], Tensor | None] | None = None) -> Tensor:
     """``(B, K)``: the norm of the Jacobian product itself, ``||ds_{t(0)} / ds_{t(k)}||``, NaN beyond a review.
 
     ``t(k)`` is the position ``k`` steps before the read-out (forward ``last - k``, backward direction
@@ -221,6 +232,11 @@ def product_norms(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Ten
     :func:`jacobian_norms`'s (an eigen-decomposition at every ``k`` cost more than the rest of the recording).
     The cost is ``O(B K S^3)`` where the per-step norms cost ``O(B K S^2)``: the recorder multiplies out
     the products of a few probe texts only (``product_texts``).
+
+    ``jacobians`` ``(x (N, n), s (N, S)) -> (N, S, S)`` (or None): the step Jacobians in closed form, as the classic
+    cells have them (:meth:`~core.models.rnn.SentimentRNN.step_jacobians`): then they are computed for a chunk of
+    steps at once and ``A J`` is one batched product a step, where the backward pass through ``S`` copies of the
+    state cost several times more (the recorder's largest cost on an LSTM).
     """
     if norm not in JACOBIAN_NORMS:
         raise ValueError(f"unknown Jacobian norm {norm!r}; expected one of {JACOBIAN_NORMS}")
@@ -236,13 +252,23 @@ def product_norms(step: Callable[[Tensor, Tensor], Tensor], x: Tensor, prev: Ten
     u = torch.randn(size, generator=generator, dtype=prev.dtype).to(prev.device).expand(batch, size)
     u = u / u.norm(dim=-1, keepdim=True)  # (B, S): the estimate of A's top left singular vector
     out = torch.empty(batch, len(ks), dtype=torch.float64, device=prev.device)
+    jac, c0 = None, 0  # closed-form Jacobians of steps c0, c0 + 1, ... (B, n, S, S), while `jacobians` gives them
     for k in range(len(ks)):
         if k:
-            with torch.enable_grad():  # the step from s_{t(k)} to s_{t(k-1)}, S copies per review
-                sp = starts[:, k - 1, None].expand(batch, size, size).clone().requires_grad_(True)  # (B, S, S)
-                new = step(xs[:, k - 1, None], sp)  # the input (B, 1, n) broadcast: projected once per review
-                (g,) = torch.autograd.grad(new, sp, a)
-            a = g  # (B, S, S), each row: (that row of A) J
+            j = k - 1  # the step from s_{t(k)} to s_{t(k-1)}
+            if jacobians is not None and (jac is None or j >= c0 + jac.shape[1]):
+                c0, n = j, min(JACOBIAN_CHUNK, len(ks) - j)
+                flat = jacobians(xs[:, j:j + n].reshape(batch * n, -1), starts[:, j:j + n].reshape(batch * n, size))
+                jac = None if flat is None else flat.view(batch, n, size, size)
+                jacobians = None if flat is None else jacobians  # none to be had: autograd's from here on
+            if jac is not None:
+                a = torch.bmm(a, jac[:, j - c0])  # (B, S, S): each row, (that row of A) J
+            else:
+                with torch.enable_grad():  # S copies of the state per review
+                    sp = starts[:, j, None].expand(batch, size, size).clone().requires_grad_(True)  # (B, S, S)
+                    new = step(xs[:, j, None], sp)  # the input (B, 1, n) broadcast: projected once per review
+                    (a,) = torch.autograd.grad(new, sp, a)  # (B, S, S), each row: (that row of A) J
+        if k:
             if cut is not None:
                 a = torch.where(cut[:, k - 1, None, None], torch.zeros_like(a), a)
             scale = torch.linalg.matrix_norm(a)  # (B,) Frobenius; 0 once the product is 0
@@ -420,7 +446,8 @@ def _probe_gradients(model: Any, inputs: Tensor, lengths: Tensor, targets: Tenso
             if len(picks):
                 norms = product_norms(step, layer_in[picks], prev[picks], first[picks], last[picks], backward=d == 1,
                                       norm=jacobian, power_iters=power_iters, generator=gen,
-                                      cut=None if cut is None else cut[picks])
+                                      cut=None if cut is None else cut[picks],
+                                      jacobians=partial(_step_jacobians, model, layer, d))
                 product[layer, d, picks, :norms.shape[1]] = norms
 
     def as_np(a: Tensor | None) -> np.ndarray | None:
@@ -661,6 +688,12 @@ class GradientRecorder:
     use_lengths : as the trainer: read each review at its own last token (True) or at ``T-1`` of
         front-padded inputs (False; an end-padded probe is front-padded here, to its own width)
     jacobian, power_iters, product_texts : see :func:`probe_gradients`
+    background : record on a thread of its own, off the training's hot path: each recording reads a copy of
+        the weights taken when it is due and runs beside the next training steps (on a CPU with a core the
+        training leaves free, it costs the training almost nothing). Recordings stay in order; the file is the
+        one recording in the foreground writes, but for ``seconds``; every recording due before an epoch's end
+        is written before that epoch's end returns (so a checkpoint never runs ahead of the file), and all of
+        them before the training's end does. An error while recording is raised there.
 
     A trainer restored from a checkpoint (``epochs_done > 0`` at ``on_train_start``) makes it
     continue the file already at ``path`` (:meth:`resume`) instead of recording at init.
@@ -668,7 +701,7 @@ class GradientRecorder:
 
     def __init__(self, path: str | Path, probe: Any, *, every: int | None = 100, use_lengths: bool = False,
                  jacobian: str | None = "spectral", power_iters: int = 8, at_init: bool = True,
-                 epoch_every: int = 1, product_texts: int = PRODUCT_TEXTS):
+                 epoch_every: int = 1, product_texts: int = PRODUCT_TEXTS, background: bool = False):
         if jacobian is not None and jacobian not in JACOBIAN_NORMS:
             raise ValueError(f"unknown Jacobian norm {jacobian!r}; expected one of {JACOBIAN_NORMS} or None")
         self.path = Path(path)
@@ -684,6 +717,9 @@ class GradientRecorder:
         if not use_lengths and int(lengths.min()) < inputs.shape[1]:
             inputs = as_front_padded(inputs, lengths, PAD_ID if inputs.dim() == 2 else 0.0)
         self.inputs, self.lengths, self.labels = inputs, lengths, probe.labels.cpu()
+        self.background = background
+        self._worker: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
         self.records: list[ProbeGradients] = []
         self.summaries: list[dict[str, tuple[np.ndarray, np.ndarray]]] = []
         self.coords: list[dict[str, Any]] = []
@@ -693,13 +729,14 @@ class GradientRecorder:
         if getattr(trainer, "epochs_done", 0):  # restored from a checkpoint: continue the file
             self.resume(trainer)
         elif self.at_init:
-            self.record(trainer, "init")
+            self._record_soon(trainer, "init")
 
     def on_batch_end(self, trainer: Any, rec: dict[str, Any]) -> None:
         if self.every and trainer.step % self.every == 0:
-            self.record(trainer, "step")
+            self._record_soon(trainer, "step")
 
     def on_epoch_end(self, trainer: Any, rec: dict[str, Any]) -> None:
+        self.wait()  # every recording due so far is in the file before the epoch's checkpoint is written
         final = trainer.epoch == trainer.cfg.epochs - 1 or trainer.stop_requested
         if not self.epoch_every or ((trainer.epoch + 1) % self.epoch_every and not final):
             return
@@ -708,7 +745,37 @@ class GradientRecorder:
             self.coords[-1]["kind"] = "epoch"
             self.save(trainer)
             return
-        self.record(trainer, "epoch")
+        self._record_soon(trainer, "epoch")
+
+    def on_train_end(self, trainer: Any, result: Any) -> None:
+        self.wait()
+        if self._worker is not None:
+            self._worker.shutdown()
+            self._worker = None
+
+    # -- in the background --------------------------------------------------------------
+    def _record_soon(self, trainer: Any, kind: str) -> None:
+        """:meth:`record` now, or (``background``) on the recorder's thread, from a copy of the weights as they are."""
+        if not self.background:
+            self.record(trainer, kind)
+            return
+        if self._worker is None:
+            # denormals are flushed per thread: the recording thread does what the training's does
+            flush = bool(getattr(trainer.cfg, "flush_denormals", False)) and trainer.device.type == "cpu"
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="gradient-recorder",
+                                              initializer=torch.set_flush_denormal, initargs=(flush,))
+        model = copy.deepcopy(trainer.model)
+        model.zero_grad(set_to_none=True)
+        # what record() and save() read of a trainer, frozen at this step
+        frozen = SimpleNamespace(model=model, device=trainer.device, objective=trainer.objective, cfg=trainer.cfg,
+                                 step=trainer.step, epoch=trainer.epoch)
+        self._pending.append(self._worker.submit(self.record, frozen, kind))
+
+    def wait(self) -> None:
+        """Until every recording asked for is done and written; raises the first error one of them met."""
+        pending, self._pending = self._pending, []
+        for job in pending:
+            job.result()
 
     # -- resuming -----------------------------------------------------------------------
     def resume(self, trainer: Any) -> None:

@@ -70,6 +70,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnlab.core.models import cpu_kernel
 from rnnlab.core.models.recurrences import LRU as LRULayer
 from rnnlab.core.models.recurrences import MinGRU as MinGRULayer
 from rnnlab.core.models.recurrences import MinLSTM as MinLSTMLayer
@@ -192,6 +193,9 @@ class Cell(_StateLayout):
             out = module(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))[0]
             return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
         if tbptt is None:
+            one_way = module.num_layers == 1 and not module.bidirectional and module.bias
+            if one_way and cpu_kernel.preferred(module.mode, x, module.weight_hh_l0):  # the compiled CPU loop
+                return cpu_kernel.recurrence(module.mode, x, *self.weights(module, 0, 0))
             return module(x)[0]
         state = None
         chunks = []
@@ -293,6 +297,26 @@ class Cell(_StateLayout):
             wx=torch.stack([r[0] for r in rows], dim=1).view(by_block),
             uh=torch.stack([r[1] for r in rows], dim=1).view(by_block),
             prev=torch.stack([torch.stack(r[2:], dim=1) for r in rows], dim=1))
+
+    def step_jacobians(self, module: nn.RNNBase, layer: int, direction: int, x: Tensor, state: State) -> Tensor:
+        """``(N, S, S)``: each step's Jacobian ``ds_t / ds_{t-1}`` of the flat state (:meth:`flatten`), in closed form.
+
+        Rows are the new state's units, columns the old one's. The step is element-wise once ``uh = W_hh h + b_hh``
+        is known (the contract above), so with :meth:`local_derivatives`' ``(N, H)`` partials: the block of new part
+        ``k`` against the old ``h`` is ``sum_g diag(d new_k / d uh_g) U_g + diag(d new_k / d h)``, ``U_g`` the
+        ``(H, H)`` block ``g`` of ``W_hh``; against an old part after ``h`` it is ``diag(d new_k / d part)``.
+        ``x``: the layer's inputs ``(N, n)``; ``state``: the state each step starts from.
+        """
+        w_hh, b_hh = self.step_params(module, layer, direction)
+        hidden = w_hh.shape[1]
+        with torch.no_grad():
+            wx = self.project(module, layer, direction, x)
+            uh = F.linear(self.hidden(state), w_hh, b_hh)
+        d = self.local_derivatives(wx, uh, state)  # uh: (N, K, G, H), prev: (N, K, K, H)
+        n, parts = d.uh.shape[:2]
+        jac = torch.diag_embed(d.prev)  # (N, K, K, H, H): [n, k, m, i, j] = d new_k[i] / d old_m[j]
+        jac[:, :, 0] += torch.einsum("nkgi,gij->nkij", d.uh, w_hh.detach().view(self.blocks, hidden, hidden))
+        return jac.permute(0, 1, 3, 2, 4).reshape(n, parts * hidden, parts * hidden)
 
 
 # ---------------------------------------------------------------------------------- the equations

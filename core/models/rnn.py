@@ -49,6 +49,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.core.config import READOUTS, ModelConfig
 from rnnlab.core.data.text import PAD_ID
+from rnnlab.core.models import cpu_kernel
 from rnnlab.core.models.cells import State, _detach, cell_def
 
 # Default of ``SentimentRNN.packed`` for unidirectional models on end-padded batches: run the fused
@@ -362,7 +363,9 @@ class SentimentRNN(nn.Module):
         mode = self.rnn.mode
         for direction, x in ((0, emb), (1, reversed_rows)):
             weights = list(self.weights(0, direction))
-            if mode == "LSTM":
+            if cpu_kernel.preferred(mode, x, weights[1]):
+                out = cpu_kernel.recurrence(mode, x, *weights)
+            elif mode == "LSTM":
                 out = torch.lstm(x, (h0, h0), weights, True, 1, 0.0, self.training, False, True)[0]
             elif mode == "GRU":
                 out = torch.gru(x, h0, weights, True, 1, 0.0, self.training, False, True)[0]
@@ -402,6 +405,14 @@ class SentimentRNN(nn.Module):
         cell = self.cell_def
         return self._step(cell.project(self.rnn, layer, direction, x_t), state,
                           *cell.step_params(self.rnn, layer, direction))
+
+    def step_jacobians(self, layer: int, direction: int, x_t: Tensor, state: CellState) -> Tensor | None:
+        """``(N, S, S)``: the Jacobians ``ds_t / ds_{t-1}`` of :meth:`cell_step` at ``N`` points, in closed form
+        (:meth:`~core.models.cells.Cell.step_jacobians`); None where there is none: a modern cell, or a subclass that
+        replaces :meth:`_step` (its Jacobians are then autograd's, from :meth:`cell_step`)."""
+        if not self.cell_def.pytorch_rnn or type(self)._step is not SentimentRNN._step:
+            return None
+        return self.cell_def.step_jacobians(self.rnn, layer, direction, x_t, state)
 
     def _step(self, wx: Tensor, state: CellState, *params: Any) -> tuple[CellState, dict[str, Tensor]]:
         """The cell's equations; ``wx`` the step's projected input (classic cells ``W x_t + b_i`` for all gate
