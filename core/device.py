@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +23,20 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {name!r} requested but MPS is not available on this machine")
     return device
+
+
+CORES_ENV = "RNNLAB_CORES"  # the cores a job may use, set by a launcher that runs several jobs at once
+
+
+def job_cores() -> int:
+    """The CPU cores this process may keep busy: ``$RNNLAB_CORES`` where a launcher set it (a sweep running
+    ``N`` jobs at once gives each its share of the cores), else every CPU this process may run on."""
+    try:
+        machine = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        machine = os.cpu_count() or 1
+    given = os.environ.get(CORES_ENV, "")
+    return max(1, min(int(given), machine)) if given.isdigit() else machine
 
 
 def describe_device(name: str = "auto") -> str:

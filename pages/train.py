@@ -377,8 +377,8 @@ def progress(live: bool) -> None:
     table = table[table["kind"] == "rnn"]
     if table.empty:
         st.info("Nothing trained yet. Press **Start training**: with the `lesson` preset (the default: at most 7,000 "
-                "texts per split, 3 epochs, gradients recorded) all three cells trained on IMDB in 98-122 s on a "
-                "2-core CPU when measured (`docs/lesson/`), and the LSTM and GRU beat the RNN by 7 to 11 points.",
+                "texts per split, 3 epochs, gradients recorded) all three cells trained on IMDB in about 50 s on a "
+                "quiet 2-core CPU when measured (`docs/lesson/`), and the LSTM and GRU beat the RNN by 7 to 11 points.",
                 icon=":material/info:")
         return
     # the queue's order: the running run, then the queued ones as they were created

@@ -328,3 +328,50 @@ def test_a_shorter_run_is_the_longer_runs_first_epochs(store, tiny_imdb_archive)
     val = [e["val_loss"] for e in long]
     assert runs[3].test_metrics()["best_epoch"] == min(range(3), key=val.__getitem__)
     assert runs[5].test_metrics()["best_epoch"] == min(range(5), key=val.__getitem__)
+
+
+@pytest.mark.parametrize(("cores", "background"), [("1", False), ("2", True)])
+def test_a_job_records_gradients_beside_its_training_only_on_a_core_of_its_own(store, monkeypatch, cores,
+                                                                                 background):
+    """A sweep running two one-thread jobs on two cores gives each one core: no recording thread beside it."""
+    from rnnlab.core.jobs import rnn as rnn_job
+
+    seen = []
+
+    class Recorder(rnn_job.GradientRecorder):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs["background"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(rnn_job, "GradientRecorder", Recorder)
+    monkeypatch.setattr("rnnlab.core.device.os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setenv("RNNLAB_CORES", cores)
+    cfg = preset("fast", cell="gru", task="adding", seq_len=6, train_steps=3, epochs=1, record_gradients=True,
+                 threads=1)
+    run = lifecycle.run_now("rnn", cfg, store)
+    assert run.status()["state"] == "finished" and run.file("gradients.npz").is_file()
+    assert seen == [background]
+
+
+def test_job_cores_reads_the_launchers_share_within_the_machine(monkeypatch):
+    from rnnlab.core.device import job_cores
+
+    monkeypatch.setattr("rnnlab.core.device.os.sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    for given, want in (("", 4), ("2", 2), ("64", 4), ("0", 1), ("two", 4)):
+        monkeypatch.setenv("RNNLAB_CORES", given)
+        assert job_cores() == want, given
+
+
+def test_launch_hands_the_job_its_share_of_the_cores(store, monkeypatch):
+    envs = []
+
+    class Popen:
+        def __init__(self, cmd, **kwargs):
+            envs.append(kwargs["env"])
+            self.pid = os.getpid()  # a live process: the claim reads it
+
+    monkeypatch.setattr(lifecycle.subprocess, "Popen", Popen)
+    monkeypatch.setenv("RNNLAB_CORES", "7")  # a launcher's own share is not what its children get
+    for cores in (None, 1):
+        lifecycle.launch(lifecycle.create("memory-horizon", HORIZON, store), store, lane=None, cores=cores)
+    assert envs[0]["RNNLAB_CORES"] == "7" and envs[1]["RNNLAB_CORES"] == "1"

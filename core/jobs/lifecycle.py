@@ -40,6 +40,7 @@ from typing import Any
 
 import rnnlab
 from rnnlab.core.data.datasets import resolve_config
+from rnnlab.core.device import CORES_ENV
 from rnnlab.core.jobs import queue
 from rnnlab.core.jobs.files import DamagedRun
 from rnnlab.core.jobs.kinds import Cancelled, job_kind
@@ -288,7 +289,8 @@ def not_startable(run: Run, *, resume: bool = False, handed_over: bool = False) 
 
 
 # -- launching, cancelling, resuming ------------------------------------------------------------------------
-def launch(run: Run, store: RunStore | None = None, *, lane: str | None = "train", resume: bool = False) -> Run:
+def launch(run: Run, store: RunStore | None = None, *, lane: str | None = "train", resume: bool = False,
+           cores: int | None = None) -> Run:
     """Start ``python -m rnnlab.core job RUN_ID`` detached: the run's job in its own OS process.
 
     The launcher claims the run first (its lock; a run that may not start is refused here, as the
@@ -296,7 +298,8 @@ def launch(run: Run, store: RunStore | None = None, *, lane: str | None = "train
     between. The run takes its place in ``lane``'s queue *now* (strict launch order) and the child's
     identity is recorded at once, so a child that dies before its first word shows as crashed.
     Launched from inside a job (a sweep's or a study's workers), the child ends with this process.
-    The child's output goes to the run's ``job.log``.
+    The child's output goes to the run's ``job.log``. ``cores``: how many CPU cores the job may keep busy
+    (``$RNNLAB_CORES``, :func:`core.device.job_cores`), for a launcher that runs several jobs at once.
     """
     store = store or RunStore(run.path.parent)
     _refuse(not_startable(run, resume=resume, handed_over=True))
@@ -311,6 +314,8 @@ def launch(run: Run, store: RunStore | None = None, *, lane: str | None = "train
             cmd.append("--resume")
         env = {k: v for k, v in os.environ.items() if k != PARENT_ENV}
         env.update(RNNLAB_RUNS_DIR=str(store.root), **handed_over(hold))
+        if cores is not None:
+            env[CORES_ENV] = str(max(1, int(cores)))
         if getattr(_RUNNING_HERE, "depth", 0):  # a job's worker: it must not outlive the job that waits for it
             env[PARENT_ENV] = str(os.getpid())
         with open(run.file(JOB_LOG), "a") as log:

@@ -17,7 +17,6 @@ Not here: the training loop (``core.training.trainer``), the data (``core.tasks`
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import threading
 import time
@@ -30,7 +29,7 @@ import torch
 
 from rnnlab.core.analysis.gradients import GradientRecorder
 from rnnlab.core.config import AUTO_VECTORS, RunConfig
-from rnnlab.core.device import flush_denormals, resolve_device
+from rnnlab.core.device import flush_denormals, job_cores, resolve_device
 from rnnlab.core.jobs.kinds import Cancelled
 from rnnlab.core.jobs.lifecycle import JobContext
 from rnnlab.core.jobs.names import (
@@ -245,8 +244,8 @@ def _train(ctx: JobContext, cfg: RunConfig, extra_callbacks: list[Any], progress
     if progress_bar:
         callbacks.append(ProgressBar(steps_per_epoch))
     if t.record_gradients and task.probe is not None:
-        # on a CPU with a core the training leaves free, recording runs there, beside the training
-        spare_core = device.type == "cpu" and (os.cpu_count() or 1) > torch.get_num_threads()
+        # on a CPU with a core the training leaves free (not one a job beside it trains on), recording runs there
+        spare_core = device.type == "cpu" and job_cores() > torch.get_num_threads()
         callbacks.append(GradientRecorder(run.file(GRADIENTS_FILE), task.probe, every=t.probe_every,
                                           use_lengths=task.use_lengths, background=spare_core))
     callbacks.append(Checkpointer(run.file(CHECKPOINT_DIR)))

@@ -44,6 +44,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from rnnlab.core.device import CORES_ENV
 from rnnlab.core.jobs import lifecycle
 from rnnlab.core.jobs.estimate import training_seconds_each
 from rnnlab.core.jobs.kinds import Cancelled, job_kind
@@ -194,10 +195,12 @@ class LocalExecutor:
     def __init__(self, parallel: int | None = None, retries: int = 1):
         self.parallel = parallel
         self.retries = retries
+        self.cores: int | None = None  # each job's share of the cores, set when the runs start
 
     def execute(self, ctx: Any, runs: list[Run], done: Done) -> None:
         pending, active, waiting, tries = longest_first(runs, ctx.store), {}, {}, {}
         parallel = self.parallel or default_parallel(runs)
+        self.cores = max(1, cpu_count() // parallel)  # each job's share of the cores (its torch threads and more)
         beats = Beats()
         ctx.say(f"local executor: {len(runs)} runs, {parallel} at a time")
         try:
@@ -206,7 +209,7 @@ class LocalExecutor:
                 beats.beat(pending)
                 while pending and len(active) < parallel:
                     run = pending.pop(0)
-                    if self._start(ctx, run):
+                    if self._start(ctx, run, self.cores):
                         active[run.id] = run
                     else:
                         waiting[run.id] = run
@@ -219,12 +222,12 @@ class LocalExecutor:
             raise
 
     @staticmethod
-    def _start(ctx: Any, run: Run) -> bool:
-        """Launch ``run``'s job; False when another process owns it (it is then waited for)."""
+    def _start(ctx: Any, run: Run, cores: int) -> bool:
+        """Launch ``run``'s job on ``cores`` cores; False when another process owns it (it is then waited for)."""
         if owned_elsewhere(run):
             return False
         try:
-            lifecycle.launch(run, ctx.store, lane=None, resume=_started_before(run))
+            lifecycle.launch(run, ctx.store, lane=None, resume=_started_before(run), cores=cores)
         except ValueError:  # RunBusy, or claimed by another sweep meanwhile: its owner trains it
             return False
         return True
@@ -246,7 +249,7 @@ class LocalExecutor:
                         lifecycle.resume(run, ctx.store, lane=None)  # from its last checkpoint
                     else:
                         run.update_status(state=QUEUED, process=None, error=None, started=None)
-                        lifecycle.launch(run, ctx.store, lane=None)
+                        lifecycle.launch(run, ctx.store, lane=None, cores=self.cores)
                 except ValueError:  # another process took it up meanwhile: wait for it there
                     waiting[run_id] = run
                     continue
@@ -348,6 +351,7 @@ def train_on_worker(payload: dict[str, Any], updates: Any = None) -> bytes:
         (run.path / CONFIG_FILE).write_bytes(payload["config"])
         run.write_status({"state": QUEUED, "process": None})
         threads = torch.get_num_threads()
+        os.environ[CORES_ENV] = str(_threads(run))  # the CPUs Ray gave this task: nothing beside them
         stop = threading.Event()
         # `is not None`: a Ray queue has a length, so an empty one reads false
         reporter = (threading.Thread(target=_report, args=(run, updates, stop), daemon=True)
