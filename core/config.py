@@ -419,7 +419,7 @@ def preset(name: str, cell: str | None = None, **overrides: Any) -> RunConfig:
     cells clearly beat the vanilla RNN and the recorded gradients show why. Measured on
     2026-12-01 with ``bench/lesson.py`` on a shared 2-core CPU (load 1.9-3.3), seeds 0, 1, 2:
     test accuracy RNN 0.676 / 0.697 / 0.701, LSTM 0.786 / 0.793 / 0.773, GRU 0.782 / 0.789 /
-    0.793; the three cells one after another in 98-122 s of wall time (49-50 s on a quiet 2-core CPU on
+    0.793; the three cells one after another in 98-122 s of wall time (46-50 s on a quiet 2-core CPU on
     2026-12-08, after the CPU kernel, fused Adam and background recording; README, "Speed"); the median ratio
     ``||dL/dh_{T-50}|| / ||dL/dh_T||`` after training 3e-7 to 1.3e-4 (RNN) against 0.017-0.034
     (LSTM) and 0.036-0.067 (GRU), at k = 100 2e-15 to 5e-7 against 2e-4 to 8e-3. Every setting

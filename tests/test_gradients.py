@@ -417,6 +417,16 @@ def test_recording_in_the_background_writes_the_same_file(cell, tmp_path):
             np.testing.assert_array_equal(bg[name], fg[name], err_msg=name)
 
 
+def test_kept_open_the_last_recording_is_written_by_finish(tmp_path):
+    recorder = GradientRecorder(tmp_path / "g.npz", toy_probe(), every=0, use_lengths=True, background=True,
+                                keep_open=True)
+    toy_trainer("gru", callbacks=[recorder], epochs=2).fit()
+    assert recorder._worker is not None  # still open: the last epoch's recording may be running
+    recorder.finish()
+    assert recorder._worker is None and not recorder._pending
+    assert load_gradients(tmp_path / "g.npz").kind.tolist() == ["init", "epoch", "epoch"]
+
+
 def test_a_failed_background_recording_is_raised_by_the_training(tmp_path, monkeypatch):
     recorder = GradientRecorder(tmp_path / "g.npz", toy_probe(), every=1, use_lengths=True, background=True)
 

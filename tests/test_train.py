@@ -157,13 +157,3 @@ def test_learning_rate_schedules_start_at_the_configured_rate_and_fall_as_named(
     with pytest.raises(ValueError, match="unknown"):
         lr_factor("step", 1, total)
 
-
-def test_import_ahead_imports_on_a_thread_and_leaves_a_failure_to_the_import_that_needs_it():
-    import sys
-
-    from rnnlab.core.jobs.rnn import import_ahead
-
-    sys.modules.pop("json.tool", None)
-    thread = import_ahead(("no_such_module_of_rnnlab", "json.tool"))
-    thread.join(30)
-    assert not thread.is_alive() and "json.tool" in sys.modules  # the failure before it stopped nothing

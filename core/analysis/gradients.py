@@ -693,7 +693,9 @@ class GradientRecorder:
         training leaves free, it costs the training almost nothing). Recordings stay in order; the file is the
         one recording in the foreground writes, but for ``seconds``; every recording due before an epoch's end
         is written before that epoch's end returns (so a checkpoint never runs ahead of the file), and all of
-        them before the training's end does. An error while recording is raised there.
+        them before the training's end does (with ``keep_open``, before :meth:`finish` returns: the last one
+        then runs beside what the caller does after training, such as testing). An error while recording is
+        raised there.
 
     A trainer restored from a checkpoint (``epochs_done > 0`` at ``on_train_start``) makes it
     continue the file already at ``path`` (:meth:`resume`) instead of recording at init.
@@ -701,7 +703,8 @@ class GradientRecorder:
 
     def __init__(self, path: str | Path, probe: Any, *, every: int | None = 100, use_lengths: bool = False,
                  jacobian: str | None = "spectral", power_iters: int = 8, at_init: bool = True,
-                 epoch_every: int = 1, product_texts: int = PRODUCT_TEXTS, background: bool = False):
+                 epoch_every: int = 1, product_texts: int = PRODUCT_TEXTS, background: bool = False,
+                 keep_open: bool = False):
         if jacobian is not None and jacobian not in JACOBIAN_NORMS:
             raise ValueError(f"unknown Jacobian norm {jacobian!r}; expected one of {JACOBIAN_NORMS} or None")
         self.path = Path(path)
@@ -718,6 +721,7 @@ class GradientRecorder:
             inputs = as_front_padded(inputs, lengths, PAD_ID if inputs.dim() == 2 else 0.0)
         self.inputs, self.lengths, self.labels = inputs, lengths, probe.labels.cpu()
         self.background = background
+        self.keep_open = keep_open
         self._worker: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self.records: list[ProbeGradients] = []
@@ -748,10 +752,17 @@ class GradientRecorder:
         self._record_soon(trainer, "epoch")
 
     def on_train_end(self, trainer: Any, result: Any) -> None:
-        self.wait()
-        if self._worker is not None:
-            self._worker.shutdown()
-            self._worker = None
+        if not self.keep_open:
+            self.finish()
+
+    def finish(self) -> None:
+        """Until every recording asked for is written (raising the first error one met); the thread is let go."""
+        try:
+            self.wait()
+        finally:
+            if self._worker is not None:
+                self._worker.shutdown()
+                self._worker = None
 
     # -- in the background --------------------------------------------------------------
     def _record_soon(self, trainer: Any, kind: str) -> None:

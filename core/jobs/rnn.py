@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -135,30 +134,9 @@ def dataset_change(run: Any, classes: Any, vocab: Any) -> str | None:
     return None
 
 
-# Modules the job imports late, about a second each on a 2-core CPU: the optimiser's constructor imports
-# torch._dynamo, the test metrics scikit-learn's. A thread imports them while the data loads and the model trains,
-# so a short run (the lesson's take ~10 s each) does not wait for them (bench/lesson.py).
-IMPORT_AHEAD = ("torch._dynamo", "sklearn.metrics")
-
-
-def import_ahead(names: tuple[str, ...] = IMPORT_AHEAD) -> threading.Thread:
-    """Import ``names`` on a daemon thread; a failure is left for the import that needs the module to report."""
-    def work() -> None:
-        for name in names:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 -- raised again, with its message, where the module is needed
-                pass
-
-    thread = threading.Thread(target=work, name="import-ahead", daemon=True)
-    thread.start()
-    return thread
-
-
 def train_job(ctx: JobContext, cfg: RunConfig, *, extra_callbacks: list[Any] | None = None,
               progress_bar: bool = False) -> None:
     """Train and test the run ``ctx.run`` describes (the ``rnn`` kind); see the module docstring."""
-    import_ahead()
     with flush_denormals(cfg.train.flush_denormals), live_tracking(ctx) as tracking:
         _train(ctx, cfg, [*(extra_callbacks or []), *tracking], progress_bar)
 
@@ -243,11 +221,14 @@ def _train(ctx: JobContext, cfg: RunConfig, extra_callbacks: list[Any], progress
     callbacks: list[Any] = [RunWriter(ctx, steps_per_epoch)]
     if progress_bar:
         callbacks.append(ProgressBar(steps_per_epoch))
+    recorder = None
     if t.record_gradients and task.probe is not None:
-        # on a CPU with a core the training leaves free (not one a job beside it trains on), recording runs there
+        # on a CPU with a core the training leaves free (not one a job beside it trains on), recording runs there,
+        # and its last recording beside the testing (finished below)
         spare_core = device.type == "cpu" and job_cores() > torch.get_num_threads()
-        callbacks.append(GradientRecorder(run.file(GRADIENTS_FILE), task.probe, every=t.probe_every,
-                                          use_lengths=task.use_lengths, background=spare_core))
+        recorder = GradientRecorder(run.file(GRADIENTS_FILE), task.probe, every=t.probe_every,
+                                    use_lengths=task.use_lengths, background=spare_core, keep_open=spare_core)
+        callbacks.append(recorder)
     callbacks.append(Checkpointer(run.file(CHECKPOINT_DIR)))
     callbacks += extra_callbacks
     trainer = Trainer(model, t, task.train_batches, task.val_batches, objective=task.objective, device=device,
@@ -263,6 +244,8 @@ def _train(ctx: JobContext, cfg: RunConfig, extra_callbacks: list[Any], progress
     ctx.progress(phase="testing")
     t_inf = time.perf_counter()
     out, y, test_loss = trainer.predict(task.test_batches())
+    if recorder is not None:
+        recorder.finish()  # every recording written before the run is finished
     inf_time = time.perf_counter() - t_inf
     counts = param_counts(model_cfg)
     metrics: dict[str, Any] = {"loss": test_loss}
