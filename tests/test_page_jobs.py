@@ -41,7 +41,7 @@ def run_in_process(monkeypatch, one_thread):
     """``launch`` runs the job to its end here and now; the runs it ran, in order."""
     ran = []
 
-    def launch(run, store=None, *, lane="train", resume=False):
+    def launch(run, store=None, *, lane="train", resume=False, cores=None):
         ran.append(run)
         lifecycle.run_job(run, store or RunStore(run.path.parent), resume=resume)
         return run

@@ -244,12 +244,12 @@ def test_a_run_whose_process_dies_is_resumed_once_then_left_crashed(rnnlab_home,
     dead.wait()
     launches: list[str] = []
 
-    def launch(run, store=None, *, lane="train", resume=False):
+    def launch(run, store=None, *, lane="train", resume=False, cores=None):
         launches.append(run.id)
         if launches.count(run.id) == 1:  # its first process "dies" at once: claimed by a process that ended
             lifecycle.claim(run, ProcessId.of(dead.pid))
             return run
-        return real_launch(run, store, lane=lane, resume=resume)
+        return real_launch(run, store, lane=lane, resume=resume, cores=cores)
 
     monkeypatch.setattr(lifecycle, "launch", launch)
     spec = TINY.replace('cell = ["rnn", "gru"]', 'cell = ["gru"]').replace("seeds = [0, 1]", "seeds = [0]")
