@@ -28,13 +28,18 @@ def resolve_device(name: str = "auto") -> torch.device:
 CORES_ENV = "RNNLAB_CORES"  # the cores a job may use, set by a launcher that runs several jobs at once
 
 
+def machine_cores() -> int:
+    """The CPUs this process may run on (its affinity on Linux, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def job_cores() -> int:
     """The CPU cores this process may keep busy: ``$RNNLAB_CORES`` where a launcher set it (a sweep running
-    ``N`` jobs at once gives each its share of the cores), else every CPU this process may run on."""
-    try:
-        machine = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        machine = os.cpu_count() or 1
+    ``N`` jobs at once gives each its share of the cores), else :func:`machine_cores`."""
+    machine = machine_cores()
     given = os.environ.get(CORES_ENV, "")
     return max(1, min(int(given), machine)) if given.isdigit() else machine
 

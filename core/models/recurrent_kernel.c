@@ -69,6 +69,14 @@ static void sigmoid_(float *restrict v, int n) {
     }
 }
 
+/* a row loop's scratch buffers, any of them NULL */
+static void free_all(float *a, float *b, float *c, float *d) {
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+}
+
 /* Rows run RB at a time: the products of a step read each weight once for RB rows, from accumulators kept in
    registers across the whole sum (chunks of CW columns); the matrices' rows are padded to a multiple of CW.
    RB 6, CW 32 measured fastest of RB 2-8, CW 16-64 (an LSTM step, hidden 50, AVX-512). */
@@ -107,8 +115,7 @@ static void forward_rows(Job *j) {
     const int C = j->kind == LSTM ? 5 * H : j->kind == GRU ? 4 * H : 0;
     float *u = malloc(sizeof(float) * G * RB), *zero = calloc(G, sizeof(float));  /* zero: h_0 */
     if (!u || !zero) {
-        free(u);
-        free(zero);
+        free_all(u, zero, NULL, NULL);
         j->failed = 1;
         return;
     }
@@ -158,8 +165,7 @@ static void forward_rows(Job *j) {
             }
         }
     }
-    free(u);
-    free(zero);
+    free_all(u, zero, NULL, NULL);
 }
 
 /* One LSTM step back for one row: from dh (the total gradient reaching h_t) and dc (reaching c_t from step t+1) to
@@ -202,10 +208,7 @@ static void backward_rows(Job *j) {
     float *dh = malloc(sizeof(float) * H * RB), *dc = malloc(sizeof(float) * H * RB);
     float *tc = malloc(sizeof(float) * H), *zero = calloc(H, sizeof(float));
     if (!dh || !dc || !tc || !zero) {
-        free(dh);
-        free(dc);
-        free(tc);
-        free(zero);
+        free_all(dh, dc, tc, zero);
         j->failed = 1;
         return;
     }
@@ -244,10 +247,7 @@ static void backward_rows(Job *j) {
             block_product(nb, grads, j->w, G, H, j->hp, j->kind == GRU ? direct : NULL, dhs);
         }
     }
-    free(dh);
-    free(dc);
-    free(tc);
-    free(zero);
+    free_all(dh, dc, tc, zero);
 }
 
 static void *forward_job(void *arg) { forward_rows((Job *)arg); return NULL; }

@@ -44,7 +44,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from rnnlab.core.device import CORES_ENV
+from rnnlab.core.device import CORES_ENV, machine_cores
 from rnnlab.core.jobs import lifecycle
 from rnnlab.core.jobs.estimate import training_seconds_each
 from rnnlab.core.jobs.kinds import Cancelled, job_kind
@@ -61,10 +61,8 @@ Done = Callable[[Run, str], None]  # (run, note): note says "" or how it was ret
 
 
 def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    """The cores the local executor shares out (:func:`core.device.machine_cores`)."""
+    return machine_cores()
 
 
 def _threads(run: Run) -> int:
