@@ -152,7 +152,8 @@ def test_a_run_waiting_for_a_worker_reads_queued_and_a_training_one_shows_its_wo
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        run = sweep(cluster, 600, ["gru", "lstm"], parallel=3)
+        # long enough that a run waits while two train, also with the GRU on the CPU kernel and under load
+        run = sweep(cluster, 1500, ["gru", "lstm"], parallel=3)
     finally:
         stop.set()
         watcher.join(timeout=5)
